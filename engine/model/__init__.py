@@ -1,0 +1,52 @@
+"""The one process model shared by designer, simulator and engine."""
+
+from engine.model.builder import Cursor, ProcessBuilder
+from engine.model.definition import ProcessDefinition, VariableDecl, type_matches
+from engine.model.nodes import (
+    Activity,
+    BoundaryEvent,
+    CompensationThrowEvent,
+    EndEvent,
+    ErrorBoundaryEvent,
+    ErrorEndEvent,
+    EventBasedGateway,
+    ExclusiveGateway,
+    FormField,
+    Gateway,
+    InclusiveGateway,
+    MessageBoundaryEvent,
+    MessageCatchEvent,
+    MessageStartEvent,
+    MessageThrowEvent,
+    Node,
+    OnTimeout,
+    ParallelGateway,
+    RetryPolicy,
+    SequenceFlow,
+    ServiceTask,
+    StartEvent,
+    SubProcess,
+    Task,
+    TerminateEndEvent,
+    TimerBoundaryEvent,
+    TimerCatchEvent,
+    TimerStartEvent,
+    UserTask,
+    complete_with,
+    escalate,
+    notify,
+    reassign,
+)
+from engine.model.serialize import from_dict, from_json, from_yaml, load, save, to_json, to_yaml
+from engine.model.timers import Timer
+
+__all__ = [
+    "Activity", "BoundaryEvent", "CompensationThrowEvent", "Cursor", "EndEvent", "ErrorBoundaryEvent",
+    "ErrorEndEvent", "EventBasedGateway", "ExclusiveGateway", "FormField", "Gateway", "InclusiveGateway",
+    "MessageBoundaryEvent", "MessageCatchEvent", "MessageStartEvent", "MessageThrowEvent", "Node",
+    "OnTimeout", "ParallelGateway", "ProcessBuilder", "ProcessDefinition", "RetryPolicy", "SequenceFlow",
+    "ServiceTask", "StartEvent", "SubProcess", "Task", "TerminateEndEvent", "Timer", "TimerBoundaryEvent",
+    "TimerCatchEvent", "TimerStartEvent", "UserTask", "VariableDecl", "complete_with", "escalate",
+    "from_dict", "from_json", "from_yaml", "load", "notify", "reassign", "save", "to_json", "to_yaml",
+    "type_matches",
+]

@@ -1,0 +1,260 @@
+"""A fluent builder that reads top to bottom, for notebooks and code.
+
+    b = ProcessBuilder("pr_review", variables={"pr_number": int, "vision_approved": bool})
+    gate = b.start().service("validate", agent=validate_pr, inputs=["pr_number"],
+                             outputs=["vision_approved"]).exclusive("approved?")
+    gate.when("vision_approved").service("deploy", agent=deploy).end("deployed")
+    gate.otherwise().service("create_issue", agent=create_issue).end("rejected")
+    definition = b.build()
+
+A :class:`Cursor` stands on a node; each call adds a node, connects it from the cursor's node
+and returns a cursor on the new node. ``when``/``otherwise``/``branch`` put the next flow's
+condition on a gateway; ``ProcessBuilder.join`` brings branches together.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.errors import DefinitionError, Problem
+from engine.model import nodes as n
+from engine.model.definition import ProcessDefinition, VariableDecl
+from engine.model.nodes import Node, SequenceFlow
+
+
+class Cursor:
+    """A position in the builder: the node the next flow starts from."""
+
+    def __init__(self, builder: ProcessBuilder, node_id: str, condition: str | None = None,
+                 default: bool = False) -> None:
+        self.builder = builder
+        self.node_id = node_id
+        self._condition = condition
+        self._default = default
+
+    def __repr__(self) -> str:
+        return f"Cursor(at={self.node_id!r})"
+
+    # --- connecting ----------------------------------------------------------------------------
+
+    def then(self, node: Node) -> Cursor:
+        """Add any node and connect to it."""
+        self.builder.add(node)
+        return self.to(node.id)
+
+    def to(self, node_id: str, name: str | None = None) -> Cursor:
+        """Connect to a node that exists already (or will: loops, merges)."""
+        self.builder.flow(self.node_id, node_id, condition=self._condition, default=self._default, name=name)
+        return Cursor(self.builder, node_id)
+
+    def when(self, condition: str) -> Cursor:
+        """The next flow out of this gateway carries ``condition``."""
+        return Cursor(self.builder, self.node_id, condition=condition)
+
+    def otherwise(self) -> Cursor:
+        """The next flow out of this gateway is its default flow."""
+        return Cursor(self.builder, self.node_id, default=True)
+
+    def branch(self) -> Cursor:
+        """Another unconditional path out of this node (parallel split, event gateway)."""
+        return Cursor(self.builder, self.node_id)
+
+    # --- activities ----------------------------------------------------------------------------
+
+    def service(self, id: str, agent: Any, inputs: Iterable[str] = (), outputs: Iterable[str] = (),
+                **fields: Any) -> Cursor:
+        return self.then(n.ServiceTask(id=id, agent=agent, input_variables=list(inputs),
+                                       output_variables=list(outputs), **fields))
+
+    def user(self, id: str, title: str | None = None, **fields: Any) -> Cursor:
+        return self.then(n.UserTask(id=id, title=title, **fields))
+
+    def task(self, id: str, **fields: Any) -> Cursor:
+        return self.then(n.Task(id=id, **fields))
+
+    def sub_process(self, id: str, body: Callable[[ProcessBuilder], Any], **fields: Any) -> Cursor:
+        """An embedded sub-process; ``body`` receives a builder for the inner scope."""
+        inner = ProcessBuilder(id)
+        body(inner)
+        self.builder._gateway_defaults.update(inner._gateway_defaults)
+        return self.then(n.SubProcess(id=id, nodes=inner._final_nodes(), flows=inner._flows, **fields))
+
+    # --- gateways ------------------------------------------------------------------------------
+
+    def exclusive(self, id: str, **fields: Any) -> Cursor:
+        return self.then(n.ExclusiveGateway(id=id, **fields))
+
+    def inclusive(self, id: str, **fields: Any) -> Cursor:
+        return self.then(n.InclusiveGateway(id=id, **fields))
+
+    def parallel(self, id: str, **fields: Any) -> Cursor:
+        return self.then(n.ParallelGateway(id=id, **fields))
+
+    def race(self, id: str, **fields: Any) -> Cursor:
+        """An event-based gateway: follow with ``.branch().timer(...)`` and ``.branch().receive(...)``."""
+        return self.then(n.EventBasedGateway(id=id, **fields))
+
+    # --- events --------------------------------------------------------------------------------
+
+    def timer(self, id: str, timer: Any, **fields: Any) -> Cursor:
+        """Wait: a duration ('P7D'), a date, or a cycle ('0 9 * * *')."""
+        return self.then(n.TimerCatchEvent(id=id, timer=timer, **fields))
+
+    def receive(self, id: str, message: str, correlation_key: str | None = None, **fields: Any) -> Cursor:
+        return self.then(n.MessageCatchEvent(id=id, message=message, correlation_key=correlation_key, **fields))
+
+    def send(self, id: str, message: str, payload: Iterable[str] = (), **fields: Any) -> Cursor:
+        return self.then(n.MessageThrowEvent(id=id, message=message, payload=list(payload), **fields))
+
+    def compensate(self, id: str, activity: str | None = None, **fields: Any) -> Cursor:
+        return self.then(n.CompensationThrowEvent(id=id, activity=activity, **fields))
+
+    def end(self, id: str | None = None, **fields: Any) -> Cursor:
+        return self.then(n.EndEvent(id=id or self.builder.new_id("end"), **fields))
+
+    def terminate(self, id: str | None = None, **fields: Any) -> Cursor:
+        return self.then(n.TerminateEndEvent(id=id or self.builder.new_id("terminate"), **fields))
+
+    def fail(self, error_code: str, id: str | None = None, **fields: Any) -> Cursor:
+        """An error end event throwing ``error_code``."""
+        return self.then(n.ErrorEndEvent(id=id or self.builder.new_id("error"), error_code=error_code, **fields))
+
+    # --- boundary events on the activity under the cursor ----------------------------------
+
+    def on_timer(self, timer: Any, id: str | None = None, interrupting: bool = True, **fields: Any) -> Cursor:
+        return self._boundary(n.TimerBoundaryEvent, id, timer=timer, interrupting=interrupting, **fields)
+
+    def on_error(self, error_code: str | None = None, id: str | None = None, **fields: Any) -> Cursor:
+        return self._boundary(n.ErrorBoundaryEvent, id, error_code=error_code, **fields)
+
+    def on_message(self, message: str, id: str | None = None, interrupting: bool = True, **fields: Any) -> Cursor:
+        return self._boundary(n.MessageBoundaryEvent, id, message=message, interrupting=interrupting, **fields)
+
+    def _boundary(self, cls: type[Node], id: str | None, **fields: Any) -> Cursor:
+        node = cls(id=id or self.builder.new_id(f"{self.node_id}_{cls.model_fields['kind'].default}"),
+                   attached_to=self.node_id, **fields)
+        self.builder.add(node)
+        return Cursor(self.builder, node.id)
+
+
+class ProcessBuilder:
+    """Collects nodes and flows and builds a validated :class:`ProcessDefinition`."""
+
+    def __init__(self, id: str, name: str | None = None, version: int = 1,
+                 variables: Mapping[str, Any] | Iterable[VariableDecl] | None = None,
+                 description: str | None = None, **metadata: Any) -> None:
+        self.id = id
+        self.name = name
+        self.version = version
+        self.description = description
+        self.metadata = metadata
+        self.variables = _variables(variables)
+        self._nodes: dict[str, Node] = {}
+        self._flows: list[SequenceFlow] = []
+        self._gateway_defaults: dict[str, str] = {}
+        self._counter = itertools.count(2)
+
+    def new_id(self, base: str) -> str:
+        if base not in self._nodes:
+            return base
+        while True:
+            candidate = f"{base}_{next(self._counter)}"
+            if candidate not in self._nodes:
+                return candidate
+
+    def add(self, node: Node) -> Cursor:
+        """Add a node without connecting it."""
+        if node.id in self._nodes:
+            raise DefinitionError(Problem(node.id, "a node with this id exists already; ids must be unique"))
+        self._nodes[node.id] = node
+        return Cursor(self, node.id)
+
+    def at(self, node_id: str) -> Cursor:
+        if node_id not in self._nodes:
+            raise DefinitionError(Problem(node_id, "no such node in this builder"))
+        return Cursor(self, node_id)
+
+    def start(self, id: str = "start", **fields: Any) -> Cursor:
+        return self.add(n.StartEvent(id=id, **fields))
+
+    def timer_start(self, id: str, timer: Any, **fields: Any) -> Cursor:
+        return self.add(n.TimerStartEvent(id=id, timer=timer, **fields))
+
+    def message_start(self, id: str, message: str, **fields: Any) -> Cursor:
+        return self.add(n.MessageStartEvent(id=id, message=message, **fields))
+
+    def flow(self, source: str, target: str, condition: str | None = None, default: bool = False,
+             name: str | None = None, id: str | None = None) -> SequenceFlow:
+        flow_id = id or self._flow_id(source, target)
+        flow = SequenceFlow(id=flow_id, source=source, target=target, condition=condition, name=name)
+        self._flows.append(flow)
+        if default:
+            self._gateway_defaults[source] = flow_id
+        return flow
+
+    def join(self, id: str, *branches: Cursor, kind: str = "parallel_gateway", **fields: Any) -> Cursor:
+        """A gateway that the given branches all flow into (parallel by default; kind='exclusive_gateway'
+        merges alternatives, kind='inclusive_gateway' joins an inclusive split)."""
+        self.add(n.NODE_CLASSES[kind](id=id, **fields))
+        for branch in branches:
+            branch.to(id)
+        return Cursor(self, id)
+
+    def merge(self, id: str, *branches: Cursor, **fields: Any) -> Cursor:
+        """An exclusive merge of alternative paths."""
+        return self.join(id, *branches, kind="exclusive_gateway", **fields)
+
+    def build(self, validate: bool = True) -> ProcessDefinition:
+        """The definition; with ``validate`` every structural/soundness error is raised together."""
+        try:
+            definition = ProcessDefinition(
+                id=self.id, name=self.name, version=self.version, description=self.description,
+                variables=self.variables, nodes=self._final_nodes(), flows=self._flows, metadata=self.metadata,
+            )
+        except ValidationError as exc:
+            raise DefinitionError(str(exc)) from None
+        if validate:
+            from engine.validate import errors_only
+
+            problems = errors_only(definition)
+            if problems:
+                raise DefinitionError(problems, source=self.id)
+        return definition
+
+    def _final_nodes(self) -> list[Node]:
+        out = []
+        for node in self._nodes.values():
+            if node.id in self._gateway_defaults:
+                node = node.model_copy(update={"default": self._gateway_defaults[node.id]})
+            out.append(node)
+        return out
+
+    def _flow_id(self, source: str, target: str) -> str:
+        base = f"{source}__{target}".replace("?", "").replace(" ", "_")
+        existing = {f.id for f in self._flows}
+        if base not in existing:
+            return base
+        for i in itertools.count(2):
+            if f"{base}_{i}" not in existing:
+                return f"{base}_{i}"
+        raise AssertionError("unreachable")
+
+
+def _variables(variables: Mapping[str, Any] | Iterable[VariableDecl] | None) -> list[VariableDecl]:
+    if variables is None:
+        return []
+    if isinstance(variables, Mapping):
+        out = []
+        for name, spec in variables.items():
+            if isinstance(spec, VariableDecl):
+                out.append(spec)
+            elif isinstance(spec, Mapping):
+                out.append(VariableDecl(name=name, **spec))
+            else:
+                out.append(VariableDecl(name=name, type=spec))
+        return out
+    return list(variables)

@@ -1,0 +1,208 @@
+"""A process definition: id, name, version, declared variables, nodes and sequence flows.
+
+Designer, simulator and engine all read this one model. It is immutable once built; lookups
+(node by id, flows in and out, boundary events of an activity, the scope a node lives in) come
+from an index built on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+
+from engine.model.nodes import AnyNode, BoundaryEvent, Node, SequenceFlow, SubProcess
+
+VariableType = Literal["string", "integer", "number", "boolean", "object", "array", "datetime", "any"]
+
+PYTHON_TYPES: dict[Any, str] = {
+    str: "string", int: "integer", float: "number", bool: "boolean",
+    dict: "object", list: "array", datetime: "datetime", object: "any", Any: "any",
+}
+
+
+def _type_name(value: Any) -> Any:
+    return PYTHON_TYPES.get(value, value)
+
+
+def type_matches(kind: str, value: Any) -> bool:
+    """Does a value fit a declared variable type? (None fits every type: a variable may be unset.)"""
+    if value is None or kind == "any":
+        return True
+    checks: dict[str, Any] = {
+        "string": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+        "object": lambda v: isinstance(v, dict),
+        "array": lambda v: isinstance(v, list | tuple),
+        "datetime": lambda v: isinstance(v, datetime | date | str),
+    }
+    return bool(checks[kind](value))
+
+
+class VariableDecl(BaseModel):
+    """A declared process variable: conditions may only read declared names."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z_]\w*$")
+    type: Annotated[VariableType, BeforeValidator(_type_name)] = "any"
+    required: bool = False  # must be given when an instance starts
+    default: Any = None
+    description: str | None = None
+
+
+@dataclass
+class Index:
+    """Derived lookups; built once per definition."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    flows: dict[str, SequenceFlow] = field(default_factory=dict)
+    scope_of: dict[str, str | None] = field(default_factory=dict)  # node/flow id -> sub-process id
+    outgoing: dict[str, list[SequenceFlow]] = field(default_factory=dict)
+    incoming: dict[str, list[SequenceFlow]] = field(default_factory=dict)
+    boundaries: dict[str, list[BoundaryEvent]] = field(default_factory=dict)
+    duplicates: list[str] = field(default_factory=list)
+
+
+class ProcessDefinition(BaseModel):
+    """A whole process. Build one with :class:`engine.model.builder.ProcessBuilder` or load it from JSON/YAML."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z_][\w.\-]*$")
+    name: str | None = None
+    version: int = Field(default=1, ge=1)
+    description: str | None = None
+    variables: list[VariableDecl] = Field(default_factory=list)
+    nodes: list[AnyNode] = Field(default_factory=list)
+    flows: list[SequenceFlow] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    _index: Index | None = PrivateAttr(default=None)
+
+    # --- lookups ---------------------------------------------------------------------------
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self._index = _build_index(self)
+        return self._index
+
+    def node(self, node_id: str) -> Node:
+        try:
+            return self.index.nodes[node_id]
+        except KeyError:
+            raise KeyError(f"definition {self.id!r} has no node {node_id!r}") from None
+
+    def all_nodes(self) -> list[Node]:
+        return list(self.index.nodes.values())
+
+    def all_flows(self) -> list[SequenceFlow]:
+        return list(self.index.flows.values())
+
+    def outgoing(self, node_id: str) -> list[SequenceFlow]:
+        return self.index.outgoing.get(node_id, [])
+
+    def incoming(self, node_id: str) -> list[SequenceFlow]:
+        return self.index.incoming.get(node_id, [])
+
+    def boundaries(self, activity_id: str) -> list[BoundaryEvent]:
+        return self.index.boundaries.get(activity_id, [])
+
+    def scope(self, scope_id: str | None) -> tuple[list[Node], list[SequenceFlow]]:
+        """The nodes and flows directly inside the process (None) or a sub-process."""
+        if scope_id is None:
+            return list(self.nodes), list(self.flows)
+        sub = self.node(scope_id)
+        assert isinstance(sub, SubProcess)
+        return list(sub.nodes), list(sub.flows)
+
+    def start_nodes(self, scope_id: str | None = None) -> list[Node]:
+        nodes, _ = self.scope(scope_id)
+        return [n for n in nodes if getattr(n, "kind", "") in ("start", "timer_start", "message_start")]
+
+    @property
+    def variable_types(self) -> dict[str, str]:
+        return {v.name: v.type for v in self.variables}
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+    @property
+    def key(self) -> str:
+        """``id:version``, how a deployed version is named."""
+        return f"{self.id}:{self.version}"
+
+    # --- serialisation ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-safe), defaults left out so files stay short."""
+        return self.model_dump(mode="json", exclude_defaults=True, exclude_none=False)
+
+    def content_hash(self) -> str:
+        """A stable hash of the content: two deployments of the same content share it."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def to_json(self, indent: int | None = 2) -> str:
+        from engine.model.serialize import to_json
+
+        return to_json(self, indent=indent)
+
+    def to_yaml(self) -> str:
+        from engine.model.serialize import to_yaml
+
+        return to_yaml(self)
+
+    def validate_definition(self) -> list[Any]:
+        """Every structural and soundness problem (see :mod:`engine.validate`)."""
+        from engine.validate import validate
+
+        return validate(self)
+
+    # --- notebook display ------------------------------------------------------------------
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from engine.render import to_dot, to_svg
+
+        bundle = {"text/plain": repr(self)}
+        try:
+            bundle["image/svg+xml"] = to_svg(self)
+        except Exception:  # no dot binary: show the DOT text rather than nothing
+            bundle["text/plain"] = to_dot(self)
+        return bundle
+
+    def __repr__(self) -> str:
+        return f"ProcessDefinition({self.id!r}, version={self.version}, nodes={len(self.index.nodes)})"
+
+
+def _build_index(definition: ProcessDefinition) -> Index:
+    index = Index()
+
+    def walk(nodes: list[Any], flows: list[SequenceFlow], scope: str | None) -> None:
+        for node in nodes:
+            if node.id in index.nodes or node.id in index.flows:
+                index.duplicates.append(node.id)
+            index.nodes[node.id] = node
+            index.scope_of[node.id] = scope
+            if isinstance(node, BoundaryEvent):
+                index.boundaries.setdefault(node.attached_to, []).append(node)
+            if isinstance(node, SubProcess):
+                walk(node.nodes, node.flows, node.id)
+        for flow in flows:
+            if flow.id in index.flows or flow.id in index.nodes:
+                index.duplicates.append(flow.id)
+            index.flows[flow.id] = flow
+            index.scope_of[flow.id] = scope
+            index.outgoing.setdefault(flow.source, []).append(flow)
+            index.incoming.setdefault(flow.target, []).append(flow)
+
+    walk(definition.nodes, definition.flows, None)
+    return index

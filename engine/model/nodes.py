@@ -1,0 +1,462 @@
+"""Node kinds of a process definition, each with its own validated fields.
+
+Every node is a frozen pydantic model with a ``kind`` tag, so a definition loads from JSON/YAML
+through one discriminated union and a typo in a kind or a field is reported with its place.
+Handler fields (``agent``, ``compensation``, ``on_timeout``) accept a Python callable but store
+its registered *name*, so definitions serialise and find their code again after a restart.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from engine.errors import ExpressionError, TimerSpecError
+from engine.model import expressions
+from engine.model.timers import Timer, format_duration, parse_duration
+from engine.registry import ref_of
+
+HandlerRef = Annotated[str, BeforeValidator(lambda value: ref_of(value) if value is not None else value)]
+
+
+def _duration_text(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, str):
+        try:
+            parse_duration(value)
+        except TimerSpecError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+Duration = Annotated[str, BeforeValidator(_duration_text)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Node(Model):
+    """Fields every node has."""
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z_][\w.\-]*$")
+    name: str | None = None
+    documentation: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)  # layout, lanes, vendor extensions
+
+    @model_serializer(mode="wrap")
+    def _kind_first(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Always write ``id`` and ``kind`` first, even when other defaults are left out."""
+        data = handler(self)
+        if not isinstance(data, dict):
+            return data
+        head = {"id": self.id, "kind": getattr(self, "kind", None)}
+        return {**head, **{k: v for k, v in data.items() if k not in head}}
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+    # Classification used by validation, rendering and the token semantics.
+    is_activity: ClassVar[bool] = False
+    is_gateway: ClassVar[bool] = False
+    is_event: ClassVar[bool] = False
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+class StartEvent(Node):
+    """A plain start: the instance begins when someone starts it."""
+
+    kind: Literal["start"] = "start"
+    is_event = True
+
+
+class TimerStartEvent(Node):
+    """Starts a new instance at a date or on every tick of a cycle (e.g. a daily 9am report)."""
+
+    kind: Literal["timer_start"] = "timer_start"
+    timer: Timer
+    is_event = True
+
+    @field_validator("timer")
+    @classmethod
+    def _no_duration(cls, timer: Timer) -> Timer:
+        if timer.kind == "duration":
+            raise ValueError("a timer start needs a date or a cycle (a duration has nothing to count from)")
+        return timer
+
+
+class MessageStartEvent(Node):
+    """Starts a new instance when a message with this name arrives."""
+
+    kind: Literal["message_start"] = "message_start"
+    message: str = Field(min_length=1)
+    is_event = True
+
+
+class EndEvent(Node):
+    """Consumes a token; the instance ends when no token is left."""
+
+    kind: Literal["end"] = "end"
+    is_event = True
+
+
+class TerminateEndEvent(Node):
+    """Ends the whole instance (or sub-process) at once, cancelling every other token."""
+
+    kind: Literal["terminate_end"] = "terminate_end"
+    is_event = True
+
+
+class ErrorEndEvent(Node):
+    """Throws a business error, caught by an error boundary event of an enclosing activity."""
+
+    kind: Literal["error_end"] = "error_end"
+    error_code: str = Field(min_length=1)
+    is_event = True
+
+
+class TimerCatchEvent(Node):
+    """Waits: a duration (``P7D``), until a date, or until the next tick of a cycle."""
+
+    kind: Literal["timer_catch"] = "timer_catch"
+    timer: Timer
+    is_event = True
+
+
+def _check_expression(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            expressions.parse(value)
+        except ExpressionError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+Expression = Annotated[str, BeforeValidator(_check_expression)]
+
+
+class MessageCatchEvent(Node):
+    """Waits for a message by name; ``correlation_key`` (an expression over variables) picks the instance."""
+
+    kind: Literal["message_catch"] = "message_catch"
+    message: str = Field(min_length=1)
+    correlation_key: Expression | None = None
+    outputs: list[str] | None = None  # payload fields copied into variables (None: all)
+    is_event = True
+
+
+class MessageThrowEvent(Node):
+    """Sends a message (on the bus) carrying the named variables."""
+
+    kind: Literal["message_throw"] = "message_throw"
+    message: str = Field(min_length=1)
+    correlation_key: Expression | None = None
+    payload: list[str] = Field(default_factory=list)
+    is_event = True
+
+
+class CompensationThrowEvent(Node):
+    """Undoes completed work: runs the compensation handlers of completed activities, newest first.
+    ``activity`` names one activity to compensate; None compensates the whole enclosing scope."""
+
+    kind: Literal["compensation_throw"] = "compensation_throw"
+    activity: str | None = None
+    is_event = True
+
+
+class BoundaryEvent(Node):
+    attached_to: str = Field(min_length=1)
+    interrupting: bool = True
+    is_event = True
+
+
+class TimerBoundaryEvent(BoundaryEvent):
+    """A deadline on an activity: interrupting cancels the activity; non-interrupting also starts the
+    timer path (a cycle repeats it, e.g. an hourly reminder until the task is done)."""
+
+    kind: Literal["boundary_timer"] = "boundary_timer"
+    timer: Timer
+
+
+class ErrorBoundaryEvent(BoundaryEvent):
+    """Catches an error thrown by the activity (an agent failure with this code, or an error end)."""
+
+    kind: Literal["boundary_error"] = "boundary_error"
+    error_code: str | None = None  # None catches every error
+
+    @field_validator("interrupting")
+    @classmethod
+    def _always_interrupting(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError("an error boundary event always interrupts its activity")
+        return value
+
+
+class MessageBoundaryEvent(BoundaryEvent):
+    """A message arriving while the activity runs."""
+
+    kind: Literal["boundary_message"] = "boundary_message"
+    message: str = Field(min_length=1)
+    correlation_key: Expression | None = None
+
+
+# --- gateways -----------------------------------------------------------------------------------
+
+
+class Gateway(Node):
+    is_gateway = True
+
+
+class ExclusiveGateway(Gateway):
+    """XOR: the first outgoing flow whose condition holds, else the default flow."""
+
+    kind: Literal["exclusive_gateway"] = "exclusive_gateway"
+    default: str | None = None  # id of the default outgoing flow
+
+
+class InclusiveGateway(Gateway):
+    """OR: every outgoing flow whose condition holds (else the default); the join waits for those."""
+
+    kind: Literal["inclusive_gateway"] = "inclusive_gateway"
+    default: str | None = None
+
+
+class ParallelGateway(Gateway):
+    """AND: a split starts every outgoing path; a join waits for every incoming one."""
+
+    kind: Literal["parallel_gateway"] = "parallel_gateway"
+
+
+class EventBasedGateway(Gateway):
+    """A race: the first of the following catch events (timer or message) wins, the others are cancelled."""
+
+    kind: Literal["event_gateway"] = "event_gateway"
+
+
+# --- activities ---------------------------------------------------------------------------------
+
+
+class RetryPolicy(Model):
+    """How a failing agent call is retried: ``attempts`` in all, waiting backoff * multiplier^n between."""
+
+    attempts: int = Field(default=3, ge=1, le=100)
+    backoff: Duration = "PT1S"
+    multiplier: float = Field(default=2.0, ge=1.0)
+    max_backoff: Duration = "PT10M"
+
+    def delay(self, failed_attempts: int) -> timedelta:
+        """The wait before the next attempt after ``failed_attempts`` failures (1 for the first)."""
+        base = parse_duration(self.backoff) * (self.multiplier ** max(failed_attempts - 1, 0))
+        return min(base, parse_duration(self.max_backoff))
+
+
+class Activity(Node):
+    """Work that takes time; boundary events attach here and compensation undoes it."""
+
+    compensation: HandlerRef | None = None
+    is_activity = True
+
+
+class Task(Activity):
+    """A plain (manual or undefined) task: no code runs; in a simulation it only takes time."""
+
+    kind: Literal["task"] = "task"
+
+
+class ServiceTask(Activity):
+    """Work done by a Python agent: inputs are read from variables, outputs written back."""
+
+    kind: Literal["service_task"] = "service_task"
+    agent: HandlerRef
+    input_variables: list[str] = Field(default_factory=list)
+    output_variables: list[str] = Field(default_factory=list)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout: Duration | None = None
+
+
+FieldType = Literal["string", "text", "integer", "number", "boolean", "date", "enum"]
+
+
+class FormField(Model):
+    """One field of a human task's form."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z_]\w*$")
+    type: FieldType = "string"
+    label: str | None = None
+    required: bool = False
+    choices: list[str] | None = None
+    default: Any = None
+
+    @model_validator(mode="after")
+    def _choices(self) -> FormField:
+        if self.type == "enum" and not self.choices:
+            raise ValueError(f"form field {self.name!r} is an enum and needs choices")
+        return self
+
+
+class OnTimeout(Model):
+    """What happens when a human task's SLA passes."""
+
+    action: Literal["escalate", "reassign", "complete", "notify", "handler"]
+    assignee: str | None = None  # escalate / reassign target
+    values: dict[str, Any] = Field(default_factory=dict)  # complete: the default outcome
+    message: str | None = None  # notify: the message name
+    handler: HandlerRef | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, data: Any) -> Any:
+        """A callable runs as a handler; 'escalate:cto', 'reassign:ops', 'notify:sla.breached' are short forms."""
+        if isinstance(data, OnTimeout):
+            return data
+        if callable(data):
+            return {"action": "handler", "handler": ref_of(data)}
+        if isinstance(data, str):
+            action, sep, arg = data.partition(":")
+            if sep and action in ("escalate", "reassign"):
+                return {"action": action, "assignee": arg}
+            if sep and action == "notify":
+                return {"action": "notify", "message": arg}
+            return {"action": "handler", "handler": data}
+        return data
+
+    @model_validator(mode="after")
+    def _needs(self) -> OnTimeout:
+        need = {"escalate": "assignee", "reassign": "assignee", "notify": "message", "handler": "handler"}
+        field = need.get(self.action)
+        if field and not getattr(self, field):
+            raise ValueError(f"on_timeout action {self.action!r} needs {field!r}")
+        return self
+
+
+def escalate(to: str) -> OnTimeout:
+    """SLA passed: reassign the task to ``to`` and mark it escalated."""
+    return OnTimeout(action="escalate", assignee=to)
+
+
+def reassign(to: str) -> OnTimeout:
+    return OnTimeout(action="reassign", assignee=to)
+
+
+def complete_with(**values: Any) -> OnTimeout:
+    """SLA passed: complete the task with these form values."""
+    return OnTimeout(action="complete", values=values)
+
+
+def notify(message: str) -> OnTimeout:
+    return OnTimeout(action="notify", message=message)
+
+
+class UserTask(Activity):
+    """Work done by a person: appears in an inbox, completed with a form, due within an SLA."""
+
+    kind: Literal["user_task"] = "user_task"
+    title: str | None = None
+    assignee: str | None = None
+    candidate_groups: list[str] = Field(default_factory=list)
+    form: list[FormField] = Field(default_factory=list)
+    sla: Duration | None = None
+    sla_calendar: str | None = None  # count the SLA in this calendar's working time
+    on_timeout: OnTimeout | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sla_hours(cls, data: Any) -> Any:
+        """``sla_hours=4`` (the design review's shape) is the same as ``sla='PT4H'``."""
+        if isinstance(data, dict) and "sla_hours" in data:
+            data = dict(data)
+            hours = data.pop("sla_hours")
+            if data.get("sla") is not None:
+                raise ValueError("give either sla or sla_hours, not both")
+            if not isinstance(hours, int | float) or isinstance(hours, bool) or hours <= 0:
+                raise ValueError(f"sla_hours must be a positive number, got {hours!r}")
+            data["sla"] = format_duration(timedelta(hours=hours))
+        return data
+
+    @model_validator(mode="after")
+    def _fields(self) -> UserTask:
+        names = [f.name for f in self.form]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"form fields repeated: {', '.join(duplicated)}")
+        return self
+
+    @property
+    def sla_delta(self) -> timedelta | None:
+        return parse_duration(self.sla) if self.sla else None
+
+
+class SubProcess(Activity):
+    """An embedded scope: its own start, nodes and flows; a compensation and error scope."""
+
+    kind: Literal["sub_process"] = "sub_process"
+    nodes: list[AnyNode] = Field(default_factory=list)
+    flows: list[SequenceFlow] = Field(default_factory=list)
+
+
+class SequenceFlow(Model):
+    """An arrow from one node to another, with an optional condition (on gateway splits)."""
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z_][\w.\-]*$")
+    source: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    condition: Expression | None = None
+    name: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+AnyNode = Annotated[
+    StartEvent
+    | TimerStartEvent
+    | MessageStartEvent
+    | EndEvent
+    | TerminateEndEvent
+    | ErrorEndEvent
+    | TimerCatchEvent
+    | MessageCatchEvent
+    | MessageThrowEvent
+    | CompensationThrowEvent
+    | TimerBoundaryEvent
+    | ErrorBoundaryEvent
+    | MessageBoundaryEvent
+    | ExclusiveGateway
+    | InclusiveGateway
+    | ParallelGateway
+    | EventBasedGateway
+    | Task
+    | ServiceTask
+    | UserTask
+    | SubProcess,
+    Field(discriminator="kind"),
+]
+
+SubProcess.model_rebuild()
+
+NODE_CLASSES: dict[str, type[Node]] = {
+    cls.model_fields["kind"].default: cls
+    for cls in (
+        StartEvent, TimerStartEvent, MessageStartEvent, EndEvent, TerminateEndEvent, ErrorEndEvent,
+        TimerCatchEvent, MessageCatchEvent, MessageThrowEvent, CompensationThrowEvent,
+        TimerBoundaryEvent, ErrorBoundaryEvent, MessageBoundaryEvent, ExclusiveGateway,
+        InclusiveGateway, ParallelGateway, EventBasedGateway, Task, ServiceTask, UserTask, SubProcess,
+    )
+}
+START_KINDS = frozenset({"start", "timer_start", "message_start"})
+END_KINDS = frozenset({"end", "terminate_end", "error_end"})
+BOUNDARY_KINDS = frozenset({"boundary_timer", "boundary_error", "boundary_message"})
+CATCH_KINDS = frozenset({"timer_catch", "message_catch"})

@@ -1,0 +1,184 @@
+"""Timer specifications: a duration (``P7D``), a date (ISO-8601 with zone) or a cycle.
+
+A cycle is either an ISO-8601 repeating interval (``R5/PT1H``, ``R/2026-01-05T09:00:00+01:00/P1D``)
+or a cron expression (``0 9 * * *``) read in the timer's time zone, so a daily 9am stays 9am
+across a DST change. Parsing uses ``isodate`` and ``croniter``; the due-time arithmetic here is
+pure (it takes the "now" it is given) and is shared by the engine and the simulator.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import isodate
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from engine.errors import TimerSpecError
+
+_REPEAT = re.compile(r"^R(?P<count>\d*)/(?P<rest>.+)$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """ISO-8601 duration to timedelta; years and months are not fixed lengths, so they are refused."""
+    if not isinstance(text, str) or not text.strip():
+        raise TimerSpecError(f"duration must be an ISO-8601 text such as 'PT4H' or 'P7D', got {text!r}")
+    try:
+        value = isodate.parse_duration(text.strip())
+    except (isodate.ISO8601Error, ValueError) as exc:
+        raise TimerSpecError(
+            f"{text!r} is not an ISO-8601 duration (examples: 'PT30M', 'PT4H', 'P7D'): {exc}"
+        ) from None
+    if isinstance(value, isodate.Duration):
+        raise TimerSpecError(f"{text!r} uses years or months, whose length varies; use days (e.g. 'P30D')")
+    if value < timedelta(0):
+        raise TimerSpecError(f"duration {text!r} is negative")
+    return value
+
+
+def format_duration(value: timedelta) -> str:
+    """timedelta to ISO-8601 (``PT4H``)."""
+    return isodate.duration_isoformat(value)
+
+
+def zone(name: str | None) -> ZoneInfo | timezone:
+    if not name or name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TimerSpecError(f"unknown time zone {name!r} (use an IANA name such as 'Europe/Berlin')") from None
+
+
+def parse_datetime(text: str, tz: str | None = None) -> datetime:
+    """ISO-8601 date-time; a value without offset is read in ``tz`` (UTC by default)."""
+    try:
+        value = isodate.parse_datetime(text.strip())
+    except (isodate.ISO8601Error, ValueError, AttributeError) as exc:
+        example = "2026-12-01T09:00:00+01:00"
+        raise TimerSpecError(f"{text!r} is not an ISO-8601 date-time (e.g. {example!r}): {exc}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone(tz))
+    return value
+
+
+def is_cron(text: str) -> bool:
+    return len(text.split()) in (5, 6) and not text.startswith("R")
+
+
+def _aware(now: datetime) -> datetime:
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+
+
+class Timer(BaseModel):
+    """When a timer event fires. Exactly one of ``duration``, ``date`` or ``cycle`` is set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    duration: str | None = None
+    date: str | None = None
+    cycle: str | None = None
+    timezone: str | None = None  # for cron cycles and dates without offset
+    calendar: str | None = None  # a business calendar's name: the duration counts working time only
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, data: Any) -> Any:
+        """Accept the short forms a person writes: 'P7D', 'R5/PT1H', '0 9 * * *', '2026-12-01T09:00Z'."""
+        if isinstance(data, Timer):
+            return data
+        if isinstance(data, timedelta):
+            return {"duration": format_duration(data)}
+        if isinstance(data, datetime):
+            return {"date": data.isoformat()}
+        if isinstance(data, str):
+            text = data.strip()
+            if text.startswith("P"):
+                return {"duration": text}
+            if text.startswith("R") or is_cron(text):
+                return {"cycle": text}
+            return {"date": text}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Timer:
+        given = [name for name in ("duration", "date", "cycle") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError(f"a timer needs exactly one of duration, date or cycle; got {given or 'none'}")
+        zone(self.timezone)
+        if self.duration:
+            parse_duration(self.duration)
+        elif self.date:
+            parse_datetime(self.date, self.timezone)
+        else:
+            self._parse_cycle()
+        return self
+
+    @property
+    def kind(self) -> Literal["duration", "date", "cycle"]:
+        return "duration" if self.duration else "date" if self.date else "cycle"
+
+    def _parse_cycle(self) -> tuple[int | None, datetime | None, timedelta | None, str | None]:
+        """(repetitions or None for unbounded, start, interval, cron)."""
+        text = (self.cycle or "").strip()
+        if is_cron(text):
+            if not croniter.is_valid(text):
+                raise TimerSpecError(f"{text!r} is not a valid cron expression (e.g. '0 9 * * *' for 9am daily)")
+            return None, None, None, text
+        match = _REPEAT.match(text)
+        if not match:
+            raise TimerSpecError(
+                f"cycle {text!r} is neither an ISO repeating interval ('R5/PT1H') nor cron ('0 9 * * *')"
+            )
+        count = int(match.group("count")) if match.group("count") else None
+        parts = match.group("rest").split("/")
+        start: datetime | None = None
+        interval: timedelta | None = None
+        for part in parts:
+            if part.startswith("P"):
+                interval = parse_duration(part)
+            else:
+                start = parse_datetime(part, self.timezone)
+        if interval is None or interval <= timedelta(0):
+            raise TimerSpecError(f"cycle {text!r} needs a positive interval, e.g. 'R/PT1H'")
+        return count, start, interval, None
+
+    @property
+    def repetitions(self) -> int | None:
+        """How many times a cycle fires (None: without end); 1 for duration and date timers."""
+        if self.kind != "cycle":
+            return 1
+        return self._parse_cycle()[0]
+
+    def first_due(self, now: datetime) -> datetime | None:
+        """When the timer first fires if it starts waiting at ``now`` (wall-clock; business time is
+        applied by the caller's calendar). None when a date lies in the past is *not* used: a past
+        date fires at once, as users of other engines expect."""
+        now = _aware(now)
+        if self.duration:
+            return now + parse_duration(self.duration)
+        if self.date:
+            return max(parse_datetime(self.date, self.timezone), now)
+        return self.next_due(now, fired=0)
+
+    def next_due(self, after: datetime, fired: int) -> datetime | None:
+        """For a cycle, the next due time strictly after ``after`` once it fired ``fired`` times."""
+        after = _aware(after)
+        if self.kind != "cycle":
+            return None
+        count, start, interval, cron = self._parse_cycle()
+        if count is not None and fired >= count:
+            return None
+        if cron:
+            local = after.astimezone(zone(self.timezone))
+            return croniter(cron, local).get_next(datetime).astimezone(UTC)
+        assert interval is not None
+        if start is None:
+            return after + interval
+        if start > after:
+            return start
+        steps = int((after - start) / interval) + 1
+        return start + steps * interval
