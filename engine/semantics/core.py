@@ -1,0 +1,723 @@
+"""The token-flow rules: one pure function of (definition, state, event, now) -> effects.
+
+No database, no clock, no threads. The engine drives it with rows and a real (or virtual) clock,
+the simulator with SimPy's clock, so a simulation predicts what the engine will do.
+
+Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda would expect):
+- A token arriving at an activity starts its work (``StartWork``) and arms the activity's boundary
+  timers/messages and a user task's SLA timer; ``WorkDone`` writes outputs and moves on.
+- A failed agent call is retried per the task's RetryPolicy (a durable timer is the backoff). When
+  attempts run out, or at once for a business error (``WorkFailed(business=True)``), the error goes to
+  a matching error boundary event on the activity, then on enclosing sub-processes; technical errors
+  nothing catches become an ``Incident`` (the token waits for ``RetryIncident``); an uncaught error
+  end event fails the instance.
+- Exclusive gateways take the first flow (in definition order) whose condition holds, else the
+  default; inclusive gateways take all that hold, else the default. No flow at all is an incident at
+  the gateway (fix the variables, then retry it).
+- Parallel joins wait for a token on every incoming flow; inclusive joins wait until no other token
+  in the same scope can still reach them.
+- An event-based gateway races its catch events; the first wins, the others are cancelled.
+- Interrupting boundary events cancel the activity (and everything inside a sub-process);
+  non-interrupting ones start an extra token, and a cycle timer re-arms until the activity ends.
+- A compensation throw runs the handlers of completed activities in its scope (or one named
+  activity), newest first, one at a time, then continues.
+- A terminate end cancels every token of its scope; the instance (or sub-process) completes.
+- Results for work that is no longer wanted (stale work ids, interrupted tasks) are ignored, so a
+  shell may deliver events at least once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from engine.errors import ExpressionError, WaooawError
+from engine.model import expressions
+from engine.model.definition import ProcessDefinition
+from engine.model.nodes import (
+    CATCH_KINDS,
+    BoundaryEvent,
+    CompensationThrowEvent,
+    ErrorEndEvent,
+    MessageBoundaryEvent,
+    MessageCatchEvent,
+    MessageThrowEvent,
+    Node,
+    SequenceFlow,
+    ServiceTask,
+    TimerBoundaryEvent,
+    TimerCatchEvent,
+    UserTask,
+)
+from engine.model.timers import Timer, parse_duration
+from engine.semantics import effects as fx
+from engine.semantics import events as ev
+from engine.semantics.state import (
+    COMPENSATING,
+    INCIDENT,
+    JOIN,
+    MESSAGE,
+    RACE,
+    RETRY,
+    SCOPE,
+    TIMER,
+    WORK,
+    CompensationEntry,
+    InstanceState,
+    Token,
+)
+
+SLA = "@sla"
+RETRY_WAIT = "@retry"
+WORK_KINDS = frozenset({"service_task", "user_task", "task"})
+
+
+class Calendar(Protocol):
+    """Business time: ``add(start, delta)`` counts only working time (see the calendars module)."""
+
+    def add(self, start: datetime, delta: timedelta) -> datetime: ...
+
+
+class SemanticsError(WaooawError):
+    """The core was driven wrongly (an unknown start node, a missing calendar)."""
+
+
+class _Step:
+    """The scratch space of one step: the state being changed, the time, the effects so far."""
+
+    __slots__ = ("effects", "now", "queue", "state")
+
+    def __init__(self, state: InstanceState, now: datetime) -> None:
+        self.state = state
+        self.now = now
+        self.effects: list[fx.Effect] = []
+        self.queue: deque[tuple[Token, str, str | None]] = deque()
+
+
+class Semantics:
+    """The rules compiled for one definition. Build once per deployed version, reuse for every step."""
+
+    def __init__(self, definition: ProcessDefinition, calendars: Mapping[str, Calendar] | None = None) -> None:
+        self.definition = definition
+        self.calendars = dict(calendars or {})
+        index = definition.index
+        self._nodes = index.nodes
+        self._outgoing = index.outgoing
+        self._incoming_ids = {nid: [f.id for f in flows] for nid, flows in index.incoming.items()}
+        self._scope_path: dict[str, tuple[str, ...]] = {}
+        for node_id in index.nodes:
+            path: list[str] = []
+            scope = index.scope_of.get(node_id)
+            while scope is not None:
+                path.append(scope)
+                scope = index.scope_of.get(scope)
+            self._scope_path[node_id] = tuple(reversed(path))
+        self._upstream: dict[str, frozenset[str]] = {}
+
+    # --- public API ----------------------------------------------------------------------------
+
+    def start(self, variables: Mapping[str, Any] | None, now: datetime, start_node: str | None = None,
+              actor: str | None = None) -> tuple[InstanceState, list[fx.Effect]]:
+        """A new instance: declared defaults, the given variables, one token on the start event."""
+        node_id = start_node or self._plain_start()
+        if node_id not in self._nodes or self._nodes[node_id].kind not in ("start", "timer_start", "message_start"):
+            raise SemanticsError(f"{node_id!r} is not a start event of {self.definition.id!r}")
+        state = InstanceState()
+        step = _Step(state, now)
+        initial = {v.name: v.default for v in self.definition.variables if v.default is not None}
+        initial.update(variables or {})
+        self._set_vars(step, node_id, initial, actor)
+        token = Token(id=state.next_id("t"), node=node_id, status="")
+        state.tokens[token.id] = token
+        step.queue.append((token, node_id, None))
+        self._drain(step)
+        return state, step.effects
+
+    def step(self, state: InstanceState, event: ev.Event, now: datetime) -> list[fx.Effect]:
+        """Apply one event to ``state`` (changed in place) and return what the world must do."""
+        if state.finished:
+            return []
+        step = _Step(state, now)
+        match event:
+            case ev.WorkDone():
+                self._on_work_done(step, event)
+            case ev.WorkFailed():
+                self._on_work_failed(step, event)
+            case ev.TimerFired():
+                self._on_wait_fired(step, event.timer_id, None)
+            case ev.MessageReceived():
+                self._on_wait_fired(step, event.subscription_id, event.payload)
+            case ev.RetryIncident():
+                self._on_retry_incident(step, event)
+            case ev.SetVariables():
+                self._set_vars(step, None, event.values, event.actor)
+            case ev.Cancel():
+                self._end_instance(step, "cancelled", event.reason)
+            case _:
+                raise SemanticsError(f"unknown event {event!r}")
+        self._drain(step)
+        return step.effects
+
+    def timer_starts(self) -> list[Node]:
+        """Timer start events the shell must schedule (each tick starts an instance)."""
+        return [n for n in self.definition.start_nodes() if n.kind == "timer_start"]
+
+    def message_starts(self) -> dict[str, str]:
+        """Message name -> start node id, for messages that start instances."""
+        return {n.message: n.id for n in self.definition.start_nodes() if n.kind == "message_start"}  # type: ignore[attr-defined]
+
+    def due(self, timer: Timer, now: datetime, fired: int = 0) -> datetime | None:
+        """When a timer that starts waiting at ``now`` fires (business time through its calendar)."""
+        if fired:
+            return timer.next_due(now, fired)
+        if timer.duration and timer.calendar:
+            return self._calendar(timer.calendar).add(now, parse_duration(timer.duration))
+        return timer.first_due(now)
+
+    # --- event handlers --------------------------------------------------------------------
+
+    def _on_work_done(self, step: _Step, event: ev.WorkDone) -> None:
+        token = step.state.tokens.get(event.token_id)
+        if token is None:
+            return  # stale: the work was interrupted or already done
+        if token.status == COMPENSATING:
+            entry = step.state.compensable[token.pending.pop(0)]
+            entry.done = True
+            self._next_compensation(step, token)
+            return
+        if token.status != WORK:
+            return
+        node = self._nodes[token.node]
+        outputs = dict(event.outputs or {})
+        if isinstance(node, ServiceTask) and node.output_variables:
+            outputs = {k: v for k, v in outputs.items() if k in node.output_variables}
+        self._set_vars(step, node.id, outputs, event.actor)
+        self._finish_activity(step, token, node)
+
+    def _on_work_failed(self, step: _Step, event: ev.WorkFailed) -> None:
+        token = step.state.tokens.get(event.token_id)
+        if token is None or token.status not in (WORK, COMPENSATING):
+            return
+        if token.status == COMPENSATING:
+            self._incident(step, token, f"compensation of {step.state.compensable[token.pending[0]].node!r} "
+                                        f"failed: {event.error}")
+            return
+        node = self._nodes[token.node]
+        if not event.business and isinstance(node, ServiceTask) and token.attempt < node.retry.attempts:
+            delay = node.retry.delay(token.attempt)
+            token.status = RETRY
+            token.error = event.error
+            self._arm_timer(step, token, RETRY_WAIT, step.now + delay, "retry")
+            return
+        code = event.error_code or ("error" if event.business else "technical")
+        caught = self._throw_error(step, token, code, event.error, technical=not event.business)
+        if not caught:  # only business errors can be uncaught: technical ones become incidents
+            self._end_instance(step, "failed", f"error {code!r} from {node.id!r} not caught: {event.error}")
+
+    def _on_retry_incident(self, step: _Step, event: ev.RetryIncident) -> None:
+        token = step.state.tokens.get(event.token_id)
+        if token is None or token.status != INCIDENT:
+            return
+        token.error = None
+        node = self._nodes[token.node]
+        if isinstance(node, CompensationThrowEvent) and token.pending:
+            token.status = COMPENSATING
+            self._next_compensation(step, token)
+        elif node.kind in WORK_KINDS:
+            self._start_work(step, token, node, attempt=1, arm=False)
+        else:
+            token.status = ""
+            step.queue.append((token, node.id, token.via))
+
+    def _on_wait_fired(self, step: _Step, wait_id: str, payload: dict[str, Any] | None) -> None:
+        token = self._token_waiting(step.state, wait_id)
+        if token is None:
+            return  # stale: cancelled or already fired
+        target = token.waits.pop(wait_id)
+        if target == RETRY_WAIT:
+            self._start_work(step, token, self._nodes[token.node], attempt=token.attempt + 1, arm=False)
+        elif target == SLA:
+            self._sla_breached(step, token)
+        elif token.status in (TIMER, MESSAGE):
+            if payload:
+                self._message_vars(step, self._nodes[token.node], payload)
+            self._cancel_waits(step, token)
+            self._leave(step, token, self._nodes[token.node])
+        elif token.status == RACE:
+            self._cancel_waits(step, token)
+            catch = self._nodes[target]
+            token.node, token.status = catch.id, ""
+            step.effects.append(fx.Entered(token.id, catch.id))
+            if payload:
+                self._message_vars(step, catch, payload)
+            self._leave(step, token, catch)
+        else:
+            boundary = self._nodes[target]
+            assert isinstance(boundary, BoundaryEvent)
+            if payload:
+                self._message_vars(step, boundary, payload)
+            if boundary.interrupting:
+                self._interrupt(step, token)
+                self._move_to_boundary(step, token, boundary)
+            else:
+                if isinstance(boundary, TimerBoundaryEvent) and boundary.timer.kind == "cycle":
+                    fired = token.fired.pop(wait_id, 0) + 1
+                    nxt = self.due(boundary.timer, step.now, fired)
+                    if nxt is not None:
+                        new_id = self._arm_timer(step, token, boundary.id, nxt, "boundary")
+                        token.fired[new_id] = fired
+                extra = Token(id=step.state.next_id("t"), node=boundary.id, status="", parent=token.parent)
+                step.state.tokens[extra.id] = extra
+                step.effects.append(fx.Entered(extra.id, boundary.id))
+                self._leave(step, extra, boundary)
+
+    # --- arriving at nodes -----------------------------------------------------------------
+
+    def _drain(self, step: _Step) -> None:
+        state = step.state
+        while True:
+            while step.queue:
+                token, node_id, via = step.queue.popleft()
+                if token.id in state.tokens and not state.finished:
+                    self._arrive(step, token, node_id, via)
+            if state.finished or not self._fire_inclusive_joins(step):
+                break
+        if not state.tokens and not state.finished:
+            state.status = "completed"
+            step.effects.append(fx.InstanceEnded("completed"))
+
+    def _arrive(self, step: _Step, token: Token, node_id: str, via: str | None) -> None:
+        node = self._nodes[node_id]
+        token.node, token.via, token.status = node_id, via, ""
+        step.state.steps += 1
+        step.effects.append(fx.Entered(token.id, node_id))
+        kind = node.kind
+        if kind in WORK_KINDS:
+            self._start_work(step, token, node, attempt=1, arm=True)
+        elif kind in ("start", "timer_start", "message_start", "task"):
+            self._leave(step, token, node)
+        elif kind == "end":
+            self._remove(step, token)
+        elif kind == "terminate_end":
+            self._terminate(step, token)
+        elif kind == "error_end":
+            assert isinstance(node, ErrorEndEvent)
+            self._error_end(step, token, node)
+        elif kind == "exclusive_gateway" or kind == "inclusive_gateway" or kind == "parallel_gateway":
+            self._gateway(step, token, node)
+        elif kind == "event_gateway":
+            self._race(step, token, node)
+        elif kind == "timer_catch":
+            assert isinstance(node, TimerCatchEvent)
+            token.status = TIMER
+            due = self.due(node.timer, step.now)
+            if due is None:
+                self._leave(step, token, node)
+            else:
+                self._arm_timer(step, token, node.id, due, "catch")
+        elif kind == "message_catch":
+            assert isinstance(node, MessageCatchEvent)
+            token.status = MESSAGE
+            self._arm_message(step, token, node, node.id)
+        elif kind == "message_throw":
+            assert isinstance(node, MessageThrowEvent)
+            variables = step.state.variables
+            step.effects.append(fx.SendMessage(
+                node.message, self._correlation(node.correlation_key, variables),
+                {name: variables.get(name) for name in node.payload}, node.id))
+            self._leave(step, token, node)
+        elif kind == "compensation_throw":
+            assert isinstance(node, CompensationThrowEvent)
+            self._compensate(step, token, node)
+        elif kind == "sub_process":
+            self._enter_sub_process(step, token, node)
+        else:  # boundary events are entered through their activity, never by a flow
+            self._incident(step, token, f"a token cannot enter a {kind} node by a sequence flow")
+
+    def _leave(self, step: _Step, token: Token, node: Node) -> None:
+        """Follow the outgoing flows of a node that is done (conditions on non-gateway flows are honoured)."""
+        chosen = []
+        for flow in self._outgoing.get(node.id, []):
+            if flow.condition is None or self._holds(step, token, flow):
+                chosen.append(flow)
+            if token.status == INCIDENT:
+                return
+        self._follow(step, token, chosen)
+
+    def _follow(self, step: _Step, token: Token, flows: list[SequenceFlow]) -> None:
+        if not flows:
+            self._remove(step, token)
+            return
+        token.status = ""
+        step.queue.append((token, flows[0].target, flows[0].id))
+        for flow in flows[1:]:
+            extra = Token(id=step.state.next_id("t"), node=token.node, status="", parent=token.parent)
+            step.state.tokens[extra.id] = extra
+            step.queue.append((extra, flow.target, flow.id))
+
+    def _holds(self, step: _Step, token: Token, flow: SequenceFlow) -> bool:
+        try:
+            return bool(expressions.evaluate(flow.condition or "True", step.state.variables))
+        except ExpressionError as exc:
+            self._incident(step, token, f"condition of flow {flow.id!r} failed: {exc}")
+            return False
+
+    # --- gateways ----------------------------------------------------------------------------
+
+    def _gateway(self, step: _Step, token: Token, node: Node) -> None:
+        incoming = self._incoming_ids.get(node.id, [])
+        if len(incoming) > 1 and node.kind != "exclusive_gateway":
+            token.status = JOIN
+            if node.kind == "parallel_gateway":
+                self._try_parallel_join(step, token, node, incoming)
+            return  # inclusive joins are checked when the step's queue is empty
+        self._split(step, token, node)
+
+    def _split(self, step: _Step, token: Token, node: Node) -> None:
+        flows = self._outgoing.get(node.id, [])
+        if node.kind == "parallel_gateway" or (len(flows) <= 1 and not getattr(node, "default", None)):
+            self._follow(step, token, list(flows))
+            return
+        default = getattr(node, "default", None)
+        chosen: list[SequenceFlow] = []
+        for flow in flows:
+            if flow.id == default:
+                continue
+            holds = flow.condition is None or self._holds(step, token, flow)
+            if token.status == INCIDENT:
+                return
+            if holds:
+                chosen.append(flow)
+                if node.kind == "exclusive_gateway":
+                    break
+        if not chosen and default:
+            chosen = [f for f in flows if f.id == default]
+        if not chosen:
+            reason = "no outgoing condition holds and there is no default flow"
+            self._incident(step, token, f"gateway {node.id!r}: {reason}")
+            return
+        self._follow(step, token, chosen)
+
+    def _try_parallel_join(self, step: _Step, token: Token, node: Node, incoming: list[str]) -> None:
+        waiting = [t for t in step.state.tokens.values()
+                   if t.status == JOIN and t.node == node.id and t.parent == token.parent]
+        by_flow: dict[str | None, Token] = {}
+        for t in waiting:
+            by_flow.setdefault(t.via, t)
+        if all(flow_id in by_flow for flow_id in incoming):
+            consumed = [by_flow[f] for f in incoming]
+            survivor = consumed[0]
+            for t in consumed[1:]:
+                del step.state.tokens[t.id]
+            self._split(step, survivor, node)
+
+    def _fire_inclusive_joins(self, step: _Step) -> bool:
+        """Fire every inclusive join that no other token can still reach. True if one fired."""
+        state = step.state
+        fired = False
+        groups: dict[tuple[str, str | None], list[Token]] = {}
+        for t in state.tokens.values():
+            if t.status == JOIN and self._nodes[t.node].kind == "inclusive_gateway":
+                groups.setdefault((t.node, t.parent), []).append(t)
+        for (join_id, parent), waiting in groups.items():
+            upstream = self._upstream_of(join_id)
+            blocked = any(t.parent == parent and t.node != join_id and t.node in upstream
+                          for t in state.tokens.values())
+            if blocked:
+                continue
+            survivor = waiting[0]
+            for t in waiting[1:]:
+                del state.tokens[t.id]
+            self._split(step, survivor, self._nodes[join_id])
+            fired = True
+        return fired
+
+    def _upstream_of(self, node_id: str) -> frozenset[str]:
+        """Nodes (in the same scope) from which a token can still reach ``node_id``."""
+        if node_id not in self._upstream:
+            index = self.definition.index
+            preds: dict[str, list[str]] = {}
+            for flow in index.flows.values():
+                preds.setdefault(flow.target, []).append(flow.source)
+            for activity, boundaries in index.boundaries.items():
+                for b in boundaries:
+                    preds.setdefault(b.id, []).append(activity)
+            seen: set[str] = set()
+            todo = list(preds.get(node_id, []))
+            while todo:
+                current = todo.pop()
+                if current in seen:
+                    continue
+                seen.add(current)
+                todo.extend(preds.get(current, []))
+            self._upstream[node_id] = frozenset(seen)
+        return self._upstream[node_id]
+
+    def _race(self, step: _Step, token: Token, node: Node) -> None:
+        token.status = RACE
+        for flow in self._outgoing.get(node.id, []):
+            target = self._nodes[flow.target]
+            if isinstance(target, TimerCatchEvent):
+                due = self.due(target.timer, step.now) or step.now
+                self._arm_timer(step, token, target.id, due, "race")
+            elif isinstance(target, MessageCatchEvent):
+                self._arm_message(step, token, target, target.id)
+            else:
+                self._incident(step, token, f"event gateway {node.id!r} leads to {target.id!r}, "
+                                            f"which is not a timer or message catch event")
+                return
+
+    # --- activities --------------------------------------------------------------------------
+
+    def _start_work(self, step: _Step, token: Token, node: Node, attempt: int, arm: bool) -> None:
+        token.status = WORK
+        token.attempt = attempt
+        if arm:
+            token.work_id = step.state.next_id("w")
+            self._arm_boundaries(step, token, node)
+        variables = step.state.variables
+        due: datetime | None = None
+        handler: str | None = None
+        if isinstance(node, ServiceTask):
+            handler = node.agent
+            names = node.input_variables
+            inputs = {n: variables.get(n) for n in names} if names else dict(variables)
+        elif isinstance(node, UserTask):
+            inputs = dict(variables)
+            if node.sla:
+                if arm:
+                    due = self._sla_due(node, step.now)
+                    self._arm_timer(step, token, SLA, due, "sla")
+                else:
+                    due = None
+        else:
+            inputs = {}
+        step.effects.append(fx.StartWork(token.id, node.id, node.kind, token.work_id or "", attempt,
+                                         inputs, handler, due))
+
+    def _sla_due(self, node: UserTask, now: datetime) -> datetime:
+        delta = parse_duration(node.sla or "PT0S")
+        if node.sla_calendar:
+            return self._calendar(node.sla_calendar).add(now, delta)
+        return now + delta
+
+    def _sla_breached(self, step: _Step, token: Token) -> None:
+        node = self._nodes[token.node]
+        action = getattr(node, "on_timeout", None)
+        step.effects.append(fx.SlaBreached(token.id, node.id, token.work_id or "", action))
+        if action is not None and action.action == "complete" and token.status == WORK:
+            self._set_vars(step, node.id, dict(action.values), "sla")
+            self._finish_activity(step, token, node)
+
+    def _finish_activity(self, step: _Step, token: Token, node: Node) -> None:
+        self._cancel_waits(step, token)
+        if node.is_activity and getattr(node, "compensation", None):
+            inputs_names = getattr(node, "input_variables", None) or []
+            output_names = getattr(node, "output_variables", None) or []
+            variables = step.state.variables
+            snapshot = {n: variables.get(n) for n in [*inputs_names, *output_names]} or dict(variables)
+            step.state.compensable.append(CompensationEntry(
+                node=node.id, handler=node.compensation, scope=self._scope_path[node.id], inputs=snapshot))  # type: ignore[attr-defined]
+        token.work_id = None
+        self._leave(step, token, node)
+
+    def _enter_sub_process(self, step: _Step, token: Token, node: Node) -> None:
+        token.status = SCOPE
+        token.work_id = step.state.next_id("w")
+        self._arm_boundaries(step, token, node)
+        starts = [n for n in self.definition.start_nodes(node.id) if n.kind == "start"]
+        if not starts:
+            self._incident(step, token, f"sub-process {node.id!r} has no plain start event")
+            return
+        for start in starts:
+            child = Token(id=step.state.next_id("t"), node=start.id, status="", parent=token.id)
+            step.state.tokens[child.id] = child
+            step.queue.append((child, start.id, None))
+
+    def _arm_boundaries(self, step: _Step, token: Token, node: Node) -> None:
+        for boundary in self.definition.boundaries(node.id):
+            if isinstance(boundary, TimerBoundaryEvent):
+                due = self.due(boundary.timer, step.now)
+                if due is not None:
+                    wait_id = self._arm_timer(step, token, boundary.id, due, "boundary")
+                    if boundary.timer.kind == "cycle":
+                        token.fired[wait_id] = 0
+            elif isinstance(boundary, MessageBoundaryEvent):
+                self._arm_message(step, token, boundary, boundary.id)
+
+    def _move_to_boundary(self, step: _Step, token: Token, boundary: BoundaryEvent) -> None:
+        token.node, token.status, token.work_id = boundary.id, "", None
+        step.effects.append(fx.Entered(token.id, boundary.id))
+        self._leave(step, token, boundary)
+
+    # --- errors, incidents, compensation ------------------------------------------------------
+
+    def _throw_error(self, step: _Step, token: Token, code: str, message: str, technical: bool) -> bool:
+        """Route an error to the nearest matching error boundary; False if nothing catches it."""
+        current: Token | None = token
+        while current is not None:
+            for boundary in self.definition.boundaries(current.node):
+                if boundary.kind == "boundary_error" and getattr(boundary, "error_code", None) in (None, code):
+                    self._set_vars(step, boundary.id, {"error_code": code, "error_message": message}, None)
+                    self._interrupt(step, current)
+                    self._move_to_boundary(step, current, boundary)
+                    return True
+            current = step.state.tokens.get(current.parent) if current.parent else None
+        if technical:
+            self._incident(step, token, message)
+            return True
+        return False
+
+    def _error_end(self, step: _Step, token: Token, node: ErrorEndEvent) -> None:
+        scope = step.state.tokens.get(token.parent) if token.parent else None
+        del step.state.tokens[token.id]
+        if scope is None or not self._throw_error(step, scope, node.error_code, f"error end {node.id!r}", False):
+            self._end_instance(step, "failed", f"error {node.error_code!r} thrown by {node.id!r} was not caught")
+
+    def _incident(self, step: _Step, token: Token, error: str) -> None:
+        token.status = INCIDENT
+        token.error = error
+        step.effects.append(fx.Incident(token.id, token.node, error))
+
+    def _compensate(self, step: _Step, token: Token, node: CompensationThrowEvent) -> None:
+        path = self._scope_path[node.id]
+        entries = step.state.compensable
+        if node.activity:
+            chosen = [i for i, e in enumerate(entries) if not e.done and e.node == node.activity]
+        else:
+            chosen = [i for i, e in enumerate(entries) if not e.done and e.scope[:len(path)] == path]
+        token.pending = list(reversed(chosen))
+        token.status = COMPENSATING
+        self._next_compensation(step, token)
+
+    def _next_compensation(self, step: _Step, token: Token) -> None:
+        if not token.pending:
+            token.status = ""
+            self._leave(step, token, self._nodes[token.node])
+            return
+        entry = step.state.compensable[token.pending[0]]
+        token.work_id = step.state.next_id("w")
+        step.effects.append(fx.StartWork(token.id, entry.node, "compensation", token.work_id, 1,
+                                         dict(entry.inputs), entry.handler))
+
+    # --- waits ---------------------------------------------------------------------------------
+
+    def _arm_timer(self, step: _Step, token: Token, target: str, due: datetime, purpose: str) -> str:
+        wait_id = f"{token.id}.{target}.{step.state.next_id('')}"
+        token.waits[wait_id] = target
+        step.effects.append(fx.ScheduleTimer(wait_id, due, token.id, token.node, purpose))
+        return wait_id
+
+    def _arm_message(self, step: _Step, token: Token, node: Any, target: str) -> None:
+        wait_id = f"{token.id}.{target}.{step.state.next_id('')}"
+        token.waits[wait_id] = target
+        correlation = self._correlation(node.correlation_key, step.state.variables)
+        step.effects.append(fx.Subscribe(wait_id, node.message, correlation, token.id, node.id))
+
+    def _correlation(self, key: str | None, variables: dict[str, Any]) -> Any:
+        if key is None:
+            return None
+        try:
+            return expressions.evaluate(key, variables)
+        except ExpressionError:
+            return None
+
+    def _message_vars(self, step: _Step, node: Node, payload: dict[str, Any]) -> None:
+        outputs = getattr(node, "outputs", None)
+        values = {k: v for k, v in payload.items() if outputs is None or k in outputs}
+        self._set_vars(step, node.id, values, None)
+
+    def _cancel_waits(self, step: _Step, token: Token) -> None:
+        for wait_id, target in token.waits.items():
+            node = self._nodes.get(target)
+            if target in (SLA, RETRY_WAIT) or isinstance(node, TimerCatchEvent | TimerBoundaryEvent):
+                step.effects.append(fx.CancelTimer(wait_id))
+            else:
+                step.effects.append(fx.Unsubscribe(wait_id))
+        token.waits.clear()
+        token.fired.clear()
+
+    @staticmethod
+    def _token_waiting(state: InstanceState, wait_id: str) -> Token | None:
+        owner = wait_id.split(".", 1)[0]
+        token = state.tokens.get(owner)
+        if token is not None and wait_id in token.waits:
+            return token
+        return None
+
+    # --- removing tokens -----------------------------------------------------------------------
+
+    def _interrupt(self, step: _Step, token: Token) -> None:
+        """Cancel what a token is doing: its work, its waits, and (a sub-process) all its inner tokens."""
+        if token.status == WORK and token.work_id:
+            step.effects.append(fx.CancelWork(token.id, token.node, token.work_id))
+        self._cancel_waits(step, token)
+        if token.status == SCOPE:
+            for child in [t for t in step.state.tokens.values() if t.parent == token.id]:
+                self._interrupt(step, child)
+                step.state.tokens.pop(child.id, None)
+        token.work_id = None
+
+    def _remove(self, step: _Step, token: Token) -> None:
+        self._cancel_waits(step, token)
+        step.state.tokens.pop(token.id, None)
+        if token.parent is not None and not any(t.parent == token.parent for t in step.state.tokens.values()):
+            scope = step.state.tokens.get(token.parent)
+            if scope is not None:
+                self._finish_activity(step, scope, self._nodes[scope.node])
+
+    def _terminate(self, step: _Step, token: Token) -> None:
+        if token.parent is None:
+            for other in list(step.state.tokens.values()):
+                if other.id != token.id:
+                    self._interrupt(step, other)
+            step.state.tokens.clear()
+            step.state.status = "completed"
+            step.effects.append(fx.InstanceEnded("completed"))
+            return
+        scope = step.state.tokens[token.parent]
+        self._interrupt(step, scope)
+        self._finish_activity(step, scope, self._nodes[scope.node])
+
+    def _end_instance(self, step: _Step, status: str, error: str | None) -> None:
+        for token in list(step.state.tokens.values()):
+            self._interrupt(step, token)
+        step.state.tokens.clear()
+        step.state.status = status
+        step.effects.append(fx.InstanceEnded(status, error))
+
+    # --- variables -----------------------------------------------------------------------------
+
+    def _set_vars(self, step: _Step, node_id: str | None, values: Mapping[str, Any], actor: str | None) -> None:
+        variables = step.state.variables
+        changes = []
+        for name, value in values.items():
+            old = variables.get(name)
+            if name not in variables or old != value:
+                changes.append((name, old, value))
+                variables[name] = value
+        if changes:
+            step.effects.append(fx.VariablesChanged(node_id, tuple(changes), actor))
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _plain_start(self) -> str:
+        starts = self.definition.start_nodes()
+        plain = [n.id for n in starts if n.kind == "start"]
+        if plain:
+            return plain[0]
+        raise SemanticsError(
+            f"{self.definition.id!r} has no plain start event; start it at one of "
+            f"{[n.id for n in starts]} (start_node=...)")
+
+    def _calendar(self, name: str) -> Calendar:
+        try:
+            return self.calendars[name]
+        except KeyError:
+            raise SemanticsError(f"calendar {name!r} is not known; pass calendars={{{name!r}: ...}}") from None
+
+
+def is_catch(node: Node) -> bool:
+    return node.kind in CATCH_KINDS

@@ -1,0 +1,66 @@
+"""What happens to an instance: the inputs of :meth:`Semantics.step`.
+
+The shells (engine, simulator) turn the world into these: an agent returned, a person completed a
+form, a timer fell due, a message arrived, somebody cancelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class WorkDone:
+    """The work a ``StartWork`` effect asked for finished (agent outputs, form values)."""
+
+    token_id: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkFailed:
+    """The work failed. ``business=True`` (a BpmnError raised by the agent) skips retries and goes
+    straight to error boundary events matching ``error_code``."""
+
+    token_id: str
+    error: str
+    error_code: str | None = None
+    business: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    timer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A message matched the subscription (the shell correlates by name and key)."""
+
+    subscription_id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryIncident:
+    """Somebody fixed the cause of an incident and asks to try the work again."""
+
+    token_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetVariables:
+    """Variables changed from outside (an operator, an API call): recorded like any other change."""
+
+    values: dict[str, Any]
+    actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    reason: str = "cancelled"
+
+
+Event = WorkDone | WorkFailed | TimerFired | MessageReceived | RetryIncident | SetVariables | Cancel

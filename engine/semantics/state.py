@@ -1,0 +1,85 @@
+"""The state of one instance: plain, small, serialisable data.
+
+The engine stores it in one row per instance (and mirrors tokens into a table for queries); the
+simulator keeps thousands in memory. Nothing here knows about databases or clocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Token statuses: where a token waits.
+WORK = "work"  # an activity's work is in progress (agent call, human task, task)
+TIMER = "timer"  # an intermediate timer catch
+MESSAGE = "message"  # an intermediate message catch
+RACE = "race"  # an event-based gateway: first event wins
+JOIN = "join"  # waiting at a parallel or inclusive join
+SCOPE = "scope"  # a sub-process whose inner tokens are running
+RETRY = "retry"  # waiting for a retry's backoff timer
+INCIDENT = "incident"  # failed for good; waits for RetryIncident
+COMPENSATING = "compensating"  # a compensation throw running handlers one by one
+
+
+@dataclass(slots=True)
+class Token:
+    id: str
+    node: str
+    status: str
+    parent: str | None = None  # the sub-process scope token this token runs in
+    via: str | None = None  # the flow it arrived by (joins need it)
+    work_id: str | None = None
+    attempt: int = 1
+    waits: dict[str, str] = field(default_factory=dict)  # timer/subscription id -> boundary or target node id
+    fired: dict[str, int] = field(default_factory=dict)  # cycle timer id -> times fired
+    pending: list[int] = field(default_factory=list)  # compensation entries still to run (indexes)
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class CompensationEntry:
+    """A completed activity that has a compensation handler, remembered for a later undo."""
+
+    node: str
+    handler: str
+    scope: tuple[str, ...]  # node ids of the enclosing sub-processes, outermost first
+    inputs: dict[str, Any]
+    done: bool = False
+
+
+@dataclass(slots=True)
+class InstanceState:
+    variables: dict[str, Any] = field(default_factory=dict)
+    tokens: dict[str, Token] = field(default_factory=dict)
+    compensable: list[CompensationEntry] = field(default_factory=list)
+    status: str = "running"  # running | completed | terminated | failed | cancelled
+    seq: int = 0  # the source of deterministic ids
+    steps: int = 0  # nodes passed, for statistics
+
+    def next_id(self, prefix: str) -> str:
+        self.seq += 1
+        return f"{prefix}{self.seq}"
+
+    @property
+    def active_nodes(self) -> list[str]:
+        return [t.node for t in self.tokens.values()]
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InstanceState:
+        return cls(
+            variables=dict(data.get("variables", {})),
+            tokens={tid: Token(**tok) for tid, tok in data.get("tokens", {}).items()},
+            compensable=[
+                CompensationEntry(**{**c, "scope": tuple(c.get("scope", ()))}) for c in data.get("compensable", [])
+            ],
+            status=data.get("status", "running"),
+            seq=int(data.get("seq", 0)),
+            steps=int(data.get("steps", 0)),
+        )
