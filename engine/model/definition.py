@@ -86,6 +86,14 @@ class ProcessDefinition(BaseModel):
 
     _index: Index | None = PrivateAttr(default=None)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal content; the lazily built index is a cache and must not make two equal definitions differ."""
+        if not isinstance(other, ProcessDefinition):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = BaseModel.__hash__
+
     # --- lookups ---------------------------------------------------------------------------
 
     @property
