@@ -1,0 +1,40 @@
+"""BPMN 2.0 XML interchange: import (with a report of what was left out) and export with a diagram.
+
+    from engine.bpmn import from_bpmn, import_bpmn, to_bpmn
+    definition = from_bpmn(path.read_bytes(), source=str(path))          # strict: refuses unsupported elements
+    result = import_bpmn(xml, lenient=True)                               # imports the rest, lists the rest
+    result.definition, result.warnings, result.info
+    xml = to_bpmn(definition)                                             # schema-valid, opens in bpmn.io
+"""
+
+from __future__ import annotations
+
+from engine.bpmn.namespaces import WAOOAW
+from engine.bpmn.result import Finding, ImportResult
+from engine.model.definition import ProcessDefinition
+
+
+def import_bpmn(text: str | bytes, source: str | None = None, lenient: bool = False,
+                process_id: str | None = None) -> ImportResult:
+    """Read BPMN XML. Strict (default): raise DefinitionError listing every unsupported element with its
+    line. Lenient: import what is supported and return the rest as warnings. Broken files (bad XML,
+    missing or dangling references, duplicate ids) are refused in both modes."""
+    from engine.bpmn.reader import read
+
+    return read(text, source=source, lenient=lenient, process_id=process_id)
+
+
+def from_bpmn(text: str | bytes, source: str | None = None, lenient: bool = False,
+              process_id: str | None = None) -> ProcessDefinition:
+    """Read BPMN XML into a definition (see :func:`import_bpmn` for the report)."""
+    return import_bpmn(text, source=source, lenient=lenient, process_id=process_id).definition
+
+
+def to_bpmn(definition: ProcessDefinition) -> str:
+    """Write BPMN 2.0 XML with a diagram (kept from an import, else laid out with graphviz)."""
+    from engine.bpmn.writer import write
+
+    return write(definition)
+
+
+__all__ = ["WAOOAW", "Finding", "ImportResult", "from_bpmn", "import_bpmn", "to_bpmn"]

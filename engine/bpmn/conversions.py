@@ -1,0 +1,81 @@
+"""Condition and timer texts as other engines write them, turned into what our model reads.
+
+Our expressions accept ``${...}`` wrappers and ``&&``/``||`` already (``engine.model.expressions``).
+Here only the small, unambiguous rewrites are added: JUEL's ``!x`` (Camunda), FEEL's leading ``=`` and
+single ``=`` equality (Zeebe), Python-quoted durations (SpiffWorkflow) and Quartz cron (Camunda 7).
+Anything else that does not parse is reported by the caller; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from engine.errors import ExpressionError, TimerSpecError
+from engine.model import expressions
+from engine.model.timers import Timer
+
+_JUEL_NOT = re.compile(r"!(?!=)")
+_FEEL_EQ = re.compile(r"(?<![<>!=])=(?!=)")
+
+
+def condition(text: str) -> tuple[str | None, str | None, str | None]:
+    """(condition for the model, note about a rewrite, reason it cannot be used).
+
+    The original text is kept when it parses as is, so an exported file shows what was imported.
+    """
+    raw = text.strip()
+    if not raw:
+        return None, None, None
+    if expressions.check(raw) is None:
+        return raw, None, None
+    candidates: list[tuple[str, str]] = []
+    if raw.startswith("="):  # FEEL (Camunda 8): '= a = "x"'
+        body = raw[1:].strip()
+        candidates.append((body, "FEEL '=' prefix dropped"))
+        candidates.append((_FEEL_EQ.sub("==", body), "FEEL equality '=' read as '=='"))
+    wrapped = re.match(r"^\s*[$#]\{(?P<body>.*)\}\s*$", raw, re.DOTALL)
+    inner = wrapped.group("body") if wrapped else raw
+    if "!" in inner:
+        rewritten = _JUEL_NOT.sub(" not ", inner).strip()
+        candidates.append((rewritten, "JUEL '!' read as 'not'"))
+    for candidate, note in candidates:
+        if expressions.check(candidate) is None:
+            return candidate, f"condition {raw!r} read as {candidate!r} ({note})", None
+    reason = expressions.check(raw) or "does not parse"
+    return None, None, reason
+
+
+def timer_text(text: str) -> tuple[str, str | None]:
+    """Normalise a timer value: strip quotes (SpiffWorkflow writes Python strings) and turn Quartz cron
+    (seconds first, '?' for 'any') into the 5/6-field cron croniter reads. Returns (text, note)."""
+    value = text.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1].strip(), f"quoted timer value {value} read as {value[1:-1].strip()!r}"
+    fields = value.split()
+    if len(fields) in (6, 7) and ("?" in fields or len(fields) == 7):
+        seconds, minute, hour, day, month, weekday = fields[:6]
+        if any(c.isdigit() for c in weekday):
+            return value, None  # Quartz numbers weekdays from 1 (Sunday): too easy to get wrong silently
+        weekday = "*" if weekday == "?" else weekday
+        day = "*" if day == "?" else day
+        cron = [minute, hour, day, month, weekday] + ([] if seconds in ("0", "00") else [seconds])
+        converted = " ".join(cron)
+        return converted, f"Quartz cron {value!r} read as {converted!r}"
+    return value, None
+
+
+def timer(kind: str, text: str) -> tuple[Timer | None, str | None, str | None]:
+    """(Timer, note, reason it is unusable) for a timeDuration/timeDate/timeCycle text."""
+    value, note = timer_text(text)
+    if not value:
+        return None, None, f"the {kind} is empty"
+    if re.match(r"^[$#]\{.*\}$", value, re.DOTALL):
+        return None, None, f"{kind} {value!r} is an expression; only fixed ISO-8601 or cron values are supported"
+    field = {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}[kind]
+    try:
+        return Timer(**{field: value}), note, None
+    except (ValueError, TimerSpecError, ExpressionError) as exc:
+        message = str(exc)
+        if hasattr(exc, "errors"):  # pydantic: keep only the reason
+            message = "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors())
+        return None, None, f"{kind} {value!r}: {message}"

@@ -1,0 +1,282 @@
+"""A left-to-right diagram layout for definitions that have no positions yet.
+
+Each scope (the process, then every expanded sub-process inside out) is ranked by graphviz ``dot``
+(rankdir=LR), which keeps crossings low; a sub-process enters its parent's layout as one box of its
+computed size, so no clusters are needed. If the ``dot`` binary is missing the same scopes are
+layered with networkx (topological generations after dropping back edges), so export never fails.
+Boundary events sit on the bottom edge of their activity; flows are drawn as right-angled lines.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import graphviz
+import networkx as nx
+
+from engine.bpmn.mapping import size_of, tag_of
+from engine.model.definition import ProcessDefinition
+from engine.model.nodes import BoundaryEvent, Node, SequenceFlow, SubProcess
+
+Box = list[float]  # x, y, width, height
+
+MARGIN = 40
+PAD_X, PAD_TOP, PAD_BOTTOM = 30, 40, 30
+RANK_SEP, NODE_SEP = 50, 40
+LANE_HEADER, LANE_PAD, MIN_LANE = 30, 30, 150
+
+
+@dataclass
+class Layout:
+    """Absolute bounds of every node drawn; which engine produced them (for tests and reports)."""
+
+    boxes: dict[str, Box] = field(default_factory=dict)
+    engine: str = "dot"
+
+
+def use_dot() -> bool:
+    """Whether the graphviz ``dot`` binary can be run."""
+    try:
+        graphviz.Digraph().pipe(format="json")
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError, OSError):
+        return False
+    return True
+
+
+def compute(definition: ProcessDefinition, engine: str | None = None) -> Layout:
+    """Positions for every node of the definition (sub-process contents included)."""
+    chosen = engine or ("dot" if use_dot() else "layers")
+    layout = Layout(engine=chosen)
+    sizes: dict[str, tuple[float, float]] = {}
+    relative: dict[str, dict[str, tuple[float, float]]] = {}
+
+    def scope(nodes: list[Node], flows: list[SequenceFlow], key: str) -> tuple[float, float]:
+        for node in nodes:
+            if isinstance(node, SubProcess) and node.metadata.get("expanded", True) is not False:
+                w, h = scope(list(node.nodes), list(node.flows), node.id)
+                sizes[node.id] = (max(w + 2 * PAD_X, 200), max(h + PAD_TOP + PAD_BOTTOM, 140))
+            elif not isinstance(node, BoundaryEvent):
+                sizes[node.id] = size_of(tag_of(node))
+            if isinstance(node, SubProcess) and node.metadata.get("expanded", True) is False:
+                scope(list(node.nodes), list(node.flows), node.id)  # its own diagram page
+        placed = _rank(nodes, flows, sizes, chosen)
+        relative[key] = placed
+        if not placed:
+            return 0.0, 0.0
+        width = max(x + sizes[i][0] for i, (x, _) in placed.items())
+        height = max(y + sizes[i][1] for i, (_, y) in placed.items())
+        return width, height
+
+    scope(list(definition.nodes), list(definition.flows), "")
+    bands = _lanes(definition, relative.get("", {}), sizes)
+
+    def absolute(key: str, ox: float, oy: float) -> None:
+        for ident, (x, y) in relative.get(key, {}).items():
+            w, h = sizes[ident]
+            dy = bands.get(ident, 0.0) if key == "" else 0.0
+            layout.boxes[ident] = [round(ox + x), round(oy + y + dy), round(w), round(h)]
+            node = definition.index.nodes.get(ident)
+            if isinstance(node, SubProcess):
+                if node.metadata.get("expanded", True) is not False:
+                    absolute(ident, ox + x + PAD_X, oy + y + dy + PAD_TOP)
+                else:
+                    absolute(ident, MARGIN, MARGIN)
+
+    offset = LANE_HEADER + MARGIN if bands else MARGIN
+    absolute("", offset, MARGIN)
+    for node in definition.all_nodes():
+        if isinstance(node, BoundaryEvent) and node.attached_to in layout.boxes:
+            layout.boxes[node.id] = boundary_box(definition, node, layout.boxes[node.attached_to])
+    return layout
+
+
+def boundary_box(definition: ProcessDefinition, node: BoundaryEvent, activity: Box) -> Box:
+    """On the bottom edge of the activity, from the right, one beside the other."""
+    siblings = [b for b in definition.boundaries(node.attached_to)]
+    k = next((i for i, b in enumerate(siblings) if b.id == node.id), 0)
+    x, y, w, h = activity
+    cx = x + w - 22 - k * 44
+    if cx < x + 18:
+        cx = x + 18 + (k * 44) % max(w - 36, 1)
+    return [round(cx - 18), round(y + h - 18), 36, 36]
+
+
+def _graph_edges(nodes: list[Node], flows: list[SequenceFlow]) -> list[tuple[str, str]]:
+    """Flows between the laid-out nodes; a flow leaving a boundary event leaves its activity."""
+    attached = {n.id: n.attached_to for n in nodes if isinstance(n, BoundaryEvent)}
+    edges = []
+    for flow in flows:
+        source = attached.get(flow.source, flow.source)
+        target = attached.get(flow.target, flow.target)
+        if source != target:
+            edges.append((source, target))
+    return edges
+
+
+def _rank(nodes: list[Node], flows: list[SequenceFlow], sizes: dict[str, tuple[float, float]],
+          engine: str) -> dict[str, tuple[float, float]]:
+    """Top-left corners of the scope's nodes (boundary events excluded), origin at (0, 0)."""
+    ids = [n.id for n in nodes if not isinstance(n, BoundaryEvent)]
+    if not ids:
+        return {}
+    edges = [(s, t) for s, t in _graph_edges(nodes, flows) if s in sizes and t in sizes and s in ids and t in ids]
+    placed = _dot(ids, edges, sizes) if engine == "dot" else None
+    if placed is None:
+        placed = _layers(ids, edges, sizes)
+    min_x = min(x for x, _ in placed.values())
+    min_y = min(y for _, y in placed.values())
+    return {i: (x - min_x, y - min_y) for i, (x, y) in placed.items()}
+
+
+def _dot(ids: list[str], edges: list[tuple[str, str]], sizes: dict[str, tuple[float, float]]
+         ) -> dict[str, tuple[float, float]] | None:
+    graph = graphviz.Digraph(graph_attr={"rankdir": "LR", "ranksep": str(RANK_SEP / 72),
+                                         "nodesep": str(NODE_SEP / 72), "splines": "false"},
+                             node_attr={"shape": "box", "fixedsize": "true", "label": ""})
+    for ident in ids:
+        w, h = sizes[ident]
+        graph.node(ident, width=str(w / 72), height=str(h / 72))
+    for source, target in edges:
+        graph.edge(source, target)
+    try:
+        data = json.loads(graph.pipe(format="json"))
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError, OSError, ValueError):
+        return None
+    top = float(data["bb"].split(",")[3])
+    placed: dict[str, tuple[float, float]] = {}
+    for obj in data.get("objects", []):
+        name = obj.get("name")
+        if name in sizes and "pos" in obj:
+            cx, cy = (float(v) for v in obj["pos"].split(","))
+            w, h = sizes[name]
+            placed[name] = (cx - w / 2, (top - cy) - h / 2)  # dot's y grows upwards
+    return placed if len(placed) == len(ids) else None
+
+
+def _layers(ids: list[str], edges: list[tuple[str, str]], sizes: dict[str, tuple[float, float]]
+            ) -> dict[str, tuple[float, float]]:
+    """Layered fallback: ranks are topological generations once back edges (loops) are dropped."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(ids)
+    graph.add_edges_from(edges)
+    roots = [n for n in ids if graph.in_degree(n) == 0]
+    back = _back_edges(graph, roots + ids)
+    dag = nx.DiGraph()
+    dag.add_nodes_from(ids)
+    dag.add_edges_from(e for e in edges if e not in back)
+    order = {n: i for i, n in enumerate(ids)}
+    placed: dict[str, tuple[float, float]] = {}
+    x = 0.0
+    for generation in nx.topological_generations(dag):
+        column = sorted(generation, key=order.__getitem__)
+        width = max(sizes[n][0] for n in column)
+        total = sum(sizes[n][1] for n in column) + NODE_SEP * (len(column) - 1)
+        y = -total / 2
+        for node in column:
+            w, h = sizes[node]
+            placed[node] = (x + (width - w) / 2, y)
+            y += h + NODE_SEP
+        x += width + RANK_SEP
+    return placed
+
+
+def _back_edges(graph: nx.DiGraph, roots: list[str]) -> set[tuple[str, str]]:
+    """Edges that close a loop, found by depth-first search from the start nodes."""
+    state: dict[str, int] = {}  # 1: on the stack, 2: done
+    back: set[tuple[str, str]] = set()
+    for root in roots:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(graph.successors(root)))]
+        while stack:
+            node, successors = stack[-1]
+            nxt = next(successors, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                back.add((node, nxt))
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append((nxt, iter(graph.successors(nxt))))
+    return back
+
+
+def _lanes(definition: ProcessDefinition, placed: dict[str, tuple[float, float]],
+           sizes: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Vertical shifts that stack the top-level nodes into one band per lane."""
+    order = lane_order(definition)
+    if not order:
+        return {}
+    band_of = {n.id: n.metadata.get("lane") for n in definition.nodes if n.id in placed}
+    shifts: dict[str, float] = {}
+    top = 0.0
+    for lane in [*order, None]:
+        members = [i for i, name in band_of.items() if name == lane]
+        if not members:
+            if lane is not None:
+                top += MIN_LANE
+            continue
+        lo = min(placed[i][1] for i in members)
+        hi = max(placed[i][1] + sizes[i][1] for i in members)
+        for i in members:
+            shifts[i] = top + LANE_PAD - lo
+        top += max(hi - lo + 2 * LANE_PAD, MIN_LANE)
+    return shifts
+
+
+def lane_order(definition: ProcessDefinition) -> list[str]:
+    """Lane names: those recorded on the definition first, then any a node names."""
+    names: list[str] = []
+    recorded = definition.metadata.get("bpmn", {}).get("lanes", []) if isinstance(
+        definition.metadata.get("bpmn"), dict) else []
+    for lane in recorded:
+        label = lane.get("name") or lane.get("id")
+        if label and label not in names:
+            names.append(label)
+    for node in definition.nodes:
+        lane = node.metadata.get("lane")
+        if isinstance(lane, str) and lane not in names:
+            names.append(lane)
+    return names
+
+
+def route(source: Box, target: Box, from_boundary: bool = False) -> list[list[float]]:
+    """Right-angled waypoints from one shape to another (left to right, or around for a loop back)."""
+    sx, sy, sw, sh = source
+    tx, ty, tw, th = target
+    s_mid_y, t_mid_y = sy + sh / 2, ty + th / 2
+    s_mid_x, t_mid_x = sx + sw / 2, tx + tw / 2
+    if from_boundary:
+        start = [s_mid_x, sy + sh]
+        if tx >= s_mid_x:
+            return _clean([start, [s_mid_x, t_mid_y], [tx, t_mid_y]])
+        below = max(sy + sh, ty + th) + 30
+        return _clean([start, [s_mid_x, below], [t_mid_x, below], [t_mid_x, ty + th]])
+    if tx >= sx + sw:  # forward
+        if abs(s_mid_y - t_mid_y) < 1:
+            return [[sx + sw, s_mid_y], [tx, t_mid_y]]
+        mid = (sx + sw + tx) / 2
+        return _clean([[sx + sw, s_mid_y], [mid, s_mid_y], [mid, t_mid_y], [tx, t_mid_y]])
+    if abs(s_mid_x - t_mid_x) < 1 or (tx < sx + sw and tx + tw > sx):  # stacked vertically
+        if ty >= sy + sh:
+            return [[s_mid_x, sy + sh], [s_mid_x, ty]] if abs(s_mid_x - t_mid_x) < 1 else _clean(
+                [[s_mid_x, sy + sh], [s_mid_x, (sy + sh + ty) / 2], [t_mid_x, (sy + sh + ty) / 2], [t_mid_x, ty]])
+        if ty + th <= sy:
+            return _clean([[s_mid_x, sy], [s_mid_x, (ty + th + sy) / 2], [t_mid_x, (ty + th + sy) / 2],
+                           [t_mid_x, ty + th]])
+    below = max(sy + sh, ty + th) + 30  # a loop back: under both shapes
+    return _clean([[s_mid_x, sy + sh], [s_mid_x, below], [t_mid_x, below], [t_mid_x, ty + th]])
+
+
+def _clean(points: list[list[float]]) -> list[list[float]]:
+    out: list[list[float]] = []
+    for x, y in points:
+        point = [round(x), round(y)]
+        if not out or out[-1] != point:
+            out.append(point)
+    if len(out) == 1:
+        out.append(list(out[0]))
+    return out

@@ -1,0 +1,853 @@
+"""BPMN 2.0 XML -> ProcessDefinition, reporting every element it cannot carry over.
+
+Mapping (element -> node kind); the original element name is kept in ``metadata['bpmn']`` when it is
+not the default one for the kind, so an export writes it back:
+
+    startEvent none/timer/message        -> start / timer_start / message_start
+    endEvent none/terminate/error        -> end / terminate_end / error_end
+    endEvent message/compensate          -> message_throw / compensation_throw (no outgoing flow)
+    intermediateCatchEvent timer/message -> timer_catch / message_catch
+    intermediateThrowEvent none          -> task (passes straight through)
+    intermediateThrowEvent message/comp. -> message_throw / compensation_throw
+    boundaryEvent timer/error/message    -> boundary_timer / boundary_error / boundary_message
+    boundaryEvent compensate + association to an isForCompensation activity
+                                         -> the activity's ``compensation`` handler name
+    task, manualTask                     -> task
+    serviceTask, sendTask                -> service_task (agent from vendor extensions, else the id)
+    userTask                             -> user_task
+    receiveTask                          -> message_catch
+    exclusive/inclusive/parallel/eventBasedGateway -> the four gateway kinds (default flows kept)
+    subProcess                           -> sub_process (embedded)
+
+Refused (strict) or replaced by a placeholder and reported (lenient): scriptTask, businessRuleTask,
+callActivity (-> task), complexGateway (-> inclusive gateway), transaction (-> sub_process),
+adHocSubProcess (-> task), signal/escalation/conditional/link/cancel events (-> plain start/end/task;
+boundary events and event sub-processes are left out with their outgoing flows), loops and
+multi-instance (-> a single run), timers and conditions that do not parse.
+Tolerated and listed as info: data objects and stores, data associations, annotations, groups,
+documentation of artifacts, lanes (kept as node metadata ``lane``), pools, message flows, colours.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lxml import etree
+from pydantic import ValidationError
+
+from engine.bpmn import conversions, diagram, extensions
+from engine.bpmn.extensions import VendorRead, deep_merge, own_fields
+from engine.bpmn.mapping import DEFAULT_TAG
+from engine.bpmn.namespaces import BPMN, BPMNDI, DC, DI, WAOOAW, b, q
+from engine.bpmn.result import Category, Finding, ImportResult, raise_if_refused
+from engine.errors import DefinitionError, Problem
+from engine.model import expressions
+from engine.model.definition import ProcessDefinition
+from engine.model.nodes import NODE_CLASSES, Node, SequenceFlow
+
+ACTIVITY_TAGS = {
+    "task", "manualTask", "userTask", "serviceTask", "sendTask", "receiveTask", "scriptTask",
+    "businessRuleTask", "callActivity", "subProcess", "transaction", "adHocSubProcess",
+}
+EVENT_TAGS = {"startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+              "implicitThrowEvent"}
+GATEWAY_TAGS = {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway"}
+FLOW_NODE_TAGS = ACTIVITY_TAGS | EVENT_TAGS | GATEWAY_TAGS | {
+    "callChoreography", "choreographyTask", "subChoreography"}
+DATA_TAGS = {"dataObject", "dataObjectReference", "dataStoreReference", "dataInput", "dataOutput"}
+ARTIFACT_TAGS = {"textAnnotation", "association", "group"}
+# Children of a flow node that the model has no place for but that do not change how it runs.
+QUIET_CHILDREN = {"documentation", "extensionElements", "incoming", "outgoing", "auditing", "monitoring",
+                  "categoryValueRef", "laneSet", "property"}
+DATA_CHILDREN = {"ioSpecification", "dataInputAssociation", "dataOutputAssociation", "ioBinding"}
+
+# Metadata keys the reader fills from the file itself (DI, lanes, element names): not written as JSON.
+LAYOUT_KEYS = ("bounds", "label", "waypoints", "expanded")
+
+
+def local(el: etree._Element) -> str:
+    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+
+
+def ref(text: str | None) -> str:
+    """An IDREF or QName reference without its prefix."""
+    return (text or "").strip().split(":")[-1]
+
+
+def parse_xml(text: str | bytes, source: str | None) -> etree._Element:
+    """Parse safely (no entities, no network), keeping line numbers; a syntax error names its line."""
+    if isinstance(text, str):
+        # lxml refuses a str that declares an encoding: drop the declaration, keep the line count.
+        text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text, count=1)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True, huge_tree=False)
+    try:
+        root = etree.fromstring(text, parser)
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno if exc.lineno else None
+        raise DefinitionError(Problem("xml", f"not well-formed XML: {exc.msg}", line=line), source) from None
+    except ValueError as exc:
+        raise DefinitionError(Problem("xml", f"cannot read the XML: {exc}"), source) from None
+    if root.tag != b("definitions"):
+        ns = etree.QName(root).namespace
+        hint = f" (namespace {ns!r}; BPMN 2.0 uses {BPMN!r})" if ns != BPMN else ""
+        raise DefinitionError(Problem(local(root) or "xml", f"root element is <{local(root)}>, not a BPMN 2.0 "
+                                      f"<definitions>{hint}", line=root.sourceline), source)
+    return root
+
+
+class Reader:
+    """One import: reads a chosen process of a definitions document into the model."""
+
+    def __init__(self, root: etree._Element, source: str | None, lenient: bool, process_id: str | None) -> None:
+        self.root = root
+        self.source = source
+        self.lenient = lenient
+        self.process_id = process_id
+        self.findings: list[Finding] = []
+        self.by_id: dict[str, list[etree._Element]] = {}
+        self.di_ids: dict[str, list[etree._Element]] = {}
+        for el in root.iter():
+            if not isinstance(el.tag, str) or not el.get("id"):
+                continue
+            # Only BPMN elements are referenced by id; vendor elements (camunda:formProperty) reuse names freely.
+            namespace = etree.QName(el).namespace
+            if namespace == BPMN:
+                self.by_id.setdefault(el.get("id"), []).append(el)
+            elif namespace in (BPMNDI, DC, DI):
+                self.di_ids.setdefault(el.get("id"), []).append(el)
+        self.di = diagram.read(root)
+        self.skip_di: set[str] = set()
+        self.generated: set[str] = set()
+        self.lane_of: dict[str, str] = {}
+        self.compensation_of: dict[str, str] = {}
+        self.folded: set[str] = set()
+        self.dropped: dict[str, str] = {}  # node id -> why it is not in the model (for its flows)
+        self.start_variables: list[dict[str, Any]] = []
+        self.receive_tasks: set[str] = set()
+        self.flows_seen: list[SequenceFlow] = []
+        self.generated_flow_ids: set[str] = set()
+
+    # --- findings -------------------------------------------------------------------------------
+
+    def note(self, category: Category, el: etree._Element, message: str, element: str | None = None) -> None:
+        self.findings.append(Finding(category, element or local(el), el.get("id"), el.sourceline, message))
+
+    def element(self, ident: str) -> etree._Element | None:
+        found = self.by_id.get(ident)
+        return found[0] if found else None
+
+    # --- the whole document ---------------------------------------------------------------------
+
+    def read(self) -> ImportResult:
+        process = self._choose_process()
+        self._check_duplicates(process)
+        own, _holder, err = own_fields(process)
+        if err:
+            self.note("error", process, err)
+        self._layout_marks(process)
+        metadata: dict[str, Any] = {}
+        bpmn_meta = self._pool_and_lanes(process)
+        if bpmn_meta:
+            metadata["bpmn"] = bpmn_meta
+        self._compensation(process)
+        nodes, flows = self.read_scope(process, None)
+        data: dict[str, Any] = {"id": process.get("id"), "nodes": nodes, "flows": flows}
+        name = process.get("name") or self._participant_name(process)
+        if name:
+            data["name"] = name
+        description = _documentation(process)
+        if description:
+            data["description"] = description
+        if metadata:
+            data["metadata"] = metadata
+        if own is None:
+            data["variables"] = self._foreign_variables(process, nodes)
+        else:
+            data = deep_merge(data, own)
+        self._tolerated_root(process)
+        for el in process:
+            if local(el) in ("ioSpecification", "property", "resourceRole", "performer", "humanPerformer",
+                             "potentialOwner", "correlationSubscription"):
+                self.note("info", el, "process-level data/resources are not imported")
+        for name_ in extensions.unmapped(process, set()):
+            self.note("info", process, f"vendor extension {name_} not imported", element="process")
+        raise_if_refused(self.findings, self.lenient, self.source)
+        try:
+            definition = ProcessDefinition.model_validate(data)
+        except ValidationError as exc:
+            raise DefinitionError([Problem("process " + repr(process.get("id")), _pydantic_message(exc),
+                                           line=process.sourceline)], self.source) from None
+        return ImportResult(definition, self.findings, self.lenient)
+
+    def _choose_process(self) -> etree._Element:
+        processes = self.root.findall(b("process"))
+        if not processes:
+            raise DefinitionError(Problem("definitions", "the file has no <process> (a choreography or "
+                                          "conversation only?)", line=self.root.sourceline), self.source)
+        if self.process_id is not None:
+            for p in processes:
+                if p.get("id") == self.process_id:
+                    return p
+            known = ", ".join(repr(p.get("id")) for p in processes)
+            raise DefinitionError(Problem("definitions", f"no process with id {self.process_id!r} (the file has "
+                                          f"{known})", line=self.root.sourceline), self.source)
+        with_nodes = [p for p in processes if any(local(c) in FLOW_NODE_TAGS for c in p)]
+        executable = [p for p in with_nodes if (p.get("isExecutable") or "").lower() == "true"]
+        in_pools = {ref(part.get("processRef")) for part in self.root.iter(b("participant"))}
+        pooled = [p for p in with_nodes if p.get("id") in in_pools]
+        chosen = (executable or pooled or with_nodes or processes)[0]
+        others = [p for p in with_nodes if p is not chosen]
+        if others:
+            why = ("the first executable one" if executable else "the first one in a pool" if pooled
+                   else "the first one with flow nodes")
+            names = ", ".join(repr(p.get("id")) for p in others)
+            self.note("warning", chosen, f"the file has {len(with_nodes)} processes; imported {chosen.get('id')!r} "
+                      f"({why}); not imported: {names} (pass process_id= to choose)", element="process")
+        return chosen
+
+    def _check_duplicates(self, process: etree._Element) -> None:
+        """Ids inside the imported process must be unique in the document (refs would be ambiguous)."""
+        seen: set[str] = set()
+        for el in process.iter():
+            ident = el.get("id") if isinstance(el.tag, str) else None
+            if not ident or el is process or ident in seen:
+                continue
+            seen.add(ident)
+            others = self.by_id.get(ident, [])
+            if len(others) > 1:
+                lines = ", ".join(str(o.sourceline) for o in others)
+                self.note("error", others[1], f"duplicate id {ident!r} (used on lines {lines}); ids must be unique")
+        for ident, els in self.by_id.items():
+            if len(els) > 1 and ident not in seen:
+                lines = ", ".join(str(o.sourceline) for o in els)
+                self.note("info", els[1], f"duplicate id {ident!r} outside the imported process (lines {lines}): "
+                          "tolerated, nothing imported refers to it", element=local(els[1]))
+        for ident, els in self.di_ids.items():
+            if len(els) > 1:
+                lines = ", ".join(str(o.sourceline) for o in els)
+                self.note("info", els[1], f"duplicate diagram id {ident!r} (lines {lines}): tolerated, diagram "
+                          "element ids are not referenced", element=local(els[1]))
+        for ident, line in self.di.duplicates:
+            self.findings.append(Finding("info", "BPMNShape", ident, line,
+                                         "drawn more than once (several diagrams): the first drawing is kept"))
+
+    def _layout_marks(self, process: etree._Element) -> None:
+        """Drop positions that our own exporter computed, if nobody moved them since (see diagram.py)."""
+        for child in extensions.extension_elements(process):
+            if child.tag != extensions.LAYOUT:
+                continue
+            computed = (child.get("computed") or "").split()
+            generated = (child.get("generated") or "").split()
+            if diagram.digest(diagram.positions(self.di, computed)) == child.get("digest"):
+                self.skip_di = set(computed)
+                self.generated = set(generated)
+            else:
+                self.note("info", child, "the diagram was edited since it was exported: its layout is kept",
+                          element="waooaw:layout")
+
+    # --- pools and lanes ------------------------------------------------------------------------
+
+    def _participant(self, process: etree._Element) -> etree._Element | None:
+        pid = process.get("id")
+        for part in self.root.iter(b("participant")):
+            if ref(part.get("processRef")) == pid:
+                return part
+        return None
+
+    def _participant_name(self, process: etree._Element) -> str | None:
+        part = self._participant(process)
+        return part.get("name") if part is not None else None
+
+    def _pool_and_lanes(self, process: etree._Element) -> dict[str, Any]:
+        meta: dict[str, Any] = {}
+        part = self._participant(process)
+        if part is not None and part.get("id") not in self.generated:
+            pool: dict[str, Any] = {}
+            if part.get("name") and process.get("name") and part.get("name") != process.get("name"):
+                pool["name"] = part.get("name")
+            shape = self._shape(part.get("id", ""))
+            if shape is not None:
+                pool["bounds"] = shape.bounds
+            meta["pool"] = pool
+        lanes: list[dict[str, Any]] = []
+        leaf_lanes = [lane for lane in process.iter(b("lane")) if lane.find(b("childLaneSet")) is None
+                      or not len(lane.find(b("childLaneSet")))]
+        nested = [lane for lane in process.iter(b("lane")) if lane not in leaf_lanes]
+        for lane in nested:
+            self.note("info", lane, "nested lanes are flattened: nodes keep their innermost lane")
+        names = [lane.get("name") or lane.get("id") for lane in leaf_lanes]
+        for lane, label in zip(leaf_lanes, names, strict=True):
+            use = label if names.count(label) == 1 else lane.get("id")
+            for node_ref in lane.findall(b("flowNodeRef")):
+                self.lane_of[ref(node_ref.text)] = use
+            if lane.get("id") in self.generated:
+                continue
+            entry: dict[str, Any] = {"id": lane.get("id")}
+            if lane.get("name"):
+                entry["name"] = lane.get("name")
+            shape = self._shape(lane.get("id", ""))
+            if shape is not None:
+                entry["bounds"] = shape.bounds
+            lanes.append(entry)
+        if lanes:
+            meta["lanes"] = lanes
+        return meta
+
+    def _shape(self, ident: str) -> diagram.Shape | None:
+        return None if ident in self.skip_di else self.di.shapes.get(ident)
+
+    def _tolerated_root(self, process: etree._Element) -> None:
+        others = [p for p in self.root.iter(b("participant")) if ref(p.get("processRef")) != process.get("id")]
+        for part in others:
+            if not part.get("processRef"):
+                self.note("info", part, "a pool without a process (black box) is not imported")
+        for flow in self.root.iter(b("messageFlow")):
+            self.note("info", flow, "message flows between pools are not imported (messages match by name)")
+
+    # --- compensation ---------------------------------------------------------------------------
+
+    def _compensation(self, process: etree._Element) -> None:
+        """Fold compensation boundary event + association + handler into ``activity.compensation``."""
+        pairs: list[tuple[str, str, etree._Element]] = []
+        for assoc in process.iter(b("association")):
+            pairs.append((ref(assoc.get("sourceRef")), ref(assoc.get("targetRef")), assoc))
+        for event in process.iter(b("boundaryEvent")):
+            if event.find(b("compensateEventDefinition")) is None:
+                continue
+            bid = event.get("id") or ""
+            activity = ref(event.get("attachedToRef"))
+            handler_el: etree._Element | None = None
+            for src, dst, assoc in pairs:
+                other = dst if src == bid else src if dst == bid else None
+                candidate = self.element(other) if other else None
+                if candidate is not None and local(candidate) in ACTIVITY_TAGS:
+                    handler_el = candidate
+                    self.folded.add(assoc.get("id") or "")
+                    break
+            self.folded.add(bid)
+            if handler_el is None:
+                self.note("info", event, "compensation boundary event without an associated handler: nothing "
+                          "to run, not imported")
+                continue
+            name = self._handler_name(handler_el)
+            self.compensation_of[activity] = name
+            self.folded.add(handler_el.get("id") or "")
+            self.note("info", event, f"compensation of {activity!r}: handler {handler_el.get('id')!r} imported as "
+                      f"its compensation handler {name!r}")
+            if local(handler_el) in ("subProcess", "transaction", "adHocSubProcess") and len(
+                    [c for c in handler_el if local(c) in FLOW_NODE_TAGS]):
+                self.note("warning", handler_el, "a compensation sub-process is kept as a handler name only; its "
+                          "inner elements are not imported")
+
+    def _handler_name(self, el: etree._Element) -> str:
+        own, _, _ = own_fields(el)
+        if own and isinstance(own.get("agent"), str):
+            return own["agent"]
+        found = extensions.agent(el, VendorRead())
+        return found or el.get("id") or "compensation"
+
+    # --- scopes ---------------------------------------------------------------------------------
+
+    def read_scope(self, container: etree._Element, scope: str | None) -> tuple[list[Node], list[SequenceFlow]]:
+        nodes: list[Node] = []
+        flow_els: list[etree._Element] = []
+        for el in container:
+            tag = local(el)
+            ident = el.get("id") or ""
+            if not tag or etree.QName(el).namespace != BPMN:
+                continue
+            if ident in self.folded:
+                continue
+            if tag == "sequenceFlow":
+                flow_els.append(el)
+            elif tag in FLOW_NODE_TAGS:
+                node = self.read_node(el, scope)
+                if node is not None:
+                    nodes.append(node)
+            elif tag in DATA_TAGS:
+                self.note("info", el, "data elements are not imported (process variables are global)")
+            elif tag == "association":
+                self.note("info", el, "association (to an annotation or data) is not imported")
+            elif tag in ("textAnnotation", "group"):
+                self.note("info", el, f"{tag} is not imported (does not change execution)")
+            elif tag in QUIET_CHILDREN or tag in DATA_CHILDREN or tag in (
+                    "ioSpecification", "resourceRole", "performer", "humanPerformer", "potentialOwner",
+                    "correlationSubscription", "supports", "completionCondition", "multiInstanceLoopCharacteristics",
+                    "standardLoopCharacteristics"):
+                continue  # handled by the caller (process or sub-process element)
+            else:
+                self.note("unsupported", el, f"<{tag}> is not supported here")
+        node_ids = {n.id for n in nodes}
+        flows = [f for f in (self.read_flow(el, node_ids, scope) for el in flow_els) if f is not None]
+        self._check_defaults(container, nodes, flows)
+        return nodes, flows
+
+    def read_flow(self, el: etree._Element, node_ids: set[str], scope: str | None) -> SequenceFlow | None:
+        ident = el.get("id")
+        if not ident:
+            ident = self._flow_id(ref(el.get("sourceRef")), ref(el.get("targetRef")))
+            self.note("info", el, f"a sequence flow without id: named {ident!r}")
+        ends: dict[str, str] = {}
+        for attr in ("sourceRef", "targetRef"):
+            value = ref(el.get(attr))
+            if not value:
+                self.note("error", el, f"sequence flow {ident!r} has no {attr}")
+                return None
+            if value not in node_ids:
+                if value in self.dropped or value in self.folded:
+                    why = self.dropped.get(value, "it is a compensation handler")
+                    self.note("warning", el, f"left out with its {'source' if attr == 'sourceRef' else 'target'} "
+                              f"{value!r} ({why})")
+                    return None
+                target = self.element(value)
+                if target is None:
+                    self.note("error", el, f"{attr} {value!r} names no element in the file")
+                elif local(target) not in FLOW_NODE_TAGS:
+                    self.note("error", el, f"{attr} {value!r} is a <{local(target)}>, not a flow node")
+                else:
+                    where = f"sub-process {scope!r}" if scope else "the process"
+                    self.note("error", el, f"{attr} {value!r} is not in {where} (a sequence flow cannot cross a "
+                              "sub-process boundary)")
+                return None
+            ends[attr] = value
+        data: dict[str, Any] = {"id": ident, "source": ends["sourceRef"], "target": ends["targetRef"]}
+        if el.get("name"):
+            data["name"] = el.get("name")
+        meta: dict[str, Any] = {}
+        doc = _documentation(el)
+        if doc:
+            meta["documentation"] = doc
+        cond_el = el.find(b("conditionExpression"))
+        if cond_el is not None:
+            raw = "".join(cond_el.itertext())
+            condition, note, reason = conversions.condition(raw)
+            language = cond_el.get("language")
+            if reason:
+                lang = f" (language {language})" if language else ""
+                self.note("unsupported", el, f"condition {raw.strip()!r}{lang} cannot be used: {reason}"
+                          + ("; imported without a condition, the text is kept in metadata['condition_text']"
+                             if self.lenient else ""))
+                meta["condition_text"] = raw.strip()
+            elif condition is None:
+                self.note("info", el, "empty conditionExpression ignored")
+            else:
+                data["condition"] = condition
+                if note:
+                    self.note("info", el, note)
+        edge = None if ident in self.skip_di else self.di.edges.get(ident)
+        if edge is not None and len(edge.waypoints) >= 2:
+            meta["waypoints"] = edge.waypoints
+            if edge.label:
+                meta["label"] = edge.label
+        if meta:
+            data["metadata"] = meta
+        own, _, err = own_fields(el)
+        if err:
+            self.note("error", el, err)
+        if own:
+            data = deep_merge(data, own)
+        try:
+            flow = SequenceFlow.model_validate(data)
+        except ValidationError as exc:
+            self.note("error", el, _pydantic_message(exc))
+            return None
+        self.flows_seen.append(flow)
+        return flow
+
+    def _flow_id(self, source: str, target: str) -> str:
+        """A stable id for a flow that has none (the schema allows that; Camunda's tests do it)."""
+        base = f"{source or 'flow'}__{target or 'flow'}"
+        ident, n = base, 2
+        while ident in self.by_id or ident in self.generated_flow_ids:
+            ident, n = f"{base}_{n}", n + 1
+        self.generated_flow_ids.add(ident)
+        return ident
+
+    def _check_defaults(self, container: etree._Element, nodes: list[Node], flows: list[SequenceFlow]) -> None:
+        outgoing: dict[str, set[str]] = {}
+        for flow in flows:
+            outgoing.setdefault(flow.source, set()).add(flow.id)
+        for node in nodes:
+            default = getattr(node, "default", None)
+            if default and default not in outgoing.get(node.id, set()):
+                el = self.element(node.id)
+                self.note("error", el if el is not None else container,
+                          f"default flow {default!r} is not an outgoing sequence flow of {node.id!r}")
+
+    # --- nodes ----------------------------------------------------------------------------------
+
+    def read_node(self, el: etree._Element, scope: str | None) -> Node | None:
+        tag = local(el)
+        ident = el.get("id")
+        if not ident:
+            self.note("error", el, f"a <{tag}> needs an id")
+            return None
+        data: dict[str, Any] = {"id": ident}
+        if el.get("name"):
+            data["name"] = el.get("name")
+        doc = _documentation(el)
+        if doc:
+            data["documentation"] = doc
+        meta: dict[str, Any] = {}
+        shape = self._shape(ident)
+        if shape is not None:
+            meta["bounds"] = shape.bounds
+            if shape.label:
+                meta["label"] = shape.label
+            if shape.expanded is False and tag in ("subProcess", "transaction", "adHocSubProcess"):
+                meta["expanded"] = False
+        if ident in self.lane_of:
+            meta["lane"] = self.lane_of[ident]
+        vendor = VendorRead()
+        kind, reason, placeholder = self._classify(el, tag, data, vendor, scope)
+        if kind is None and reason == "":  # a broken reference, already reported as an error
+            self.dropped[ident] = "it is broken"
+            return None
+        if tag in ACTIVITY_TAGS and (el.get("isForCompensation") or "").lower() == "true":
+            self.dropped[ident] = "a compensation handler without a compensation boundary event"
+            self.note("warning", el, "compensation handler not associated with any compensation boundary "
+                      "event: not imported")
+            return None
+        loop = next((c for c in el if local(c) in ("multiInstanceLoopCharacteristics",
+                                                    "standardLoopCharacteristics")), None)
+        if loop is not None and tag in ACTIVITY_TAGS:
+            self.note("unsupported", el, f"<{local(loop)}> (loops and multi-instance) is not supported"
+                      + ("; imported as a single run" if self.lenient else ""), element=local(loop))
+        if kind is None:
+            if placeholder is None:
+                self.dropped[ident] = f"<{tag}> is not supported"
+                self.note("unsupported", el, f"{reason}" + ("; left out" if self.lenient else ""))
+                return None
+            self.note("unsupported", el, f"{reason}" + (f"; imported as a plain {placeholder.replace('_', ' ')}"
+                                                        if self.lenient else ""))
+            kind = placeholder
+            data = {k: v for k, v in data.items() if k in ("id", "name", "documentation", "nodes", "flows")}
+            vendor.values = {}
+        if tag != DEFAULT_TAG[kind]:
+            meta["bpmn"] = tag
+        if ident in self.compensation_of and NODE_CLASSES[kind].is_activity:
+            data["compensation"] = self.compensation_of[ident]
+        data["kind"] = kind
+        data["metadata"] = meta
+        data = deep_merge(data, vendor.values)
+        own, _, err = own_fields(el)
+        if err:
+            self.note("error", el, err)
+        if own:
+            data = deep_merge(data, own)
+        for note in vendor.notes:
+            self.note("warning", el, note)
+        left = extensions.unmapped(el, vendor.used)
+        if left:
+            self.note("info", el, f"vendor extensions not imported: {', '.join(left)}")
+        self._data_children(el)
+        try:
+            return NODE_CLASSES[kind].model_validate(data)
+        except ValidationError as exc:
+            message = _pydantic_message(exc)
+            fallback = _fallback(kind)
+            if fallback is None or fallback == kind:
+                self.dropped[ident] = message
+                self.note("unsupported", el, message + ("; left out" if self.lenient else ""))
+                return None
+            self.note("unsupported", el, message + (f"; imported as a plain {fallback.replace('_', ' ')}"
+                                                    if self.lenient else ""))
+            keep = {k: data[k] for k in ("id", "name", "documentation") if k in data}
+            meta = dict(meta)
+            if tag != DEFAULT_TAG[fallback]:
+                meta["bpmn"] = tag
+            else:
+                meta.pop("bpmn", None)
+            return NODE_CLASSES[fallback].model_validate({**keep, "kind": fallback, "metadata": meta})
+
+    def _data_children(self, el: etree._Element) -> None:
+        tags = sorted({local(c) for c in el if local(c) in DATA_CHILDREN})
+        if not tags:
+            return
+        mapped = any(c.find(f".//{b('assignment')}") is not None or c.find(f".//{b('transformation')}") is not None
+                     for c in el if local(c) in DATA_CHILDREN)
+        if mapped:
+            self.note("warning", el, "data input/output associations with assignments or transformations are not "
+                      "imported: the values they compute are not set")
+        else:
+            self.note("info", el, f"data inputs/outputs not imported ({', '.join(tags)}): variables are global")
+
+    def _classify(self, el: etree._Element, tag: str, data: dict[str, Any], vendor: VendorRead,
+                  scope: str | None) -> tuple[str | None, str | None, str | None]:
+        """(kind, why unsupported, placeholder kind). Fills ``data`` with the kind's fields."""
+        if tag in EVENT_TAGS:
+            return self._event(el, tag, data, vendor, scope)
+        if tag == "exclusiveGateway" or tag == "inclusiveGateway":
+            if el.get("default"):
+                data["default"] = ref(el.get("default"))
+            return ("exclusive_gateway" if tag == "exclusiveGateway" else "inclusive_gateway"), None, None
+        if tag == "parallelGateway":
+            return "parallel_gateway", None, None
+        if tag == "eventBasedGateway":
+            if (el.get("instantiate") or "").lower() == "true" or el.get("eventGatewayType") == "Parallel":
+                return None, "an instantiating or parallel event-based gateway is not supported", "event_gateway"
+            return "event_gateway", None, None
+        if tag == "complexGateway":
+            return None, "complexGateway is not supported", "inclusive_gateway"
+        if el.get("default"):
+            self.note("unsupported", el, f"a default flow on an activity ({ref(el.get('default'))!r}) is not "
+                      "supported" + ("; the flow is imported without its default role" if self.lenient else ""))
+        if tag in ("task", "manualTask"):
+            return "task", None, None
+        if tag == "userTask":
+            extensions.user_task(el, vendor)
+            return "user_task", None, None
+        if tag in ("serviceTask", "sendTask"):
+            found = extensions.agent(el, vendor)
+            extensions.retry(el, vendor)
+            own, _, _ = own_fields(el)
+            if found:
+                data["agent"] = found
+            elif not (own and own.get("agent")):
+                data["agent"] = el.get("id")
+                self.note("warning", el, f"no implementation given: the agent is named after the task id "
+                          f"{el.get('id')!r}")
+            if tag == "sendTask" and el.get("messageRef"):
+                self.note("info", el, f"sendTask message {self._message_name(el.get('messageRef'))!r} not kept: "
+                          "a send task is imported as a service task")
+            return "service_task", None, None
+        if tag == "receiveTask":
+            data["message"] = self._message_name(el.get("messageRef")) or self._unnamed_message(el)
+            self.receive_tasks.add(el.get("id") or "")
+            return "message_catch", None, None
+        if tag == "scriptTask":
+            fmt = el.get("scriptFormat") or "unknown language"
+            return None, f"scriptTask ({fmt}) is not supported: scripts are not run", "task"
+        if tag == "businessRuleTask":
+            return None, "businessRuleTask (a decision table call) is not supported", "task"
+        if tag == "callActivity":
+            called = el.get("calledElement") or ""
+            return None, f"callActivity (calling {called!r}) is not supported", "task"
+        if tag == "subProcess":
+            if (el.get("triggeredByEvent") or "").lower() == "true":
+                inner = len([c for c in el.iter() if local(c) in FLOW_NODE_TAGS]) - 1
+                return None, f"an event sub-process is not supported ({inner} inner elements not imported)", None
+            nodes, flows = self.read_scope(el, el.get("id"))
+            data["nodes"], data["flows"] = nodes, flows
+            return "sub_process", None, None
+        if tag == "transaction":
+            nodes, flows = self.read_scope(el, el.get("id"))
+            data["nodes"], data["flows"] = nodes, flows
+            return None, "transaction (cancel semantics) is not supported", "sub_process"
+        if tag == "adHocSubProcess":
+            inner = len([c for c in el.iter() if local(c) in FLOW_NODE_TAGS]) - 1
+            return None, f"adHocSubProcess is not supported ({inner} inner elements not imported)", "task"
+        return None, f"<{tag}> is not supported", None
+
+    def _event(self, el: etree._Element, tag: str, data: dict[str, Any], vendor: VendorRead,
+               scope: str | None) -> tuple[str | None, str | None, str | None]:
+        defs = [c for c in el if local(c).endswith("EventDefinition")]
+        for ref_el in el.findall(b("eventDefinitionRef")):
+            target = self.element(ref(ref_el.text))
+            if target is not None:
+                defs.append(target)
+        kinds = [local(d).removesuffix("EventDefinition") for d in defs]
+        placeholder = {"startEvent": "start", "endEvent": "end", "boundaryEvent": None}.get(tag, "task")
+        if len(kinds) > 1:
+            return None, f"an event with several triggers ({', '.join(kinds)}) is not supported", placeholder
+        trigger = kinds[0] if kinds else "none"
+        definition = defs[0] if defs else None
+        if tag == "startEvent":
+            if scope is None:
+                self.start_variables.extend(extensions.start_variables(el, vendor))
+            if trigger == "none":
+                return "start", None, None
+            if trigger == "timer":
+                return self._timer(definition, data, "timer_start", placeholder)
+            if trigger == "message":
+                self._message_of(definition, el, data, correlates=False)
+                return "message_start", None, None
+        elif tag == "endEvent":
+            if trigger == "none":
+                return "end", None, None
+            if trigger == "terminate":
+                return "terminate_end", None, None
+            if trigger == "error":
+                code = self._error_code(definition)
+                if code is None:
+                    code = el.get("name") or el.get("id")
+                    self.note("warning", el, f"error end event without errorRef: throws the code {code!r}")
+                data["error_code"] = code
+                return "error_end", None, None
+            if trigger == "message":
+                self._message_of(definition, el, data)
+                return "message_throw", None, None
+            if trigger == "compensate":
+                activity = ref(definition.get("activityRef")) if definition is not None else ""
+                if activity:
+                    data["activity"] = activity
+                return "compensation_throw", None, None
+        elif tag in ("intermediateCatchEvent",):
+            if trigger == "timer":
+                return self._timer(definition, data, "timer_catch", placeholder)
+            if trigger == "message":
+                self._message_of(definition, el, data)
+                return "message_catch", None, None
+            if trigger == "none":
+                self.note("warning", el, "an intermediate catch event without a trigger waits for nothing: "
+                          "imported as a pass-through task")
+                return "task", None, None
+        elif tag in ("intermediateThrowEvent", "implicitThrowEvent"):
+            if trigger == "none":
+                return "task", None, None
+            if trigger == "message":
+                self._message_of(definition, el, data)
+                return "message_throw", None, None
+            if trigger == "compensate":
+                activity = ref(definition.get("activityRef")) if definition is not None else ""
+                if activity:
+                    data["activity"] = activity
+                return "compensation_throw", None, None
+        elif tag == "boundaryEvent":
+            attached = ref(el.get("attachedToRef"))
+            if not attached:
+                self.note("error", el, "a boundary event needs attachedToRef")
+                return None, "", None
+            target = self.element(attached)
+            if target is None:
+                self.note("error", el, f"attachedToRef {attached!r} names no element in the file")
+                return None, "", None
+            if target.getparent() is not el.getparent():
+                self.note("error", el, f"attached to {attached!r}, which is in another (sub-)process")
+                return None, "", None
+            if local(target) == "receiveTask":
+                return None, f"a boundary event on the receive task {attached!r} is not supported (a receive task " \
+                             "is imported as a message catch event)", None
+            if local(target) not in ACTIVITY_TAGS:
+                self.note("error", el, f"attached to {attached!r}, a <{local(target)}>, not an activity")
+                return None, "", None
+            data["attached_to"] = attached
+            interrupting = (el.get("cancelActivity") or "true").lower() != "false"
+            if trigger == "timer":
+                data["interrupting"] = interrupting
+                return self._timer(definition, data, "boundary_timer", None)
+            if trigger == "error":
+                code = self._error_code(definition)
+                if code is not None:
+                    data["error_code"] = code
+                return "boundary_error", None, None
+            if trigger == "message":
+                data["interrupting"] = interrupting
+                self._message_of(definition, el, data)
+                return "boundary_message", None, None
+        where = {"startEvent": "start", "endEvent": "end", "boundaryEvent": "boundary"}.get(tag, "intermediate")
+        article = "an" if trigger[0] in "aeiou" else "a"
+        return None, f"{article} {trigger} {where} event is not supported", placeholder
+
+    def _timer(self, definition: etree._Element | None, data: dict[str, Any], kind: str,
+               placeholder: str | None) -> tuple[str | None, str | None, str | None]:
+        assert definition is not None
+        for child in definition:
+            name = local(child)
+            if name in ("timeDuration", "timeDate", "timeCycle"):
+                timer, note, reason = conversions.timer(name, "".join(child.itertext()))
+                if reason:
+                    return None, reason, placeholder
+                assert timer is not None
+                if note:
+                    self.findings.append(Finding("info", name, definition.getparent().get("id"), child.sourceline,
+                                                 note))
+                data["timer"] = timer.model_dump(exclude_none=True)
+                return kind, None, None
+        return None, "a timer without timeDuration, timeDate or timeCycle", placeholder
+
+    def _message_name(self, message_ref: str | None) -> str | None:
+        if not message_ref:
+            return None
+        msg = self.element(ref(message_ref))
+        if msg is None:
+            return ref(message_ref)
+        return (msg.get("name") or msg.get("id") or "").strip() or None
+
+    def _unnamed_message(self, el: etree._Element) -> str:
+        name = el.get("name") or el.get("id") or "message"
+        self.note("warning", el, f"no message given: the message is named {name!r} after the element")
+        return name
+
+    def _message_of(self, definition: etree._Element | None, el: etree._Element, data: dict[str, Any],
+                    correlates: bool = True) -> None:
+        """Set ``message`` (the message's name) and, where the kind has one, ``correlation_key``."""
+        message_ref = definition.get("messageRef") if definition is not None else None
+        name = self._message_name(message_ref)
+        if message_ref and self.element(ref(message_ref)) is None:
+            self.note("error", el, f"messageRef {ref(message_ref)!r} names no element in the file")
+        data["message"] = name if name is not None else self._unnamed_message(el)
+        msg = self.element(ref(message_ref)) if message_ref else None
+        key = extensions.correlation_key(el, msg, VendorRead())
+        if key and correlates:
+            condition, _, reason = conversions.condition(key)
+            if condition is None:
+                self.note("warning", el, f"correlation key {key!r} cannot be used ({reason}); not imported")
+            else:
+                data["correlation_key"] = condition
+
+    def _error_code(self, definition: etree._Element | None) -> str | None:
+        error_ref = definition.get("errorRef") if definition is not None else None
+        if not error_ref:
+            return None
+        err = self.element(ref(error_ref))
+        if err is None:
+            return ref(error_ref)
+        return (err.get("errorCode") or err.get("name") or err.get("id") or "").strip() or None
+
+    # --- variables of a file that is not ours ---------------------------------------------------
+
+    def _foreign_variables(self, process: etree._Element, nodes: list[Node]) -> list[dict[str, Any]]:
+        """Declare what a foreign file uses: its start form fields, then every name a condition reads."""
+        declared: dict[str, dict[str, Any]] = {}
+        for var in self.start_variables:
+            declared.setdefault(var["name"], var)
+        read: set[str] = set()
+        for flow in self.flows_seen:
+            if flow.condition:
+                read |= expressions.variable_names(flow.condition)
+        for name in sorted(read):
+            if name not in declared and re.match(r"^[A-Za-z_]\w*$", name):
+                declared[name] = {"name": name}
+        if declared:
+            self.note("info", process, f"declared {len(declared)} process variables from start forms and the "
+                      f"names conditions read: {', '.join(declared)}", element="process")
+        return list(declared.values())
+
+
+def _fallback(kind: str) -> str | None:
+    """What a node becomes in a lenient import when its fields are unusable."""
+    if kind in ("timer_start", "message_start", "start"):
+        return "start"
+    if kind in ("end", "terminate_end", "error_end"):
+        return "end"
+    if kind.startswith("boundary_"):
+        return None
+    if kind in ("exclusive_gateway", "inclusive_gateway", "parallel_gateway", "event_gateway"):
+        return None
+    return "task"
+
+
+def _documentation(el: etree._Element) -> str | None:
+    texts = ["".join(d.itertext()).strip() for d in el.findall(b("documentation"))]
+    texts = [t for t in texts if t]
+    return "\n\n".join(texts) if texts else None
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in error["loc"] if not (isinstance(p, str) and p in NODE_CLASSES))
+        msg = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def read(text: str | bytes, source: str | None = None, lenient: bool = False,
+         process_id: str | None = None) -> ImportResult:
+    root = parse_xml(text, source)
+    return Reader(root, source, lenient, process_id).read()
+
+
+__all__ = ["WAOOAW", "Reader", "parse_xml", "q", "read"]

@@ -1,0 +1,514 @@
+"""ProcessDefinition -> BPMN 2.0 XML with a diagram, valid against the OMG schema.
+
+Standard BPMN carries what it can (events and their definitions, gateways and default flows,
+conditions, messages, errors, sub-processes, compensation as boundary event + association + handler,
+lanes in a pool). Everything else the model holds goes into ``<waooaw:fields>`` JSON inside
+``bpmn:extensionElements`` (see extensions.py), so a file read back gives an equal definition.
+Positions come from the nodes' metadata when present, else from :mod:`engine.bpmn.layout`; the
+elements we placed ourselves are listed in ``<waooaw:layout>`` with a digest (see diagram.py).
+Element order follows the schema's sequences, which validators check.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import metadata as pkg_metadata
+from typing import Any
+
+from lxml import etree
+
+from engine.bpmn import diagram, layout
+from engine.bpmn.diagram import fmt
+from engine.bpmn.extensions import FIELDS, LAYOUT
+from engine.bpmn.mapping import size_of, tag_of
+from engine.bpmn.namespaces import BPMNDI, DC, DI, NSMAP, TARGET_NAMESPACE, XSI, b, q
+from engine.model.definition import ProcessDefinition
+from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubProcess
+
+# Node fields standard BPMN carries; the rest of a node goes to JSON.
+STANDARD_FIELDS = {"id", "kind", "name", "documentation", "message", "error_code", "attached_to", "interrupting",
+                   "default", "nodes", "flows", "compensation", "activity"}
+# Metadata keys drawn or written as BPMN (DI, lanes, element name, unusable condition text).
+NODE_META = {"bounds", "label", "lane", "bpmn", "expanded"}
+FLOW_META = {"waypoints", "label", "condition_text", "documentation"}
+TIMER_STANDARD = {"duration": "timeDuration", "date": "timeDate", "cycle": "timeCycle"}
+
+
+def _version() -> str:
+    try:
+        return pkg_metadata.version("waooaw")
+    except pkg_metadata.PackageNotFoundError:
+        return "0"
+
+
+def _safe(text: str) -> str:
+    """A name made into an xs:ID-friendly fragment."""
+    cleaned = re.sub(r"[^\w.\-]", "_", text)
+    return cleaned if re.match(r"^[A-Za-z_]", cleaned) else f"_{cleaned}"
+
+
+@dataclass
+class _Ids:
+    used: set[str] = field(default_factory=set)
+
+    def new(self, base: str) -> str:
+        ident, n = _safe(base), 2
+        while ident in self.used:
+            ident, n = f"{_safe(base)}_{n}", n + 1
+        self.used.add(ident)
+        return ident
+
+
+@dataclass
+class _Drawing:
+    """What goes into the diagram: shapes and edges per plane, and what we computed."""
+
+    shapes: dict[str, list[tuple[str, list[float], dict[str, str], list[float] | None]]] = field(default_factory=dict)
+    edges: dict[str, list[tuple[str, list[list[float]], list[float] | None]]] = field(default_factory=dict)
+    computed: list[str] = field(default_factory=list)
+    generated: list[str] = field(default_factory=list)
+    positions: dict[str, Any] = field(default_factory=dict)  # of computed elements, for the digest
+
+    def shape(self, plane: str, element: str, bounds: list[float], attrs: dict[str, str] | None = None,
+              label: list[float] | None = None, computed: bool = False) -> None:
+        self.shapes.setdefault(plane, []).append((element, bounds, attrs or {}, label))
+        if computed:
+            self.computed.append(element)
+            self.positions[element] = bounds
+
+    def edge(self, plane: str, element: str, points: list[list[float]], label: list[float] | None = None,
+             computed: bool = False) -> None:
+        self.edges.setdefault(plane, []).append((element, points, label))
+        if computed:
+            self.computed.append(element)
+            self.positions[element] = points
+
+
+class Writer:
+    def __init__(self, definition: ProcessDefinition) -> None:
+        self.d = definition
+        self.ids = _Ids({n.id for n in definition.all_nodes()} | {f.id for f in definition.all_flows()}
+                        | {definition.id})
+        self.messages: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
+        self.boxes: dict[str, list[float]] = {}
+        self.computed_nodes: set[str] = set()
+        self.drawing = _Drawing()
+        self.plane_of: dict[str, str] = {}  # node id -> plane it is drawn on
+        self.compensation: list[tuple[Activity, str, str, str]] = []  # activity, boundary, handler, association
+
+    # --- document -------------------------------------------------------------------------------
+
+    def write(self) -> str:
+        d = self.d
+        root = etree.Element(b("definitions"), nsmap=NSMAP)
+        root.set("id", self.ids.new(f"{d.id}_definitions"))
+        root.set("targetNamespace", TARGET_NAMESPACE)
+        root.set("exporter", "waooaw")
+        root.set("exporterVersion", _version())
+        self._collect_messages(d.all_nodes())
+        for name, ident in self.messages.items():
+            etree.SubElement(root, b("message"), id=ident, name=name)
+        for code, ident in self.errors.items():
+            etree.SubElement(root, b("error"), id=ident, name=code, errorCode=code)
+        lanes = self._lanes()
+        pool = self._pool(lanes)
+        collaboration = None
+        if pool is not None:
+            collaboration = etree.SubElement(root, b("collaboration"), id=self.ids.new(f"{d.id}_collaboration"))
+            participant = etree.SubElement(collaboration, b("participant"), id=pool["id"], processRef=d.id)
+            participant.set("name", pool["name"])
+        process = etree.SubElement(root, b("process"), id=d.id)
+        if d.name:
+            process.set("name", d.name)
+        process.set("isExecutable", "true")
+        if d.description:
+            etree.SubElement(process, b("documentation")).text = d.description
+        ext = etree.SubElement(process, b("extensionElements"))
+        etree.SubElement(ext, FIELDS).text = _json(self._process_fields())
+        layout_el = etree.SubElement(ext, LAYOUT)
+        if lanes:
+            lane_set = etree.SubElement(process, b("laneSet"), id=self.ids.new(f"{d.id}_lanes"))
+            for lane in lanes:
+                lane_el = etree.SubElement(lane_set, b("lane"), id=lane["id"])
+                if lane.get("name"):
+                    lane_el.set("name", lane["name"])
+                for node_id in lane["nodes"]:
+                    etree.SubElement(lane_el, b("flowNodeRef")).text = node_id
+        self._place()
+        main_plane = collaboration.get("id") if collaboration is not None else d.id
+        self._scope(process, list(d.nodes), list(d.flows), main_plane)
+        if pool is not None:
+            self._draw_pool(main_plane, pool, lanes)
+        if self.drawing.computed or self.drawing.generated:
+            layout_el.set("computed", " ".join(self.drawing.computed))
+            if self.drawing.generated:
+                layout_el.set("generated", " ".join(self.drawing.generated))
+            layout_el.set("digest", diagram.digest(self.drawing.positions))
+        else:
+            ext.remove(layout_el)
+        self._diagram(root, main_plane)
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True).decode("utf-8")
+
+    def _process_fields(self) -> dict[str, Any]:
+        data = self.d.to_dict()
+        for key in ("id", "name", "description", "nodes", "flows"):
+            data.pop(key, None)
+        meta = dict(data.get("metadata", {}))
+        bpmn = meta.get("bpmn")
+        if isinstance(bpmn, dict):
+            rest = {k: v for k, v in bpmn.items() if k not in ("pool", "lanes")}
+            if rest:
+                meta["bpmn"] = rest
+            else:
+                meta.pop("bpmn")
+        if meta:
+            data["metadata"] = meta
+        else:
+            data.pop("metadata", None)
+        return data
+
+    def _collect_messages(self, nodes: list[Node]) -> None:
+        for node in nodes:
+            message = getattr(node, "message", None)
+            if message and message not in self.messages:
+                self.messages[message] = self.ids.new(f"Message_{message}")
+            code = getattr(node, "error_code", None)
+            if code and code not in self.errors:
+                self.errors[code] = self.ids.new(f"Error_{code}")
+
+    # --- pool and lanes -------------------------------------------------------------------------
+
+    def _lanes(self) -> list[dict[str, Any]]:
+        recorded = self._bpmn_meta().get("lanes", [])
+        names = layout.lane_order(self.d)
+        if not names:
+            return []
+        lanes: list[dict[str, Any]] = []
+        for name in names:
+            entry = next((dict(lane) for lane in recorded if (lane.get("name") or lane.get("id")) == name), None)
+            if entry is None:
+                entry = {"id": self.ids.new(f"Lane_{name}"), "name": name, "generated": True}
+            else:
+                self.ids.used.add(entry["id"])
+            entry["nodes"] = [n.id for n in self.d.all_nodes() if n.metadata.get("lane") == name]
+            lanes.append(entry)
+        return lanes
+
+    def _bpmn_meta(self) -> dict[str, Any]:
+        meta = self.d.metadata.get("bpmn")
+        return meta if isinstance(meta, dict) else {}
+
+    def _pool(self, lanes: list[dict[str, Any]]) -> dict[str, Any] | None:
+        recorded = self._bpmn_meta().get("pool")
+        if recorded is None and not lanes:
+            return None
+        pool = dict(recorded or {})
+        pool["generated"] = recorded is None
+        pool["id"] = self.ids.new(f"{self.d.id}_participant")
+        pool.setdefault("name", self.d.name or self.d.id)
+        return pool
+
+    def _draw_pool(self, plane: str, pool: dict[str, Any], lanes: list[dict[str, Any]]) -> None:
+        top_boxes = [self.boxes[n.id] for n in self.d.nodes if n.id in self.boxes]
+        if pool["generated"]:
+            self.drawing.generated.append(pool["id"])
+        for lane in lanes:
+            if lane.get("generated"):
+                self.drawing.generated.append(lane["id"])
+        pool_box = pool.get("bounds")
+        if pool_box is None:
+            known = [lane["bounds"] for lane in lanes if lane.get("bounds")] + top_boxes
+            x0 = min((bx[0] for bx in known), default=layout.MARGIN) - layout.LANE_HEADER - 20
+            y0 = min((bx[1] for bx in known), default=layout.MARGIN) - 20
+            x1 = max((bx[0] + bx[2] for bx in known), default=400) + 40
+            y1 = max((bx[1] + bx[3] for bx in known), default=200) + 20
+            pool_box = [x0, y0, x1 - x0, y1 - y0]
+            self.drawing.shape(plane, pool["id"], pool_box, {"isHorizontal": "true"}, computed=True)
+        else:
+            self.drawing.shape(plane, pool["id"], pool_box, {"isHorizontal": "true"})
+        lane_x = pool_box[0] + layout.LANE_HEADER
+        lane_w = pool_box[2] - layout.LANE_HEADER
+        missing = [lane for lane in lanes if not lane.get("bounds")]
+        y = pool_box[1]
+        for lane in lanes:
+            if lane.get("bounds"):
+                self.drawing.shape(plane, lane["id"], lane["bounds"], {"isHorizontal": "true"})
+                continue
+            members = [self.boxes[i] for i in lane["nodes"] if i in self.boxes and self.d.index.scope_of.get(i) is None]
+            if members:
+                top = min(bx[1] for bx in members) - layout.LANE_PAD
+                bottom = max(bx[1] + bx[3] for bx in members) + layout.LANE_PAD
+            else:
+                top, bottom = y, y + layout.MIN_LANE
+            top = max(top, y) if len(missing) > 1 else top
+            box = [lane_x, top, lane_w, bottom - top]
+            y = top + box[3]
+            self.drawing.shape(plane, lane["id"], box, {"isHorizontal": "true"}, computed=True)
+
+    # --- positions ------------------------------------------------------------------------------
+
+    def _place(self) -> None:
+        """Bounds for every node: kept from metadata, computed for the rest."""
+        nodes = self.d.all_nodes()
+        missing = [n for n in nodes if not _box(n.metadata.get("bounds"))]
+        for node in nodes:
+            box = _box(node.metadata.get("bounds"))
+            if box:
+                self.boxes[node.id] = box
+        if not missing:
+            return
+        computed = layout.compute(self.d).boxes
+        dy = 0.0
+        if self.boxes:  # some kept: put the new ones under the existing drawing
+            kept_bottom = max(bx[1] + bx[3] for bx in self.boxes.values())
+            new_top = min(computed[n.id][1] for n in missing if n.id in computed)
+            dy = kept_bottom + 80 - new_top
+        for node in missing:
+            if isinstance(node, BoundaryEvent) and node.attached_to in self.boxes:
+                continue
+            box = computed.get(node.id)
+            if box is None:
+                box = [layout.MARGIN, layout.MARGIN, *size_of(tag_of(node))]
+            self.boxes[node.id] = [box[0], box[1] + dy, box[2], box[3]]
+            self.computed_nodes.add(node.id)
+        for node in missing:
+            if isinstance(node, BoundaryEvent) and node.id not in self.boxes and node.attached_to in self.boxes:
+                self.boxes[node.id] = layout.boundary_box(self.d, node, self.boxes[node.attached_to])
+                self.computed_nodes.add(node.id)
+
+    # --- scopes ---------------------------------------------------------------------------------
+
+    def _scope(self, parent: etree._Element, nodes: list[Node], flows: list[SequenceFlow], plane: str) -> None:
+        incoming: dict[str, list[str]] = {}
+        outgoing: dict[str, list[str]] = {}
+        for flow in flows:
+            outgoing.setdefault(flow.source, []).append(flow.id)
+            incoming.setdefault(flow.target, []).append(flow.id)
+        for node in nodes:
+            self._node(parent, node, incoming.get(node.id, []), outgoing.get(node.id, []), plane)
+        for flow in flows:
+            self._flow(parent, flow, plane)
+        here = {n.id for n in nodes}
+        mine = [c for c in self.compensation if c[0].id in here]
+        for activity, boundary_id, handler_id, _ in mine:
+            self._compensation(parent, activity, boundary_id, handler_id, plane)
+        for activity, boundary_id, handler_id, assoc_id in mine:  # artifacts follow every flow element
+            self._association(parent, activity, boundary_id, handler_id, assoc_id, plane)
+
+    def _node(self, parent: etree._Element, node: Node, incoming: list[str], outgoing: list[str],
+              plane: str) -> None:
+        tag = tag_of(node)
+        el = etree.SubElement(parent, b(tag), id=node.id)
+        self._draw_node(node, tag, plane)  # containers before their contents: renderers paint in order
+        if node.name:
+            el.set("name", node.name)
+        if node.documentation:
+            etree.SubElement(el, b("documentation")).text = node.documentation
+        extra = _node_fields(node)
+        if extra:
+            ext = etree.SubElement(el, b("extensionElements"))
+            etree.SubElement(ext, FIELDS).text = _json(extra)
+        for flow_id in incoming:
+            etree.SubElement(el, b("incoming")).text = flow_id
+        for flow_id in outgoing:
+            etree.SubElement(el, b("outgoing")).text = flow_id
+        kind = node.kind  # type: ignore[attr-defined]
+        if isinstance(node, BoundaryEvent):
+            el.set("attachedToRef", node.attached_to)
+            if not node.interrupting:
+                el.set("cancelActivity", "false")
+        if kind in ("exclusive_gateway", "inclusive_gateway") and getattr(node, "default", None):
+            el.set("default", node.default)  # type: ignore[attr-defined]
+        self._event_definition(el, node, tag)
+        if isinstance(node, SubProcess):
+            inner_plane = plane if node.metadata.get("expanded", True) is not False else node.id
+            self._scope(el, list(node.nodes), list(node.flows), inner_plane)
+        if isinstance(node, Activity) and node.compensation:
+            boundary = self.ids.new(f"{node.id}_compensation")
+            handler = self.ids.new(f"{node.id}_compensation_handler")
+            assoc = self.ids.new(f"{node.id}_compensation_association")
+            self.compensation.append((node, boundary, handler, assoc))
+
+    def _event_definition(self, el: etree._Element, node: Node, tag: str) -> None:
+        kind = node.kind  # type: ignore[attr-defined]
+        defn_id = self.ids.new(f"{node.id}_definition")
+        if kind in ("timer_start", "timer_catch", "boundary_timer"):
+            timer = node.timer  # type: ignore[attr-defined]
+            definition = etree.SubElement(el, b("timerEventDefinition"), id=defn_id)
+            for attr, element in TIMER_STANDARD.items():
+                value = getattr(timer, attr)
+                if value:
+                    expr = etree.SubElement(definition, b(element))
+                    expr.set(q(XSI, "type"), "bpmn:tFormalExpression")
+                    expr.text = value
+        elif kind in ("message_start", "message_catch", "message_throw", "boundary_message"):
+            ref = self.messages[node.message]  # type: ignore[attr-defined]
+            if tag == "receiveTask":
+                el.set("messageRef", ref)
+                self.ids.used.discard(defn_id)
+            else:
+                etree.SubElement(el, b("messageEventDefinition"), id=defn_id, messageRef=ref)
+        elif kind in ("error_end", "boundary_error"):
+            definition = etree.SubElement(el, b("errorEventDefinition"), id=defn_id)
+            code = getattr(node, "error_code", None)
+            if code:
+                definition.set("errorRef", self.errors[code])
+        elif kind == "terminate_end":
+            etree.SubElement(el, b("terminateEventDefinition"), id=defn_id)
+        elif kind == "compensation_throw":
+            definition = etree.SubElement(el, b("compensateEventDefinition"), id=defn_id)
+            activity = getattr(node, "activity", None)
+            if activity:
+                definition.set("activityRef", activity)
+        else:
+            self.ids.used.discard(defn_id)
+
+    def _flow(self, parent: etree._Element, flow: SequenceFlow, plane: str) -> None:
+        el = etree.SubElement(parent, b("sequenceFlow"), id=flow.id, sourceRef=flow.source, targetRef=flow.target)
+        if flow.name:
+            el.set("name", flow.name)
+        doc = flow.metadata.get("documentation")
+        if isinstance(doc, str) and doc:
+            etree.SubElement(el, b("documentation")).text = doc
+        extra = _flow_fields(flow)
+        if extra:
+            ext = etree.SubElement(el, b("extensionElements"))
+            etree.SubElement(ext, FIELDS).text = _json(extra)
+        text = flow.condition if flow.condition is not None else flow.metadata.get("condition_text")
+        if isinstance(text, str) and text:
+            cond = etree.SubElement(el, b("conditionExpression"))
+            cond.set(q(XSI, "type"), "bpmn:tFormalExpression")
+            cond.text = text
+        points = flow.metadata.get("waypoints")
+        label = _box(flow.metadata.get("label"))
+        if _points(points):
+            self.drawing.edge(plane, flow.id, points, label)
+        elif flow.source in self.boxes and flow.target in self.boxes:
+            source = self.d.index.nodes.get(flow.source)
+            points = layout.route(self.boxes[flow.source], self.boxes[flow.target],
+                                  from_boundary=isinstance(source, BoundaryEvent))
+            self.drawing.edge(plane, flow.id, points, computed=True)
+
+    def _compensation(self, parent: etree._Element, activity: Activity, boundary_id: str, handler_id: str,
+                      plane: str) -> None:
+        """Compensation the BPMN way: a compensation boundary event associated with a handler activity."""
+        handler = str(activity.compensation)
+        event = etree.SubElement(parent, b("boundaryEvent"), id=boundary_id, attachedToRef=activity.id)
+        etree.SubElement(event, b("compensateEventDefinition"), id=self.ids.new(f"{boundary_id}_definition"))
+        task = etree.SubElement(parent, b("serviceTask"), id=handler_id, name=handler, isForCompensation="true")
+        ext = etree.SubElement(task, b("extensionElements"))
+        etree.SubElement(ext, FIELDS).text = _json({"agent": handler})
+        box = self.boxes.get(activity.id)
+        if box is not None:
+            x, y, w, h = box
+            self.drawing.shape(plane, boundary_id, [x + 4, y + h - 18, 36, 36])
+            self.drawing.shape(plane, handler_id, [x + w + 30, y + h + 40, 100, 80])
+
+    def _association(self, parent: etree._Element, activity: Activity, boundary_id: str, handler_id: str,
+                     assoc_id: str, plane: str) -> None:
+        etree.SubElement(parent, b("association"), id=assoc_id, associationDirection="One",
+                         sourceRef=boundary_id, targetRef=handler_id)
+        box = self.boxes.get(activity.id)
+        if box is not None:
+            x, y, w, h = box
+            self.drawing.edge(plane, assoc_id, [[x + 22, y + h + 18], [x + 22, y + h + 80], [x + w + 30, y + h + 80]])
+
+    def _draw_node(self, node: Node, tag: str, plane: str) -> None:
+        box = self.boxes.get(node.id)
+        if box is None:
+            return
+        attrs: dict[str, str] = {}
+        if tag == "exclusiveGateway":
+            attrs["isMarkerVisible"] = "true"
+        if tag in ("subProcess", "transaction", "adHocSubProcess"):
+            attrs["isExpanded"] = "false" if node.metadata.get("expanded", True) is False else "true"
+        self.drawing.shape(plane, node.id, box, attrs, _box(node.metadata.get("label")),
+                           computed=node.id in self.computed_nodes)
+
+    # --- diagram --------------------------------------------------------------------------------
+
+    def _diagram(self, root: etree._Element, main_plane: str) -> None:
+        planes = [main_plane] + [p for p in self.drawing.shapes if p != main_plane]
+        for plane in planes:
+            dia = etree.SubElement(root, q(BPMNDI, "BPMNDiagram"), id=self.ids.new(f"{plane}_diagram"))
+            plane_el = etree.SubElement(dia, q(BPMNDI, "BPMNPlane"), id=self.ids.new(f"{plane}_plane"),
+                                        bpmnElement=plane)
+            for element, bounds, attrs, label in self.drawing.shapes.get(plane, []):
+                shape = etree.SubElement(plane_el, q(BPMNDI, "BPMNShape"), id=self.ids.new(f"{element}_di"),
+                                         bpmnElement=element)
+                for key, value in attrs.items():
+                    shape.set(key, value)
+                _bounds(shape, bounds)
+                if label:
+                    _bounds(etree.SubElement(shape, q(BPMNDI, "BPMNLabel")), label)
+            for element, points, label in self.drawing.edges.get(plane, []):
+                edge = etree.SubElement(plane_el, q(BPMNDI, "BPMNEdge"), id=self.ids.new(f"{element}_di"),
+                                        bpmnElement=element)
+                for x, y in points:
+                    etree.SubElement(edge, q(DI, "waypoint"), x=fmt(x), y=fmt(y))
+                if label:
+                    _bounds(etree.SubElement(edge, q(BPMNDI, "BPMNLabel")), label)
+
+
+def _bounds(parent: etree._Element, box: list[float]) -> None:
+    x, y, w, h = box
+    etree.SubElement(parent, q(DC, "Bounds"), x=fmt(x), y=fmt(y), width=fmt(w), height=fmt(h))
+
+
+def _box(value: Any) -> list[float] | None:
+    if isinstance(value, list | tuple) and len(value) == 4 and all(isinstance(v, int | float) for v in value):
+        return list(value)
+    return None
+
+
+def _points(value: Any) -> bool:
+    return isinstance(value, list) and len(value) >= 2 and all(
+        isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(v, int | float) for v in p) for p in value)
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=False, separators=(", ", ": "))
+
+
+def _node_fields(node: Node) -> dict[str, Any]:
+    """The node's fields that standard BPMN does not carry."""
+    data = node.model_dump(mode="json", exclude_defaults=True)
+    for key in STANDARD_FIELDS:
+        data.pop(key, None)
+    kind = node.kind  # type: ignore[attr-defined]
+    if kind == "boundary_error":
+        data.pop("interrupting", None)
+    timer = data.get("timer")
+    if isinstance(timer, dict):
+        rest = {k: v for k, v in timer.items() if k not in TIMER_STANDARD}
+        if rest:
+            data["timer"] = rest
+        else:
+            data.pop("timer")
+    meta = {k: v for k, v in node.metadata.items() if k not in NODE_META}
+    if _box(node.metadata.get("bounds")) is None and "bounds" in node.metadata:
+        meta["bounds"] = node.metadata["bounds"]  # not drawable: keep it as data
+    if meta:
+        data["metadata"] = meta
+    else:
+        data.pop("metadata", None)
+    return data
+
+
+def _flow_fields(flow: SequenceFlow) -> dict[str, Any]:
+    data = flow.model_dump(mode="json", exclude_defaults=True)
+    for key in ("id", "source", "target", "condition", "name", "metadata"):
+        data.pop(key, None)
+    meta = {k: v for k, v in flow.metadata.items() if k not in FLOW_META}
+    if "waypoints" in flow.metadata and not _points(flow.metadata["waypoints"]):
+        meta["waypoints"] = flow.metadata["waypoints"]
+    if meta:
+        data["metadata"] = meta
+    return data
+
+
+def write(definition: ProcessDefinition) -> str:
+    return Writer(definition).write()
