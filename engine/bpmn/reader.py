@@ -133,6 +133,10 @@ class Reader:
     def note(self, category: Category, el: etree._Element, message: str, element: str | None = None) -> None:
         self.findings.append(Finding(category, element or local(el), el.get("id"), el.sourceline, message))
 
+    def _own_error(self, el: etree._Element, holder: etree._Element | None, message: str) -> None:
+        line = holder.sourceline if holder is not None else el.sourceline
+        self.findings.append(Finding("error", local(el), el.get("id"), line, message))
+
     def element(self, ident: str) -> etree._Element | None:
         found = self.by_id.get(ident)
         return found[0] if found else None
@@ -142,9 +146,9 @@ class Reader:
     def read(self) -> ImportResult:
         process = self._choose_process()
         self._check_duplicates(process)
-        own, _holder, err = own_fields(process)
+        own, holder, err = own_fields(process)
         if err:
-            self.note("error", process, err)
+            self._own_error(process, holder, err)
         self._layout_marks(process)
         metadata: dict[str, Any] = {}
         bpmn_meta = self._pool_and_lanes(process)
@@ -392,7 +396,7 @@ class Reader:
         for attr in ("sourceRef", "targetRef"):
             value = ref(el.get(attr))
             if not value:
-                self.note("error", el, f"sequence flow {ident!r} has no {attr}")
+                self.note("error", el, f"has no {attr}")
                 return None
             if value not in node_ids:
                 if value in self.dropped or value in self.folded:
@@ -442,9 +446,9 @@ class Reader:
                 meta["label"] = edge.label
         if meta:
             data["metadata"] = meta
-        own, _, err = own_fields(el)
+        own, holder, err = own_fields(el)
         if err:
-            self.note("error", el, err)
+            self._own_error(el, holder, err)
         if own:
             data = deep_merge(data, own)
         try:
@@ -516,7 +520,7 @@ class Reader:
                       + ("; imported as a single run" if self.lenient else ""), element=local(loop))
         if kind is None:
             if placeholder is None:
-                self.dropped[ident] = f"<{tag}> is not supported"
+                self.dropped[ident] = reason or f"<{tag}> is not supported"
                 self.note("unsupported", el, f"{reason}" + ("; left out" if self.lenient else ""))
                 return None
             self.note("unsupported", el, f"{reason}" + (f"; imported as a plain {placeholder.replace('_', ' ')}"
@@ -531,9 +535,9 @@ class Reader:
         data["kind"] = kind
         data["metadata"] = meta
         data = deep_merge(data, vendor.values)
-        own, _, err = own_fields(el)
+        own, holder, err = own_fields(el)
         if err:
-            self.note("error", el, err)
+            self._own_error(el, holder, err)
         if own:
             data = deep_merge(data, own)
         for note in vendor.notes:

@@ -68,5 +68,10 @@ class ImportResult:
 
 def raise_if_refused(findings: list[Finding], lenient: bool, source: str | None) -> None:
     refused = [f for f in findings if f.category == "error" or (f.category == "unsupported" and not lenient)]
-    if refused:
-        raise DefinitionError([f.problem(lenient) for f in refused], source)
+    if not refused:
+        return
+    problems = [f.problem(lenient) for f in refused]
+    if all(f.category == "unsupported" for f in refused):
+        problems.append(Problem("import", f"{len(refused)} unsupported element(s) or value(s); a lenient import "
+                                "(lenient=True, CLI --lenient) imports the rest and lists these as warnings"))
+    raise DefinitionError(problems, source)
