@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import graphviz
 import networkx as nx
 
-from engine.bpmn.mapping import size_of, tag_of
+from engine.bpmn.mapping import TASK_SIZE, size_of, tag_of
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import BoundaryEvent, Node, SequenceFlow, SubProcess
 
@@ -76,7 +76,7 @@ def compute(definition: ProcessDefinition, engine: str | None = None) -> Layout:
             w, h = sizes[ident]
             dy = bands.get(ident, 0.0) if key == "" else 0.0
             layout.boxes[ident] = [round(ox + x), round(oy + y + dy), round(w), round(h)]
-            node = definition.index.nodes.get(ident)
+            node = definition.index.nodes.get(ident) if "::" not in ident else None
             if isinstance(node, SubProcess):
                 if node.metadata.get("expanded", True) is not False:
                     absolute(ident, ox + x + PAD_X, oy + y + dy + PAD_TOP)
@@ -114,13 +114,25 @@ def _graph_edges(nodes: list[Node], flows: list[SequenceFlow]) -> list[tuple[str
     return edges
 
 
+def compensation_key(activity_id: str) -> str:
+    """The layout key of an activity's compensation handler box (':' never occurs in a node id)."""
+    return f"{activity_id}::compensation"
+
+
 def _rank(nodes: list[Node], flows: list[SequenceFlow], sizes: dict[str, tuple[float, float]],
           engine: str) -> dict[str, tuple[float, float]]:
-    """Top-left corners of the scope's nodes (boundary events excluded), origin at (0, 0)."""
+    """Top-left corners of the scope's nodes (boundary events excluded), origin at (0, 0).
+    A compensation handler is drawn too, one rank after its activity."""
     ids = [n.id for n in nodes if not isinstance(n, BoundaryEvent)]
     if not ids:
         return {}
     edges = [(s, t) for s, t in _graph_edges(nodes, flows) if s in sizes and t in sizes and s in ids and t in ids]
+    for node in nodes:
+        if getattr(node, "compensation", None) and node.id in ids:
+            key = compensation_key(node.id)
+            sizes[key] = TASK_SIZE
+            ids.append(key)
+            edges.append((node.id, key))
     placed = _dot(ids, edges, sizes) if engine == "dot" else None
     if placed is None:
         placed = _layers(ids, edges, sizes)
@@ -134,23 +146,26 @@ def _dot(ids: list[str], edges: list[tuple[str, str]], sizes: dict[str, tuple[fl
     graph = graphviz.Digraph(graph_attr={"rankdir": "LR", "ranksep": str(RANK_SEP / 72),
                                          "nodesep": str(NODE_SEP / 72), "splines": "false"},
                              node_attr={"shape": "box", "fixedsize": "true", "label": ""})
+    name = {ident: f"n{i}" for i, ident in enumerate(ids)}  # ids may contain ':' (a port in DOT)
     for ident in ids:
         w, h = sizes[ident]
-        graph.node(ident, width=str(w / 72), height=str(h / 72))
-    for source, target in edges:
-        graph.edge(source, target)
+        graph.node(name[ident], width=str(w / 72), height=str(h / 72))
+    for source, target in edges:  # keep the flow straight; a compensation handler just sits nearby
+        side = target.endswith("::compensation")
+        graph.edge(name[source], name[target], weight="1" if side else "8", minlen="1")
     try:
         data = json.loads(graph.pipe(format="json"))
     except (graphviz.ExecutableNotFound, graphviz.CalledProcessError, OSError, ValueError):
         return None
     top = float(data["bb"].split(",")[3])
     placed: dict[str, tuple[float, float]] = {}
+    ident_of = {v: k for k, v in name.items()}
     for obj in data.get("objects", []):
-        name = obj.get("name")
-        if name in sizes and "pos" in obj:
+        ident = ident_of.get(obj.get("name", ""))
+        if ident is not None and "pos" in obj:
             cx, cy = (float(v) for v in obj["pos"].split(","))
-            w, h = sizes[name]
-            placed[name] = (cx - w / 2, (top - cy) - h / 2)  # dot's y grows upwards
+            w, h = sizes[ident]
+            placed[ident] = (cx - w / 2, (top - cy) - h / 2)  # dot's y grows upwards
     return placed if len(placed) == len(ids) else None
 
 
@@ -210,7 +225,11 @@ def _lanes(definition: ProcessDefinition, placed: dict[str, tuple[float, float]]
     order = lane_order(definition)
     if not order:
         return {}
-    band_of = {n.id: n.metadata.get("lane") for n in definition.nodes if n.id in placed}
+    band_of = bands(definition, order)
+    for key in placed:
+        if key.endswith("::compensation"):
+            band_of[key] = band_of.get(key.removesuffix("::compensation"))
+    band_of = {k: v for k, v in band_of.items() if k in placed}
     shifts: dict[str, float] = {}
     top = 0.0
     for lane in [*order, None]:
@@ -225,6 +244,36 @@ def _lanes(definition: ProcessDefinition, placed: dict[str, tuple[float, float]]
             shifts[i] = top + LANE_PAD - lo
         top += max(hi - lo + 2 * LANE_PAD, MIN_LANE)
     return shifts
+
+
+def bands(definition: ProcessDefinition, order: list[str]) -> dict[str, str | None]:
+    """The lane each top-level node is drawn in: its own, else that of the nearest node before it
+    (then after it) on a flow, so an unassigned node does not end up outside every lane."""
+    band: dict[str, str | None] = {}
+    for node in definition.nodes:
+        lane = node.metadata.get("lane")
+        if isinstance(lane, str):
+            band[node.id] = lane
+    attached = {n.id: n.attached_to for n in definition.nodes if isinstance(n, BoundaryEvent)}
+    for _ in range(len(definition.nodes)):
+        changed = False
+        for flow in definition.flows:
+            source = attached.get(flow.source, flow.source)
+            if source in band and flow.target not in band:
+                band[flow.target] = band[source]
+                changed = True
+        for flow in definition.flows:
+            source = attached.get(flow.source, flow.source)
+            if flow.target in band and source not in band:
+                band[source] = band[flow.target]
+                changed = True
+        if not changed:
+            break
+    for node in definition.nodes:
+        if isinstance(node, BoundaryEvent):
+            band[node.id] = band.get(node.attached_to) or (order[0] if order else None)
+        band.setdefault(node.id, order[0] if order else None)
+    return band
 
 
 def lane_order(definition: ProcessDefinition) -> list[str]:

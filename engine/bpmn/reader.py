@@ -499,8 +499,9 @@ class Reader:
             meta["bounds"] = shape.bounds
             if shape.label:
                 meta["label"] = shape.label
-            if shape.expanded is False and tag in ("subProcess", "transaction", "adHocSubProcess"):
-                meta["expanded"] = False
+        drawn = self.di.shapes.get(ident)  # collapsed or not is kept even when we computed the position
+        if drawn is not None and drawn.expanded is False and tag in ("subProcess", "transaction", "adHocSubProcess"):
+            meta["expanded"] = False
         if ident in self.lane_of:
             meta["lane"] = self.lane_of[ident]
         vendor = VendorRead()

@@ -95,6 +95,7 @@ class Writer:
         self.errors: dict[str, str] = {}
         self.boxes: dict[str, list[float]] = {}
         self.computed_nodes: set[str] = set()
+        self.comp_boxes: dict[str, list[float]] = {}  # activity id -> its compensation handler's box
         self.drawing = _Drawing()
         self.plane_of: dict[str, str] = {}  # node id -> plane it is drawn on
         self.compensation: list[tuple[Activity, str, str, str]] = []  # activity, boundary, handler, association
@@ -220,33 +221,38 @@ class Writer:
                 self.drawing.generated.append(lane["id"])
         pool_box = pool.get("bounds")
         if pool_box is None:
-            known = [lane["bounds"] for lane in lanes if lane.get("bounds")] + top_boxes
+            known = [lane["bounds"] for lane in lanes if lane.get("bounds")] + top_boxes + list(
+                self.comp_boxes.values())
             x0 = min((bx[0] for bx in known), default=layout.MARGIN) - layout.LANE_HEADER - 20
-            y0 = min((bx[1] for bx in known), default=layout.MARGIN) - 20
+            y0 = min((bx[1] for bx in known), default=layout.MARGIN) - layout.LANE_PAD
             x1 = max((bx[0] + bx[2] for bx in known), default=400) + 40
-            y1 = max((bx[1] + bx[3] for bx in known), default=200) + 20
+            y1 = max((bx[1] + bx[3] for bx in known), default=200) + layout.LANE_PAD
             pool_box = [x0, y0, x1 - x0, y1 - y0]
             self.drawing.shape(plane, pool["id"], pool_box, {"isHorizontal": "true"}, computed=True)
         else:
             self.drawing.shape(plane, pool["id"], pool_box, {"isHorizontal": "true"})
         lane_x = pool_box[0] + layout.LANE_HEADER
         lane_w = pool_box[2] - layout.LANE_HEADER
-        missing = [lane for lane in lanes if not lane.get("bounds")]
+        band = layout.bands(self.d, [lane.get("name") or lane["id"] for lane in lanes])
         y = pool_box[1]
-        for lane in lanes:
+        for i, lane in enumerate(lanes):
             if lane.get("bounds"):
                 self.drawing.shape(plane, lane["id"], lane["bounds"], {"isHorizontal": "true"})
+                y = lane["bounds"][1] + lane["bounds"][3]
                 continue
-            members = [self.boxes[i] for i in lane["nodes"] if i in self.boxes and self.d.index.scope_of.get(i) is None]
-            if members:
-                top = min(bx[1] for bx in members) - layout.LANE_PAD
-                bottom = max(bx[1] + bx[3] for bx in members) + layout.LANE_PAD
-            else:
-                top, bottom = y, y + layout.MIN_LANE
-            top = max(top, y) if len(missing) > 1 else top
-            box = [lane_x, top, lane_w, bottom - top]
-            y = top + box[3]
+            name = lane.get("name") or lane["id"]
+            members = [self.boxes[n.id] for n in self.d.nodes if band.get(n.id) == name and n.id in self.boxes]
+            members += [self.comp_boxes[n.id] for n in self.d.nodes if band.get(n.id) == name
+                        and n.id in self.comp_boxes]
+            bottom = max((bx[1] + bx[3] for bx in members), default=y + layout.MIN_LANE - layout.LANE_PAD)
+            bottom = max(bottom + layout.LANE_PAD, y + layout.MIN_LANE)
+            if i == len(lanes) - 1:
+                bottom = max(bottom, pool_box[1] + pool_box[3])
+            box = [lane_x, y, lane_w, bottom - y]
+            y = bottom
             self.drawing.shape(plane, lane["id"], box, {"isHorizontal": "true"}, computed=True)
+        if pool.get("bounds") is None and y > pool_box[1] + pool_box[3]:  # lanes grew: the pool follows
+            pool_box[3] = y - pool_box[1]
 
     # --- positions ------------------------------------------------------------------------------
 
@@ -274,6 +280,9 @@ class Writer:
                 box = [layout.MARGIN, layout.MARGIN, *size_of(tag_of(node))]
             self.boxes[node.id] = [box[0], box[1] + dy, box[2], box[3]]
             self.computed_nodes.add(node.id)
+            handler = computed.get(layout.compensation_key(node.id))
+            if handler is not None:
+                self.comp_boxes[node.id] = [handler[0], handler[1] + dy, handler[2], handler[3]]
         for node in missing:
             if isinstance(node, BoundaryEvent) and node.id not in self.boxes and node.attached_to in self.boxes:
                 self.boxes[node.id] = layout.boundary_box(self.d, node, self.boxes[node.attached_to])
@@ -405,16 +414,24 @@ class Writer:
         if box is not None:
             x, y, w, h = box
             self.drawing.shape(plane, boundary_id, [x + 4, y + h - 18, 36, 36])
-            self.drawing.shape(plane, handler_id, [x + w + 30, y + h + 40, 100, 80])
+            handler_box = self.comp_boxes.setdefault(activity.id, [x + w + 30, y + h + 40, 100, 80])
+            self.drawing.shape(plane, handler_id, handler_box)
 
     def _association(self, parent: etree._Element, activity: Activity, boundary_id: str, handler_id: str,
                      assoc_id: str, plane: str) -> None:
         etree.SubElement(parent, b("association"), id=assoc_id, associationDirection="One",
                          sourceRef=boundary_id, targetRef=handler_id)
         box = self.boxes.get(activity.id)
-        if box is not None:
-            x, y, w, h = box
-            self.drawing.edge(plane, assoc_id, [[x + 22, y + h + 18], [x + 22, y + h + 80], [x + w + 30, y + h + 80]])
+        handler_box = self.comp_boxes.get(activity.id)
+        if box is not None and handler_box is not None:
+            x, y, _w, h = box
+            hx, hy, hw, hh = handler_box
+            start = [x + 22, y + h + 18]
+            if hx >= start[0]:
+                points = [start, [start[0], hy + hh / 2], [hx, hy + hh / 2]]
+            else:
+                points = [start, [hx + hw / 2, start[1] + 20], [hx + hw / 2, hy]]
+            self.drawing.edge(plane, assoc_id, [p for i, p in enumerate(points) if i == 0 or p != points[i - 1]])
 
     def _draw_node(self, node: Node, tag: str, plane: str) -> None:
         box = self.boxes.get(node.id)

@@ -1,0 +1,62 @@
+"""Shared helpers for the BPMN tests: where the shared corpus is, schema checks, sample definitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.bpmn.schema import schema_errors
+from engine.model import ProcessBuilder, ProcessDefinition, complete_with
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "bpmn"
+XSD = CORPUS / "xsd"
+
+
+def require_corpus() -> Path:
+    if not (XSD / "BPMN20.xsd").exists():
+        pytest.skip(f"BPMN corpus/schema not found at {CORPUS} (clone shared/ next to the repo)")
+    return CORPUS
+
+
+def assert_schema_valid(xml: str) -> None:
+    require_corpus()
+    errors = schema_errors(xml, XSD)
+    assert not errors, "\n".join(errors[:10])
+
+
+def sample_definitions() -> list[ProcessDefinition]:
+    """Definitions that use every node kind and our extra fields (independent of designs/)."""
+    b = ProcessBuilder("pr_review", name="PR review & <deploy>", version=3, description="Review, then deploy.",
+                       variables={"pr_number": int, "vision_approved": bool, "score": float}, owner="platform")
+    gate = b.start(metadata={"lane": "Bots"}).service(
+        "validate", agent="agents.review:validate", inputs=["pr_number"], outputs=["vision_approved", "score"],
+        retry={"attempts": 5, "backoff": "PT2S"}, timeout="PT5M", compensation="agents.review:undo",
+        metadata={"lane": "Bots"}).exclusive("approved?".replace("?", ""), metadata={"lane": "Bots"})
+    user = gate.when("vision_approved and score >= 0.7").user(
+        "deploy_ok", title="Approve the deploy", assignee="cto", candidate_groups=["leads", "ops"],
+        form=[{"name": "ok", "type": "boolean", "required": True},
+              {"name": "env", "type": "enum", "choices": ["staging", "prod"], "default": "staging"}],
+        sla="PT4H", sla_calendar="office", on_timeout=complete_with(ok=False), metadata={"lane": "People"})
+    user.on_timer({"cycle": "R3/PT1H"}, id="remind", interrupting=False).send(
+        "nudge", "review.reminder", payload=["pr_number"], correlation_key="pr_number").end("nudged")
+    user.on_error("DEPLOY_FAILED", id="deploy_failed").fail("ROLLBACK", id="rolled_back")
+    user.end("deployed", metadata={"lane": "People"})
+    race = gate.otherwise().race("wait_or_fix")
+    race.branch().timer("a_week", "P7D").compensate("undo_all").terminate("gave_up")
+    race.branch().receive("fixed", "pr.updated", correlation_key="pr_number", outputs=["score"]).to("validate")
+    first = b.build(validate=False)
+
+    s = ProcessBuilder("nightly", variables={"day": str})
+    body = s.timer_start("at_nine", {"cycle": "0 9 * * MON-FRI", "timezone": "Europe/Berlin"}).parallel("fan")
+    left = body.branch().sub_process(
+        "collect", lambda sub: sub.start("c_start").task("c_work", documentation="Collect.").end("c_end"),
+        metadata={"expanded": False})
+    right = body.branch().inclusive("pick", default=None)
+    one = right.when("day == 'MON'").task("weekly")
+    two = right.otherwise().task("daily")
+    joined = s.join("pick_join", one, two, kind="inclusive_gateway")
+    s.join("fan_join", left, joined).end("done")
+    s.message_start("on_demand", "report.requested").to("fan")
+    second = s.build(validate=False)
+    return [first, second]
