@@ -261,7 +261,9 @@ class Reader:
 
     def _participant_name(self, process: etree._Element) -> str | None:
         part = self._participant(process)
-        return part.get("name") if part is not None else None
+        if part is None or part.get("id") in self.generated:  # a pool we drew only to hold lanes
+            return None
+        return part.get("name")
 
     def _pool_and_lanes(self, process: etree._Element) -> dict[str, Any]:
         meta: dict[str, Any] = {}

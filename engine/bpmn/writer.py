@@ -31,7 +31,7 @@ from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubP
 STANDARD_FIELDS = {"id", "kind", "name", "documentation", "message", "error_code", "attached_to", "interrupting",
                    "default", "nodes", "flows", "compensation", "activity"}
 # Metadata keys drawn or written as BPMN (DI, lanes, element name, unusable condition text).
-NODE_META = {"bounds", "label", "lane", "bpmn", "expanded"}
+NODE_META = {"bounds", "label", "lane", "bpmn"}  # and "expanded": False on a sub-process (isExpanded)
 FLOW_META = {"waypoints", "label", "condition_text", "documentation"}
 TIMER_STANDARD = {"duration": "timeDuration", "date": "timeDate", "cycle": "timeCycle"}
 
@@ -45,7 +45,7 @@ def _version() -> str:
 
 def _safe(text: str) -> str:
     """A name made into an xs:ID-friendly fragment."""
-    cleaned = re.sub(r"[^\w.\-]", "_", text)
+    cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", text)  # ASCII: a Unicode \w is not always an NCName character
     return cleaned if re.match(r"^[A-Za-z_]", cleaned) else f"_{cleaned}"
 
 
@@ -506,6 +506,8 @@ def _node_fields(node: Node) -> dict[str, Any]:
         else:
             data.pop("timer")
     meta = {k: v for k, v in node.metadata.items() if k not in NODE_META}
+    if meta.get("expanded") is False and tag_of(node) in ("subProcess", "transaction", "adHocSubProcess"):
+        meta.pop("expanded")
     if _box(node.metadata.get("bounds")) is None and "bounds" in node.metadata:
         meta["bounds"] = node.metadata["bounds"]  # not drawable: keep it as data
     if meta:
