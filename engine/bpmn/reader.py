@@ -770,7 +770,7 @@ class Reader:
         msg = self.element(ref(message_ref))
         if msg is None:
             return ref(message_ref)
-        return (msg.get("name") or msg.get("id") or "").strip() or None
+        return msg.get("name") or msg.get("id") or None
 
     def _unnamed_message(self, el: etree._Element) -> str:
         name = el.get("name") or el.get("id") or "message"
@@ -801,7 +801,7 @@ class Reader:
         err = self.element(ref(error_ref))
         if err is None:
             return ref(error_ref)
-        return (err.get("errorCode") or err.get("name") or err.get("id") or "").strip() or None
+        return err.get("errorCode") or err.get("name") or err.get("id") or None
 
     # --- variables of a file that is not ours ---------------------------------------------------
 
