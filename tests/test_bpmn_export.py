@@ -169,8 +169,9 @@ def test_collapsed_sub_process_gets_its_own_diagram() -> None:
     assert collapsed.get("isExpanded") == "false"
 
 
-def test_bpmn_moddle_reads_exports_without_warnings(tmp_path: Path) -> None:
-    """bpmn.io's own parser (bpmn-moddle) reads our files cleanly: every reference and DI element resolves.
+def test_bpmn_moddle_reads_and_rewrites_exports_losslessly(tmp_path: Path) -> None:
+    """bpmn.io's own parser (bpmn-moddle) reads our files without a warning (every reference and diagram
+    element resolves), and what it writes back (as bpmn.io does on save) imports to the same definition.
     Needs node and bpmn-moddle (``npm install bpmn-moddle`` in a folder named by WAOOAW_BPMN_MODDLE)."""
     import os
 
@@ -179,7 +180,7 @@ def test_bpmn_moddle_reads_exports_without_warnings(tmp_path: Path) -> None:
     if not node or not folder or not (Path(folder) / "node_modules" / "bpmn-moddle").exists():
         pytest.skip("node + bpmn-moddle not available (set WAOOAW_BPMN_MODDLE to a folder with it installed)")
     script = Path(folder) / "waooaw-check.mjs"
-    script.write_text("""import BpmnModdle from 'bpmn-moddle'; import { readFileSync } from 'fs';
+    script.write_text("""import BpmnModdle from 'bpmn-moddle'; import { readFileSync, writeFileSync } from 'fs';
 const moddle = new BpmnModdle(); let bad = 0;
 for (const f of process.argv.slice(2)) {
   const { rootElement, warnings } = await moddle.fromXML(readFileSync(f, 'utf8'));
@@ -187,15 +188,19 @@ for (const f of process.argv.slice(2)) {
   for (const d of rootElement.diagrams || [])
     for (const e of d.plane.planeElement || []) if (!e.bpmnElement) unresolved++;
   if (warnings.length || unresolved) { bad++; console.log(f, warnings.map(w => w.message), unresolved); }
+  const { xml } = await moddle.toXML(rootElement, { format: true });
+  writeFileSync(f + '.moddle', xml);
 }
 process.exit(bad ? 1 : 0);""")
-    files = []
+    files = {}
     for definition in sample_definitions():
         path = tmp_path / f"{definition.id}.bpmn"
         path.write_text(to_bpmn(definition))
-        files.append(str(path))
+        files[str(path)] = definition
     run = subprocess.run([node, str(script), *files], capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
+    for path, definition in files.items():
+        assert from_bpmn(Path(path + ".moddle").read_bytes()) == definition
 
 
 # --- property: any valid model the builder makes round-trips ----------------------------------------
