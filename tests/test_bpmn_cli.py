@@ -1,0 +1,59 @@
+"""``waooaw import`` / ``waooaw export`` through Typer's CliRunner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from bpmn_support import sample_definitions
+from typer.testing import CliRunner
+
+from engine.bpmn import from_bpmn
+from engine.bpmn.cli import register
+from engine.model import load, save
+
+BROKEN = Path(__file__).parent / "fixtures" / "bpmn_broken"
+
+
+def app() -> typer.Typer:
+    application = typer.Typer()
+    register(application)
+    return application
+
+
+def test_export_then_import_gives_the_design_back(tmp_path: Path) -> None:
+    design = sample_definitions()[0]
+    source = save(design, tmp_path / "design.yaml")
+    runner = CliRunner()
+    out = runner.invoke(app(), ["export", str(source), "-o", str(tmp_path / "out.bpmn")])
+    assert out.exit_code == 0, out.output
+    assert from_bpmn((tmp_path / "out.bpmn").read_bytes()) == design
+    back = runner.invoke(app(), ["import", str(tmp_path / "out.bpmn"), "-o", str(tmp_path / "back.yaml")])
+    assert back.exit_code == 0, back.output
+    assert "imported" in back.output
+    assert load(tmp_path / "back.yaml") == design
+
+
+def test_import_refuses_unsupported_then_lenient_imports_with_warnings(tmp_path: Path) -> None:
+    runner = CliRunner()
+    source = str(BROKEN / "signal_and_script.bpmn")
+    refused = runner.invoke(app(), ["import", source, "-o", str(tmp_path / "x.yaml")])
+    assert refused.exit_code == 1
+    assert "scriptTask 'compute' (line 9)" in refused.output and "--lenient" in refused.output
+    assert not (tmp_path / "x.yaml").exists()
+    lenient = runner.invoke(app(), ["import", source, "-o", str(tmp_path / "x.yaml"), "--lenient"])
+    assert lenient.exit_code == 0
+    assert "warning: scriptTask 'compute' (line 9)" in lenient.output
+    assert load(tmp_path / "x.yaml").node("compute").kind == "task"
+
+
+def test_broken_file_and_default_output_name(tmp_path: Path) -> None:
+    runner = CliRunner()
+    broken = runner.invoke(app(), ["import", str(BROKEN / "duplicate_ids.bpmn"), "--lenient"])
+    assert broken.exit_code == 1 and "duplicate id 'review'" in broken.output
+    design = save(sample_definitions()[1], tmp_path / "nightly.json")
+    exported = runner.invoke(app(), ["export", str(design)])
+    assert exported.exit_code == 0
+    assert from_bpmn((tmp_path / "nightly.bpmn").read_bytes()) == sample_definitions()[1]
+    missing = runner.invoke(app(), ["import", str(tmp_path / "nope.bpmn")])
+    assert missing.exit_code == 2 and "cannot read" in missing.output
