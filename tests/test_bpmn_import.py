@@ -286,3 +286,14 @@ def test_serialize_load_dispatches_bpmn(tmp_path: Path) -> None:
     path = tmp_path / "x.bpmn"
     path.write_text(doc('<bpmn:startEvent id="s"/>'), encoding="utf-8")
     assert load(path).node("s").kind == "start"
+
+
+def test_load_reads_bpmn_in_its_declared_encoding(tmp_path: Path) -> None:
+    from engine.model import load, save
+
+    path = tmp_path / "latin1.bpmn2"
+    path.write_bytes(doc('<bpmn:task id="t" name="Prüfung"/>').replace('encoding="UTF-8"', 'encoding="ISO-8859-1"')
+                     .encode("iso-8859-1"))
+    definition = load(path)
+    assert definition.node("t").name == "Prüfung"
+    assert load(save(definition, tmp_path / "again.bpmn2")) == definition

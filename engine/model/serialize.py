@@ -66,19 +66,23 @@ def from_yaml(text: str, source: str | None = None) -> ProcessDefinition:
 def load(path: str | Path) -> ProcessDefinition:
     """Load a definition file by its extension: .yaml/.yml, .json, or .bpmn/.xml (BPMN 2.0)."""
     path = Path(path)
+    suffix = path.suffix.lower()
     try:
-        text = path.read_text(encoding="utf-8")
+        # BPMN as bytes: the XML declaration names its encoding (MIWG files are ISO-8859-1).
+        raw = path.read_bytes()
+        text = raw.decode("utf-8") if suffix not in (".bpmn", ".bpmn2", ".xml") else ""
     except OSError as exc:
         raise DefinitionError(f"cannot read {path}: {exc.strerror}") from None
-    suffix = path.suffix.lower()
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     if suffix in (".yaml", ".yml"):
         return from_yaml(text, str(path))
     if suffix == ".json":
         return from_json(text, str(path))
     if suffix in (".bpmn", ".bpmn2", ".xml"):
-        from engine.bpmn import from_bpmn  # type: ignore[attr-defined]
+        from engine.bpmn import from_bpmn
 
-        return from_bpmn(text, source=str(path))
+        return from_bpmn(raw, source=str(path))
     raise DefinitionError(f"unknown file type {suffix!r}: use .yaml, .json or .bpmn", str(path))
 
 
@@ -89,8 +93,8 @@ def save(definition: ProcessDefinition, path: str | Path) -> Path:
         path.write_text(to_yaml(definition), encoding="utf-8")
     elif suffix == ".json":
         path.write_text(to_json(definition) + "\n", encoding="utf-8")
-    elif suffix in (".bpmn", ".xml"):
-        from engine.bpmn import to_bpmn  # type: ignore[attr-defined]
+    elif suffix in (".bpmn", ".bpmn2", ".xml"):
+        from engine.bpmn import to_bpmn
 
         path.write_text(to_bpmn(definition), encoding="utf-8")
     else:
