@@ -23,9 +23,15 @@ Refused (strict) or replaced by a placeholder and reported (lenient): scriptTask
 callActivity (-> task), complexGateway (-> inclusive gateway), transaction (-> sub_process),
 adHocSubProcess (-> task), signal/escalation/conditional/link/cancel events (-> plain start/end/task;
 boundary events and event sub-processes are left out with their outgoing flows), loops and
-multi-instance (-> a single run), timers and conditions that do not parse.
+multi-instance (-> a single run), default flows on activities, timers that do not parse (-> the
+placeholder of the event), conditions that do not parse (-> no condition; the text is kept in the
+flow's ``metadata['condition_text']`` and exported again).
 Tolerated and listed as info: data objects and stores, data associations, annotations, groups,
-documentation of artifacts, lanes (kept as node metadata ``lane``), pools, message flows, colours.
+lanes (kept as node metadata ``lane``), other pools, message flows, colours, vendor extensions that
+have no meaning here, duplicate ids outside the imported process, flows without an id.
+Refused in both modes, because the graph itself would be wrong: malformed XML, a missing or dangling
+``sourceRef``/``targetRef``/``attachedToRef``/``messageRef``, duplicate ids, a default flow that does
+not leave its gateway, a sequence flow that crosses a sub-process boundary, bad ``waooaw:fields`` JSON.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from pydantic import ValidationError
 from engine.bpmn import conversions, diagram, extensions
 from engine.bpmn.extensions import VendorRead, deep_merge, own_fields
 from engine.bpmn.mapping import DEFAULT_TAG
-from engine.bpmn.namespaces import BPMN, BPMNDI, DC, DI, WAOOAW, b, q
+from engine.bpmn.namespaces import BPMN, BPMNDI, DC, DI, b
 from engine.bpmn.result import Category, Finding, ImportResult, raise_if_refused
 from engine.errors import DefinitionError, Problem
 from engine.model import expressions
@@ -56,14 +62,11 @@ GATEWAY_TAGS = {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "even
 FLOW_NODE_TAGS = ACTIVITY_TAGS | EVENT_TAGS | GATEWAY_TAGS | {
     "callChoreography", "choreographyTask", "subChoreography"}
 DATA_TAGS = {"dataObject", "dataObjectReference", "dataStoreReference", "dataInput", "dataOutput"}
-ARTIFACT_TAGS = {"textAnnotation", "association", "group"}
 # Children of a flow node that the model has no place for but that do not change how it runs.
 QUIET_CHILDREN = {"documentation", "extensionElements", "incoming", "outgoing", "auditing", "monitoring",
                   "categoryValueRef", "laneSet", "property"}
 DATA_CHILDREN = {"ioSpecification", "dataInputAssociation", "dataOutputAssociation", "ioBinding"}
 
-# Metadata keys the reader fills from the file itself (DI, lanes, element names): not written as JSON.
-LAYOUT_KEYS = ("bounds", "label", "waypoints", "expanded")
 
 
 def local(el: etree._Element) -> str:
@@ -124,9 +127,9 @@ class Reader:
         self.folded: set[str] = set()
         self.dropped: dict[str, str] = {}  # node id -> why it is not in the model (for its flows)
         self.start_variables: list[dict[str, Any]] = []
-        self.receive_tasks: set[str] = set()
         self.flows_seen: list[SequenceFlow] = []
         self.generated_flow_ids: set[str] = set()
+        self.dropped_flows: set[str] = set()
 
     # --- findings -------------------------------------------------------------------------------
 
@@ -384,10 +387,20 @@ class Reader:
                 continue  # handled by the caller (process or sub-process element)
             else:
                 self.note("unsupported", el, f"<{tag}> is not supported here")
-        node_ids = {n.id for n in nodes}
+        kept: list[Node] = []
+        ids = {n.id for n in nodes}
+        for node in nodes:  # a boundary event goes with its activity
+            attached = getattr(node, "attached_to", None)
+            if attached and attached not in ids:
+                el = self.element(node.id)
+                self.dropped[node.id] = f"its activity {attached!r} is not imported"
+                if el is not None:
+                    self.note("warning", el, f"left out with the activity {attached!r} it is attached to")
+                continue
+            kept.append(node)
+        node_ids = {n.id for n in kept}
         flows = [f for f in (self.read_flow(el, node_ids, scope) for el in flow_els) if f is not None]
-        self._check_defaults(container, nodes, flows)
-        return nodes, flows
+        return self._check_defaults(container, kept, flows), flows
 
     def read_flow(self, el: etree._Element, node_ids: set[str], scope: str | None) -> SequenceFlow | None:
         ident = el.get("id")
@@ -402,6 +415,7 @@ class Reader:
                 return None
             if value not in node_ids:
                 if value in self.dropped or value in self.folded:
+                    self.dropped_flows.add(ident)
                     why = self.dropped.get(value, "it is a compensation handler")
                     self.note("warning", el, f"left out with its {'source' if attr == 'sourceRef' else 'target'} "
                               f"{value!r} ({why})")
@@ -470,16 +484,26 @@ class Reader:
         self.generated_flow_ids.add(ident)
         return ident
 
-    def _check_defaults(self, container: etree._Element, nodes: list[Node], flows: list[SequenceFlow]) -> None:
+    def _check_defaults(self, container: etree._Element, nodes: list[Node], flows: list[SequenceFlow]
+                        ) -> list[Node]:
+        """A gateway's default must be one of its outgoing flows (unless that flow was left out leniently)."""
         outgoing: dict[str, set[str]] = {}
         for flow in flows:
             outgoing.setdefault(flow.source, set()).add(flow.id)
+        checked: list[Node] = []
         for node in nodes:
             default = getattr(node, "default", None)
+            el = self.element(node.id)
+            place = el if el is not None else container
             if default and default not in outgoing.get(node.id, set()):
-                el = self.element(node.id)
-                self.note("error", el if el is not None else container,
-                          f"default flow {default!r} is not an outgoing sequence flow of {node.id!r}")
+                if default in self.dropped_flows:
+                    self.note("warning", place, f"default flow {default!r} was left out: no default flow")
+                    node = node.model_copy(update={"default": None})
+                else:
+                    self.note("error", place, f"default flow {default!r} is not an outgoing sequence flow of "
+                              f"{node.id!r}")
+            checked.append(node)
+        return checked
 
     # --- nodes ----------------------------------------------------------------------------------
 
@@ -621,7 +645,6 @@ class Reader:
             return "service_task", None, None
         if tag == "receiveTask":
             data["message"] = self._message_name(el.get("messageRef")) or self._unnamed_message(el)
-            self.receive_tasks.add(el.get("id") or "")
             return "message_catch", None, None
         if tag == "scriptTask":
             fmt = el.get("scriptFormat") or "unknown language"
@@ -686,10 +709,7 @@ class Reader:
                 self._message_of(definition, el, data)
                 return "message_throw", None, None
             if trigger == "compensate":
-                activity = ref(definition.get("activityRef")) if definition is not None else ""
-                if activity:
-                    data["activity"] = activity
-                return "compensation_throw", None, None
+                return self._compensate_throw(definition, el, data)
         elif tag in ("intermediateCatchEvent",):
             if trigger == "timer":
                 return self._timer(definition, data, "timer_catch", placeholder)
@@ -707,10 +727,7 @@ class Reader:
                 self._message_of(definition, el, data)
                 return "message_throw", None, None
             if trigger == "compensate":
-                activity = ref(definition.get("activityRef")) if definition is not None else ""
-                if activity:
-                    data["activity"] = activity
-                return "compensation_throw", None, None
+                return self._compensate_throw(definition, el, data)
         elif tag == "boundaryEvent":
             attached = ref(el.get("attachedToRef"))
             if not attached:
@@ -746,6 +763,16 @@ class Reader:
         where = {"startEvent": "start", "endEvent": "end", "boundaryEvent": "boundary"}.get(tag, "intermediate")
         article = "an" if trigger[0] in "aeiou" else "a"
         return None, f"{article} {trigger} {where} event is not supported", placeholder
+
+    def _compensate_throw(self, definition: etree._Element | None, el: etree._Element, data: dict[str, Any]
+                          ) -> tuple[str | None, str | None, str | None]:
+        activity = ref(definition.get("activityRef")) if definition is not None else ""
+        if activity:
+            if self.element(activity) is None:
+                self.note("error", el, f"activityRef {activity!r} names no element in the file")
+                return None, "", None
+            data["activity"] = activity
+        return "compensation_throw", None, None
 
     def _timer(self, definition: etree._Element | None, data: dict[str, Any], kind: str,
                placeholder: str | None) -> tuple[str | None, str | None, str | None]:
@@ -857,4 +884,4 @@ def read(text: str | bytes, source: str | None = None, lenient: bool = False,
     return Reader(root, source, lenient, process_id).read()
 
 
-__all__ = ["WAOOAW", "Reader", "parse_xml", "q", "read"]
+__all__ = ["Reader", "parse_xml", "read"]
