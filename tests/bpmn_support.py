@@ -41,6 +41,7 @@ def sample_definitions() -> list[ProcessDefinition]:
     user.on_timer({"cycle": "R3/PT1H"}, id="remind", interrupting=False).send(
         "nudge", "review.reminder", payload=["pr_number"], correlation_key="pr_number").end("nudged")
     user.on_error("DEPLOY_FAILED", id="deploy_failed").fail("ROLLBACK", id="rolled_back")
+    user.on_message("pr.closed", id="closed", correlation_key="pr_number").end("abandoned")
     user.end("deployed", metadata={"lane": "People"})
     race = gate.otherwise().race("wait_or_fix")
     race.branch().timer("a_week", "P7D").compensate("undo_all").terminate("gave_up")

@@ -42,6 +42,13 @@ def test_export_is_schema_valid_and_round_trips(definition: ProcessDefinition) -
     assert to_bpmn(back) == xml  # export -> import -> export gives the same document
 
 
+def test_samples_use_every_node_kind() -> None:
+    from engine.model.nodes import NODE_CLASSES
+
+    used = {n.kind for d in sample_definitions() for n in d.all_nodes()}  # type: ignore[attr-defined]
+    assert used == set(NODE_CLASSES)
+
+
 def test_export_validates_with_xmlschema_too() -> None:
     xmlschema = pytest.importorskip("xmlschema")
     require_corpus()
@@ -58,7 +65,7 @@ def test_standard_bpmn_carries_what_it_can() -> None:
     assert root.xpath("//bpmn:boundaryEvent[@id='remind'][@cancelActivity='false'][@attachedToRef='deploy_ok']"
                       "/bpmn:timerEventDefinition/bpmn:timeCycle/text()", namespaces=ns) == ["R3/PT1H"]
     assert root.xpath("//bpmn:exclusiveGateway[@id='approved']/@default", namespaces=ns) == ["approved__wait_or_fix"]
-    assert root.xpath("//bpmn:message/@name", namespaces=ns) == ["review.reminder", "pr.updated"]
+    assert root.xpath("//bpmn:message/@name", namespaces=ns) == ["review.reminder", "pr.closed", "pr.updated"]
     assert root.xpath("//bpmn:error/@errorCode", namespaces=ns) == ["DEPLOY_FAILED", "ROLLBACK"]
     # compensation the BPMN way: boundary event, association, handler marked isForCompensation
     handler = root.xpath("//bpmn:serviceTask[@isForCompensation='true']", namespaces=ns)[0]
