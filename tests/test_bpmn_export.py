@@ -156,6 +156,19 @@ def test_a_computed_layout_is_not_imported_but_a_moved_one_is() -> None:
     assert any("edited since it was exported" in p.message for p in result.info)
 
 
+def test_a_shape_added_in_an_editor_keeps_the_whole_layout() -> None:
+    b = ProcessBuilder("added")
+    b.start().task("t").end("e")
+    xml = to_bpmn(b.build(validate=False))
+    flow = '<bpmn:sequenceFlow id="start__t"'
+    added = xml.replace(flow, '<bpmn:task id="new_task"/>' + flow)
+    added = added.replace("</bpmndi:BPMNPlane>", '<bpmndi:BPMNShape id="new_di" bpmnElement="new_task">'
+                          '<dc:Bounds x="300" y="300" width="100" height="80"/></bpmndi:BPMNShape></bpmndi:BPMNPlane>')
+    d = from_bpmn(added)
+    assert d.node("new_task").metadata["bounds"] == [300, 300, 100, 80]
+    assert d.node("t").metadata["bounds"] == shapes(xml)["t"]  # not re-laid out around the new task
+
+
 def test_partial_layout_keeps_what_is_there_and_places_the_rest() -> None:
     b = ProcessBuilder("partial")
     b.start(metadata={"bounds": [100, 100, 36, 36]}).task("t").end("e")

@@ -2,10 +2,10 @@
 
 Positions read from a file are kept in the model's metadata (``bounds`` [x, y, w, h], ``label``,
 ``waypoints``) so an export draws the diagram as its author left it. A layout *we* computed is not
-worth keeping: the exporter lists the elements it placed and a digest of their positions; when a file
-comes back with those positions unchanged they are dropped again, so export -> import gives back
-exactly the model that was exported. Once someone moves a shape in bpmn.io the digest no longer
-matches and the (now hand-made) layout is kept.
+worth keeping: the exporter lists the elements it placed and a digest of their positions (and of the
+set of drawn elements); when a file comes back with those unchanged they are dropped again, so
+export -> import gives back exactly the model that was exported. Once someone moves, adds or deletes
+a shape in bpmn.io the digest no longer matches and the (now hand-made) layout is kept.
 """
 
 from __future__ import annotations
@@ -95,8 +95,9 @@ def _local_ref(ref: str | None) -> str:
     return (ref or "").split(":")[-1].strip()
 
 
-def digest(entries: dict[str, Any]) -> str:
-    """A short digest of positions by element id (shape bounds or edge waypoints)."""
+def digest(entries: dict[str, Any], drawn: set[str]) -> str:
+    """A short digest of positions by element id (shape bounds or edge waypoints) and of which elements
+    are drawn at all: adding or deleting a shape in an editor changes it as well as moving one."""
     def norm(value: Any) -> Any:
         if isinstance(value, list):
             return [norm(v) for v in value]
@@ -104,8 +105,14 @@ def digest(entries: dict[str, Any]) -> str:
             return num(value)
         return value
 
-    text = json.dumps({k: norm(v) for k, v in sorted(entries.items())}, sort_keys=True, separators=(",", ":"))
+    data = {"positions": {k: norm(v) for k, v in sorted(entries.items())}, "drawn": sorted(drawn)}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def drawn(diagram: Diagram) -> set[str]:
+    """Every element the diagrams draw."""
+    return set(diagram.shapes) | set(diagram.edges) | {ref for ref, _ in diagram.duplicates}
 
 
 def positions(diagram: Diagram, ids: list[str]) -> dict[str, Any]:

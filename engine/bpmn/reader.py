@@ -246,7 +246,7 @@ class Reader:
                 continue
             computed = (child.get("computed") or "").split()
             generated = (child.get("generated") or "").split()
-            if diagram.digest(diagram.positions(self.di, computed)) == child.get("digest"):
+            if diagram.digest(diagram.positions(self.di, computed), diagram.drawn(self.di)) == child.get("digest"):
                 self.skip_di = set(computed)
                 self.generated = set(generated)
             else:

@@ -71,6 +71,10 @@ class _Drawing:
     generated: list[str] = field(default_factory=list)
     positions: dict[str, Any] = field(default_factory=dict)  # of computed elements, for the digest
 
+    def drawn(self) -> set[str]:
+        return {s[0] for shapes in self.shapes.values() for s in shapes} | {
+            e[0] for edges in self.edges.values() for e in edges}
+
     def shape(self, plane: str, element: str, bounds: list[float], attrs: dict[str, str] | None = None,
               label: list[float] | None = None, computed: bool = False) -> None:
         self.shapes.setdefault(plane, []).append((element, bounds, attrs or {}, label))
@@ -147,7 +151,7 @@ class Writer:
             layout_el.set("computed", " ".join(self.drawing.computed))
             if self.drawing.generated:
                 layout_el.set("generated", " ".join(self.drawing.generated))
-            layout_el.set("digest", diagram.digest(self.drawing.positions))
+            layout_el.set("digest", diagram.digest(self.drawing.positions, self.drawing.drawn()))
         else:
             ext.remove(layout_el)
         self._diagram(root, main_plane)
