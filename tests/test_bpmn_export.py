@@ -263,7 +263,7 @@ def definitions(draw: Any) -> ProcessDefinition:
             if draw(st.booleans()):
                 cursor.on_timer(draw(durations), id=nid("bt"), interrupting=draw(st.booleans())).end(nid("late"))
         elif step == "task":
-            doc = draw(st.none() | names.map(str.strip).filter(bool))  # outer white space is not kept
+            doc = draw(st.none() | names)
             cursor = cursor.task(nid("t"), name=label, documentation=doc)
         elif step == "timer":
             cursor = cursor.timer(nid("w"), draw(durations | st.just({"cycle": "0 9 * * *", "timezone": "Asia/Tokyo"})))

@@ -160,7 +160,8 @@ class Writer:
     def _process_fields(self) -> dict[str, Any]:
         data = self.d.to_dict()
         for key in ("id", "name", "description", "nodes", "flows"):
-            data.pop(key, None)
+            if not (key == "description" and _loses_space(self.d.description)):
+                data.pop(key, None)
         meta = dict(data.get("metadata", {}))
         bpmn = meta.get("bpmn")
         if isinstance(bpmn, dict):
@@ -490,6 +491,11 @@ def _points(value: Any) -> bool:
         isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(v, int | float) for v in p) for p in value)
 
 
+def _loses_space(text: str | None) -> bool:
+    """Documentation is read back stripped (files indent it); text with outer white space goes to JSON too."""
+    return bool(text) and text != text.strip()
+
+
 def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=False, separators=(", ", ": "))
 
@@ -498,7 +504,8 @@ def _node_fields(node: Node) -> dict[str, Any]:
     """The node's fields that standard BPMN does not carry."""
     data = node.model_dump(mode="json", exclude_defaults=True)
     for key in STANDARD_FIELDS:
-        data.pop(key, None)
+        if not (key == "documentation" and _loses_space(node.documentation)):
+            data.pop(key, None)
     kind = node.kind  # type: ignore[attr-defined]
     if kind == "boundary_error":
         data.pop("interrupting", None)
@@ -526,6 +533,9 @@ def _flow_fields(flow: SequenceFlow) -> dict[str, Any]:
     for key in ("id", "source", "target", "condition", "name", "metadata"):
         data.pop(key, None)
     meta = {k: v for k, v in flow.metadata.items() if k not in FLOW_META}
+    doc = flow.metadata.get("documentation")
+    if doc is not None and (not isinstance(doc, str) or _loses_space(doc)):
+        meta["documentation"] = doc
     if "waypoints" in flow.metadata and not _points(flow.metadata["waypoints"]):
         meta["waypoints"] = flow.metadata["waypoints"]
     if meta:
