@@ -246,15 +246,20 @@ def definitions(draw: Any) -> ProcessDefinition:
         extra = draw(st.dictionaries(idents, st.integers() | names, max_size=1))
         return {**extra, **({"lane": lane} if lane else {})}
 
-    cursor = b.start(metadata=meta())
+    cursor = b.start(metadata=meta()) if draw(st.booleans()) else b.message_start(nid("ms"), draw(names))
     for _ in range(draw(st.integers(1, 5))):
-        step = draw(st.sampled_from(["service", "user", "task", "timer", "receive", "send", "xor", "and", "sub"]))
+        step = draw(st.sampled_from(["service", "user", "task", "timer", "receive", "send", "xor", "and", "or",
+                                     "race", "sub", "compensate"]))
         label = draw(st.none() | names)
         if step == "service":
             cursor = cursor.service(nid("s"), agent=draw(idents), inputs=draw(st.lists(idents, max_size=2)),
                                     retry={"attempts": draw(st.integers(1, 9))}, name=label, metadata=meta(),
                                     timeout=draw(st.none() | durations),
                                     compensation=draw(st.none() | idents))
+            if draw(st.booleans()):
+                cursor.on_error(draw(st.none() | names), id=nid("be")).end(nid("failed"))
+            if draw(st.booleans()):
+                cursor.on_message(draw(names), id=nid("bm"), interrupting=draw(st.booleans())).end(nid("told"))
         elif step == "user":
             form = [{"name": n, "type": "integer", "default": draw(st.integers())}
                     for n in draw(st.lists(idents, unique=True, max_size=2))]
@@ -271,6 +276,18 @@ def definitions(draw: Any) -> ProcessDefinition:
             cursor = cursor.receive(nid("r"), draw(names), correlation_key=draw(st.none() | st.just("x")))
         elif step == "send":
             cursor = cursor.send(nid("m"), draw(names), payload=["x"])
+        elif step == "compensate":
+            cursor = cursor.compensate(nid("c"))
+        elif step == "race":
+            race = cursor.race(nid("g"))
+            left = race.branch().timer(nid("w"), draw(durations))
+            right = race.branch().receive(nid("r"), draw(names))
+            cursor = b.merge(nid("j"), left, right)
+        elif step == "or":
+            gate = cursor.inclusive(nid("g"))
+            left = gate.when("x > 1").task(nid("a"))
+            right = gate.otherwise().task(nid("b"))
+            cursor = b.join(nid("j"), left, right, kind="inclusive_gateway")
         elif step in ("xor", "and"):
             gate = cursor.exclusive(nid("g")) if step == "xor" else cursor.parallel(nid("g"))
             left = (gate.when("x > 1") if step == "xor" else gate.branch()).task(nid("a"))
