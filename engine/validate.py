@@ -1,17 +1,620 @@
-"""Structural and soundness checks (placeholder contract; filled in by the validation work).
+"""Structural and soundness checks of a process definition: every problem, each with its place and a fix.
 
-``validate(definition) -> list[Problem]`` returns every problem found, errors and warnings.
+``validate(definition)`` returns every problem found (errors and warnings), never only the first, so the
+designer can mark them all at once; ``errors_only`` keeps the errors (what ``ProcessBuilder.build`` refuses).
+
+Checks run per *scope* (the process, then each sub-process on its own), because sequence flows never cross a
+scope: starts and ends, duplicate and dangling ids, reachability, flows in and out of each kind of node,
+gateway conditions and defaults, expressions against the declared variables, boundary events, event gateways,
+compensation, and three classic soundness faults found on the flow graph (a ``networkx.MultiDiGraph`` whose
+edges are the sequence flows, keyed by flow id, plus one edge from every activity to each of its boundary
+events, so a boundary path is reachable when its activity is).
+
+How the soundness checks reason, and where they stop
+----------------------------------------------------
+A *split* is a node from which one token may leave on several branches (each branch is one outgoing edge):
+
+* alternative splits (only one branch is taken): exclusive and event-based gateways, an activity with
+  interrupting boundary events (its normal flow and each boundary path are alternatives), and the start events
+  of the process (an instance begins at one of them);
+* concurrent splits (several branches are taken): parallel gateways, an activity with two or more
+  unconditional outgoing flows (an implicit parallel split), the plain start events of a sub-process (they all
+  start when a token enters it), and - reported as warnings because they only
+  *may* run several branches - inclusive gateways, activities with conditional outgoing flows, and activities
+  with non-interrupting boundary events.
+
+For a split ``S`` and a node ``M`` the *entries* of a branch are the incoming flows of ``M`` that a token can
+reach from that branch without passing ``S`` again and without passing through ``M``: a breadth-first search
+over the graph with ``S`` and ``M`` removed. Then:
+
+* **deadlock** - a parallel join ``J`` (a parallel gateway with 2+ incoming flows) where two alternative
+  branches of ``S`` both reach ``J`` but through different sets of entries. Whichever branch is taken, some
+  incoming flow of ``J`` never gets its token and the join waits forever. The error is placed on ``J`` and
+  names ``S``. (An inclusive split doing the same is a warning: the join hangs unless every condition holds.)
+* **lack of synchronisation** - a merge ``M`` (an exclusive gateway with 2+ incoming flows, or any other
+  non-end node with 2+ incoming flows) that two concurrent branches of ``S`` reach through *different*
+  incoming flows, where the search stops at every parallel/inclusive join that all branches of ``S`` reach
+  (that join synchronises them first). Each branch's token passes ``M``, so what follows runs once per branch.
+  Placed on ``M``, naming ``S``. Requiring different incoming flows reports the first merge only, not every
+  node after it; a loop that returns to ``M`` from a single branch (a retry) is therefore not reported.
+* **cycle without exit** - a strongly connected component (2+ nodes, or a node with a flow to itself) with no
+  edge leaving it. A loop through an exclusive gateway back to an earlier node is legal when the gateway (or a
+  boundary event) has a way out.
+
+Limits, by design: conditions are not evaluated (a loop whose only exit condition can never hold is not
+found; any branch is assumed possible); a concurrent branch that *avoids* a parallel join while another
+reaches it (e.g. an exclusive gateway inside one parallel branch sending a token straight to an end) is not
+reported; joins that synchronise only part of a split are looked through, which can report a merge that
+another, unusual construct would have made safe; tokens that leave a parallel block through a loop back to
+before its split are only caught when they also meet a parallel join. Message flows, timers and compensation
+are outside the flow graph. None of these yields a false *pass* on the textbook examples (XOR split + AND
+join, AND split + XOR merge, loops without exit), which the tests pin down.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import networkx as nx
+
 from engine.errors import Problem
+from engine.model import expressions
 from engine.model.definition import ProcessDefinition
+from engine.model.nodes import (
+    BOUNDARY_KINDS,
+    CATCH_KINDS,
+    END_KINDS,
+    START_KINDS,
+    BoundaryEvent,
+    CompensationThrowEvent,
+    MessageCatchEvent,
+    MessageThrowEvent,
+    Node,
+    SequenceFlow,
+    ServiceTask,
+    SubProcess,
+    UserTask,
+)
+
+#: Throw events with no outgoing flow are end events in BPMN (a message or compensation end event).
+THROW_END_KINDS = frozenset({"message_throw", "compensation_throw"})
+#: Kinds a boundary event may be attached to.
+ATTACHABLE_KINDS = frozenset({"task", "service_task", "user_task", "sub_process"})
+SYNC_JOIN_KINDS = frozenset({"parallel_gateway", "inclusive_gateway"})
+
+_LABELS = {
+    "start": "start event", "timer_start": "timer start event", "message_start": "message start event",
+    "end": "end event", "terminate_end": "terminate end event", "error_end": "error end event",
+    "timer_catch": "timer event", "message_catch": "message catch event", "message_throw": "message throw event",
+    "compensation_throw": "compensation event", "boundary_timer": "timer boundary event",
+    "boundary_error": "error boundary event", "boundary_message": "message boundary event",
+    "exclusive_gateway": "exclusive gateway", "inclusive_gateway": "inclusive gateway",
+    "parallel_gateway": "parallel gateway", "event_gateway": "event gateway", "task": "task",
+    "service_task": "service task", "user_task": "user task", "sub_process": "sub-process",
+}
 
 
 def validate(definition: ProcessDefinition) -> list[Problem]:
-    return []
+    """Every structural and soundness problem of ``definition``, errors and warnings, in model order."""
+    return _Validator(definition).run()
 
 
 def errors_only(definition: ProcessDefinition) -> list[Problem]:
     return [p for p in validate(definition) if p.severity == "error"]
+
+
+def describe(node: Node) -> str:
+    """``exclusive gateway 'approved'``: how messages name a node."""
+    return f"{_LABELS.get(node.kind, node.kind)} {node.id!r}"  # type: ignore[attr-defined]
+
+
+def _names(items: Iterable[str]) -> str:
+    return ", ".join(repr(i) for i in items)
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A node one token leaves on several branches; ``branches`` are graph edges (source, target, key)."""
+
+    node: str
+    concurrent: bool  # True: several branches run; False: exactly one does
+    severity: str
+    why: str  # e.g. "parallel gateway 'fork'"
+    branches: tuple[tuple[str, str, str], ...]
+
+
+@dataclass
+class _Scope:
+    """The nodes and flows directly inside the process or one sub-process, and their flow graph."""
+
+    id: str | None
+    where: str  # the process id or the sub-process id, for scope-level problems
+    title: str  # "the process" / "sub-process 'x'"
+    nodes: dict[str, Node]
+    flows: list[SequenceFlow]
+    graph: nx.MultiDiGraph
+    outgoing: dict[str, list[SequenceFlow]]
+    incoming: dict[str, list[SequenceFlow]]
+
+
+class _Validator:
+    def __init__(self, definition: ProcessDefinition) -> None:
+        self.d = definition
+        self.index = definition.index
+        self.problems: list[Problem] = []
+        self.declared = {v.name for v in definition.variables}
+
+    def error(self, where: str, message: str) -> None:
+        self.problems.append(Problem(where, message, severity="error"))
+
+    def warn(self, where: str, message: str) -> None:
+        self.problems.append(Problem(where, message, severity="warning"))
+
+    def add(self, where: str, message: str, severity: str) -> None:
+        self.problems.append(Problem(where, message, severity=severity))
+
+    # --- driver ----------------------------------------------------------------------------------
+
+    def run(self) -> list[Problem]:
+        for ident in dict.fromkeys(self.index.duplicates):
+            self.error(ident, f"id {ident!r} is used more than once (nodes and flows share one id space): "
+                              "give each node and flow its own id")
+        for scope in self._scopes():
+            self._check_scope(scope)
+        self._check_variables()
+        return self.problems
+
+    def _scopes(self) -> list[_Scope]:
+        scopes = [self._scope(None, list(self.d.nodes), list(self.d.flows))]
+        todo = list(self.d.nodes)
+        seen: set[str] = set()
+        while todo:
+            node = todo.pop(0)
+            if isinstance(node, SubProcess) and node.id not in seen:
+                seen.add(node.id)
+                scopes.append(self._scope(node.id, list(node.nodes), list(node.flows)))
+                todo.extend(node.nodes)
+        return scopes
+
+    def _scope(self, scope_id: str | None, nodes: list[Node], flows: list[SequenceFlow]) -> _Scope:
+        by_id = {n.id: n for n in nodes}
+        graph = nx.MultiDiGraph()
+        graph.add_nodes_from(by_id)
+        outgoing: dict[str, list[SequenceFlow]] = {n: [] for n in by_id}
+        incoming: dict[str, list[SequenceFlow]] = {n: [] for n in by_id}
+        for flow in flows:
+            if flow.source in by_id and flow.target in by_id:
+                graph.add_edge(flow.source, flow.target, key=flow.id)
+                outgoing[flow.source].append(flow)
+                incoming[flow.target].append(flow)
+        for node in nodes:
+            if isinstance(node, BoundaryEvent) and by_id.get(node.attached_to) is not None:
+                graph.add_edge(node.attached_to, node.id, key=f"{node.attached_to}>{node.id}", boundary=True)
+        where = self.d.id if scope_id is None else scope_id
+        title = "the process" if scope_id is None else f"sub-process {scope_id!r}"
+        return _Scope(scope_id, where, title, by_id, flows, graph, outgoing, incoming)
+
+    # --- one scope -------------------------------------------------------------------------------
+
+    def _check_scope(self, s: _Scope) -> None:
+        self._check_flows(s)
+        self._check_starts_and_ends(s)
+        for node in s.nodes.values():
+            self._check_node(s, node)
+        exitless = self._check_cycles(s)
+        self._check_reachability(s, exitless)
+        splits = self._splits(s)
+        self._check_deadlocks(s, splits)
+        self._check_synchronisation(s, splits)
+
+    def _check_flows(self, s: _Scope) -> None:
+        for flow in s.flows:
+            for end, ref in (("source", flow.source), ("target", flow.target)):
+                if ref in s.nodes:
+                    continue
+                if ref in self.index.nodes:
+                    other = self.index.scope_of.get(ref)
+                    there = "the process" if other is None else f"sub-process {other!r}"
+                    self.error(flow.id, f"flow {flow.id!r} ({flow.source!r} -> {flow.target!r}) belongs to "
+                                        f"{s.title} but its {end} {ref!r} is in {there}: flows cannot cross a "
+                                        "sub-process boundary; connect the sub-process node itself, or move the "
+                                        "flow inside")
+                else:
+                    hint = _did_you_mean(ref, s.nodes)
+                    self.error(flow.id, f"flow {flow.id!r} has {end} {ref!r}, which is not a node of {s.title}"
+                                        f"{hint}: point it at an existing node or remove the flow")
+
+    def _check_starts_and_ends(self, s: _Scope) -> None:
+        starts = [n for n in s.nodes.values() if n.kind in START_KINDS]  # type: ignore[attr-defined]
+        if not starts:
+            self.error(s.where, f"{s.title} has no start event: add one (ProcessBuilder.start(), kind 'start')")
+        elif s.id is not None:
+            for node in starts:
+                if node.kind != "start":  # type: ignore[attr-defined]
+                    self.error(node.id, f"{describe(node)} is inside {s.title}, which only starts from plain start "
+                                        "events when a token enters it: use kind 'start' here")
+            if not any(n.kind == "start" for n in starts):  # type: ignore[attr-defined]
+                self.error(s.where, f"{s.title} has no plain start event: add a node of kind 'start'")
+        if not self._ends(s):
+            self.error(s.where, f"{s.title} has no end event: add one (kind 'end', 'terminate_end' or 'error_end')")
+
+    def _ends(self, s: _Scope) -> set[str]:
+        return {n.id for n in s.nodes.values()
+                if n.kind in END_KINDS or (n.kind in THROW_END_KINDS and not s.outgoing[n.id])}  # type: ignore
+
+    def _check_node(self, s: _Scope, node: Node) -> None:
+        kind: str = node.kind  # type: ignore[attr-defined]
+        out, inc = s.outgoing[node.id], s.incoming[node.id]
+        name = describe(node)
+        if kind in START_KINDS and inc:
+            self.error(node.id, f"{name} has incoming flow(s) {_names(f.id for f in inc)}: a start event cannot be "
+                                "entered; remove them or point them at the node after the start")
+        if kind in END_KINDS and out:
+            self.error(node.id, f"{name} has outgoing flow(s) {_names(f.id for f in out)}: nothing runs after an "
+                                "end event; remove them or use another kind of node")
+        if kind in BOUNDARY_KINDS:
+            self._check_boundary(s, node, out, inc)  # type: ignore[arg-type]
+        elif node.is_gateway:
+            self._check_gateway(s, node, out)
+        elif kind not in END_KINDS:
+            if len(inc) > 1:
+                self.warn(node.id, f"{name} has {len(inc)} incoming flows ({_names(f.id for f in inc)}): each token "
+                                   "that arrives runs it again (an implicit merge); if that is meant, merge with an "
+                                   "exclusive gateway to say so, or join with a parallel gateway to run it once")
+            if not out and kind not in THROW_END_KINDS:
+                self.error(node.id, f"{name} has no outgoing flow: connect it to the next step or to an end event")
+            elif len(out) > 1:
+                conditional = [f.id for f in out if f.condition]
+                if conditional:
+                    self.warn(node.id, f"{name} has conditional outgoing flows ({_names(conditional)}): every flow "
+                                       "whose condition holds is taken, and the token stops if none does; use an "
+                                       "exclusive or inclusive gateway to make the choice explicit")
+                else:
+                    self.warn(node.id, f"{name} has {len(out)} outgoing flows without conditions: all of them are "
+                                       "taken at once (an implicit parallel split); use a parallel gateway to say so")
+        if isinstance(node, CompensationThrowEvent):
+            self._check_compensation(s, node)
+        if isinstance(node, UserTask):
+            self._check_user_task(node)
+
+    def _check_boundary(self, s: _Scope, node: BoundaryEvent, out: list[SequenceFlow],
+                        inc: list[SequenceFlow]) -> None:
+        name = describe(node)
+        if inc:
+            self.error(node.id, f"{name} has incoming flow(s) {_names(f.id for f in inc)}: a boundary event is "
+                                f"entered only from its activity {node.attached_to!r}; remove them")
+        if not out:
+            self.error(node.id, f"{name} has no outgoing flow: connect it to what should happen when it fires")
+        target = self.index.nodes.get(node.attached_to)
+        if target is None:
+            hint = _did_you_mean(node.attached_to, [n for n in s.nodes.values() if n.kind in ATTACHABLE_KINDS])
+            self.error(node.id, f"{name} is attached to {node.attached_to!r}, which does not exist{hint}: set "
+                                "attached_to to an activity's id")
+        elif target.kind not in ATTACHABLE_KINDS:  # type: ignore[attr-defined]
+            self.error(node.id, f"{name} is attached to {describe(target)}: boundary events attach only to "
+                                "activities (task, service_task, user_task, sub_process)")
+        elif node.attached_to not in s.nodes:
+            self.error(node.id, f"{name} is in {s.title} but its activity {node.attached_to!r} is not: put the "
+                                "boundary event in the same scope as the activity")
+
+    def _check_gateway(self, s: _Scope, node: Node, out: list[SequenceFlow]) -> None:
+        kind: str = node.kind  # type: ignore[attr-defined]
+        name = describe(node)
+        if not out:
+            self.error(node.id, f"{name} has no outgoing flow: connect it to the next step")
+            return
+        if kind in ("exclusive_gateway", "inclusive_gateway"):
+            default = getattr(node, "default", None)
+            ids = [f.id for f in out]
+            if default is not None and default not in ids:
+                hint = _did_you_mean(default, ids)
+                self.error(node.id, f"{name} has default={default!r}, which is not one of its outgoing flows "
+                                    f"({_names(ids)}){hint}: set default to one of them")
+            if len(out) > 1:
+                for flow in out:
+                    if flow.id == default:
+                        if flow.condition:
+                            self.warn(flow.id, f"{name} has default flow {flow.id!r} with condition "
+                                               f"{flow.condition!r}: a default flow is taken when no other "
+                                               "condition holds and its condition is ignored; remove it")
+                    elif not flow.condition:
+                        self.error(flow.id, f"{name} has outgoing flow {flow.id!r} with no condition and it is not "
+                                            f"the default: add a condition or set default={flow.id!r}")
+            elif out[0].condition and default is None:
+                self.warn(out[0].id, f"{name} has a single outgoing flow {out[0].id!r}; its condition "
+                                     f"{out[0].condition!r} is never checked: remove it or add the other branches")
+        elif kind == "parallel_gateway":
+            for flow in out:
+                if flow.condition:
+                    self.warn(flow.id, f"flow {flow.id!r} leaves {name} with condition {flow.condition!r}, which is "
+                                       "ignored (a parallel gateway takes every flow): use an inclusive gateway")
+        elif kind == "event_gateway":
+            if len(out) < 2:
+                self.error(node.id, f"{name} has {len(out)} outgoing flow: an event gateway races two or more "
+                                    "catch events; add another (e.g. a timer as a time-out)")
+            for flow in out:
+                target = s.nodes.get(flow.target)
+                if target is not None and target.kind not in CATCH_KINDS:  # type: ignore[attr-defined]
+                    self.error(flow.id, f"{name} leads by flow {flow.id!r} to {describe(target)}: every flow out "
+                                        "of an event gateway must lead to a timer_catch or message_catch event")
+                if flow.condition:
+                    self.warn(flow.id, f"flow {flow.id!r} leaves {name} with condition {flow.condition!r}, which "
+                                       "is ignored (the first event to happen wins): remove it")
+
+    def _check_compensation(self, s: _Scope, node: CompensationThrowEvent) -> None:
+        name = describe(node)
+        if node.activity is None:
+            scope_nodes = [self.index.nodes[i] for i, sc in self.index.scope_of.items()
+                           if i in self.index.nodes and self._inside(sc, s.id)]
+            if not any(getattr(n, "compensation", None) for n in scope_nodes):
+                self.warn(node.id, f"{name} compensates {s.title}, but no activity there has a compensation "
+                                   "handler: nothing will be undone; set compensation= on the activities to undo")
+            return
+        target = self.index.nodes.get(node.activity)
+        if target is None:
+            activities = [n for n in self.index.nodes.values() if n.is_activity]
+            hint = _did_you_mean(node.activity, activities)
+            self.error(node.id, f"{name} compensates {node.activity!r}, which does not exist{hint}: name an "
+                                "activity that has a compensation handler")
+        elif not target.is_activity:
+            self.error(node.id, f"{name} compensates {describe(target)}, which is not an activity: name an "
+                                "activity that has a compensation handler")
+        elif not getattr(target, "compensation", None):
+            self.error(node.id, f"{name} compensates {describe(target)}, which has no compensation handler: set "
+                                f"compensation= on {target.id!r} or compensate another activity")
+
+    def _inside(self, scope: str | None, ancestor: str | None) -> bool:
+        """Is ``scope`` ``ancestor`` or nested inside it?"""
+        while True:
+            if scope == ancestor:
+                return True
+            if scope is None:
+                return False
+            scope = self.index.scope_of.get(scope)
+
+    def _check_user_task(self, node: UserTask) -> None:
+        name = describe(node)
+        if not node.assignee and not node.candidate_groups:
+            self.warn(node.id, f"{name} has no assignee and no candidate groups: it shows in nobody's inbox; set "
+                               "assignee= or candidate_groups=")
+        if node.on_timeout is not None and not node.sla:
+            self.warn(node.id, f"{name} has on_timeout but no sla: the timeout never happens; set sla (e.g. 'PT4H')")
+
+    # --- graph checks ----------------------------------------------------------------------------
+
+    def _check_cycles(self, s: _Scope) -> set[str]:
+        """Report loops with no way out; returns their nodes (they need no further 'cannot end' report)."""
+        stuck: set[str] = set()
+        order = {n: i for i, n in enumerate(s.nodes)}
+        for component in nx.strongly_connected_components(s.graph):
+            if len(component) == 1:
+                (only,) = component
+                if not s.graph.has_edge(only, only):
+                    continue
+            leaves = any(v not in component for u in component for v in s.graph.successors(u))
+            if leaves or any(s.nodes[n].kind in END_KINDS for n in component):  # type: ignore[attr-defined]
+                continue
+            members = sorted(component, key=order.__getitem__)
+            stuck.update(members)
+            self.error(members[0], f"the loop through {_names(members)} has no way out: a token that enters it "
+                                   "never reaches an end; add an exit (a conditional flow out of a gateway in the "
+                                   "loop, or a boundary event)")
+        return stuck
+
+    def _check_reachability(self, s: _Scope, exitless: set[str]) -> None:
+        g = s.graph
+        starts = [n for n in s.nodes if s.nodes[n].kind in START_KINDS]  # type: ignore[attr-defined]
+        if starts:
+            reached = set(starts).union(*(nx.descendants(g, x) for x in starts))
+            for node in s.nodes.values():
+                if node.id in reached:
+                    continue
+                if isinstance(node, BoundaryEvent) and node.attached_to in s.nodes \
+                        and node.attached_to not in reached:
+                    continue  # its activity is reported
+                self.error(node.id, f"{describe(node)} cannot be reached from any start event of {s.title}: "
+                                    "connect a flow into it, or remove it")
+        ends = self._ends(s)
+        if not ends:
+            return
+        can_end = set(ends).union(*(nx.ancestors(g, e) for e in ends))
+        dead = {n for n in s.nodes if n not in can_end and n not in exitless and g.out_degree(n) == 0}
+        for node in s.nodes.values():
+            if node.id in can_end or node.id in exitless or node.id in dead:
+                continue
+            below = nx.descendants(g, node.id)
+            causes = sorted((below & (dead | exitless)), key=list(s.nodes).index)
+            because = f": every path stops at {_names(causes)}" if causes else ""
+            self.error(node.id, f"no path from {describe(node)} reaches an end event{because}; connect it onward "
+                                "to an end event")
+
+    def _splits(self, s: _Scope) -> list[_Split]:
+        splits: list[_Split] = []
+        g = s.graph
+        # The start events of a scope form a split too: an instance begins at one start of the process
+        # (alternatives), while a sub-process starts all its plain starts at once (concurrent).
+        if s.id is None:
+            starts = [n for n in s.nodes if s.nodes[n].kind in START_KINDS]  # type: ignore[attr-defined]
+            if len(starts) > 1:
+                splits.append(_Split("", False, "error", "the start events of the process",
+                                     tuple(("", x, "") for x in starts)))
+        else:
+            starts = [n for n in s.nodes if s.nodes[n].kind == "start"]  # type: ignore[attr-defined]
+            if len(starts) > 1:
+                splits.append(_Split("", True, "error", f"the start events of {s.title} (all start at once)",
+                                     tuple(("", x, "") for x in starts)))
+        for node in s.nodes.values():
+            kind: str = node.kind  # type: ignore[attr-defined]
+            flows = [(f.source, f.target, f.id) for f in s.outgoing[node.id] if f.target in s.nodes]
+            bounds = [(node.id, b, k) for _, b, k, data in g.out_edges(node.id, keys=True, data=True)
+                      if data.get("boundary")]
+            name = describe(node)
+            if node.is_gateway and len(flows) > 1:
+                if kind == "parallel_gateway":
+                    splits.append(_Split(node.id, True, "error", name, tuple(flows)))
+                elif kind in ("exclusive_gateway", "event_gateway"):
+                    splits.append(_Split(node.id, False, "error", name, tuple(flows)))
+                elif kind == "inclusive_gateway":
+                    splits.append(_Split(node.id, True, "warning", name, tuple(flows)))
+                    splits.append(_Split(node.id, False, "warning", name, tuple(flows)))
+            elif not node.is_gateway and kind not in BOUNDARY_KINDS:
+                if len(flows) > 1:
+                    conditional = any(f.condition for f in s.outgoing[node.id])
+                    splits.append(_Split(node.id, True, "warning" if conditional else "error",
+                                         f"{name} (several outgoing flows)", tuple(flows)))
+                interrupting = [e for e in bounds if getattr(s.nodes[e[1]], "interrupting", True)]
+                if interrupting and flows:
+                    splits.append(_Split(node.id, False, "error", f"{name} and its interrupting boundary events",
+                                         tuple(flows + interrupting)))
+                lasting = [e for e in bounds if not getattr(s.nodes[e[1]], "interrupting", True)]
+                if lasting and flows:
+                    splits.append(_Split(node.id, True, "warning", f"{name} and its non-interrupting boundary events",
+                                         tuple(flows + lasting)))
+        return splits
+
+    def _entries(self, s: _Scope, branch: tuple[str, str, str], target: str, avoid: set[str]) -> frozenset[str]:
+        """Incoming edges of ``target`` reachable from ``branch`` without passing ``avoid`` or ``target``."""
+        _, first, key = branch
+        if first == target:
+            return frozenset({key})
+        if first in avoid:
+            return frozenset()
+        found: set[str] = set()
+        seen = {first}
+        todo = [first]
+        while todo:
+            current = todo.pop()
+            for _, nxt, k in s.graph.out_edges(current, keys=True):
+                if nxt == target:
+                    found.add(k)
+                elif nxt not in seen and nxt not in avoid:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return frozenset(found)
+
+    def _check_deadlocks(self, s: _Scope, splits: list[_Split]) -> None:
+        joins = [n for n in s.nodes.values() if n.kind == "parallel_gateway" and len(s.incoming[n.id]) > 1]  # type: ignore
+        starts = [n for n in s.nodes if s.nodes[n].kind in START_KINDS]  # type: ignore[attr-defined]
+        for join in joins:
+            # A loop back into a parallel join: the join waits for a token only the join itself can send.
+            without = nx.restricted_view(s.graph, [join.id], [])
+            before = set(starts).union(*(nx.descendants(without, x) for x in starts if x != join.id))
+            after = nx.descendants(s.graph, join.id)
+            behind = [f.id for f in s.incoming[join.id] if f.source not in before and f.source in after]
+            if behind and before & {f.source for f in s.incoming[join.id]}:
+                self.error(join.id, f"deadlock: {describe(join)} waits for flow(s) {_names(behind)}, which only a "
+                                    f"token that has passed {join.id!r} itself can reach (a loop back into a "
+                                    "parallel join), so it waits forever; merge the loop with an exclusive gateway")
+        for split in (x for x in splits if not x.concurrent):
+            for join in joins:
+                if join.id == split.node:
+                    continue
+                reach = [(b, self._entries(s, b, join.id, {split.node})) for b in split.branches]
+                reach = [(b, r) for b, r in reach if r]
+                pair = next(((a, ra, b, rb) for i, (a, ra) in enumerate(reach) for b, rb in reach[i + 1:]
+                             if ra != rb), None)
+                if pair is None:
+                    continue
+                a, ra, b, rb = pair
+                waits = sorted(f.id for f in s.incoming[join.id])
+                node = s.nodes.get(split.node)
+                also = f", or make {split.node!r} a parallel gateway" if node is not None and node.is_gateway else ""
+                inclusive = node is not None and node.kind == "inclusive_gateway"  # type: ignore[attr-defined]
+                taken = "when not every condition holds some are not taken" if inclusive else "only one is taken"
+                self.add(join.id, f"deadlock: {describe(join)} waits for every incoming flow ({_names(waits)}), but "
+                                  f"they come from alternative paths of {split.why} ({_branch(s, a)} arrives by "
+                                  f"{_names(sorted(ra))}, {_branch(s, b)} by {_names(sorted(rb))}) and {taken}, so "
+                                  f"the join waits forever; merge those paths with an exclusive gateway "
+                                  f"(or an inclusive one) instead{also}",
+                         split.severity)
+
+    def _check_synchronisation(self, s: _Scope, splits: list[_Split]) -> None:
+        merges = [n for n in s.nodes.values()
+                  if len(s.incoming[n.id]) > 1 and n.kind not in END_KINDS  # type: ignore[attr-defined]
+                  and n.kind not in SYNC_JOIN_KINDS]  # type: ignore[attr-defined]
+        if not merges:
+            return
+        sync_joins = [n for n in s.nodes if s.nodes[n].kind in SYNC_JOIN_KINDS and len(s.incoming[n]) > 1]  # type: ignore
+        for split in (x for x in splits if x.concurrent):
+            without = nx.restricted_view(s.graph, [split.node], [])
+            below = [nx.descendants(without, b[1]) | {b[1]} for b in split.branches]
+            full = {j for j in sync_joins if j != split.node and all(j in d for d in below)}
+            for merge in merges:
+                if merge.id == split.node:
+                    continue
+                reach = [(b, self._entries(s, b, merge.id, {split.node} | full)) for b in split.branches]
+                pair = next(((a, ra, b, rb) for i, (a, ra) in enumerate(reach) for b, rb in reach[i + 1:]
+                             if ra and rb and len(ra | rb) > 1), None)
+                if pair is None:
+                    continue
+                a, ra, b, rb = pair
+                self.add(merge.id, f"lack of synchronisation: {describe(merge)} merges branches of {split.why} "
+                                   f"({_branch(s, a)} arrives by {_names(sorted(ra))}, {_branch(s, b)} by "
+                                   f"{_names(sorted(rb))}) that both run, so {merge.id!r} and what follows run once "
+                                   f"per branch; join them with a parallel gateway (inclusive after an inclusive "
+                                   f"split) before {merge.id!r}",
+                         split.severity)
+
+    # --- expressions and variables ---------------------------------------------------------------
+
+    def _check_variables(self) -> None:
+        for flow in self.d.all_flows():
+            if flow.condition is not None:
+                self._check_expression(flow.id, f"condition of flow {flow.id!r}", flow.condition)
+        for node in self.d.all_nodes():
+            key = getattr(node, "correlation_key", None)
+            if key is not None:
+                self._check_expression(node.id, f"correlation_key of {describe(node)}", key)
+            if not self.declared:
+                continue
+            if isinstance(node, ServiceTask):
+                self._check_names(node, "input_variables", node.input_variables)
+                self._check_names(node, "output_variables", node.output_variables)
+            elif isinstance(node, UserTask):
+                self._check_names(node, "form", [f.name for f in node.form])
+            elif isinstance(node, MessageThrowEvent):
+                self._check_names(node, "payload", node.payload)
+            elif isinstance(node, MessageCatchEvent) and node.outputs:
+                self._check_names(node, "outputs", node.outputs)
+
+    def _check_expression(self, where: str, what: str, source: str) -> None:
+        reason = expressions.check(source)
+        if reason is not None:
+            self.error(where, f"{what} {source!r} {reason}: fix the expression (e.g. 'score >= 70 and not churned')")
+            return
+        names = sorted(expressions.variable_names(source))
+        if not self.declared:
+            if names:
+                self.warn(where, f"{what} reads {_names(names)}, but the definition declares no variables, so the "
+                                 "names cannot be checked: declare them in variables")
+            return
+        unknown = [n for n in names if n not in self.declared]
+        if unknown:
+            hints = "".join(_did_you_mean(n, self.declared) for n in unknown)
+            self.error(where, f"{what} {source!r} reads {_names(unknown)}, not declared as variables{hints}: "
+                              "declare them in variables or fix the spelling")
+
+    def _check_names(self, node: Node, field: str, names: list[str]) -> None:
+        unknown = [n for n in names if n not in self.declared]
+        if unknown:
+            hints = "".join(_did_you_mean(n, self.declared) for n in unknown)
+            self.warn(node.id, f"{describe(node)} {field} names {_names(unknown)}, not declared as variables{hints}: "
+                               "declare them so their values are checked and shown")
+
+
+def _branch(s: _Scope, edge: tuple[str, str, str]) -> str:
+    """How a message names one branch of a split: its flow, or the boundary event it leaves by."""
+    source, target, key = edge
+    if not source:
+        return f"the path from start event {target!r}"
+    if s.graph.get_edge_data(source, target, key, default={}).get("boundary"):
+        return f"the path of boundary event {target!r}"
+    return f"the path by flow {key!r}"
+
+
+def _did_you_mean(word: str, options: Iterable[object]) -> str:
+    names = [o if isinstance(o, str) else getattr(o, "id", str(o)) for o in options]
+    close = difflib.get_close_matches(word, names, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
