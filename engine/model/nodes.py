@@ -27,7 +27,15 @@ from engine.model import expressions
 from engine.model.timers import Timer, format_duration, parse_duration
 from engine.registry import ref_of
 
-HandlerRef = Annotated[str, BeforeValidator(lambda value: ref_of(value) if value is not None else value)]
+
+def _handler_ref(value: Any) -> Any:
+    try:
+        return ref_of(value) if value is not None else value
+    except TypeError as exc:  # as ValueError, so a bad value in a file is reported with its place
+        raise ValueError(str(exc)) from None
+
+
+HandlerRef = Annotated[str, BeforeValidator(_handler_ref)]
 
 
 def _duration_text(value: Any) -> Any:

@@ -108,13 +108,16 @@ class Timer(BaseModel):
         given = [name for name in ("duration", "date", "cycle") if getattr(self, name)]
         if len(given) != 1:
             raise ValueError(f"a timer needs exactly one of duration, date or cycle; got {given or 'none'}")
-        zone(self.timezone)
-        if self.duration:
-            parse_duration(self.duration)
-        elif self.date:
-            parse_datetime(self.date, self.timezone)
-        else:
-            self._parse_cycle()
+        try:  # as ValueError, so pydantic reports it with its place (node, field, line) like any other field
+            zone(self.timezone)
+            if self.duration:
+                parse_duration(self.duration)
+            elif self.date:
+                parse_datetime(self.date, self.timezone)
+            else:
+                self._parse_cycle()
+        except TimerSpecError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     @property
