@@ -321,3 +321,39 @@ def test_runs_are_deterministic() -> None:
 def test_start_needs_a_start_event() -> None:
     with pytest.raises(SemanticsError, match="not a start event"):
         Semantics(pr_review().build()).start({}, T0, start_node="validate")
+
+
+def test_choose_hook_picks_gateway_flows_and_none_falls_back_to_conditions() -> None:
+    d = pr_review().build()
+    gw_flows = [f.id for f in d.outgoing("gw")]
+    picked_issue = [f for f in d.outgoing("gw") if f.target == "issue"]
+    calls: list[str] = []
+
+    def choose(node, flows, state):  # type: ignore[no-untyped-def]
+        calls.append(node.id)
+        assert [f.id for f in flows] == gw_flows
+        return picked_issue if state.variables.get("pr_number") == 1 else None
+
+    h = Harness(d, choose=choose).start(pr_number=1)
+    h.done("validate", approved=True)  # the condition says deploy; the hook says issue
+    assert [w.node_id for w in h.open_work()] == ["issue"] and calls == ["gw"]
+    h2 = Harness(d, choose=choose).start(pr_number=2)
+    h2.done("validate", approved=True)  # None: the conditions decide
+    assert [w.node_id for w in h2.open_work()] == ["deploy"]
+
+
+def test_choose_hook_returning_no_flow_is_an_incident() -> None:
+    h = Harness(pr_review().build(), choose=lambda node, flows, state: []).start(pr_number=1)
+    h.done("validate", approved=True)
+    assert h.status == "running" and [i.node_id for i in h.incidents] == ["gw"]
+
+
+def test_semantics_is_reusable_across_instances_after_caching() -> None:
+    sem = Semantics(pr_review().build())
+    for approved, last in ((True, "deployed"), (False, "rejected")):
+        state, effects = sem.start({"pr_number": 3}, T0)
+        (work,) = [e for e in effects if isinstance(e, fx.StartWork)]
+        sem.step(state, ev.WorkDone(work.token_id, {"approved": approved}), T0)
+        (nxt,) = [t for t in state.tokens.values()]
+        effects = sem.step(state, ev.WorkDone(nxt.id, {}), T0)
+        assert state.status == "completed" and [e.node_id for e in effects if isinstance(e, fx.Entered)][-1] == last

@@ -29,7 +29,7 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -80,6 +80,11 @@ class Calendar(Protocol):
     def add(self, start: datetime, delta: timedelta) -> datetime: ...
 
 
+Chooser = Callable[[Node, list[SequenceFlow], InstanceState], "list[SequenceFlow] | None"]
+"""Picks the outgoing flows of an exclusive/inclusive split instead of its conditions (the simulator's
+branch probabilities); returning None falls back to the conditions."""
+
+
 class SemanticsError(WaooawError):
     """The core was driven wrongly (an unknown start node, a missing calendar)."""
 
@@ -99,11 +104,17 @@ class _Step:
 class Semantics:
     """The rules compiled for one definition. Build once per deployed version, reuse for every step."""
 
-    def __init__(self, definition: ProcessDefinition, calendars: Mapping[str, Calendar] | None = None) -> None:
+    def __init__(self, definition: ProcessDefinition, calendars: Mapping[str, Calendar] | None = None,
+                 choose: Chooser | None = None) -> None:
         self.definition = definition
         self.calendars = dict(calendars or {})
+        self.choose = choose
         index = definition.index
         self._nodes = index.nodes
+        # Per-step lookups are cached here: the simulator calls step() hundreds of thousands of times.
+        self._boundaries = {nid: list(bs) for nid, bs in index.boundaries.items()}
+        self._has_inclusive = any(n.kind == "inclusive_gateway" for n in index.nodes.values())
+        self._plain_start_id: str | None = None
         self._outgoing = index.outgoing
         self._incoming_ids = {nid: [f.id for f in flows] for nid, flows in index.incoming.items()}
         self._scope_path: dict[str, tuple[str, ...]] = {}
@@ -121,7 +132,7 @@ class Semantics:
     def start(self, variables: Mapping[str, Any] | None, now: datetime, start_node: str | None = None,
               actor: str | None = None) -> tuple[InstanceState, list[fx.Effect]]:
         """A new instance: declared defaults, the given variables, one token on the start event."""
-        node_id = start_node or self._plain_start()
+        node_id = start_node or self._plain_start_id or self._plain_start()
         if node_id not in self._nodes or self._nodes[node_id].kind not in ("start", "timer_start", "message_start"):
             raise SemanticsError(f"{node_id!r} is not a start event of {self.definition.id!r}")
         state = InstanceState()
@@ -282,7 +293,7 @@ class Semantics:
                 token, node_id, via = step.queue.popleft()
                 if token.id in state.tokens and not state.finished:
                     self._arrive(step, token, node_id, via)
-            if state.finished or not self._fire_inclusive_joins(step):
+            if state.finished or not self._has_inclusive or not self._fire_inclusive_joins(step):
                 break
         if not state.tokens and not state.finished:
             state.status = "completed"
@@ -381,6 +392,14 @@ class Semantics:
             self._follow(step, token, list(flows))
             return
         default = getattr(node, "default", None)
+        if self.choose is not None:
+            picked = self.choose(node, list(flows), step.state)
+            if picked is not None:
+                if not picked:
+                    self._incident(step, token, f"gateway {node.id!r}: no outgoing flow was chosen")
+                    return
+                self._follow(step, token, list(picked))
+                return
         chosen: list[SequenceFlow] = []
         for flow in flows:
             if flow.id == default:
@@ -537,7 +556,7 @@ class Semantics:
             step.queue.append((child, start.id, None))
 
     def _arm_boundaries(self, step: _Step, token: Token, node: Node) -> None:
-        for boundary in self.definition.boundaries(node.id):
+        for boundary in self._boundaries.get(node.id, ()):
             if isinstance(boundary, TimerBoundaryEvent):
                 due = self.due(boundary.timer, step.now)
                 if due is not None:
@@ -558,7 +577,7 @@ class Semantics:
         """Route an error to the nearest matching error boundary; False if nothing catches it."""
         current: Token | None = token
         while current is not None:
-            for boundary in self.definition.boundaries(current.node):
+            for boundary in self._boundaries.get(current.node, ()):
                 if boundary.kind == "boundary_error" and getattr(boundary, "error_code", None) in (None, code):
                     self._set_vars(step, boundary.id, {"error_code": code, "error_message": message}, None)
                     self._interrupt(step, current)
@@ -707,6 +726,7 @@ class Semantics:
         starts = self.definition.start_nodes()
         plain = [n.id for n in starts if n.kind == "start"]
         if plain:
+            self._plain_start_id = plain[0]
             return plain[0]
         raise SemanticsError(
             f"{self.definition.id!r} has no plain start event; start it at one of "
