@@ -49,7 +49,8 @@ def sample_definitions() -> list[ProcessDefinition]:
     first = b.build(validate=False)
 
     s = ProcessBuilder("nightly", variables={"day": str})
-    body = s.timer_start("at_nine", {"cycle": "0 9 * * MON-FRI", "timezone": "Europe/Berlin"}).parallel("fan")
+    begin = s.timer_start("at_nine", {"cycle": "0 9 * * MON-FRI", "timezone": "Europe/Berlin"}).exclusive("begin")
+    body = begin.parallel("fan")
     left = body.branch().sub_process(
         "collect", lambda sub: sub.start("c_start").task("c_work", documentation="Collect.").end("c_end"),
         metadata={"expanded": False})
@@ -58,6 +59,6 @@ def sample_definitions() -> list[ProcessDefinition]:
     two = right.otherwise().task("daily")
     joined = s.join("pick_join", one, two, kind="inclusive_gateway")
     s.join("fan_join", left, joined).end("done")
-    s.message_start("on_demand", "report.requested").to("fan")
+    s.message_start("on_demand", "report.requested").to("begin")
     second = s.build(validate=False)
     return [first, second]

@@ -49,6 +49,13 @@ def test_samples_use_every_node_kind() -> None:
     assert used == set(NODE_CLASSES)
 
 
+def test_samples_are_valid_definitions() -> None:
+    from engine.validate import errors_only
+
+    for definition in sample_definitions():
+        assert errors_only(definition) == [], definition.id
+
+
 def test_export_validates_with_xmlschema_too() -> None:
     xmlschema = pytest.importorskip("xmlschema")
     require_corpus()

@@ -833,7 +833,8 @@ class Reader:
     # --- variables of a file that is not ours ---------------------------------------------------
 
     def _foreign_variables(self, process: etree._Element, nodes: list[Node]) -> list[dict[str, Any]]:
-        """Declare what a foreign file uses: its start form fields, then every name a condition reads."""
+        """Declare what a foreign file uses: its start form fields, then every name a condition or a
+        correlation key reads (our validation only lets expressions read declared variables)."""
         declared: dict[str, dict[str, Any]] = {}
         for var in self.start_variables:
             declared.setdefault(var["name"], var)
@@ -841,12 +842,19 @@ class Reader:
         for flow in self.flows_seen:
             if flow.condition:
                 read |= expressions.variable_names(flow.condition)
+        pending = list(nodes)
+        while pending:
+            node = pending.pop()
+            key = getattr(node, "correlation_key", None)
+            if key:
+                read |= expressions.variable_names(key)
+            pending.extend(getattr(node, "nodes", []))
         for name in sorted(read):
             if name not in declared and re.match(r"^[A-Za-z_]\w*$", name):
                 declared[name] = {"name": name}
         if declared:
             self.note("info", process, f"declared {len(declared)} process variables from start forms and the "
-                      f"names conditions read: {', '.join(declared)}", element="process")
+                      f"names expressions read: {', '.join(declared)}", element="process")
         return list(declared.values())
 
 
