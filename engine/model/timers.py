@@ -69,6 +69,11 @@ def is_cron(text: str) -> bool:
     return len(text.split()) in (5, 6) and not text.startswith("R")
 
 
+def _second_pass(value: datetime) -> bool:
+    """Is this local time the repeat of a wall time the clocks already showed (the hour after a DST end)?"""
+    return value.fold == 1 and value.replace(fold=0).utcoffset() != value.utcoffset()
+
+
 def _aware(now: datetime) -> datetime:
     return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
@@ -176,8 +181,12 @@ class Timer(BaseModel):
         if count is not None and fired >= count:
             return None
         if cron:
-            local = after.astimezone(zone(self.timezone))
-            return croniter(cron, local).get_next(datetime).astimezone(UTC)
+            ticks = croniter(cron, after.astimezone(zone(self.timezone)))
+            due: datetime = ticks.get_next(datetime)
+            if _second_pass(due) and ticks.expanded[1] != ["*"]:
+                # clocks went back and this wall time comes again: a fixed-hour job fires once, as cron does
+                due = ticks.get_next(datetime)
+            return due.astimezone(UTC)
         assert interval is not None
         if start is None:
             return after + interval
