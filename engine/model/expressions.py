@@ -33,13 +33,16 @@ SAFE_FUNCTIONS: dict[str, Any] = {
 CONSTANTS = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
 
 _WRAPPED = re.compile(r"^\s*[$#]\{(?P<body>.*)\}\s*$", re.DOTALL)
+# ``&&``/``||`` outside string literals (a quoted 'R&&D' stays as written)
+_JS_OPERATORS = re.compile(r"""(?P<text>'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")|&&|\|\|""")
+_JS_WORDS = {"&&": " and ", "||": " or "}
 
 
 def normalise(source: str) -> str:
     """Strip the ``${...}`` wrapper BPMN tools put around expressions and outer white space."""
     match = _WRAPPED.match(source)
     body = match.group("body") if match else source
-    body = body.replace("&&", " and ").replace("||", " or ")
+    body = _JS_OPERATORS.sub(lambda m: m.group("text") or _JS_WORDS[m.group(0)], body)
     return body.strip()
 
 
@@ -91,7 +94,8 @@ def evaluate(source: str, variables: dict[str, Any]) -> Any:
     tree = parse(source)
     names = {name: variables.get(name) for name in variable_names(source)}
     names.update(CONSTANTS)
-    evaluator = EvalWithCompoundTypes(functions=SAFE_FUNCTIONS, names=names)
+    # a copy: simpleeval adds dict/list/set/tuple to the mapping it is given, which would widen what parse() allows
+    evaluator = EvalWithCompoundTypes(functions=dict(SAFE_FUNCTIONS), names=names)
     try:
         return evaluator.eval(normalise(source), previously_parsed=tree.body)
     except InvalidExpression as exc:
