@@ -56,6 +56,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import networkx as nx
 
@@ -137,6 +138,11 @@ class _Scope:
     graph: nx.MultiDiGraph
     outgoing: dict[str, list[SequenceFlow]]
     incoming: dict[str, list[SequenceFlow]]
+
+    @cached_property
+    def simple(self) -> nx.DiGraph:
+        """The graph without parallel edges (reachability and dominance do not need them)."""
+        return nx.DiGraph(self.graph)
 
 
 class _Validator:
@@ -474,44 +480,36 @@ class _Validator:
                                          tuple(flows + lasting)))
         return splits
 
-    def _entries(self, s: _Scope, branch: tuple[str, str, str], target: str, avoid: set[str]) -> frozenset[str]:
-        """Incoming edges of ``target`` reachable from ``branch`` without passing ``avoid`` or ``target``."""
-        _, first, key = branch
-        if first == target:
-            return frozenset({key})
-        if first in avoid:
-            return frozenset()
-        found: set[str] = set()
-        seen = {first}
-        todo = [first]
-        while todo:
-            current = todo.pop()
-            for _, nxt, k in s.graph.out_edges(current, keys=True):
-                if nxt == target:
-                    found.add(k)
-                elif nxt not in seen and nxt not in avoid:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        return frozenset(found)
+    def _reaches(self, s: _Scope, split: _Split, avoid: set[str]) -> list[tuple[tuple[str, str, str], _Reach]]:
+        """One dominator tree per branch of ``split`` on the scope graph without ``avoid``."""
+        graph = s.simple.copy()
+        graph.remove_nodes_from(avoid)
+        return [(branch, _Reach(graph, branch)) for branch in split.branches]
 
     def _check_deadlocks(self, s: _Scope, splits: list[_Split]) -> None:
         joins = [n for n in s.nodes.values() if n.kind == "parallel_gateway" and len(s.incoming[n.id]) > 1]  # type: ignore
         starts = [n for n in s.nodes if s.nodes[n].kind in START_KINDS]  # type: ignore[attr-defined]
+        # A loop back into a parallel join: the join waits for a token only the join itself can send, i.e.
+        # the join dominates the source of one of its incoming flows (seen from all the start events).
+        rooted = s.simple.copy()
+        rooted.add_edges_from(("", x) for x in starts)
+        from_starts = _Reach(rooted, ("", "", ""))
         for join in joins:
-            # A loop back into a parallel join: the join waits for a token only the join itself can send.
-            without = nx.restricted_view(s.graph, [join.id], [])
-            before = set(starts).union(*(nx.descendants(without, x) for x in starts if x != join.id))
-            after = nx.descendants(s.graph, join.id)
-            behind = [f.id for f in s.incoming[join.id] if f.source not in before and f.source in after]
-            if behind and before & {f.source for f in s.incoming[join.id]}:
+            sources = {f.source for f in s.incoming[join.id]}
+            behind = [f.id for f in s.incoming[join.id]
+                      if f.source in from_starts.reached and from_starts.dominates(join.id, f.source)]
+            if behind and any(not from_starts.dominates(join.id, x) for x in sources if x in from_starts.reached):
                 self.error(join.id, f"deadlock: {describe(join)} waits for flow(s) {_names(behind)}, which only a "
                                     f"token that has passed {join.id!r} itself can reach (a loop back into a "
                                     "parallel join), so it waits forever; merge the loop with an exclusive gateway")
+        if not joins:
+            return
         for split in (x for x in splits if not x.concurrent):
+            reaches = self._reaches(s, split, {split.node})
             for join in joins:
                 if join.id == split.node:
                     continue
-                reach = [(b, self._entries(s, b, join.id, {split.node})) for b in split.branches]
+                reach = [(b, r.entries(s.graph, join.id)) for b, r in reaches]
                 reach = [(b, r) for b, r in reach if r]
                 pair = next(((a, ra, b, rb) for i, (a, ra) in enumerate(reach) for b, rb in reach[i + 1:]
                              if ra != rb), None)
@@ -538,13 +536,14 @@ class _Validator:
             return
         sync_joins = [n for n in s.nodes if s.nodes[n].kind in SYNC_JOIN_KINDS and len(s.incoming[n]) > 1]  # type: ignore
         for split in (x for x in splits if x.concurrent):
-            without = nx.restricted_view(s.graph, [split.node], [])
-            below = [nx.descendants(without, b[1]) | {b[1]} for b in split.branches]
+            # joins every branch reaches synchronise the branches: paths are not followed through them
+            below = [r.reached for _, r in self._reaches(s, split, {split.node})]
             full = {j for j in sync_joins if j != split.node and all(j in d for d in below)}
+            reaches = self._reaches(s, split, {split.node} | full)
             for merge in merges:
                 if merge.id == split.node:
                     continue
-                reach = [(b, self._entries(s, b, merge.id, {split.node} | full)) for b in split.branches]
+                reach = [(b, r.entries(s.graph, merge.id)) for b, r in reaches]
                 pair = next(((a, ra, b, rb) for i, (a, ra) in enumerate(reach) for b, rb in reach[i + 1:]
                              if ra and rb and len(ra | rb) > 1), None)
                 if pair is None:
@@ -602,6 +601,52 @@ class _Validator:
             hints = "".join(_did_you_mean(n, self.declared) for n in unknown)
             self.warn(node.id, f"{describe(node)} {field} names {_names(unknown)}, not declared as variables{hints}: "
                                "declare them so their values are checked and shown")
+
+
+class _Reach:
+    """What one branch of a split reaches, with its dominator tree (``networkx.immediate_dominators``).
+
+    The entries of a node ``M`` from the branch are the incoming edges ``u -> M`` whose source the branch
+    reaches *without passing M*; that is exactly when ``M`` does not dominate ``u`` in the tree rooted at the
+    branch's first node. Pre/post numbers of the tree answer each question in O(1), so checking a split
+    against every join costs one dominator computation per branch instead of one search per pair.
+    """
+
+    def __init__(self, graph: nx.DiGraph, branch: tuple[str, str, str]) -> None:
+        _, self.first, self.key = branch
+        self.reached: set[str] = set()
+        self.pre: dict[str, int] = {}
+        self.post: dict[str, int] = {}
+        if self.first not in graph:
+            return
+        idom = nx.immediate_dominators(graph, self.first)
+        self.reached = {*idom, self.first}  # newer networkx leave the start out
+        children: dict[str, list[str]] = {}
+        for node, parent in idom.items():
+            if node != parent:
+                children.setdefault(parent, []).append(node)
+        clock = 0
+        stack: list[tuple[str, bool]] = [(self.first, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                self.post[node] = clock
+            else:
+                self.pre[node] = clock
+                stack.append((node, True))
+                stack.extend((child, False) for child in children.get(node, []))
+            clock += 1
+
+    def dominates(self, a: str, b: str) -> bool:
+        """Does every path from the branch to ``b`` pass ``a``?"""
+        return a in self.pre and b in self.pre and self.pre[a] <= self.pre[b] and self.post[b] <= self.post[a]
+
+    def entries(self, full: nx.MultiDiGraph, target: str) -> frozenset[str]:
+        """Keys of the edges into ``target`` that the branch reaches without passing ``target`` first."""
+        if self.first == target:
+            return frozenset({self.key})
+        return frozenset(k for u, _, k in full.in_edges(target, keys=True)
+                         if u in self.reached and u != target and not self.dominates(target, u))
 
 
 def _branch(s: _Scope, edge: tuple[str, str, str]) -> str:
