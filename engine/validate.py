@@ -24,8 +24,10 @@ A *split* is a node from which one token may leave on several branches (each bra
   with non-interrupting boundary events.
 
 For a split ``S`` and a node ``M`` the *entries* of a branch are the incoming flows of ``M`` that a token can
-reach from that branch without passing ``S`` again and without passing through ``M``: a breadth-first search
-over the graph with ``S`` and ``M`` removed. Then:
+reach from that branch without passing ``S`` again and without passing through ``M``. They come from one
+dominator tree per branch (``networkx.immediate_dominators`` on the graph without ``S``): the source ``u`` of
+a flow into ``M`` is reached "without passing ``M``" exactly when ``M`` does not dominate ``u``. So checking a
+split against every join costs one tree per branch, not one search per pair. Then:
 
 * **deadlock** - a parallel join ``J`` (a parallel gateway with 2+ incoming flows) where two alternative
   branches of ``S`` both reach ``J`` but through different sets of entries. Whichever branch is taken, some
@@ -37,9 +39,21 @@ over the graph with ``S`` and ``M`` removed. Then:
   (that join synchronises them first). Each branch's token passes ``M``, so what follows runs once per branch.
   Placed on ``M``, naming ``S``. Requiring different incoming flows reports the first merge only, not every
   node after it; a loop that returns to ``M`` from a single branch (a retry) is therefore not reported.
+  A parallel join that waits for a flow only a token that has passed the join can reach (a loop back into
+  it; the join dominates that flow's source, seen from the start events) is a deadlock too.
 * **cycle without exit** - a strongly connected component (2+ nodes, or a node with a flow to itself) with no
   edge leaving it. A loop through an exclusive gateway back to an earlier node is legal when the gateway (or a
   boundary event) has a way out.
+
+Other choices: end events with several incoming flows get no implicit-merge warning (each token just ends);
+a message or compensation throw event without outgoing flow is an end event (BPMN's message/compensation end
+event, as the BPMN import maps it); an undeclared variable in a condition is an error only when the definition
+declares variables at all (else one warning per condition); every node that cannot reach an end is reported,
+naming the dead ends or exit-less loops it runs into, which are reported once themselves.
+
+Cost, measured: a chain of 200 alternating exclusive/parallel blocks (802 nodes) validates in about 1.2 s,
+100 blocks (402 nodes) in 0.3 s, 50 blocks in 0.1 s; the 61 files of the shared BPMN corpus (604 nodes) in
+0.03 s together.
 
 Limits, by design: conditions are not evaluated (a loop whose only exit condition can never hold is not
 found; any branch is assumed possible); a concurrent branch that *avoids* a parallel join while another
