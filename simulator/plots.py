@@ -1,0 +1,72 @@
+"""Figures the app and notebooks reuse: cycle-time histogram, queue length over time, utilisation bars.
+
+Each returns a ``matplotlib.figure.Figure`` built without pyplot (no global state, safe in
+Streamlit's threads); show it with ``st.pyplot(fig)`` or ``fig.savefig(path)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from simulator.kpis import Results
+
+
+def cycle_time_histogram(results: Results, bins: int = 40, replication: int | None = None) -> Figure:
+    """Cycle times (hours) of completed cases after warm-up, with mean and p90 marked."""
+    cases = results.cases(replication)
+    warm = results.scenario.warmup.total_seconds()
+    done = cases[(cases["status"] == "completed") & (cases["arrived_s"] >= warm)]["cycle_time_h"].to_numpy()
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    if len(done):
+        ax.hist(done, bins=bins, color="#4C72B0", alpha=0.85)
+        for value, label, style in ((np.mean(done), "mean", "-"), (np.percentile(done, 90), "p90", "--")):
+            ax.axvline(value, color="#C44E52", linestyle=style, label=f"{label} {value:,.2f} h")
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no completed cases", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("cycle time (hours)")
+    ax.set_ylabel("cases")
+    ax.set_title(f"Cycle time: {results.compiled.definition.id}")
+    return fig
+
+
+def queue_length(results: Results, pool: str | None = None, replication: int = 0) -> Figure:
+    """Queue length over time per pool (one replication; a step plot)."""
+    trace = results.queue(replication)
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = fig.add_subplot()
+    pools = [pool] if pool is not None else sorted(trace["pool"].unique())
+    end_h = results.scenario.end / 3600.0
+    for name in pools:
+        part = trace[trace["pool"] == name]
+        if part.empty:
+            continue
+        t = np.append(part["time_h"].to_numpy(), end_h)
+        q = np.append(part["length"].to_numpy(), part["length"].to_numpy()[-1])
+        ax.step(t, q, where="post", label=name)
+    if pools:
+        ax.legend()
+    ax.set_xlabel("simulated time (hours)")
+    ax.set_ylabel("work waiting")
+    ax.set_title("Queue length")
+    return fig
+
+
+def utilisation_bars(results: Results) -> Figure:
+    """Utilisation per pool with the 95% confidence interval across replications."""
+    summary = results.summary()
+    util = summary[summary["kpi"] == "utilisation"]
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    if len(util):
+        err = util["half_width"].fillna(0).to_numpy()
+        ax.bar(util["subject"].astype(str), util["mean"].to_numpy() * 100, yerr=err * 100, capsize=4,
+               color="#55A868")
+        ax.set_ylim(0, max(100, float((util["mean"] + util["half_width"].fillna(0)).max() * 100) + 5))
+    else:
+        ax.text(0.5, 0.5, "no pools with a size", ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylabel("utilisation (%)")
+    ax.set_title("Resource utilisation")
+    return fig

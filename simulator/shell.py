@@ -1,0 +1,587 @@
+"""The SimPy shell over the pure core: one semantics, so a simulation predicts the engine.
+
+Per replication a fresh ``simpy.Environment`` carries the clock (seconds since the scenario's start;
+the core gets timezone-aware datetimes). Cases arrive, the core says what to do (``StartWork``,
+``ScheduleTimer``, ``Subscribe``...), the shell samples durations, queues work at pools, and feeds
+the outcomes back as events. Gateway rules, timers, boundaries, retries and compensation are the
+core's; the shell only answers "how long" and "which way" (branch probabilities, through the core's
+``choose`` hook).
+
+The per-event path is kept lean: SimPy events with callbacks (no generator per case), samples drawn
+in batches, log rows appended as tuples, DataFrames built once at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import simpy
+from simpy.events import Timeout
+
+from engine.model.definition import ProcessDefinition
+from engine.model.nodes import Node, SequenceFlow
+from engine.semantics import InstanceState, Semantics
+from engine.semantics import effects as fx
+from engine.semantics import events as ev
+from simulator.resources import Pool, Work
+from simulator.scenario import PER, Scenario, pool_of
+
+UNLIMITED = None
+
+
+@dataclass
+class RunData:
+    """Raw results of one replication (plain lists; DataFrames are built by :mod:`simulator.kpis`)."""
+
+    replication: int
+    seed: int
+    t0: datetime
+    end: float
+    warmup: float
+    work_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    wait_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    case_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    incidents: list[tuple[Any, ...]] = field(default_factory=list)
+    breaches: list[tuple[Any, ...]] = field(default_factory=list)
+    queue_traces: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    pools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    entered: dict[str, int] = field(default_factory=dict)
+    events: int = 0  # events delivered to the core (starts + steps)
+    simpy_events: int = 0
+
+
+class _Case:
+    __slots__ = ("arrived", "id", "state", "subs", "timers", "work")
+
+    def __init__(self, case_id: int, arrived: float) -> None:
+        self.id = case_id
+        self.arrived = arrived
+        self.state: InstanceState | None = None
+        self.work: dict[str, Work] = {}  # token id -> its open work
+        self.timers: dict[str, tuple[str, str, float]] = {}  # live timer id -> (purpose, node, armed at)
+        self.subs: dict[str, tuple[str, str, float, Any]] = {}  # live subscription -> (message, node, at, corr)
+
+
+class Compiled:
+    """What does not change between replications: the scenario read against the design."""
+
+    def __init__(self, definition: ProcessDefinition, scenario: Scenario, calendars: dict[str, Any]) -> None:
+        self.definition = definition
+        self.scenario = scenario
+        self.calendars = calendars
+        nodes = definition.index.nodes
+        self.nodes = nodes
+        self.names = {nid: (n.name or nid) for nid, n in nodes.items()}
+        self.kinds = {nid: n.kind for nid, n in nodes.items()}
+        # Which pool does each activity's work, by name (None: unlimited, no queue).
+        self.pool_of: dict[str, str | None] = {}
+        for nid, node in nodes.items():
+            if node.kind == "user_task" or node.kind == "task":
+                self.pool_of[nid] = pool_of(scenario, node)
+            elif node.kind == "service_task":
+                agent = node.agent  # type: ignore[attr-defined]
+                self.pool_of[nid] = f"agent:{agent}" if agent in scenario.agents and \
+                    scenario.agents[agent].capacity is not None else None
+        self.agent_of = {nid: getattr(n, "agent", None) for nid, n in nodes.items()}
+        flows = {f.id: f for f in definition.all_flows()}
+        # Branch probabilities by gateway: (flows, cumulative or independent probabilities, default flow).
+        self.branches: dict[str, tuple[str, list[SequenceFlow], list[float], SequenceFlow | None]] = {}
+        for gw_id, probs in scenario.branches.items():
+            node = nodes[gw_id]
+            by_target = {f.target: f for f in definition.outgoing(gw_id)}
+            chosen = [flows.get(k) or by_target[k] for k in probs]
+            default_id = getattr(node, "default", None)
+            default = flows.get(default_id) if default_id else None
+            values = list(probs.values())
+            if node.kind == "exclusive_gateway":
+                total = sum(values)
+                cumulative = list(np.cumsum([v / total for v in values]))
+                cumulative[-1] = 1.0
+                self.branches[gw_id] = ("exclusive", chosen, cumulative, default)
+            else:
+                self.branches[gw_id] = ("inclusive", chosen, values, default)
+        self.message_starts = {n.id for n in definition.start_nodes() if n.kind != "start"}
+
+
+def _stream(seed: int, replication: int, name: str) -> np.random.Generator:
+    """An independent random stream per (seed, replication, name): the same name draws the same numbers
+    in two scenarios (common random numbers make what-if differences sharper), and adding a task does
+    not shift the draws of the others."""
+    seq = np.random.SeedSequence(entropy=seed, spawn_key=(replication, zlib.crc32(name.encode())))
+    return np.random.Generator(np.random.PCG64(seq))
+
+
+class Run:
+    """One replication."""
+
+    def __init__(self, compiled: Compiled, replication: int, seed: int,
+                 tick: Callable[[float], None] | None = None) -> None:
+        self.c = compiled
+        s = compiled.scenario
+        self.s = s
+        self.replication = replication
+        self.seed = seed
+        self.env = simpy.Environment()
+        self.t0 = s.start
+        self.end = s.end
+        self.horizon = s.horizon.total_seconds()
+        self.warmup = s.warmup.total_seconds()
+        self.tick = tick
+        self.data = RunData(replication, seed, self.t0, self.end, self.warmup)
+        self.sem = Semantics(compiled.definition, calendars=compiled.calendars,
+                             choose=self._choose if compiled.branches else None)
+        self.cases: dict[int, _Case] = {}
+        self.n_cases = 0
+        self._dt_t = -1.0
+        self._dt = self.t0
+        self._samplers: dict[str, Callable[[], Any]] = {}
+        self.pools: dict[str, Pool] = {}
+        window = (self.warmup, self.end)
+        for name, pool in s.pools.items():
+            cal = compiled.calendars.get(pool.calendar) if pool.calendar else None
+            self.pools[name] = Pool(name, pool.size, self._now, self._begin, cal, self.t0, window)
+        for name, agent in s.agents.items():
+            if agent.capacity is not None:
+                self.pools[f"agent:{name}"] = Pool(f"agent:{name}", agent.capacity, self._now, self._begin,
+                                                   None, self.t0, window)
+        self._unlimited: dict[str, Pool] = {}
+        self._subs_by_message: dict[tuple[str, Any], dict[str, _Case]] = {}
+        self._wants_compensation = any(t.compensation is not None for t in s.tasks.values())
+        self._durations: dict[str, Callable[[], float]] = {}
+        self._outputs: dict[str, list[tuple[str, Callable[[], Any]]]] = {}
+        self._failures: dict[str, tuple[float, Any, Callable[[], float] | None]] = {}
+        for node_id, spec in s.tasks.items():
+            if spec.duration is not None:
+                self._durations[node_id] = spec.duration.sampler(self._rng(f"duration:{node_id}"))
+            if spec.compensation is not None:
+                self._durations[f"@comp:{node_id}"] = spec.compensation.sampler(self._rng(f"comp:{node_id}"))
+            if spec.outputs:
+                self._outputs[node_id] = [(k, d.sampler(self._rng(f"output:{node_id}:{k}")))
+                                          for k, d in spec.outputs.items()]
+            if spec.failure or spec.error is not None:
+                u = _Uniform(self._rng(f"failure:{node_id}"))
+                self._failures[node_id] = (spec.failure, spec.error, u)
+        self._variables = [(k, d.sampler(self._rng(f"variable:{k}"))) for k, d in s.variables.items()]
+        self._branch_u = {gw: _Uniform(self._rng(f"branch:{gw}")) for gw in compiled.branches}
+        self._messages = {
+            name: (m.probability, m.after.sampler(self._rng(f"message:{name}")), _Uniform(self._rng(f"msg?:{name}")),
+                   [(k, d.sampler(self._rng(f"payload:{name}:{k}"))) for k, d in m.payload.items()])
+            for name, m in s.messages.items()}
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def _rng(self, name: str) -> np.random.Generator:
+        return _stream(self.seed, self.replication, name)
+
+    def _now(self) -> float:
+        return self.env._now
+
+    def _dt_now(self) -> datetime:
+        now = self.env._now
+        if now != self._dt_t:
+            self._dt_t = now
+            self._dt = self.t0 + timedelta(seconds=now)
+        return self._dt
+
+    def _at(self, delay: float, callback: Callable[[Any], None], value: Any) -> Timeout:
+        event = Timeout(self.env, delay if delay > 0 else 0.0, value)
+        event.callbacks.append(callback)  # type: ignore[union-attr]
+        return event
+
+    # --- running ---------------------------------------------------------------------------------
+
+    def run(self) -> RunData:
+        self._arrivals = self._arrival_times()
+        self._next_arrival()
+        env = self.env
+        if self.tick is None:
+            env.run(until=self.end)
+        else:
+            chunks = 50
+            for i in range(1, chunks + 1):
+                env.run(until=self.end * i / chunks)
+                self.tick(i / chunks)
+        self._close()
+        return self.data
+
+    def _arrival_times(self) -> Any:
+        """A generator of arrival times (seconds from start), stopping at the horizon or the limit."""
+        a = self.s.arrivals
+        horizon = self.horizon
+        limit = a.limit or math.inf
+        kind = a.kind
+        count = 0
+        if kind == "timestamps" or kind == "file":
+            times = sorted((t - self.t0).total_seconds() for t in (a.timestamps or _read_times(a.file, a.column)))
+            for t in times:
+                if t > horizon or count >= limit:
+                    return
+                if t >= 0:
+                    count += 1
+                    yield t
+            return
+        if kind == "profile":
+            assert a.profile is not None
+            yield from _profile_times(a.profile, self.t0, horizon, limit, self._rng("arrivals"))
+            return
+        if kind == "poisson":
+            assert a.poisson is not None
+            gap = _Batched(self._rng("arrivals"), a.poisson.mean_interarrival)
+        elif kind == "interval":
+            assert a.interval is not None
+            step = a.interval.total_seconds()
+
+            def gap() -> float:
+                return step
+        else:
+            assert a.interarrival is not None
+            gap = a.interarrival.sampler(self._rng("arrivals"))
+        t = 0.0
+        if kind == "interval":  # a fixed schedule starts at the start
+            count += 1
+            yield t
+        while True:
+            t += gap()
+            if t > horizon or count >= limit:
+                return
+            count += 1
+            yield t
+
+    def _next_arrival(self) -> None:
+        t = next(self._arrivals, None)
+        if t is not None:
+            self._at(t - self.env._now, self._on_arrival, None)
+
+    def _on_arrival(self, _event: Any) -> None:
+        self._next_arrival()
+        self.n_cases += 1
+        case = _Case(self.n_cases, self.env._now)
+        self.cases[case.id] = case
+        variables = {name: draw() for name, draw in self._variables} if self._variables else None
+        self.data.events += 1
+        state, effects = self.sem.start(variables, self._dt_now(), self.s.arrivals.start_node)
+        case.state = state
+        self._apply(case, effects)
+
+    def _send(self, case: _Case, event: ev.Event) -> None:
+        state = case.state
+        assert state is not None
+        self.data.events += 1
+        self._apply(case, self.sem.step(state, event, self._dt_now()))
+
+    def _apply(self, case: _Case, effects: list[fx.Effect]) -> None:
+        entered = self.data.entered
+        for e in effects:
+            cls = type(e)
+            if cls is fx.Entered:
+                entered[e.node_id] = entered.get(e.node_id, 0) + 1  # type: ignore[union-attr]
+            elif cls is fx.StartWork:
+                self._start_work(case, e)  # type: ignore[arg-type]
+            elif cls is fx.ScheduleTimer:
+                self._schedule_timer(case, e)  # type: ignore[arg-type]
+            elif cls is fx.CancelTimer:
+                case.timers.pop(e.timer_id, None)  # type: ignore[union-attr]
+            elif cls is fx.InstanceEnded:
+                self._ended(case, e)  # type: ignore[arg-type]
+            elif cls is fx.CancelWork:
+                self._cancel_work(case, e)  # type: ignore[arg-type]
+            elif cls is fx.SlaBreached:
+                self._sla_breached(case, e)  # type: ignore[arg-type]
+            elif cls is fx.Subscribe:
+                self._subscribe(case, e)  # type: ignore[arg-type]
+            elif cls is fx.Unsubscribe:
+                self._unsubscribe(case, e.subscription_id)  # type: ignore[union-attr]
+            elif cls is fx.SendMessage:
+                self._send_message(e)  # type: ignore[arg-type]
+            elif cls is fx.Incident:
+                self.data.incidents.append((case.id, e.node_id, self.env._now, e.error))  # type: ignore[union-attr]
+
+    # --- work ------------------------------------------------------------------------------------
+
+    def _start_work(self, case: _Case, e: fx.StartWork) -> None:
+        work = Work(case, e.token_id, e.node_id, e.kind, e.work_id, e.attempt, self.env._now)
+        case.work[e.token_id] = work
+        if e.kind == "compensation":
+            pool_name = f"agent:{e.handler}" if f"agent:{e.handler}" in self.pools else None
+        else:
+            pool_name = self.c.pool_of.get(e.node_id)
+        pool = self.pools.get(pool_name) if pool_name else None
+        if pool is None:
+            key = e.handler or e.node_id if e.kind != "user_task" else e.node_id
+            pool = self._unlimited.get(key)
+            if pool is None:
+                pool = self._unlimited[key] = Pool(key, UNLIMITED, self._now, self._begin, None, self.t0,
+                                                   (self.warmup, self.end))
+        pool.request(work)
+
+    def _begin(self, work: Work, start: float) -> None:
+        """A server took the work: sample how long it takes and schedule its end."""
+        key = work.node_id if work.kind != "compensation" else f"@comp:{work.node_id}"
+        draw = self._durations.get(key)
+        seconds = draw() if draw is not None else 0.0
+        pool = work.pool
+        assert pool is not None
+        end = pool.finish_time(start, seconds) if pool.calendar is not None else start + seconds
+        work.end = end
+        work.timer = self._at(end - self.env._now, self._on_work_end, work)
+
+    def _on_work_end(self, event: Any) -> None:
+        work: Work = event._value
+        if work.timer is not event or work.outcome is not None:
+            return  # cancelled, or taken back and handed out again: this completion is stale
+        case = work.case
+        if case.work.get(work.token_id) is work:
+            del case.work[work.token_id]
+        failure = self._failures.get(work.node_id) if work.kind != "compensation" else None
+        event_out: ev.Event
+        if failure is not None and failure[0] and failure[2]() < failure[0]:
+            work.outcome = "failed"
+            event_out = ev.WorkFailed(work.token_id, "simulated failure")
+        elif failure is not None and failure[1] is not None and failure[2]() < failure[1].probability:
+            work.outcome = "error"
+            event_out = ev.WorkFailed(work.token_id, f"simulated error {failure[1].code}", failure[1].code, True)
+        else:
+            work.outcome = "completed"
+            outputs = self._outputs.get(work.node_id) if work.kind != "compensation" else None
+            values = {k: draw() for k, draw in outputs} if outputs else {}
+            event_out = ev.WorkDone(work.token_id, values, work.person)
+        work.pool.release(work)
+        self._log_work(work)
+        self._send(case, event_out)
+
+    def _log_work(self, work: Work, pool: Pool | None = None) -> None:
+        pool = pool or work.pool
+        started = work.start >= 0
+        self.data.work_rows.append((
+            work.case.id, work.node_id, work.kind, work.person if started else None, pool.name if pool else None,
+            work.enabled, work.start if started else math.nan, work.end if started else self.env._now,
+            work.outcome, work.attempt, work.breached))
+
+    def _finish_open(self, work: Work, outcome: str) -> None:
+        """Work the core no longer wants (interrupted, SLA-completed): free its server, log it."""
+        pool = work.pool
+        now = self.env._now
+        work.timer = None
+        if pool is not None:
+            if work.start < 0 or work.start > now:
+                pool.withdraw(work)  # never started: the row shows no start and no person
+            else:
+                work.end = now
+                pool.release(work)
+        work.outcome = outcome
+        self._log_work(work, pool)
+
+    def _cancel_work(self, case: _Case, e: fx.CancelWork) -> None:
+        work = case.work.get(e.token_id)
+        if work is not None and work.work_id == e.work_id:
+            del case.work[e.token_id]
+            self._finish_open(work, "cancelled")
+
+    def _sla_breached(self, case: _Case, e: fx.SlaBreached) -> None:
+        work = case.work.get(e.token_id)
+        self.data.breaches.append((case.id, e.node_id, self.env._now))
+        if work is None or work.work_id != e.work_id:
+            return
+        work.breached = True
+        action = e.action
+        if action is None:
+            return
+        if action.action == "complete":  # the core completed the activity: the server stops
+            del case.work[e.token_id]
+            self._finish_open(work, "sla_completed")
+        elif action.action in ("escalate", "reassign") and action.assignee in self.pools:
+            target = self.pools[action.assignee]
+            pool = work.pool
+            if pool is not None and pool is not target and pool.withdraw(work):
+                target.request(work)  # queued work moves; work in progress stays with its person
+
+    # --- timers and messages ----------------------------------------------------------------------
+
+    def _schedule_timer(self, case: _Case, e: fx.ScheduleTimer) -> None:
+        now = self.env._now
+        case.timers[e.timer_id] = (e.purpose, e.node_id, now)
+        due = (e.due - self.t0).total_seconds()
+        self._at(due - now, self._on_timer, (case, e.timer_id))
+
+    def _on_timer(self, event: Any) -> None:
+        case, timer_id = event._value
+        armed = case.timers.pop(timer_id, None)
+        if armed is None or case.state is None or case.state.finished:
+            return
+        purpose, _node, at = armed
+        if purpose in ("catch", "race"):
+            self.data.wait_rows.append((case.id, timer_id.split(".")[1], "timer", at, self.env._now))
+        self._send(case, ev.TimerFired(timer_id))
+
+    def _subscribe(self, case: _Case, e: fx.Subscribe) -> None:
+        now = self.env._now
+        case.subs[e.subscription_id] = (e.message, e.node_id, now, e.correlation)
+        self._subs_by_message.setdefault((e.message, e.correlation), {})[e.subscription_id] = case
+        spec = self._messages.get(e.message)
+        if spec is not None:
+            probability, after, u, payload = spec
+            if probability >= 1 or u() < probability:
+                values = {k: draw() for k, draw in payload}
+                self._at(after(), self._on_message, (case, e.subscription_id, values))
+
+    def _unsubscribe(self, case: _Case, sub_id: str) -> None:
+        sub = case.subs.pop(sub_id, None)
+        if sub is not None:
+            waiting = self._subs_by_message.get((sub[0], sub[3]))
+            if waiting is not None:
+                waiting.pop(sub_id, None)
+                if not waiting:
+                    del self._subs_by_message[(sub[0], sub[3])]
+
+    def _on_message(self, event: Any) -> None:
+        case, sub_id, payload = event._value
+        sub = case.subs.get(sub_id)
+        if sub is None or case.state is None or case.state.finished:
+            return
+        self._unsubscribe(case, sub_id)
+        self.data.wait_rows.append((case.id, sub[1], "message", sub[2], self.env._now))
+        self._send(case, ev.MessageReceived(sub_id, payload))
+
+    def _send_message(self, e: fx.SendMessage) -> None:
+        """A design's own message throw reaches a waiting case with the same name and key (next instant)."""
+        waiting = self._subs_by_message.get((e.message, e.correlation))
+        if waiting:
+            sub_id, case = next(iter(waiting.items()))
+            self._at(0.0, self._on_message, (case, sub_id, dict(e.payload)))
+
+    # --- gateways --------------------------------------------------------------------------------
+
+    def _choose(self, node: Node, flows: list[SequenceFlow], state: InstanceState) -> list[SequenceFlow] | None:
+        spec = self.c.branches.get(node.id)
+        if spec is None:
+            return None
+        kind, chosen, probs, default = spec
+        u = self._branch_u[node.id]
+        if kind == "exclusive":
+            x = u()
+            for flow, cumulative in zip(chosen, probs, strict=True):
+                if x < cumulative:
+                    return [flow]
+            return [chosen[-1]]
+        taken = [flow for flow, p in zip(chosen, probs, strict=True) if u() < p]
+        if not taken and default is not None:
+            taken = [default]
+        return taken
+
+    # --- ending ----------------------------------------------------------------------------------
+
+    def _ended(self, case: _Case, e: fx.InstanceEnded) -> None:
+        self.data.case_rows.append((case.id, case.arrived, self.env._now, e.status))
+        for sub_id in list(case.subs):
+            self._unsubscribe(case, sub_id)
+        case.timers.clear()
+        del self.cases[case.id]
+
+    def _close(self) -> None:
+        end = self.end
+        open_work: list[Work] = []
+        for case in self.cases.values():
+            self.data.case_rows.append((case.id, case.arrived, math.nan, "running"))
+            for work in case.work.values():
+                open_work.append(work)
+                outcome = "open" if 0 <= work.start <= end else "queued"
+                self.data.work_rows.append((
+                    case.id, work.node_id, work.kind, work.person if work.start >= 0 else None,
+                    work.pool.name if work.pool else None, work.enabled, work.start if work.start >= 0 else math.nan,
+                    math.nan, outcome, work.attempt, work.breached))
+        span = end - self.warmup
+        for name, pool in {**self.pools, **self._unlimited}.items():
+            pool.close(end, open_work)
+            available = pool.working_seconds(self.warmup, end) if pool.calendar is not None else span
+            self.data.pools[name] = {
+                "size": pool.size, "busy_seconds": pool.busy_seconds, "available_seconds": available,
+                "unlimited": pool.size is None, "served": pool.served,
+                "cost_per_hour": self.s.pools[name].cost_per_hour if name in self.s.pools else None}
+            if pool.size is not None:
+                self.data.queue_traces[name] = pool.queue_trace
+        self.data.simpy_events = self.data.events  # the core's events; SimPy counts none itself
+
+
+class _Uniform:
+    """Batched uniform [0, 1) draws."""
+
+    __slots__ = ("_buf", "_i", "_rng")
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self._rng = rng
+        self._buf: list[float] = []
+        self._i = 0
+
+    def __call__(self) -> float:
+        i = self._i
+        if i >= len(self._buf):
+            self._buf = self._rng.random(512).tolist()
+            i = 0
+        self._i = i + 1
+        return self._buf[i]
+
+
+class _Batched(_Uniform):
+    """Batched exponential draws with a fixed mean."""
+
+    __slots__ = ("_mean",)
+
+    def __init__(self, rng: np.random.Generator, mean: float) -> None:
+        super().__init__(rng)
+        self._mean = mean
+
+    def __call__(self) -> float:
+        i = self._i
+        if i >= len(self._buf):
+            self._buf = self._rng.exponential(self._mean, 512).tolist()
+            i = 0
+        self._i = i + 1
+        return self._buf[i]
+
+
+def _profile_times(profile: Any, t0: datetime, horizon: float, limit: float, rng: np.random.Generator) -> Any:
+    """A Poisson process with a piecewise-constant rate per local hour of the week (inverting the
+    cumulative rate: an Exp(1) budget is spent hour by hour)."""
+    from engine.model.timers import zone
+
+    rates = profile.hourly_rates()
+    tz = zone(profile.timezone)
+    t = 0.0
+    count = 0
+    budget = float(rng.exponential(1.0))
+    while t < horizon and count < limit:
+        local = (t0 + timedelta(seconds=t)).astimezone(tz)
+        slot = local.weekday() * 24 + local.hour
+        into = local.minute * 60 + local.second + local.microsecond / 1e6
+        length = 3600.0 - into
+        rate = rates[slot]
+        if rate > 0 and budget <= rate * length:
+            t += budget / rate
+            if t > horizon:
+                return
+            count += 1
+            yield t
+            budget = float(rng.exponential(1.0))
+        else:
+            budget -= rate * length
+            t += length
+
+
+def _read_times(path: str | None, column: str | None) -> list[datetime]:
+    import pandas as pd
+
+    from engine.model.timers import parse_datetime
+
+    assert path is not None
+    frame = pd.read_csv(path)
+    values = frame[column] if column else frame.iloc[:, 0]
+    return [parse_datetime(str(v)) for v in values]
+
+
+__all__ = ["PER", "Compiled", "Run", "RunData"]
