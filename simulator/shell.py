@@ -77,7 +77,7 @@ class Compiled:
         self.calendars = calendars
         nodes = definition.index.nodes
         self.nodes = nodes
-        self.names = {nid: (n.name or nid) for nid, n in nodes.items()}
+        self.names = {nid: (n.name or getattr(n, "title", None) or nid) for nid, n in nodes.items()}
         self.kinds = {nid: n.kind for nid, n in nodes.items()}
         # Which pool does each activity's work, by name (None: unlimited, no queue).
         self.pool_of: dict[str, str | None] = {}
@@ -220,7 +220,7 @@ class Run:
         if kind == "timestamps" or kind == "file":
             times = sorted((t - self.t0).total_seconds() for t in (a.timestamps or _read_times(a.file, a.column)))
             for t in times:
-                if t > horizon or count >= limit:
+                if t >= horizon or count >= limit:
                     return
                 if t >= 0:
                     count += 1
@@ -248,7 +248,7 @@ class Run:
             yield t
         while True:
             t += gap()
-            if t > horizon or count >= limit:
+            if t >= horizon or count >= limit:
                 return
             count += 1
             yield t
@@ -563,7 +563,7 @@ def _profile_times(profile: Any, t0: datetime, horizon: float, limit: float, rng
         rate = rates[slot]
         if rate > 0 and budget <= rate * length:
             t += budget / rate
-            if t > horizon:
+            if t >= horizon:
                 return
             count += 1
             yield t
