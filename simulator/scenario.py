@@ -286,6 +286,14 @@ class Scenario(Model):
             raise ValueError("warmup must be shorter than horizon + drain")
         return self
 
+    def __eq__(self, other: object) -> bool:
+        """Equal content; where it was loaded from does not count."""
+        if not isinstance(other, Scenario):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
     @property
     def end(self) -> float:
         """Seconds from start at which a run stops."""
