@@ -115,6 +115,7 @@ class Semantics:
         self._boundaries = {nid: list(bs) for nid, bs in index.boundaries.items()}
         self._has_inclusive = any(n.kind == "inclusive_gateway" for n in index.nodes.values())
         self._plain_start_id: str | None = None
+        self._defaults = {v.name: v.default for v in definition.variables if v.default is not None}
         self._outgoing = index.outgoing
         self._incoming_ids = {nid: [f.id for f in flows] for nid, flows in index.incoming.items()}
         self._scope_path: dict[str, tuple[str, ...]] = {}
@@ -137,9 +138,9 @@ class Semantics:
             raise SemanticsError(f"{node_id!r} is not a start event of {self.definition.id!r}")
         state = InstanceState()
         step = _Step(state, now)
-        initial = {v.name: v.default for v in self.definition.variables if v.default is not None}
-        initial.update(variables or {})
-        self._set_vars(step, node_id, initial, actor)
+        initial = {**self._defaults, **variables} if variables else self._defaults
+        if initial:
+            self._set_vars(step, node_id, initial, actor)
         token = Token(id=state.next_id("t"), node=node_id, status="")
         state.tokens[token.id] = token
         step.queue.append((token, node_id, None))
@@ -288,14 +289,15 @@ class Semantics:
 
     def _drain(self, step: _Step) -> None:
         state = step.state
+        queue, tokens = step.queue, state.tokens
         while True:
-            while step.queue:
-                token, node_id, via = step.queue.popleft()
-                if token.id in state.tokens and not state.finished:
+            while queue:
+                token, node_id, via = queue.popleft()
+                if token.id in tokens and state.status == "running":
                     self._arrive(step, token, node_id, via)
-            if state.finished or not self._has_inclusive or not self._fire_inclusive_joins(step):
+            if state.status != "running" or not self._has_inclusive or not self._fire_inclusive_joins(step):
                 break
-        if not state.tokens and not state.finished:
+        if not state.tokens and state.status == "running":
             state.status = "completed"
             step.effects.append(fx.InstanceEnded("completed"))
 
@@ -649,6 +651,8 @@ class Semantics:
         self._set_vars(step, node.id, values, None)
 
     def _cancel_waits(self, step: _Step, token: Token) -> None:
+        if not token.waits and not token.fired:
+            return
         for wait_id, target in token.waits.items():
             node = self._nodes.get(target)
             if target in (SLA, RETRY_WAIT) or isinstance(node, TimerCatchEvent | TimerBoundaryEvent):
