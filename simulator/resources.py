@@ -89,21 +89,31 @@ class Pool:
         if self.size is None:
             work.person = self.name
             self.busy_count += 1
-            self._hand_out(work)
         elif self.free and not self.qlen:
             work.person = self.free.popleft()
             self.busy_count += 1
-            self._hand_out(work)
         else:
             self.queue.append(work)
             self.qlen += 1
             self.queue_trace.append((self._now(), self.qlen))
+            return
+        if self.calendar is None:
+            work.start = now = self._now()
+            self._begin(work, now)
+        else:
+            self._hand_out(work)
 
     def release(self, work: Work) -> None:
         """The work ended (done, failed, cancelled while in progress): account for it, serve the next."""
         self.busy_count -= 1
         self.served += 1
-        self._account(work)
+        if self.calendar is None:
+            lo, hi = self.window
+            a, b = max(work.start, lo), min(work.end, hi)
+            if b > a:
+                self.busy_seconds += b - a
+        else:
+            self._account(work)
         person = work.person
         if self.size is None:
             return

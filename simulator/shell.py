@@ -53,7 +53,6 @@ class RunData:
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
     entered: dict[str, int] = field(default_factory=dict)
     events: int = 0  # events delivered to the core (starts + steps)
-    simpy_events: int = 0
 
 
 class _Case:
@@ -140,6 +139,8 @@ class Run:
         self.n_cases = 0
         self._dt_t = -1.0
         self._dt = self.t0
+        self._t0_ts = self.t0.timestamp()
+        self._tz = self.t0.tzinfo
         self._samplers: dict[str, Callable[[], Any]] = {}
         self.pools: dict[str, Pool] = {}
         window = (self.warmup, self.end)
@@ -151,6 +152,9 @@ class Run:
                 self.pools[f"agent:{name}"] = Pool(f"agent:{name}", agent.capacity, self._now, self._begin,
                                                    None, self.t0, window)
         self._unlimited: dict[str, Pool] = {}
+        self._start_node = s.arrivals.start_node
+        self._pool_by_node: dict[str, Pool] = {}
+        self.events = 0
         self._subs_by_message: dict[tuple[str, Any], dict[str, _Case]] = {}
         self._wants_compensation = any(t.compensation is not None for t in s.tasks.values())
         self._durations: dict[str, Callable[[], float]] = {}
@@ -167,6 +171,7 @@ class Run:
             if spec.failure or spec.error is not None:
                 u = _Uniform(self._rng(f"failure:{node_id}"))
                 self._failures[node_id] = (spec.failure, spec.error, u)
+        self._plain = frozenset(n for n in compiled.nodes if n not in self._failures and n not in self._outputs)
         self._variables = [(k, d.sampler(self._rng(f"variable:{k}"))) for k, d in s.variables.items()]
         self._branch_u = {gw: _Uniform(self._rng(f"branch:{gw}")) for gw in compiled.branches}
         self._messages = {
@@ -186,7 +191,7 @@ class Run:
         now = self.env._now
         if now != self._dt_t:
             self._dt_t = now
-            self._dt = self.t0 + timedelta(seconds=now)
+            self._dt = datetime.fromtimestamp(self._t0_ts + now, self._tz)
         return self._dt
 
     def _at(self, delay: float, callback: Callable[[Any], None], value: Any) -> Timeout:
@@ -259,20 +264,23 @@ class Run:
             self._at(t - self.env._now, self._on_arrival, None)
 
     def _on_arrival(self, _event: Any) -> None:
-        self._next_arrival()
-        self.n_cases += 1
-        case = _Case(self.n_cases, self.env._now)
-        self.cases[case.id] = case
+        env = self.env
+        t = next(self._arrivals, None)
+        if t is not None:
+            Timeout(env, t - env._now, None).callbacks.append(self._on_arrival)  # type: ignore[union-attr]
+        self.n_cases = n = self.n_cases + 1
+        case = _Case(n, env._now)
+        self.cases[n] = case
         variables = {name: draw() for name, draw in self._variables} if self._variables else None
-        self.data.events += 1
-        state, effects = self.sem.start(variables, self._dt_now(), self.s.arrivals.start_node)
+        self.events += 1
+        state, effects = self.sem.start(variables, self._dt_now(), self._start_node)
         case.state = state
         self._apply(case, effects)
 
     def _send(self, case: _Case, event: ev.Event) -> None:
         state = case.state
         assert state is not None
-        self.data.events += 1
+        self.events += 1
         self._apply(case, self.sem.step(state, event, self._dt_now()))
 
     def _apply(self, case: _Case, effects: list[fx.Effect]) -> None:
@@ -307,53 +315,81 @@ class Run:
     def _start_work(self, case: _Case, e: fx.StartWork) -> None:
         work = Work(case, e.token_id, e.node_id, e.kind, e.work_id, e.attempt, self.env._now)
         case.work[e.token_id] = work
+        pool = self._pool_by_node.get(e.node_id) if e.kind != "compensation" else None
+        if pool is None:
+            pool = self._pool_for(e)
+        pool.request(work)
+
+    def _pool_for(self, e: fx.StartWork) -> Pool:
+        """The pool of an activity (found once per node and remembered), or of a compensation handler."""
         if e.kind == "compensation":
             pool_name = f"agent:{e.handler}" if f"agent:{e.handler}" in self.pools else None
         else:
             pool_name = self.c.pool_of.get(e.node_id)
         pool = self.pools.get(pool_name) if pool_name else None
         if pool is None:
-            key = e.handler or e.node_id if e.kind != "user_task" else e.node_id
+            key = (e.handler or e.node_id) if e.kind != "user_task" else e.node_id
             pool = self._unlimited.get(key)
             if pool is None:
                 pool = self._unlimited[key] = Pool(key, UNLIMITED, self._now, self._begin, None, self.t0,
                                                    (self.warmup, self.end))
-        pool.request(work)
+        if e.kind != "compensation":
+            self._pool_by_node[e.node_id] = pool
+        return pool
 
     def _begin(self, work: Work, start: float) -> None:
         """A server took the work: sample how long it takes and schedule its end."""
-        key = work.node_id if work.kind != "compensation" else f"@comp:{work.node_id}"
-        draw = self._durations.get(key)
+        draw = self._durations.get(work.node_id if work.kind != "compensation" else f"@comp:{work.node_id}")
         seconds = draw() if draw is not None else 0.0
         pool = work.pool
         assert pool is not None
         end = pool.finish_time(start, seconds) if pool.calendar is not None else start + seconds
         work.end = end
-        work.timer = self._at(end - self.env._now, self._on_work_end, work)
+        delay = end - self.env._now
+        work.timer = timer = Timeout(self.env, delay if delay > 0 else 0.0, work)
+        timer.callbacks.append(self._on_work_end)  # type: ignore[union-attr]
 
     def _on_work_end(self, event: Any) -> None:
         work: Work = event._value
         if work.timer is not event or work.outcome is not None:
             return  # cancelled, or taken back and handed out again: this completion is stale
         case = work.case
-        if case.work.get(work.token_id) is work:
-            del case.work[work.token_id]
-        failure = self._failures.get(work.node_id) if work.kind != "compensation" else None
+        token_id = work.token_id
+        if case.work.get(token_id) is work:
+            del case.work[token_id]
+        node_id = work.node_id
         event_out: ev.Event
+        if node_id in self._plain and work.kind != "compensation":  # the common case: no failures, no outputs
+            work.outcome = "completed"
+            event_out = ev.WorkDone(token_id, {}, work.person)
+        else:
+            event_out = self._outcome(work)
+        pool = work.pool
+        pool.release(work)
+        self.data.work_rows.append((
+            case.id, node_id, work.kind, work.person, pool.name, work.enabled, work.start, work.end,
+            work.outcome, work.attempt, work.breached))
+        self.events += 1
+        now = self.env._now
+        if now != self._dt_t:
+            self._dt_t = now
+            self._dt = datetime.fromtimestamp(self._t0_ts + now, self._tz)
+        self._apply(case, self.sem.step(case.state, event_out, self._dt))  # type: ignore[arg-type]
+
+    def _outcome(self, work: Work) -> ev.Event:
+        """Sample how the work ended: a technical failure, a business error, or done with outputs."""
+        compensation = work.kind == "compensation"
+        failure = self._failures.get(work.node_id) if not compensation else None
         if failure is not None and failure[0] and failure[2]() < failure[0]:
             work.outcome = "failed"
-            event_out = ev.WorkFailed(work.token_id, "simulated failure")
-        elif failure is not None and failure[1] is not None and failure[2]() < failure[1].probability:
+            return ev.WorkFailed(work.token_id, "simulated failure")
+        if failure is not None and failure[1] is not None and failure[2]() < failure[1].probability:
             work.outcome = "error"
-            event_out = ev.WorkFailed(work.token_id, f"simulated error {failure[1].code}", failure[1].code, True)
-        else:
-            work.outcome = "completed"
-            outputs = self._outputs.get(work.node_id) if work.kind != "compensation" else None
-            values = {k: draw() for k, draw in outputs} if outputs else {}
-            event_out = ev.WorkDone(work.token_id, values, work.person)
-        work.pool.release(work)
-        self._log_work(work)
-        self._send(case, event_out)
+            return ev.WorkFailed(work.token_id, f"simulated error {failure[1].code}", failure[1].code, True)
+        work.outcome = "completed"
+        outputs = self._outputs.get(work.node_id) if not compensation else None
+        values = {k: draw() for k, draw in outputs} if outputs else {}
+        return ev.WorkDone(work.token_id, values, work.person)
 
     def _log_work(self, work: Work, pool: Pool | None = None) -> None:
         pool = pool or work.pool
@@ -478,8 +514,9 @@ class Run:
 
     def _ended(self, case: _Case, e: fx.InstanceEnded) -> None:
         self.data.case_rows.append((case.id, case.arrived, self.env._now, e.status))
-        for sub_id in list(case.subs):
-            self._unsubscribe(case, sub_id)
+        if case.subs:
+            for sub_id in list(case.subs):
+                self._unsubscribe(case, sub_id)
         case.timers.clear()
         del self.cases[case.id]
 
@@ -505,7 +542,7 @@ class Run:
                 "cost_per_hour": self.s.pools[name].cost_per_hour if name in self.s.pools else None}
             if pool.size is not None:
                 self.data.queue_traces[name] = pool.queue_trace
-        self.data.simpy_events = self.data.events  # the core's events; SimPy counts none itself
+        self.data.events = self.events
 
 
 class _Uniform:
