@@ -1,0 +1,51 @@
+# Two commands on a fresh Debian/Ubuntu machine: `make app` (the designer on SQLite, no Redis) and
+# `make test` (the whole suite). Each creates .venv and installs what it needs, once.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PORT   ?= 8501
+
+.PHONY: app test install system-deps lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,postgres]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+# Graphviz's `dot` renders SVG/PNG (the app itself draws in the browser and does not need it);
+# Chromium drives the end-to-end browser test. Installed with apt when missing and we are root.
+system-deps:
+	@missing=""; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing$$missing with apt"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "note: missing$$missing; install with: sudo apt-get install$$missing (tests that need them skip)"; \
+	  fi; \
+	fi
+
+install: $(STAMP) system-deps
+
+app: install
+	$(BIN)/streamlit run app/Home.py --server.headless true --server.port $(PORT)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python bench/engine_throughput.py
+	$(BIN)/python bench/simulator_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
