@@ -38,6 +38,7 @@ _JS_OPERATORS = re.compile(r"""(?P<text>'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")|&&|
 _JS_WORDS = {"&&": " and ", "||": " or "}
 
 
+@lru_cache(maxsize=4096)
 def normalise(source: str) -> str:
     """Strip the ``${...}`` wrapper BPMN tools put around expressions and outer white space."""
     match = _WRAPPED.match(source)
@@ -72,6 +73,12 @@ def parse(source: str) -> ast.Expression:
 
 def variable_names(source: str) -> set[str]:
     """The process variables an expression reads (functions and constants excluded)."""
+    return set(_variable_names(source))
+
+
+@lru_cache(maxsize=4096)
+def _variable_names(source: str) -> frozenset[str]:
+    """Cached like parse(): evaluate() needs the names on every call."""
     tree = parse(source)
     bound: set[str] = set()
     for node in ast.walk(tree):
@@ -79,20 +86,20 @@ def variable_names(source: str) -> set[str]:
             for target in ast.walk(node.target):
                 if isinstance(target, ast.Name):
                     bound.add(target.id)
-    return {
+    return frozenset(
         node.id
         for node in ast.walk(tree)
         if isinstance(node, ast.Name)
         and node.id not in SAFE_FUNCTIONS
         and node.id not in CONSTANTS
         and node.id not in bound
-    }
+    )
 
 
 def evaluate(source: str, variables: dict[str, Any]) -> Any:
     """Evaluate an expression against variables; a missing variable reads as None."""
     tree = parse(source)
-    names = {name: variables.get(name) for name in variable_names(source)}
+    names = {name: variables.get(name) for name in _variable_names(source)}
     names.update(CONSTANTS)
     # a copy: simpleeval adds dict/list/set/tuple to the mapping it is given, which would widen what parse() allows
     evaluator = EvalWithCompoundTypes(functions=dict(SAFE_FUNCTIONS), names=names)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,6 +27,12 @@ def parse_duration(text: str) -> timedelta:
     """ISO-8601 duration to timedelta; years and months are not fixed lengths, so they are refused."""
     if not isinstance(text, str) or not text.strip():
         raise TimerSpecError(f"duration must be an ISO-8601 text such as 'PT4H' or 'P7D', got {text!r}")
+    return _parse_duration(text)
+
+
+@lru_cache(maxsize=1024)
+def _parse_duration(text: str) -> timedelta:
+    """Cached: every timer and SLA armed by the engine or the simulator parses its duration again."""
     try:
         value = isodate.parse_duration(text.strip())
     except (isodate.ISO8601Error, ValueError) as exc:
