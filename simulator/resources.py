@@ -133,13 +133,13 @@ class Pool:
     def withdraw(self, work: Work) -> bool:
         """Take back queued work, or work handed out for a later opening. True if it had not started."""
         now = self._now()
-        work.timer = None  # a completion scheduled for a later opening no longer counts
         if work.start < 0:
             self.qlen -= 1  # the deque entry is skipped when reached
             self.queue_trace.append((now, self.qlen))
             work.pool = None
             return True
         if work.start > now:
+            work.timer = None  # its completion, scheduled from a later opening, no longer counts
             work.end = work.start = now  # nothing worked yet
             self.release(work)
             work.start = work.end = -1.0

@@ -191,6 +191,11 @@ def test_escalation_moves_queued_work_to_the_escalation_pool() -> None:
     assert by.get("cto", 0) > 0 and by.get("lead", 0) > 0
     escalated = log[(log["org:group"] == "cto")]
     assert escalated["sla_breached"].all()
+    # work in progress at the breach stays with the lead and still completes (the lead is not stuck)
+    lead = log[log["org:group"] == "lead"]
+    assert (lead["sla_breached"] & (lead["outcome"] == "completed")).any()
+    assert r.runs[0].pools["lead"]["served"] == (lead["outcome"] == "completed").sum()
+    assert r.runs[0].pools["lead"]["served"] > 1
 
 
 def test_timer_boundary_interrupts_queued_work() -> None:
