@@ -1,0 +1,241 @@
+"""The ``waooaw`` command: validate, render, list and show designs, start the app; other parts add their commands.
+
+A design argument is a file (.yaml/.yml, .json, .bpmn) or the name of a design in ``designs/``. Problems are
+printed one per line as ``file: node-id: message`` (``file:LINE: ...`` when the line is known), which editors
+and CI logs can jump to; bad input never ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine.errors import DefinitionError, Problem, WaooawError
+from engine.model.definition import ProcessDefinition
+
+app = typer.Typer(
+    name="waooaw",
+    help="Design, validate, render, simulate and run workflows of agents and people.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DESIGN_SUFFIXES = (".yaml", ".yml", ".json", ".bpmn", ".bpmn2", ".xml")
+
+
+def resolve(arg: str) -> tuple[ProcessDefinition, str]:
+    """Load a design file or a design by name; returns the definition and the file to name in messages."""
+    from engine.model import load
+
+    path = Path(arg)
+    if path.exists() or path.suffix.lower() in DESIGN_SUFFIXES or "/" in arg:
+        return load(path), arg
+    import designs
+
+    try:
+        file = designs.path(arg)
+    except FileNotFoundError:
+        raise DefinitionError(f"{arg!r} is neither a file nor a design name (designs: {', '.join(designs.names())})",
+                              arg) from None
+    return load(file), _shown(file)
+
+
+def _shown(path: Path) -> str:
+    """A path as short as possible: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def format_problem(file: str, problem: Problem) -> str:
+    """``file: where: message``, or ``file:LINE: where: message``; warnings say so."""
+    at = f"{file}:{problem.line}" if problem.line else file
+    tag = "warning: " if problem.severity == "warning" else ""
+    return f"{at}: {problem.where}: {tag}{problem.message}"
+
+
+def id_lines(text: str) -> dict[str, int]:
+    """Line of each node and flow id in a YAML design (sub-processes included), to place validation problems."""
+    import yaml
+
+    lines: dict[str, int] = {}
+
+    def walk(node: yaml.Node) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == "id" and isinstance(value, yaml.ScalarNode):
+                    lines.setdefault(value.value, value.start_mark.line + 1)
+                walk(value)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                walk(item)
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    if root is not None:
+        walk(root)
+    return lines
+
+
+def _placed(file: str, problems: list[Problem]) -> list[Problem]:
+    """Validation problems name ids, not lines: add the line of that id in a YAML file."""
+    if Path(file).suffix.lower() not in (".yaml", ".yml") or all(p.line for p in problems):
+        return problems
+    try:
+        lines = id_lines(Path(file).read_text(encoding="utf-8"))
+    except OSError:
+        return problems
+    return [p if p.line or p.where not in lines else Problem(p.where, p.message, lines[p.where], p.severity)
+            for p in problems]
+
+
+def _load_or_report(arg: str) -> tuple[ProcessDefinition | None, str, list[Problem]]:
+    try:
+        definition, file = resolve(arg)
+    except DefinitionError as exc:
+        return None, exc.source or arg, exc.problems
+    return definition, file, []
+
+
+# --- commands -------------------------------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    designs_: Annotated[list[str], typer.Argument(metavar="FILE_OR_DESIGN...",
+                                                  help="Design files (.yaml/.json/.bpmn) or names in designs/.")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print problems only, no summary lines.")] = False,
+) -> None:
+    """Check designs: every problem on its own line; exit 1 if any design has an error (warnings do not fail)."""
+    from engine.validate import validate as check
+
+    failed = False
+    for arg in designs_:
+        definition, file, problems = _load_or_report(arg)
+        if definition is not None:
+            problems = _placed(file, check(definition))
+        errors = [p for p in problems if p.severity == "error"]
+        failed = failed or bool(errors)
+        for problem in problems:
+            typer.echo(format_problem(file, problem))
+        if not quiet and definition is not None:
+            verdict = f"{len(errors)} error(s)" if errors else "ok"
+            warnings = len(problems) - len(errors)
+            typer.echo(f"{file}: {verdict} ({len(definition.all_nodes())} nodes"
+                       + (f", {warnings} warning(s))" if warnings else ")"))
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def render(
+    design: Annotated[str, typer.Argument(metavar="FILE_OR_DESIGN", help="A design file or a name in designs/.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                help="Picture to write: .svg, .png, .pdf or .dot "
+                                                     "(default: <design id>.svg).")] = None,
+    highlight: Annotated[list[str] | None, typer.Option("--highlight", "-H",
+                                                        help="Node id to mark (e.g. where tokens are); "
+                                                             "repeat for several.")] = None,
+) -> None:
+    """Draw a design as a BPMN-like picture (Graphviz)."""
+    from engine.render import render as draw
+
+    definition, file, problems = _load_or_report(design)
+    if definition is None:
+        for problem in problems:
+            typer.echo(format_problem(file, problem), err=True)
+        raise typer.Exit(1)
+    known = set(definition.index.nodes)
+    unknown = [h for h in highlight or [] if h not in known]
+    if unknown:
+        import difflib
+
+        hints = [f"{u!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, known, 1)) else "")
+                 for u in unknown]
+        raise typer.BadParameter(f"no such node in {definition.id}: {', '.join(hints)}", param_hint="--highlight")
+    target = output or Path(f"{definition.id}.svg")
+    try:
+        draw(definition, target, highlight=highlight or ())
+    except WaooawError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"wrote {target}")
+
+
+@app.command("designs")
+def list_designs() -> None:
+    """List the designs that ship in designs/ (use their names wherever a design file is asked for)."""
+    import designs
+
+    for name in designs.names():
+        definition, _, problems = _load_or_report(name)
+        title = definition.label if definition is not None else f"(does not load: {len(problems)} problem(s))"
+        typer.echo(f"{name:<24} {title}")
+
+
+@app.command()
+def show(
+    design: Annotated[str, typer.Argument(metavar="FILE_OR_DESIGN", help="A design name or file.")],
+) -> None:
+    """Print a design as YAML (a design name prints its file as written; other files are converted)."""
+    import designs
+
+    if design in designs.names():
+        typer.echo(designs.path(design).read_text(encoding="utf-8"), nl=False)
+        return
+    definition, file, problems = _load_or_report(design)
+    if definition is None:
+        for problem in problems:
+            typer.echo(format_problem(file, problem), err=True)
+        raise typer.Exit(1)
+    typer.echo(definition.to_yaml(), nl=False)
+
+
+@app.command("app", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run_app(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option("--port", help="Port to serve on (default: Streamlit's, 8501).")] = None,
+) -> None:
+    """Start the designer and simulator app (Streamlit); extra options are passed to `streamlit run`."""
+    import app as app_package
+
+    home = Path(app_package.__file__).resolve().parent / "Home.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(home)]
+    if port is not None:
+        command += ["--server.port", str(port)]
+    command += list(ctx.args)
+    raise typer.Exit(subprocess.call(command))
+
+
+# --- commands other parts of the project own ------------------------------------------------------------
+
+
+def _register_others() -> None:
+    from engine.bpmn.cli import register as register_bpmn
+    from simulator.cli import register as register_simulator
+
+    register_bpmn(app)  # import, export
+    register_simulator(app)  # simulate
+    # The engine worker's commands (engine/runtime/cli.py) are being written separately: until that module
+    # exists the CLI works without them. Only its absence is tolerated; an import error inside it is raised.
+    try:
+        from engine.runtime.cli import register as register_runtime
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("engine.runtime", "engine.runtime.cli"):
+            raise
+    else:
+        register_runtime(app)
+
+
+_register_others()
+
+
+if __name__ == "__main__":
+    app()
