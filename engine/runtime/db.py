@@ -1,0 +1,47 @@
+"""Database connections: a SQLite file by default (WAL, synchronous=NORMAL), any SQLAlchemy URL otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine as SAEngine
+from sqlmodel import SQLModel, create_engine
+
+from engine.runtime import tables  # noqa: F401  (registers the tables)
+
+DEFAULT_URL = "sqlite:///waooaw.db"
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (the driver this project installs)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def connect(url: str = DEFAULT_URL, **kwargs: Any) -> SAEngine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+            dbapi_connection.isolation_level = None  # we issue BEGIN IMMEDIATE ourselves
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def is_sqlite(engine: SAEngine) -> bool:
+    return engine.dialect.name == "sqlite"

@@ -1,0 +1,639 @@
+"""The embedded engine: the pure token semantics driven by a database and a clock.
+
+Guarantee (read this before writing agents):
+- **State transitions happen exactly once.** Each step (an event applied to an instance) runs in one
+  database transaction that locks the instance row, applies the core's rules, and writes the new
+  state with all its effects: jobs, timers, variable history, human tasks, subscriptions, incidents.
+  A crash before the commit leaves the previous state; after it, the whole step.
+- **Agent calls happen at least once**, outside any transaction. A worker killed after an agent
+  returned but before its result committed leaves the job locked; when the lease expires (or, on
+  SQLite, when the single worker restarts) the job runs again with the same idempotency key
+  ``f"{instance_id}:{work_id}"`` (also the same across retries). Agents key external side effects by
+  it to make them happen once. A result for work that is no longer wanted is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import traceback as tb
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from engine.errors import DefinitionError, WaooawError
+from engine.model import serialize
+from engine.model.definition import ProcessDefinition, type_matches
+from engine.model.nodes import FormField, ServiceTask, UserTask
+from engine.model.timers import parse_duration
+from engine.runtime.agents import AgentContext, BpmnError, call_agent
+from engine.runtime.clock import Clock, RealClock, VirtualClock
+from engine.runtime.db import DEFAULT_URL, connect, is_sqlite
+from engine.runtime.tables import (
+    DefinitionRow,
+    HumanTaskRow,
+    IncidentRow,
+    InstanceRow,
+    JobRow,
+    SubscriptionRow,
+    TaskExecutionRow,
+    TokenRow,
+    VariableHistoryRow,
+    VariableRow,
+)
+from engine.semantics import InstanceState, Semantics
+from engine.semantics import effects as fx
+from engine.semantics import events as ev
+from engine.validate import errors_only
+
+D, INST, T, V, H = (DefinitionRow.__table__, InstanceRow.__table__, TokenRow.__table__, VariableRow.__table__,
+                 VariableHistoryRow.__table__)
+J, HT, S, INC, X = (JobRow.__table__, HumanTaskRow.__table__, SubscriptionRow.__table__, IncidentRow.__table__,
+                    TaskExecutionRow.__table__)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+class EngineError(WaooawError):
+    """Bad input to the engine API: nothing was written."""
+
+
+class FormError(EngineError):
+    """Form values that do not fit the human task's form; the task stays open."""
+
+
+@dataclass
+class InstanceView:
+    """What an instance looks like now, for code and notebooks."""
+
+    id: str
+    definition: str
+    version: int
+    business_key: str | None
+    status: str
+    started_at: datetime
+    ended_at: datetime | None
+    error: str | None
+    steps: int
+    active_nodes: list[str]
+    variables: dict[str, Any]
+    tokens: pd.DataFrame
+    history: pd.DataFrame
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Engine:
+    """``Engine(db_url, clock=...)``: deploy definitions, start instances, drive jobs, inspect."""
+
+    def __init__(self, db_url: str = DEFAULT_URL, clock: Clock | None = None,
+                 calendars: Mapping[str, Any] | None = None, worker_id: str | None = None,
+                 lease: timedelta = timedelta(seconds=60)) -> None:
+        self.db = connect(db_url)
+        self.url = db_url
+        self.clock: Clock = clock or RealClock()
+        self.calendars = dict(calendars or {})
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease = lease
+        self._definitions: dict[tuple[str, int], ProcessDefinition] = {}
+        self._semantics: dict[tuple[str, int], Semantics] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    # --- definitions ---------------------------------------------------------------------------
+
+    def deploy(self, definition: ProcessDefinition) -> ProcessDefinition:
+        """Store a new version (or return the latest when the content is unchanged)."""
+        problems = errors_only(definition)
+        if problems:
+            raise DefinitionError(problems, source=definition.id)
+        content_hash = definition.model_copy(update={"version": 1}).content_hash()
+        with self.db.begin() as conn:
+            latest = conn.execute(select(D.c.version, D.c.content_hash).where(D.c.name == definition.id)
+                                  .order_by(D.c.version.desc()).limit(1)).first()
+            if latest is not None and latest.content_hash == content_hash:
+                return self.definition(definition.id, latest.version)
+            version = (latest.version + 1) if latest else 1
+            stored = definition.model_copy(update={"version": version})
+            conn.execute(insert(D).values(name=definition.id, version=version, content=stored.to_json(indent=None),
+                                          content_hash=content_hash, deployed_at=self.clock.now()))
+        self._definitions[(definition.id, version)] = stored
+        return stored
+
+    def definition(self, name: str, version: int | None = None) -> ProcessDefinition:
+        if version is not None and (name, version) in self._definitions:
+            return self._definitions[(name, version)]
+        with self.db.connect() as conn:
+            query = select(D.c.version, D.c.content).where(D.c.name == name)
+            query = query.where(D.c.version == version) if version else query.order_by(D.c.version.desc()).limit(1)
+            row = conn.execute(query).first()
+        if row is None:
+            known = self.definitions()
+            raise EngineError(f"no deployed definition {name!r}" + (f" version {version}" if version else "")
+                              + f"; deployed: {', '.join(known) or 'none'}")
+        key = (name, row.version)
+        if key not in self._definitions:
+            self._definitions[key] = serialize.from_json(row.content, source=f"{name}:{row.version}")
+        return self._definitions[key]
+
+    def definitions(self) -> list[str]:
+        with self.db.connect() as conn:
+            return sorted({r.name for r in conn.execute(select(D.c.name))})
+
+    def semantics(self, name: str, version: int) -> Semantics:
+        """The compiled rules of one deployed version (built once, reused for every step)."""
+        key = (name, version)
+        if key not in self._semantics:
+            self._semantics[key] = Semantics(self.definition(name, version), calendars=self.calendars)
+        return self._semantics[key]
+
+    # --- instances -----------------------------------------------------------------------------
+
+    def start(self, name: str, variables: Mapping[str, Any] | None = None, business_key: str | None = None,
+              version: int | None = None, start_node: str | None = None, actor: str | None = None) -> str:
+        """Start an instance; bad variables are a clear error and nothing is written."""
+        definition = self.definition(name, version)
+        self._check_variables(definition, dict(variables or {}))
+        sem = self.semantics(definition.id, definition.version)
+        now = self.clock.now()
+        instance_id = uuid.uuid4().hex
+        state, effects = sem.start(dict(variables or {}), now, start_node=start_node, actor=actor)
+        with self.db.begin() as conn:
+            conn.execute(insert(INST).values(id=instance_id, definition_name=definition.id,
+                                          definition_version=definition.version, business_key=business_key,
+                                          status="running", started_at=now, state="{}", steps=0, rev=0))
+            _Step(self, conn, instance_id, sem, state, now, business_key).run(effects, [])
+        return instance_id
+
+    def _check_variables(self, definition: ProcessDefinition, values: dict[str, Any]) -> None:
+        declared = {v.name: v for v in definition.variables}
+        problems = []
+        for name, value in values.items():
+            if declared and name not in declared:
+                problems.append(f"{name!r} is not a declared variable (declared: {', '.join(declared)})")
+            elif name in declared and not type_matches(declared[name].type, value):
+                problems.append(f"{name!r} must be {declared[name].type}, got {type(value).__name__} {value!r}")
+        for name, decl in declared.items():
+            if decl.required and values.get(name) is None and decl.default is None:
+                problems.append(f"{name!r} is required")
+        if problems:
+            raise EngineError(f"cannot start {definition.id!r}: " + "; ".join(problems))
+
+    def instance(self, instance_id: str) -> InstanceView:
+        with self.db.connect() as conn:
+            row = conn.execute(select(INST).where(INST.c.id == instance_id)).first()
+            if row is None:
+                raise EngineError(f"no instance {instance_id!r}")
+            tokens = pd.DataFrame(conn.execute(select(T.c.token_id, T.c.node_id, T.c.status, T.c.parent)
+                                               .where(T.c.instance_id == instance_id)).mappings().all(),
+                                  columns=["token_id", "node_id", "status", "parent"])
+            variables = {r.name: json.loads(r.value) for r in
+                         conn.execute(select(V.c.name, V.c.value).where(V.c.instance_id == instance_id))}
+            history_rows = conn.execute(select(H.c.name, H.c.version, H.c.old_value, H.c.new_value, H.c.node_id,
+                                               H.c.actor, H.c.at).where(H.c.instance_id == instance_id)
+                                        .order_by(H.c.id)).mappings().all()
+            incidents = [dict(r) for r in conn.execute(select(INC).where(INC.c.instance_id == instance_id)
+                                                       .order_by(INC.c.id)).mappings()]
+        history = pd.DataFrame(
+            [{**r, "old_value": json.loads(r["old_value"]) if r["old_value"] is not None else None,
+              "new_value": json.loads(r["new_value"]) if r["new_value"] is not None else None} for r in history_rows],
+            columns=["name", "version", "old_value", "new_value", "node_id", "actor", "at"])
+        return InstanceView(row.id, row.definition_name, row.definition_version, row.business_key, row.status,
+                            row.started_at, row.ended_at, row.error, row.steps, list(tokens["node_id"]), variables,
+                            tokens, history, incidents)
+
+    def instances(self, status: str | None = None) -> pd.DataFrame:
+        query = select(INST.c.id, INST.c.definition_name, INST.c.definition_version, INST.c.business_key, INST.c.status,
+                       INST.c.started_at, INST.c.ended_at, INST.c.steps)
+        if status:
+            query = query.where(INST.c.status == status)
+        with self.db.connect() as conn:
+            return pd.DataFrame(conn.execute(query).mappings().all())
+
+    def incidents(self, open_only: bool = True) -> list[dict[str, Any]]:
+        query = select(INC).order_by(INC.c.id)
+        if open_only:
+            query = query.where(INC.c.resolved_at.is_(None))
+        with self.db.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def retry(self, incident: int | Mapping[str, Any]) -> None:
+        """Try the failed work (or gateway) of an incident again."""
+        incident_id = incident if isinstance(incident, int) else int(incident["id"])
+        with self.db.connect() as conn:
+            row = conn.execute(select(INC).where(INC.c.id == incident_id)).first()
+        if row is None or row.resolved_at is not None:
+            raise EngineError(f"no open incident {incident_id}")
+        self._apply(row.instance_id, [ev.RetryIncident(row.token_id)],
+                    before=lambda conn: conn.execute(update(INC).where(INC.c.id == incident_id)
+                                                     .values(resolved_at=self.clock.now())).rowcount == 1)
+
+    def cancel(self, instance_id: str, reason: str = "cancelled") -> None:
+        self._apply(instance_id, [ev.Cancel(reason)])
+
+    def set_variables(self, instance_id: str, values: Mapping[str, Any], actor: str | None = None) -> None:
+        view = self.instance(instance_id)
+        self._check_variables(self.definition(view.definition, view.version), dict(values))
+        self._apply(instance_id, [ev.SetVariables(dict(values), actor)])
+
+    # --- messages ------------------------------------------------------------------------------
+
+    def correlate(self, message: str, correlation: Any = None, payload: Mapping[str, Any] | None = None) -> str:
+        """Deliver a message to the instance waiting for it (or start one at a message start event)."""
+        delivered = self._deliver(message, correlation, dict(payload or {}))
+        if delivered is None:
+            raise EngineError(f"no instance waits for message {message!r}"
+                              + (f" with key {correlation!r}" if correlation is not None else ""))
+        return delivered
+
+    def _deliver(self, message: str, correlation: Any, payload: dict[str, Any],
+                 job_id: int | None = None) -> str | None:
+        for _ in range(10):  # another delivery may take the same subscription first: try the next
+            query = select(S).where(S.c.message == message).order_by(S.c.created_at, S.c.id).limit(1)
+            if correlation is not None:
+                query = query.where(S.c.correlation == dumps(correlation))
+            with self.db.connect() as conn:
+                sub = conn.execute(query).first()
+            if sub is None:
+                break
+
+            def take(conn: Connection, sub_id: str = sub.id) -> bool:
+                if job_id is not None and conn.execute(delete(J).where(J.c.id == job_id)).rowcount != 1:
+                    return False
+                return conn.execute(delete(S).where(S.c.id == sub_id)).rowcount == 1
+
+            if self._apply(sub.instance_id, [ev.MessageReceived(sub.id, payload)], before=take):
+                return str(sub.instance_id)
+        for name in self.definitions():
+            definition = self.definition(name)
+            starts = self.semantics(name, definition.version).message_starts()
+            if message in starts:
+                if job_id is not None:
+                    with self.db.begin() as conn:
+                        conn.execute(delete(J).where(J.c.id == job_id))
+                return self.start(name, payload, start_node=starts[message])
+        return None
+
+    # --- human tasks ---------------------------------------------------------------------------
+
+    def tasks(self, assignee: str | None = None, instance_id: str | None = None,
+              status: str | None = "open") -> list[dict[str, Any]]:
+        query = select(HT).order_by(HT.c.id)
+        if assignee:
+            query = query.where(HT.c.assignee == assignee)
+        if instance_id:
+            query = query.where(HT.c.instance_id == instance_id)
+        if status:
+            query = query.where(HT.c.status == status)
+        with self.db.connect() as conn:
+            return [{**r, "candidate_groups": json.loads(r["candidate_groups"]), "form": json.loads(r["form"])}
+                    for r in conn.execute(query).mappings()]
+
+    def complete_task(self, task_id: int, values: Mapping[str, Any] | None = None, actor: str | None = None) -> None:
+        """Complete a human task with form values (checked against its form; a bad value keeps it open)."""
+        with self.db.connect() as conn:
+            task = conn.execute(select(HT).where(HT.c.id == task_id)).first()
+        if task is None or task.status != "open":
+            raise EngineError(f"no open human task {task_id}")
+        clean = check_form([FormField(**f) for f in json.loads(task.form)], dict(values or {}), task.node_id)
+        now = self.clock.now()
+
+        def close(conn: Connection) -> bool:
+            within = task.due_at is None or now <= _aware(task.due_at)
+            return conn.execute(update(HT).where(HT.c.id == task_id, HT.c.status == "open").values(
+                status="completed", completed_at=now, completed_by=actor, within_sla=within,
+                outcome=dumps(clean))).rowcount == 1
+
+        if not self._apply(task.instance_id, [ev.WorkDone(task.token_id, clean, actor)], before=close):
+            raise EngineError(f"human task {task_id} was completed or cancelled meanwhile")
+
+    # --- jobs ----------------------------------------------------------------------------------
+
+    def run_due_jobs(self, limit: int = 50) -> int:
+        """Claim due jobs and run them (the worker's loop body). Returns how many ran."""
+        jobs = self._claim(limit)
+        for job in jobs:
+            self._run_job(job)
+        return len(jobs)
+
+    def run_until_idle(self, max_jobs: int | None = None) -> int:
+        """Run due jobs in-process until none is due (tests, notebooks, the embedded app)."""
+        ran = 0
+        while max_jobs is None or ran < max_jobs:
+            n = self.run_due_jobs(limit=50 if max_jobs is None else min(50, max_jobs - ran))
+            if n == 0:
+                break
+            ran += n
+        return ran
+
+    def next_due(self) -> datetime | None:
+        with self.db.connect() as conn:
+            value = conn.execute(select(J.c.due_at).order_by(J.c.due_at).limit(1)).scalar()
+        return _aware(value) if value is not None else None
+
+    def advance(self, delta: timedelta) -> int:
+        """Virtual clock only: move time forward, firing every timer that falls due, in due order."""
+        return self.advance_to(self.clock.now() + delta)
+
+    def advance_to(self, moment: datetime) -> int:
+        if not isinstance(self.clock, VirtualClock):
+            raise EngineError("advance() needs Engine(clock=VirtualClock())")
+        ran = self.run_until_idle()
+        while (due := self.next_due()) is not None and due <= moment:
+            self.clock.set(max(due, self.clock.now()))
+            ran += self.run_until_idle()
+        self.clock.set(moment)
+        return ran + self.run_until_idle()
+
+    def release_locks(self) -> int:
+        """Free every job lock (SQLite's single worker does this at start: a dead predecessor's jobs run again)."""
+        with self.db.begin() as conn:
+            return conn.execute(update(J).where(J.c.lock_owner.is_not(None))
+                                .values(lock_owner=None, lock_expires_at=None)).rowcount
+
+    def _claim(self, limit: int) -> list[Any]:
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            query = (select(J).where(J.c.due_at <= now, or_(J.c.lock_owner.is_(None), J.c.lock_expires_at < now))
+                     .order_by(J.c.due_at, J.c.id).limit(limit))
+            if not is_sqlite(self.db):
+                query = query.with_for_update(skip_locked=True)
+            jobs = conn.execute(query).all()
+            if jobs:
+                conn.execute(update(J).where(J.c.id.in_([j.id for j in jobs])).values(
+                    lock_owner=self.worker_id, lock_expires_at=now + self.lease, attempts=J.c.attempts + 1))
+        return jobs
+
+    def _owned(self, job: Any) -> Callable[[Connection], bool]:
+        """Inside the step's transaction: remove the job, only if this worker still holds it."""
+        def guard(conn: Connection) -> bool:
+            return conn.execute(delete(J).where(J.c.id == job.id, J.c.lock_owner == self.worker_id)).rowcount == 1
+        return guard
+
+    def _run_job(self, job: Any) -> None:
+        payload = json.loads(job.payload)
+        if job.kind == "timer":
+            self._apply(job.instance_id, [ev.TimerFired(job.ref)], before=self._owned(job))
+        elif job.kind == "message":
+            if self._deliver(payload["message"], payload.get("correlation"), payload.get("payload", {}),
+                             job_id=job.id) is None:
+                with self.db.begin() as conn:  # nobody waits: the message is dropped, as on a bus
+                    conn.execute(delete(J).where(J.c.id == job.id))
+        elif job.kind == "work":
+            self._run_work(job, payload)
+        elif job.kind == "handler":
+            try:
+                call_agent(payload["handler"], payload.get("inputs", {}), AgentContext(job.instance_id))
+            finally:
+                with self.db.begin() as conn:
+                    conn.execute(delete(J).where(J.c.id == job.id))
+
+    def _run_work(self, job: Any, payload: dict[str, Any]) -> None:
+        context = AgentContext(instance_id=job.instance_id, node_id=payload["node_id"], work_id=payload["work_id"],
+                               attempt=payload["attempt"], business_key=payload.get("business_key"),
+                               variables=payload.get("inputs", {}))
+        started = self.clock.now()
+        trace = None
+        status = "completed"
+        try:
+            outputs = self._call(payload["handler"], payload.get("inputs", {}), context, payload.get("timeout"))
+            event: ev.Event = ev.WorkDone(job.ref, outputs)
+        except BpmnError as exc:
+            status, event = "failed", ev.WorkFailed(job.ref, str(exc), exc.code, business=True)
+        except FutureTimeout:
+            status = "timeout"
+            event = ev.WorkFailed(job.ref, f"agent {payload['handler']!r} timed out after {payload['timeout']} s",
+                                  "timeout")
+        except Exception as exc:  # an agent's failure of any kind is the task's failure
+            status, trace = "failed", tb.format_exc()
+            event = ev.WorkFailed(job.ref, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+        ended = self.clock.now()
+        error = getattr(event, "error", None)
+
+        def record(conn: Connection) -> bool:
+            if not self._owned(job)(conn):
+                return False
+            conn.execute(insert(X).values(instance_id=job.instance_id, node_id=payload["node_id"],
+                                          work_id=payload["work_id"], attempt=payload["attempt"], started_at=started,
+                                          ended_at=ended, status=status, error=error))
+            return True
+
+        self._apply(job.instance_id, [event], before=record, traceback=trace)
+
+    def _call(self, handler: str, inputs: dict[str, Any], context: AgentContext,
+              timeout: float | None) -> dict[str, Any]:
+        if not timeout:
+            return call_agent(handler, inputs, context)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agent")
+        # On timeout the task fails; the call itself cannot be killed and finishes in the background
+        # (its result is dropped): agents with external effects should honour their own deadlines.
+        return self._pool.submit(call_agent, handler, inputs, context).result(timeout=timeout)
+
+    # --- one step ------------------------------------------------------------------------------
+
+    def _apply(self, instance_id: str, events: Iterable[ev.Event],
+               before: Callable[[Connection], bool] | None = None, traceback: str | None = None) -> bool:
+        """Apply events to one instance in one transaction. ``before`` may veto (returns False)."""
+        with self.db.begin() as conn:
+            query = select(INST).where(INST.c.id == instance_id)
+            if not is_sqlite(self.db):
+                query = query.with_for_update()
+            row = conn.execute(query).first()
+            if row is None:
+                raise EngineError(f"no instance {instance_id!r}")
+            if before is not None and not before(conn):
+                conn.rollback()
+                return False
+            state = InstanceState.from_dict(json.loads(row.state))
+            sem = self.semantics(row.definition_name, row.definition_version)
+            _Step(self, conn, instance_id, sem, state, self.clock.now(), row.business_key,
+                  traceback=traceback, rev=row.rev, steps_before=row.steps).run([], list(events))
+        return True
+
+
+class _Step:
+    """Writes one step's effects inside its transaction."""
+
+    def __init__(self, engine: Engine, conn: Connection, instance_id: str, sem: Semantics, state: InstanceState,
+                 now: datetime, business_key: str | None, traceback: str | None = None, rev: int = 0,
+                 steps_before: int = 0) -> None:
+        self.engine, self.conn, self.id, self.sem, self.state = engine, conn, instance_id, sem, state
+        self.now, self.business_key, self.traceback, self.rev = now, business_key, traceback, rev
+        self.ended: fx.InstanceEnded | None = None
+        self.jobs: list[dict[str, Any]] = []
+        self.changes: list[fx.VariablesChanged] = []
+
+    def run(self, effects: list[fx.Effect], events: list[ev.Event]) -> None:
+        pending: deque[fx.Effect] = deque(effects)
+        for event in events:
+            pending.extend(self.sem.step(self.state, event, self.now))
+        while pending:
+            effect = pending.popleft()
+            follow = self.apply(effect)
+            if follow is not None:
+                pending.extend(self.sem.step(self.state, follow, self.now))
+        self.finish()
+
+    def apply(self, e: fx.Effect) -> ev.Event | None:
+        conn, now = self.conn, self.now
+        if isinstance(e, fx.Entered):
+            return None
+        if isinstance(e, fx.StartWork):
+            return self._start_work(e)
+        if isinstance(e, fx.CancelWork):
+            conn.execute(delete(J).where(J.c.instance_id == self.id, J.c.kind == "work", J.c.ref == e.token_id))
+            conn.execute(update(HT).where(HT.c.instance_id == self.id, HT.c.work_id == e.work_id,
+                                          HT.c.status == "open").values(status="cancelled", completed_at=now))
+        elif isinstance(e, fx.ScheduleTimer):
+            self.jobs.append({"instance_id": self.id, "kind": "timer", "ref": e.timer_id, "due_at": e.due,
+                              "payload": dumps({"node_id": e.node_id, "purpose": e.purpose})})
+        elif isinstance(e, fx.CancelTimer):
+            conn.execute(delete(J).where(J.c.instance_id == self.id, J.c.kind == "timer", J.c.ref == e.timer_id))
+        elif isinstance(e, fx.Subscribe):
+            conn.execute(insert(S).values(id=f"{self.id}:{e.subscription_id}", instance_id=self.id,
+                                          message=e.message, correlation=dumps(e.correlation)
+                                          if e.correlation is not None else None,
+                                          token_id=e.token_id, node_id=e.node_id, created_at=now))
+        elif isinstance(e, fx.Unsubscribe):
+            conn.execute(delete(S).where(S.c.id == f"{self.id}:{e.subscription_id}"))
+        elif isinstance(e, fx.SendMessage):
+            self.jobs.append({"instance_id": self.id, "kind": "message", "ref": e.message, "due_at": now,
+                              "payload": dumps({"message": e.message, "correlation": e.correlation,
+                                                "payload": e.payload})})
+        elif isinstance(e, fx.VariablesChanged):
+            self.changes.append(e)
+        elif isinstance(e, fx.SlaBreached):
+            self._sla(e)
+        elif isinstance(e, fx.Incident):
+            conn.execute(insert(INC).values(instance_id=self.id, token_id=e.token_id, node_id=e.node_id,
+                                            error=e.error, traceback=self.traceback, created_at=now))
+        elif isinstance(e, fx.InstanceEnded):
+            self.ended = e
+        return None
+
+    def _start_work(self, e: fx.StartWork) -> ev.Event | None:
+        if e.kind == "task":
+            return ev.WorkDone(e.token_id, {})
+        node = self.sem.definition.node(e.node_id)
+        if e.kind == "user_task" and isinstance(node, UserTask):
+            self.conn.execute(insert(HT).values(
+                instance_id=self.id, token_id=e.token_id, work_id=e.work_id, node_id=e.node_id,
+                title=node.title or node.label, assignee=node.assignee, candidate_groups=dumps(node.candidate_groups),
+                form=dumps([f.model_dump(mode="json") for f in node.form]), status="open", escalated=False,
+                created_at=self.now, due_at=e.due))
+            return None
+        timeout = parse_duration(node.timeout).total_seconds() if isinstance(node, ServiceTask) and node.timeout \
+            else None
+        self.jobs.append({"instance_id": self.id, "kind": "work", "ref": e.token_id, "due_at": self.now,
+                          "payload": dumps({"node_id": e.node_id, "work_id": e.work_id, "attempt": e.attempt,
+                                            "handler": e.handler, "inputs": e.inputs, "kind": e.kind,
+                                            "timeout": timeout, "business_key": self.business_key})})
+        return None
+
+    def _sla(self, e: fx.SlaBreached) -> None:
+        action = e.action
+        where = (HT.c.instance_id == self.id, HT.c.work_id == e.work_id, HT.c.status == "open")
+        if action is None:
+            return
+        if action.action in ("escalate", "reassign"):
+            self.conn.execute(update(HT).where(*where).values(assignee=action.assignee,
+                                                              escalated=action.action == "escalate"))
+        elif action.action == "complete":
+            self.conn.execute(update(HT).where(*where).values(status="completed", completed_at=self.now,
+                                                              completed_by="sla", within_sla=False,
+                                                              outcome=dumps(action.values)))
+        elif action.action == "notify":
+            self.jobs.append({"instance_id": self.id, "kind": "message", "ref": action.message, "due_at": self.now,
+                              "payload": dumps({"message": action.message, "correlation": None,
+                                                "payload": {"instance_id": self.id, "node_id": e.node_id}})})
+        elif action.action == "handler":
+            self.jobs.append({"instance_id": self.id, "kind": "handler", "ref": e.token_id, "due_at": self.now,
+                              "payload": dumps({"handler": action.handler,
+                                                "inputs": {"instance_id": self.id, "node_id": e.node_id}})})
+
+    def finish(self) -> None:
+        conn, state = self.conn, self.state
+        if self.jobs:
+            conn.execute(insert(J), self.jobs)
+        if self.changes:
+            self._write_variables()
+        conn.execute(delete(T).where(T.c.instance_id == self.id))
+        if state.tokens:
+            conn.execute(insert(T), [{"instance_id": self.id, "token_id": t.id, "node_id": t.node,
+                                      "status": t.status, "parent": t.parent} for t in state.tokens.values()])
+        values: dict[str, Any] = {"state": dumps(state.to_dict()), "status": state.status, "steps": state.steps,
+                                  "rev": self.rev + 1}
+        if self.ended is not None:
+            values.update(ended_at=self.now, error=self.ended.error)
+            conn.execute(delete(J).where(J.c.instance_id == self.id, J.c.kind.in_(("timer", "work"))))
+            conn.execute(delete(S).where(S.c.instance_id == self.id))
+        conn.execute(update(INST).where(INST.c.id == self.id).values(**values))
+
+    def _write_variables(self) -> None:
+        conn = self.conn
+        versions = {r.name: r.version for r in conn.execute(select(V.c.name, V.c.version)
+                                                            .where(V.c.instance_id == self.id))}
+        history = []
+        latest: dict[str, tuple[Any, int]] = {}
+        for change in self.changes:
+            for name, old, new in change.changes:
+                version = latest[name][1] + 1 if name in latest else versions.get(name, 0) + 1
+                latest[name] = (new, version)
+                history.append({"instance_id": self.id, "name": name, "old_value": dumps(old) if old is not None
+                                else None, "new_value": dumps(new), "version": version, "node_id": change.node_id,
+                                "actor": change.actor, "at": self.now})
+        conn.execute(insert(H), history)
+        for name, (value, version) in latest.items():
+            if name in versions:
+                conn.execute(update(V).where(V.c.instance_id == self.id, V.c.name == name)
+                             .values(value=dumps(value), version=version))
+            else:
+                conn.execute(insert(V).values(instance_id=self.id, name=name, value=dumps(value), version=version))
+
+
+def check_form(form: list[FormField], values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Validate form values: every problem in one FormError naming the field."""
+    problems = []
+    fields = {f.name: f for f in form}
+    clean = dict(values)
+    for f in form:
+        value = values.get(f.name, f.default)
+        if value is None:
+            if f.required:
+                problems.append(f"{f.name!r} is required")
+            continue
+        ok = {
+            "string": isinstance(value, str), "text": isinstance(value, str),
+            "integer": isinstance(value, int) and not isinstance(value, bool),
+            "number": isinstance(value, int | float) and not isinstance(value, bool),
+            "boolean": isinstance(value, bool), "date": isinstance(value, str),
+            "enum": value in (f.choices or []),
+        }[f.type]
+        if not ok:
+            expected = f"one of {f.choices}" if f.type == "enum" else f.type
+            problems.append(f"{f.name!r} must be {expected}, got {value!r}")
+        clean[f.name] = value
+    if form:
+        unknown = [k for k in values if k not in fields]
+        if unknown:
+            problems.append(f"unknown fields {unknown}; the form has {list(fields)}")
+    if problems:
+        raise FormError(f"task {where!r}: " + "; ".join(problems))
+    return clean
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

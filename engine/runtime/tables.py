@@ -1,0 +1,151 @@
+"""The engine's tables (SQLModel). Created on first start; schema changes after a release will go
+through Alembic migrations (``alembic revision --autogenerate`` against ``SQLModel.metadata``).
+
+JSON columns are TEXT so SQLite and PostgreSQL store them alike. Jobs are found through an index on
+(due_at), subscriptions through (message, correlation): nothing scans instances.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _ts(**kwargs: object) -> Column:  # type: ignore[type-arg]
+    return Column(DateTime(timezone=True), **kwargs)  # type: ignore[arg-type]
+
+
+class DefinitionRow(SQLModel, table=True):
+    __tablename__ = "wf_definitions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    version: int
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    content_hash: str = Field(index=True)
+    deployed_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class InstanceRow(SQLModel, table=True):
+    __tablename__ = "wf_instances"
+    id: str = Field(primary_key=True)
+    definition_name: str = Field(index=True)
+    definition_version: int
+    business_key: str | None = Field(default=None, index=True)
+    status: str = Field(index=True)
+    started_at: datetime = Field(sa_column=_ts(nullable=False))
+    ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    state: str = Field(sa_column=Column(Text, nullable=False))
+    steps: int = 0
+    rev: int = 0
+
+
+class TokenRow(SQLModel, table=True):
+    """A mirror of the instance state's tokens, for queries ("which instances wait at approval?")."""
+
+    __tablename__ = "wf_tokens"
+    instance_id: str = Field(primary_key=True)
+    token_id: str = Field(primary_key=True)
+    node_id: str = Field(index=True)
+    status: str
+    parent: str | None = None
+
+
+class VariableRow(SQLModel, table=True):
+    __tablename__ = "wf_variables"
+    instance_id: str = Field(primary_key=True)
+    name: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text))
+    version: int = 1
+
+
+class VariableHistoryRow(SQLModel, table=True):
+    """Every change of every variable: the audit trail."""
+
+    __tablename__ = "wf_variable_history"
+    id: int | None = Field(default=None, primary_key=True)
+    instance_id: str = Field(index=True)
+    name: str
+    old_value: str | None = Field(default=None, sa_column=Column(Text))
+    new_value: str | None = Field(default=None, sa_column=Column(Text))
+    version: int
+    node_id: str | None = None
+    actor: str | None = None
+    at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class TaskExecutionRow(SQLModel, table=True):
+    __tablename__ = "wf_task_executions"
+    id: int | None = Field(default=None, primary_key=True)
+    instance_id: str = Field(index=True)
+    node_id: str
+    work_id: str
+    attempt: int
+    started_at: datetime = Field(sa_column=_ts(nullable=False))
+    ended_at: datetime = Field(sa_column=_ts(nullable=False))
+    status: str  # completed | failed | timeout | dropped
+    error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class JobRow(SQLModel, table=True):
+    """Due work: agent calls (kind 'work'), timers ('timer'), messages to deliver ('message')."""
+
+    __tablename__ = "wf_jobs"
+    __table_args__ = (Index("ix_wf_jobs_due", "due_at"), Index("ix_wf_jobs_ref", "instance_id", "ref"))
+    id: int | None = Field(default=None, primary_key=True)
+    instance_id: str | None = None
+    kind: str
+    ref: str  # token id (work), timer id (timer), message name (message)
+    due_at: datetime = Field(sa_column=_ts(nullable=False))
+    payload: str = Field(default="{}", sa_column=Column(Text))
+    lock_owner: str | None = None
+    lock_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    attempts: int = 0
+
+
+class HumanTaskRow(SQLModel, table=True):
+    __tablename__ = "wf_human_tasks"
+    id: int | None = Field(default=None, primary_key=True)
+    instance_id: str = Field(index=True)
+    token_id: str
+    work_id: str = Field(index=True)
+    node_id: str
+    title: str
+    assignee: str | None = Field(default=None, index=True)
+    candidate_groups: str = Field(default="[]", sa_column=Column(Text))
+    form: str = Field(default="[]", sa_column=Column(Text))
+    status: str = Field(default="open", index=True)  # open | completed | cancelled
+    escalated: bool = False
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    due_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    completed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    completed_by: str | None = None
+    within_sla: bool | None = None
+    outcome: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class SubscriptionRow(SQLModel, table=True):
+    __tablename__ = "wf_subscriptions"
+    __table_args__ = (Index("ix_wf_subscriptions_match", "message", "correlation"),)
+    id: str = Field(primary_key=True)
+    instance_id: str = Field(index=True)
+    message: str
+    correlation: str | None = None
+    token_id: str
+    node_id: str
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class IncidentRow(SQLModel, table=True):
+    __tablename__ = "wf_incidents"
+    id: int | None = Field(default=None, primary_key=True)
+    instance_id: str = Field(index=True)
+    token_id: str
+    node_id: str
+    error: str = Field(sa_column=Column(Text))
+    traceback: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    resolved_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
