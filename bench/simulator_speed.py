@@ -127,9 +127,9 @@ def onboarding() -> tuple[ProcessDefinition, Scenario]:
     except (ImportError, FileNotFoundError, OSError, Exception) as exc:  # the designs may not be there yet
         print(f"(designs not available: {exc}; using an equivalent built here)", file=sys.stderr)
         definition, scenario = _onboarding_fallback()
-    scenario = scenario.replace(
+    scenario = scenario.replace(  # 10,000 leads spread evenly over 30 days (one every 259.2 s)
         horizon="P30D", drain="P8D", warmup="PT0S", replications=1,
-        arrivals={"poisson": {"rate": CASES / 30, "per": "day"}, "limit": CASES})
+        arrivals={"interval": 30 * 86400 / CASES, "limit": CASES})
     return definition, scenario
 
 

@@ -64,13 +64,13 @@ class Work:
 class Pool:
     """``size`` servers named ``name#1..n``; ``size=None`` is unlimited (agents without a capacity)."""
 
-    def __init__(self, name: str, size: int | None, now: Callable[[], float],
+    def __init__(self, name: str, size: int | None, clock: Any,
                  begin: Callable[[Work, float], None], calendar: WorkingCalendar | None = None,
                  t0: datetime | None = None, window: tuple[float, float] = (0.0, float("inf"))) -> None:
         self.name = name
         self.size = size
         self.calendar = calendar
-        self._now = now
+        self._clock = clock  # the simpy.Environment: its ``_now`` is read directly (hot path)
         self._begin = begin  # called with (work, start time): schedule its completion
         self._t0 = t0
         self.free: deque[str] = deque(f"{name}#{i + 1}" for i in range(size or 0))
@@ -95,10 +95,10 @@ class Pool:
         else:
             self.queue.append(work)
             self.qlen += 1
-            self.queue_trace.append((self._now(), self.qlen))
+            self.queue_trace.append((self._clock._now, self.qlen))
             return
         if self.calendar is None:
-            work.start = now = self._now()
+            work.start = now = self._clock._now
             self._begin(work, now)
         else:
             self._hand_out(work)
@@ -122,7 +122,7 @@ class Pool:
             if nxt.outcome is not None or nxt.pool is not self:
                 continue  # cancelled or moved while queued
             self.qlen -= 1
-            self.queue_trace.append((self._now(), self.qlen))
+            self.queue_trace.append((self._clock._now, self.qlen))
             nxt.person = person
             self.busy_count += 1
             self._hand_out(nxt)
@@ -132,7 +132,7 @@ class Pool:
 
     def withdraw(self, work: Work) -> bool:
         """Take back queued work, or work handed out for a later opening. True if it had not started."""
-        now = self._now()
+        now = self._clock._now
         if work.start < 0:
             self.qlen -= 1  # the deque entry is skipped when reached
             self.queue_trace.append((now, self.qlen))
@@ -149,7 +149,7 @@ class Pool:
         return False
 
     def _hand_out(self, work: Work) -> None:
-        now = self._now()
+        now = self._clock._now
         if self.calendar is None:
             work.start = now
         else:

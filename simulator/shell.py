@@ -29,10 +29,12 @@ from engine.model.nodes import Node, SequenceFlow
 from engine.semantics import InstanceState, Semantics
 from engine.semantics import effects as fx
 from engine.semantics import events as ev
+from simulator.distributions import BATCH
 from simulator.resources import Pool, Work
 from simulator.scenario import PER, Scenario, pool_of
 
 UNLIMITED = None
+_ENTERED = fx.Entered
 
 
 @dataclass
@@ -146,15 +148,24 @@ class Run:
         window = (self.warmup, self.end)
         for name, pool in s.pools.items():
             cal = compiled.calendars.get(pool.calendar) if pool.calendar else None
-            self.pools[name] = Pool(name, pool.size, self._now, self._begin, cal, self.t0, window)
+            self.pools[name] = Pool(name, pool.size, self.env, self._begin, cal, self.t0, window)
         for name, agent in s.agents.items():
             if agent.capacity is not None:
-                self.pools[f"agent:{name}"] = Pool(f"agent:{name}", agent.capacity, self._now, self._begin,
+                self.pools[f"agent:{name}"] = Pool(f"agent:{name}", agent.capacity, self.env, self._begin,
                                                    None, self.t0, window)
         self._unlimited: dict[str, Pool] = {}
         self._start_node = s.arrivals.start_node
         self._pool_by_node: dict[str, Pool] = {}
         self.events = 0
+        self._arrival_cb = self._on_arrival
+        self._log_row = self.data.work_rows.append
+        self._case_row = self.data.case_rows.append
+        self._work_end_cb = self._on_work_end
+        self._on: dict[type, Callable[[_Case, Any], None]] = {
+            fx.StartWork: self._start_work, fx.InstanceEnded: self._ended, fx.ScheduleTimer: self._schedule_timer,
+            fx.CancelTimer: self._cancel_timer, fx.CancelWork: self._cancel_work, fx.SlaBreached: self._sla_breached,
+            fx.Subscribe: self._subscribe, fx.Unsubscribe: lambda case, e: self._unsubscribe(case, e.subscription_id),
+            fx.SendMessage: lambda case, e: self._send_message(e), fx.Incident: self._incident}
         self._subs_by_message: dict[tuple[str, Any], dict[str, _Case]] = {}
         self._wants_compensation = any(t.compensation is not None for t in s.tasks.values())
         self._durations: dict[str, Callable[[], float]] = {}
@@ -202,8 +213,12 @@ class Run:
     # --- running ---------------------------------------------------------------------------------
 
     def run(self) -> RunData:
-        self._arrivals = self._arrival_times()
-        self._next_arrival()
+        self._chunks = self._arrival_chunks()
+        self._arr: list[float] = []
+        self._arr_i = 0
+        t = self._next_time()
+        if t is not None:
+            Timeout(self.env, t, None).callbacks.append(self._arrival_cb)  # type: ignore[union-attr]
         env = self.env
         if self.tick is None:
             env.run(until=self.end)
@@ -215,59 +230,70 @@ class Run:
         self._close()
         return self.data
 
-    def _arrival_times(self) -> Any:
-        """A generator of arrival times (seconds from start), stopping at the horizon or the limit."""
+    def _arrival_chunks(self) -> Any:
+        """Arrival times (seconds from start) in lists, stopping at the horizon or the limit."""
         a = self.s.arrivals
         horizon = self.horizon
         limit = a.limit or math.inf
         kind = a.kind
-        count = 0
         if kind == "timestamps" or kind == "file":
             times = sorted((t - self.t0).total_seconds() for t in (a.timestamps or _read_times(a.file, a.column)))
-            for t in times:
-                if t >= horizon or count >= limit:
-                    return
-                if t >= 0:
-                    count += 1
-                    yield t
+            times = [t for t in times if 0 <= t < horizon]
+            yield times[:int(min(limit, len(times)))]
             return
         if kind == "profile":
             assert a.profile is not None
-            yield from _profile_times(a.profile, self.t0, horizon, limit, self._rng("arrivals"))
+            yield list(_profile_times(a.profile, self.t0, horizon, limit, self._rng("arrivals")))
             return
-        if kind == "poisson":
-            assert a.poisson is not None
-            gap = _Batched(self._rng("arrivals"), a.poisson.mean_interarrival)
-        elif kind == "interval":
-            assert a.interval is not None
-            step = a.interval.total_seconds()
-
-            def gap() -> float:
-                return step
-        else:
-            assert a.interarrival is not None
-            gap = a.interarrival.sampler(self._rng("arrivals"))
+        rng = self._rng("arrivals")
+        count = 0
         t = 0.0
         if kind == "interval":  # a fixed schedule starts at the start
-            count += 1
-            yield t
-        while True:
-            t += gap()
-            if t >= horizon or count >= limit:
+            assert a.interval is not None
+            step = a.interval.total_seconds()
+            n = int(min(limit, math.ceil(horizon / step)))
+            times = [i * step for i in range(n)]
+            yield [x for x in times if x < horizon]
+            return
+        draw: Callable[[int], np.ndarray]
+        if kind == "poisson":
+            assert a.poisson is not None
+            mean = a.poisson.mean_interarrival
+            draw = lambda n: rng.exponential(mean, n)  # noqa: E731
+        else:
+            assert a.interarrival is not None
+            sample = a.interarrival.sampler(rng)
+            draw = lambda n: np.asarray([sample() for _ in range(n)], dtype=float)  # noqa: E731
+        while count < limit:
+            times = (t + np.cumsum(draw(BATCH))).tolist()
+            t = times[-1]
+            keep = [x for x in times if x < horizon][:int(min(limit - count, BATCH))]
+            count += len(keep)
+            if keep:
+                yield keep
+            if len(keep) < BATCH:
                 return
-            count += 1
-            yield t
 
-    def _next_arrival(self) -> None:
-        t = next(self._arrivals, None)
-        if t is not None:
-            self._at(t - self.env._now, self._on_arrival, None)
+    def _next_time(self) -> float | None:
+        i = self._arr_i
+        if i >= len(self._arr):
+            self._arr = next(self._chunks, [])
+            if not self._arr:
+                return None
+            i = 0
+        self._arr_i = i + 1
+        return self._arr[i]
 
     def _on_arrival(self, _event: Any) -> None:
         env = self.env
-        t = next(self._arrivals, None)
-        if t is not None:
-            Timeout(env, t - env._now, None).callbacks.append(self._on_arrival)  # type: ignore[union-attr]
+        i = self._arr_i
+        if i < len(self._arr):
+            self._arr_i = i + 1
+            Timeout(env, self._arr[i] - env._now, None).callbacks.append(self._arrival_cb)  # type: ignore[union-attr]
+        else:
+            t = self._next_time()
+            if t is not None:
+                Timeout(env, t - env._now, None).callbacks.append(self._arrival_cb)  # type: ignore[union-attr]
         self.n_cases = n = self.n_cases + 1
         case = _Case(n, env._now)
         self.cases[n] = case
@@ -285,30 +311,21 @@ class Run:
 
     def _apply(self, case: _Case, effects: list[fx.Effect]) -> None:
         entered = self.data.entered
+        on = self._on
         for e in effects:
             cls = type(e)
-            if cls is fx.Entered:
+            if cls is _ENTERED:
                 entered[e.node_id] = entered.get(e.node_id, 0) + 1  # type: ignore[union-attr]
-            elif cls is fx.StartWork:
-                self._start_work(case, e)  # type: ignore[arg-type]
-            elif cls is fx.ScheduleTimer:
-                self._schedule_timer(case, e)  # type: ignore[arg-type]
-            elif cls is fx.CancelTimer:
-                case.timers.pop(e.timer_id, None)  # type: ignore[union-attr]
-            elif cls is fx.InstanceEnded:
-                self._ended(case, e)  # type: ignore[arg-type]
-            elif cls is fx.CancelWork:
-                self._cancel_work(case, e)  # type: ignore[arg-type]
-            elif cls is fx.SlaBreached:
-                self._sla_breached(case, e)  # type: ignore[arg-type]
-            elif cls is fx.Subscribe:
-                self._subscribe(case, e)  # type: ignore[arg-type]
-            elif cls is fx.Unsubscribe:
-                self._unsubscribe(case, e.subscription_id)  # type: ignore[union-attr]
-            elif cls is fx.SendMessage:
-                self._send_message(e)  # type: ignore[arg-type]
-            elif cls is fx.Incident:
-                self.data.incidents.append((case.id, e.node_id, self.env._now, e.error))  # type: ignore[union-attr]
+            else:
+                handler = on.get(cls)
+                if handler is not None:  # VariablesChanged needs nothing here
+                    handler(case, e)
+
+    def _cancel_timer(self, case: _Case, e: fx.CancelTimer) -> None:
+        case.timers.pop(e.timer_id, None)
+
+    def _incident(self, case: _Case, e: fx.Incident) -> None:
+        self.data.incidents.append((case.id, e.node_id, self.env._now, e.error))
 
     # --- work ------------------------------------------------------------------------------------
 
@@ -331,7 +348,7 @@ class Run:
             key = (e.handler or e.node_id) if e.kind != "user_task" else e.node_id
             pool = self._unlimited.get(key)
             if pool is None:
-                pool = self._unlimited[key] = Pool(key, UNLIMITED, self._now, self._begin, None, self.t0,
+                pool = self._unlimited[key] = Pool(key, UNLIMITED, self.env, self._begin, None, self.t0,
                                                    (self.warmup, self.end))
         if e.kind != "compensation":
             self._pool_by_node[e.node_id] = pool
@@ -347,7 +364,7 @@ class Run:
         work.end = end
         delay = end - self.env._now
         work.timer = timer = Timeout(self.env, delay if delay > 0 else 0.0, work)
-        timer.callbacks.append(self._on_work_end)  # type: ignore[union-attr]
+        timer.callbacks.append(self._work_end_cb)  # type: ignore[union-attr]
 
     def _on_work_end(self, event: Any) -> None:
         work: Work = event._value
@@ -366,7 +383,7 @@ class Run:
             event_out = self._outcome(work)
         pool = work.pool
         pool.release(work)
-        self.data.work_rows.append((
+        self._log_row((
             case.id, node_id, work.kind, work.person, pool.name, work.enabled, work.start, work.end,
             work.outcome, work.attempt, work.breached))
         self.events += 1
@@ -513,7 +530,7 @@ class Run:
     # --- ending ----------------------------------------------------------------------------------
 
     def _ended(self, case: _Case, e: fx.InstanceEnded) -> None:
-        self.data.case_rows.append((case.id, case.arrived, self.env._now, e.status))
+        self._case_row((case.id, case.arrived, self.env._now, e.status))
         if case.subs:
             for sub_id in list(case.subs):
                 self._unsubscribe(case, sub_id)
