@@ -1,0 +1,25 @@
+"""``waooaw worker``: the engine's command."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("worker")
+    def worker(
+        db: str = typer.Option("sqlite:///waooaw.db", "--db", help="SQLAlchemy URL (sqlite:///file.db, postgresql://...)"),
+        agents: list[str] = typer.Option([], "--agents", help="module to import so its agents register"),
+        poll: float = typer.Option(0.2, help="seconds between polls when idle"),
+        lease: float = typer.Option(60.0, help="seconds a claimed job stays locked"),
+        max_idle: float | None = typer.Option(None, help="exit after this many idle seconds"),
+    ) -> None:
+        """Run the job loop: agent calls, timers, message delivery."""
+        from engine.runtime.worker import run_worker
+
+        for module in agents:
+            importlib.import_module(module)
+        ran = run_worker(db, poll=poll, lease=lease, max_idle=max_idle)
+        typer.echo(f"worker stopped after {ran} jobs")

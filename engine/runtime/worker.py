@@ -1,0 +1,66 @@
+"""The job loop: ``waooaw worker --db URL`` or ``python -m engine.runtime.worker --db URL``.
+
+On PostgreSQL run as many workers as you like (jobs are claimed with FOR UPDATE SKIP LOCKED and a
+lease; a dead worker's jobs are taken again when the lease expires). On SQLite run one worker: at
+start it frees every lock, since the only other holder could be its dead predecessor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import threading
+import time
+from datetime import timedelta
+from types import FrameType
+
+from engine.runtime.db import is_sqlite
+from engine.runtime.engine import Engine
+
+
+def run_worker(db_url: str, poll: float = 0.2, batch: int = 20, lease: float = 60.0,
+               stop: threading.Event | None = None, max_idle: float | None = None) -> int:
+    """Run jobs until ``stop`` is set, SIGTERM/SIGINT arrives, or (``max_idle``) nothing was due that long."""
+    engine = Engine(db_url, lease=timedelta(seconds=lease))
+    if is_sqlite(engine.db):
+        engine.release_locks()
+    stop = stop or threading.Event()
+
+    def _stop(_sig: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    ran = 0
+    idle_since = time.monotonic()
+    while not stop.is_set():
+        n = engine.run_due_jobs(limit=batch)
+        ran += n
+        if n:
+            idle_since = time.monotonic()
+            continue
+        if max_idle is not None and time.monotonic() - idle_since > max_idle:
+            break
+        stop.wait(poll)
+    return ran
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the waooaw job loop.")
+    parser.add_argument("--db", default="sqlite:///waooaw.db", help="SQLAlchemy URL")
+    parser.add_argument("--agents", action="append", default=[], help="module to import (registers agents)")
+    parser.add_argument("--poll", type=float, default=0.2)
+    parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--lease", type=float, default=60.0, help="seconds a claimed job stays locked")
+    parser.add_argument("--max-idle", type=float, default=None, help="exit after this many idle seconds")
+    args = parser.parse_args(argv)
+    for module in args.agents:
+        importlib.import_module(module)
+    ran = run_worker(args.db, poll=args.poll, batch=args.batch, lease=args.lease, max_idle=args.max_idle)
+    print(f"worker stopped after {ran} jobs")
+
+
+if __name__ == "__main__":
+    main()
