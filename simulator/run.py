@@ -19,12 +19,13 @@ def load_calendars(data: dict[str, Any]) -> dict[str, Any]:
     if not data:
         return {}
     from engine.calendar import load_calendars as load
+    from engine.errors import DefinitionError, Problem
 
     try:
         return dict(load(data))
-    except (ValueError, TypeError, KeyError) as exc:
-        from engine.errors import Problem
-
+    except DefinitionError as exc:
+        raise ScenarioError([Problem(f"calendars: {p.where}", p.message, p.line) for p in exc.problems]) from None
+    except (ValueError, TypeError, AttributeError) as exc:
         raise ScenarioError(Problem("calendars", str(exc))) from None
 
 

@@ -148,6 +148,8 @@ class Run:
         window = (self.warmup, self.end)
         for name, pool in s.pools.items():
             cal = compiled.calendars.get(pool.calendar) if pool.calendar else None
+            if cal is not None and getattr(cal, "always", False):
+                cal = None  # 24x7: plain arithmetic
             self.pools[name] = Pool(name, pool.size, self.env, self._begin, cal, self.t0, window)
         for name, agent in s.agents.items():
             if agent.capacity is not None:
