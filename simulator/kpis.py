@@ -76,11 +76,12 @@ def event_log(run: RunData, compiled: Compiled, prefix: str = "") -> pd.DataFram
 
 def cases(run: RunData) -> pd.DataFrame:
     if run.case_rows:
-        cid, arrived, ended, status = zip(*run.case_rows, strict=True)
+        cid, arrived, ended, status, end_node = zip(*run.case_rows, strict=True)
     else:
-        cid, arrived, ended, status = (), (), (), ()
+        cid, arrived, ended, status, end_node = (), (), (), (), ()
     frame = pd.DataFrame({"case": np.asarray(cid, dtype=np.int64), "arrived_s": np.asarray(arrived, dtype=float),
-                          "ended_s": np.asarray(ended, dtype=float), "status": list(status)})
+                          "ended_s": np.asarray(ended, dtype=float), "status": list(status),
+                          "end_node": list(end_node)})
     frame["cycle_time_h"] = (frame["ended_s"] - frame["arrived_s"]) / HOUR
     return frame.sort_values("case").reset_index(drop=True)
 
@@ -131,6 +132,10 @@ def replication_kpis(run: RunData, compiled: Compiled) -> list[tuple[str, str, f
         else:
             out.append((name, "", float(np.percentile(ct, value))))
     out.append(("incidents", "", float(sum(1 for i in run.incidents if i[2] >= warm))))
+    if len(done):
+        ends = done["end_node"].value_counts(normalize=True)
+        for node_id in sorted(n for n, k in compiled.kinds.items() if k in ("end", "terminate_end")):
+            out.append(("end_share", node_id, float(ends.get(node_id, 0.0))))
 
     rows = run.work_rows
     if rows:
@@ -251,14 +256,15 @@ class Results:
     def to_csv(self, path: str | Path, replication: int | None = None) -> Path:
         """Write the event log as CSV (ISO timestamps), readable by pm4py.read_csv / format_dataframe."""
         path = Path(path)
-        self.event_log(replication).to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+        self.event_log(replication).to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
         return path
 
     def table(self) -> str:
         """The KPI summary as aligned text (the CLI prints it)."""
         s = self.summary()
-        lines = [f"{'kpi':<24} {'subject':<28} {'mean':>12} {'95% CI':>27} {'n':>4}"]
+        width = min(max([7, *(len(str(x)) for x in s["subject"])]), 44)
+        lines = [f"{'kpi':<20} {'subject':<{width}} {'mean':>12} {'95% CI':>27} {'n':>4}"]
         for row in s.itertuples(index=False):
             ci = "" if math.isnan(row.half_width) else f"[{row.ci_low:,.3f}, {row.ci_high:,.3f}]"
-            lines.append(f"{row.kpi:<24} {str(row.subject)[:28]:<28} {row.mean:>12,.3f} {ci:>27} {row.n:>4}")
+            lines.append(f"{row.kpi:<20} {str(row.subject)[:width]:<{width}} {row.mean:>12,.3f} {ci:>27} {row.n:>4}")
         return "\n".join(lines)

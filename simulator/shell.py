@@ -35,6 +35,7 @@ from simulator.scenario import PER, Scenario, pool_of
 
 UNLIMITED = None
 _ENTERED = fx.Entered
+_ENDED = fx.InstanceEnded
 
 
 @dataclass
@@ -164,7 +165,7 @@ class Run:
         self._case_row = self.data.case_rows.append
         self._work_end_cb = self._on_work_end
         self._on: dict[type, Callable[[_Case, Any], None]] = {
-            fx.StartWork: self._start_work, fx.InstanceEnded: self._ended, fx.ScheduleTimer: self._schedule_timer,
+            fx.StartWork: self._start_work, fx.ScheduleTimer: self._schedule_timer,
             fx.CancelTimer: self._cancel_timer, fx.CancelWork: self._cancel_work, fx.SlaBreached: self._sla_breached,
             fx.Subscribe: self._subscribe, fx.Unsubscribe: lambda case, e: self._unsubscribe(case, e.subscription_id),
             fx.SendMessage: lambda case, e: self._send_message(e), fx.Incident: self._incident}
@@ -314,10 +315,14 @@ class Run:
     def _apply(self, case: _Case, effects: list[fx.Effect]) -> None:
         entered = self.data.entered
         on = self._on
+        last = None
         for e in effects:
             cls = type(e)
             if cls is _ENTERED:
-                entered[e.node_id] = entered.get(e.node_id, 0) + 1  # type: ignore[union-attr]
+                last = e.node_id  # type: ignore[union-attr]
+                entered[last] = entered.get(last, 0) + 1
+            elif cls is _ENDED:
+                self._ended(case, e, last)  # type: ignore[arg-type]
             else:
                 handler = on.get(cls)
                 if handler is not None:  # VariablesChanged needs nothing here
@@ -531,8 +536,9 @@ class Run:
 
     # --- ending ----------------------------------------------------------------------------------
 
-    def _ended(self, case: _Case, e: fx.InstanceEnded) -> None:
-        self._case_row((case.id, case.arrived, self.env._now, e.status))
+    def _ended(self, case: _Case, e: fx.InstanceEnded, last: str | None) -> None:
+        """``last``: the node entered last in this step (the end event reached, for completed cases)."""
+        self._case_row((case.id, case.arrived, self.env._now, e.status, last))
         if case.subs:
             for sub_id in list(case.subs):
                 self._unsubscribe(case, sub_id)
@@ -543,7 +549,7 @@ class Run:
         end = self.end
         open_work: list[Work] = []
         for case in self.cases.values():
-            self.data.case_rows.append((case.id, case.arrived, math.nan, "running"))
+            self.data.case_rows.append((case.id, case.arrived, math.nan, "running", None))
             for work in case.work.values():
                 open_work.append(work)
                 outcome = "open" if 0 <= work.start <= end else "queued"

@@ -74,7 +74,9 @@ def test_event_log_csv_round_trip(tmp_path) -> None:
     path = r.to_csv(tmp_path / "log.csv")
     back = pd.read_csv(path)
     assert list(back.columns) == ["replication", *LOG_COLUMNS] and len(back) == 6
-    assert pd.to_datetime(back["time:timestamp"]).dt.tz is not None
+    stamps = pd.to_datetime(back["time:timestamp"], format="ISO8601")
+    assert stamps.dt.tz is not None
+    assert (stamps.reset_index(drop=True) == r.event_log()["time:timestamp"]).all()
 
 
 def test_same_seed_same_results_other_seed_differs() -> None:
@@ -108,6 +110,9 @@ def test_branch_probabilities_choose_flows_by_target() -> None:
     assert total == 1440  # one a minute in [0, 24 h)
     for node, p in (("yes", 0.5), ("maybe", 0.3), ("no", 0.2)):
         assert abs(counts[node] / total - p) < 4 * math.sqrt(p * (1 - p) / total)
+    shares = {end: kpi(r, "end_share", end) for end in ("e1", "e2", "e3")}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["e1"] == pytest.approx(counts["e1"] / total)
 
 
 def test_sampled_outputs_and_variables_drive_conditions() -> None:
