@@ -85,16 +85,22 @@ def id_lines(text: str) -> dict[str, int]:
     return lines
 
 
+def place(problems: list[Problem], yaml_text: str) -> list[Problem]:
+    """Validation problems name ids, not lines: add the line where that id is written in the YAML text."""
+    if all(p.line for p in problems):
+        return problems
+    lines = id_lines(yaml_text)
+    return [p if p.line or p.where not in lines else Problem(p.where, p.message, lines[p.where], p.severity)
+            for p in problems]
+
+
 def _placed(file: str, problems: list[Problem]) -> list[Problem]:
-    """Validation problems name ids, not lines: add the line of that id in a YAML file."""
     if Path(file).suffix.lower() not in (".yaml", ".yml") or all(p.line for p in problems):
         return problems
     try:
-        lines = id_lines(Path(file).read_text(encoding="utf-8"))
+        return place(problems, Path(file).read_text(encoding="utf-8"))
     except OSError:
         return problems
-    return [p if p.line or p.where not in lines else Problem(p.where, p.message, lines[p.where], p.severity)
-            for p in problems]
 
 
 def _load_or_report(arg: str) -> tuple[ProcessDefinition | None, str, list[Problem]]:

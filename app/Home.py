@@ -1,0 +1,41 @@
+"""waooaw: the app's entry page (``waooaw app`` or ``streamlit run app/Home.py``)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import designs
+from engine.errors import DefinitionError
+
+st.set_page_config(page_title="waooaw", page_icon="🐾", layout="wide")
+
+st.title("waooaw")
+st.markdown(
+    "Workflows for a company of software agents and people: **design** a process (BPMN-like, saved as YAML), "
+    "**validate** it, **simulate** it with SimPy to see cycle times, queues and SLA breaches before anyone "
+    "runs it."
+)
+
+left, right = st.columns(2)
+with left:
+    st.page_link("pages/1_Designer.py", label="Designer: draw, edit, validate, export", icon="✏️")
+with right:
+    st.page_link("pages/2_Simulator.py", label="Simulator: KPIs with confidence intervals", icon="📈")
+
+st.subheader("Designs in the library")
+rows = []
+for name in designs.names():
+    try:
+        definition = designs.load_design(name)
+    except DefinitionError as exc:
+        rows.append({"design": name, "title": "", "nodes": None, "scenario": "", "status": f"does not load: {exc}"})
+        continue
+    rows.append({
+        "design": name,
+        "title": definition.label,
+        "nodes": len(definition.all_nodes()),
+        "scenario": "yes" if designs.scenario_path(name) else "",
+        "status": "",
+    })
+st.dataframe(rows, hide_index=True)
+st.caption("Command line: `waooaw validate NAME`, `waooaw render NAME -o out.svg`, `waooaw simulate NAME`.")
