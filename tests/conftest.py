@@ -53,3 +53,16 @@ def redis_url() -> Iterator[str]:
     except Exception as exc:
         _absent("Redis", exc)
     yield REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each engine test runs on a fresh SQLite file and on a fresh PostgreSQL database."""
+    from engine_support import fresh_postgres, sqlite_url
+
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+    else:
+        base = request.getfixturevalue("postgres_url")
+        with fresh_postgres(base) as url:
+            yield url

@@ -20,7 +20,9 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def connect(url: str = DEFAULT_URL, **kwargs: Any) -> SAEngine:
+def connect(url: str = DEFAULT_URL, reader: bool = False, **kwargs: Any) -> SAEngine:
+    """An engine for writing (SQLite: every transaction is BEGIN IMMEDIATE, so two writers queue instead of
+    failing half-way) or, with ``reader=True`` on SQLite, one whose reads never take the write lock."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
@@ -33,6 +35,9 @@ def connect(url: str = DEFAULT_URL, **kwargs: Any) -> SAEngine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
             dbapi_connection.isolation_level = None  # we issue BEGIN IMMEDIATE ourselves
+
+        if reader:
+            return engine
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:

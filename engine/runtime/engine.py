@@ -101,6 +101,8 @@ class Engine:
                  calendars: Mapping[str, Any] | None = None, worker_id: str | None = None,
                  lease: timedelta = timedelta(seconds=60)) -> None:
         self.db = connect(db_url)
+        self.reader = connect(db_url, reader=True) if is_sqlite(self.db) else self.db
+        self._instance_versions: dict[str, tuple[str, int]] = {}
         self.url = db_url
         self.clock: Clock = clock or RealClock()
         self.calendars = dict(calendars or {})
@@ -133,7 +135,7 @@ class Engine:
     def definition(self, name: str, version: int | None = None) -> ProcessDefinition:
         if version is not None and (name, version) in self._definitions:
             return self._definitions[(name, version)]
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             query = select(D.c.version, D.c.content).where(D.c.name == name)
             query = query.where(D.c.version == version) if version else query.order_by(D.c.version.desc()).limit(1)
             row = conn.execute(query).first()
@@ -147,7 +149,7 @@ class Engine:
         return self._definitions[key]
 
     def definitions(self) -> list[str]:
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             return sorted({r.name for r in conn.execute(select(D.c.name))})
 
     def semantics(self, name: str, version: int) -> Semantics:
@@ -173,6 +175,7 @@ class Engine:
                                           definition_version=definition.version, business_key=business_key,
                                           status="running", started_at=now, state="{}", steps=0, rev=0))
             _Step(self, conn, instance_id, sem, state, now, business_key).run(effects, [])
+        self._instance_versions[instance_id] = (definition.id, definition.version)
         return instance_id
 
     def _check_variables(self, definition: ProcessDefinition, values: dict[str, Any]) -> None:
@@ -189,8 +192,18 @@ class Engine:
         if problems:
             raise EngineError(f"cannot start {definition.id!r}: " + "; ".join(problems))
 
+    def _semantics_of(self, instance_id: str) -> Semantics:
+        if instance_id not in self._instance_versions:
+            with self.reader.connect() as conn:
+                row = conn.execute(select(INST.c.definition_name, INST.c.definition_version)
+                                   .where(INST.c.id == instance_id)).first()
+            if row is None:
+                raise EngineError(f"no instance {instance_id!r}")
+            self._instance_versions[instance_id] = (row.definition_name, row.definition_version)
+        return self.semantics(*self._instance_versions[instance_id])
+
     def instance(self, instance_id: str) -> InstanceView:
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(INST).where(INST.c.id == instance_id)).first()
             if row is None:
                 raise EngineError(f"no instance {instance_id!r}")
@@ -204,10 +217,13 @@ class Engine:
                                         .order_by(H.c.id)).mappings().all()
             incidents = [dict(r) for r in conn.execute(select(INC).where(INC.c.instance_id == instance_id)
                                                        .order_by(INC.c.id)).mappings()]
-        history = pd.DataFrame(
-            [{**r, "old_value": json.loads(r["old_value"]) if r["old_value"] is not None else None,
-              "new_value": json.loads(r["new_value"]) if r["new_value"] is not None else None} for r in history_rows],
-            columns=["name", "version", "old_value", "new_value", "node_id", "actor", "at"])
+        history = pd.DataFrame(history_rows, columns=["name", "version", "old_value", "new_value", "node_id", "actor",
+                                                      "at"])
+        for column in ("old_value", "new_value"):  # JSON values of any type: keep None as None, not NaN
+            history[column] = pd.Series([json.loads(r[column]) if r[column] is not None else None
+                                         for r in history_rows], dtype=object)
+        for column in ("node_id", "actor"):
+            history[column] = pd.Series([r[column] for r in history_rows], dtype=object)
         return InstanceView(row.id, row.definition_name, row.definition_version, row.business_key, row.status,
                             row.started_at, row.ended_at, row.error, row.steps, list(tokens["node_id"]), variables,
                             tokens, history, incidents)
@@ -217,20 +233,20 @@ class Engine:
                        INST.c.started_at, INST.c.ended_at, INST.c.steps)
         if status:
             query = query.where(INST.c.status == status)
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             return pd.DataFrame(conn.execute(query).mappings().all())
 
     def incidents(self, open_only: bool = True) -> list[dict[str, Any]]:
         query = select(INC).order_by(INC.c.id)
         if open_only:
             query = query.where(INC.c.resolved_at.is_(None))
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def retry(self, incident: int | Mapping[str, Any]) -> None:
         """Try the failed work (or gateway) of an incident again."""
         incident_id = incident if isinstance(incident, int) else int(incident["id"])
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(INC).where(INC.c.id == incident_id)).first()
         if row is None or row.resolved_at is not None:
             raise EngineError(f"no open incident {incident_id}")
@@ -262,7 +278,7 @@ class Engine:
             query = select(S).where(S.c.message == message).order_by(S.c.created_at, S.c.id).limit(1)
             if correlation is not None:
                 query = query.where(S.c.correlation == dumps(correlation))
-            with self.db.connect() as conn:
+            with self.reader.connect() as conn:
                 sub = conn.execute(query).first()
             if sub is None:
                 break
@@ -272,7 +288,8 @@ class Engine:
                     return False
                 return conn.execute(delete(S).where(S.c.id == sub_id)).rowcount == 1
 
-            if self._apply(sub.instance_id, [ev.MessageReceived(sub.id, payload)], before=take):
+            core_id = sub.id.split(":", 1)[1]  # rows are keyed instance:subscription
+            if self._apply(sub.instance_id, [ev.MessageReceived(core_id, payload)], before=take):
                 return str(sub.instance_id)
         for name in self.definitions():
             definition = self.definition(name)
@@ -295,13 +312,13 @@ class Engine:
             query = query.where(HT.c.instance_id == instance_id)
         if status:
             query = query.where(HT.c.status == status)
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             return [{**r, "candidate_groups": json.loads(r["candidate_groups"]), "form": json.loads(r["form"])}
                     for r in conn.execute(query).mappings()]
 
     def complete_task(self, task_id: int, values: Mapping[str, Any] | None = None, actor: str | None = None) -> None:
         """Complete a human task with form values (checked against its form; a bad value keeps it open)."""
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             task = conn.execute(select(HT).where(HT.c.id == task_id)).first()
         if task is None or task.status != "open":
             raise EngineError(f"no open human task {task_id}")
@@ -309,7 +326,7 @@ class Engine:
         now = self.clock.now()
 
         def close(conn: Connection) -> bool:
-            within = task.due_at is None or now <= _aware(task.due_at)
+            within = task.due_at is None or now < _aware(task.due_at)  # the SLA fires at due_at
             return conn.execute(update(HT).where(HT.c.id == task_id, HT.c.status == "open").values(
                 status="completed", completed_at=now, completed_by=actor, within_sla=within,
                 outcome=dumps(clean))).rowcount == 1
@@ -337,7 +354,7 @@ class Engine:
         return ran
 
     def next_due(self) -> datetime | None:
-        with self.db.connect() as conn:
+        with self.reader.connect() as conn:
             value = conn.execute(select(J.c.due_at).order_by(J.c.due_at).limit(1)).scalar()
         return _aware(value) if value is not None else None
 
@@ -445,6 +462,7 @@ class Engine:
     def _apply(self, instance_id: str, events: Iterable[ev.Event],
                before: Callable[[Connection], bool] | None = None, traceback: str | None = None) -> bool:
         """Apply events to one instance in one transaction. ``before`` may veto (returns False)."""
+        sem = self._semantics_of(instance_id)  # outside the write transaction (may read the definition)
         with self.db.begin() as conn:
             query = select(INST).where(INST.c.id == instance_id)
             if not is_sqlite(self.db):
@@ -456,7 +474,6 @@ class Engine:
                 conn.rollback()
                 return False
             state = InstanceState.from_dict(json.loads(row.state))
-            sem = self.semantics(row.definition_name, row.definition_version)
             _Step(self, conn, instance_id, sem, state, self.clock.now(), row.business_key,
                   traceback=traceback, rev=row.rev, steps_before=row.steps).run([], list(events))
         return True
