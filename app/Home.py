@@ -6,6 +6,7 @@ import streamlit as st
 
 import designs
 from engine.errors import DefinitionError
+from engine.validate import errors_only
 
 st.set_page_config(page_title="waooaw", page_icon="🐾", layout="wide")
 
@@ -35,7 +36,7 @@ for name in designs.names():
         "title": definition.label,
         "nodes": len(definition.all_nodes()),
         "scenario": "yes" if designs.scenario_path(name) else "",
-        "status": "",
+        "status": f"{len(errors)} error(s)" if (errors := errors_only(definition)) else "valid",
     })
 st.dataframe(rows, hide_index=True)
 st.caption("Command line: `waooaw validate NAME`, `waooaw render NAME -o out.svg`, `waooaw simulate NAME`.")

@@ -103,6 +103,7 @@ def test_home_lists_every_design() -> None:
     assert not at.exception
     listed = at.dataframe[0].value
     assert sorted(listed["design"]) == designs.names()
+    assert set(listed["status"]) == {"valid"}
 
 
 def test_designer_draws_the_chosen_design() -> None:

@@ -60,8 +60,12 @@ kpis, diagram, figures = st.tabs(["KPIs", "Where work waits", "Figures"])
 with kpis:
     st.dataframe(kpi_table(results), hide_index=True, key="sim_kpis")
 with diagram:
-    st.caption("Badges: activations per replication. Fill: mean waiting time (darker waits longer).")
-    st.graphviz_chart(to_dot(definition, **overlays(results)), width="stretch")
+    marks = overlays(results)
+    st.caption("Badges: activations per replication. Fill: mean waiting time for a person or agent, darker waits "
+               "longer" + ("." if marks["heat"] else " (nobody waited in this run)."))
+    st.graphviz_chart(to_dot(definition, **marks), width="stretch")
 with figures:
-    for figure in (plots.cycle_time_histogram(results), plots.queue_length(results), plots.utilisation_bars(results)):
-        st.pyplot(figure, width="content")
+    drawn = (plots.cycle_time_histogram(results), plots.queue_length(results), plots.utilisation_bars(results))
+    columns = st.columns(2)
+    for i, figure in enumerate(drawn):
+        columns[i % 2].pyplot(figure, width="stretch")
