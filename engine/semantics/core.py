@@ -116,6 +116,8 @@ class Semantics:
         self._has_inclusive = any(n.kind == "inclusive_gateway" for n in index.nodes.values())
         self._plain_start_id: str | None = None
         self._defaults = {v.name: v.default for v in definition.variables if v.default is not None}
+        self._start_ids = frozenset(nid for nid, n in index.nodes.items()
+                                    if n.kind in ("start", "timer_start", "message_start"))
         self._outgoing = index.outgoing
         self._incoming_ids = {nid: [f.id for f in flows] for nid, flows in index.incoming.items()}
         self._scope_path: dict[str, tuple[str, ...]] = {}
@@ -134,7 +136,7 @@ class Semantics:
               actor: str | None = None) -> tuple[InstanceState, list[fx.Effect]]:
         """A new instance: declared defaults, the given variables, one token on the start event."""
         node_id = start_node or self._plain_start_id or self._plain_start()
-        if node_id not in self._nodes or self._nodes[node_id].kind not in ("start", "timer_start", "message_start"):
+        if node_id not in self._start_ids:
             raise SemanticsError(f"{node_id!r} is not a start event of {self.definition.id!r}")
         state = InstanceState()
         step = _Step(state, now)
@@ -149,7 +151,7 @@ class Semantics:
 
     def step(self, state: InstanceState, event: ev.Event, now: datetime) -> list[fx.Effect]:
         """Apply one event to ``state`` (changed in place) and return what the world must do."""
-        if state.finished:
+        if state.status != "running":
             return []
         step = _Step(state, now)
         match event:
@@ -202,10 +204,11 @@ class Semantics:
         if token.status != WORK:
             return
         node = self._nodes[token.node]
-        outputs = dict(event.outputs or {})
-        if isinstance(node, ServiceTask) and node.output_variables:
-            outputs = {k: v for k, v in outputs.items() if k in node.output_variables}
-        self._set_vars(step, node.id, outputs, event.actor)
+        if event.outputs:
+            outputs = dict(event.outputs)
+            if isinstance(node, ServiceTask) and node.output_variables:
+                outputs = {k: v for k, v in outputs.items() if k in node.output_variables}
+            self._set_vars(step, node.id, outputs, event.actor)
         self._finish_activity(step, token, node)
 
     def _on_work_failed(self, step: _Step, event: ev.WorkFailed) -> None:
