@@ -161,6 +161,8 @@ class Run:
         self._pool_by_node: dict[str, Pool] = {}
         self.events = 0
         self._arrival_cb = self._on_arrival
+        self._sem_start = self.sem.start
+        self._sem_step = self.sem.step
         self._log_row = self.data.work_rows.append
         self._case_row = self.data.case_rows.append
         self._work_end_cb = self._on_work_end
@@ -298,12 +300,15 @@ class Run:
             if t is not None:
                 Timeout(env, t - env._now, None).callbacks.append(self._arrival_cb)  # type: ignore[union-attr]
         self.n_cases = n = self.n_cases + 1
-        case = _Case(n, env._now)
+        now = env._now
+        case = _Case(n, now)
         self.cases[n] = case
         variables = {name: draw() for name, draw in self._variables} if self._variables else None
         self.events += 1
-        state, effects = self.sem.start(variables, self._dt_now(), self._start_node)
-        case.state = state
+        if now != self._dt_t:
+            self._dt_t = now
+            self._dt = datetime.fromtimestamp(self._t0_ts + now, self._tz)
+        case.state, effects = self._sem_start(variables, self._dt, self._start_node)
         self._apply(case, effects)
 
     def _send(self, case: _Case, event: ev.Event) -> None:
@@ -398,7 +403,7 @@ class Run:
         if now != self._dt_t:
             self._dt_t = now
             self._dt = datetime.fromtimestamp(self._t0_ts + now, self._tz)
-        self._apply(case, self.sem.step(case.state, event_out, self._dt))  # type: ignore[arg-type]
+        self._apply(case, self._sem_step(case.state, event_out, self._dt))  # type: ignore[arg-type]
 
     def _outcome(self, work: Work) -> ev.Event:
         """Sample how the work ended: a technical failure, a business error, or done with outputs."""
