@@ -1,0 +1,199 @@
+"""One transaction's writes, buffered: many steps, a few statements.
+
+A worker applies a batch of events (finished agent calls, fired timers) in one transaction. Each
+step's effects land here first and go to the database at the end as one ``executemany`` per table,
+with statements built once at import (SQLAlchemy then only looks them up in its compiled cache).
+The batch commits or rolls back as a whole, so every step in it is still all-or-nothing.
+
+Order matters where a later step undoes an earlier one in the same batch: a cancelled timer that was
+armed in this batch is simply never inserted; row-keyed deletes run before inserts; tokens are
+written as the difference between the state loaded and the state reached.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from engine.runtime.tables import (
+    IncidentRow,
+    InstanceRow,
+    JobRow,
+    SubscriptionRow,
+    TaskExecutionRow,
+    TokenRow,
+    VariableHistoryRow,
+    VariableRow,
+)
+from engine.semantics.state import InstanceState, Token
+
+INST, T, V, H = InstanceRow.__table__, TokenRow.__table__, VariableRow.__table__, VariableHistoryRow.__table__
+J, S, INC, X = JobRow.__table__, SubscriptionRow.__table__, IncidentRow.__table__, TaskExecutionRow.__table__
+
+# Cancellable jobs are keyed (instance, kind, ref): a timer by its id, an activity's work by its token.
+CANCELLABLE = ("timer", "work")
+
+_DELETE_JOB = delete(J).where(J.c.instance_id == bindparam("i"), J.c.kind == bindparam("k"),
+                              J.c.ref == bindparam("r"))
+_DELETE_SUB = delete(S).where(S.c.id == bindparam("s"))
+_DELETE_TOKEN = delete(T).where(T.c.instance_id == bindparam("i"), T.c.token_id == bindparam("t"))
+_UPDATE_TOKEN = (update(T).where(T.c.instance_id == bindparam("i"), T.c.token_id == bindparam("t"))
+                 .values(node_id=bindparam("n"), status=bindparam("st"), parent=bindparam("p")))
+_UPDATE_VARIABLE = (update(V).where(V.c.instance_id == bindparam("i"), V.c.name == bindparam("nm"))
+                    .values(value=bindparam("v"), version=bindparam("ver")))
+_UPDATE_INSTANCE = update(INST).where(INST.c.id == bindparam("i")).values(
+    state=bindparam("state"), status=bindparam("status"), steps=bindparam("steps"), rev=bindparam("rev"),
+    ended_at=bindparam("ended_at"), error=bindparam("error"))
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+class Writes:
+    """The buffered rows of one transaction (see the module docstring for the ordering rules)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[dict[str, Any] | None] = []
+        self._job_at: dict[tuple[str, str, str], int] = {}
+        self.job_deletes: list[dict[str, str]] = []
+        self.subs: dict[str, dict[str, Any]] = {}
+        self.sub_deletes: list[str] = []
+        self.ended: list[str] = []
+        self.incidents: list[dict[str, Any]] = []
+        self.executions: list[dict[str, Any]] = []
+        self.changes: list[tuple[str, str, Any, Any, str | None, str | None, datetime]] = []
+        self.instances: dict[str, dict[str, Any]] = {}
+        self.created: dict[str, dict[str, Any]] = {}  # new instances: inserted whole, no stored variables
+        self.tokens_before: dict[str, dict[str, tuple[str, str, str | None]]] = {}
+        self.tokens_after: dict[str, dict[str, Token]] = {}
+
+    # --- what steps call ------------------------------------------------------------------------
+
+    def create(self, instance_id: str, row: dict[str, Any]) -> None:
+        self.created[instance_id] = row
+
+    def add_job(self, row: dict[str, Any]) -> None:
+        if row["kind"] in CANCELLABLE:
+            self._job_at[(row["instance_id"], row["kind"], row["ref"])] = len(self.jobs)
+        self.jobs.append(row)
+
+    def cancel_job(self, instance_id: str, kind: str, ref: str) -> None:
+        at = self._job_at.pop((instance_id, kind, ref), None)
+        if at is not None:  # armed in this very batch: never written
+            self.jobs[at] = None
+        self.job_deletes.append({"i": instance_id, "k": kind, "r": ref})
+
+    def subscribe(self, row: dict[str, Any]) -> None:
+        self.subs[row["id"]] = row
+
+    def unsubscribe(self, sub_id: str) -> None:
+        if self.subs.pop(sub_id, None) is None:
+            self.sub_deletes.append(sub_id)
+
+    def instance_ended(self, instance_id: str) -> None:
+        """Its timers, work and subscriptions go: stored ones by one delete, buffered ones are dropped."""
+        self.ended.append(instance_id)
+        for key in [k for k in self._job_at if k[0] == instance_id]:
+            self.jobs[self._job_at.pop(key)] = None
+        for sub_id in [s for s, row in self.subs.items() if row["instance_id"] == instance_id]:
+            del self.subs[sub_id]
+
+    def loaded(self, instance_id: str, state: InstanceState) -> None:
+        """Remember the tokens as stored, once per instance, to write only what changed."""
+        if instance_id not in self.tokens_before:
+            self.tokens_before[instance_id] = {t.id: (t.node, t.status, t.parent) for t in state.tokens.values()}
+
+    def stepped(self, instance_id: str, state: InstanceState, values: dict[str, Any]) -> None:
+        self.tokens_after[instance_id] = state.tokens
+        self.instances[instance_id] = values
+
+    # --- the end of the transaction -------------------------------------------------------------
+
+    def flush(self, conn: Connection) -> None:
+        if self.job_deletes:
+            conn.execute(_DELETE_JOB, self.job_deletes)
+        if self.ended:
+            conn.execute(delete(J).where(J.c.instance_id.in_(self.ended), J.c.kind.in_(CANCELLABLE)))
+            conn.execute(delete(S).where(S.c.instance_id.in_(self.ended)))
+        if self.sub_deletes:
+            conn.execute(_DELETE_SUB, [{"s": s} for s in self.sub_deletes])
+        jobs = [j for j in self.jobs if j is not None]
+        if jobs:
+            conn.execute(insert(J), jobs)
+        if self.subs:
+            conn.execute(insert(S), list(self.subs.values()))
+        if self.incidents:
+            conn.execute(insert(INC), self.incidents)
+        if self.executions:
+            conn.execute(insert(X), self.executions)
+        if self.changes:
+            self._flush_variables(conn)
+        self._flush_tokens(conn)
+        if self.created:
+            conn.execute(insert(INST), [{**row, **self.instances[i]} for i, row in self.created.items()])
+        updates = [{"i": i, **v} for i, v in self.instances.items() if i not in self.created]
+        if updates:
+            conn.execute(_UPDATE_INSTANCE, updates)
+
+    def _flush_tokens(self, conn: Connection) -> None:
+        deletes, inserts, updates = [], [], []
+        for instance_id, after in self.tokens_after.items():
+            before = self.tokens_before.get(instance_id, {})
+            for token_id in before.keys() - after.keys():
+                deletes.append({"i": instance_id, "t": token_id})
+            for token in after.values():
+                now = (token.node, token.status, token.parent)
+                was = before.get(token.id)
+                if was is None:
+                    inserts.append({"instance_id": instance_id, "token_id": token.id, "node_id": token.node,
+                                    "status": token.status, "parent": token.parent})
+                elif was != now:
+                    updates.append({"i": instance_id, "t": token.id, "n": token.node, "st": token.status,
+                                    "p": token.parent})
+        if deletes:
+            conn.execute(_DELETE_TOKEN, deletes)
+        if updates:
+            conn.execute(_UPDATE_TOKEN, updates)
+        if inserts:
+            conn.execute(insert(T), inserts)
+
+    def _flush_variables(self, conn: Connection) -> None:
+        """Each change is a history row with the next version number; the current value is upserted."""
+        instance_ids = sorted({c[0] for c in self.changes} - self.created.keys())
+        versions: dict[tuple[str, str], int] = {
+            (r.instance_id, r.name): r.version
+            for r in conn.execute(select(V.c.instance_id, V.c.name, V.c.version)
+                                  .where(V.c.instance_id.in_(instance_ids)))
+        } if instance_ids else {}
+        stored = set(versions)
+        history: list[dict[str, Any]] = []
+        latest: dict[tuple[str, str], Any] = {}
+        for instance_id, name, old, new, node_id, actor, at in self.changes:
+            key = (instance_id, name)
+            versions[key] = versions.get(key, 0) + 1
+            latest[key] = new
+            history.append({"instance_id": instance_id, "name": name, "version": versions[key],
+                            "old_value": dumps(old) if old is not None else None, "new_value": dumps(new),
+                            "node_id": node_id, "actor": actor, "at": at})
+        conn.execute(insert(H), history)
+        inserts = [{"instance_id": k[0], "name": k[1], "value": dumps(v), "version": versions[k]}
+                   for k, v in latest.items() if k not in stored]
+        updates = [{"i": k[0], "nm": k[1], "v": dumps(v), "ver": versions[k]} for k, v in latest.items() if k in stored]
+        if inserts:
+            conn.execute(insert(V), inserts)
+        if updates:
+            conn.execute(_UPDATE_VARIABLE, updates)
+
+
+def guard_jobs(conn: Connection, job_ids: list[int], owner: str) -> set[int]:
+    """Remove claimed jobs this worker still holds; the ones it lost (lease expired) are not its to finish."""
+    if not job_ids:
+        return set()
+    rows = conn.execute(delete(J).where(and_(J.c.id.in_(job_ids), J.c.lock_owner == owner)).returning(J.c.id))
+    return {r.id for r in rows}
+
