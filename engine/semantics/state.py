@@ -6,7 +6,7 @@ simulator keeps thousands in memory. Nothing here knows about databases or clock
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 # Token statuses: where a token waits.
@@ -69,7 +69,18 @@ class InstanceState:
         return self.status != "running"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain data for JSON (written by hand: ``dataclasses.asdict`` deep-copies and was a third of a
+        step's cost). Containers are copied; variable values are shared, so serialise, don't mutate."""
+        return {
+            "variables": dict(self.variables),
+            "tokens": {tid: {"id": t.id, "node": t.node, "status": t.status, "parent": t.parent, "via": t.via,
+                             "work_id": t.work_id, "attempt": t.attempt, "waits": dict(t.waits),
+                             "fired": dict(t.fired), "pending": list(t.pending), "error": t.error}
+                       for tid, t in self.tokens.items()},
+            "compensable": [{"node": c.node, "handler": c.handler, "scope": list(c.scope), "inputs": dict(c.inputs),
+                             "done": c.done} for c in self.compensable],
+            "status": self.status, "seq": self.seq, "steps": self.steps,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InstanceState:
