@@ -19,7 +19,7 @@ from engine.runtime.db import is_sqlite
 from engine.runtime.engine import Engine
 
 
-def run_worker(db_url: str, poll: float = 0.2, batch: int = 20, lease: float = 60.0,
+def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 60.0,
                stop: threading.Event | None = None, max_idle: float | None = None) -> int:
     """Run jobs until ``stop`` is set, SIGTERM/SIGINT arrives, or (``max_idle``) nothing was due that long."""
     engine = Engine(db_url, lease=timedelta(seconds=lease))
@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", default="sqlite:///waooaw.db", help="SQLAlchemy URL")
     parser.add_argument("--agents", action="append", default=[], help="module to import (registers agents)")
     parser.add_argument("--poll", type=float, default=0.2)
-    parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=50,
+                        help="jobs claimed at once; their results commit together (a crash repeats at most these)")
     parser.add_argument("--lease", type=float, default=60.0, help="seconds a claimed job stays locked")
     parser.add_argument("--max-idle", type=float, default=None, help="exit after this many idle seconds")
     args = parser.parse_args(argv)
