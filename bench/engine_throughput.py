@@ -1,0 +1,439 @@
+"""Engine throughput: instances/s and diagram steps/s for the PR-review and marketing-campaign designs.
+
+    .venv/bin/python bench/engine_throughput.py [--n 1000] [--quick] [--workers 1,2,4] [--repeat 1]
+                                                [--markdown] [--pg URL | --no-pg]
+
+What it measures, and why: the cost of durability. Every step of the embedded engine is a database
+transaction (lock the instance row, apply the core's rules, write state, jobs, variables, history), so
+it is slower than an engine that keeps everything in memory. The reference is SpiffWorkflow 3.x running
+the same two models in memory, in the same run: the ratio says what persistence and the job queue cost.
+
+- Agents are the designs' own demo agents (``designs.agents``): deterministic and side-effect free, so
+  the figures are the engine's overhead, not the agents'. PR numbers are 0..n-1 (WowVision approves
+  the even ones); the driver approves the even-numbered campaigns through ``tasks()``/``complete_task``.
+- SQLite: one process starts n instances, then ``run_until_idle()`` (and completes the approvals).
+- PostgreSQL (a throwaway database per run): the driver starts n instances, then 1, 2, 4 worker
+  processes (``python -m engine.runtime.worker``) run them while the driver completes the approvals.
+  "run s" starts when every worker is up and blocked in its first claim (see ``run_postgres``: the
+  start-up time, seconds for 4 interpreters on 2 cores, is printed below the table) and ends when the
+  last instance completes.
+- SpiffWorkflow: hand-written equivalent BPMN (script tasks that call the same agent functions in
+  place of service tasks; the approval a user task completed in code; the same gateway conditions;
+  the 4-hour SLA a non-interrupting timer boundary event; the launch error boundary event). Spiff has
+  no compensation events, so "discard drafts" is one script task calling the discard agent three times.
+- "seconds" = start + run; inst/s and steps/s are over it; with ``--repeat R`` each row is the fastest
+  of R runs (the machine is shared: the least disturbed run). Steps are each runtime's own count: the
+  engine's ``steps`` column (nodes passed; a parallel join counts each arriving token), Spiff's
+  completed tasks that are diagram elements. "vs Spiff" compares inst/s (the same work per instance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+import psycopg  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+import designs  # noqa: E402
+import designs.agents as demo_agents  # noqa: E402
+from engine.runtime import Engine  # noqa: E402
+
+PG_BASE = os.environ.get("WAOOAW_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+INPUTS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "pr_review": lambda i: {"pr_number": i},
+    "marketing_campaign": lambda i: {"campaign": f"campaign-{i}"},
+}
+
+
+def approve(i: int) -> bool:
+    """The driver's decision for campaign i (the same in every runtime)."""
+    return i % 2 == 0
+
+
+@dataclass
+class Result:
+    design: str
+    runtime: str
+    workers: str
+    instances: int
+    start_s: float
+    run_s: float
+    steps: int
+
+    @property
+    def seconds(self) -> float:
+        return self.start_s + self.run_s
+
+
+# --- the engine on SQLite, in process --------------------------------------------------------------
+
+
+def complete_open_tasks(engine: Engine, index: dict[str, int]) -> int:
+    """Complete every open approval as its assignee: approved when the instance's number is even."""
+    done = 0
+    for task in engine.tasks():
+        engine.complete_task(task["id"], {"approved": approve(index[task["instance_id"]])},
+                             actor=task["assignee"] or "bench")
+        done += 1
+    return done
+
+
+def check_finished(engine: Engine, n: int, where: str) -> int:
+    """All n instances completed (else a clear error); returns the total steps."""
+    df = engine.instances()
+    counts = df["status"].value_counts().to_dict() if len(df) else {}
+    if counts.get("completed", 0) != n:
+        raise RuntimeError(f"{where}: expected {n} completed instances, got {counts}; "
+                           f"open incidents: {engine.incidents()[:3]}")
+    return int(df["steps"].sum())
+
+
+def run_sqlite(design: str, n: int, workdir: Path) -> Result:
+    workdir.mkdir(parents=True, exist_ok=True)
+    engine = Engine(f"sqlite:///{workdir / f'{design}.db'}")
+    engine.deploy(designs.build_design(design))
+    started = time.perf_counter()
+    index = {engine.start(design, INPUTS[design](i)): i for i in range(n)}
+    started_all = time.perf_counter()
+    engine.run_until_idle()
+    while complete_open_tasks(engine, index):
+        engine.run_until_idle()
+    ended = time.perf_counter()
+    steps = check_finished(engine, n, f"SQLite {design}")
+    engine.db.dispose()
+    engine.reader.dispose()
+    return Result(design, "engine SQLite", "in-process", n, started_all - started, ended - started_all, steps)
+
+
+# --- the engine on PostgreSQL, worker processes -----------------------------------------------------
+
+
+def pg_reachable(base_url: str) -> str | None:
+    """None when PostgreSQL answers, else the reason."""
+    try:
+        with psycopg.connect(base_url.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3) as conn:
+            conn.execute("select 1")
+    except Exception as exc:  # any failure to connect means "absent"
+        return " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+    return None
+
+
+@contextmanager
+def fresh_postgres(base_url: str) -> Iterator[str]:
+    """A throwaway database (as tests/engine_support.py makes them), dropped afterwards."""
+    name = f"waooaw_bench_{uuid.uuid4().hex[:10]}"
+    admin = base_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = base_url.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        create_engine(url).dispose()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def spawn_workers(url: str, count: int, batch: int | None, poll: float) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "engine.runtime.worker", "--db", url, "--agents", "designs.agents",
+               "--poll", str(poll)] + (["--batch", str(batch)] if batch else [])
+    return [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL) for _ in range(count)]
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def run_postgres(design: str, n: int, workers: int, base_url: str, batch: int | None, poll: float,
+                 timeout: float) -> tuple[Result, float]:
+    """Returns the result and the seconds from spawning the workers until all wait at the gate.
+
+    The gate: the driver holds ``LOCK TABLE wf_jobs IN EXCLUSIVE MODE`` while the workers start, so each
+    blocks in its first claim (``FOR UPDATE SKIP LOCKED`` skips locked rows, not a locked table). When all
+    of them wait there the clock starts and the lock is released: interpreter start-up and imports
+    (seconds for 4 processes on 2 cores) are not counted as throughput."""
+    with fresh_postgres(base_url) as url:
+        engine = Engine(url)
+        engine.deploy(designs.build_design(design))
+        started = time.perf_counter()
+        index = {engine.start(design, INPUTS[design](i)): i for i in range(n)}
+        started_all = time.perf_counter()
+        waiting = text("select count(*) from pg_locks where not granted and relation = 'wf_jobs'::regclass")
+        probe_done = text("select status, count(*) from wf_instances group by status")
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            with engine.db.connect() as gate:
+                hold = gate.begin()
+                gate.execute(text("LOCK TABLE wf_jobs IN EXCLUSIVE MODE"))
+                procs = spawn_workers(url, workers, batch, poll)
+                spawned = time.perf_counter()
+                while True:
+                    with engine.db.connect() as conn:
+                        if conn.execute(waiting).scalar() == workers:
+                            break
+                    if any(p.poll() is not None for p in procs) or time.perf_counter() - spawned > 300:
+                        raise RuntimeError(f"PostgreSQL {design}: the workers did not reach the gate")
+                    time.sleep(0.01)
+                ready = time.perf_counter()
+                hold.commit()
+            while True:
+                with engine.db.connect() as conn:
+                    counts = dict(conn.execute(probe_done).all())  # type: ignore[arg-type]
+                if counts.get("completed", 0) == n:
+                    break
+                if set(counts) - {"running", "completed"} or engine.incidents():
+                    raise RuntimeError(f"PostgreSQL {design}: {counts}; incidents {engine.incidents()[:3]}")
+                if time.perf_counter() - ready > timeout:
+                    raise RuntimeError(f"PostgreSQL {design} x{workers}: not done after {timeout} s: {counts}")
+                dead = [p.returncode for p in procs if p.poll() is not None]
+                if dead:
+                    raise RuntimeError(f"a worker exited early with code {dead[0]}")
+                if not complete_open_tasks(engine, index):
+                    time.sleep(0.01)
+            ended = time.perf_counter()
+        finally:
+            stop_workers(procs)
+        steps = check_finished(engine, n, f"PostgreSQL {design}")
+        engine.db.dispose()
+    return (Result(design, "engine PostgreSQL", str(workers), n, started_all - started, ended - ready, steps),
+            ready - spawned)
+
+
+# --- SpiffWorkflow in memory -----------------------------------------------------------------------
+
+NS = 'xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+
+
+def _flow(flow_id: str, source: str, target: str, condition: str | None = None) -> str:
+    cond = f'<conditionExpression xsi:type="tFormalExpression">{condition}</conditionExpression>' if condition else ""
+    return f'<sequenceFlow id="{flow_id}" sourceRef="{source}" targetRef="{target}">{cond}</sequenceFlow>'
+
+
+def _script(task_id: str, script: str) -> str:
+    return f'<scriptTask id="{task_id}"><script>{script}</script></scriptTask>'
+
+
+# No XML declaration (pitfall 1); conditions and durations are Python expressions (pitfall 3).
+PR_REVIEW_BPMN = f"""<definitions {NS} id="pr_review_defs" targetNamespace="waooaw-bench">
+<process id="pr_review" isExecutable="true">
+<startEvent id="start"/>
+{_script("wowvision_validate",
+         'vision_approved = agents.wowvision_validate({"pr_number": pr_number})["vision_approved"]')}
+<exclusiveGateway id="approved" default="approved__create_issue"/>
+{_script("deploy", 'deployed_pr = agents.deploy({"pr_number": pr_number})["deployed_pr"]')}
+<endEvent id="deployed"/>
+{_script("create_issue", 'issue_title = agents.create_issue({"pr_number": pr_number})["issue_title"]')}
+<endEvent id="issue_created"/>
+{_flow("start__wowvision_validate", "start", "wowvision_validate")}
+{_flow("wowvision_validate__approved", "wowvision_validate", "approved")}
+{_flow("approved__deploy", "approved", "deploy", "vision_approved")}
+{_flow("deploy__deployed", "deploy", "deployed")}
+{_flow("approved__create_issue", "approved", "create_issue")}
+{_flow("create_issue__issue_created", "create_issue", "issue_created")}
+</process>
+</definitions>"""
+
+_DRAFTS = "\n".join(
+    _script(f"create_{ch}", f'create_{ch}_draft = agents.create_content({{"campaign": campaign}})["content_draft"]')
+    + _flow(f"fork__create_{ch}", "fork", f"create_{ch}") + _flow(f"create_{ch}__join", f"create_{ch}", "join")
+    for ch in ("blog", "social", "email"))
+
+CAMPAIGN_BPMN = f"""<definitions {NS} id="marketing_campaign_defs" targetNamespace="waooaw-bench">
+<error id="launch_error" name="launch_error" errorCode="launch_failed"/>
+<process id="marketing_campaign" isExecutable="true">
+<startEvent id="start"/>
+<parallelGateway id="fork"/>
+{_DRAFTS}
+<parallelGateway id="join"/>
+<userTask id="approval" name="Approve campaign"/>
+<boundaryEvent id="approval_sla" attachedToRef="approval" cancelActivity="false">
+  <timerEventDefinition><timeDuration>"PT4H"</timeDuration></timerEventDefinition></boundaryEvent>
+{_script("escalate", 'assignee = "cto"')}
+<endEvent id="escalated"/>
+<exclusiveGateway id="approved_gw" default="approved_gw__discard_drafts"/>
+{_script("launch", 'launched = agents.launch_campaign({})["launched"]')}
+<endEvent id="launched_end"/>
+<boundaryEvent id="launch_failed" attachedToRef="launch"><errorEventDefinition errorRef="launch_error"/></boundaryEvent>
+{_script("rollback", 'launched = agents.rollback_launch({})["launched"]')}
+<endEvent id="rolled_back"/>
+{_script("discard_drafts", "agents.discard_content({}); agents.discard_content({}); agents.discard_content({})")}
+<endEvent id="rejected"/>
+{_flow("start__fork", "start", "fork")}
+{_flow("join__approval", "join", "approval")}
+{_flow("approval__approved_gw", "approval", "approved_gw")}
+{_flow("approval_sla__escalate", "approval_sla", "escalate")}
+{_flow("escalate__escalated", "escalate", "escalated")}
+{_flow("approved_gw__launch", "approved_gw", "launch", "approved")}
+{_flow("launch__launched_end", "launch", "launched_end")}
+{_flow("launch_failed__rollback", "launch_failed", "rollback")}
+{_flow("rollback__rolled_back", "rollback", "rolled_back")}
+{_flow("approved_gw__discard_drafts", "approved_gw", "discard_drafts")}
+{_flow("discard_drafts__rejected", "discard_drafts", "rejected")}
+</process>
+</definitions>"""
+
+SPIFF_BPMN = {"pr_review": PR_REVIEW_BPMN, "marketing_campaign": CAMPAIGN_BPMN}
+
+
+def run_spiff(design: str, n: int) -> Result:
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+    from SpiffWorkflow.bpmn.parser import BpmnParser
+    from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+    from SpiffWorkflow.util.task import TaskState
+
+    parser = BpmnParser()
+    parser.add_bpmn_str(SPIFF_BPMN[design].encode())
+    spec = parser.get_spec(design)
+    script_engine = PythonScriptEngine(environment=TaskDataEnvironment({"agents": demo_agents}))
+    started = time.perf_counter()
+    workflows = []
+    for i in range(n):
+        workflow = BpmnWorkflow(spec, script_engine=script_engine)
+        workflow.task_tree.data.update(INPUTS[design](i))  # set_data() is not visible to scripts (pitfall 2)
+        workflows.append(workflow)
+    started_all = time.perf_counter()
+    for i, workflow in enumerate(workflows):
+        workflow.do_engine_steps()
+        while ready := workflow.get_tasks(state=TaskState.READY, manual=True):
+            for task in ready:
+                task.data["approved"] = approve(i)
+                task.run()
+            workflow.do_engine_steps()
+    ended = time.perf_counter()
+    steps = 0
+    for i, workflow in enumerate(workflows):
+        if not workflow.is_completed():
+            raise RuntimeError(f"SpiffWorkflow {design} #{i} did not complete")
+        steps += sum(1 for t in workflow.get_tasks(state=TaskState.COMPLETED) if t.task_spec.bpmn_id is not None)
+    return Result(design, "SpiffWorkflow (memory)", "in-process", n, started_all - started, ended - started_all,
+                  steps)
+
+
+# --- the table -------------------------------------------------------------------------------------
+
+
+def table(results: list[Result]) -> pd.DataFrame:
+    spiff = {r.design: r.instances / r.seconds for r in results if r.runtime.startswith("SpiffWorkflow")}
+    rows = []
+    for r in results:
+        rate = r.instances / r.seconds
+        rows.append({"design": r.design, "runtime": r.runtime, "workers": r.workers, "instances": r.instances,
+                     "start s": round(r.start_s, 2), "run s": round(r.run_s, 2), "seconds": round(r.seconds, 2),
+                     "inst/s": round(rate, 1), "steps/inst": round(r.steps / r.instances, 1),
+                     "steps/s": round(r.steps / r.seconds), "vs Spiff": (f"{rate / spiff[r.design]:.3f}x"
+                                                                          if r.design in spiff else "-")})
+    return pd.DataFrame(rows)
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """A GitHub table without the tabulate dependency: numbers right-aligned."""
+    def cell(v: Any) -> str:
+        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
+
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
+    lines = ["| " + " | ".join(df.columns) + " |",
+             "|" + "|".join("---:" if num else "---" for num in numeric) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--n", type=int, default=1000, help="instances per design and runtime (default 1000)")
+    parser.add_argument("--quick", action="store_true", help="100 instances (a smoke run)")
+    parser.add_argument("--workers", default="1,2,4", help="PostgreSQL worker counts (default 1,2,4)")
+    parser.add_argument("--designs", default="pr_review,marketing_campaign")
+    parser.add_argument("--pg", default=PG_BASE, help="PostgreSQL URL of a database to CREATE/DROP others from")
+    parser.add_argument("--no-pg", action="store_true", help="skip PostgreSQL")
+    parser.add_argument("--batch", type=int, default=None, help="worker --batch (default: the worker's own)")
+    parser.add_argument("--poll", type=float, default=0.05, help="worker --poll seconds when idle")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="give up on one PostgreSQL run after this")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per row; the fastest is shown (default 1)")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table (for the README)")
+    args = parser.parse_args(argv)
+    n = 100 if args.quick else args.n
+    chosen = [d.strip() for d in args.designs.split(",") if d.strip()]
+    unknown = set(chosen) - set(INPUTS)
+    if unknown:
+        parser.error(f"unknown designs {sorted(unknown)}; known: {', '.join(INPUTS)}")
+    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    pg_problem = "skipped (--no-pg)" if args.no_pg else pg_reachable(args.pg)
+    notes: list[str] = []
+    if pg_problem:
+        notes.append(f"PostgreSQL not measured: {pg_problem}")
+
+    def fastest(runs: list[Result]) -> Result:
+        return min(runs, key=lambda r: r.seconds)
+
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="waooaw-bench-") as tmp:
+        for design in chosen:
+            print(f"{design}: SpiffWorkflow ...", file=sys.stderr, flush=True)
+            results.append(fastest([run_spiff(design, n) for _ in range(args.repeat)]))
+            print(f"{design}: SQLite ...", file=sys.stderr, flush=True)
+            results.append(fastest([run_sqlite(design, n, Path(tmp) / uuid.uuid4().hex)
+                                    for _ in range(args.repeat)]))
+            if not pg_problem:
+                for count in worker_counts:
+                    print(f"{design}: PostgreSQL, {count} worker(s) ...", file=sys.stderr, flush=True)
+                    runs = [run_postgres(design, n, count, args.pg, args.batch, args.poll, args.timeout)
+                            for _ in range(args.repeat)]
+                    results.append(fastest([r for r, _ in runs]))
+                    notes.append(f"{design} PostgreSQL x{count}: {max(w for _, w in runs):.2f} s from spawning the "
+                                 "workers until all wait at the gate (not in run s)")
+    df = table(results)
+    print(f"\n{n:,} instances per row; {os.cpu_count()} CPUs; SpiffWorkflow {_version('SpiffWorkflow')}; "
+          f"Python {sys.version.split()[0]}; code {revision()}")
+    print(markdown(df) if args.markdown else df.to_string(index=False))
+    for note in notes:
+        print(f"- {note}")
+
+
+def revision() -> str:
+    """The commit measured (``+dirty`` when engine/ has uncommitted changes): the engine changes often."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "engine"], cwd=ROOT, capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "?"
+
+
+if __name__ == "__main__":
+    main()
