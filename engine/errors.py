@@ -38,6 +38,14 @@ class DefinitionError(WaooawError):
         super().__init__("\n".join(lines) if lines else "invalid definition")
 
 
+class EngineError(WaooawError):
+    """Bad input to the engine API: nothing was written."""
+
+
+class FormError(EngineError):
+    """Form values that do not fit the human task's form; the task stays open."""
+
+
 class ExpressionError(WaooawError):
     """An expression does not parse, uses something unsafe, or fails to evaluate."""
 

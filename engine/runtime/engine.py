@@ -31,14 +31,15 @@ import pandas as pd
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from engine.errors import DefinitionError, WaooawError
+from engine.errors import DefinitionError, EngineError, FormError  # noqa: F401  (FormError: re-exported)
 from engine.model import serialize
 from engine.model.definition import ProcessDefinition, type_matches
-from engine.model.nodes import FormField, ServiceTask, UserTask
+from engine.model.nodes import ServiceTask, UserTask
 from engine.model.timers import parse_duration
 from engine.runtime.agents import AgentContext, BpmnError, call_agent
 from engine.runtime.clock import Clock, RealClock, VirtualClock
 from engine.runtime.db import DEFAULT_URL, connect, is_sqlite
+from engine.runtime.human_tasks import HumanTaskApi, check_form  # noqa: F401  (check_form: re-exported)
 from engine.runtime.tables import (
     DefinitionRow,
     HumanTaskRow,
@@ -46,6 +47,7 @@ from engine.runtime.tables import (
     InstanceRow,
     JobRow,
     SubscriptionRow,
+    TaskAuditRow,
     TaskExecutionRow,
     TokenRow,
     VariableHistoryRow,
@@ -60,18 +62,11 @@ D, INST, T, V, H = (DefinitionRow.__table__, InstanceRow.__table__, TokenRow.__t
                  VariableHistoryRow.__table__)
 J, HT, S, INC, X = (JobRow.__table__, HumanTaskRow.__table__, SubscriptionRow.__table__, IncidentRow.__table__,
                     TaskExecutionRow.__table__)
+TA = TaskAuditRow.__table__
 
 
 def dumps(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
-
-
-class EngineError(WaooawError):
-    """Bad input to the engine API: nothing was written."""
-
-
-class FormError(EngineError):
-    """Form values that do not fit the human task's form; the task stays open."""
 
 
 @dataclass
@@ -94,7 +89,7 @@ class InstanceView:
     incidents: list[dict[str, Any]] = field(default_factory=list)
 
 
-class Engine:
+class Engine(HumanTaskApi):
     """``Engine(db_url, clock=...)``: deploy definitions, start instances, drive jobs, inspect."""
 
     def __init__(self, db_url: str = DEFAULT_URL, clock: Clock | None = None,
@@ -301,39 +296,6 @@ class Engine:
                 return self.start(name, payload, start_node=starts[message])
         return None
 
-    # --- human tasks ---------------------------------------------------------------------------
-
-    def tasks(self, assignee: str | None = None, instance_id: str | None = None,
-              status: str | None = "open") -> list[dict[str, Any]]:
-        query = select(HT).order_by(HT.c.id)
-        if assignee:
-            query = query.where(HT.c.assignee == assignee)
-        if instance_id:
-            query = query.where(HT.c.instance_id == instance_id)
-        if status:
-            query = query.where(HT.c.status == status)
-        with self.reader.connect() as conn:
-            return [{**r, "candidate_groups": json.loads(r["candidate_groups"]), "form": json.loads(r["form"])}
-                    for r in conn.execute(query).mappings()]
-
-    def complete_task(self, task_id: int, values: Mapping[str, Any] | None = None, actor: str | None = None) -> None:
-        """Complete a human task with form values (checked against its form; a bad value keeps it open)."""
-        with self.reader.connect() as conn:
-            task = conn.execute(select(HT).where(HT.c.id == task_id)).first()
-        if task is None or task.status != "open":
-            raise EngineError(f"no open human task {task_id}")
-        clean = check_form([FormField(**f) for f in json.loads(task.form)], dict(values or {}), task.node_id)
-        now = self.clock.now()
-
-        def close(conn: Connection) -> bool:
-            within = task.due_at is None or now < _aware(task.due_at)  # the SLA fires at due_at
-            return conn.execute(update(HT).where(HT.c.id == task_id, HT.c.status == "open").values(
-                status="completed", completed_at=now, completed_by=actor, within_sla=within,
-                outcome=dumps(clean))).rowcount == 1
-
-        if not self._apply(task.instance_id, [ev.WorkDone(task.token_id, clean, actor)], before=close):
-            raise EngineError(f"human task {task_id} was completed or cancelled meanwhile")
-
     # --- jobs ----------------------------------------------------------------------------------
 
     def run_due_jobs(self, limit: int = 50) -> int:
@@ -510,8 +472,11 @@ class _Step:
             return self._start_work(e)
         if isinstance(e, fx.CancelWork):
             conn.execute(delete(J).where(J.c.instance_id == self.id, J.c.kind == "work", J.c.ref == e.token_id))
-            conn.execute(update(HT).where(HT.c.instance_id == self.id, HT.c.work_id == e.work_id,
-                                          HT.c.status == "open").values(status="cancelled", completed_at=now))
+            cancelled = (update(HT).where(HT.c.instance_id == self.id, HT.c.work_id == e.work_id, HT.c.status == "open")
+                         .values(status="cancelled", completed_at=now).returning(HT.c.id, HT.c.node_id))
+            for task in conn.execute(cancelled).all():
+                conn.execute(insert(TA).values(task_id=task.id, instance_id=self.id, node_id=task.node_id,
+                                               action="cancelled", actor=None, detail="{}", at=now))
         elif isinstance(e, fx.ScheduleTimer):
             self.jobs.append({"instance_id": self.id, "kind": "timer", "ref": e.timer_id, "due_at": e.due,
                               "payload": dumps({"node_id": e.node_id, "purpose": e.purpose})})
@@ -544,11 +509,14 @@ class _Step:
             return ev.WorkDone(e.token_id, {})
         node = self.sem.definition.node(e.node_id)
         if e.kind == "user_task" and isinstance(node, UserTask):
-            self.conn.execute(insert(HT).values(
+            task_id = self.conn.execute(insert(HT).values(
                 instance_id=self.id, token_id=e.token_id, work_id=e.work_id, node_id=e.node_id,
                 title=node.title or node.label, assignee=node.assignee, candidate_groups=dumps(node.candidate_groups),
                 form=dumps([f.model_dump(mode="json") for f in node.form]), status="open", escalated=False,
-                created_at=self.now, due_at=e.due))
+                created_at=self.now, due_at=e.due)).inserted_primary_key[0]
+            self.conn.execute(insert(TA).values(
+                task_id=task_id, instance_id=self.id, node_id=e.node_id, action="created", actor=None, at=self.now,
+                detail=dumps({"assignee": node.assignee, "candidate_groups": node.candidate_groups, "due_at": e.due})))
             return None
         timeout = parse_duration(node.timeout).total_seconds() if isinstance(node, ServiceTask) and node.timeout \
             else None
@@ -559,17 +527,32 @@ class _Step:
         return None
 
     def _sla(self, e: fx.SlaBreached) -> None:
-        action = e.action
+        conn, action = self.conn, e.action
         where = (HT.c.instance_id == self.id, HT.c.work_id == e.work_id, HT.c.status == "open")
+        query = select(HT.c.id, HT.c.assignee).where(*where)
+        tasks = conn.execute(query if conn.dialect.name == "sqlite" else query.with_for_update()).all()
+        kind = action.action if action is not None else None
+        detail: dict[str, Any] = {"action": kind}
+        if kind in ("escalate", "reassign"):
+            conn.execute(update(HT).where(*where).values(assignee=action.assignee, escalated=kind == "escalate"))
+        elif kind == "complete":
+            conn.execute(update(HT).where(*where).values(status="completed", completed_at=self.now,
+                                                         completed_by="sla", within_sla=False,
+                                                         outcome=dumps(action.values)))
+            detail["values"] = action.values
+        elif kind == "notify":
+            detail["message"] = action.message
+        elif kind == "handler":
+            detail["handler"] = action.handler
+        if tasks:
+            audit = {"escalate": "escalated", "reassign": "reassigned", "complete": "sla_completed"}
+            conn.execute(insert(TA), [{"task_id": t.id, "instance_id": self.id, "node_id": e.node_id,
+                                       "action": audit.get(kind or "", "sla_breached"), "actor": "sla", "at": self.now,
+                                       "detail": dumps({**detail, "from": t.assignee, "to": action.assignee}
+                                                       if kind in ("escalate", "reassign") else detail)}
+                                      for t in tasks])
         if action is None:
             return
-        if action.action in ("escalate", "reassign"):
-            self.conn.execute(update(HT).where(*where).values(assignee=action.assignee,
-                                                              escalated=action.action == "escalate"))
-        elif action.action == "complete":
-            self.conn.execute(update(HT).where(*where).values(status="completed", completed_at=self.now,
-                                                              completed_by="sla", within_sla=False,
-                                                              outcome=dumps(action.values)))
         elif action.action == "notify":
             self.jobs.append({"instance_id": self.id, "kind": "message", "ref": action.message, "due_at": self.now,
                               "payload": dumps({"message": action.message, "correlation": None,
@@ -617,37 +600,6 @@ class _Step:
                              .values(value=dumps(value), version=version))
             else:
                 conn.execute(insert(V).values(instance_id=self.id, name=name, value=dumps(value), version=version))
-
-
-def check_form(form: list[FormField], values: dict[str, Any], where: str) -> dict[str, Any]:
-    """Validate form values: every problem in one FormError naming the field."""
-    problems = []
-    fields = {f.name: f for f in form}
-    clean = dict(values)
-    for f in form:
-        value = values.get(f.name, f.default)
-        if value is None:
-            if f.required:
-                problems.append(f"{f.name!r} is required")
-            continue
-        ok = {
-            "string": isinstance(value, str), "text": isinstance(value, str),
-            "integer": isinstance(value, int) and not isinstance(value, bool),
-            "number": isinstance(value, int | float) and not isinstance(value, bool),
-            "boolean": isinstance(value, bool), "date": isinstance(value, str),
-            "enum": value in (f.choices or []),
-        }[f.type]
-        if not ok:
-            expected = f"one of {f.choices}" if f.type == "enum" else f.type
-            problems.append(f"{f.name!r} must be {expected}, got {value!r}")
-        clean[f.name] = value
-    if form:
-        unknown = [k for k in values if k not in fields]
-        if unknown:
-            problems.append(f"unknown fields {unknown}; the form has {list(fields)}")
-    if problems:
-        raise FormError(f"task {where!r}: " + "; ".join(problems))
-    return clean
 
 
 def _aware(value: datetime) -> datetime:

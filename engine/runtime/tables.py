@@ -149,3 +149,22 @@ class IncidentRow(SQLModel, table=True):
     traceback: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     resolved_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class TaskAuditRow(SQLModel, table=True):
+    """Every action on a human task, written in the transaction of the change it records.
+
+    ``action``: created | claimed | unclaimed | delegated | escalated | reassigned | sla_breached | completed |
+    sla_completed | cancelled. ``actor`` is None for the engine itself (and for API calls without one),
+    ``sla`` for SLA actions. ``detail`` is JSON (e.g. ``{"from": "ada", "to": "cto"}``).
+    """
+
+    __tablename__ = "wf_task_audit"
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(index=True)
+    instance_id: str = Field(index=True)
+    node_id: str
+    action: str
+    actor: str | None = None
+    detail: str = Field(default="{}", sa_column=Column(Text))
+    at: datetime = Field(sa_column=_ts(nullable=False))

@@ -1,0 +1,279 @@
+"""The human-task API of the engine: inboxes, claiming, delegation, completion with a form, the task
+audit trail and SLA statistics. ``Engine`` inherits it (``HumanTaskApi``).
+
+Who may do what (``actor=None`` means the system or an administrator: no person is checked):
+- ``claim(task, user, groups)``: the task is open and unassigned (or already the user's); when it has
+  candidate groups, ``groups`` must name one of them.
+- ``unclaim(task, user)``: the task is the user's and has candidate groups (so it goes back to them).
+- ``delegate(task, to_user, actor)``: the actor holds the task (or it is unassigned and the actor may
+  claim it), or the actor is None.
+- ``complete_task(task, values, actor)``: the form is valid and the task is not assigned to someone else.
+
+A refused action raises ``EngineError`` (``FormError`` for form values) and writes nothing. Every
+change is one conditional UPDATE (``WHERE status = 'open' AND assignee ...``) checked by its row count,
+in the transaction that also writes its audit row: of two concurrent claims exactly one wins.
+Creation, SLA actions and cancellation are written by the engine's step (``engine.runtime.engine``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import Connection, insert, or_, select, update
+
+from engine.errors import EngineError, FormError
+from engine.model.nodes import FormField
+from engine.runtime.tables import HumanTaskRow, InstanceRow, TaskAuditRow
+from engine.semantics import events as ev
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.engine import Engine as SAEngine
+
+    from engine.runtime.clock import Clock
+
+HT, TA, INST = HumanTaskRow.__table__, TaskAuditRow.__table__, InstanceRow.__table__
+
+AUDIT_COLUMNS = ["id", "task_id", "instance_id", "node_id", "action", "actor", "detail", "at"]
+SLA_COLUMNS = ["definition", "node_id", "count", "open", "completed", "cancelled", "within_sla", "within_sla_pct",
+               "escalated", "p50_hours", "p90_hours"]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _task_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {**row, "candidate_groups": json.loads(row["candidate_groups"]), "form": json.loads(row["form"])}
+
+
+class HumanTaskApi:
+    """Mixed into ``Engine``: everything people do with human tasks."""
+
+    if TYPE_CHECKING:
+        db: SAEngine
+        reader: SAEngine
+        clock: Clock
+
+        def _apply(self, instance_id: str, events: Iterable[ev.Event],
+                   before: Callable[[Connection], bool] | None = None, traceback: str | None = None) -> bool: ...
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def tasks(self, assignee: str | None = None, instance_id: str | None = None,
+              status: str | None = "open") -> list[dict[str, Any]]:
+        query = select(HT).order_by(HT.c.id)
+        if assignee:
+            query = query.where(HT.c.assignee == assignee)
+        if instance_id:
+            query = query.where(HT.c.instance_id == instance_id)
+        if status:
+            query = query.where(HT.c.status == status)
+        with self.reader.connect() as conn:
+            return [_task_dict(r) for r in conn.execute(query).mappings()]
+
+    def inbox(self, user: str, groups: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Open tasks assigned to ``user``, then unclaimed open tasks offered to one of ``groups``;
+        soonest due first (no due time last), then oldest. Same dicts as ``tasks()``."""
+        groups = set(groups)
+        mine = HT.c.assignee == user
+        if groups:  # JSON text: a LIKE narrows the rows, the exact check happens below
+            offered = or_(*(HT.c.candidate_groups.like(f"%{_dumps(g)}%") for g in sorted(groups)))
+            mine = or_(mine, (HT.c.assignee.is_(None)) & offered)
+        with self.reader.connect() as conn:
+            rows = [_task_dict(r) for r in conn.execute(select(HT).where(HT.c.status == "open", mine)).mappings()]
+        rows = [r for r in rows if r["assignee"] == user or groups.intersection(r["candidate_groups"])]
+        never = datetime.max.replace(tzinfo=UTC)
+        return sorted(rows, key=lambda r: (_aware(r["due_at"]) if r["due_at"] is not None else never, r["id"]))
+
+    def inbox_frame(self, user: str, groups: Iterable[str] = ()) -> pd.DataFrame:
+        """``inbox()`` as a DataFrame (notebooks)."""
+        columns = [c.name for c in HT.columns]
+        return pd.DataFrame(self.inbox(user, groups), columns=columns)
+
+    def task_audit(self, task_id: int | None = None, instance_id: str | None = None) -> pd.DataFrame:
+        """The audit trail (one row per action, oldest first); ``detail`` is a dict."""
+        query = select(TA).order_by(TA.c.id)
+        if task_id is not None:
+            query = query.where(TA.c.task_id == task_id)
+        if instance_id is not None:
+            query = query.where(TA.c.instance_id == instance_id)
+        with self.reader.connect() as conn:
+            rows = [{**r, "detail": json.loads(r["detail"] or "{}")} for r in conn.execute(query).mappings()]
+        frame = pd.DataFrame(rows, columns=AUDIT_COLUMNS)
+        frame["actor"] = pd.Series([r["actor"] for r in rows], dtype=object)  # keep None, not NaN
+        return frame
+
+    def sla_stats(self, definition: str | None = None) -> pd.DataFrame:
+        """Per (definition, node_id): tasks, open / completed / cancelled, completed within the SLA (count and
+        % of completed), escalated, and the median and 90th percentile hours from creation to completion."""
+        query = (select(INST.c.definition_name, HT.c.node_id, HT.c.status, HT.c.within_sla, HT.c.escalated,
+                        HT.c.created_at, HT.c.completed_at)
+                 .join(INST, INST.c.id == HT.c.instance_id))
+        if definition is not None:
+            query = query.where(INST.c.definition_name == definition)
+        with self.reader.connect() as conn:
+            rows = conn.execute(query).all()
+        groups: dict[tuple[str, str], list[Any]] = {}
+        for r in rows:
+            groups.setdefault((r.definition_name, r.node_id), []).append(r)
+        out = []
+        for (name, node), items in sorted(groups.items()):
+            done = [r for r in items if r.status == "completed"]
+            within = sum(1 for r in done if r.within_sla)
+            hours = pd.Series([(_aware(r.completed_at) - _aware(r.created_at)).total_seconds() / 3600 for r in done],
+                              dtype=float)
+            out.append({"definition": name, "node_id": node, "count": len(items),
+                        "open": sum(1 for r in items if r.status == "open"), "completed": len(done),
+                        "cancelled": sum(1 for r in items if r.status == "cancelled"), "within_sla": within,
+                        "within_sla_pct": 100.0 * within / len(done) if done else float("nan"),
+                        "escalated": sum(1 for r in items if r.escalated),
+                        "p50_hours": hours.quantile(0.5) if done else float("nan"),
+                        "p90_hours": hours.quantile(0.9) if done else float("nan")})
+        return pd.DataFrame(out, columns=SLA_COLUMNS)
+
+    # --- acting --------------------------------------------------------------------------------
+
+    def claim(self, task_id: int, user: str, groups: Iterable[str] | None = None) -> None:
+        """Take an unassigned open task. With candidate groups, ``groups`` (the user's) must include one."""
+        task = self._open_task(task_id, "claim")
+        if task.assignee == user:
+            return  # already the user's: nothing to do
+        if task.assignee is not None:
+            raise EngineError(f"cannot claim task {task_id}: it is assigned to {task.assignee!r}")
+        self._check_groups(task, user, groups, "claim")
+        self._change(task, HT.c.assignee.is_(None), {"assignee": user}, "claimed", user, {"to": user}, "claim")
+
+    def unclaim(self, task_id: int, user: str) -> None:
+        """Give a claimed task back to its candidate groups."""
+        task = self._open_task(task_id, "unclaim")
+        if task.assignee != user:
+            held = f"assigned to {task.assignee!r}" if task.assignee else "not assigned"
+            raise EngineError(f"cannot unclaim task {task_id} for {user!r}: it is {held}")
+        if not json.loads(task.candidate_groups):
+            raise EngineError(f"cannot unclaim task {task_id}: it has no candidate groups, so it would be in "
+                              "nobody's inbox; delegate it instead")
+        self._change(task, HT.c.assignee == user, {"assignee": None}, "unclaimed", user, {"from": user}, "unclaim")
+
+    def delegate(self, task_id: int, to_user: str, actor: str | None, groups: Iterable[str] | None = None) -> None:
+        """Reassign an open task to ``to_user``. ``actor`` must hold it (or, when it is unassigned, be allowed
+        to claim it: see ``groups``); ``actor=None`` is the system or an administrator."""
+        task = self._open_task(task_id, "delegate")
+        if task.assignee == to_user:
+            raise EngineError(f"cannot delegate task {task_id}: it is already assigned to {to_user!r}")
+        if actor is not None and task.assignee is not None and task.assignee != actor:
+            raise EngineError(f"{actor!r} cannot delegate task {task_id}: it is assigned to {task.assignee!r}")
+        if actor is not None and task.assignee is None:
+            self._check_groups(task, actor, groups, "delegate")
+        held = HT.c.assignee.is_(None) if task.assignee is None else HT.c.assignee == task.assignee
+        self._change(task, held, {"assignee": to_user}, "delegated", actor, {"from": task.assignee, "to": to_user},
+                     "delegate")
+
+    def complete_task(self, task_id: int, values: Mapping[str, Any] | None = None, actor: str | None = None) -> None:
+        """Complete a human task with form values (checked against its form; a bad value keeps it open).
+        A person (``actor``) may complete only a task that is theirs or unassigned."""
+        with self.reader.connect() as conn:
+            task = conn.execute(select(HT).where(HT.c.id == task_id)).first()
+        if task is None or task.status != "open":
+            raise EngineError(f"no open human task {task_id}")
+        if actor is not None and task.assignee is not None and task.assignee != actor:
+            raise EngineError(f"{actor!r} cannot complete task {task_id}: it is assigned to {task.assignee!r}")
+        clean = check_form([FormField(**f) for f in json.loads(task.form)], dict(values or {}), task.node_id)
+        now = self.clock.now()
+
+        def close(conn: Connection) -> bool:
+            within = task.due_at is None or now < _aware(task.due_at)  # the SLA fires at due_at
+            where = [HT.c.id == task_id, HT.c.status == "open"]
+            if actor is not None:  # nobody took it over meanwhile
+                where.append(HT.c.assignee.is_(None) if task.assignee is None else HT.c.assignee == task.assignee)
+            if conn.execute(update(HT).where(*where).values(
+                    status="completed", completed_at=now, completed_by=actor, within_sla=within,
+                    outcome=_dumps(clean))).rowcount != 1:
+                return False
+            conn.execute(insert(TA).values(task_id=task_id, instance_id=task.instance_id, node_id=task.node_id,
+                                           action="completed", actor=actor,
+                                           detail=_dumps({"values": clean, "within_sla": within}), at=now))
+            return True
+
+        if not self._apply(task.instance_id, [ev.WorkDone(task.token_id, clean, actor)], before=close):
+            raise EngineError(f"human task {task_id} was completed, cancelled or reassigned meanwhile")
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _open_task(self, task_id: int, verb: str) -> Any:
+        with self.reader.connect() as conn:
+            task = conn.execute(select(HT).where(HT.c.id == task_id)).first()
+        if task is None:
+            raise EngineError(f"cannot {verb} task {task_id}: no such human task")
+        if task.status != "open":
+            raise EngineError(f"cannot {verb} task {task_id}: it is {task.status}")
+        return task
+
+    @staticmethod
+    def _check_groups(task: Any, user: str, groups: Iterable[str] | None, verb: str) -> None:
+        candidates = json.loads(task.candidate_groups)
+        if not candidates:
+            return
+        if groups is None:
+            raise EngineError(f"cannot {verb} task {task.id} for {user!r}: it is offered to groups {candidates}; "
+                              "pass groups= (the user's groups)")
+        if not set(groups).intersection(candidates):
+            raise EngineError(f"cannot {verb} task {task.id} for {user!r}: it is offered to groups {candidates}, "
+                              f"the user is in {sorted(set(groups))}")
+
+    def _change(self, task: Any, held: Any, values: dict[str, Any], action: str, actor: str | None,
+                detail: dict[str, Any], verb: str) -> None:
+        """One conditional UPDATE of an open task and its audit row, or an EngineError and nothing written."""
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            changed = conn.execute(update(HT).where(HT.c.id == task.id, HT.c.status == "open", held)
+                                   .values(**values)).rowcount
+            if changed == 1:
+                conn.execute(insert(TA).values(task_id=task.id, instance_id=task.instance_id, node_id=task.node_id,
+                                               action=action, actor=actor, detail=_dumps(detail), at=now))
+                return
+            now_row = conn.execute(select(HT.c.status, HT.c.assignee).where(HT.c.id == task.id)).first()
+        state = (f"it is {now_row.status}" if now_row is not None and now_row.status != "open"
+                 else f"it was assigned to {now_row.assignee!r} meanwhile" if now_row is not None
+                 else "it no longer exists")
+        raise EngineError(f"cannot {verb} task {task.id}: {state}")
+
+
+def check_form(form: list[FormField], values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Validate form values: every problem in one FormError naming the field."""
+    problems = []
+    fields = {f.name: f for f in form}
+    clean = dict(values)
+    for f in form:
+        value = values.get(f.name, f.default)
+        if value is None:
+            if f.required:
+                problems.append(f"{f.name!r} is required")
+            continue
+        ok = {
+            "string": isinstance(value, str), "text": isinstance(value, str),
+            "integer": isinstance(value, int) and not isinstance(value, bool),
+            "number": isinstance(value, int | float) and not isinstance(value, bool),
+            "boolean": isinstance(value, bool), "date": isinstance(value, str),
+            "enum": value in (f.choices or []),
+        }[f.type]
+        if not ok:
+            expected = f"one of {f.choices}" if f.type == "enum" else f.type
+            problems.append(f"{f.name!r} must be {expected}, got {value!r}")
+        clean[f.name] = value
+    if form:
+        unknown = [k for k in values if k not in fields]
+        if unknown:
+            problems.append(f"unknown fields {unknown}; the form has {list(fields)}")
+    if problems:
+        raise FormError(f"task {where!r}: " + "; ".join(problems))
+    return clean
