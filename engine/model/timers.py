@@ -171,12 +171,13 @@ class Timer(BaseModel):
     def first_due(self, now: datetime) -> datetime | None:
         """When the timer first fires if it starts waiting at ``now`` (wall-clock; business time is
         applied by the caller's calendar). None when a date lies in the past is *not* used: a past
-        date fires at once, as users of other engines expect."""
+        date fires at once, as users of other engines expect. Due times are in UTC (a database column
+        without an offset, SQLite's, keeps the right instant)."""
         now = _aware(now)
         if self.duration:
             return now + parse_duration(self.duration)
         if self.date:
-            return max(parse_datetime(self.date, self.timezone), now)
+            return max(parse_datetime(self.date, self.timezone), now).astimezone(UTC)
         return self.next_due(now, fired=0)
 
     def next_due(self, after: datetime, fired: int) -> datetime | None:
@@ -198,6 +199,6 @@ class Timer(BaseModel):
         if start is None:
             return after + interval
         if start > after:
-            return start
+            return start.astimezone(UTC)
         steps = int((after - start) / interval) + 1
-        return start + steps * interval
+        return (start + steps * interval).astimezone(UTC)

@@ -36,6 +36,7 @@ from engine.model import serialize
 from engine.model.definition import ProcessDefinition, type_matches
 from engine.model.nodes import ServiceTask, UserTask
 from engine.model.timers import parse_duration
+from engine.runtime import timer_starts
 from engine.runtime.agents import AgentContext, BpmnError, call_agent
 from engine.runtime.clock import Clock, RealClock, VirtualClock
 from engine.runtime.db import DEFAULT_URL, connect, is_sqlite
@@ -124,6 +125,7 @@ class Engine(HumanTaskApi):
             stored = definition.model_copy(update={"version": version})
             conn.execute(insert(D).values(name=definition.id, version=version, content=stored.to_json(indent=None),
                                           content_hash=content_hash, deployed_at=self.clock.now()))
+            timer_starts.schedule(conn, stored, self.clock.now(), self.calendars)  # replaces older versions' jobs
         self._definitions[(definition.id, version)] = stored
         return stored
 
@@ -370,6 +372,8 @@ class Engine(HumanTaskApi):
                     conn.execute(delete(J).where(J.c.id == job.id))
         elif job.kind == "work":
             self._run_work(job, payload)
+        elif job.kind == "start":
+            timer_starts.fire(self, job)
         elif job.kind == "handler":
             try:
                 call_agent(payload["handler"], payload.get("inputs", {}), AgentContext(job.instance_id))

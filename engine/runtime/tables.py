@@ -91,7 +91,8 @@ class TaskExecutionRow(SQLModel, table=True):
 
 
 class JobRow(SQLModel, table=True):
-    """Due work: agent calls (kind 'work'), timers ('timer'), messages to deliver ('message')."""
+    """Due work: agent calls (kind 'work'), timers ('timer'), messages to deliver ('message'), handlers
+    ('handler'), timer start events ('start': no instance, ``ref`` the definition name; see timer_starts)."""
 
     __tablename__ = "wf_jobs"
     __table_args__ = (Index("ix_wf_jobs_due", "due_at"), Index("ix_wf_jobs_ref", "instance_id", "ref"))
