@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import traceback as tb
 import uuid
 from collections import deque
@@ -25,10 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from engine.errors import DefinitionError, EngineError, FormError  # noqa: F401  (FormError: re-exported)
@@ -54,20 +54,21 @@ from engine.runtime.tables import (
     VariableHistoryRow,
     VariableRow,
 )
+from engine.runtime.writes import Writes, dumps, guard_jobs
 from engine.semantics import InstanceState, Semantics
 from engine.semantics import effects as fx
 from engine.semantics import events as ev
 from engine.validate import errors_only
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built: a worker never pays its ~100 MB
+    import pandas as pd
 
 D, INST, T, V, H = (DefinitionRow.__table__, InstanceRow.__table__, TokenRow.__table__, VariableRow.__table__,
                  VariableHistoryRow.__table__)
 J, HT, S, INC, X = (JobRow.__table__, HumanTaskRow.__table__, SubscriptionRow.__table__, IncidentRow.__table__,
                     TaskExecutionRow.__table__)
 TA = TaskAuditRow.__table__
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=str, sort_keys=True)
+_LATEST_VERSION = select(D.c.version).where(D.c.name == bindparam("n")).order_by(D.c.version.desc()).limit(1)
 
 
 @dataclass
@@ -98,7 +99,6 @@ class Engine(HumanTaskApi):
                  lease: timedelta = timedelta(seconds=60)) -> None:
         self.db = connect(db_url)
         self.reader = connect(db_url, reader=True) if is_sqlite(self.db) else self.db
-        self._instance_versions: dict[str, tuple[str, int]] = {}
         self.url = db_url
         self.clock: Clock = clock or RealClock()
         self.calendars = dict(calendars or {})
@@ -129,21 +129,23 @@ class Engine(HumanTaskApi):
         self._definitions[(definition.id, version)] = stored
         return stored
 
-    def definition(self, name: str, version: int | None = None) -> ProcessDefinition:
-        if version is not None and (name, version) in self._definitions:
-            return self._definitions[(name, version)]
-        with self.reader.connect() as conn:
-            query = select(D.c.version, D.c.content).where(D.c.name == name)
-            query = query.where(D.c.version == version) if version else query.order_by(D.c.version.desc()).limit(1)
-            row = conn.execute(query).first()
-        if row is None:
-            known = self.definitions()
+    def definition(self, name: str, version: int | None = None, conn: Connection | None = None) -> ProcessDefinition:
+        """A deployed version (the latest by default), parsed once; ``conn`` reads inside a caller's transaction."""
+        if conn is None:
+            with self.reader.connect() as reader:
+                return self.definition(name, version, reader)
+        if version is None:  # the latest: one cheap lookup, the definition itself comes from the cache
+            version = conn.execute(_LATEST_VERSION, {"n": name}).scalar()
+        row = None
+        if version is not None and (name, version) not in self._definitions:
+            row = conn.execute(select(D.c.content).where(D.c.name == name, D.c.version == version)).first()
+            if row is not None:
+                self._definitions[(name, version)] = serialize.from_json(row.content, source=f"{name}:{version}")
+        if version is None or (name, version) not in self._definitions:
+            known = sorted({r.name for r in conn.execute(select(D.c.name))})
             raise EngineError(f"no deployed definition {name!r}" + (f" version {version}" if version else "")
                               + f"; deployed: {', '.join(known) or 'none'}")
-        key = (name, row.version)
-        if key not in self._definitions:
-            self._definitions[key] = serialize.from_json(row.content, source=f"{name}:{row.version}")
-        return self._definitions[key]
+        return self._definitions[(name, version)]
 
     def definitions(self) -> list[str]:
         with self.reader.connect() as conn:
@@ -161,18 +163,41 @@ class Engine(HumanTaskApi):
     def start(self, name: str, variables: Mapping[str, Any] | None = None, business_key: str | None = None,
               version: int | None = None, start_node: str | None = None, actor: str | None = None) -> str:
         """Start an instance; bad variables are a clear error and nothing is written."""
-        definition = self.definition(name, version)
-        self._check_variables(definition, dict(variables or {}))
+        return self.start_many(name, [variables or {}], [business_key], version, start_node, actor)[0]
+
+    def start_many(self, name: str, variables: Iterable[Mapping[str, Any]],
+                   business_keys: Iterable[str | None] | None = None, version: int | None = None,
+                   start_node: str | None = None, actor: str | None = None) -> list[str]:
+        """Start many instances in one transaction (bulk loads, notebooks): all are checked first, then
+        all start, or none."""
+        batch = [dict(v) for v in variables]
+        keys = list(business_keys) if business_keys is not None else [None] * len(batch)
+        if len(keys) != len(batch):
+            raise EngineError(f"{len(batch)} variable sets but {len(keys)} business keys")
+        writes = Writes()
+        with self.db.begin() as conn:  # an error below rolls back: nothing written
+            definition = self.definition(name, version, conn)
+            for values in batch:
+                self._check_variables(definition, values)
+            ids = [self._start_in(conn, writes, definition, values, key, start_node, actor)
+                   for values, key in zip(batch, keys, strict=True)]
+            writes.flush(conn)
+        return ids
+
+    def _start_in(self, conn: Connection, writes: Writes, definition: ProcessDefinition, variables: dict[str, Any],
+                  business_key: str | None, start_node: str | None = None, actor: str | None = None) -> str:
+        """Start one instance inside a caller's transaction (its writes go to ``writes``, flushed by the caller)."""
         sem = self.semantics(definition.id, definition.version)
         now = self.clock.now()
         instance_id = uuid.uuid4().hex
-        state, effects = sem.start(dict(variables or {}), now, start_node=start_node, actor=actor)
-        with self.db.begin() as conn:
-            conn.execute(insert(INST).values(id=instance_id, definition_name=definition.id,
-                                          definition_version=definition.version, business_key=business_key,
-                                          status="running", started_at=now, state="{}", steps=0, rev=0))
-            _Step(self, conn, instance_id, sem, state, now, business_key).run(effects, [])
-        self._instance_versions[instance_id] = (definition.id, definition.version)
+        state, effects = sem.start(variables, now, start_node=start_node, actor=actor)
+        writes.create(instance_id, {"id": instance_id, "definition_name": definition.id,
+                                    "definition_version": definition.version, "business_key": business_key,
+                                    "started_at": now})
+        writes.loaded(instance_id, InstanceState())
+        step = _Step(self, conn, writes, instance_id, sem, state, now, business_key)
+        step.run(effects, [])
+        step.stepped(rev=0)
         return instance_id
 
     def _check_variables(self, definition: ProcessDefinition, values: dict[str, Any]) -> None:
@@ -190,16 +215,16 @@ class Engine(HumanTaskApi):
             raise EngineError(f"cannot start {definition.id!r}: " + "; ".join(problems))
 
     def _semantics_of(self, instance_id: str) -> Semantics:
-        if instance_id not in self._instance_versions:
-            with self.reader.connect() as conn:
-                row = conn.execute(select(INST.c.definition_name, INST.c.definition_version)
-                                   .where(INST.c.id == instance_id)).first()
-            if row is None:
-                raise EngineError(f"no instance {instance_id!r}")
-            self._instance_versions[instance_id] = (row.definition_name, row.definition_version)
-        return self.semantics(*self._instance_versions[instance_id])
+        with self.reader.connect() as conn:
+            row = conn.execute(select(INST.c.definition_name, INST.c.definition_version)
+                               .where(INST.c.id == instance_id)).first()
+        if row is None:
+            raise EngineError(f"no instance {instance_id!r}")
+        return self.semantics(row.definition_name, row.definition_version)
 
     def instance(self, instance_id: str) -> InstanceView:
+        import pandas as pd
+
         with self.reader.connect() as conn:
             row = conn.execute(select(INST).where(INST.c.id == instance_id)).first()
             if row is None:
@@ -226,6 +251,8 @@ class Engine(HumanTaskApi):
                             tokens, history, incidents)
 
     def instances(self, status: str | None = None) -> pd.DataFrame:
+        import pandas as pd
+
         query = select(INST.c.id, INST.c.definition_name, INST.c.definition_version, INST.c.business_key, INST.c.status,
                        INST.c.started_at, INST.c.ended_at, INST.c.steps)
         if status:
@@ -300,18 +327,37 @@ class Engine(HumanTaskApi):
 
     # --- jobs ----------------------------------------------------------------------------------
 
-    def run_due_jobs(self, limit: int = 50) -> int:
-        """Claim due jobs and run them (the worker's loop body). Returns how many ran."""
+    def run_due_jobs(self, limit: int = 200) -> int:
+        """Claim due jobs and run them (the worker's loop body). Returns how many ran.
+
+        Fired timers and finished agent calls are applied together, in one transaction per batch
+        (group commit); messages, handlers and timer starts run one at a time, after the batch
+        before them, so due-time order holds. A batch is also written when a third of the lease
+        has passed, so slow agents never let the jobs' locks run out.
+        """
         jobs = self._claim(limit)
+        batch: list[_Pending] = []
+        flush_at = time.monotonic() + self.lease.total_seconds() / 3
         for job in jobs:
-            self._run_job(job)
+            if job.kind == "timer":
+                batch.append(_Pending(job.instance_id, ev.TimerFired(job.ref), job.id))
+            elif job.kind == "work":
+                batch.append(self._run_work(job, json.loads(job.payload)))
+            else:
+                self._apply_batch(batch)
+                batch = []
+                self._run_job(job)
+            if time.monotonic() > flush_at:
+                self._apply_batch(batch)
+                batch = []
+        self._apply_batch(batch)
         return len(jobs)
 
     def run_until_idle(self, max_jobs: int | None = None) -> int:
         """Run due jobs in-process until none is due (tests, notebooks, the embedded app)."""
         ran = 0
         while max_jobs is None or ran < max_jobs:
-            n = self.run_due_jobs(limit=50 if max_jobs is None else min(50, max_jobs - ran))
+            n = self.run_due_jobs(limit=200 if max_jobs is None else min(200, max_jobs - ran))
             if n == 0:
                 break
             ran += n
@@ -371,7 +417,7 @@ class Engine(HumanTaskApi):
                 with self.db.begin() as conn:  # nobody waits: the message is dropped, as on a bus
                     conn.execute(delete(J).where(J.c.id == job.id))
         elif job.kind == "work":
-            self._run_work(job, payload)
+            self._apply_batch([self._run_work(job, payload)])
         elif job.kind == "start":
             timer_starts.fire(self, job)
         elif job.kind == "handler":
@@ -381,7 +427,8 @@ class Engine(HumanTaskApi):
                 with self.db.begin() as conn:
                     conn.execute(delete(J).where(J.c.id == job.id))
 
-    def _run_work(self, job: Any, payload: dict[str, Any]) -> None:
+    def _run_work(self, job: Any, payload: dict[str, Any]) -> _Pending:
+        """Call the agent (outside any transaction); the result waits for the batch's transaction."""
         context = AgentContext(instance_id=job.instance_id, node_id=payload["node_id"], work_id=payload["work_id"],
                                attempt=payload["attempt"], business_key=payload.get("business_key"),
                                variables=payload.get("inputs", {}))
@@ -400,18 +447,10 @@ class Engine(HumanTaskApi):
         except Exception as exc:  # an agent's failure of any kind is the task's failure
             status, trace = "failed", tb.format_exc()
             event = ev.WorkFailed(job.ref, f"{type(exc).__name__}: {exc}", type(exc).__name__)
-        ended = self.clock.now()
-        error = getattr(event, "error", None)
-
-        def record(conn: Connection) -> bool:
-            if not self._owned(job)(conn):
-                return False
-            conn.execute(insert(X).values(instance_id=job.instance_id, node_id=payload["node_id"],
-                                          work_id=payload["work_id"], attempt=payload["attempt"], started_at=started,
-                                          ended_at=ended, status=status, error=error))
-            return True
-
-        self._apply(job.instance_id, [event], before=record, traceback=trace)
+        execution = {"instance_id": job.instance_id, "node_id": payload["node_id"], "work_id": payload["work_id"],
+                     "attempt": payload["attempt"], "started_at": started, "ended_at": self.clock.now(),
+                     "status": status, "error": getattr(event, "error", None)}
+        return _Pending(job.instance_id, event, job.id, execution, trace)
 
     def _call(self, handler: str, inputs: dict[str, Any], context: AgentContext,
               timeout: float | None) -> dict[str, Any]:
@@ -428,34 +467,92 @@ class Engine(HumanTaskApi):
     def _apply(self, instance_id: str, events: Iterable[ev.Event],
                before: Callable[[Connection], bool] | None = None, traceback: str | None = None) -> bool:
         """Apply events to one instance in one transaction. ``before`` may veto (returns False)."""
-        sem = self._semantics_of(instance_id)  # outside the write transaction (may read the definition)
+        items = [_Pending(instance_id, event, traceback=traceback) for event in events]
+        return self._write_batch(items, before=before, strict=True) > 0
+
+    def _apply_batch(self, items: list[_Pending]) -> None:
+        """Apply a batch in one transaction; if it fails, apply each alone so one bad step holds up no other."""
+        if not items:
+            return
+        try:
+            self._write_batch(items)
+        except Exception:
+            if len(items) == 1:
+                raise
+            errors = []
+            for item in items:
+                try:
+                    self._write_batch([item])
+                except Exception as exc:  # re-raised below, after the others are safe
+                    errors.append(exc)
+            if errors:
+                raise errors[0] from None
+
+    def _write_batch(self, items: list[_Pending], before: Callable[[Connection], bool] | None = None,
+                     strict: bool = False) -> int:
+        """The transaction: remove the jobs still ours, lock the instances (in id order: no deadlocks
+        between workers), run each event through the core, write everything. Returns events applied."""
+        now = self.clock.now()
+        writes = Writes()
         with self.db.begin() as conn:
-            query = select(INST).where(INST.c.id == instance_id)
+            owned = guard_jobs(conn, [i.job_id for i in items if i.job_id is not None], self.worker_id)
+            items = [i for i in items if i.job_id is None or i.job_id in owned]
+            ids = sorted({i.instance_id for i in items})
+            query = select(INST.c.id, INST.c.definition_name, INST.c.definition_version, INST.c.state, INST.c.rev,
+                           INST.c.business_key, INST.c.ended_at, INST.c.error
+                           ).where(INST.c.id.in_(ids)).order_by(INST.c.id)
             if not is_sqlite(self.db):
                 query = query.with_for_update()
-            row = conn.execute(query).first()
-            if row is None:
-                raise EngineError(f"no instance {instance_id!r}")
+            rows = {r.id: r for r in conn.execute(query)} if ids else {}
+            if strict and len(rows) < len(ids):
+                raise EngineError(f"no instance {ids[0]!r}")
             if before is not None and not before(conn):
                 conn.rollback()
-                return False
-            state = InstanceState.from_dict(json.loads(row.state))
-            _Step(self, conn, instance_id, sem, state, self.clock.now(), row.business_key,
-                  traceback=traceback, rev=row.rev, steps_before=row.steps).run([], list(events))
-        return True
+                return 0
+            steps: dict[str, _Step] = {}
+            for item in items:
+                row = rows.get(item.instance_id)
+                if row is None:  # removed meanwhile: nothing to advance
+                    continue
+                step = steps.get(item.instance_id)
+                if step is None:
+                    state = InstanceState.from_dict(json.loads(row.state))
+                    writes.loaded(row.id, state)
+                    sem = self.semantics(row.definition_name, row.definition_version)
+                    step = steps[row.id] = _Step(self, conn, writes, row.id, sem, state, now, row.business_key,
+                                                 ended_at=row.ended_at, error=row.error)
+                step.traceback = item.traceback
+                step.run([], [item.event])
+                if item.execution is not None:
+                    writes.executions.append(item.execution)
+            for instance_id, step in steps.items():
+                step.stepped(rows[instance_id].rev)
+            writes.flush(conn)
+        return len(items)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """An event waiting for its batch's transaction, with the claimed job it settles."""
+
+    instance_id: str
+    event: ev.Event
+    job_id: int | None = None  # removed in the same transaction, only if this worker still holds it
+    execution: dict[str, Any] | None = None  # the task-execution row of an agent call
+    traceback: str | None = None
 
 
 class _Step:
-    """Writes one step's effects inside its transaction."""
+    """One instance's steps inside a transaction: the core's effects become buffered writes."""
 
-    def __init__(self, engine: Engine, conn: Connection, instance_id: str, sem: Semantics, state: InstanceState,
-                 now: datetime, business_key: str | None, traceback: str | None = None, rev: int = 0,
-                 steps_before: int = 0) -> None:
-        self.engine, self.conn, self.id, self.sem, self.state = engine, conn, instance_id, sem, state
-        self.now, self.business_key, self.traceback, self.rev = now, business_key, traceback, rev
+    def __init__(self, engine: Engine, conn: Connection, writes: Writes, instance_id: str, sem: Semantics,
+                 state: InstanceState, now: datetime, business_key: str | None, traceback: str | None = None,
+                 ended_at: datetime | None = None, error: str | None = None) -> None:
+        self.engine, self.conn, self.writes, self.id, self.sem = engine, conn, writes, instance_id, sem
+        self.state, self.now, self.business_key, self.traceback = state, now, business_key, traceback
+        self.ended_at, self.error = ended_at, error
         self.ended: fx.InstanceEnded | None = None
-        self.jobs: list[dict[str, Any]] = []
-        self.changes: list[fx.VariablesChanged] = []
+        self.jobs: list[dict[str, Any]] = []  # jobs of the effect at hand, handed to ``writes`` after it
 
     def run(self, effects: list[fx.Effect], events: list[ev.Event]) -> None:
         pending: deque[fx.Effect] = deque(effects)
@@ -464,18 +561,28 @@ class _Step:
         while pending:
             effect = pending.popleft()
             follow = self.apply(effect)
+            for job in self.jobs:
+                self.writes.add_job(job)
+            self.jobs.clear()
             if follow is not None:
                 pending.extend(self.sem.step(self.state, follow, self.now))
-        self.finish()
+
+    def stepped(self, rev: int) -> None:
+        """The instance row's new values (once per instance and transaction)."""
+        if self.ended is not None:
+            self.ended_at, self.error = self.now, self.ended.error
+        self.writes.stepped(self.id, self.state, {
+            "state": dumps(self.state.to_dict()), "status": self.state.status, "steps": self.state.steps,
+            "rev": rev + 1, "ended_at": self.ended_at, "error": self.error})
 
     def apply(self, e: fx.Effect) -> ev.Event | None:
-        conn, now = self.conn, self.now
+        conn, now, w = self.conn, self.now, self.writes
         if isinstance(e, fx.Entered):
             return None
         if isinstance(e, fx.StartWork):
             return self._start_work(e)
         if isinstance(e, fx.CancelWork):
-            conn.execute(delete(J).where(J.c.instance_id == self.id, J.c.kind == "work", J.c.ref == e.token_id))
+            w.cancel_job(self.id, "work", e.token_id)
             cancelled = (update(HT).where(HT.c.instance_id == self.id, HT.c.work_id == e.work_id, HT.c.status == "open")
                          .values(status="cancelled", completed_at=now).returning(HT.c.id, HT.c.node_id))
             for task in conn.execute(cancelled).all():
@@ -485,27 +592,27 @@ class _Step:
             self.jobs.append({"instance_id": self.id, "kind": "timer", "ref": e.timer_id, "due_at": e.due,
                               "payload": dumps({"node_id": e.node_id, "purpose": e.purpose})})
         elif isinstance(e, fx.CancelTimer):
-            conn.execute(delete(J).where(J.c.instance_id == self.id, J.c.kind == "timer", J.c.ref == e.timer_id))
+            w.cancel_job(self.id, "timer", e.timer_id)
         elif isinstance(e, fx.Subscribe):
-            conn.execute(insert(S).values(id=f"{self.id}:{e.subscription_id}", instance_id=self.id,
-                                          message=e.message, correlation=dumps(e.correlation)
-                                          if e.correlation is not None else None,
-                                          token_id=e.token_id, node_id=e.node_id, created_at=now))
+            w.subscribe({"id": f"{self.id}:{e.subscription_id}", "instance_id": self.id, "message": e.message,
+                         "correlation": dumps(e.correlation) if e.correlation is not None else None,
+                         "token_id": e.token_id, "node_id": e.node_id, "created_at": now})
         elif isinstance(e, fx.Unsubscribe):
-            conn.execute(delete(S).where(S.c.id == f"{self.id}:{e.subscription_id}"))
+            w.unsubscribe(f"{self.id}:{e.subscription_id}")
         elif isinstance(e, fx.SendMessage):
             self.jobs.append({"instance_id": self.id, "kind": "message", "ref": e.message, "due_at": now,
                               "payload": dumps({"message": e.message, "correlation": e.correlation,
                                                 "payload": e.payload})})
         elif isinstance(e, fx.VariablesChanged):
-            self.changes.append(e)
+            w.changes.extend((self.id, name, old, new, e.node_id, e.actor, now) for name, old, new in e.changes)
         elif isinstance(e, fx.SlaBreached):
             self._sla(e)
         elif isinstance(e, fx.Incident):
-            conn.execute(insert(INC).values(instance_id=self.id, token_id=e.token_id, node_id=e.node_id,
-                                            error=e.error, traceback=self.traceback, created_at=now))
+            w.incidents.append({"instance_id": self.id, "token_id": e.token_id, "node_id": e.node_id,
+                                "error": e.error, "traceback": self.traceback, "created_at": now})
         elif isinstance(e, fx.InstanceEnded):
             self.ended = e
+            w.instance_ended(self.id)
         return None
 
     def _start_work(self, e: fx.StartWork) -> ev.Event | None:
@@ -565,45 +672,6 @@ class _Step:
             self.jobs.append({"instance_id": self.id, "kind": "handler", "ref": e.token_id, "due_at": self.now,
                               "payload": dumps({"handler": action.handler,
                                                 "inputs": {"instance_id": self.id, "node_id": e.node_id}})})
-
-    def finish(self) -> None:
-        conn, state = self.conn, self.state
-        if self.jobs:
-            conn.execute(insert(J), self.jobs)
-        if self.changes:
-            self._write_variables()
-        conn.execute(delete(T).where(T.c.instance_id == self.id))
-        if state.tokens:
-            conn.execute(insert(T), [{"instance_id": self.id, "token_id": t.id, "node_id": t.node,
-                                      "status": t.status, "parent": t.parent} for t in state.tokens.values()])
-        values: dict[str, Any] = {"state": dumps(state.to_dict()), "status": state.status, "steps": state.steps,
-                                  "rev": self.rev + 1}
-        if self.ended is not None:
-            values.update(ended_at=self.now, error=self.ended.error)
-            conn.execute(delete(J).where(J.c.instance_id == self.id, J.c.kind.in_(("timer", "work"))))
-            conn.execute(delete(S).where(S.c.instance_id == self.id))
-        conn.execute(update(INST).where(INST.c.id == self.id).values(**values))
-
-    def _write_variables(self) -> None:
-        conn = self.conn
-        versions = {r.name: r.version for r in conn.execute(select(V.c.name, V.c.version)
-                                                            .where(V.c.instance_id == self.id))}
-        history = []
-        latest: dict[str, tuple[Any, int]] = {}
-        for change in self.changes:
-            for name, old, new in change.changes:
-                version = latest[name][1] + 1 if name in latest else versions.get(name, 0) + 1
-                latest[name] = (new, version)
-                history.append({"instance_id": self.id, "name": name, "old_value": dumps(old) if old is not None
-                                else None, "new_value": dumps(new), "version": version, "node_id": change.node_id,
-                                "actor": change.actor, "at": self.now})
-        conn.execute(insert(H), history)
-        for name, (value, version) in latest.items():
-            if name in versions:
-                conn.execute(update(V).where(V.c.instance_id == self.id, V.c.name == name)
-                             .values(value=dumps(value), version=version))
-            else:
-                conn.execute(insert(V).values(instance_id=self.id, name=name, value=dumps(value), version=version))
 
 
 def _aware(value: datetime) -> datetime:

@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Connection, insert, or_, select, update
 
 from engine.errors import EngineError, FormError
@@ -30,9 +29,10 @@ from engine.model.nodes import FormField
 from engine.runtime.tables import HumanTaskRow, InstanceRow, TaskAuditRow
 from engine.semantics import events as ev
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas is imported where a frame is built: a worker never pays its ~100 MB
     from collections.abc import Callable
 
+    import pandas as pd
     from sqlalchemy.engine import Engine as SAEngine
 
     from engine.runtime.clock import Clock
@@ -97,11 +97,15 @@ class HumanTaskApi:
 
     def inbox_frame(self, user: str, groups: Iterable[str] = ()) -> pd.DataFrame:
         """``inbox()`` as a DataFrame (notebooks)."""
+        import pandas as pd
+
         columns = [c.name for c in HT.columns]
         return pd.DataFrame(self.inbox(user, groups), columns=columns)
 
     def task_audit(self, task_id: int | None = None, instance_id: str | None = None) -> pd.DataFrame:
         """The audit trail (one row per action, oldest first); ``detail`` is a dict."""
+        import pandas as pd
+
         query = select(TA).order_by(TA.c.id)
         if task_id is not None:
             query = query.where(TA.c.task_id == task_id)
@@ -116,6 +120,8 @@ class HumanTaskApi:
     def sla_stats(self, definition: str | None = None) -> pd.DataFrame:
         """Per (definition, node_id): tasks, open / completed / cancelled, completed within the SLA (count and
         % of completed), escalated, and the median and 90th percentile hours from creation to completion."""
+        import pandas as pd
+
         query = (select(INST.c.definition_name, HT.c.node_id, HT.c.status, HT.c.within_sla, HT.c.escalated,
                         HT.c.created_at, HT.c.completed_at)
                  .join(INST, INST.c.id == HT.c.instance_id))
