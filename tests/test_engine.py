@@ -220,3 +220,24 @@ def test_the_same_agent_runs_standalone() -> None:
     out = call_agent("designs.agents:wowvision_validate", {"pr_number": 4}, AgentContext(work_id="manual"))
     assert out == {"vision_approved": True}
     assert AgentContext(instance_id="i", work_id="w3").idempotency_key == "i:w3"
+
+
+def test_a_thrown_message_starts_an_instance_once_and_only_for_the_worker_that_holds_it(db_url: str) -> None:
+    shop = ProcessBuilder("shop", variables={"order": str})
+    shop.start().send("placed", "order.placed", payload=["order"]).end("sent")
+    packing = ProcessBuilder("packing", variables={"order": str})
+    packing.message_start("on_order", "order.placed").user("pack", assignee="warehouse").end("packed")
+    engine = Engine(db_url, clock=VirtualClock())
+    engine.deploy(shop.build())
+    engine.deploy(packing.build())
+    engine.start("shop", {"order": "A-1"})
+    stale = Engine(db_url, clock=engine.clock, lease=timedelta(seconds=1), worker_id="stale")
+    claimed = stale._claim(10)  # a worker claims the message job, then stalls past its lease
+    assert [j.kind for j in claimed] == ["message"]
+    engine.advance(timedelta(seconds=2))  # the lease ran out: this worker delivers it
+    stale._run_job(claimed[0])  # the stalled worker wakes up: its delivery must change nothing
+    packing_runs = engine.instances()
+    packing_runs = packing_runs[packing_runs["definition_name"] == "packing"]
+    assert len(packing_runs) == 1
+    [task] = engine.tasks(assignee="warehouse")
+    assert engine.instance(task["instance_id"]).variables == {"order": "A-1"}

@@ -252,6 +252,25 @@ def test_non_interrupting_cycle_reminds_every_hour_until_the_task_is_done(db_url
     assert engine.instance(iid).status == "completed" and jobs(engine) == []
 
 
+def test_a_late_worker_catches_up_each_missed_reminder_and_the_cycle_does_not_drift(db_url: str) -> None:
+    """The worker was down from 00:30 to 02:45: the 01:00 and 02:00 reminders fire on its return, the
+    next stays at 03:00 (re-armed from the schedule, not from the worker's lateness)."""
+    b = ProcessBuilder("fix_it")
+    task = b.start().user("fix", assignee="dev")
+    task.end("fixed")
+    task.on_timer("R/PT1H", id="reminder", interrupting=False).user("read_reminder", assignee="dev").end("read")
+    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine.deploy(b.build())
+    iid = engine.start("fix_it")
+    engine.advance(timedelta(minutes=30))
+    engine.clock.set(T0 + timedelta(hours=2, minutes=45))  # no advance(): jobs were not run meanwhile
+    engine.run_until_idle()
+    created = sorted(utc(t["created_at"]) for t in engine.tasks(instance_id=iid) if t["node_id"] == "read_reminder")
+    assert created == [T0 + timedelta(hours=2, minutes=45)] * 2
+    (pending,) = jobs(engine, "timer", iid)
+    assert utc(pending.due_at) == T0 + 3 * HOUR
+
+
 def race() -> ProcessDefinition:
     b = ProcessBuilder("order", variables={"order": str, "amount": int})
     gate = b.start().race("wait_payment")

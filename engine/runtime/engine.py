@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from engine.errors import DefinitionError, EngineError, FormError  # noqa: F401  (FormError: re-exported)
@@ -68,6 +68,8 @@ D, INST, T, V, H = (DefinitionRow.__table__, InstanceRow.__table__, TokenRow.__t
 J, HT, S, INC, X = (JobRow.__table__, HumanTaskRow.__table__, SubscriptionRow.__table__, IncidentRow.__table__,
                     TaskExecutionRow.__table__)
 TA = TaskAuditRow.__table__
+# A locked job is due again when its lock expires (the holder may have died): advance() must not spin on it.
+_NEXT_DUE = select(func.min(case((J.c.lock_expires_at > J.c.due_at, J.c.lock_expires_at), else_=J.c.due_at)))
 _LATEST_VERSION = select(D.c.version).where(D.c.name == bindparam("n")).order_by(D.c.version.desc()).limit(1)
 
 
@@ -308,7 +310,7 @@ class Engine(HumanTaskApi):
                 break
 
             def take(conn: Connection, sub_id: str = sub.id) -> bool:
-                if job_id is not None and conn.execute(delete(J).where(J.c.id == job_id)).rowcount != 1:
+                if job_id is not None and not self._settle(conn, job_id):
                     return False
                 return conn.execute(delete(S).where(S.c.id == sub_id)).rowcount == 1
 
@@ -319,11 +321,20 @@ class Engine(HumanTaskApi):
             definition = self.definition(name)
             starts = self.semantics(name, definition.version).message_starts()
             if message in starts:
-                if job_id is not None:
-                    with self.db.begin() as conn:
-                        conn.execute(delete(J).where(J.c.id == job_id))
-                return self.start(name, payload, start_node=starts[message])
+                writes = Writes()
+                with self.db.begin() as conn:  # the message is consumed and the instance starts together
+                    if job_id is not None and not self._settle(conn, job_id):
+                        return None
+                    latest = self.definition(name, None, conn)
+                    self._check_variables(latest, payload)
+                    instance_id = self._start_in(conn, writes, latest, payload, None, start_node=starts[message])
+                    writes.flush(conn)
+                return instance_id
         return None
+
+    def _settle(self, conn: Connection, job_id: int) -> bool:
+        """Remove a claimed job inside the caller's transaction, only if this worker still holds it."""
+        return conn.execute(delete(J).where(J.c.id == job_id, J.c.lock_owner == self.worker_id)).rowcount == 1
 
     # --- jobs ----------------------------------------------------------------------------------
 
@@ -340,7 +351,7 @@ class Engine(HumanTaskApi):
         flush_at = time.monotonic() + self.lease.total_seconds() / 3
         for job in jobs:
             if job.kind == "timer":
-                batch.append(_Pending(job.instance_id, ev.TimerFired(job.ref), job.id))
+                batch.append(_Pending(job.instance_id, ev.TimerFired(job.ref, _aware(job.due_at)), job.id))
             elif job.kind == "work":
                 batch.append(self._run_work(job, json.loads(job.payload)))
             else:
@@ -365,7 +376,7 @@ class Engine(HumanTaskApi):
 
     def next_due(self) -> datetime | None:
         with self.reader.connect() as conn:
-            value = conn.execute(select(J.c.due_at).order_by(J.c.due_at).limit(1)).scalar()
+            value = conn.execute(_NEXT_DUE).scalar()
         return _aware(value) if value is not None else None
 
     def advance(self, delta: timedelta) -> int:
@@ -391,7 +402,7 @@ class Engine(HumanTaskApi):
     def _claim(self, limit: int) -> list[Any]:
         now = self.clock.now()
         with self.db.begin() as conn:
-            query = (select(J).where(J.c.due_at <= now, or_(J.c.lock_owner.is_(None), J.c.lock_expires_at < now))
+            query = (select(J).where(J.c.due_at <= now, or_(J.c.lock_owner.is_(None), J.c.lock_expires_at <= now))
                      .order_by(J.c.due_at, J.c.id).limit(limit))
             if not is_sqlite(self.db):
                 query = query.with_for_update(skip_locked=True)
@@ -403,19 +414,17 @@ class Engine(HumanTaskApi):
 
     def _owned(self, job: Any) -> Callable[[Connection], bool]:
         """Inside the step's transaction: remove the job, only if this worker still holds it."""
-        def guard(conn: Connection) -> bool:
-            return conn.execute(delete(J).where(J.c.id == job.id, J.c.lock_owner == self.worker_id)).rowcount == 1
-        return guard
+        return lambda conn: self._settle(conn, job.id)
 
     def _run_job(self, job: Any) -> None:
         payload = json.loads(job.payload)
         if job.kind == "timer":
-            self._apply(job.instance_id, [ev.TimerFired(job.ref)], before=self._owned(job))
+            self._apply(job.instance_id, [ev.TimerFired(job.ref, _aware(job.due_at))], before=self._owned(job))
         elif job.kind == "message":
             if self._deliver(payload["message"], payload.get("correlation"), payload.get("payload", {}),
                              job_id=job.id) is None:
                 with self.db.begin() as conn:  # nobody waits: the message is dropped, as on a bus
-                    conn.execute(delete(J).where(J.c.id == job.id))
+                    self._settle(conn, job.id)
         elif job.kind == "work":
             self._apply_batch([self._run_work(job, payload)])
         elif job.kind == "start":
@@ -425,7 +434,7 @@ class Engine(HumanTaskApi):
                 call_agent(payload["handler"], payload.get("inputs", {}), AgentContext(job.instance_id))
             finally:
                 with self.db.begin() as conn:
-                    conn.execute(delete(J).where(J.c.id == job.id))
+                    self._settle(conn, job.id)
 
     def _run_work(self, job: Any, payload: dict[str, Any]) -> _Pending:
         """Call the agent (outside any transaction); the result waits for the batch's transaction."""

@@ -7,14 +7,33 @@ JSON columns are TEXT so SQLite and PostgreSQL store them alike. Jobs are found 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """Moments in UTC, whatever the database: SQLite keeps no offset, so every value is converted to
+    UTC on the way in (naive ones are taken as UTC) and comes back aware, as PostgreSQL's timestamptz does."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is None:
+            return value
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
 def _ts(**kwargs: object) -> Column:  # type: ignore[type-arg]
-    return Column(DateTime(timezone=True), **kwargs)  # type: ignore[arg-type]
+    return Column(UtcDateTime(), **kwargs)  # type: ignore[arg-type]
 
 
 class DefinitionRow(SQLModel, table=True):

@@ -160,7 +160,7 @@ class Semantics:
             case ev.WorkFailed():
                 self._on_work_failed(step, event)
             case ev.TimerFired():
-                self._on_wait_fired(step, event.timer_id, None)
+                self._on_wait_fired(step, event.timer_id, None, event.due)
             case ev.MessageReceived():
                 self._on_wait_fired(step, event.subscription_id, event.payload)
             case ev.RetryIncident():
@@ -246,7 +246,8 @@ class Semantics:
             token.status = ""
             step.queue.append((token, node.id, token.via))
 
-    def _on_wait_fired(self, step: _Step, wait_id: str, payload: dict[str, Any] | None) -> None:
+    def _on_wait_fired(self, step: _Step, wait_id: str, payload: dict[str, Any] | None,
+                       due: datetime | None = None) -> None:
         token = self._token_waiting(step.state, wait_id)
         if token is None:
             return  # stale: cancelled or already fired
@@ -279,7 +280,7 @@ class Semantics:
             else:
                 if isinstance(boundary, TimerBoundaryEvent) and boundary.timer.kind == "cycle":
                     fired = token.fired.pop(wait_id, 0) + 1
-                    nxt = self.due(boundary.timer, step.now, fired)
+                    nxt = self.due(boundary.timer, min(due or step.now, step.now), fired)
                     if nxt is not None:
                         new_id = self._arm_timer(step, token, boundary.id, nxt, "boundary")
                         token.fired[new_id] = fired

@@ -7,6 +7,7 @@ form, a timer fell due, a message arrived, somebody cancelled.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -32,7 +33,11 @@ class WorkFailed:
 
 @dataclass(frozen=True, slots=True)
 class TimerFired:
+    """A timer fell due. ``due`` is when it was scheduled for (shells pass it): a cycle re-arms from
+    its schedule, so a late worker neither drifts the next occurrence nor skips one."""
+
     timer_id: str
+    due: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
