@@ -17,11 +17,13 @@ st.markdown(
     "runs it."
 )
 
-left, right = st.columns(2)
+left, middle, right = st.columns(3)
 with left:
     st.page_link("pages/1_Designer.py", label="Designer: draw, edit, validate, export", icon="✏️")
-with right:
+with middle:
     st.page_link("pages/2_Simulator.py", label="Simulator: KPIs with confidence intervals", icon="📈")
+with right:
+    st.page_link("pages/3_Tasks.py", label="Tasks: run designs live and work the inbox", icon="✅")
 
 st.subheader("Designs in the library")
 rows = []

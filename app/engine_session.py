@@ -1,0 +1,181 @@
+"""What the Tasks page needs around the live engine: opening it, driving its embedded worker, reading
+start variables and form values from widgets, and the tables it shows.
+
+Plain functions (no Streamlit) so the page stays thin and this part is tested directly.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
+
+import designs
+from engine.errors import DefinitionError
+from engine.model import ProcessDefinition
+from engine.model.definition import VariableDecl
+from engine.model.nodes import UserTask
+from engine.runtime import Engine
+
+DB_ENV = "WAOOAW_DB"
+DEFAULT_DB = "sqlite:///waooaw.db"
+DEFAULT_USER = "marketing-lead"  # marketing_campaign's approver: the first inbox with something in it
+
+# One embedded worker per process: Streamlit sessions are threads sharing the cached engine, and on
+# SQLite the engine expects a single worker.
+_WORKER = threading.Lock()
+
+
+def open_engine(url: str) -> tuple[Engine, list[str]]:
+    """The engine on ``url`` with every library design deployed (idempotent: same content, same version).
+
+    A design that fails to deploy is reported, not fatal: the others still run."""
+    engine = Engine(url)
+    problems = []
+    for name in designs.names():
+        try:
+            engine.deploy(designs.load_design(name))
+        except DefinitionError as exc:
+            problems.append(f"{name}: {exc}")
+    drive(engine)
+    return engine, problems
+
+
+def drive(engine: Engine) -> int:
+    """Run the embedded worker until nothing is due (agents, timers, SLA escalations); the jobs it ran."""
+    with _WORKER:
+        return engine.run_until_idle()
+
+
+def user_tasks(definitions: Iterable[ProcessDefinition]) -> list[UserTask]:
+    return [n for d in definitions for n in d.all_nodes() if isinstance(n, UserTask)]
+
+
+def people(definitions: Iterable[ProcessDefinition]) -> tuple[list[str], list[str]]:
+    """(users, groups) the definitions name: assignees and escalation targets, candidate groups."""
+    users: set[str] = set()
+    groups: set[str] = set()
+    for task in user_tasks(definitions):
+        users.update(u for u in (task.assignee, task.on_timeout.assignee if task.on_timeout else None) if u)
+        groups.update(task.candidate_groups)
+    return sorted(users), sorted(groups)
+
+
+# --- starting an instance ---------------------------------------------------------------------------------
+
+def parse_variable(decl: VariableDecl, raw: Any) -> Any:
+    """A widget's value as the declared type; None when left empty. ValueError names the variable."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if decl.type == "integer":
+        if isinstance(raw, float) and not raw.is_integer():
+            raise ValueError(f"{decl.name!r} must be a whole number, got {raw}")
+        return int(raw)
+    if decl.type == "number":
+        return float(raw) if isinstance(raw, float) else raw
+    if decl.type in ("object", "array", "any") and isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            if decl.type == "any":
+                return raw  # plain text is a fine value of type any
+            raise ValueError(f"{decl.name!r} must be JSON ({decl.type}): {exc.msg} at column {exc.colno}") from None
+    return raw
+
+
+def start_values(definition: ProcessDefinition, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The start variables the user filled in (empty fields left out, so declared defaults apply)."""
+    values = {}
+    for decl in definition.variables:
+        value = parse_variable(decl, raw.get(decl.name))
+        if value is not None:
+            values[decl.name] = value
+    return values
+
+
+# --- the inbox ---------------------------------------------------------------------------------------------
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def is_overdue(task: Mapping[str, Any], now: datetime) -> bool:
+    due = _aware(task.get("due_at"))
+    return due is not None and due < _aware(now)
+
+
+def task_label(task: Mapping[str, Any], now: datetime) -> str:
+    flags = [f for f, on in (("overdue", is_overdue(task, now)), ("escalated", task.get("escalated"))) if on]
+    return f"#{task['id']} {task['title']} · {task['instance_id'][:8]}" + (f" ({', '.join(flags)})" if flags else "")
+
+
+def inbox_table(tasks: list[dict[str, Any]], now: datetime) -> pd.DataFrame:
+    """One row per task of ``engine.inbox()``: title, instance, who holds it, due (UTC), overdue, escalated."""
+    rows = []
+    for t in tasks:
+        due = _aware(t["due_at"])
+        rows.append({"task": t["id"], "title": t["title"], "instance": t["instance_id"][:8],
+                     "assignee": t["assignee"] or "", "offered to": ", ".join(t["candidate_groups"]),
+                     "due (UTC)": due.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if due else "",
+                     "overdue": is_overdue(t, now), "escalated": bool(t["escalated"])})
+    return pd.DataFrame(rows, columns=["task", "title", "instance", "assignee", "offered to", "due (UTC)", "overdue",
+                                       "escalated"])
+
+
+def field_label(field: Mapping[str, Any]) -> str:
+    return (field.get("label") or field["name"]) + (" *" if field.get("required") else "")
+
+
+def form_values(form: list[Mapping[str, Any]], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Widget values for a task's form: empty fields left out (the engine then reports a missing required
+    one), whole numbers as int for integer fields, dates as ISO text."""
+    values = {}
+    for field in form:
+        value = raw.get(field["name"])
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if field["type"] == "integer" and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif field["type"] == "date" and isinstance(value, date):
+            value = value.isoformat()
+        values[field["name"]] = value
+    return values
+
+
+# --- instances and the SLA -------------------------------------------------------------------------------
+
+INSTANCE_COLUMNS = ["id", "status", "definition", "version", "business key", "started", "ended", "steps"]
+
+
+def instances_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """``engine.instances()``, most recent first, with readable column names."""
+    if frame.empty:
+        return pd.DataFrame(columns=INSTANCE_COLUMNS)
+    out = frame.rename(columns={"definition_name": "definition", "definition_version": "version",
+                                "business_key": "business key", "started_at": "started", "ended_at": "ended"})
+    return out.sort_values("started", ascending=False, kind="stable")[INSTANCE_COLUMNS].reset_index(drop=True)
+
+
+def instance_label(row: Mapping[str, Any]) -> str:
+    key = f" · {row['business key']}" if row.get("business key") else ""
+    return f"{row['definition']}{key} · {row['status']} · {row['id'][:8]}"
+
+
+def token_overlay(active_nodes: list[str]) -> dict[str, Any]:
+    """``to_dot`` overlays for where the tokens are: the nodes highlighted, a badge with the token count."""
+    counts: dict[str, int] = {}
+    for node in active_nodes:
+        counts[node] = counts.get(node, 0) + 1
+    return {"highlight": sorted(counts), "counts": counts}
+
+
+def audit_table(frame: pd.DataFrame, last: int = 50) -> pd.DataFrame:
+    """The last ``last`` rows of ``engine.task_audit()``, newest first, ``detail`` as JSON text."""
+    out = frame.tail(last).iloc[::-1].copy()
+    out["detail"] = [json.dumps(d, default=str, sort_keys=True) for d in out["detail"]]
+    out["instance_id"] = out["instance_id"].str[:8]
+    return out.reset_index(drop=True)

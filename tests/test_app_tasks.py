@@ -1,0 +1,195 @@
+"""The Tasks page (live engine, inbox) through AppTest, and its helpers in app/engine_session.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import designs
+from app.engine_session import (
+    audit_table,
+    form_values,
+    inbox_table,
+    instances_table,
+    open_engine,
+    parse_variable,
+    people,
+    start_values,
+    task_label,
+    token_overlay,
+)
+from engine.model.definition import VariableDecl
+from engine.runtime import Engine
+
+APP = Path(__file__).resolve().parents[1] / "app"
+PAGE = "pages/3_Tasks.py"
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'tasks.db'}"
+    monkeypatch.setenv("WAOOAW_DB", url)
+    return url
+
+
+def tasks_page(timeout: float = 30) -> AppTest:
+    return AppTest.from_file(str(APP / PAGE), default_timeout=timeout).run()
+
+
+def frame(at: AppTest, column: str) -> pd.DataFrame:
+    """The shown table with ``column`` (AppTest does not expose a dataframe's key)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def start_campaign(at: AppTest, campaign: str = "spring", key: str = "C-1") -> None:
+    at.selectbox(key="tasks_design").set_value("marketing_campaign").run()
+    at.text_input(key="tasks_var:marketing_campaign:campaign").input(campaign)
+    at.text_input(key="tasks_bkey:marketing_campaign").input(key)
+    at.button(key="tasks_start_button:marketing_campaign").click().run()
+
+
+# --- helpers (no Streamlit) ---------------------------------------------------------------------------
+
+
+def test_people_named_by_the_designs() -> None:
+    users, groups = people(designs.load_design(n) for n in designs.names())
+    assert {"marketing-lead", "cto", "engineering-manager"} <= set(users)
+    assert "on-call" in groups
+
+
+def test_parse_variable_by_type() -> None:
+    assert parse_variable(VariableDecl(name="n", type="integer"), 3.0) == 3
+    assert parse_variable(VariableDecl(name="s", type="string"), "  ") is None
+    assert parse_variable(VariableDecl(name="o", type="object"), '{"a": 1}') == {"a": 1}
+    assert parse_variable(VariableDecl(name="x", type="any"), "plain") == "plain"
+    with pytest.raises(ValueError, match="'n' must be a whole number"):
+        parse_variable(VariableDecl(name="n", type="integer"), 2.5)
+    with pytest.raises(ValueError, match="'o' must be JSON"):
+        parse_variable(VariableDecl(name="o", type="object"), "{nope")
+
+
+def test_start_values_leave_out_empty_fields() -> None:
+    definition = designs.load_design("customer_onboarding")
+    raw = {"email": "ada@example.com", "lead_id": "", "converted": None, "engagement_score": 7.0}
+    assert start_values(definition, raw) == {"email": "ada@example.com", "engagement_score": 7}
+
+
+def test_form_values_drop_empty_and_convert() -> None:
+    form = [{"name": "n", "type": "integer"}, {"name": "d", "type": "date"}, {"name": "s", "type": "string"},
+            {"name": "b", "type": "boolean", "required": True}]
+    assert form_values(form, {"n": 4.0, "d": date(2025, 3, 1), "s": " ", "b": None}) == {"n": 4, "d": "2025-03-01"}
+    assert form_values(form, {"b": False}) == {"b": False}
+
+
+def test_inbox_table_marks_overdue_and_escalated() -> None:
+    now = datetime(2025, 1, 1, 12, tzinfo=UTC)
+    base = {"instance_id": "abcdef0123456789", "assignee": None, "candidate_groups": ["on-call"], "escalated": False}
+    tasks = [{**base, "id": 1, "title": "Late", "due_at": (now - timedelta(hours=1)).replace(tzinfo=None)},
+             {**base, "id": 2, "title": "Fine", "due_at": now + timedelta(hours=1), "escalated": True},
+             {**base, "id": 3, "title": "No SLA", "due_at": None}]
+    table = inbox_table(tasks, now)
+    assert list(table["overdue"]) == [True, False, False]
+    assert list(table["escalated"]) == [False, True, False]
+    assert table.loc[0, "instance"] == "abcdef01" and table.loc[0, "offered to"] == "on-call"
+    assert task_label(tasks[0], now) == "#1 Late · abcdef01 (overdue)"
+    assert inbox_table([], now).empty
+
+
+def test_instances_table_recent_first_and_overlay() -> None:
+    assert instances_table(pd.DataFrame()).empty
+    frame = pd.DataFrame([
+        {"id": "a", "definition_name": "x", "definition_version": 1, "business_key": None, "status": "completed",
+         "started_at": datetime(2025, 1, 1), "ended_at": None, "steps": 3},
+        {"id": "b", "definition_name": "x", "definition_version": 1, "business_key": "K", "status": "running",
+         "started_at": datetime(2025, 1, 2), "ended_at": None, "steps": 1}])
+    assert list(instances_table(frame)["id"]) == ["b", "a"]
+    assert token_overlay(["b", "a", "b"]) == {"highlight": ["a", "b"], "counts": {"a": 1, "b": 2}}
+
+
+def test_open_engine_deploys_the_library_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    engine, problems = open_engine(url)
+    assert not problems and engine.definitions() == designs.names()
+    again, _ = open_engine(url)  # same content: same versions
+    assert {n: again.definition(n).version for n in designs.names()} == dict.fromkeys(designs.names(), 1)
+    instance = engine.start("marketing_campaign", {"campaign": "x"})
+    engine.run_until_idle()
+    engine.complete_task(engine.inbox("marketing-lead")[0]["id"], {"approved": True}, actor="marketing-lead")
+    audit = audit_table(engine.task_audit(), last=1)
+    assert list(audit["action"]) == ["completed"] and audit.loc[0, "instance_id"] == instance[:8]
+    assert '"approved": true' in audit.loc[0, "detail"]
+
+
+# --- the page through AppTest ---------------------------------------------------------------------------
+
+
+def test_page_starts_an_instance_and_completes_its_task(db: str) -> None:
+    at = tasks_page()
+    assert not at.exception
+    assert any("worker is embedded" in c.value for c in at.caption)
+    assert at.text_input(key="tasks_user").value == "marketing-lead"
+    assert "on-call" in at.multiselect(key="tasks_groups").options
+
+    start_campaign(at)
+    assert not at.exception and not at.error
+    assert any("Started marketing_campaign" in s.value for s in at.success)
+    check = Engine(db)
+    (row,) = check.instances().to_dict("records")
+    assert row["business_key"] == "C-1" and row["status"] == "running"
+    assert check.instance(row["id"]).active_nodes == ["approval"]  # the agents ran: the drafts are done
+    assert at.selectbox(key="tasks_instance_pick").value == row["id"]
+    assert "penwidth=4" in at.get("graphviz_chart")[0].proto.spec  # the token is drawn on approval
+
+    inbox = frame(at, "overdue")
+    assert list(inbox["title"]) == ["Approve campaign"] and not inbox.loc[0, "overdue"]
+    (task,) = check.inbox("marketing-lead")
+
+    # the required field left empty: an error, the task stays open
+    at.button(key=f"tasks_complete_button:{task['id']}").click().run()
+    assert not at.exception
+    assert any("'approved' is required" in e.value for e in at.error)
+    assert [t["id"] for t in check.inbox("marketing-lead")] == [task["id"]]
+    assert check.instance(row["id"]).status == "running"
+
+    # filled in: the task closes and the instance runs to its end (launch is an agent)
+    at.radio(key=f"tasks_field:{task['id']}:approved").set_value(True)
+    at.button(key=f"tasks_complete_button:{task['id']}").click().run()
+    assert not at.exception and not at.error
+    assert not check.inbox("marketing-lead")
+    view = check.instance(row["id"])
+    assert view.status == "completed" and view.variables["approved"] is True and view.variables["launched"] is True
+    assert any("Nothing to do" in i.value for i in at.info)
+    audit = frame(at, "action")
+    assert list(audit["action"]) == ["completed", "created"] and audit.loc[0, "actor"] == "marketing-lead"
+    sla = frame(at, "within_sla_pct")
+    assert sla.loc[0, "completed"] == 1 and sla.loc[0, "within_sla"] == 1
+
+
+def test_page_other_users_and_groups_claim_and_delegate(db: str) -> None:
+    at = tasks_page()
+    start_campaign(at)
+    at.text_input(key="tasks_user").input("cto").run()  # not the assignee: nothing in the inbox
+    assert not frame(at, "steps").empty
+    assert any("Nothing to do" in i.value for i in at.info)
+
+    # incident_response offers its first task to the on-call group
+    at.selectbox(key="tasks_design").set_value("incident_response").run()
+    at.text_input(key="tasks_var:incident_response:summary").input("site down")
+    at.button(key="tasks_start_button:incident_response").click().run()
+    assert not at.exception and not at.error
+    at.text_input(key="tasks_user").input("grace")
+    at.multiselect(key="tasks_groups").set_value(["on-call"]).run()
+    inbox = frame(at, "overdue")
+    assert list(inbox["title"]) == ["Acknowledge incident"] and inbox.loc[0, "offered to"] == "on-call"
+    at.button(key="tasks_claim").click().run()
+    assert not at.error and frame(at, "overdue").loc[0, "assignee"] == "grace"
+    at.text_input(key="tasks_delegate_to").input("linus").run()
+    at.button(key="tasks_delegate").click().run()
+    assert not at.error
+    assert any("Nothing to do" in i.value for i in at.info)  # now linus's
+    (task,) = Engine(db).inbox("linus")
+    assert task["node_id"] == "acknowledge"
