@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -130,3 +132,34 @@ def test_batched_history_matches_one_at_a_time(tmp_path: Path) -> None:
         histories.append([engine.instance(i).history[["name", "version", "old_value", "new_value", "node_id"]]
                           .to_dict("records") for i in ids])
     assert histories[0] == histories[1]
+
+
+ACTIVE = {"now": 0, "max": 0}
+ACTIVE_LOCK = threading.Lock()
+
+
+def overlapping(inputs: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Counts how many calls run at once (each waits a little, as a remote call would)."""
+    with ACTIVE_LOCK:
+        ACTIVE["now"] += 1
+        ACTIVE["max"] = max(ACTIVE["max"], ACTIVE["now"])
+    time.sleep(0.05)
+    with ACTIVE_LOCK:
+        ACTIVE["now"] -= 1
+    return {"n": int(inputs.get("n") or 0) + 1}
+
+
+register("test.overlapping", overlapping)
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_agent_calls_of_a_batch_run_on_the_worker_threads(tmp_path: Path, threads: int) -> None:
+    b = ProcessBuilder("remote", variables={"n": int})
+    b.start().service("call", agent="test.overlapping", inputs=["n"], outputs=["n"]).end("done")
+    engine = Engine(f"sqlite:///{tmp_path / 'e.db'}", clock=VirtualClock(), agent_threads=threads)
+    engine.deploy(b.build())
+    ids = engine.start_many("remote", [{"n": i} for i in range(8)])
+    ACTIVE["max"] = 0
+    engine.run_until_idle()
+    assert [engine.instance(i).variables["n"] for i in ids] == [i + 1 for i in range(8)]
+    assert ACTIVE["max"] == 1 if threads == 1 else ACTIVE["max"] > 1

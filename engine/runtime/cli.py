@@ -14,6 +14,7 @@ def register(app: typer.Typer) -> None:
         agents: list[str] = typer.Option([], "--agents", help="module to import so its agents register"),
         poll: float = typer.Option(0.2, help="seconds between polls when idle"),
         batch: int = typer.Option(50, help="jobs claimed at once; their results commit together"),
+        threads: int = typer.Option(8, help="agent calls of a batch run on this many threads"),
         lease: float = typer.Option(60.0, help="seconds a claimed job stays locked"),
         max_idle: float | None = typer.Option(None, help="exit after this many idle seconds"),
     ) -> None:
@@ -22,5 +23,5 @@ def register(app: typer.Typer) -> None:
 
         for module in agents:
             importlib.import_module(module)
-        ran = run_worker(db, poll=poll, batch=batch, lease=lease, max_idle=max_idle)
+        ran = run_worker(db, poll=poll, batch=batch, lease=lease, max_idle=max_idle, threads=threads)
         typer.echo(f"worker stopped after {ran} jobs")

@@ -22,7 +22,7 @@ import traceback as tb
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -98,7 +98,7 @@ class Engine(HumanTaskApi):
 
     def __init__(self, db_url: str = DEFAULT_URL, clock: Clock | None = None,
                  calendars: Mapping[str, Any] | None = None, worker_id: str | None = None,
-                 lease: timedelta = timedelta(seconds=60)) -> None:
+                 lease: timedelta = timedelta(seconds=60), agent_threads: int = 8) -> None:
         self.db = connect(db_url)
         self.reader = connect(db_url, reader=True) if is_sqlite(self.db) else self.db
         self.url = db_url
@@ -108,7 +108,9 @@ class Engine(HumanTaskApi):
         self.lease = lease
         self._definitions: dict[tuple[str, int], ProcessDefinition] = {}
         self._semantics: dict[tuple[str, int], Semantics] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self.agent_threads = max(1, agent_threads)
+        self._agents: ThreadPoolExecutor | None = None  # concurrent agent calls of a batch
+        self._pool: ThreadPoolExecutor | None = None  # calls with a timeout
 
     # --- definitions ---------------------------------------------------------------------------
 
@@ -343,26 +345,51 @@ class Engine(HumanTaskApi):
 
         Fired timers and finished agent calls are applied together, in one transaction per batch
         (group commit); messages, handlers and timer starts run one at a time, after the batch
-        before them, so due-time order holds. A batch is also written when a third of the lease
-        has passed, so slow agents never let the jobs' locks run out.
+        before them, so due-time order holds.
         """
         jobs = self._claim(limit)
+        start = 0
+        while start < len(jobs):  # runs of timers and work go in batches; any other job alone, in order
+            end = start
+            while end < len(jobs) and jobs[end].kind in ("timer", "work"):
+                end += 1
+            if end > start:
+                self._run_batch(jobs[start:end])
+            if end < len(jobs):
+                self._run_job(jobs[end])
+                end += 1
+            start = end
+        return len(jobs)
+
+    def _run_batch(self, jobs: list[Any]) -> None:
+        """Agent calls of the batch run on ``agent_threads`` threads (agents mostly wait on the network);
+        their results, with the batch's fired timers, are written in claim order."""
+        calls: dict[int, Future[_Pending]] = {}
+        if self.agent_threads > 1:
+            if self._agents is None:
+                self._agents = ThreadPoolExecutor(max_workers=self.agent_threads, thread_name_prefix="agents")
+            calls = {job.id: self._agents.submit(self._run_work, job, json.loads(job.payload))
+                     for job in jobs if job.kind == "work"}
         batch: list[_Pending] = []
         flush_at = time.monotonic() + self.lease.total_seconds() / 3
-        for job in jobs:
+        for done, job in enumerate(jobs, start=1):
             if job.kind == "timer":
                 batch.append(_Pending(job.instance_id, ev.TimerFired(job.ref, _aware(job.due_at)), job.id))
-            elif job.kind == "work":
-                batch.append(self._run_work(job, json.loads(job.payload)))
             else:
+                batch.append(calls[job.id].result() if calls else self._run_work(job, json.loads(job.payload)))
+            if time.monotonic() > flush_at:  # slow agents: write what is done, renew the rest's lease
                 self._apply_batch(batch)
                 batch = []
-                self._run_job(job)
-            if time.monotonic() > flush_at:
-                self._apply_batch(batch)
-                batch = []
+                self._renew([j.id for j in jobs[done:]])
+                flush_at = time.monotonic() + self.lease.total_seconds() / 3
         self._apply_batch(batch)
-        return len(jobs)
+
+    def _renew(self, job_ids: list[int]) -> None:
+        """Extend this worker's lease on jobs it still holds (a heartbeat for long batches)."""
+        if job_ids:
+            with self.db.begin() as conn:
+                conn.execute(update(J).where(J.c.id.in_(job_ids), J.c.lock_owner == self.worker_id)
+                             .values(lock_expires_at=self.clock.now() + self.lease))
 
     def run_until_idle(self, max_jobs: int | None = None) -> int:
         """Run due jobs in-process until none is due (tests, notebooks, the embedded app)."""
@@ -466,7 +493,7 @@ class Engine(HumanTaskApi):
         if not timeout:
             return call_agent(handler, inputs, context)
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agent")
+            self._pool = ThreadPoolExecutor(max_workers=self.agent_threads + 4, thread_name_prefix="agent-timeout")
         # On timeout the task fails; the call itself cannot be killed and finishes in the background
         # (its result is dropped): agents with external effects should honour their own deadlines.
         return self._pool.submit(call_agent, handler, inputs, context).result(timeout=timeout)

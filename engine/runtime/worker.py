@@ -20,9 +20,9 @@ from engine.runtime.engine import Engine
 
 
 def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 60.0,
-               stop: threading.Event | None = None, max_idle: float | None = None) -> int:
+               stop: threading.Event | None = None, max_idle: float | None = None, threads: int = 8) -> int:
     """Run jobs until ``stop`` is set, SIGTERM/SIGINT arrives, or (``max_idle``) nothing was due that long."""
-    engine = Engine(db_url, lease=timedelta(seconds=lease))
+    engine = Engine(db_url, lease=timedelta(seconds=lease), agent_threads=threads)
     if is_sqlite(engine.db):
         engine.release_locks()
     stop = stop or threading.Event()
@@ -54,12 +54,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--poll", type=float, default=0.2)
     parser.add_argument("--batch", type=int, default=50,
                         help="jobs claimed at once; their results commit together (a crash repeats at most these)")
+    parser.add_argument("--threads", type=int, default=8, help="agent calls of a batch run on this many threads")
     parser.add_argument("--lease", type=float, default=60.0, help="seconds a claimed job stays locked")
     parser.add_argument("--max-idle", type=float, default=None, help="exit after this many idle seconds")
     args = parser.parse_args(argv)
     for module in args.agents:
         importlib.import_module(module)
-    ran = run_worker(args.db, poll=args.poll, batch=args.batch, lease=args.lease, max_idle=args.max_idle)
+    ran = run_worker(args.db, poll=args.poll, batch=args.batch, lease=args.lease, max_idle=args.max_idle,
+                     threads=args.threads)
     print(f"worker stopped after {ran} jobs")
 
 
