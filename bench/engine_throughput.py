@@ -151,8 +151,10 @@ def fresh_postgres(base_url: str) -> Iterator[str]:
 
 
 def spawn_workers(url: str, count: int, batch: int | None, poll: float) -> list[subprocess.Popen[bytes]]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "engine.runtime.worker", "--db", url, "--agents", "designs.agents",
+    paths = [str(ROOT), str(ROOT / "bench"), os.environ.get("PYTHONPATH")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+    agents = "slow_agents" if float(os.environ.get("WAOOAW_BENCH_AGENT_MS", "0")) else "designs.agents"
+    command = [sys.executable, "-m", "engine.runtime.worker", "--db", url, "--agents", agents,
                "--poll", str(poll)] + (["--batch", str(batch)] if batch else [])
     return [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL) for _ in range(count)]
 
@@ -375,7 +377,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=1800.0, help="give up on one PostgreSQL run after this")
     parser.add_argument("--repeat", type=int, default=1, help="runs per row; the fastest is shown (default 1)")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table (for the README)")
+    parser.add_argument("--agent-ms", type=float, default=0.0,
+                        help="every agent call takes this long (a remote call): PostgreSQL workers only, to show "
+                             "how throughput grows with workers when agents, not the engine, are the bottleneck")
     args = parser.parse_args(argv)
+    if args.agent_ms:
+        os.environ["WAOOAW_BENCH_AGENT_MS"] = str(args.agent_ms)
     n = 100 if args.quick else args.n
     chosen = [d.strip() for d in args.designs.split(",") if d.strip()]
     unknown = set(chosen) - set(INPUTS)
@@ -393,11 +400,14 @@ def main(argv: list[str] | None = None) -> None:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="waooaw-bench-") as tmp:
         for design in chosen:
-            print(f"{design}: SpiffWorkflow ...", file=sys.stderr, flush=True)
-            results.append(fastest([run_spiff(design, n) for _ in range(args.repeat)]))
-            print(f"{design}: SQLite ...", file=sys.stderr, flush=True)
-            results.append(fastest([run_sqlite(design, n, Path(tmp) / uuid.uuid4().hex)
-                                    for _ in range(args.repeat)]))
+            if args.agent_ms:
+                notes.append(f"every agent call sleeps {args.agent_ms:g} ms; SpiffWorkflow and SQLite not run")
+            else:
+                print(f"{design}: SpiffWorkflow ...", file=sys.stderr, flush=True)
+                results.append(fastest([run_spiff(design, n) for _ in range(args.repeat)]))
+                print(f"{design}: SQLite ...", file=sys.stderr, flush=True)
+                results.append(fastest([run_sqlite(design, n, Path(tmp) / uuid.uuid4().hex)
+                                        for _ in range(args.repeat)]))
             if not pg_problem:
                 for count in worker_counts:
                     print(f"{design}: PostgreSQL, {count} worker(s) ...", file=sys.stderr, flush=True)
