@@ -45,6 +45,7 @@ lint: $(STAMP)
 bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python bench/engine_throughput.py
+	$(BIN)/python bench/timer_firing.py
 	$(BIN)/python bench/simulator_speed.py
 
 clean:
