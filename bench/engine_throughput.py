@@ -37,8 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,11 +47,13 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 import psycopg  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from provenance import package_version, revision  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
 import designs  # noqa: E402
 import designs.agents as demo_agents  # noqa: E402
 from engine.runtime import Engine  # noqa: E402
+from engine.runtime.db import scratch_database  # noqa: E402
 
 PG_BASE = os.environ.get("WAOOAW_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 INPUTS: dict[str, Callable[[int], dict[str, Any]]] = {
@@ -134,22 +135,6 @@ def pg_reachable(base_url: str) -> str | None:
     return None
 
 
-@contextmanager
-def fresh_postgres(base_url: str) -> Iterator[str]:
-    """A throwaway database (as tests/engine_support.py makes them), dropped afterwards."""
-    name = f"waooaw_bench_{uuid.uuid4().hex[:10]}"
-    admin = base_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = base_url.rsplit("/", 1)[0] + "/" + name
-    try:
-        yield url
-    finally:
-        create_engine(url).dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def spawn_workers(url: str, count: int, batch: int | None, poll: float) -> list[subprocess.Popen[bytes]]:
     paths = [str(ROOT), str(ROOT / "bench"), os.environ.get("PYTHONPATH")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
@@ -179,7 +164,7 @@ def run_postgres(design: str, n: int, workers: int, base_url: str, batch: int | 
     blocks in its first claim (``FOR UPDATE SKIP LOCKED`` skips locked rows, not a locked table). When all
     of them wait there the clock starts and the lock is released: interpreter start-up and imports
     (seconds for 4 processes on 2 cores) are not counted as throughput."""
-    with fresh_postgres(base_url) as url:
+    with scratch_database(base_url, prefix="waooaw_bench_") as url:
         engine = Engine(url)
         engine.deploy(designs.build_design(design))
         started = time.perf_counter()
@@ -417,32 +402,11 @@ def main(argv: list[str] | None = None) -> None:
                     notes.append(f"{design} PostgreSQL x{count}: {max(w for _, w in runs):.2f} s from spawning the "
                                  "workers until all wait at the gate (not in run s)")
     df = table(results)
-    print(f"\n{n:,} instances per row; {os.cpu_count()} CPUs; SpiffWorkflow {_version('SpiffWorkflow')}; "
+    print(f"\n{n:,} instances per row; {os.cpu_count()} CPUs; SpiffWorkflow {package_version('SpiffWorkflow')}; "
           f"Python {sys.version.split()[0]}; code {revision()}")
     print(markdown(df) if args.markdown else df.to_string(index=False))
     for note in notes:
         print(f"- {note}")
-
-
-def revision() -> str:
-    """The commit measured (``+dirty`` when engine/ has uncommitted changes): the engine changes often."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "engine"], cwd=ROOT, capture_output=True, text=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "?"
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from provenance import package_version, revision  # noqa: E402
+
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # the virtual moment every part starts at
 TARGET_US = 250.0
 MiB = 1024 * 1024
@@ -221,7 +223,7 @@ def report(n: int, duration: str, start: dict[str, Any], fire: dict[str, Any], s
     header = ["runtime", "start µs/inst", "fire µs/inst", "RSS idle MiB", f"RSS {n:,} waiting MiB",
               "bytes/waiting inst", "peak RSS firing MiB", "completed"]
     print(f"\n{n:,} instances waiting on a {duration} timer; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}; "
-          f"SpiffWorkflow {_version('SpiffWorkflow')}; code {revision()}")
+          f"SpiffWorkflow {package_version('SpiffWorkflow')}; code {revision()}")
     if as_markdown:
         print("| " + " | ".join(header) + " |")
         print("|---|" + "---:|" * (len(header) - 1))
@@ -244,27 +246,6 @@ def report(n: int, duration: str, start: dict[str, Any], fire: dict[str, Any], s
     print(f"- the worker: RSS opened {mib(fire['rss_opened'])}, with {fire['waiting']:,} waiting "
           f"{mib(fire['rss_waiting'])}, peak while firing {mib(fire['rss_peak_firing'])}, after "
           f"{mib(fire['rss_after'])} MiB")
-
-
-def revision() -> str:
-    """The commit measured (``+dirty`` when engine/ has uncommitted changes): the engine changes often."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "engine"], cwd=ROOT, capture_output=True, text=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "?"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -50,3 +53,22 @@ def connect(url: str = DEFAULT_URL, reader: bool = False, **kwargs: Any) -> SAEn
 
 def is_sqlite(engine: SAEngine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+@contextmanager
+def scratch_database(base_url: str, prefix: str = "waooaw_scratch_") -> Iterator[str]:
+    """A throwaway PostgreSQL database next to ``base_url`` (CREATE DATABASE), dropped afterwards even
+    if connections are still open: for tests and benchmarks that must not share state."""
+    import psycopg
+
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
+    admin = normalise_url(base_url).replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = normalise_url(base_url).rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        create_engine(url).dispose()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
