@@ -226,13 +226,18 @@ def test_interrupting_boundary_timer_cancels_the_task_and_takes_the_timer_path(d
         engine.complete_task(approve["id"], {})
 
 
-def test_non_interrupting_cycle_reminds_every_hour_until_the_task_is_done(db_url: str) -> None:
+def reminders_until_fixed() -> ProcessDefinition:
+    """A task with a non-interrupting hourly reminder (a boundary timer cycle)."""
     b = ProcessBuilder("fix_it")
     task = b.start().user("fix", assignee="dev")
     task.end("fixed")
     task.on_timer("R/PT1H", id="reminder", interrupting=False).user("read_reminder", assignee="dev").end("read")
+    return b.build()
+
+
+def test_non_interrupting_cycle_reminds_every_hour_until_the_task_is_done(db_url: str) -> None:
     engine = Engine(db_url, clock=VirtualClock(T0))
-    engine.deploy(b.build())
+    engine.deploy(reminders_until_fixed())
     iid = engine.start("fix_it")
     engine.advance(timedelta(hours=3, minutes=30))
 
@@ -255,12 +260,8 @@ def test_non_interrupting_cycle_reminds_every_hour_until_the_task_is_done(db_url
 def test_a_late_worker_catches_up_each_missed_reminder_and_the_cycle_does_not_drift(db_url: str) -> None:
     """The worker was down from 00:30 to 02:45: the 01:00 and 02:00 reminders fire on its return, the
     next stays at 03:00 (re-armed from the schedule, not from the worker's lateness)."""
-    b = ProcessBuilder("fix_it")
-    task = b.start().user("fix", assignee="dev")
-    task.end("fixed")
-    task.on_timer("R/PT1H", id="reminder", interrupting=False).user("read_reminder", assignee="dev").end("read")
     engine = Engine(db_url, clock=VirtualClock(T0))
-    engine.deploy(b.build())
+    engine.deploy(reminders_until_fixed())
     iid = engine.start("fix_it")
     engine.advance(timedelta(minutes=30))
     engine.clock.set(T0 + timedelta(hours=2, minutes=45))  # no advance(): jobs were not run meanwhile
