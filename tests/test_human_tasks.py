@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine.model import FormField, ProcessBuilder
+from engine.model import FormField, ProcessBuilder, UserTask
 from engine.model.nodes import complete_with
 from engine.runtime import Engine, EngineError, FormError, VirtualClock
 
@@ -252,3 +252,57 @@ def readme_snippet() -> str:
 def test_readme_human_task_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     exec(compile(readme_snippet(), "README.md", "exec"), {"__name__": "readme"})
+
+
+HANDLED: list[dict[str, Any]] = []
+
+
+def escalate_to_cto(inputs: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """The design review's ``on_timeout=escalate_to_cto`` as a handler: here it only records the call."""
+    HANDLED.append(inputs)
+    return {}
+
+
+def pr_review_with_approval(on_timeout: Any) -> Any:
+    """The seed's PR review with the design review's approval step (its constructor shape, verbatim)."""
+    b = ProcessBuilder("pr_review_approval", variables={"pr_number": int, "vision_approved": bool})
+    gate = (b.start().service("wowvision_validate", agent="designs.agents:wowvision_validate",
+                              inputs=["pr_number"], outputs=["vision_approved"]).exclusive("approved"))
+    approval = UserTask(id="approval", title="Review Major Change", assignee="engineering-lead", sla_hours=4,
+                        on_timeout=on_timeout)
+    gate.when("vision_approved").then(approval).service("deploy", agent="designs.agents:deploy",
+                                                        inputs=["pr_number"]).end("deployed")
+    gate.otherwise().service("create_issue", agent="designs.agents:create_issue", inputs=["pr_number"]).end("issue")
+    return b.build()
+
+
+def test_seed_pr_review_approval_escalates_to_the_cto_after_four_hours(db_url: str) -> None:
+    engine = Engine(db_url, clock=VirtualClock())
+    engine.deploy(pr_review_with_approval("escalate:cto"))
+    iid = engine.start("pr_review_approval", {"pr_number": 42})
+    engine.run_until_idle()
+    engine.advance(timedelta(hours=3, minutes=59))
+    [task] = engine.inbox("engineering-lead")
+    assert task["title"] == "Review Major Change" and not task["escalated"]
+    engine.advance(timedelta(minutes=1))
+    assert engine.inbox("engineering-lead") == []
+    [task] = engine.inbox("cto")
+    assert task["escalated"]
+    audit = engine.task_audit(task_id=task["id"])
+    assert list(audit["action"]) == ["created", "escalated"]
+    assert audit.iloc[-1]["detail"] == {"action": "escalate", "from": "engineering-lead", "to": "cto"}
+    engine.complete_task(task["id"], {}, actor="cto")
+    engine.run_until_idle()
+    view = engine.instance(iid)
+    assert view.status == "completed" and view.variables["deployed_pr"] == 42
+
+
+def test_seed_on_timeout_callable_runs_once_as_a_handler(db_url: str) -> None:
+    HANDLED.clear()
+    engine = Engine(db_url, clock=VirtualClock())
+    engine.deploy(pr_review_with_approval(escalate_to_cto))
+    iid = engine.start("pr_review_approval", {"pr_number": 8})
+    engine.advance(timedelta(hours=5))
+    assert [{"instance_id": iid, "node_id": "approval"}] == HANDLED
+    [task] = engine.inbox("engineering-lead")  # a handler decides; the task itself stays where it was
+    assert engine.task_audit(task_id=task["id"])["action"].tolist() == ["created", "sla_breached"]
