@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from engine.model import ProcessBuilder
 from engine.runtime import AgentContext, BpmnError, Engine, EngineError, FormError, VirtualClock
 from engine.runtime.agents import call_agent
 
+README = Path(__file__).resolve().parents[1] / "README.md"
 CALLS: dict[str, int] = {}
 
 
@@ -241,3 +244,13 @@ def test_a_thrown_message_starts_an_instance_once_and_only_for_the_worker_that_h
     assert len(packing_runs) == 1
     [task] = engine.tasks(assignee="warehouse")
     assert engine.instance(task["instance_id"]).variables == {"order": "A-1"}
+
+
+def test_readme_engine_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    section = README.read_text().split("\n## Engine\n", 1)[1].split("\n## ", 1)[0]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S)
+    assert snippet, "README's Engine section has a python example"
+    monkeypatch.chdir(tmp_path)  # it writes waooaw.db in the working directory
+    exec(compile(snippet.group(1), "README.md", "exec"), {"__name__": "readme"})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("completed [] {") and printed[-1] == "completed"
