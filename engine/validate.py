@@ -573,6 +573,11 @@ class _Validator:
     # --- expressions and variables ---------------------------------------------------------------
 
     def _check_variables(self) -> None:
+        required = [v.name for v in self.d.variables if v.required and v.default is None]
+        for node in self.d.start_nodes():
+            if node.kind == "timer_start" and required:
+                self.warn(node.id, f"a timer starts instances with no variables, yet required variables "
+                                   f"({_names(required)}) have no default: give them defaults")
         for flow in self.d.all_flows():
             if flow.condition is not None:
                 self._check_expression(flow.id, f"condition of flow {flow.id!r}", flow.condition)

@@ -540,3 +540,14 @@ flows:
 """)
     p = at(errors(d), "f2", "target 'donee'", "did you mean 'done'?")
     assert p.severity == "error"
+
+
+def test_timer_start_with_required_variables_without_defaults_is_a_warning() -> None:
+    b = ProcessBuilder("daily", variables={"day": {"type": "string", "required": True}, "note": str})
+    b.timer_start("tick", "0 9 * * *").end("done")
+    problems = validate(b.build())
+    assert [(p.where, p.severity) for p in problems] == [("tick", "warning")]
+    assert "'day'" in problems[0].message and "'note'" not in problems[0].message
+    b = ProcessBuilder("daily", variables={"day": {"type": "string", "required": True, "default": "today"}})
+    b.timer_start("tick", "0 9 * * *").end("done")
+    assert validate(b.build()) == []

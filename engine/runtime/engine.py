@@ -254,15 +254,22 @@ class Engine(HumanTaskApi):
                             row.started_at, row.ended_at, row.error, row.steps, list(tokens["node_id"]), variables,
                             tokens, history, incidents)
 
-    def instances(self, status: str | None = None) -> pd.DataFrame:
+    def instances(self, status: str | None = None, definition: str | None = None,
+                  limit: int | None = None) -> pd.DataFrame:
+        """Instances, newest first (the same columns when there are none)."""
         import pandas as pd
 
-        query = select(INST.c.id, INST.c.definition_name, INST.c.definition_version, INST.c.business_key, INST.c.status,
-                       INST.c.started_at, INST.c.ended_at, INST.c.steps)
+        columns = [INST.c.id, INST.c.definition_name, INST.c.definition_version, INST.c.business_key, INST.c.status,
+                   INST.c.started_at, INST.c.ended_at, INST.c.steps]
+        query = select(*columns).order_by(INST.c.started_at.desc(), INST.c.id)
         if status:
             query = query.where(INST.c.status == status)
+        if definition:
+            query = query.where(INST.c.definition_name == definition)
+        if limit:
+            query = query.limit(limit)
         with self.reader.connect() as conn:
-            return pd.DataFrame(conn.execute(query).mappings().all())
+            return pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in columns])
 
     def incidents(self, open_only: bool = True) -> list[dict[str, Any]]:
         query = select(INC).order_by(INC.c.id)
@@ -319,9 +326,10 @@ class Engine(HumanTaskApi):
             core_id = sub.id.split(":", 1)[1]  # rows are keyed instance:subscription
             if self._apply(sub.instance_id, [ev.MessageReceived(core_id, payload)], before=take):
                 return str(sub.instance_id)
-        for name in self.definitions():
-            definition = self.definition(name)
-            starts = self.semantics(name, definition.version).message_starts()
+        with self.reader.connect() as conn:  # the latest version of each definition, in one query
+            latest = conn.execute(select(D.c.name, func.max(D.c.version)).group_by(D.c.name).order_by(D.c.name)).all()
+        for name, version in latest:
+            starts = self.semantics(name, version).message_starts()
             if message in starts:
                 writes = Writes()
                 with self.db.begin() as conn:  # the message is consumed and the instance starts together
