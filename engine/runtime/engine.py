@@ -533,23 +533,32 @@ class Engine(HumanTaskApi):
                 raise errors[0] from None
 
     def _write_batch(self, items: list[_Pending], before: Callable[[Connection], bool] | None = None,
-                     strict: bool = False) -> int:
-        """The transaction: remove the jobs still ours, lock the instances (in id order: no deadlocks
-        between workers), run each event through the core, write everything. Returns events applied."""
+                     strict: bool = False, wait: bool = False) -> int:
+        """The transaction: lock the instances (in id order: no deadlocks between workers; always before
+        any job row, as every other path does), remove the jobs still ours, run each event through the
+        core, write everything. Returns the events applied.
+
+        On PostgreSQL a batch skips instances another transaction holds (a sibling branch's job on
+        another worker, a person completing a task) instead of queueing the whole batch behind them;
+        those events follow in a second transaction that waits for the locks."""
         now = self.clock.now()
         writes = Writes()
+        deferred: list[_Pending] = []
         with self.db.begin() as conn:
-            owned = guard_jobs(conn, [i.job_id for i in items if i.job_id is not None], self.worker_id)
-            items = [i for i in items if i.job_id is None or i.job_id in owned]
             ids = sorted({i.instance_id for i in items})
             query = select(INST.c.id, INST.c.definition_name, INST.c.definition_version, INST.c.state, INST.c.rev,
                            INST.c.business_key, INST.c.ended_at, INST.c.error
                            ).where(INST.c.id.in_(ids)).order_by(INST.c.id)
             if not is_sqlite(self.db):
-                query = query.with_for_update()
+                query = query.with_for_update(skip_locked=not (strict or wait))
             rows = {r.id: r for r in conn.execute(query)} if ids else {}
             if strict and len(rows) < len(ids):
                 raise EngineError(f"no instance {ids[0]!r}")
+            if not (strict or wait or is_sqlite(self.db)):
+                deferred = [i for i in items if i.instance_id not in rows]
+            items = [i for i in items if i.instance_id in rows]
+            owned = guard_jobs(conn, [i.job_id for i in items if i.job_id is not None], self.worker_id)
+            items = [i for i in items if i.job_id is None or i.job_id in owned]
             if before is not None and not before(conn):
                 conn.rollback()
                 return 0
@@ -572,7 +581,7 @@ class Engine(HumanTaskApi):
             for instance_id, step in steps.items():
                 step.stepped(rows[instance_id].rev)
             writes.flush(conn)
-        return len(items)
+        return len(items) + (self._write_batch(deferred, wait=True) if deferred else 0)
 
 
 @dataclass(slots=True)
