@@ -306,3 +306,17 @@ def test_seed_on_timeout_callable_runs_once_as_a_handler(db_url: str) -> None:
     assert [{"instance_id": iid, "node_id": "approval"}] == HANDLED
     [task] = engine.inbox("engineering-lead")  # a handler decides; the task itself stays where it was
     assert engine.task_audit(task_id=task["id"])["action"].tolist() == ["created", "sla_breached"]
+
+
+def test_completing_an_unclaimed_group_task_checks_the_persons_groups(db_url: str) -> None:
+    b = ProcessBuilder("offered")
+    b.start().user("review", title="Review", candidate_groups=["finance"]).end()
+    engine = Engine(db_url, clock=VirtualClock())
+    engine.deploy(b.build())
+    engine.start("offered")
+    [task] = engine.tasks()
+    with pytest.raises(EngineError, match="offered to groups"):
+        engine.complete_task(task["id"], {}, actor="mallory", groups=["sales"])
+    assert engine.tasks()[0]["status"] == "open"
+    engine.complete_task(task["id"], {}, actor="ada", groups=["finance"])
+    assert engine.tasks() == []

@@ -149,7 +149,7 @@ with inbox_col:
                 st.caption("This task has no form: completing it just moves the instance on.")
             if st.form_submit_button("Complete", type="primary", key=f"tasks_complete_button:{task_id}"):
                 act(f"Task {task_id} completed.", engine.complete_task, task_id, form_values(task["form"], values),
-                    actor=user or None)
+                    actor=user or None, groups=groups)
 
 st.divider()
 st.subheader("Instances")

@@ -184,15 +184,19 @@ class HumanTaskApi:
         self._change(task, held, {"assignee": to_user}, "delegated", actor, {"from": task.assignee, "to": to_user},
                      "delegate")
 
-    def complete_task(self, task_id: int, values: Mapping[str, Any] | None = None, actor: str | None = None) -> None:
+    def complete_task(self, task_id: int, values: Mapping[str, Any] | None = None, actor: str | None = None,
+                      groups: Iterable[str] | None = None) -> None:
         """Complete a human task with form values (checked against its form; a bad value keeps it open).
-        A person (``actor``) may complete only a task that is theirs or unassigned."""
+        A person (``actor``) may complete only a task that is theirs or unassigned; given ``groups`` (the
+        person's), an unassigned task offered to groups must be offered to one of them."""
         with self.reader.connect() as conn:
             task = conn.execute(select(HT).where(HT.c.id == task_id)).first()
         if task is None or task.status != "open":
             raise EngineError(f"no open human task {task_id}")
         if actor is not None and task.assignee is not None and task.assignee != actor:
             raise EngineError(f"{actor!r} cannot complete task {task_id}: it is assigned to {task.assignee!r}")
+        if actor is not None and task.assignee is None and groups is not None:
+            self._check_groups(task, actor, groups, "complete")
         clean = check_form([FormField(**f) for f in json.loads(task.form)], dict(values or {}), task.node_id)
         now = self.clock.now()
 
