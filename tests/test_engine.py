@@ -254,3 +254,13 @@ def test_readme_engine_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     exec(compile(snippet.group(1), "README.md", "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("completed [] {") and printed[-1] == "completed"
+
+
+def test_an_instance_renders_in_a_notebook_with_its_tokens_on_the_diagram(tmp_path: Path) -> None:
+    engine = make(f"sqlite:///{tmp_path / 'nb.db'}")
+    iid = engine.start("marketing_campaign", {"campaign": "spring <launch>"})
+    engine.run_until_idle()
+    html = engine.instance(iid)._repr_html_()
+    assert "marketing_campaign</b> v1 · running" in html
+    assert "&lt;launch&gt;" in html and "<launch>" not in html  # values are escaped
+    assert "<svg" in html and "<?xml" not in html and 'id="approval"' in html

@@ -91,6 +91,32 @@ class InstanceView:
     tokens: pd.DataFrame
     history: pd.DataFrame
     incidents: list[dict[str, Any]] = field(default_factory=list)
+    diagram: ProcessDefinition | None = field(default=None, repr=False)  # the version it runs, for drawing
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: status, the diagram with the nodes holding tokens highlighted, variables, incidents."""
+        from html import escape
+
+        head = (f"<b>{escape(self.definition)}</b> v{self.version} · {escape(self.status)} · "
+                f"{self.steps} steps · started {self.started_at:%Y-%m-%d %H:%M:%S}"
+                + (f" · ended {self.ended_at:%Y-%m-%d %H:%M:%S}" if self.ended_at else "")
+                + (f" · <span style='color:#b00'>{escape(self.error)}</span>" if self.error else ""))
+        picture = ""
+        if self.diagram is not None:
+            from engine.render import to_svg
+
+            counts = {node: self.active_nodes.count(node) for node in set(self.active_nodes)}
+            try:
+                svg = to_svg(self.diagram, highlight=self.active_nodes, counts=counts)
+                picture = svg[svg.find("<svg"):]  # inline: without the XML prolog and doctype
+            except Exception:  # no Graphviz binary: the rest still shows
+                picture = f"<i>active: {escape(', '.join(self.active_nodes) or 'none')}</i>"
+        rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(repr(v))}</td></tr>"
+                       for k, v in sorted(self.variables.items()))
+        problems = "".join(f"<li>{escape(str(i.get('node_id')))}: {escape(str(i.get('error')))}</li>"
+                           for i in self.incidents if i.get("resolved_at") is None)
+        return (f"<div><p>{head}</p>{picture}<table><tr><th>variable</th><th>value</th></tr>{rows}</table>"
+                + (f"<p>open incidents</p><ul>{problems}</ul>" if problems else "") + "</div>")
 
 
 class Engine(HumanTaskApi):
@@ -252,7 +278,7 @@ class Engine(HumanTaskApi):
             history[column] = pd.Series([r[column] for r in history_rows], dtype=object)
         return InstanceView(row.id, row.definition_name, row.definition_version, row.business_key, row.status,
                             row.started_at, row.ended_at, row.error, row.steps, list(tokens["node_id"]), variables,
-                            tokens, history, incidents)
+                            tokens, history, incidents, self.definition(row.definition_name, row.definition_version))
 
     def instances(self, status: str | None = None, definition: str | None = None,
                   limit: int | None = None) -> pd.DataFrame:
