@@ -1,4 +1,5 @@
-"""Several workers on PostgreSQL share the jobs and never run the same one at the same time."""
+"""Workers: several on PostgreSQL share the jobs and never run the same one at the same time; a
+failing batch does not stop one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from engine_support import fresh_postgres
 
+import designs
 from engine.model import ProcessBuilder
 from engine.runtime import Engine
 
@@ -50,3 +52,26 @@ def test_workers_never_overlap_on_a_job_and_share_the_work(postgres_url: str, tm
         for work_id, instance_id, start, end in rows:
             spans[(instance_id, work_id)].append((start, end))
         assert all(len(v) == 1 for v in spans.values())  # each job executed exactly once
+
+
+def test_a_failing_batch_does_not_stop_the_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    from engine.runtime import worker
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    engine = Engine(url)
+    engine.deploy(designs.load_design("pr_review"))
+    ids = [engine.start("pr_review", {"pr_number": i}) for i in range(3)]
+    original = Engine.run_due_jobs
+    calls = {"n": 0}
+
+    def flaky(self: Engine, limit: int = 200) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("server closed the connection unexpectedly")
+        return original(self, limit)
+
+    monkeypatch.setattr(Engine, "run_due_jobs", flaky)
+    ran = worker.run_worker(url, poll=0.01, max_idle=0.2)
+    assert ran >= 6 and "job batch failed (1 in a row)" in caplog.text
+    assert {engine.instance(i).status for i in ids} == {"completed"}

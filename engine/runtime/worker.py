@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import signal
 import threading
 import time
@@ -17,6 +18,8 @@ from types import FrameType
 
 from engine.runtime.db import is_sqlite
 from engine.runtime.engine import Engine
+
+log = logging.getLogger("waooaw.worker")
 
 
 def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 60.0,
@@ -34,9 +37,17 @@ def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 6
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
     ran = 0
+    failures = 0
     idle_since = time.monotonic()
     while not stop.is_set():
-        n = engine.run_due_jobs(limit=batch)
+        try:
+            n = engine.run_due_jobs(limit=batch)
+        except Exception:  # a lost connection, a deadlock victim, a bug in one step: keep serving the rest
+            failures += 1
+            log.exception("job batch failed (%d in a row); its jobs run again when their lease ends", failures)
+            stop.wait(min(poll * 2 ** failures, 30.0))
+            continue
+        failures = 0
         ran += n
         if n:
             idle_since = time.monotonic()
@@ -58,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lease", type=float, default=60.0, help="seconds a claimed job stays locked")
     parser.add_argument("--max-idle", type=float, default=None, help="exit after this many idle seconds")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for module in args.agents:
         importlib.import_module(module)
     ran = run_worker(args.db, poll=args.poll, batch=args.batch, lease=args.lease, max_idle=args.max_idle,
