@@ -39,3 +39,8 @@ class VirtualClock:
 
     def advance(self, delta: timedelta) -> None:
         self.set(self._now + delta)
+
+
+def aware(value: datetime) -> datetime:
+    """A moment with its zone: a naive one is taken as UTC (what the database and the clocks use)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -20,7 +20,6 @@ import socket
 import time
 import traceback as tb
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -34,13 +33,12 @@ from sqlalchemy.engine import Connection
 from engine.errors import DefinitionError, EngineError, FormError  # noqa: F401  (FormError: re-exported)
 from engine.model import serialize
 from engine.model.definition import ProcessDefinition, type_matches
-from engine.model.nodes import ServiceTask, UserTask
-from engine.model.timers import parse_duration
 from engine.runtime import timer_starts
 from engine.runtime.agents import AgentContext, BpmnError, call_agent
-from engine.runtime.clock import Clock, RealClock, VirtualClock
+from engine.runtime.clock import Clock, RealClock, VirtualClock, aware
 from engine.runtime.db import DEFAULT_URL, connect, is_sqlite
 from engine.runtime.human_tasks import HumanTaskApi, check_form  # noqa: F401  (check_form: re-exported)
+from engine.runtime.steps import Pending, StepWriter
 from engine.runtime.tables import (
     DefinitionRow,
     HumanTaskRow,
@@ -56,7 +54,6 @@ from engine.runtime.tables import (
 )
 from engine.runtime.writes import Writes, dumps, guard_jobs
 from engine.semantics import InstanceState, Semantics
-from engine.semantics import effects as fx
 from engine.semantics import events as ev
 from engine.validate import errors_only
 
@@ -225,7 +222,7 @@ class Engine(HumanTaskApi):
                                     "definition_version": definition.version, "business_key": business_key,
                                     "started_at": now})
         writes.loaded(instance_id, InstanceState())
-        step = _Step(self, conn, writes, instance_id, sem, state, now, business_key)
+        step = StepWriter(conn, writes, instance_id, sem, state, now, business_key)
         step.run(effects, [])
         step.stepped(rev=0)
         return instance_id
@@ -398,17 +395,17 @@ class Engine(HumanTaskApi):
     def _run_batch(self, jobs: list[Any]) -> None:
         """Agent calls of the batch run on ``agent_threads`` threads (agents mostly wait on the network);
         their results, with the batch's fired timers, are written in claim order."""
-        calls: dict[int, Future[_Pending]] = {}
+        calls: dict[int, Future[Pending]] = {}
         if self.agent_threads > 1:
             if self._agents is None:
                 self._agents = ThreadPoolExecutor(max_workers=self.agent_threads, thread_name_prefix="agents")
             calls = {job.id: self._agents.submit(self._run_work, job, json.loads(job.payload))
                      for job in jobs if job.kind == "work"}
-        batch: list[_Pending] = []
+        batch: list[Pending] = []
         flush_at = time.monotonic() + self.lease.total_seconds() / 3
         for done, job in enumerate(jobs, start=1):
             if job.kind == "timer":
-                batch.append(_Pending(job.instance_id, ev.TimerFired(job.ref, _aware(job.due_at)), job.id))
+                batch.append(Pending(job.instance_id, ev.TimerFired(job.ref, aware(job.due_at)), job.id))
             else:
                 batch.append(calls[job.id].result() if calls else self._run_work(job, json.loads(job.payload)))
             if time.monotonic() > flush_at:  # slow agents: write what is done, renew the rest's lease
@@ -438,7 +435,7 @@ class Engine(HumanTaskApi):
     def next_due(self) -> datetime | None:
         with self.reader.connect() as conn:
             value = conn.execute(_NEXT_DUE).scalar()
-        return _aware(value) if value is not None else None
+        return aware(value) if value is not None else None
 
     def advance(self, delta: timedelta) -> int:
         """Virtual clock only: move time forward, firing every timer that falls due, in due order."""
@@ -480,7 +477,7 @@ class Engine(HumanTaskApi):
     def _run_job(self, job: Any) -> None:
         payload = json.loads(job.payload)
         if job.kind == "timer":
-            self._apply(job.instance_id, [ev.TimerFired(job.ref, _aware(job.due_at))], before=self._owned(job))
+            self._apply(job.instance_id, [ev.TimerFired(job.ref, aware(job.due_at))], before=self._owned(job))
         elif job.kind == "message":
             if self._deliver(payload["message"], payload.get("correlation"), payload.get("payload", {}),
                              job_id=job.id) is None:
@@ -497,7 +494,7 @@ class Engine(HumanTaskApi):
                 with self.db.begin() as conn:
                     self._settle(conn, job.id)
 
-    def _run_work(self, job: Any, payload: dict[str, Any]) -> _Pending:
+    def _run_work(self, job: Any, payload: dict[str, Any]) -> Pending:
         """Call the agent (outside any transaction); the result waits for the batch's transaction."""
         context = AgentContext(instance_id=job.instance_id, node_id=payload["node_id"], work_id=payload["work_id"],
                                attempt=payload["attempt"], business_key=payload.get("business_key"),
@@ -520,7 +517,7 @@ class Engine(HumanTaskApi):
         execution = {"instance_id": job.instance_id, "node_id": payload["node_id"], "work_id": payload["work_id"],
                      "attempt": payload["attempt"], "started_at": started, "ended_at": self.clock.now(),
                      "status": status, "error": getattr(event, "error", None)}
-        return _Pending(job.instance_id, event, job.id, execution, trace)
+        return Pending(job.instance_id, event, job.id, execution, trace)
 
     def _call(self, handler: str, inputs: dict[str, Any], context: AgentContext,
               timeout: float | None) -> dict[str, Any]:
@@ -537,10 +534,10 @@ class Engine(HumanTaskApi):
     def _apply(self, instance_id: str, events: Iterable[ev.Event],
                before: Callable[[Connection], bool] | None = None, traceback: str | None = None) -> bool:
         """Apply events to one instance in one transaction. ``before`` may veto (returns False)."""
-        items = [_Pending(instance_id, event, traceback=traceback) for event in events]
+        items = [Pending(instance_id, event, traceback=traceback) for event in events]
         return self._write_batch(items, before=before, strict=True) > 0
 
-    def _apply_batch(self, items: list[_Pending]) -> None:
+    def _apply_batch(self, items: list[Pending]) -> None:
         """Apply a batch in one transaction; if it fails, apply each alone so one bad step holds up no other."""
         if not items:
             return
@@ -558,7 +555,7 @@ class Engine(HumanTaskApi):
             if errors:
                 raise errors[0] from None
 
-    def _write_batch(self, items: list[_Pending], before: Callable[[Connection], bool] | None = None,
+    def _write_batch(self, items: list[Pending], before: Callable[[Connection], bool] | None = None,
                      strict: bool = False, wait: bool = False) -> int:
         """The transaction: lock the instances (in id order: no deadlocks between workers; always before
         any job row, as every other path does), remove the jobs still ours, run each event through the
@@ -569,7 +566,7 @@ class Engine(HumanTaskApi):
         those events follow in a second transaction that waits for the locks."""
         now = self.clock.now()
         writes = Writes()
-        deferred: list[_Pending] = []
+        deferred: list[Pending] = []
         with self.db.begin() as conn:
             ids = sorted({i.instance_id for i in items})
             query = select(INST.c.id, INST.c.definition_name, INST.c.definition_version, INST.c.state, INST.c.rev,
@@ -588,7 +585,7 @@ class Engine(HumanTaskApi):
             if before is not None and not before(conn):
                 conn.rollback()
                 return 0
-            steps: dict[str, _Step] = {}
+            steps: dict[str, StepWriter] = {}
             for item in items:
                 row = rows.get(item.instance_id)
                 if row is None:  # removed meanwhile: nothing to advance
@@ -598,7 +595,7 @@ class Engine(HumanTaskApi):
                     state = InstanceState.from_dict(json.loads(row.state))
                     writes.loaded(row.id, state)
                     sem = self.semantics(row.definition_name, row.definition_version)
-                    step = steps[row.id] = _Step(self, conn, writes, row.id, sem, state, now, row.business_key,
+                    step = steps[row.id] = StepWriter(conn, writes, row.id, sem, state, now, row.business_key,
                                                  ended_at=row.ended_at, error=row.error)
                 step.traceback = item.traceback
                 step.run([], [item.event])
@@ -608,152 +605,3 @@ class Engine(HumanTaskApi):
                 step.stepped(rows[instance_id].rev)
             writes.flush(conn)
         return len(items) + (self._write_batch(deferred, wait=True) if deferred else 0)
-
-
-@dataclass(slots=True)
-class _Pending:
-    """An event waiting for its batch's transaction, with the claimed job it settles."""
-
-    instance_id: str
-    event: ev.Event
-    job_id: int | None = None  # removed in the same transaction, only if this worker still holds it
-    execution: dict[str, Any] | None = None  # the task-execution row of an agent call
-    traceback: str | None = None
-
-
-class _Step:
-    """One instance's steps inside a transaction: the core's effects become buffered writes."""
-
-    def __init__(self, engine: Engine, conn: Connection, writes: Writes, instance_id: str, sem: Semantics,
-                 state: InstanceState, now: datetime, business_key: str | None, traceback: str | None = None,
-                 ended_at: datetime | None = None, error: str | None = None) -> None:
-        self.engine, self.conn, self.writes, self.id, self.sem = engine, conn, writes, instance_id, sem
-        self.state, self.now, self.business_key, self.traceback = state, now, business_key, traceback
-        self.ended_at, self.error = ended_at, error
-        self.ended: fx.InstanceEnded | None = None
-        self.jobs: list[dict[str, Any]] = []  # jobs of the effect at hand, handed to ``writes`` after it
-
-    def run(self, effects: list[fx.Effect], events: list[ev.Event]) -> None:
-        pending: deque[fx.Effect] = deque(effects)
-        for event in events:
-            pending.extend(self.sem.step(self.state, event, self.now))
-        while pending:
-            effect = pending.popleft()
-            follow = self.apply(effect)
-            for job in self.jobs:
-                self.writes.add_job(job)
-            self.jobs.clear()
-            if follow is not None:
-                pending.extend(self.sem.step(self.state, follow, self.now))
-
-    def stepped(self, rev: int) -> None:
-        """The instance row's new values (once per instance and transaction)."""
-        if self.ended is not None:
-            self.ended_at, self.error = self.now, self.ended.error
-        self.writes.stepped(self.id, self.state, {
-            "state": dumps(self.state.to_dict()), "status": self.state.status, "steps": self.state.steps,
-            "rev": rev + 1, "ended_at": self.ended_at, "error": self.error})
-
-    def apply(self, e: fx.Effect) -> ev.Event | None:
-        conn, now, w = self.conn, self.now, self.writes
-        if isinstance(e, fx.Entered):
-            return None
-        if isinstance(e, fx.StartWork):
-            return self._start_work(e)
-        if isinstance(e, fx.CancelWork):
-            w.cancel_job(self.id, "work", e.token_id)
-            cancelled = (update(HT).where(HT.c.instance_id == self.id, HT.c.work_id == e.work_id, HT.c.status == "open")
-                         .values(status="cancelled", completed_at=now).returning(HT.c.id, HT.c.node_id))
-            for task in conn.execute(cancelled).all():
-                conn.execute(insert(TA).values(task_id=task.id, instance_id=self.id, node_id=task.node_id,
-                                               action="cancelled", actor=None, detail="{}", at=now))
-        elif isinstance(e, fx.ScheduleTimer):
-            self.jobs.append({"instance_id": self.id, "kind": "timer", "ref": e.timer_id, "due_at": e.due,
-                              "payload": dumps({"node_id": e.node_id, "purpose": e.purpose})})
-        elif isinstance(e, fx.CancelTimer):
-            w.cancel_job(self.id, "timer", e.timer_id)
-        elif isinstance(e, fx.Subscribe):
-            w.subscribe({"id": f"{self.id}:{e.subscription_id}", "instance_id": self.id, "message": e.message,
-                         "correlation": dumps(e.correlation) if e.correlation is not None else None,
-                         "token_id": e.token_id, "node_id": e.node_id, "created_at": now})
-        elif isinstance(e, fx.Unsubscribe):
-            w.unsubscribe(f"{self.id}:{e.subscription_id}")
-        elif isinstance(e, fx.SendMessage):
-            self.jobs.append({"instance_id": self.id, "kind": "message", "ref": e.message, "due_at": now,
-                              "payload": dumps({"message": e.message, "correlation": e.correlation,
-                                                "payload": e.payload})})
-        elif isinstance(e, fx.VariablesChanged):
-            w.changes.extend((self.id, name, old, new, e.node_id, e.actor, now) for name, old, new in e.changes)
-        elif isinstance(e, fx.SlaBreached):
-            self._sla(e)
-        elif isinstance(e, fx.Incident):
-            w.incidents.append({"instance_id": self.id, "token_id": e.token_id, "node_id": e.node_id,
-                                "error": e.error, "traceback": self.traceback, "created_at": now})
-        elif isinstance(e, fx.InstanceEnded):
-            self.ended = e
-            w.instance_ended(self.id)
-        return None
-
-    def _start_work(self, e: fx.StartWork) -> ev.Event | None:
-        if e.kind == "task":
-            return ev.WorkDone(e.token_id, {})
-        node = self.sem.definition.node(e.node_id)
-        if e.kind == "user_task" and isinstance(node, UserTask):
-            task_id = self.conn.execute(insert(HT).values(
-                instance_id=self.id, token_id=e.token_id, work_id=e.work_id, node_id=e.node_id,
-                title=node.title or node.label, assignee=node.assignee, candidate_groups=dumps(node.candidate_groups),
-                form=dumps([f.model_dump(mode="json") for f in node.form]), status="open", escalated=False,
-                created_at=self.now, due_at=e.due)).inserted_primary_key[0]
-            self.conn.execute(insert(TA).values(
-                task_id=task_id, instance_id=self.id, node_id=e.node_id, action="created", actor=None, at=self.now,
-                detail=dumps({"assignee": node.assignee, "candidate_groups": node.candidate_groups, "due_at": e.due})))
-            return None
-        timeout = parse_duration(node.timeout).total_seconds() if isinstance(node, ServiceTask) and node.timeout \
-            else None
-        self.jobs.append({"instance_id": self.id, "kind": "work", "ref": e.token_id, "due_at": self.now,
-                          "payload": dumps({"node_id": e.node_id, "work_id": e.work_id, "attempt": e.attempt,
-                                            "handler": e.handler, "inputs": e.inputs, "kind": e.kind,
-                                            "timeout": timeout, "business_key": self.business_key})})
-        return None
-
-    def _sla(self, e: fx.SlaBreached) -> None:
-        conn, action = self.conn, e.action
-        where = (HT.c.instance_id == self.id, HT.c.work_id == e.work_id, HT.c.status == "open")
-        query = select(HT.c.id, HT.c.assignee).where(*where)
-        tasks = conn.execute(query if conn.dialect.name == "sqlite" else query.with_for_update()).all()
-        kind = action.action if action is not None else None
-        detail: dict[str, Any] = {"action": kind}
-        if kind in ("escalate", "reassign"):
-            conn.execute(update(HT).where(*where).values(assignee=action.assignee, escalated=kind == "escalate"))
-        elif kind == "complete":
-            conn.execute(update(HT).where(*where).values(status="completed", completed_at=self.now,
-                                                         completed_by="sla", within_sla=False,
-                                                         outcome=dumps(action.values)))
-            detail["values"] = action.values
-        elif kind == "notify":
-            detail["message"] = action.message
-        elif kind == "handler":
-            detail["handler"] = action.handler
-        if tasks:
-            audit = {"escalate": "escalated", "reassign": "reassigned", "complete": "sla_completed"}
-            conn.execute(insert(TA), [{"task_id": t.id, "instance_id": self.id, "node_id": e.node_id,
-                                       "action": audit.get(kind or "", "sla_breached"), "actor": "sla", "at": self.now,
-                                       "detail": dumps({**detail, "from": t.assignee, "to": action.assignee}
-                                                       if kind in ("escalate", "reassign") else detail)}
-                                      for t in tasks])
-        if action is None:
-            return
-        elif action.action == "notify":
-            self.jobs.append({"instance_id": self.id, "kind": "message", "ref": action.message, "due_at": self.now,
-                              "payload": dumps({"message": action.message, "correlation": None,
-                                                "payload": {"instance_id": self.id, "node_id": e.node_id}})})
-        elif action.action == "handler":
-            self.jobs.append({"instance_id": self.id, "kind": "handler", "ref": e.token_id, "due_at": self.now,
-                              "payload": dumps({"handler": action.handler,
-                                                "inputs": {"instance_id": self.id, "node_id": e.node_id}})})
-
-
-def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

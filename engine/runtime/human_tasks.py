@@ -26,6 +26,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 
 from engine.errors import EngineError, FormError
 from engine.model.nodes import FormField
+from engine.runtime.clock import aware
 from engine.runtime.tables import HumanTaskRow, InstanceRow, TaskAuditRow
 from engine.semantics import events as ev
 
@@ -47,9 +48,6 @@ SLA_COLUMNS = ["definition", "node_id", "count", "open", "completed", "cancelled
 def _dumps(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _task_dict(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -93,7 +91,7 @@ class HumanTaskApi:
             rows = [_task_dict(r) for r in conn.execute(select(HT).where(HT.c.status == "open", mine)).mappings()]
         rows = [r for r in rows if r["assignee"] == user or groups.intersection(r["candidate_groups"])]
         never = datetime.max.replace(tzinfo=UTC)
-        return sorted(rows, key=lambda r: (_aware(r["due_at"]) if r["due_at"] is not None else never, r["id"]))
+        return sorted(rows, key=lambda r: (aware(r["due_at"]) if r["due_at"] is not None else never, r["id"]))
 
     def inbox_frame(self, user: str, groups: Iterable[str] = ()) -> pd.DataFrame:
         """``inbox()`` as a DataFrame (notebooks)."""
@@ -136,7 +134,7 @@ class HumanTaskApi:
         for (name, node), items in sorted(groups.items()):
             done = [r for r in items if r.status == "completed"]
             within = sum(1 for r in done if r.within_sla)
-            hours = pd.Series([(_aware(r.completed_at) - _aware(r.created_at)).total_seconds() / 3600 for r in done],
+            hours = pd.Series([(aware(r.completed_at) - aware(r.created_at)).total_seconds() / 3600 for r in done],
                               dtype=float)
             out.append({"definition": name, "node_id": node, "count": len(items),
                         "open": sum(1 for r in items if r.status == "open"), "completed": len(done),
@@ -201,7 +199,7 @@ class HumanTaskApi:
         now = self.clock.now()
 
         def close(conn: Connection) -> bool:
-            within = task.due_at is None or now < _aware(task.due_at)  # the SLA fires at due_at
+            within = task.due_at is None or now < aware(task.due_at)  # the SLA fires at due_at
             where = [HT.c.id == task_id, HT.c.status == "open"]
             if actor is not None:  # nobody took it over meanwhile
                 where.append(HT.c.assignee.is_(None) if task.assignee is None else HT.c.assignee == task.assignee)

@@ -31,7 +31,7 @@ without one on ``first due + k * interval`` (the first due counts from the deplo
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert
@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection
 
 from engine.model.definition import ProcessDefinition
 from engine.model.timers import Timer, is_cron
+from engine.runtime.clock import aware
 from engine.runtime.tables import JobRow
 from engine.runtime.writes import Writes
 from engine.semantics import Semantics
@@ -79,7 +80,7 @@ def fire(engine: Engine, job: Any) -> str | None:
     definition = engine.definition(name, version)  # outside the write transaction (may read the database)
     sem = engine.semantics(name, version)
     timer: Timer = definition.node(node_id).timer  # type: ignore[attr-defined]
-    following = next_occurrence(sem, timer, _aware(job.due_at), engine.clock.now(), fired)
+    following = next_occurrence(sem, timer, aware(job.due_at), engine.clock.now(), fired)
     writes = Writes()
     with engine.db.begin() as conn:
         if not engine._owned(job)(conn):
@@ -107,7 +108,3 @@ def next_occurrence(sem: Semantics, timer: Timer, last_due: datetime, now: datet
 def _job(name: str, version: int, node_id: str, fired: int, due: datetime) -> dict[str, Any]:
     return {"instance_id": None, "kind": KIND, "ref": name, "due_at": due,
             "payload": json.dumps({"definition": name, "version": version, "node_id": node_id, "fired": fired})}
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
