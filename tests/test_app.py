@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import os
-import queue
-import socket
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from app_support import APP, launch_chromium, serve_app
 from streamlit.testing.v1 import AppTest
 
 import designs
@@ -19,11 +15,6 @@ from app.support import check_yaml, exports, kpi_table, overlays, upload_to_yaml
 from engine.errors import DefinitionError
 from engine.model import save
 from simulator import load_scenario, simulate
-
-ROOT = Path(__file__).resolve().parents[1]
-APP = ROOT / "app"
-IN_CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM = "/usr/bin/chromium"
 
 BROKEN = "id: broken\nnodes:\n  - {id: s, kind: strat}\n  - {id: e, kind: end}\nflows: []\n"
 
@@ -178,61 +169,11 @@ def test_simulator_runs_and_shows_kpis() -> None:
 # --- end to end in a browser ------------------------------------------------------------------------------
 
 
-def _browser_or_skip() -> None:
-    missing = []
-    if not Path(CHROMIUM).exists():
-        missing.append(f"{CHROMIUM} (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright Python package (pip install playwright)")
-    if missing:
-        reason = "end-to-end test needs " + " and ".join(missing)
-        if IN_CI:
-            pytest.fail(f"CI=true promises a browser: {reason}")
-        pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served_app() -> Iterator[str]:
     """`streamlit run app/Home.py` on a free port; yields its URL once Streamlit says it is listening."""
-    _browser_or_skip()
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP / "Home.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    seen = []
-    try:
-        while True:
-            line = lines.get(timeout=60)
-            if line is None:
-                pytest.fail("streamlit exited before serving:\n" + "".join(seen))
-            seen.append(line)
-            if f":{port}" in line:
-                break
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serve_app() as url:
+        yield url
 
 
 def test_designer_in_a_browser(served_app: str, tmp_path: Path) -> None:
@@ -242,10 +183,7 @@ def test_designer_in_a_browser(served_app: str, tmp_path: Path) -> None:
     shots.mkdir(parents=True, exist_ok=True)
     definition = designs.load_design(designs.names()[0])  # the Designer opens on the first design
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"])
+        browser = launch_chromium(p)
         try:
             page_ = browser.new_page(viewport={"width": 1400, "height": 1000})
             errors: list[str] = []
