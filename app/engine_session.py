@@ -161,8 +161,10 @@ def instances_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def instance_label(row: Mapping[str, Any]) -> str:
+    """What never changes about an instance (Streamlit keeps showing a selected option's old text, so a
+    status here would go stale; the table and the details show it)."""
     key = f" · {row['business key']}" if row.get("business key") else ""
-    return f"{row['definition']}{key} · {row['status']} · {row['id'][:8]}"
+    return f"{row['definition']}{key} · {row['id'][:8]}"
 
 
 def token_overlay(active_nodes: list[str]) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def test_tasks_in_a_browser(served_tasks_app: str, tasks_db: str, tmp_path: Path
             expect(complete_form).to_be_visible()
             settle(page)
             expect(page.get_by_role("combobox", name="Instance")).to_have_value(
-                re.compile(r"^marketing_campaign · E2E-1 · running"))
+                re.compile(r"^marketing_campaign · E2E-1 · [0-9a-f]{8}$"))
             check = Engine(tasks_db)
             (row,) = check.instances().to_dict("records")
             assert row["status"] == "running" and check.instance(row["id"]).active_nodes == ["approval"]
@@ -104,12 +104,6 @@ def test_tasks_in_a_browser(served_tasks_app: str, tasks_db: str, tmp_path: Path
             expect(page.locator('[data-testid="stMarkdown"]').filter(has_text="active: none")
                    .locator("strong", has_text="completed")).to_be_visible()
             page.screenshot(path=shots / "tasks_e2e_3_completed.png")
-            # its entry in the Instance picker now reads completed (the picker's closed text can lag: Streamlit
-            # keeps showing an option's old label while the same option stays selected)
-            page.get_by_role("combobox", name="Instance").click()
-            expect(page.get_by_role("option", name=re.compile(r"^marketing_campaign · E2E-1 · completed"))) \
-                .to_be_visible()
-            page.keyboard.press("Escape")
 
             view = check.instance(row["id"])
             assert view.status == "completed" and view.variables["approved"] is True
