@@ -19,7 +19,11 @@ def register(app: typer.Typer) -> None:
         max_idle: float | None = typer.Option(None, help="exit after this many idle seconds"),
     ) -> None:
         """Run the job loop: agent calls, timers, message delivery."""
+        import logging
+
         from engine.runtime.worker import run_worker
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
         for module in agents:
             importlib.import_module(module)
