@@ -20,6 +20,7 @@ from engine.model import ProcessDefinition
 from engine.model.definition import VariableDecl
 from engine.model.nodes import UserTask
 from engine.runtime import Engine
+from engine.runtime.clock import aware
 
 DB_ENV = "WAOOAW_DB"
 DEFAULT_DB = "sqlite:///waooaw.db"
@@ -99,13 +100,9 @@ def start_values(definition: ProcessDefinition, raw: Mapping[str, Any]) -> dict[
 
 # --- the inbox ---------------------------------------------------------------------------------------------
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def is_overdue(task: Mapping[str, Any], now: datetime) -> bool:
-    due = _aware(task.get("due_at"))
-    return due is not None and due < _aware(now)
+    due = task.get("due_at")
+    return due is not None and aware(due) < aware(now)
 
 
 def task_label(task: Mapping[str, Any], now: datetime) -> str:
@@ -117,7 +114,7 @@ def inbox_table(tasks: list[dict[str, Any]], now: datetime) -> pd.DataFrame:
     """One row per task of ``engine.inbox()``: title, instance, who holds it, due (UTC), overdue, escalated."""
     rows = []
     for t in tasks:
-        due = _aware(t["due_at"])
+        due = aware(t["due_at"]) if t["due_at"] is not None else None
         rows.append({"task": t["id"], "title": t["title"], "instance": t["instance_id"][:8],
                      "assignee": t["assignee"] or "", "offered to": ", ".join(t["candidate_groups"]),
                      "due (UTC)": due.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if due else "",

@@ -69,7 +69,8 @@ with st.sidebar:
 if flash := st.session_state.pop("tasks_flash", None):
     st.success(flash)
 
-start_col, inbox_col = st.columns([1, 2], gap="large")
+inbox_col = st.container()  # the inbox first and full width; the start form below it
+start_col = st.columns(2, gap="large")[0]
 
 with start_col:
     st.subheader("Start an instance")
