@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import DefinitionError, Problem
-from engine.model.timers import zone
+from engine.model.timers import ZoneName, aware, zone
 
 DAY_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 END_OF_DAY = time(0, 0)  # as an interval end: midnight at the end of the day ("24:00")
@@ -34,30 +34,16 @@ def _parse_time(text: str) -> time:
         raise ValueError(f"{text!r} is not a time of day such as '09:00'") from None
 
 
-def _aware(moment: datetime) -> datetime:
-    """Naive datetimes are read as UTC (documented: pass aware datetimes to be explicit)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 class Calendar(BaseModel):
     """When people (or business-time timers) work."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = "24x7"
-    timezone: str = "UTC"
+    timezone: ZoneName = "UTC"
     working_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])  # Monday = 0
     hours: list[tuple[time, time]] = Field(default_factory=lambda: [(time(9), time(17))])
     holidays: list[date] = Field(default_factory=list)
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            zone(value)
-        except Exception as exc:
-            raise ValueError(str(exc)) from None
-        return value
 
     @field_validator("working_days", mode="before")
     @classmethod
@@ -136,8 +122,8 @@ class Calendar(BaseModel):
 
     def periods(self, start: datetime, end: datetime | None = None) -> Iterator[tuple[datetime, datetime]]:
         """Working intervals (UTC) overlapping [start, end), clipped to it; endless when end is None."""
-        start = _aware(start).astimezone(UTC)
-        stop = _aware(end).astimezone(UTC) if end is not None else None
+        start = aware(start).astimezone(UTC)
+        stop = aware(end).astimezone(UTC) if end is not None else None
         if self.always:
             yield start, stop if stop is not None else datetime.max.replace(tzinfo=UTC)
             return
@@ -157,7 +143,7 @@ class Calendar(BaseModel):
             day += timedelta(days=1)
 
     def is_working(self, moment: datetime) -> bool:
-        moment = _aware(moment)
+        moment = aware(moment)
         if self.always:
             return True
         local = moment.astimezone(zone(self.timezone)).date()
@@ -165,14 +151,14 @@ class Calendar(BaseModel):
 
     def next_working(self, moment: datetime) -> datetime:
         """``moment`` itself when it is working time, else the start of the next working period."""
-        moment = _aware(moment)
+        moment = aware(moment)
         for a, _ in self.periods(moment):
             return a
         raise ValueError(f"calendar {self.name!r} has no working time after {moment.isoformat()}")
 
     def add(self, start: datetime, delta: timedelta) -> datetime:
         """The moment ``delta`` of working time after ``start`` (UTC)."""
-        start = _aware(start).astimezone(UTC)
+        start = aware(start).astimezone(UTC)
         if delta <= timedelta(0):
             return start
         if self.always:
@@ -186,7 +172,7 @@ class Calendar(BaseModel):
 
     def working_time(self, start: datetime, end: datetime) -> timedelta:
         """Working time between two moments (zero when end <= start)."""
-        start, end = _aware(start), _aware(end)
+        start, end = aware(start), aware(end)
         if end <= start:
             return timedelta(0)
         if self.always:

@@ -32,10 +32,10 @@ from pydantic import (
 from engine.errors import DefinitionError, Problem, TimerSpecError
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import UserTask
-from engine.model.timers import format_duration, parse_datetime, parse_duration
+from engine.model.timers import ZoneName, format_duration, parse_datetime, parse_duration
+from engine.yaml_lines import Path_, line_of, parse_yaml, yaml_problem
 from simulator.distributions import Distribution, DistributionError
 
-Path_ = tuple[str | int, ...]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PER = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0}
 
@@ -118,7 +118,7 @@ class Profile(Model):
 
     weekdays: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], float]
     hours: dict[str, float] | None = None
-    timezone: str = "UTC"
+    timezone: ZoneName = "UTC"
 
     @field_validator("weekdays")
     @classmethod
@@ -138,17 +138,6 @@ class Profile(Model):
                 raise ValueError(f"hour weight for {span!r} must be >= 0")
         if not any(w > 0 for w in value.values()):
             raise ValueError("at least one hour weight must be > 0")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        from engine.model.timers import zone
-
-        try:
-            zone(value)
-        except TimerSpecError as exc:
-            raise ValueError(str(exc)) from None
         return value
 
     def hourly_rates(self) -> list[float]:
@@ -347,15 +336,9 @@ def from_dict(data: Any, source: str | None = None, lines: dict[Path_, int] | No
 
 def from_yaml(text: str, source: str | None = None) -> Scenario:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, lines = parse_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ScenarioError(Problem("yaml", str(getattr(exc, "problem", None) or exc),
-                                    line=mark.line + 1 if mark is not None else None), source) from None
-    lines: dict[Path_, int] = {}
-    if node is not None:
-        _collect_lines(node, (), lines)
+        raise ScenarioError(yaml_problem(exc), source) from None
     return from_dict(data, source, lines)
 
 
@@ -384,24 +367,9 @@ def dump_yaml(scenario: Scenario) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
-def _collect_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*path, key.value)
-            lines[child] = key.start_mark.line + 1
-            _collect_lines(value, child, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _collect_lines(item, (*path, i), lines)
-
-
 def _line(lines: dict[Path_, int], path: Path_) -> int | None:
-    while path:
-        if path in lines:
-            return lines[path]
-        path = path[:-1]
-    return lines.get(())
+    """The line of ``path``, else of the document (a scenario's problems always get a line)."""
+    return line_of(lines, path) or lines.get(())
 
 
 def _where(loc: Path_) -> str:

@@ -18,8 +18,7 @@ from pydantic import ValidationError
 from engine.errors import DefinitionError, Problem
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import NODE_CLASSES
-
-Path_ = tuple[str | int, ...]
+from engine.yaml_lines import Path_, line_of, parse_yaml, yaml_problem
 
 
 def to_json(definition: ProcessDefinition, indent: int | None = 2) -> str:
@@ -50,16 +49,9 @@ def from_json(text: str, source: str | None = None) -> ProcessDefinition:
 
 def from_yaml(text: str, source: str | None = None) -> ProcessDefinition:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, lines = parse_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise DefinitionError(Problem("yaml", str(reason), line=line), source) from None
-    lines: dict[Path_, int] = {}
-    if node is not None:
-        _collect_lines(node, (), lines)
+        raise DefinitionError(yaml_problem(exc), source) from None
     return from_dict(data, source, lines)
 
 
@@ -105,18 +97,6 @@ def save(definition: ProcessDefinition, path: str | Path) -> Path:
 # --- error locations ----------------------------------------------------------------------------
 
 
-def _collect_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*path, key.value)
-            lines[child] = key.start_mark.line + 1
-            _collect_lines(value, child, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _collect_lines(item, (*path, i), lines)
-
-
 def _problems(exc: ValidationError, data: dict[str, Any], lines: dict[Path_, int]) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
@@ -128,7 +108,7 @@ def _problems(exc: ValidationError, data: dict[str, Any], lines: dict[Path_, int
         if key in seen:
             continue
         seen.add(key)
-        problems.append(Problem(where, message, line=_line(lines, data_path)))
+        problems.append(Problem(where, message, line=line_of(lines, data_path)))
     return problems
 
 
@@ -188,11 +168,3 @@ def _message(error: dict[str, Any], field: str) -> str:
     if kind == "missing":
         return f"field {field!r} is required"
     return f"field {field!r}: {msg}" if field else msg
-
-
-def _line(lines: dict[Path_, int], path: Path_) -> int | None:
-    while path:
-        if path in lines:
-            return lines[path]
-        path = path[:-1]
-    return None

@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import isodate
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 from engine.errors import TimerSpecError
 
@@ -81,8 +81,21 @@ def _second_pass(value: datetime) -> bool:
     return value.fold == 1 and value.replace(fold=0).utcoffset() != value.utcoffset()
 
 
-def _aware(now: datetime) -> datetime:
-    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+def aware(moment: datetime) -> datetime:
+    """A moment with its zone: a naive one is read as UTC (what the database and the clocks use)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def check_zone(name: str) -> str:
+    """A pydantic validator: the name must be a known IANA time zone."""
+    try:
+        zone(name)
+    except TimerSpecError as exc:
+        raise ValueError(str(exc)) from None
+    return name
+
+
+ZoneName = Annotated[str, AfterValidator(check_zone)]
 
 
 class Timer(BaseModel):
@@ -173,7 +186,7 @@ class Timer(BaseModel):
         applied by the caller's calendar). None when a date lies in the past is *not* used: a past
         date fires at once, as users of other engines expect. Due times are in UTC (a database column
         without an offset, SQLite's, keeps the right instant)."""
-        now = _aware(now)
+        now = aware(now)
         if self.duration:
             return now + parse_duration(self.duration)
         if self.date:
@@ -182,7 +195,7 @@ class Timer(BaseModel):
 
     def next_due(self, after: datetime, fired: int) -> datetime | None:
         """For a cycle, the next due time strictly after ``after`` once it fired ``fired`` times."""
-        after = _aware(after)
+        after = aware(after)
         if self.kind != "cycle":
             return None
         count, start, interval, cron = self._parse_cycle()

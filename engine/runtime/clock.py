@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from engine.model.timers import aware  # noqa: F401  (re-exported: the runtime's one helper for it)
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
@@ -39,8 +41,3 @@ class VirtualClock:
 
     def advance(self, delta: timedelta) -> None:
         self.set(self._now + delta)
-
-
-def aware(value: datetime) -> datetime:
-    """A moment with its zone: a naive one is taken as UTC (what the database and the clocks use)."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
