@@ -241,14 +241,6 @@ class Engine(HumanTaskApi):
         if problems:
             raise EngineError(f"cannot start {definition.id!r}: " + "; ".join(problems))
 
-    def _semantics_of(self, instance_id: str) -> Semantics:
-        with self.reader.connect() as conn:
-            row = conn.execute(select(INST.c.definition_name, INST.c.definition_version)
-                               .where(INST.c.id == instance_id)).first()
-        if row is None:
-            raise EngineError(f"no instance {instance_id!r}")
-        return self.semantics(row.definition_name, row.definition_version)
-
     def instance(self, instance_id: str) -> InstanceView:
         import pandas as pd
 
@@ -470,21 +462,16 @@ class Engine(HumanTaskApi):
                     lock_owner=self.worker_id, lock_expires_at=now + self.lease, attempts=J.c.attempts + 1))
         return jobs
 
-    def _owned(self, job: Any) -> Callable[[Connection], bool]:
-        """Inside the step's transaction: remove the job, only if this worker still holds it."""
-        return lambda conn: self._settle(conn, job.id)
-
     def _run_job(self, job: Any) -> None:
+        """A job that is not batched (timers and work are: see ``_run_batch``)."""
         payload = json.loads(job.payload)
-        if job.kind == "timer":
-            self._apply(job.instance_id, [ev.TimerFired(job.ref, aware(job.due_at))], before=self._owned(job))
+        if job.kind in ("timer", "work"):
+            self._run_batch([job])
         elif job.kind == "message":
             if self._deliver(payload["message"], payload.get("correlation"), payload.get("payload", {}),
                              job_id=job.id) is None:
                 with self.db.begin() as conn:  # nobody waits: the message is dropped, as on a bus
                     self._settle(conn, job.id)
-        elif job.kind == "work":
-            self._apply_batch([self._run_work(job, payload)])
         elif job.kind == "start":
             timer_starts.fire(self, job)
         elif job.kind == "handler":

@@ -83,7 +83,7 @@ def fire(engine: Engine, job: Any) -> str | None:
     following = next_occurrence(sem, timer, aware(job.due_at), engine.clock.now(), fired)
     writes = Writes()
     with engine.db.begin() as conn:
-        if not engine._owned(job)(conn):
+        if not engine._settle(conn, job.id):
             conn.rollback()
             return None
         instance_id = engine._start_in(conn, writes, definition, {}, None, start_node=node_id)
