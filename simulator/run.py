@@ -8,8 +8,9 @@ from typing import Any
 
 from engine.model.definition import ProcessDefinition
 from simulator.kpis import Results
+from simulator.parallel import run_replications
 from simulator.scenario import Scenario, ScenarioError
-from simulator.shell import Compiled, Run
+from simulator.shell import Compiled
 
 Progress = bool | Callable[[float], None] | None
 
@@ -39,10 +40,13 @@ def compile_scenario(definition: ProcessDefinition, scenario: Scenario,
 
 def simulate(definition: ProcessDefinition, scenario: Scenario, *, replications: int | None = None,
              seed: int | None = None, progress: Progress = False,
-             calendars: dict[str, Any] | None = None) -> Results:
+             calendars: dict[str, Any] | None = None, workers: int | None = None) -> Results:
     """Run ``replications`` independent replications (default: the scenario's) of ``definition``.
 
-    The same seed gives identical results. ``progress``: True for a tqdm bar (terminal or notebook),
+    The same seed gives identical results, whatever ``workers`` is. ``workers``: processes sharing the
+    replications, this one included (None: one per core; 1: all in this process). Processes start only
+    when the remaining replications would take longer than their start-up (see simulator.parallel).
+    ``progress``: True for a tqdm bar (terminal or notebook),
     or a callable receiving the fraction done (the app draws its own bar).
     """
     changes: dict[str, Any] = {}
@@ -66,19 +70,18 @@ def simulate(definition: ProcessDefinition, scenario: Scenario, *, replications:
                    bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} replications [{elapsed}<{remaining}]")
     elif callable(progress):
         report = progress
-    runs = []
-    for r in range(n):
-        tick = None
-        if bar is not None:
-            done_before = r * 100
+    done: dict[int, float] = {}  # replication -> fraction done (replications run in any order)
 
-            def tick(fraction: float, base: int = done_before) -> None:
-                bar.n = base + fraction * 100
-                bar.refresh()
+    def tick(replication: int, fraction: float) -> None:
+        done[replication] = fraction
+        total = sum(done.values())
+        if bar is not None:
+            bar.n = total * 100
+            bar.refresh()
         elif report is not None:
-            def tick(fraction: float, base: int = r, cb: Callable[[float], None] = report) -> None:
-                cb((base + fraction) / n)
-        runs.append(Run(compiled, r, scenario.seed, tick).run())
+            report(total / n)
+
+    runs = run_replications(compiled, n, scenario.seed, workers, tick if bar is not None or report else None)
     if bar is not None:
         bar.n = n * 100
         bar.close()

@@ -1,0 +1,95 @@
+"""Replications in worker processes give exactly what a sequential run gives with the same seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sim_support import mmc_design, mmc_scenario
+
+import simulator.parallel as parallel
+from designs import load_design
+from simulator import load_scenario, simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _frames(results) -> list[pd.DataFrame]:  # type: ignore[no-untyped-def]
+    return [results.event_log(), results.cases(), results.summary()]
+
+
+@pytest.fixture
+def always_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start processes even for short runs (the default waits for a second of remaining work)."""
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_SECONDS", 0.0)
+
+
+def test_parallel_equals_sequential_onboarding(always_parallel: None) -> None:
+    definition = load_design("customer_onboarding")
+    scenario = load_scenario(ROOT / "designs" / "customer_onboarding.scenario.yaml")
+    sequential = simulate(definition, scenario, replications=4, seed=11, workers=1)
+    ticks: list[float] = []
+    spread = simulate(definition, scenario, replications=4, seed=11, workers=3, progress=ticks.append)
+    for a, b in zip(_frames(sequential), _frames(spread), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    assert ticks and ticks == sorted(ticks) and ticks[-1] == pytest.approx(1.0)
+    different = simulate(definition, scenario, replications=4, seed=12, workers=3)
+    assert not different.cases().equals(spread.cases())  # the comparison can fail
+
+
+def test_short_runs_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_worker(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a worker process was started for a short run")
+
+    monkeypatch.setattr(parallel, "_Worker", no_worker)
+    results = simulate(mmc_design(), mmc_scenario(2, 0.5, cases=50, replications=3), workers=4)
+    assert len(results.runs) == 3
+
+
+def test_a_dead_worker_leaves_its_replications_to_the_caller(always_parallel: None,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    class Dying(parallel._Worker):
+        def run(self, replication: int) -> parallel.RunData:
+            self.proc.kill()  # the worker dies (killed, out of memory) with a replication in hand
+            self.proc.wait()
+            return super().run(replication)
+
+    monkeypatch.setattr(parallel, "_Worker", Dying)
+    scenario = mmc_scenario(2, 0.5, cases=200, replications=4)
+    with pytest.warns(RuntimeWarning, match="worker process failed"):
+        results = simulate(mmc_design(), scenario, workers=3)
+    pd.testing.assert_frame_equal(results.cases(), simulate(mmc_design(), scenario, workers=1).cases())
+
+
+def test_a_model_error_in_a_worker_is_raised_in_the_caller(always_parallel: None,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import simulator.shell as shell
+
+    original = shell.Run.run
+
+    def fail_after_first(self: shell.Run) -> shell.RunData:  # the caller runs replication 0 first
+        if self.replication > 0:
+            raise ValueError(f"replication {self.replication} failed")
+        return original(self)
+
+    monkeypatch.setattr(shell.Run, "run", fail_after_first)
+    monkeypatch.setattr(parallel, "_Worker", _InProcessWorker)
+    with pytest.raises(ValueError, match=r"replication \d failed"):
+        simulate(mmc_design(), mmc_scenario(2, 0.5, cases=200, replications=3), workers=2)
+
+
+class _InProcessWorker:
+    """A worker's protocol without a process (monkeypatched model code does not reach a real one)."""
+
+    def __init__(self, blob: bytes) -> None:
+        import pickle
+
+        definition, scenario, calendars, self.seed = pickle.loads(blob)
+        self.compiled = parallel.Compiled(definition, scenario, calendars)
+
+    def run(self, replication: int) -> parallel.RunData:
+        return parallel.Run(self.compiled, replication, self.seed).run()
+
+    def close(self) -> None:
+        pass
