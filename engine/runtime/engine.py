@@ -20,7 +20,7 @@ import socket
 import time
 import traceback as tb
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 from engine.errors import DefinitionError, EngineError, FormError  # noqa: F401  (FormError: re-exported)
 from engine.model import serialize
 from engine.model.definition import ProcessDefinition, type_matches
-from engine.runtime import timer_starts
+from engine.runtime import listing, timer_starts
 from engine.runtime.agents import AgentContext, BpmnError, call_agent
 from engine.runtime.clock import Clock, RealClock, VirtualClock, aware
 from engine.runtime.db import DEFAULT_URL, connect, is_sqlite
@@ -270,21 +270,40 @@ class Engine(HumanTaskApi):
                             tokens, history, incidents, self.definition(row.definition_name, row.definition_version))
 
     def instances(self, status: str | None = None, definition: str | None = None,
-                  limit: int | None = None) -> pd.DataFrame:
-        """Instances, newest first (the same columns when there are none)."""
+                  limit: int | None = None, offset: int = 0, **filters: Any) -> pd.DataFrame:
+        """Instances, newest first (``listing.INSTANCE_COLUMNS``; the same columns when there are none).
+
+        Without ``limit`` every matching instance is read (notebooks, small databases); a UI pages with
+        ``instance_page``. Filters as ``instance_page``'s.
+        """
         import pandas as pd
 
-        columns = [INST.c.id, INST.c.definition_name, INST.c.definition_version, INST.c.business_key, INST.c.status,
-                   INST.c.started_at, INST.c.ended_at, INST.c.steps]
-        query = select(*columns).order_by(INST.c.started_at.desc(), INST.c.id)
-        if status:
-            query = query.where(INST.c.status == status)
-        if definition:
-            query = query.where(INST.c.definition_name == definition)
-        if limit:
-            query = query.limit(limit)
+        columns = [INST.c[name] for name in listing.INSTANCE_COLUMNS]
+        query = listing.filtered(select(*columns), status=status, definition=definition, **filters)
+        query = query.order_by(INST.c.started_at.desc(), INST.c.id.desc()).offset(offset or None).limit(limit)
         with self.reader.connect() as conn:
-            return pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in columns])
+            return pd.DataFrame(conn.execute(query).mappings().all(), columns=list(listing.INSTANCE_COLUMNS))
+
+    def instance_page(self, *, status: str | Sequence[str] | None = None, definition: str | None = None,
+                      version: int | None = None, business_key: str | None = None,
+                      started_from: datetime | None = None, started_before: datetime | None = None,
+                      limit: int = 50, offset: int = 0, after: str | None = None,
+                      count_up_to: int | None = 10_000) -> listing.InstancePage:
+        """One page of instances, newest first, with the number matching: what a Runs page shows.
+
+        Filters (all optional, combined with AND): ``status`` (one, or a list: running | completed | failed |
+        cancelled), ``definition`` (name) and ``version`` (needs ``definition``), ``business_key`` (exact),
+        ``started_from`` (inclusive) / ``started_before`` (exclusive), aware datetimes (naive: UTC).
+        Paging: ``limit`` rows (1..1000) after skipping ``offset``, or after the cursor ``after`` (a
+        previous page's ``next_after``: constant cost at any depth). ``total`` counts the matching
+        instances up to ``count_up_to`` (then ``total_capped``; None: count all, 0: do not count).
+        Served by indexes: milliseconds at 500,000 instances (bench/instance_listing.py).
+        Raises EngineError for a bad limit, offset, cursor or a version without its definition.
+        """
+        with self.reader.connect() as conn:
+            return listing.page(conn, limit=limit, offset=offset, after=after, count_up_to=count_up_to, status=status,
+                                definition=definition, version=version, business_key=business_key,
+                                started_from=started_from, started_before=started_before)
 
     def incidents(self, open_only: bool = True) -> list[dict[str, Any]]:
         query = select(INC).order_by(INC.c.id)

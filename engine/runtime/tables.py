@@ -48,12 +48,20 @@ class DefinitionRow(SQLModel, table=True):
 
 
 class InstanceRow(SQLModel, table=True):
+    """Lists (``Engine.instance_page``) are served by the indexes ending in (started_at, id): newest first
+    under any combination of the status and definition filters, without a sort or a scan."""
+
     __tablename__ = "wf_instances"
+    __table_args__ = (Index("ix_wf_instances_started", "started_at", "id"),
+                      Index("ix_wf_instances_status_started", "status", "started_at", "id"),
+                      Index("ix_wf_instances_definition_started", "definition_name", "started_at", "id"),
+                      Index("ix_wf_instances_definition_status_started", "definition_name", "status", "started_at",
+                            "id"))
     id: str = Field(primary_key=True)
-    definition_name: str = Field(index=True)
+    definition_name: str
     definition_version: int
     business_key: str | None = Field(default=None, index=True)
-    status: str = Field(index=True)
+    status: str
     started_at: datetime = Field(sa_column=_ts(nullable=False))
     ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     error: str | None = Field(default=None, sa_column=Column(Text))
