@@ -56,6 +56,7 @@ from engine.runtime.writes import Writes, dumps, guard_jobs
 from engine.semantics import InstanceState, Semantics
 from engine.semantics import events as ev
 from engine.validate import errors_only
+from engine.versions import rollout
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: a worker never pays its ~100 MB
     import pandas as pd
@@ -203,20 +204,22 @@ class Engine(HumanTaskApi):
             raise EngineError(f"{len(batch)} variable sets but {len(keys)} business keys")
         writes = Writes()
         with self.db.begin() as conn:  # an error below rolls back: nothing written
-            definition = self.definition(name, version, conn)
-            for values in batch:
-                self._check_variables(definition, values)
-            ids = [self._start_in(conn, writes, definition, values, key, start_node, actor)
-                   for values, key in zip(batch, keys, strict=True)]
+            plan = rollout.assign(conn, name, version, keys)  # explicit version, rollout weights, or latest
+            chosen = {v: self.definition(name, v, conn) for v in dict.fromkeys(v for _, v in plan)}
+            for (_, v), values in zip(plan, batch, strict=True):
+                self._check_variables(chosen[v], values)
+            ids = [self._start_in(conn, writes, chosen[v], values, key, start_node, actor, instance_id=iid)
+                   for (iid, v), values, key in zip(plan, batch, keys, strict=True)]
             writes.flush(conn)
         return ids
 
     def _start_in(self, conn: Connection, writes: Writes, definition: ProcessDefinition, variables: dict[str, Any],
-                  business_key: str | None, start_node: str | None = None, actor: str | None = None) -> str:
+                  business_key: str | None, start_node: str | None = None, actor: str | None = None,
+                  instance_id: str | None = None) -> str:
         """Start one instance inside a caller's transaction (its writes go to ``writes``, flushed by the caller)."""
         sem = self.semantics(definition.id, definition.version)
         now = self.clock.now()
-        instance_id = uuid.uuid4().hex
+        instance_id = instance_id or uuid.uuid4().hex
         state, effects = sem.start(variables, now, start_node=start_node, actor=actor)
         writes.create(instance_id, {"id": instance_id, "definition_name": definition.id,
                                     "definition_version": definition.version, "business_key": business_key,

@@ -196,3 +196,43 @@ class TaskAuditRow(SQLModel, table=True):
     actor: str | None = None
     detail: str = Field(default="{}", sa_column=Column(Text))
     at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class RolloutRow(SQLModel, table=True):
+    """Which versions new instances of a definition get, by weight (see ``engine.versions.rollout``).
+
+    ``weights`` is JSON ``{"3": 90, "4": 10}``; ``guardrail`` JSON or None. No row: the latest version."""
+
+    __tablename__ = "wf_rollouts"
+    name: str = Field(primary_key=True)
+    weights: str = Field(sa_column=Column(Text, nullable=False))
+    guardrail: str | None = Field(default=None, sa_column=Column(Text))
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+    updated_by: str | None = None
+
+
+class RolloutChangeRow(SQLModel, table=True):
+    """Every change of a rollout policy: who, when, why (an operator, or the guardrail rolling back)."""
+
+    __tablename__ = "wf_rollout_changes"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    weights: str = Field(sa_column=Column(Text, nullable=False))
+    guardrail: str | None = Field(default=None, sa_column=Column(Text))
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    actor: str | None = None
+    at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class MigrationRow(SQLModel, table=True):
+    """One instance moved between versions of its definition (``engine.versions.migration``)."""
+
+    __tablename__ = "wf_migrations"
+    id: int | None = Field(default=None, primary_key=True)
+    instance_id: str = Field(index=True)
+    definition_name: str
+    from_version: int
+    to_version: int
+    mapping: str = Field(sa_column=Column(Text, nullable=False))
+    actor: str | None = None
+    at: datetime = Field(sa_column=_ts(nullable=False))
