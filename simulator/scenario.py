@@ -30,10 +30,11 @@ from pydantic import (
 )
 
 from engine.errors import DefinitionError, Problem, TimerSpecError
+from engine.limits import LimitExceeded, check_file_size
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import UserTask
 from engine.model.timers import ZoneName, format_duration, parse_datetime, parse_duration
-from engine.yaml_lines import Path_, line_of, parse_yaml, yaml_problem
+from engine.yaml_lines import Path_, line_of, parse_json, parse_yaml, yaml_problem
 from simulator.distributions import Distribution, DistributionError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -344,9 +345,11 @@ def from_yaml(text: str, source: str | None = None) -> Scenario:
 
 def from_json(text: str, source: str | None = None) -> Scenario:
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except json.JSONDecodeError as exc:
         raise ScenarioError(Problem("json", exc.msg, line=exc.lineno), source) from None
+    except yaml.YAMLError as exc:  # beyond a limit of engine.limits
+        raise ScenarioError(Problem("json", str(exc)), source) from None
     return from_dict(data, source)
 
 
@@ -354,9 +357,14 @@ def load(path: str | Path) -> Scenario:
     """A scenario file: ``.yaml``/``.yml`` or ``.json``."""
     path = Path(path)
     try:
+        check_file_size(path.stat().st_size, str(path))
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"cannot read {path}: {exc.strerror}") from None
+    except LimitExceeded as exc:
+        raise ScenarioError(str(exc), str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     scenario = from_json(text, str(path)) if path.suffix.lower() == ".json" else from_yaml(text, str(path))
     scenario._source = str(path)
     return scenario

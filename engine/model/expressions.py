@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from simpleeval import EvalWithCompoundTypes, InvalidExpression
+from simpleeval import DEFAULT_OPERATORS, EvalWithCompoundTypes, InvalidExpression
 
 from engine.errors import ExpressionError
+from engine.limits import LimitExceeded, Limits, current
 
 SAFE_FUNCTIONS: dict[str, Any] = {
     "len": len,
@@ -49,15 +54,28 @@ def normalise(source: str) -> str:
 
 @lru_cache(maxsize=4096)
 def parse(source: str) -> ast.Expression:
-    """Parse an expression, raising ExpressionError with the reason (cached: parse once, run often)."""
+    """Parse an expression, raising ExpressionError with the reason (cached: parse once, run often).
+
+    Besides the safety rules it refuses, before anything runs, what cannot be computed within the limits of
+    ``engine.limits``: a source longer than ``max_expression_length``, more than ``max_expression_nodes``
+    syntax nodes, integer literals beyond ``max_int_digits``, string literals beyond ``max_string_length``,
+    and powers or shifts of literals whose result would be beyond ``max_int_digits``
+    (``3999999**3999999`` is refused here, not after a minute of CPU)."""
+    limits = current()
+    if len(source) > limits.max_expression_length:
+        raise ExpressionLimitExceeded("max_expression_length", f"expression has {len(source):,} characters")
     text = normalise(source)
     if not text:
         raise ExpressionError("expression is empty")
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"does not parse: {exc.msg} at column {exc.offset}: {text!r}") from None
-    for node in ast.walk(tree):
+        raise ExpressionError(f"does not parse: {exc.msg} at column {exc.offset}: {_short(text)}") from None
+    except (ValueError, MemoryError, RecursionError) as exc:  # e.g. a 5,000-digit literal, 1,000 nested brackets
+        raise ExpressionError(f"does not parse: {exc}: {_short(text)}") from None
+    for count, node in enumerate(ast.walk(tree), start=1):
+        if count > limits.max_expression_nodes:
+            raise ExpressionLimitExceeded("max_expression_nodes", f"expression {_short(text)} is too large")
         if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
             raise ExpressionError(f"uses a private attribute {node.attr!r}: {text!r}")
         if isinstance(node, ast.Lambda | ast.NamedExpr | ast.Await | ast.Yield | ast.YieldFrom):
@@ -66,9 +84,48 @@ def parse(source: str) -> ast.Expression:
             isinstance(node.func, ast.Name) and node.func.id in SAFE_FUNCTIONS
         ):
             raise ExpressionError(
-                f"calls something other than {', '.join(sorted(SAFE_FUNCTIONS))}: {text!r}"
+                f"calls something other than {', '.join(sorted(SAFE_FUNCTIONS))}: {_short(text)}"
             )
+        _check_static(node, text, limits)
     return tree
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 120 else repr(text[:100]) + f"... ({len(text):,} characters)"
+
+
+def _int_literal(node: ast.AST) -> int | None:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        return _int_literal(node.operand)
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return abs(node.value)
+    return None
+
+
+def _check_static(node: ast.AST, text: str, limits: Limits) -> None:
+    """Refuse literals and literal arithmetic that are beyond the limits (the rest is checked as it runs)."""
+    bits = _max_bits(limits)
+    if isinstance(node, ast.Constant):
+        if type(node.value) is int and node.value.bit_length() > bits:
+            raise ExpressionLimitExceeded("max_int_digits", f"a number in {_short(text)} has too many digits")
+        if isinstance(node.value, str | bytes) and len(node.value) > limits.max_string_length:
+            raise ExpressionLimitExceeded("max_string_length", f"a text in {_short(text)} is too long")
+    elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow | ast.LShift):
+        exponent = _int_literal(node.right)
+        base = _int_literal(node.left)
+        if exponent is None:
+            return
+        size = exponent if isinstance(node.op, ast.LShift) else exponent * max(1, (base or 2).bit_length() - 1)
+        if (base is None or base > 1) and size > bits:
+            raise ExpressionLimitExceeded("max_int_digits", f"{_short(text)} computes a number with too many digits")
+
+
+def _max_bits(limits: Limits) -> int:
+    return int(limits.max_int_digits * 3.33) + 1  # log2(10) bits per decimal digit
+
+
+class ExpressionLimitExceeded(LimitExceeded, ExpressionError):
+    """An expression that is, or would compute, something beyond a limit of ``engine.limits``."""
 
 
 def variable_names(source: str) -> set[str]:
@@ -96,19 +153,131 @@ def _variable_names(source: str) -> frozenset[str]:
     )
 
 
-def evaluate(source: str, variables: dict[str, Any]) -> Any:
-    """Evaluate an expression against variables; a missing variable reads as None."""
-    tree = parse(source)
-    names = {name: variables.get(name) for name in _variable_names(source)}
-    names.update(CONSTANTS)
-    # a copy: simpleeval adds dict/list/set/tuple to the mapping it is given, which would widen what parse() allows
-    evaluator = EvalWithCompoundTypes(functions=dict(SAFE_FUNCTIONS), names=names)
-    try:
-        return evaluator.eval(normalise(source), previously_parsed=tree.body)
-    except InvalidExpression as exc:
-        raise ExpressionError(f"{normalise(source)!r}: {exc}") from None
-    except Exception as exc:  # a type error in user data, e.g. None > 3
-        raise ExpressionError(f"{normalise(source)!r} failed: {type(exc).__name__}: {exc}") from None
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """An expression checked and parsed once: what ``evaluate`` runs (the simulator runs it millions of times)."""
+
+    text: str
+    body: ast.expr
+    names: frozenset[str]
+
+    def __call__(self, variables: Mapping[str, Any]) -> Any:
+        """The value against ``variables`` (a missing variable reads as None); ``ExpressionError`` otherwise."""
+        evaluator = _evaluator()
+        names = {name: variables.get(name) for name in self.names}
+        names.update(CONSTANTS)
+        evaluator.names = names
+        evaluator.start(current())
+        try:
+            return evaluator.eval(self.text, previously_parsed=self.body)
+        except ExpressionError as exc:
+            if isinstance(exc, LimitExceeded):
+                raise
+            raise ExpressionError(f"{_short(self.text)}: {exc}") from None
+        except InvalidExpression as exc:
+            raise ExpressionError(f"{_short(self.text)}: {exc}") from None
+        except RecursionError:
+            raise ExpressionError(f"{_short(self.text)} is nested too deeply to evaluate") from None
+        except MemoryError:
+            raise ExpressionError(f"{_short(self.text)} ran out of memory") from None
+        except Exception as exc:  # a type error in user data, e.g. None > 3
+            raise ExpressionError(f"{_short(self.text)} failed: {type(exc).__name__}: {_shortmsg(exc)}") from None
+
+
+def _shortmsg(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+@lru_cache(maxsize=4096)
+def compile_expression(source: str) -> Compiled:
+    """Check, parse and prepare an expression once (cached); raises ExpressionError like ``parse``."""
+    return Compiled(normalise(source), parse(source).body, _variable_names(source))
+
+
+def evaluate(source: str, variables: Mapping[str, Any]) -> Any:
+    """Evaluate an expression against variables; a missing variable reads as None.
+
+    Bounded by ``engine.limits``: integers beyond ``max_int_digits``, strings beyond ``max_string_length``,
+    collections beyond ``max_collection_length`` and evaluations longer than ``expression_seconds`` raise
+    ``ExpressionLimitExceeded`` (an ``ExpressionError``) naming the limit."""
+    return compile_expression(source)(variables)
+
+
+def clear_cache() -> None:
+    """Forget parsed and compiled expressions (``engine.limits`` calls this when the limits change)."""
+    for cached in (normalise, parse, _variable_names, compile_expression):
+        cached.cache_clear()
+
+
+class _BoundedEvaluator(EvalWithCompoundTypes):
+    """simpleeval with the limits of ``engine.limits`` checked on every value it computes and a deadline."""
+
+    def __init__(self) -> None:
+        # a copy: simpleeval adds dict/list/set/tuple to the mapping it is given, which would widen what parse()
+        # allows
+        super().__init__(functions=dict(SAFE_FUNCTIONS), operators=self._operators())
+        self._deadline = 0.0
+        self._bits = 0
+        self._strings = 0
+        self._items = 0
+        self._seconds = 0.0
+
+    def start(self, limits: Limits) -> None:
+        self._seconds = limits.expression_seconds
+        self._deadline = time.perf_counter() + self._seconds
+        self._bits = _max_bits(limits)
+        self._strings = limits.max_string_length
+        self._items = limits.max_collection_length
+
+    def _operators(self) -> dict[type, Any]:
+        operators = dict(DEFAULT_OPERATORS)
+        operators[ast.Pow] = self._power
+        operators[ast.LShift] = self._lshift
+        operators[ast.Mult] = self._mult
+        return operators
+
+    def _power(self, a: Any, b: Any) -> Any:
+        if type(a) is int and type(b) is int and b > 0 and abs(a) > 1 and b * (abs(a).bit_length() - 1) > self._bits:
+            raise ExpressionLimitExceeded("max_int_digits", f"{a} ** {b} has too many digits")
+        return a ** b
+
+    def _lshift(self, a: Any, b: Any) -> Any:
+        if type(b) is int and b > self._bits:
+            raise ExpressionLimitExceeded("max_int_digits", f"{a} << {b} has too many digits")
+        return a << b
+
+    def _mult(self, a: Any, b: Any) -> Any:
+        for seq, n in ((a, b), (b, a)):
+            if isinstance(seq, str | bytes | list | tuple) and type(n) is int and n * len(seq) > self._strings:
+                raise ExpressionLimitExceeded("max_string_length", "repeating a text or list makes it too long")
+        return a * b
+
+    def _eval(self, node: ast.AST) -> Any:
+        if time.perf_counter() > self._deadline:
+            raise ExpressionLimitExceeded("expression_seconds", "evaluation took too long")
+        result = super()._eval(node)
+        kind = type(result)
+        if kind is int:
+            if result.bit_length() > self._bits:
+                raise ExpressionLimitExceeded("max_int_digits", "a number it computes has too many digits")
+        elif kind is str or kind is bytes:
+            if len(result) > self._strings:
+                raise ExpressionLimitExceeded("max_string_length", "a text it computes is too long")
+        elif kind in (list, tuple, dict, set) and len(result) > self._items:
+            raise ExpressionLimitExceeded("max_collection_length", "a collection it builds is too long")
+        return result
+
+
+_local = threading.local()
+
+
+def _evaluator() -> _BoundedEvaluator:
+    """One evaluator per thread, reused (building one costs more than most evaluations)."""
+    evaluator = getattr(_local, "evaluator", None)
+    if evaluator is None:
+        evaluator = _local.evaluator = _BoundedEvaluator()
+    return evaluator
 
 
 def check(source: str) -> str | None:

@@ -16,9 +16,10 @@ import yaml
 from pydantic import ValidationError
 
 from engine.errors import DefinitionError, Problem
+from engine.limits import LimitExceeded, check_file_size
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import NODE_CLASSES
-from engine.yaml_lines import Path_, line_of, parse_yaml, yaml_problem
+from engine.yaml_lines import Path_, line_of, parse_json, parse_yaml, yaml_problem
 
 
 def to_json(definition: ProcessDefinition, indent: int | None = 2) -> str:
@@ -41,9 +42,11 @@ def from_dict(data: Any, source: str | None = None, lines: dict[Path_, int] | No
 
 def from_json(text: str, source: str | None = None) -> ProcessDefinition:
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except json.JSONDecodeError as exc:
         raise DefinitionError(Problem("json", exc.msg, line=exc.lineno), source) from None
+    except yaml.YAMLError as exc:  # beyond a limit of engine.limits
+        raise DefinitionError(Problem("json", str(exc)), source) from None
     return from_dict(data, source)
 
 
@@ -60,11 +63,14 @@ def load(path: str | Path) -> ProcessDefinition:
     path = Path(path)
     suffix = path.suffix.lower()
     try:
+        check_file_size(path.stat().st_size, str(path))
         # BPMN as bytes: the XML declaration names its encoding (MIWG files are ISO-8859-1).
         raw = path.read_bytes()
         text = raw.decode("utf-8") if suffix not in (".bpmn", ".bpmn2", ".xml") else ""
     except OSError as exc:
         raise DefinitionError(f"cannot read {path}: {exc.strerror}") from None
+    except LimitExceeded as exc:
+        raise DefinitionError(str(exc), str(path)) from None
     except UnicodeDecodeError as exc:
         raise DefinitionError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     if suffix in (".yaml", ".yml"):
