@@ -56,3 +56,12 @@ class TimerSpecError(WaooawError):
 
 class UnknownHandlerError(WaooawError):
     """A named agent or handler could not be found."""
+
+
+class ConfigError(WaooawError):
+    """A setting that cannot be used: an environment variable, a limit, a database URL."""
+
+
+class DatabaseUnavailable(ConfigError):
+    """The database cannot be opened or used (bad URL, missing driver, unreachable server, unusable file);
+    the message names the URL (without its password) and the problem."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
-from engine.errors import EngineError, WaooawError
+from engine.errors import ConfigError, EngineError, WaooawError
 
 
 def _limit(default: Any, doc: str) -> Any:
@@ -52,7 +52,8 @@ class Limits:
     max_variable_bytes: int = _limit(1_000_000, "JSON size of one process variable's value (bytes)")
     max_key_length: int = _limit(
         255, "characters of a business key, message correlation key, user or group name (no control characters)")
-    min_timer_cycle: str = _limit("PT1S", "shortest interval of a repeating timer (cycle) or retry delay")
+    min_timer_cycle: str = _limit(
+        "PT1S", "shortest interval of a repeating timer (cycle): a 1 ms reminder commits 1,000 steps a second")
     max_timer_duration: str = _limit(
         "P36500D", "longest timer, SLA, retry delay or timeout (about 100 years: beyond it dates overflow)")
     max_retry_attempts: int = _limit(1_000, "attempts of a service task's retry policy")
@@ -84,10 +85,6 @@ class Limits:
 def env_name(name: str) -> str:
     """The environment variable that sets limit ``name``."""
     return f"WAOOAW_{name.upper()}"
-
-
-class ConfigError(WaooawError):
-    """A setting (environment variable, database URL, limit) that cannot be used."""
 
 
 class LimitExceeded(WaooawError):

@@ -269,8 +269,12 @@ class RetryPolicy(Model):
 
     def delay(self, failed_attempts: int) -> timedelta:
         """The wait before the next attempt after ``failed_attempts`` failures (1 for the first)."""
-        base = parse_duration(self.backoff) * (self.multiplier ** max(failed_attempts - 1, 0))
-        return min(base, parse_duration(self.max_backoff))
+        cap = parse_duration(self.max_backoff)
+        try:  # in float seconds: backoff * multiplier ** n overflows a timedelta long before it reaches the cap
+            seconds = parse_duration(self.backoff).total_seconds() * self.multiplier ** max(failed_attempts - 1, 0)
+        except OverflowError:
+            return cap
+        return cap if seconds >= cap.total_seconds() else timedelta(seconds=seconds)
 
 
 class Activity(Node):

@@ -24,10 +24,18 @@ _REPEAT = re.compile(r"^R(?P<count>\d*)/(?P<rest>.+)$")
 
 
 def parse_duration(text: str) -> timedelta:
-    """ISO-8601 duration to timedelta; years and months are not fixed lengths, so they are refused."""
+    """ISO-8601 duration to timedelta; years and months are not fixed lengths, so they are refused, and so are
+    durations longer than the limit ``max_timer_duration`` (``engine.limits``: beyond it dates overflow)."""
     if not isinstance(text, str) or not text.strip():
         raise TimerSpecError(f"duration must be an ISO-8601 text such as 'PT4H' or 'P7D', got {text!r}")
-    return _parse_duration(text)
+    value = _parse_duration(text)
+    from engine.limits import current
+
+    limit = current().max_timer_duration
+    if text != limit and value > _parse_duration(limit):
+        raise TimerSpecError(f"duration {text!r} is longer than {limit} (limit max_timer_duration; set "
+                             "WAOOAW_MAX_TIMER_DURATION to change it)")
+    return value
 
 
 @lru_cache(maxsize=1024)
@@ -35,6 +43,8 @@ def _parse_duration(text: str) -> timedelta:
     """Cached: every timer and SLA armed by the engine or the simulator parses its duration again."""
     try:
         value = isodate.parse_duration(text.strip())
+    except OverflowError:
+        raise TimerSpecError(f"duration {text[:40]!r} is beyond any calendar") from None
     except (isodate.ISO8601Error, ValueError) as exc:
         raise TimerSpecError(
             f"{text!r} is not an ISO-8601 duration (examples: 'PT30M', 'PT4H', 'P7D'): {exc}"
@@ -172,6 +182,12 @@ class Timer(BaseModel):
                 start = parse_datetime(part, self.timezone)
         if interval is None or interval <= timedelta(0):
             raise TimerSpecError(f"cycle {text!r} needs a positive interval, e.g. 'R/PT1H'")
+        from engine.limits import current
+
+        shortest = current().min_timer_cycle
+        if interval < parse_duration(shortest):
+            raise TimerSpecError(f"cycle {text!r} repeats more often than every {shortest} (limit min_timer_cycle; "
+                                 "set WAOOAW_MIN_TIMER_CYCLE to change it)")
         return count, start, interval, None
 
     @property

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.engine import Engine as SAEngine
 from sqlmodel import SQLModel, create_engine
 
+from engine.errors import DatabaseUnavailable
 from engine.runtime import tables  # noqa: F401  (registers the tables)
 
 DEFAULT_URL = "sqlite:///waooaw.db"
@@ -25,8 +29,78 @@ def normalise_url(url: str) -> str:
 
 def connect(url: str = DEFAULT_URL, reader: bool = False, **kwargs: Any) -> SAEngine:
     """An engine for writing (SQLite: every transaction is BEGIN IMMEDIATE, so two writers queue instead of
-    failing half-way) or, with ``reader=True`` on SQLite, one whose reads never take the write lock."""
-    url = normalise_url(url)
+    failing half-way) or, with ``reader=True`` on SQLite, one whose reads never take the write lock.
+
+    Raises ``DatabaseUnavailable`` (one line: the URL without its password, and what is wrong) for a malformed
+    URL, an unknown database kind, a missing driver, an unreachable or refusing server, a missing database, and
+    a SQLite path whose folder is missing, that is a folder, is read-only or is not a SQLite database."""
+    shown = _shown(url)
+    try:
+        parsed = make_url(normalise_url(url))
+    except (exc.ArgumentError, ValueError, TypeError) as error:
+        raise DatabaseUnavailable(f"malformed database URL {shown}: {_first_line(error)} "
+                                  "(examples: sqlite:///waooaw.db, postgresql://user@host:5432/waooaw)") from None
+    if parsed.get_backend_name() == "sqlite":
+        _check_sqlite_path(parsed, shown)
+    elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 10)
+    try:
+        return _connect(normalise_url(url), reader, **kwargs)
+    except DatabaseUnavailable:
+        raise
+    except exc.NoSuchModuleError:
+        raise DatabaseUnavailable(f"unknown kind of database in {shown}: use sqlite:///file.db or "
+                                  "postgresql://...") from None
+    except ImportError as error:
+        raise DatabaseUnavailable(f"the driver for {shown} is not installed ({error.name or error}): "
+                                  "pip install 'waooaw[postgres]' for PostgreSQL") from None
+    except exc.SQLAlchemyError as error:
+        raise DatabaseUnavailable(f"cannot open database {shown}: {_reason(error)}") from None
+
+
+def _shown(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # malformed: show it as given, minus anything that looks like a password
+        return url.split("@")[-1] if "@" in url else url
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _reason(error: exc.SQLAlchemyError) -> str:
+    """The driver's own message (its first line), without SQLAlchemy's statement and background link."""
+    original = getattr(error, "orig", None)
+    text = _first_line(original if original is not None else error)
+    return text.removeprefix("(psycopg.OperationalError) ")
+
+
+def _check_sqlite_path(url: URL, shown: str) -> None:
+    """The clear reasons a SQLite file cannot be used, before SQLite's own 'unable to open database file'."""
+    database = url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.is_dir():
+        raise DatabaseUnavailable(f"cannot open database {shown}: {path} is a folder, not a database file")
+    folder = path.parent
+    if not folder.is_dir():
+        raise DatabaseUnavailable(f"cannot open database {shown}: the folder {folder} does not exist")
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise DatabaseUnavailable(f"cannot open database {shown}: {path} is not readable and writable")
+        with path.open("rb") as file:
+            head = file.read(16)
+        if head and head != b"SQLite format 3\x00":
+            raise DatabaseUnavailable(f"cannot open database {shown}: {path} is not a SQLite database")
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        raise DatabaseUnavailable(f"cannot open database {shown}: the folder {folder} is read-only, so "
+                                  f"{path.name} cannot be created")
+
+
+def _connect(url: str, reader: bool, **kwargs: Any) -> SAEngine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 

@@ -15,6 +15,7 @@ Guarantee (read this before writing agents):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -37,6 +38,7 @@ from engine.runtime import listing, timer_starts
 from engine.runtime.agents import AgentContext, BpmnError, call_agent
 from engine.runtime.clock import Clock, RealClock, VirtualClock, aware
 from engine.runtime.db import DEFAULT_URL, connect, is_sqlite
+from engine.runtime.failures import describe, is_transient, ref_of
 from engine.runtime.human_tasks import HumanTaskApi, check_form  # noqa: F401  (check_form: re-exported)
 from engine.runtime.steps import Pending, StepWriter
 from engine.runtime.tables import (
@@ -66,6 +68,7 @@ D, INST, T, V, H = (DefinitionRow.__table__, InstanceRow.__table__, TokenRow.__t
 J, HT, S, INC, X = (JobRow.__table__, HumanTaskRow.__table__, SubscriptionRow.__table__, IncidentRow.__table__,
                     TaskExecutionRow.__table__)
 TA = TaskAuditRow.__table__
+log = logging.getLogger("waooaw.engine")
 # A locked job is due again when its lock expires (the holder may have died): advance() must not spin on it.
 _NEXT_DUE = select(func.min(case((J.c.lock_expires_at > J.c.due_at, J.c.lock_expires_at), else_=J.c.due_at)))
 _LATEST_VERSION = select(D.c.version).where(D.c.name == bindparam("n")).order_by(D.c.version.desc()).limit(1)
@@ -496,12 +499,20 @@ class Engine(HumanTaskApi):
                     self._settle(conn, job.id)
         elif job.kind == "start":
             timer_starts.fire(self, job)
-        elif job.kind == "handler":
+        elif job.kind == "handler":  # an SLA's handler: a failure (a missing handler too) is an incident, not a log
+            error = None
             try:
                 call_agent(payload["handler"], payload.get("inputs", {}), AgentContext(job.instance_id))
-            finally:
-                with self.db.begin() as conn:
-                    self._settle(conn, job.id)
+            except Exception as exc:
+                error = exc
+            with self.db.begin() as conn:
+                if self._settle(conn, job.id) and error is not None:
+                    message = f"SLA handler {payload['handler']!r} failed: {type(error).__name__}: {error}"
+                    log.warning("instance %s: %s", job.instance_id, message)
+                    node_id = payload.get("inputs", {}).get("node_id", "")
+                    conn.execute(insert(INC).values(
+                        instance_id=job.instance_id, token_id=job.ref, node_id=node_id, error=message,
+                        traceback="".join(tb.format_exception(error)), created_at=self.clock.now()))
 
     def _run_work(self, job: Any, payload: dict[str, Any]) -> Pending:
         """Call the agent (outside any transaction); the result waits for the batch's transaction."""
@@ -547,22 +558,58 @@ class Engine(HumanTaskApi):
         return self._write_batch(items, before=before, strict=True) > 0
 
     def _apply_batch(self, items: list[Pending]) -> None:
-        """Apply a batch in one transaction; if it fails, apply each alone so one bad step holds up no other."""
+        """Apply a batch in one transaction; if it fails, apply each alone so one bad step holds up no other.
+        A step that fails alone for a reason of its own becomes an incident (``engine.runtime.failures``)."""
         if not items:
             return
         try:
             self._write_batch(items)
-        except Exception:
-            if len(items) == 1:
+            return
+        except Exception as exc:
+            if is_transient(exc):
                 raise
-            errors = []
-            for item in items:
-                try:
-                    self._write_batch([item])
-                except Exception as exc:  # re-raised below, after the others are safe
+            if len(items) == 1:
+                self._fail_step(items[0], exc)
+                return
+        errors = []
+        for item in items:
+            try:
+                self._write_batch([item])
+            except Exception as exc:  # re-raised below, after the others are safe
+                if is_transient(exc):
                     errors.append(exc)
-            if errors:
-                raise errors[0] from None
+                else:
+                    self._fail_step(item, exc)
+        if errors:
+            raise errors[0] from None
+
+    def _fail_step(self, item: Pending, error: Exception) -> None:
+        """Record a step that cannot be applied as an incident on its token and settle its job, in one
+        transaction; if even that cannot be written, a bare incident row and the job's removal."""
+        trace = "".join(tb.format_exception(error))
+        message = describe(error, item.event)
+        log.warning("instance %s: %s", item.instance_id, message)
+        ref = ref_of(item.event)
+        applied = 0
+        if ref is not None:
+            try:
+                applied = self._write_batch([Pending(item.instance_id, ev.StepFailed(ref, message), item.job_id,
+                                                     traceback=trace)])
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+            if applied and self._has_incident(item.instance_id, message):
+                return
+        with self.db.begin() as conn:  # no token to hold it (or the step cannot be written at all)
+            if not applied and item.job_id is not None and not self._settle(conn, item.job_id):
+                return  # another worker holds it now
+            conn.execute(insert(INC).values(instance_id=item.instance_id, token_id=ref or "", node_id="",
+                                            error=message, traceback=trace, created_at=self.clock.now()))
+
+    def _has_incident(self, instance_id: str, error: str) -> bool:
+        with self.db.connect() as conn:
+            return conn.execute(select(func.count()).select_from(INC).where(
+                INC.c.instance_id == instance_id, INC.c.error == error, INC.c.resolved_at.is_(None))).scalar() > 0
 
     def _write_batch(self, items: list[Pending], before: Callable[[Connection], bool] | None = None,
                      strict: bool = False, wait: bool = False) -> int:

@@ -165,6 +165,8 @@ class Semantics:
                 self._on_wait_fired(step, event.subscription_id, event.payload)
             case ev.RetryIncident():
                 self._on_retry_incident(step, event)
+            case ev.StepFailed():
+                self._on_step_failed(step, event)
             case ev.SetVariables():
                 self._set_vars(step, None, event.values, event.actor)
             case ev.Cancel():
@@ -245,6 +247,13 @@ class Semantics:
         else:
             token.status = ""
             step.queue.append((token, node.id, token.via))
+
+    def _on_step_failed(self, step: _Step, event: ev.StepFailed) -> None:
+        token = step.state.tokens.get(event.ref) or self._token_waiting(step.state, event.ref)
+        if token is None:
+            return  # stale: nothing waits for what failed (the shell records the failure without a token)
+        token.waits.pop(event.ref, None)  # a timer whose step failed does not fire again by itself
+        self._incident(step, token, event.error)
 
     def _on_wait_fired(self, step: _Step, wait_id: str, payload: dict[str, Any] | None,
                        due: datetime | None = None) -> None:

@@ -56,6 +56,15 @@ class RetryIncident:
 
 
 @dataclass(frozen=True, slots=True)
+class StepFailed:
+    """The shell could not apply an event (``ref``: its token, timer or subscription id) because computing or
+    writing the step raised ``error``: the token it concerned gets an incident instead of a retry forever."""
+
+    ref: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class SetVariables:
     """Variables changed from outside (an operator, an API call): recorded like any other change."""
 
@@ -68,4 +77,5 @@ class Cancel:
     reason: str = "cancelled"
 
 
-Event = WorkDone | WorkFailed | TimerFired | MessageReceived | RetryIncident | SetVariables | Cancel
+Event = (WorkDone | WorkFailed | TimerFired | MessageReceived | RetryIncident | StepFailed | SetVariables
+         | Cancel)
