@@ -102,9 +102,13 @@ def test_one_failing_step_does_not_hold_up_the_rest_of_its_batch(engine: Engine,
         return original(state, event, now)
 
     monkeypatch.setattr(sem, "step", broken)
-    with pytest.raises(RuntimeError, match="a bug in one step"):
-        engine.run_due_jobs(limit=10)
+    assert engine.run_due_jobs(limit=10) == 5  # no exception: the failing step becomes an incident
     assert [engine.instance(i).active_nodes for i in ids] == [["b"], ["b"], ["a"], ["b"], ["b"]]
+    incidents = engine.incidents()
+    assert [i["instance_id"] for i in incidents] == [ids[2]] and "a bug in one step" in incidents[0]["error"]
+    assert engine.run_due_jobs(limit=10) == 4  # its job is gone (no retry forever); the four others go on
+    assert engine.instance(ids[2]).active_nodes == ["a"]
+    assert sum(i["instance_id"] == ids[2] for i in engine.incidents()) == 1  # not tried again
 
 
 def test_writes_drop_a_timer_armed_and_cancelled_in_the_same_batch() -> None:

@@ -32,6 +32,7 @@ from sqlalchemy import bindparam, case, delete, func, insert, or_, select, updat
 from sqlalchemy.engine import Connection
 
 from engine.errors import DefinitionError, EngineError, FormError  # noqa: F401  (FormError: re-exported)
+from engine.limits import check_key
 from engine.model import serialize
 from engine.model.definition import ProcessDefinition, type_matches
 from engine.runtime import listing, timer_starts
@@ -40,6 +41,7 @@ from engine.runtime.clock import Clock, RealClock, VirtualClock, aware
 from engine.runtime.db import DEFAULT_URL, connect, is_sqlite
 from engine.runtime.failures import describe, is_transient, ref_of
 from engine.runtime.human_tasks import HumanTaskApi, check_form  # noqa: F401  (check_form: re-exported)
+from engine.runtime.plain import values_problems
 from engine.runtime.steps import Pending, StepWriter
 from engine.runtime.tables import (
     DefinitionRow,
@@ -205,6 +207,9 @@ class Engine(HumanTaskApi):
         keys = list(business_keys) if business_keys is not None else [None] * len(batch)
         if len(keys) != len(batch):
             raise EngineError(f"{len(batch)} variable sets but {len(keys)} business keys")
+        for key in keys:
+            if key is not None:
+                check_key(key, "business key")
         writes = Writes()
         with self.db.begin() as conn:  # an error below rolls back: nothing written
             plan = rollout.assign(conn, name, version, keys)  # explicit version, rollout weights, or latest
@@ -235,7 +240,7 @@ class Engine(HumanTaskApi):
 
     def _check_variables(self, definition: ProcessDefinition, values: dict[str, Any]) -> None:
         declared = {v.name: v for v in definition.variables}
-        problems = []
+        problems = values_problems(values)  # not JSON-representable, too large: refused, never stored as str
         for name, value in values.items():
             if declared and name not in declared:
                 problems.append(f"{name!r} is not a declared variable (declared: {', '.join(declared)})")
@@ -341,6 +346,12 @@ class Engine(HumanTaskApi):
 
     def correlate(self, message: str, correlation: Any = None, payload: Mapping[str, Any] | None = None) -> str:
         """Deliver a message to the instance waiting for it (or start one at a message start event)."""
+        check_key(message, "message name")
+        if isinstance(correlation, str):
+            check_key(correlation, "correlation key")
+        problems = values_problems(dict(payload or {}))
+        if problems:
+            raise EngineError(f"cannot deliver message {message!r}: " + "; ".join(problems))
         delivered = self._deliver(message, correlation, dict(payload or {}))
         if delivered is None:
             raise EngineError(f"no instance waits for message {message!r}"
@@ -524,6 +535,11 @@ class Engine(HumanTaskApi):
         status = "completed"
         try:
             outputs = self._call(payload["handler"], payload.get("inputs", {}), context, payload.get("timeout"))
+            problems = values_problems(outputs) if isinstance(outputs, Mapping) else [
+                f"outputs must be a dict of variables, got {type(outputs).__name__}"] if outputs is not None else []
+            if problems:  # the agent's failure (retried, then an incident): never stored as str
+                raise EngineError(f"agent {payload['handler']!r} returned values that cannot be stored: "
+                                  + "; ".join(problems))
             event: ev.Event = ev.WorkDone(job.ref, outputs)
         except BpmnError as exc:
             status, event = "failed", ev.WorkFailed(job.ref, str(exc), exc.code, business=True)

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, insert, or_, select, update
 
 from engine.errors import EngineError, FormError
+from engine.limits import check_key
 from engine.model.nodes import FormField
 from engine.runtime.clock import aware
+from engine.runtime.plain import values_problems
 from engine.runtime.tables import HumanTaskRow, InstanceRow, TaskAuditRow
 from engine.semantics import events as ev
 
@@ -64,6 +66,8 @@ class HumanTaskApi:
 
         def _apply(self, instance_id: str, events: Iterable[ev.Event],
                    before: Callable[[Connection], bool] | None = None, traceback: str | None = None) -> bool: ...
+
+        def definition(self, name: str, version: int | None = None, conn: Connection | None = None) -> Any: ...
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -149,6 +153,7 @@ class HumanTaskApi:
 
     def claim(self, task_id: int, user: str, groups: Iterable[str] | None = None) -> None:
         """Take an unassigned open task. With candidate groups, ``groups`` (the user's) must include one."""
+        check_key(user, "the user claiming")
         task = self._open_task(task_id, "claim")
         if task.assignee == user:
             return  # already the user's: nothing to do
@@ -171,6 +176,7 @@ class HumanTaskApi:
     def delegate(self, task_id: int, to_user: str, actor: str | None, groups: Iterable[str] | None = None) -> None:
         """Reassign an open task to ``to_user``. ``actor`` must hold it (or, when it is unassigned, be allowed
         to claim it: see ``groups``); ``actor=None`` is the system or an administrator."""
+        check_key(to_user, "the user to delegate to")
         task = self._open_task(task_id, "delegate")
         if task.assignee == to_user:
             raise EngineError(f"cannot delegate task {task_id}: it is already assigned to {to_user!r}")
@@ -195,7 +201,13 @@ class HumanTaskApi:
             raise EngineError(f"{actor!r} cannot complete task {task_id}: it is assigned to {task.assignee!r}")
         if actor is not None and task.assignee is None and groups is not None:
             self._check_groups(task, actor, groups, "complete")
-        clean = check_form([FormField(**f) for f in json.loads(task.form)], dict(values or {}), task.node_id)
+        form = [FormField(**f) for f in json.loads(task.form)]
+        clean = check_form(form, dict(values or {}), task.node_id)
+        problems = values_problems(clean)
+        if not form and not problems:  # no form: the definition's declared variables are the form
+            problems = self._declared_problems(task.instance_id, clean)
+        if problems:
+            raise FormError(f"task {task.node_id!r}: " + "; ".join(problems))
         now = self.clock.now()
 
         def close(conn: Connection) -> bool:
@@ -216,6 +228,27 @@ class HumanTaskApi:
             raise EngineError(f"human task {task_id} was completed, cancelled or reassigned meanwhile")
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _declared_problems(self, instance_id: str, values: dict[str, Any]) -> list[str]:
+        """Values for a task without a form: when the definition declares variables, only those, each of its
+        declared type (the rule ``start`` applies); otherwise any storable value."""
+        from engine.model.definition import type_matches
+
+        with self.reader.connect() as conn:
+            row = conn.execute(select(INST.c.definition_name, INST.c.definition_version)
+                               .where(INST.c.id == instance_id)).first()
+        if row is None:
+            return []
+        declared = {v.name: v for v in self.definition(row.definition_name, row.definition_version).variables}
+        if not declared:
+            return []
+        problems = []
+        for name, value in values.items():
+            if name not in declared:
+                problems.append(f"{name!r} is not a declared variable (declared: {', '.join(declared)})")
+            elif value is not None and not type_matches(declared[name].type, value):
+                problems.append(f"{name!r} must be {declared[name].type}, got {type(value).__name__} {value!r}")
+        return problems
 
     def _open_task(self, task_id: int, verb: str) -> Any:
         with self.reader.connect() as conn:

@@ -1,0 +1,75 @@
+"""Values the engine stores as they are: JSON's types, and nothing it would have to turn into a string.
+
+Process variables, agent outputs, form values and message payloads are stored as JSON. A value JSON cannot
+hold exactly (a set, bytes, an arbitrary object, a float NaN or infinity, a dict with non-text keys) used to be
+stored as its ``str()`` form, so a set came back as the text ``"{1, 2}"``; it is now refused before anything is
+written, naming the variable and the part of the value at fault. Dates and times are left to the typed
+variable codec (``engine.runtime.values``, declared types). A value whose JSON is longer than
+``max_variable_bytes`` or nested deeper than ``max_nesting_depth`` (``engine.limits``) is refused too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from engine.limits import current
+
+_CODEC_TYPES = (dt.datetime, dt.date, dt.time, dt.timedelta, Decimal, UUID)  # the typed codec's, not ours
+
+
+def value_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be stored as a variable (None when it can)."""
+    limits = current()
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        item, where, depth = stack.pop()
+        at = f" at {where}" if where else ""
+        if depth > limits.max_nesting_depth:
+            return f"is nested deeper than {limits.max_nesting_depth} levels{at} (limit max_nesting_depth)"
+        if item is None or isinstance(item, (bool, str, *_CODEC_TYPES)):
+            continue
+        if isinstance(item, int):
+            if item.bit_length() > 64 * 1024:
+                return f"holds an integer of {item.bit_length():,} bits{at}"
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return f"holds {item}{at}, which JSON cannot represent"
+            continue
+        if isinstance(item, Mapping):
+            for key, sub in item.items():
+                if not isinstance(key, str):
+                    return f"has a key {key!r} that is not text{at} (JSON object keys are text)"
+                stack.append((sub, f"{where}[{key!r}]", depth + 1))
+            continue
+        if isinstance(item, list | tuple):
+            stack.extend((sub, f"{where}[{i}]", depth + 1) for i, sub in enumerate(item))
+            continue
+        kind = type(item).__name__
+        hint = " (use a list)" if isinstance(item, set | frozenset) else " (use text, e.g. base64)" \
+            if isinstance(item, bytes | bytearray) else ""
+        return f"is a {kind}{at}, which is not JSON-representable{hint}"
+    size = len(json.dumps(value, default=str))
+    if size > limits.max_variable_bytes:
+        return (f"is {size:,} bytes as JSON, more than {limits.max_variable_bytes:,} (limit max_variable_bytes; set "
+                "WAOOAW_MAX_VARIABLE_BYTES to change it)")
+    return None
+
+
+def values_problems(values: Mapping[str, Any]) -> list[str]:
+    """One problem per variable that cannot be stored, naming it."""
+    problems = []
+    for name, value in values.items():
+        if not isinstance(name, str) or not name:
+            problems.append(f"variable name {name!r} must be non-empty text")
+            continue
+        reason = value_problem(value)
+        if reason is not None:
+            problems.append(f"{name!r} {reason}")
+    return problems
