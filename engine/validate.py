@@ -92,6 +92,7 @@ from engine.model.nodes import (
     SubProcess,
     UserTask,
 )
+from engine.model.serialize import serialisation_problems
 
 #: Throw events with no outgoing flow are end events in BPMN (a message or compensation end event).
 THROW_END_KINDS = frozenset({"message_throw", "compensation_throw"})
@@ -184,6 +185,7 @@ class _Validator:
         for scope in self._scopes():
             self._check_scope(scope)
         self._check_variables()
+        self.problems.extend(serialisation_problems(self.d))  # what validates saves and loads back (issue 14)
         return self.problems
 
     def _scopes(self) -> list[_Scope]:

@@ -100,11 +100,12 @@ def parse_json(text: str) -> Any:
         raise
     except ValueError as exc:  # a number of more than 4,300 digits
         raise json.JSONDecodeError(f"a value cannot be read: {_short(exc)}", text, 0) from None
-    _check_depth(data, current().max_nesting_depth)
+    check_depth(data, current().max_nesting_depth)
     return data
 
 
-def _check_depth(data: Any, limit: int) -> None:
+def check_depth(data: Any, limit: int) -> None:
+    """Refuse plain data (dicts and lists) nested deeper than ``limit`` (``YamlLimitExceeded``, max_nesting_depth)."""
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()

@@ -16,10 +16,10 @@ import yaml
 from pydantic import ValidationError
 
 from engine.errors import DefinitionError, Problem
-from engine.limits import LimitExceeded, check_file_size
+from engine.limits import LimitExceeded, check_file_size, current
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import NODE_CLASSES
-from engine.yaml_lines import Path_, line_of, parse_json, parse_yaml, yaml_problem
+from engine.yaml_lines import Path_, check_depth, line_of, parse_json, parse_yaml, yaml_problem
 
 
 def to_json(definition: ProcessDefinition, indent: int | None = 2) -> str:
@@ -34,6 +34,10 @@ def from_dict(data: Any, source: str | None = None, lines: dict[Path_, int] | No
     """Build a definition from plain data, or raise DefinitionError listing every problem."""
     if not isinstance(data, dict):
         raise DefinitionError(f"expected a mapping with id, nodes and flows, got {type(data).__name__}", source)
+    try:
+        check_depth(data, current().max_nesting_depth)  # the loaders' rule, before pydantic recurses
+    except LimitExceeded as exc:
+        raise DefinitionError(Problem("definition", str(exc)), source) from None
     try:
         return ProcessDefinition.model_validate(data)
     except ValidationError as exc:
@@ -82,6 +86,26 @@ def load(path: str | Path) -> ProcessDefinition:
 
         return from_bpmn(raw, source=str(path))
     raise DefinitionError(f"unknown file type {suffix!r}: use .yaml, .json or .bpmn", str(path))
+
+
+def serialisation_problems(definition: ProcessDefinition) -> list[Problem]:
+    """What validation and serialisation agree on (one rule): the definition turns into plain data, nested no
+    deeper than ``max_nesting_depth`` (the depth the loaders accept, so what validates saves and loads back),
+    with at most ``max_nodes`` nodes and flows. Binary or non-text metadata fails here, not in ``show``."""
+    limits = current()
+    count = sum(1 for _ in definition.all_nodes()) + len(definition.flows)
+    if count > limits.max_nodes:
+        return [Problem("definition", f"has {count:,} nodes and flows, more than {limits.max_nodes:,} "
+                                      "(limit max_nodes; set WAOOAW_MAX_NODES to change it)")]
+    try:
+        data = definition.to_dict()
+    except (ValueError, TypeError, RecursionError) as exc:  # bytes that are not text, an unserialisable object
+        return [Problem("definition", f"cannot be saved as JSON or YAML: {' '.join(str(exc).split())[:300]}")]
+    try:
+        check_depth(data, limits.max_nesting_depth)
+    except LimitExceeded as exc:
+        return [Problem("definition", f"is nested too deeply to save and load back: {exc}")]
+    return []
 
 
 def save(definition: ProcessDefinition, path: str | Path) -> Path:
