@@ -7,7 +7,8 @@ wall-clock timeout, so a regression ends as "killed" or "MemoryError" instead of
 
 1. ``alias``: ``waooaw validate`` on a 700-byte YAML file of nested aliases (a "billion laughs").
 2. ``cpu-bomb``: a design whose gateway condition is ``3999999**3999999 > 0``: ``waooaw validate``, then
-   ``Engine.start()`` of an instance (the gateway is evaluated in the start step's transaction).
+   ``Engine.start()`` of an instance (the gateway is evaluated in the start step's transaction); and the same
+   bomb as ``x ** x > 0`` started with ``x = 3999999`` (only the run-time bound can stop that one).
 3. ``missing-db``: ``Engine("sqlite:////no/such/dir/x.db")`` and ``waooaw worker --db`` on that URL.
 
 Figures: wall time, the child's peak RSS (``wait4`` ``ru_maxrss``), exit code, the number of lines it
@@ -63,21 +64,39 @@ BOMB = textwrap.dedent("""\
     - {id: to_small, source: split, target: small}
     """)
 
+# The same bomb computed from a variable (x = 3999999): nothing to refuse statically, bounded as it runs.
+BOMB_VARIABLE = BOMB.replace("id: bomb", "id: bomb\nvariables:\n- {name: x, type: integer}").replace(
+    "3999999**3999999 > 0", "x ** x > 0")
+
 START_BOMB = textwrap.dedent("""\
     import sys, time
     from engine.model import load
     from engine.runtime import Engine
     engine = Engine(sys.argv[2])
-    engine.deploy(load(sys.argv[1]))
+    try:
+        engine.deploy(load(sys.argv[1]))
+    except Exception as exc:
+        sys.exit(f"not deployed: {type(exc).__name__}: {exc}")
     t = time.perf_counter()
     try:
-        engine.start("bomb")
-        print(f"started in {time.perf_counter() - t:.2f} s")
+        instance = engine.start("bomb", {"x": 3999999} if "x **" in open(sys.argv[1]).read() else {})
+        view = engine.instance(instance)
+        print(f"started in {time.perf_counter() - t:.2f} s: {view.status}, incidents "
+              f"{[i['error'] for i in view.incidents]}")
     except Exception as exc:
         print(f"{type(exc).__name__} after {time.perf_counter() - t:.2f} s: {exc}")
     """)
 
-MISSING_ENGINE = "import sys\nfrom engine.runtime import Engine\nEngine(sys.argv[1])\nprint('opened')"
+MISSING_ENGINE = textwrap.dedent("""\
+    import sys
+    from engine.errors import WaooawError
+    from engine.runtime import Engine
+    try:
+        Engine(sys.argv[1])
+        print("opened")
+    except WaooawError as exc:  # the project's own error; anything else ends in a traceback
+        print(f"{type(exc).__name__}: {exc}")
+    """)
 
 
 # The probe runs under a small wrapper process whose only child it is, so RUSAGE_CHILDREN is its peak alone.
@@ -103,7 +122,7 @@ def probe(name: str, argv: list[str], limit_mb: int, timeout: float) -> None:
     lines = out.strip().splitlines()
     _, code, peak = lines.pop().split(" ", 2) if lines and lines[-1].startswith("__probe__") else ("", "?", "?")
     last = lines[-1][:160] if lines else ""
-    print(f"{name:<20} {elapsed:7.2f} s  peak {peak:>5} MiB  exit {code:<4} {len(lines):3d} line(s)  last: {last}")
+    print(f"{name:<22} {elapsed:7.2f} s  peak {peak:>5} MiB  exit {code:<4} {len(lines):3d} line(s)  last: {last}")
 
 
 
@@ -124,6 +143,10 @@ def main() -> None:
         probe("cpu-bomb validate", [*WAOOAW, "validate", str(bomb)], args.limit_mb, args.timeout)
         probe("cpu-bomb start", [sys.executable, "-c", START_BOMB, str(bomb), f"sqlite:///{work / 'bomb.db'}"],
               args.limit_mb, args.timeout)
+        bomb_variable = work / "bomb_variable.yaml"
+        bomb_variable.write_text(BOMB_VARIABLE)
+        probe("cpu-bomb start (x**x)", [sys.executable, "-c", START_BOMB, str(bomb_variable),
+                                        f"sqlite:///{work / 'bomb2.db'}"], args.limit_mb, args.timeout)
         missing = "sqlite:////no/such/dir/x.db"
         probe("missing-db Engine()", [sys.executable, "-c", MISSING_ENGINE, missing], args.limit_mb, args.timeout)
         probe("missing-db worker", [*WAOOAW, "worker", "--db", missing, "--max-idle", "1"], args.limit_mb,

@@ -27,5 +27,11 @@ def register(app: typer.Typer) -> None:
 
         for module in agents:
             importlib.import_module(module)
-        ran = run_worker(db, poll=poll, batch=batch, lease=lease, max_idle=max_idle, threads=threads)
+        from engine.errors import WaooawError
+
+        try:
+            ran = run_worker(db, poll=poll, batch=batch, lease=lease, max_idle=max_idle, threads=threads)
+        except WaooawError as exc:  # a start-up problem (the database, a setting): one line, exit 1
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
         typer.echo(f"worker stopped after {ran} jobs")

@@ -11,11 +11,13 @@ import argparse
 import importlib
 import logging
 import signal
+import sys
 import threading
 import time
 from datetime import timedelta
 from types import FrameType
 
+from engine.errors import WaooawError
 from engine.runtime.db import is_sqlite
 from engine.runtime.engine import Engine
 
@@ -72,8 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for module in args.agents:
         importlib.import_module(module)
-    ran = run_worker(args.db, poll=args.poll, batch=args.batch, lease=args.lease, max_idle=args.max_idle,
-                     threads=args.threads)
+    try:
+        ran = run_worker(args.db, poll=args.poll, batch=args.batch, lease=args.lease, max_idle=args.max_idle,
+                         threads=args.threads)
+    except WaooawError as exc:  # a start-up problem (the database, a setting): one line, exit 1
+        sys.exit(f"error: {exc}")
     print(f"worker stopped after {ran} jobs")
 
 
