@@ -229,6 +229,7 @@ def _register_others() -> None:
 
     register_bpmn(app)  # import, export
     register_simulator(app)  # simulate
+    app.add_typer(__import__("engine.bus.cli", fromlist=["app"]).app)  # agent-worker, bus stats/dead-letters/replay
     # The engine worker's commands (engine/runtime/cli.py) are being written separately: until that module
     # exists the CLI works without them. Only its absence is tolerated; an import error inside it is raised.
     try:

@@ -87,10 +87,10 @@ class Compiled:
             if node.kind == "user_task" or node.kind == "task":
                 self.pool_of[nid] = pool_of(scenario, node)
             elif node.kind == "service_task":
-                agent = node.agent  # type: ignore[attr-defined]
+                agent = node.agent or node.topic  # type: ignore[attr-defined]  (external workers: a pool by topic)
                 self.pool_of[nid] = f"agent:{agent}" if agent in scenario.agents and \
                     scenario.agents[agent].capacity is not None else None
-        self.agent_of = {nid: getattr(n, "agent", None) for nid, n in nodes.items()}
+        self.agent_of = {nid: getattr(n, "agent", None) or getattr(n, "topic", None) for nid, n in nodes.items()}
         flows = {f.id: f for f in definition.all_flows()}
         # Branch probabilities by gateway: (flows, cumulative or independent probabilities, default flow).
         self.branches: dict[str, tuple[str, list[SequenceFlow], list[float], SequenceFlow | None]] = {}

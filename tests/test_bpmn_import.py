@@ -83,7 +83,6 @@ def test_flowable_and_zeebe_user_tasks() -> None:
 @pytest.mark.parametrize(("attrs", "ext", "agent"), [
     ('camunda:class="org.acme.Charge"', "", "org.acme.Charge"),
     ('camunda:delegateExpression="${chargeDelegate}"', "", "chargeDelegate"),
-    ('camunda:type="external" camunda:topic="charge-card"', "", "charge-card"),
     ("", '<zeebe:taskDefinition type="charge" retries="5"/>', "charge"),
     ("", "", "svc"),
 ])
@@ -96,6 +95,13 @@ def test_service_task_agent_from_vendor_extensions(attrs: str, ext: str, agent: 
         assert any("no implementation" in w.message for w in result.warnings)
     if ext:
         assert node.retry.attempts == 5
+
+
+def test_camunda_external_task_becomes_a_topic_for_bus_workers() -> None:
+    result = import_bpmn(doc('<bpmn:serviceTask id="svc" camunda:type="external" camunda:topic="charge-card"/>'))
+    node = result.definition.node("svc")
+    assert (node.kind, node.topic, node.agent) == ("service_task", "charge-card", None)
+    assert not any("no implementation" in w.message for w in result.warnings)
 
 
 def test_camunda_retry_cycle_becomes_retry_policy() -> None:

@@ -3,7 +3,7 @@
 Vendor mapping (only where the meaning is clear):
 - Camunda 7 / Activiti / Flowable (same attribute names): ``assignee``, ``candidateGroups`` -> user task;
   ``formData/formField`` and ``formProperty`` -> form fields; ``class``, ``delegateExpression``,
-  ``expression``, ``type="external"`` + ``topic`` -> a service task's agent name;
+  ``expression`` -> a service task's agent name; ``type="external"`` + ``topic`` -> its bus topic;
   ``failedJobRetryTimeCycle`` ``R5/PT5M`` -> retry policy; start-event form fields -> declared variables.
 - Zeebe (Camunda 8): ``taskDefinition type`` (+ ``retries``) -> agent; ``assignmentDefinition``;
   ``subscription correlationKey`` -> correlation key.
@@ -116,8 +116,9 @@ def agent(el: etree._Element, out: VendorRead) -> str | None:
         return _strip_wrapper(delegate)
     kind = _attr(el, "type", out)
     topic = _attr(el, "topic", out)
-    if kind == "external" and topic:
-        return topic
+    if kind == "external" and topic:  # Camunda 7 external task: the topic external workers fetch from
+        out.values["topic"] = topic
+        return None
     expression = _attr(el, "expression", out)
     if expression:
         out.notes.append(f"implemented by the expression {expression!r}: the agent is named by that expression")

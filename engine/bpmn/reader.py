@@ -635,7 +635,7 @@ class Reader:
             own, _, _ = own_fields(el)
             if found:
                 data["agent"] = found
-            elif not (own and own.get("agent")):
+            elif not (own and (own.get("agent") or own.get("topic"))) and "topic" not in vendor.values:
                 data["agent"] = el.get("id")
                 self.note("warning", el, f"no implementation given: the agent is named after the task id "
                           f"{el.get('id')!r}")

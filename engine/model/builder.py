@@ -65,8 +65,9 @@ class Cursor:
 
     # --- activities ----------------------------------------------------------------------------
 
-    def service(self, id: str, agent: Any, inputs: Iterable[str] = (), outputs: Iterable[str] = (),
+    def service(self, id: str, agent: Any = None, inputs: Iterable[str] = (), outputs: Iterable[str] = (),
                 **fields: Any) -> Cursor:
+        """A service task: an in-process ``agent``, or ``topic=`` for external workers on the bus (or both)."""
         return self.then(n.ServiceTask(id=id, agent=agent, input_variables=list(inputs),
                                        output_variables=list(outputs), **fields))
 

@@ -291,14 +291,26 @@ class Task(Activity):
 
 
 class ServiceTask(Activity):
-    """Work done by a Python agent: inputs are read from variables, outputs written back."""
+    """Work done by a Python agent: inputs are read from variables, outputs written back.
+
+    ``agent`` names an in-process agent; ``topic`` (e.g. ``agent.wowvision.task.validate``) publishes the
+    work on the message bus for an external worker instead (Camunda's external tasks, Zeebe's job workers).
+    With both, the topic is used when the engine has a bus configured, else the agent runs in-process.
+    """
 
     kind: Literal["service_task"] = "service_task"
-    agent: HandlerRef
+    agent: HandlerRef | None = None
+    topic: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_][\w.:\-]*$")
     input_variables: list[str] = Field(default_factory=list)
     output_variables: list[str] = Field(default_factory=list)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     timeout: Duration | None = None
+
+    @model_validator(mode="after")
+    def _agent_or_topic(self) -> ServiceTask:
+        if not self.agent and not self.topic:
+            raise ValueError(f"service task {self.id!r} needs an agent (in-process) or a topic (external workers)")
+        return self
 
 
 FieldType = Literal["string", "text", "integer", "number", "boolean", "date", "enum"]

@@ -127,7 +127,7 @@ class Engine(HumanTaskApi):
 
     def __init__(self, db_url: str = DEFAULT_URL, clock: Clock | None = None,
                  calendars: Mapping[str, Any] | None = None, worker_id: str | None = None,
-                 lease: timedelta = timedelta(seconds=60), agent_threads: int = 8) -> None:
+                 lease: timedelta = timedelta(seconds=60), agent_threads: int = 8, bus: Any = None) -> None:
         self.db = connect(db_url)
         self.reader = connect(db_url, reader=True) if is_sqlite(self.db) else self.db
         self.url = db_url
@@ -140,6 +140,18 @@ class Engine(HumanTaskApi):
         self.agent_threads = max(1, agent_threads)
         self._agents: ThreadPoolExecutor | None = None  # concurrent agent calls of a batch
         self._pool: ThreadPoolExecutor | None = None  # calls with a timeout
+        # The message bus (engine.bus): a MessageBus, a URL, or None for WAOOAW_BUS / the in-process default.
+        self._bus = bus
+        self.bus_configured = bus is not None or bool(os.environ.get("WAOOAW_BUS"))
+
+    @property
+    def bus(self) -> Any:
+        """The engine's message bus (``engine.bus.MessageBus``), connected on first use."""
+        if self._bus is None or isinstance(self._bus, str):
+            from engine.bus import connect_bus
+
+            self._bus = connect_bus(self._bus)
+        return self._bus
 
     # --- definitions ---------------------------------------------------------------------------
 
@@ -422,7 +434,12 @@ class Engine(HumanTaskApi):
 
     def _run_batch(self, jobs: list[Any]) -> None:
         """Agent calls of the batch run on ``agent_threads`` threads (agents mostly wait on the network);
-        their results, with the batch's fired timers, are written in claim order."""
+        their results, with the batch's fired timers, are written in claim order. Work for external workers
+        (a service task's topic) is handed out on the bus instead (``engine.bus.external``)."""
+        if any(job.kind == "work" and '"topic"' in job.payload for job in jobs):
+            from engine.bus.external import desk
+
+            jobs = desk(self).hand_out(jobs)
         calls: dict[int, Future[Pending]] = {}
         if self.agent_threads > 1:
             if self._agents is None:
@@ -504,6 +521,10 @@ class Engine(HumanTaskApi):
         if job.kind in ("timer", "work"):
             self._run_batch([job])
         elif job.kind == "message":
+            if self.bus_configured:  # also published on its topic for the world outside (engine.bus.bridge)
+                from engine.bus.bridge import publish_outbound
+
+                publish_outbound(self, job, payload)
             if self._deliver(payload["message"], payload.get("correlation"), payload.get("payload", {}),
                              job_id=job.id) is None:
                 with self.db.begin() as conn:  # nobody waits: the message is dropped, as on a bus

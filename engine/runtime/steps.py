@@ -129,7 +129,8 @@ class StepWriter:
         self.jobs.append({"instance_id": self.id, "kind": "work", "ref": e.token_id, "due_at": self.now,
                           "payload": dumps({"node_id": e.node_id, "work_id": e.work_id, "attempt": e.attempt,
                                             "handler": e.handler, "inputs": e.inputs, "kind": e.kind,
-                                            "timeout": timeout, "business_key": self.business_key})})
+                                            "timeout": timeout, "business_key": self.business_key,
+                                            **_topic(node, e.kind)})})
         return None
 
     def _sla(self, e: fx.SlaBreached) -> None:
@@ -167,3 +168,9 @@ class StepWriter:
             self.jobs.append({"instance_id": self.id, "kind": "handler", "ref": e.token_id, "due_at": self.now,
                               "payload": dumps({"handler": action.handler,
                                                 "inputs": {"instance_id": self.id, "node_id": e.node_id}})})
+
+
+def _topic(node: object, kind: str) -> dict[str, str]:
+    """A service task with a topic: its work is for external workers on the bus (engine.bus.external)."""
+    topic = getattr(node, "topic", None) if kind == "service_task" else None
+    return {"topic": topic} if topic else {}

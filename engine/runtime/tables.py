@@ -113,7 +113,7 @@ class TaskExecutionRow(SQLModel, table=True):
     attempt: int
     started_at: datetime = Field(sa_column=_ts(nullable=False))
     ended_at: datetime = Field(sa_column=_ts(nullable=False))
-    status: str  # completed | failed | timeout | dropped
+    status: str  # completed | failed | timeout | dropped | refused (a late answer of an external worker)
     error: str | None = Field(default=None, sa_column=Column(Text))
 
 
@@ -236,3 +236,13 @@ class MigrationRow(SQLModel, table=True):
     mapping: str = Field(sa_column=Column(Text, nullable=False))
     actor: str | None = None
     at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class BusInboxRow(SQLModel, table=True):
+    """Bus messages the engine has applied (``engine.bus``): the message id is written in the transaction of
+    the step it caused, so a redelivered message (a crash before its acknowledgement) is applied once."""
+
+    __tablename__ = "wf_bus_inbox"
+    message_id: str = Field(primary_key=True)
+    topic: str
+    received_at: datetime = Field(sa_column=_ts(nullable=False))

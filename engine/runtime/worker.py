@@ -31,6 +31,11 @@ def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 6
     if is_sqlite(engine.db):
         engine.release_locks()
     stop = stop or threading.Event()
+    bridge = None
+    if engine.bus_configured:  # WAOOAW_BUS: also start triggers, correlation and external workers' answers
+        from engine.bus.bridge import BusBridge
+
+        bridge = BusBridge(engine)
 
     def _stop(_sig: int, _frame: FrameType | None) -> None:
         stop.set()
@@ -43,7 +48,7 @@ def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 6
     idle_since = time.monotonic()
     while not stop.is_set():
         try:
-            n = engine.run_due_jobs(limit=batch)
+            n = engine.run_due_jobs(limit=batch) + (bridge.pump() if bridge is not None else 0)
         except Exception:  # a lost connection, a deadlock victim, a bug in one step: keep serving the rest
             failures += 1
             log.exception("job batch failed (%d in a row); its jobs run again when their lease ends", failures)
