@@ -96,7 +96,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, every: float =
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
-        if value:
+        if value is not None and value is not False and (len(value) if hasattr(value, "__len__") else value):
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")

@@ -99,8 +99,8 @@ class BusBridge:
         """Read the latest deployed versions: which topics start which definitions, which are caught."""
         engine = self.engine
         with engine.reader.connect() as conn:
-            latest = tuple(conn.execute(select(D.c.name, func.max(D.c.version)).group_by(D.c.name)
-                                        .order_by(D.c.name)).tuples().all())
+            rows = conn.execute(select(D.c.name, func.max(D.c.version)).group_by(D.c.name).order_by(D.c.name))
+            latest = tuple((str(name), int(version)) for name, version in rows)
         self._refreshed = time.monotonic()
         if latest == self._seen_versions:
             return

@@ -96,3 +96,7 @@ def replay(topic: str, ids: list[str] = typer.Option([], "--id", help="only thes
     """Publish parked messages again (after fixing their cause)."""
     n = _bus(bus).replay(topic, ids or None)
     typer.echo(f"replayed {n} message(s) on {topic!r}")
+
+
+if __name__ == "__main__":  # python -m engine.bus.cli agent-worker ...: the same commands, a lighter start
+    app()

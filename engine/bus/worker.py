@@ -140,12 +140,24 @@ class AgentWorker:
         self.bus.publish(task["reply_to"], body, message_id=message_id)
 
     def _heartbeat(self, message: Message, stop: threading.Event) -> None:
+        """Keep the message (bus visibility timeout) and the task (the engine's lock) while the agent runs:
+        each is renewed when a third of its time has passed."""
+        import time
+
         task = message.payload
-        every = max(float(task.get("lock_seconds") or 30.0) / 3, 0.05)
-        while not stop.wait(every):
+        lock = float(task.get("lock_seconds") or 30.0)
+        touch_every = max(self.bus.visibility_timeout / 3, 0.05)
+        beat_every = max(lock / 3, 0.05)
+        touched = beaten = time.monotonic()
+        while not stop.wait(min(touch_every, beat_every)):
+            now = time.monotonic()
             try:
-                self.bus.touch(message)
-                self._answer(task, {"status": "heartbeat", "extend": float(task.get("lock_seconds") or 30.0)})
+                if now - touched >= touch_every:
+                    self.bus.touch(message)
+                    touched = now
+                if now - beaten >= beat_every:
+                    self._answer(task, {"status": "heartbeat", "extend": lock})
+                    beaten = now
             except Exception:  # a missed heartbeat only risks the lock; the answer still goes out
                 log.exception("heartbeat for task %s failed", task.get("task_id"))
 
