@@ -112,6 +112,11 @@ class MessageBus(ABC):
     def ack(self, message: Message) -> None:
         """The message was handled (its effects committed): it is done for its group."""
 
+    def ack_many(self, messages: Iterable[Message]) -> None:
+        """Acknowledge several messages (implementations do it in one round trip)."""
+        for message in messages:
+            self.ack(message)
+
     @abstractmethod
     def fail(self, message: Message, error: str) -> bool:
         """Handling failed: the message is retried after the rest of the topic, or parked with ``error`` after

@@ -128,15 +128,17 @@ class BusBridge:
             return 0
         seen = self._seen([m.id for m in messages])
         starts: list[Message] = []
+        done: list[Message] = []
         for m in messages:
             if m.id in seen or (m.headers.get("origin") == "engine" and m.topic != self.desk.reply_topic):
-                self.bus.ack(m)  # applied before (redelivered after a crash), or the engine's own message
+                done.append(m)  # applied before (redelivered after a crash), or the engine's own message
             elif m.topic == self.desk.reply_topic:
                 self._answer(m)
             elif m.topic in self._starts and m.topic not in self._catches and "correlation" not in m.headers:
                 starts.append(m)
             else:
                 self._correlate(m)
+        self.bus.ack_many(done)
         if starts:
             self._start(starts)
         return len(messages)
@@ -197,11 +199,12 @@ class BusBridge:
         """Start triggers: check every payload, then start all in one transaction with their message ids."""
         engine = self.engine
         plans = []
+        latest = {name: engine.definition(name, version) for name, version in self._seen_versions}
         for m in messages:
             try:
                 targets = []
                 for name, node_id in self._starts[m.topic]:
-                    definition = engine.definition(name)
+                    definition = latest[name]
                     engine._check_variables(definition, dict(m.payload))
                     targets.append((definition, node_id))
             except EngineError as exc:  # a payload that does not fit the declared variables never will
@@ -226,8 +229,7 @@ class BusBridge:
                     continue
                 self.bus.ack(plan[0])
             return
-        for m, _ in plans:
-            self.bus.ack(m)
+        self.bus.ack_many(m for m, _ in plans)
 
     def _start_in_one(self, plans: list[tuple[Message, list[tuple[Any, str]]]]) -> None:
         engine = self.engine

@@ -207,11 +207,20 @@ class RedisBus(MessageBus):
         return Message(topic, payload, f.get("id") or entry_id, headers, entry_id, group, deliveries, failures)
 
     def ack(self, message: Message) -> None:
+        self.ack_many([message])
+
+    def ack_many(self, messages: Iterable[Message]) -> None:
+        by_stream: dict[tuple[str, str], list[str]] = {}
         pipe = self.redis.pipeline(transaction=False)
-        pipe.xack(self._stream(message.topic), message.group, message.entry)
-        pipe.hincrby(self._stats(message.topic), "acked", 1)
-        if message.failures or message.deliveries > 1:
-            pipe.hdel(self._failures(message.group, message.topic), f"n:{message.entry}", f"e:{message.entry}")
+        for m in messages:
+            by_stream.setdefault((m.topic, m.group), []).append(m.entry)
+            if m.failures or m.deliveries > 1:
+                pipe.hdel(self._failures(m.group, m.topic), f"n:{m.entry}", f"e:{m.entry}")
+        if not by_stream:
+            return
+        for (topic, group), entries in by_stream.items():
+            pipe.xack(self._stream(topic), group, *entries)
+            pipe.hincrby(self._stats(topic), "acked", len(entries))
         pipe.execute()
 
     def fail(self, message: Message, error: str) -> bool:
