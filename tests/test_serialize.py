@@ -152,7 +152,7 @@ def test_unknown_and_missing_fields_are_placed() -> None:
         from_yaml(text)
     assert [(p.where, p.message, p.line) for p in exc.value.problems] == [
         ("node 'u'", "unknown field 'asignee'", 5),
-        ("node 's'", "field 'agent' is required", 6),
+        ("node 's'", "needs an agent (in-process) or a topic (external workers on the bus)", 6),
         ("flow 'f'", "field 'target' is required", 8),
     ]
 

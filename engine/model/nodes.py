@@ -309,7 +309,7 @@ class ServiceTask(Activity):
     @model_validator(mode="after")
     def _agent_or_topic(self) -> ServiceTask:
         if not self.agent and not self.topic:
-            raise ValueError(f"service task {self.id!r} needs an agent (in-process) or a topic (external workers)")
+            raise ValueError("needs an agent (in-process) or a topic (external workers on the bus)")
         return self
 
 
