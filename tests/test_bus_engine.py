@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -289,3 +290,29 @@ def test_a_topic_without_a_bus_configured_still_runs_the_in_process_agent(tmp_pa
     instance = engine.start("both", {"pr_number": 2})
     engine.run_until_idle()
     assert engine.instance(instance).variables["vision_approved"] is True
+
+
+def test_start_triggers_and_answers_on_each_database(db_url: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bridge's transactions (starts with their message ids, answers under the task lock) on SQLite and
+    PostgreSQL; a redelivered start event starts nothing twice."""
+    monkeypatch.setenv("WAOOAW_TEST_EFFECTS", str(tmp_path / "fx"))
+    bus = InProcessBus(visibility_timeout=5)
+    engine = Engine(db_url, clock=VirtualClock(), bus=bus)
+    engine.deploy(pr_review_on_the_bus())
+    bridge = BusBridge(engine)
+    for n in range(4):
+        publish_message(bus, PR_OPENED, {"pr_number": n}, message_id=f"pr-{n}")
+    (first, *_) = bus.receive(PR_OPENED, "waooaw-engine", "crashed-before-ack", count=1)
+    bridge._start([first])  # started and committed, then the bridge died before acknowledging...
+    bus.clock = lambda: time.monotonic() + 10  # type: ignore[method-assign]  # ...so the event comes back
+    worker = AgentWorker(validate, VALIDATE, bus)
+    for _ in range(4):
+        bridge.pump()
+        engine.run_until_idle()
+        worker.run(max_tasks=4, block=0, max_idle=0)
+        bridge.pump()
+        engine.run_until_idle()
+    frame = engine.instances()
+    assert sorted(frame["status"]) == ["completed"] * 4 and len(frame) == 4
+    assert bus.stats().set_index("topic").loc[PR_OPENED, "pending"] == 0

@@ -199,6 +199,8 @@ class BusBridge:
         """Start triggers: check every payload, then start all in one transaction with their message ids."""
         engine = self.engine
         plans = []
+        if not self._seen_versions:
+            self.refresh()
         latest = {name: engine.definition(name, version) for name, version in self._seen_versions}
         for m in messages:
             try:
