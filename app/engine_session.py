@@ -88,10 +88,28 @@ def parse_variable(decl: VariableDecl, raw: Any) -> Any:
     return raw
 
 
+def written_by_nodes(definition: ProcessDefinition) -> set[str]:
+    """Variables some node sets: service-task outputs, user-task form fields, message catch outputs."""
+    written: set[str] = set()
+    for node in definition.all_nodes():
+        written.update(getattr(node, "output_variables", None) or [])
+        written.update(f.name for f in getattr(node, "form", None) or [])
+        written.update(getattr(node, "outputs", None) or [])
+    return written
+
+
+def start_inputs(definition: ProcessDefinition) -> list[VariableDecl]:
+    """The variables a start form asks for: declared ``input: true``, or (``input`` unset) required ones and
+    those no node writes. An outcome such as a form's ``approved`` is not asked for."""
+    written = written_by_nodes(definition)
+    return [d for d in definition.variables
+            if d.input or (d.input is None and (d.required or d.name not in written))]
+
+
 def start_values(definition: ProcessDefinition, raw: Mapping[str, Any]) -> dict[str, Any]:
     """The start variables the user filled in (empty fields left out, so declared defaults apply)."""
     values = {}
-    for decl in definition.variables:
+    for decl in start_inputs(definition):
         value = parse_variable(decl, raw.get(decl.name))
         if value is not None:
             values[decl.name] = value
@@ -103,6 +121,36 @@ def start_values(definition: ProcessDefinition, raw: Mapping[str, Any]) -> dict[
 def is_overdue(task: Mapping[str, Any], now: datetime) -> bool:
     due = task.get("due_at")
     return due is not None and aware(due) < aware(now)
+
+
+def countdown(due: datetime | None, now: datetime) -> str:
+    """The SLA as a person reads it: "due in 3 h 12 min", "overdue by 25 min", "" without an SLA."""
+    if due is None:
+        return ""
+    seconds = (aware(due) - aware(now)).total_seconds()
+    left = abs(int(seconds)) // 60
+    days, rest = divmod(left, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = ([f"{days} d"] if days else []) + ([f"{hours} h"] if hours else []) + (
+        [f"{minutes} min"] if minutes or not (days or hours) else [])
+    text = " ".join(parts[:2])
+    return f"due in {text}" if seconds > 0 else f"overdue by {text}"
+
+
+def why_gone(engine: Engine, task_id: int) -> str:
+    """Why task ``task_id`` left your inbox, from its audit trail: who did what, when."""
+    audit = engine.task_audit(task_id=task_id)
+    if audit.empty:
+        return f"Task {task_id} is no longer open."
+    last = audit.iloc[-1]
+    who = last["actor"] or "the engine"
+    at = aware(last["at"]).strftime("%H:%M UTC")
+    action = str(last["action"])
+    verb = {"completed": "completed", "claimed": "claimed", "delegated": "delegated", "cancelled": "cancelled",
+            "escalated": "escalated", "reassigned": "reassigned", "unclaimed": "handed back"}.get(action, action)
+    detail = last["detail"] if isinstance(last["detail"], dict) else {}
+    to = detail.get("to") or detail.get("assignee")
+    return f"Task {task_id} was {verb} by {who} at {at}" + (f" (now with {to})" if to else "") + "."
 
 
 def task_label(task: Mapping[str, Any], now: datetime) -> str:

@@ -55,6 +55,9 @@ class VariableDecl(BaseModel):
     required: bool = False  # must be given when an instance starts
     default: Any = None
     description: str | None = None
+    # Given when an instance starts? None: yes unless a node writes it (a service task's outputs, a form
+    # field, a message's payload), so a start form asks only for real inputs; True/False says so explicitly.
+    input: bool | None = None
 
 
 @dataclass

@@ -1,0 +1,110 @@
+"""What every page shows around its own content: the engine's time with the clock control (demo mode), who
+you act as, and the worker's state. ``ctx = page("Runs")`` at the top of a page returns what it needs.
+
+The only Streamlit-bound module besides the pages; the logic it calls lives in app/runtime.py,
+app/people.py and app/config.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from app import config as app_config
+from app.people import demo_people, groups_of
+from app.runtime import CLOCK_STEPS, AppRuntime
+from app.workspace import Workspace
+from engine.runtime import Engine
+
+USER_KEY = "acting_as"  # session state, not a widget key: it survives switching pages
+
+
+@st.cache_resource(show_spinner="Opening the engine…")
+def _runtime(config: app_config.AppConfig) -> AppRuntime:
+    return AppRuntime(config)
+
+
+@dataclass
+class PageContext:
+    runtime: AppRuntime
+    workspace: Workspace
+    user: str
+    groups: list[str]
+
+    @property
+    def engine(self) -> Engine:
+        return self.runtime.engine
+
+
+def runtime_or_stop() -> AppRuntime:
+    try:
+        config = app_config.load()
+    except app_config.ConfigError as exc:
+        st.error(f"The app's configuration is not usable: {exc}")
+        st.stop()
+    return _runtime(config)
+
+
+def page(title: str, icon: str) -> PageContext:
+    """Set the page up (title, wide layout, sidebar with clock and identity) and return its context."""
+    st.set_page_config(page_title=f"{title} · waooaw", page_icon=icon, layout="wide")
+    runtime = runtime_or_stop()
+    workspace = Workspace(runtime.config.data_dir)
+    with st.sidebar:
+        user = _identity()
+        _clock(runtime)
+        if runtime.worker_note:
+            st.warning(runtime.worker_note, icon=":material/engineering:")
+        for problem in runtime.problems:
+            st.warning(f"Not deployed: {problem}")
+    if flash := st.session_state.pop("flash", None):
+        st.success(flash, icon=":material/check_circle:")
+    st.title(title)
+    return PageContext(runtime, workspace, user, groups_of(user))
+
+
+def flash(message: str) -> None:
+    """Show ``message`` at the top of the next run (after ``st.rerun()``)."""
+    st.session_state["flash"] = message
+
+
+def _identity() -> str:
+    people = demo_people()
+    users = [p.user for p in people]
+    current = st.session_state.get(USER_KEY, "marketing-lead")
+    if current not in users:
+        current = users[0]
+    chosen = st.selectbox("Acting as", users, index=users.index(current), key="acting_as_pick",
+                          format_func=lambda u: next(p.label for p in people if p.user == u),
+                          help="Demo people and their groups (the inbox shows what is assigned or offered to them).")
+    st.session_state[USER_KEY] = chosen
+    groups = groups_of(chosen)
+    st.caption("Groups: " + (", ".join(f"`{g}`" for g in groups) or "none"))
+    return chosen
+
+
+def _clock(runtime: AppRuntime) -> None:
+    now = runtime.now()
+    st.markdown(f"**Engine time** \n{now:%a %d %b %Y, %H:%M} UTC")
+    if not runtime.virtual:
+        st.caption("Wall clock (production mode).")
+        return
+    st.caption("Demo mode: a virtual clock stored in the database. Moving it fires every timer and SLA that "
+               "falls due on the way, in order.")
+    cols = st.columns(2)
+    for i, (label, delta) in enumerate(CLOCK_STEPS.items()):
+        if cols[i % 2].button(label, key=f"clock_{label}", width="stretch"):
+            _move(runtime, delta=delta)
+    if st.button("To the next due timer", key="clock_next", icon=":material/skip_next:", width="stretch"):
+        _move(runtime, to_next=True)
+
+
+def _move(runtime: AppRuntime, delta: object = None, to_next: bool = False) -> None:
+    try:
+        moved = runtime.move_clock(delta, to_next_due=to_next)  # type: ignore[arg-type]
+    except ValueError as exc:
+        st.session_state["flash_info"] = str(exc)
+        st.rerun()
+    flash(moved.message())
+    st.rerun()

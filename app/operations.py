@@ -1,0 +1,273 @@
+"""What the Deployments, Runs and Instance pages read and do, as plain functions over the engine's tables
+(no Streamlit, tested directly).
+
+- Deploy a saved design (refused with its problem list when invalid; same content, same version).
+- Versions of each definition and a node-level diff between two versions.
+- Instances page by page with filters, counted in SQL (never loading every row). The engine's own paged
+  ``instances()`` with indexes is the performance issue's; until it lands this module's query is used.
+- One instance's details: the path taken (flow-node history when ``engine.runtime.history`` is present,
+  otherwise what the task and task-execution tables record), task executions, open human tasks, armed
+  timers and message subscriptions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import and_, case, func, select
+
+from app.workspace import Workspace
+from engine.errors import DefinitionError, Problem
+from engine.model import ProcessDefinition
+from engine.runtime import Engine
+from engine.runtime.clock import aware
+from engine.runtime.tables import (
+    DefinitionRow,
+    HumanTaskRow,
+    InstanceRow,
+    JobRow,
+    SubscriptionRow,
+    TaskExecutionRow,
+)
+from engine.validate import validate
+
+D, INST, J, HT, S, X = (DefinitionRow.__table__, InstanceRow.__table__, JobRow.__table__, HumanTaskRow.__table__,
+                        SubscriptionRow.__table__, TaskExecutionRow.__table__)
+STATUSES = ["running", "completed", "failed", "cancelled", "terminated"]
+
+
+# --- deploying ---------------------------------------------------------------------------------------------
+
+@dataclass
+class DeployResult:
+    """``definition`` deployed (``new`` False when the content was already the latest version), or refused
+    with ``problems`` (errors first) and nothing written."""
+
+    definition: ProcessDefinition | None
+    new: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def refused(self) -> bool:
+        return self.definition is None
+
+
+def deploy_saved(engine: Engine, workspace: Workspace, name: str) -> DeployResult:
+    """Deploy the saved design ``name``. Invalid: refused with every problem (validation errors, or the load
+    errors of a design edited into something that does not load)."""
+    try:
+        definition = workspace.load(name)
+    except DefinitionError as exc:
+        return DeployResult(None, problems=exc.problems)
+    problems = validate(definition)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        return DeployResult(None, problems=errors + [p for p in problems if p.severity != "error"])
+    before = versions(engine, name)
+    try:
+        deployed = engine.deploy(definition)
+    except DefinitionError as exc:  # the engine's own check (same rules): nothing written
+        return DeployResult(None, problems=exc.problems)
+    new = before.empty or int(before["version"].max()) < deployed.version
+    return DeployResult(deployed, new=new, problems=problems)
+
+
+def versions(engine: Engine, name: str | None = None) -> pd.DataFrame:
+    """Deployed versions (``name``, ``version``, ``deployed_at``, ``instances``, ``running``), newest first;
+    the first row of each name is what new instances get."""
+    counts = (select(INST.c.definition_name, INST.c.definition_version, func.count().label("instances"),
+                     func.sum(case((INST.c.status == "running", 1), else_=0)).label("running"))
+              .group_by(INST.c.definition_name, INST.c.definition_version).subquery())
+    query = (select(D.c.name, D.c.version, D.c.deployed_at, func.coalesce(counts.c.instances, 0).label("instances"),
+                    func.coalesce(counts.c.running, 0).label("running"))
+             .outerjoin(counts, and_(counts.c.definition_name == D.c.name,
+                                     counts.c.definition_version == D.c.version))
+             .order_by(D.c.name, D.c.version.desc()))
+    if name is not None:
+        query = query.where(D.c.name == name)
+    with engine.reader.connect() as conn:
+        frame = pd.DataFrame(conn.execute(query).mappings().all(),
+                             columns=["name", "version", "deployed_at", "instances", "running"])
+    latest = frame.groupby("name")["version"].transform("max") if not frame.empty else pd.Series(dtype=int)
+    frame["new instances get it"] = frame["version"] == latest
+    return frame
+
+
+def node_diff(old: ProcessDefinition, new: ProcessDefinition) -> pd.DataFrame:
+    """Per node and flow that differs between two versions: ``element``, ``kind``, ``change`` (added, removed,
+    changed) and ``fields`` (the changed attributes)."""
+    rows = []
+
+    def items(d: ProcessDefinition) -> dict[str, tuple[str, dict[str, Any]]]:
+        out = {n.id: (n.kind, n.model_dump(mode="json", exclude_defaults=True)) for n in d.all_nodes()}
+        out.update({f.id: ("flow", f.model_dump(mode="json", exclude_defaults=True)) for f in d.all_flows()})
+        return out
+
+    a, b = items(old), items(new)
+    for element in sorted(set(a) | set(b)):
+        if element not in a:
+            rows.append({"element": element, "kind": b[element][0], "change": "added", "fields": ""})
+        elif element not in b:
+            rows.append({"element": element, "kind": a[element][0], "change": "removed", "fields": ""})
+        elif a[element][1] != b[element][1]:
+            da, db = a[element][1], b[element][1]
+            changed = sorted(k for k in set(da) | set(db) if da.get(k) != db.get(k) and k != "nodes")
+            rows.append({"element": element, "kind": b[element][0], "change": "changed",
+                         "fields": ", ".join(changed) or "contents"})
+    variables_a = {v.name: v for v in old.variables}
+    variables_b = {v.name: v for v in new.variables}
+    for name in sorted(set(variables_a) | set(variables_b)):
+        if variables_a.get(name) != variables_b.get(name):
+            change = ("added" if name not in variables_a else "removed" if name not in variables_b else "changed")
+            rows.append({"element": f"variable {name}", "kind": "variable", "change": change, "fields": ""})
+    return pd.DataFrame(rows, columns=["element", "kind", "change", "fields"])
+
+
+# --- runs --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunFilter:
+    definition: str | None = None
+    version: int | None = None
+    status: str | None = None
+    business_key: str | None = None  # a prefix
+    started_from: date | None = None
+    started_to: date | None = None  # inclusive
+
+
+def _where(f: RunFilter) -> list[Any]:
+    where = []
+    if f.definition:
+        where.append(INST.c.definition_name == f.definition)
+    if f.version:
+        where.append(INST.c.definition_version == f.version)
+    if f.status:
+        where.append(INST.c.status == f.status)
+    if f.business_key:
+        escaped = f.business_key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(INST.c.business_key.like(escaped + "%", escape="\\"))
+    if f.started_from:
+        where.append(INST.c.started_at >= datetime.combine(f.started_from, time.min))
+    if f.started_to:
+        where.append(INST.c.started_at < datetime.combine(f.started_to, time.max))
+    return where
+
+
+RUN_COLUMNS = ["id", "definition", "version", "business key", "status", "started", "ended", "steps"]
+
+
+def count_runs(engine: Engine, f: RunFilter) -> int:
+    """How many instances match ``f`` (a COUNT in SQL)."""
+    with engine.reader.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(INST).where(*_where(f))).scalar() or 0)
+
+
+def page_of_runs(engine: Engine, f: RunFilter, page: int = 0, size: int = 50) -> tuple[pd.DataFrame, int]:
+    """One page of instances (newest first) matching ``f``, and how many match in all (a COUNT in SQL)."""
+    where = _where(f)
+    columns = [INST.c.id, INST.c.definition_name, INST.c.definition_version, INST.c.business_key, INST.c.status,
+               INST.c.started_at, INST.c.ended_at, INST.c.steps]
+    query = (select(*columns).where(*where).order_by(INST.c.started_at.desc(), INST.c.id)
+             .limit(size).offset(max(page, 0) * size))
+    with engine.reader.connect() as conn:
+        total = int(conn.execute(select(func.count()).select_from(INST).where(*where)).scalar() or 0)
+        rows = conn.execute(query).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=RUN_COLUMNS), total
+
+
+# --- one instance ------------------------------------------------------------------------------------------
+
+def _history_api() -> Any:
+    try:
+        from engine.runtime import history  # the conformance issue's activity history, once on main
+    except ImportError:
+        return None
+    return history
+
+
+def path_taken(engine: Engine, instance_id: str) -> tuple[pd.DataFrame, bool]:
+    """The activities the instance went through with their times: ``node``, ``kind``, ``started``, ``ended``,
+    ``outcome``; and whether this is the full flow-node history (True) or only what the task tables record
+    (human tasks and agent calls; gateways and events not listed)."""
+    history = _history_api()
+    if history is not None and hasattr(history, "activity_history"):
+        frame = history.activity_history(engine, instance_id)
+        return frame, True
+    view = engine.instance(instance_id)
+    definition = engine.definition(view.definition, view.version)
+    rows = []
+    with engine.reader.connect() as conn:
+        for r in conn.execute(select(X).where(X.c.instance_id == instance_id).order_by(X.c.id)):
+            rows.append({"node": r.node_id, "kind": _kind(definition, r.node_id), "started": aware(r.started_at),
+                         "ended": aware(r.ended_at), "outcome": r.status + (f" (attempt {r.attempt})"
+                                                                            if r.attempt > 1 else "")})
+        for r in conn.execute(select(HT).where(HT.c.instance_id == instance_id).order_by(HT.c.id)):
+            rows.append({"node": r.node_id, "kind": "user_task", "started": aware(r.created_at),
+                         "ended": aware(r.completed_at) if r.completed_at else None,
+                         "outcome": r.status + (f" by {r.completed_by}" if r.completed_by else "")
+                         + (" (escalated)" if r.escalated else "")})
+    frame = pd.DataFrame(rows, columns=["node", "kind", "started", "ended", "outcome"])
+    if not frame.empty:
+        frame = frame.sort_values("started", kind="stable").reset_index(drop=True)
+    return frame, False
+
+
+def _kind(definition: ProcessDefinition, node_id: str) -> str:
+    try:
+        return definition.node(node_id).kind
+    except KeyError:
+        return ""
+
+
+def executions(engine: Engine, instance_id: str) -> pd.DataFrame:
+    """Agent calls: node, attempt, status, started, ended, error."""
+    with engine.reader.connect() as conn:
+        rows = conn.execute(select(X.c.node_id, X.c.attempt, X.c.status, X.c.started_at, X.c.ended_at, X.c.error)
+                            .where(X.c.instance_id == instance_id).order_by(X.c.id)).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=["node", "attempt", "status", "started", "ended", "error"])
+
+
+def timers(engine: Engine, instance_id: str) -> pd.DataFrame:
+    """The instance's armed timers and pending jobs: kind, ref, due."""
+    with engine.reader.connect() as conn:
+        rows = conn.execute(select(J.c.kind, J.c.ref, J.c.due_at, J.c.attempts).where(J.c.instance_id == instance_id)
+                            .order_by(J.c.due_at)).all()
+    return pd.DataFrame([(r.kind, r.ref, aware(r.due_at), r.attempts) for r in rows],
+                        columns=["kind", "ref", "due", "attempts"])
+
+
+def waiting_messages(engine: Engine, instance_id: str) -> list[dict[str, Any]]:
+    """The messages the instance waits for: ``message``, ``correlation`` (decoded), ``node``."""
+    with engine.reader.connect() as conn:
+        rows = conn.execute(select(S.c.message, S.c.correlation, S.c.node_id).where(S.c.instance_id == instance_id)
+                            .order_by(S.c.created_at)).all()
+    return [{"message": r.message, "correlation": json.loads(r.correlation) if r.correlation else None,
+             "node": r.node_id} for r in rows]
+
+
+def parse_payload(text: str) -> dict[str, Any]:
+    """A message payload typed as JSON (an object); ValueError says what is wrong."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"payload is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"payload must be a JSON object ({{\"field\": value}}), got {type(value).__name__}")
+    return value
+
+
+def parse_correlation(text: str) -> Any:
+    """A correlation key as typed: JSON when it parses (42, "abc"), else the text itself; None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text

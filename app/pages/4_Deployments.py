@@ -1,0 +1,61 @@
+"""Deployments: deploy a saved design, see each definition's versions, compare two versions node by node."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.chrome import flash, page
+from app.operations import deploy_saved, node_diff, versions
+from app.support import Checked
+
+ctx = page("Deployments", ":material/rocket_launch:")
+engine, workspace = ctx.engine, ctx.workspace
+
+st.subheader("Deploy a saved design")
+saved = workspace.names()
+if not saved:
+    st.info("No saved designs yet: create one in the Designer (from a template or blank), then deploy it here.",
+            icon=":material/draw:")
+else:
+    pick = st.columns([3, 1], vertical_alignment="bottom")
+    name = pick[0].selectbox("Saved design", saved, key="deploy_design",
+                             index=saved.index(st.session_state["design"]) if st.session_state.get("design")
+                             in saved else 0)
+    if pick[1].button("Deploy", type="primary", key="deploy_button", icon=":material/rocket_launch:"):
+        result = deploy_saved(engine, workspace, name)
+        if result.refused:
+            st.error(f"{name} was not deployed: {len(result.problems)} problem(s) to fix in the Designer first.",
+                     icon=":material/block:")
+            st.dataframe(Checked(None, result.problems).table(), hide_index=True, key="deploy_problems")
+        else:
+            assert result.definition is not None
+            version = result.definition.version
+            flash(f"Deployed {name} as version {version}." if result.new else
+                  f"{name} is unchanged since version {version}: nothing new deployed (same content, same version).")
+            st.session_state["design"] = name
+            st.rerun()
+
+st.subheader("Deployed definitions")
+table = versions(engine)
+if table.empty:
+    st.info("Nothing deployed yet.")
+    st.stop()
+st.dataframe(table, hide_index=True, key="deploy_versions",
+             column_config={"deployed_at": st.column_config.DatetimeColumn("deployed (UTC)", format="YYYY-MM-DD HH:mm"),
+                            "new instances get it": st.column_config.CheckboxColumn()})
+
+st.subheader("Compare two versions")
+names = sorted(table["name"].unique())
+name = st.selectbox("Definition", names, key="diff_name")
+available = sorted(table[table["name"] == name]["version"].tolist())
+if len(available) < 2:
+    st.caption(f"{name} has one version: deploy a changed design to compare.")
+else:
+    cols = st.columns(2)
+    old = cols[0].selectbox("From version", available, index=len(available) - 2, key="diff_old")
+    new = cols[1].selectbox("To version", available, index=len(available) - 1, key="diff_new")
+    diff = node_diff(engine.definition(name, int(old)), engine.definition(name, int(new)))
+    if diff.empty:
+        st.success("Same nodes, flows and variables.")
+    else:
+        st.dataframe(diff, hide_index=True, key="diff_table")

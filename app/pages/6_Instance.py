@@ -1,0 +1,108 @@
+"""Instance: one instance's diagram with its tokens, the path taken, variable history, tasks, timers, incidents
+(Retry, Cancel) and "send message" through Engine.correlate."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.chrome import page
+from app.engine_session import token_overlay
+from app.operations import executions, parse_correlation, parse_payload, path_taken, timers, waiting_messages
+from app.widgets import act
+from engine.errors import EngineError
+from engine.render import to_dot
+
+ctx = page("Instance", ":material/account_tree:")
+engine = ctx.engine
+
+if "instance_pick" not in st.session_state:
+    st.session_state["instance_pick"] = st.session_state.get("instance_id", "")
+typed = st.text_input("Instance id", key="instance_pick",
+                      placeholder="pick one on the Runs page, or paste an id")
+instance_id = typed.strip()
+if not instance_id:
+    st.info("Open an instance from the Runs page (select its row) or paste its id.", icon=":material/list_alt:")
+    st.stop()
+try:
+    view = engine.instance(instance_id)
+except EngineError as exc:
+    st.error(str(exc))
+    st.stop()
+st.session_state["instance_id"] = instance_id
+
+status_icon = {"running": ":material/sync:", "completed": ":material/check_circle:",
+               "failed": ":material/error:", "cancelled": ":material/cancel:"}.get(view.status, ":material/info:")
+head = st.container(horizontal=True)
+head.badge(view.status, icon=status_icon, color={"completed": "green", "failed": "red", "running": "blue"}
+           .get(view.status, "gray"))
+head.markdown(f"**{view.definition}** v{view.version}" + (f" · key `{view.business_key}`" if view.business_key else "")
+              + f" · started {view.started_at:%Y-%m-%d %H:%M}"
+              + (f" · ended {view.ended_at:%Y-%m-%d %H:%M}" if view.ended_at else "") + f" · {view.steps} steps")
+if view.error:
+    st.error(view.error)
+
+open_incidents = [i for i in view.incidents if i.get("resolved_at") is None]
+for incident in open_incidents:
+    with st.container(border=True):
+        st.markdown(f":material/report: **Incident at `{incident['node_id']}`**: {incident['error']}")
+        cols = st.columns([1, 1, 6])
+        if cols[0].button("Retry", key=f"retry_{incident['id']}", icon=":material/replay:"):
+            act(ctx, f"Incident {incident['id']} retried.", engine.retry, int(incident["id"]))
+        if cols[1].button("Cancel instance", key=f"cancel_{incident['id']}", icon=":material/cancel:"):
+            act(ctx, f"Instance {instance_id[:8]} cancelled.", engine.cancel, instance_id,
+                f"cancelled by {ctx.user} at incident {incident['id']}")
+
+drawing, side = st.columns([3, 2])
+with drawing:
+    st.graphviz_chart(to_dot(engine.definition(view.definition, view.version), **token_overlay(view.active_nodes)),
+                      width="stretch")
+    st.caption("Highlighted, with a badge: where the tokens are now.")
+with side:
+    pending = timers(engine, instance_id)
+    waits = waiting_messages(engine, instance_id)
+    st.markdown("**Waiting for**")
+    if pending.empty and not waits:
+        st.caption("Nothing: no armed timer and no message subscription.")
+    for row in pending.itertuples():
+        st.markdown(f":material/schedule: {row.kind} `{row.ref}` due {row.due:%a %d %b %H:%M} UTC")
+    for wait in waits:
+        key = f" (key `{wait['correlation']}`)" if wait["correlation"] is not None else ""
+        st.markdown(f":material/mail: message `{wait['message']}`{key} at `{wait['node']}`")
+    if view.status == "running":
+        with st.form("send_message"):
+            st.markdown("**Send a message**")
+            names = [w["message"] for w in waits]
+            message = st.text_input("Message name", value=names[0] if names else "", key="msg_name")
+            first_key = waits[0]["correlation"] if waits else None
+            correlation = st.text_input("Correlation key", value="" if first_key is None else str(first_key),
+                                        key="msg_key", help="As the process expects it; JSON if it parses.")
+            payload = st.text_area("Payload (JSON object)", value="{}", key="msg_payload", height=80)
+            if st.form_submit_button("Send", icon=":material/send:"):
+                def send() -> str:
+                    return engine.correlate(message.strip(), parse_correlation(correlation), parse_payload(payload))
+                act(ctx, f"Message {message.strip()!r} delivered.", send)
+        if not open_incidents and st.button("Cancel instance", key="cancel_instance", icon=":material/cancel:"):
+            act(ctx, f"Instance {instance_id[:8]} cancelled.", engine.cancel, instance_id,
+                f"cancelled by {ctx.user}")
+
+path_tab, variables_tab, tasks_tab, calls_tab, incidents_tab = st.tabs(
+    ["Path taken", "Variables", "Human tasks", "Agent calls", "Incidents"])
+with path_tab:
+    path, complete = path_taken(engine, instance_id)
+    if not complete:
+        st.caption("Human tasks and agent calls with their times (gateways and events are listed once the "
+                   "engine's activity history is available).")
+    st.dataframe(path, hide_index=True, key="instance_path")
+with variables_tab:
+    st.json(view.variables, expanded=True)
+    st.markdown("**History** (who changed what, when)")
+    st.dataframe(view.history, hide_index=True, key="instance_variable_history")
+with tasks_tab:
+    st.dataframe(engine.task_audit(instance_id=instance_id), hide_index=True, key="instance_task_audit")
+with calls_tab:
+    st.dataframe(executions(engine, instance_id), hide_index=True, key="instance_executions")
+with incidents_tab:
+    if view.incidents:
+        st.dataframe(view.incidents, hide_index=True, key="instance_incidents")
+    else:
+        st.caption("No incidents.")

@@ -1,0 +1,91 @@
+"""Widgets two pages share: the start form (only the process's inputs), a human task's form, an action runner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import streamlit as st
+
+from app.chrome import PageContext, flash
+from app.engine_session import field_label, start_inputs, start_values
+from engine.errors import WaooawError
+from engine.model import ProcessDefinition
+
+
+def act(ctx: PageContext, message: str, action: Callable[..., Any], *args: Any, forget: tuple[str, ...] = (),
+        **kwargs: Any) -> Any:
+    """Do an engine action, run the due jobs, and rerun showing ``message`` (after dropping the session keys
+    ``forget``). A refused action shows its error and the page stays as it was (the engine wrote nothing)."""
+    try:
+        result = action(*args, **kwargs)
+    except (WaooawError, ValueError) as exc:  # EngineError, FormError, DefinitionError, a bad JSON field
+        st.error(str(exc), icon=":material/error:")
+        return None
+    for key in forget:
+        st.session_state.pop(key, None)
+    ctx.runtime.drive()
+    flash(message)
+    st.rerun()
+    return result
+
+
+def start_form(ctx: PageContext, definition: ProcessDefinition, prefix: str) -> None:
+    """A form asking for the variables ``definition`` takes as input; Start runs it as the acting user."""
+    name = definition.id
+    inputs = start_inputs(definition)
+    with st.form(f"{prefix}_start:{name}"):
+        raw: dict[str, Any] = {}
+        for decl in inputs:
+            key, label = f"{prefix}_var:{name}:{decl.name}", decl.name + (" *" if decl.required else "")
+            help_ = f"{decl.type}" + (f": {decl.description}" if decl.description else "")
+            if decl.type in ("integer", "number"):
+                raw[decl.name] = st.number_input(label, value=None, step=1 if decl.type == "integer" else None,
+                                                 key=key, help=help_)
+            elif decl.type == "boolean":  # a radio can stay unset: the process decides, not the start form
+                raw[decl.name] = st.radio(label, [True, False], index=None, horizontal=True, key=key, help=help_,
+                                          format_func=lambda v: "yes" if v else "no")
+            else:
+                raw[decl.name] = st.text_input(label, key=key, help=help_ + (
+                    " (JSON)" if decl.type in ("object", "array") else ""))
+        if not inputs:
+            st.caption("This process takes no input variables.")
+        business_key = st.text_input("Business key (optional)", key=f"{prefix}_bkey:{name}")
+        if st.form_submit_button("Start", type="primary", key=f"{prefix}_start_button:{name}",
+                                 icon=":material/play_arrow:"):
+            def start() -> str:
+                started = ctx.engine.start(name, start_values(definition, raw),
+                                           business_key=business_key.strip() or None, actor=ctx.user)
+                st.session_state["instance_id"] = st.session_state["instance_pick"] = started
+                return started
+            act(ctx, f"Started {name}.", start)
+
+
+def task_form_fields(task: Mapping[str, Any], key_prefix: str) -> dict[str, Any]:
+    """The widgets of a human task's form, inside an open ``st.form``; their values by field name."""
+    values: dict[str, Any] = {}
+    task_id = task["id"]
+    for field in task["form"]:
+        key, label, kind = f"{key_prefix}:{task_id}:{field['name']}", field_label(field), field["type"]
+        default = field.get("default")
+        if kind == "boolean":
+            values[field["name"]] = st.radio(label, [True, False], key=key, horizontal=True,
+                                             index=None if default is None else [True, False].index(default),
+                                             format_func=lambda v: "yes" if v else "no")
+        elif kind in ("integer", "number"):
+            values[field["name"]] = st.number_input(label, value=default, key=key,
+                                                    step=1 if kind == "integer" else None)
+        elif kind == "enum":
+            choices = field.get("choices") or []
+            values[field["name"]] = st.selectbox(label, choices, key=key, index=choices.index(default)
+                                                 if default in choices else None)
+        elif kind == "date":
+            values[field["name"]] = st.date_input(label, value=default, key=key)
+        elif kind == "text":
+            values[field["name"]] = st.text_area(label, value=default or "", key=key)
+        else:
+            values[field["name"]] = st.text_input(label, value=default or "", key=key)
+    if not task["form"]:
+        st.caption("This task has no form: completing it just moves the instance on.")
+    return values
+
