@@ -271,3 +271,56 @@ def parse_correlation(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+# --- what the engine's instances did (for predicted vs observed) -------------------------------------------
+
+def end_events_after(definition: ProcessDefinition) -> dict[str, str]:
+    """activity id -> the end event it leads to without another activity in between, where that is unique
+    (how an instance's last agent call or task names the end it reached)."""
+    found: dict[str, set[str]] = {}
+    for end in definition.all_nodes():
+        if end.kind not in ("end", "terminate_end", "error_end"):
+            continue
+        stack, seen = [end.id], set()
+        while stack:
+            node_id = stack.pop()
+            for flow in definition.incoming(node_id):
+                source = definition.node(flow.source)
+                if source.id in seen:
+                    continue
+                seen.add(source.id)
+                if source.is_activity:
+                    found.setdefault(source.id, set()).add(end.id)
+                else:
+                    stack.append(source.id)
+    return {activity: next(iter(ends)) for activity, ends in found.items() if len(ends) == 1}
+
+
+def observed_runs(engine: Engine, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Completed instances of ``name`` (every version): ``id``, ``cycle_time_h``, ``end_node`` (None when it
+    cannot be told); and their completed human tasks: ``node_id``, ``within_sla``."""
+    with engine.reader.connect() as conn:
+        runs = conn.execute(select(INST.c.id, INST.c.definition_version, INST.c.started_at, INST.c.ended_at)
+                            .where(INST.c.definition_name == name, INST.c.status == "completed")).all()
+        ids = [r.id for r in runs]
+        last: dict[str, str] = {}
+        tasks: list[tuple[str, bool]] = []
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk:chunk + 500]
+            for r in conn.execute(select(X.c.instance_id, X.c.node_id, X.c.ended_at)
+                                  .where(X.c.instance_id.in_(part), X.c.status == "completed").order_by(X.c.id)):
+                last[r.instance_id] = r.node_id
+            for r in conn.execute(select(HT.c.instance_id, HT.c.node_id, HT.c.within_sla, HT.c.completed_at)
+                                  .where(HT.c.instance_id.in_(part), HT.c.status == "completed")):
+                tasks.append((r.node_id, bool(r.within_sla)))
+    rows = []
+    ends_by_version: dict[int, dict[str, str]] = {}
+    for r in runs:
+        if r.definition_version not in ends_by_version:
+            ends_by_version[r.definition_version] = end_events_after(engine.definition(name, r.definition_version))
+        ends = ends_by_version[r.definition_version]
+        rows.append({"id": r.id, "cycle_time_h": (aware(r.ended_at) - aware(r.started_at)).total_seconds() / 3600,
+                     "end_node": ends.get(last.get(r.id, ""))})
+    return (pd.DataFrame(rows, columns=["id", "cycle_time_h", "end_node"]),
+            pd.DataFrame(tasks, columns=["node_id", "within_sla"]))
