@@ -60,6 +60,10 @@ def page(title: str, icon: str) -> PageContext:
             st.warning(f"Not deployed: {problem}")
     if flash := st.session_state.pop("flash", None):
         st.success(flash, icon=":material/check_circle:")
+    if problem := st.session_state.pop("flash_error", None):
+        st.error(problem, icon=":material/error:")
+    if note := st.session_state.pop("flash_info", None):
+        st.info(note, icon=":material/info:")
     st.title(title)
     return PageContext(runtime, workspace, user, groups_of(user))
 

@@ -63,7 +63,9 @@ def deploy_saved(engine: Engine, workspace: Workspace, name: str) -> DeployResul
         definition = workspace.load(name)
     except DefinitionError as exc:
         return DeployResult(None, problems=exc.problems)
-    problems = validate(definition)
+    from engine.cli import place  # the line of each problem in the saved YAML
+
+    problems = place(validate(definition), workspace.text(name))
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         return DeployResult(None, problems=errors + [p for p in problems if p.severity != "error"])

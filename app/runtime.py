@@ -167,6 +167,7 @@ class AppRuntime:
         if not self.virtual:
             raise ValueError("the clock is the wall clock (WAOOAW_MODE=production): it cannot be moved")
         with self._mutex:
+            ran = self.engine.run_until_idle()  # what is due now first: the next due job is then in the future
             before = self.now()
             if to_next_due:
                 due = self.engine.next_due()
@@ -178,5 +179,5 @@ class AppRuntime:
                     raise ValueError("move the clock forward by a positive amount")
                 target = before + delta
             jobs = self.engine.advance_to(target)
-            return ClockMove(before, self.now(), jobs)
+            return ClockMove(before, self.now(), ran + jobs)
 

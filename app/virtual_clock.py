@@ -44,7 +44,7 @@ class StoredClock(VirtualClock):
     """Virtual time stored in ``db`` (SQLAlchemy engine of the engine's database).
 
     ``flowing=True``: wall time + a stored offset (demo). ``flowing=False``: a fixed moment that only moves
-    when set (tests), starting at ``start`` (default: now, to the minute)."""
+    when set (tests), starting at ``start`` (default: now)."""
 
     def __init__(self, db: SAEngine, flowing: bool = True, start: datetime | None = None) -> None:
         self.db = db
@@ -54,7 +54,7 @@ class StoredClock(VirtualClock):
         with db.begin() as conn:
             row = conn.execute(select(CLOCK_TABLE).where(CLOCK_TABLE.c.id == 1)).first()
             if row is None:
-                base = _aware(start) if start else _wall().replace(second=0, microsecond=0)
+                base = _aware(start) if start else _wall()
                 offset = (base - _wall()).total_seconds() if flowing else 0.0
                 conn.execute(insert(CLOCK_TABLE).values(id=1, offset_seconds=offset, base=base, updated_at=_wall()))
                 self._offset, self._base = offset, base

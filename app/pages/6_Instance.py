@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.chrome import page
+from app.chrome import flash, page
 from app.engine_session import token_overlay
 from app.operations import executions, parse_correlation, parse_payload, path_taken, timers, waiting_messages
 from app.widgets import act
@@ -47,7 +47,20 @@ for incident in open_incidents:
         st.markdown(f":material/report: **Incident at `{incident['node_id']}`**: {incident['error']}")
         cols = st.columns([1, 1, 6])
         if cols[0].button("Retry", key=f"retry_{incident['id']}", icon=":material/replay:"):
-            act(ctx, f"Incident {incident['id']} retried.", engine.retry, int(incident["id"]))
+            try:
+                engine.retry(int(incident["id"]))
+            except EngineError as exc:
+                st.error(str(exc))
+            else:
+                ctx.runtime.drive()  # the retried call runs now: say at once if it failed again
+                again = [i for i in engine.instance(instance_id).incidents
+                         if i.get("resolved_at") is None and i["node_id"] == incident["node_id"]]
+                if again:
+                    st.session_state["flash_error"] = (f"Retried `{incident['node_id']}`: it failed again "
+                                                       f"({again[-1]['error']}). The instance waits as before.")
+                    st.rerun()
+                flash(f"Incident {incident['id']} retried: `{incident['node_id']}` went through.")
+                st.rerun()
         if cols[1].button("Cancel instance", key=f"cancel_{incident['id']}", icon=":material/cancel:"):
             act(ctx, f"Instance {instance_id[:8]} cancelled.", engine.cancel, instance_id,
                 f"cancelled by {ctx.user} at incident {incident['id']}")
