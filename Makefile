@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
-# Graphviz's `dot` renders SVG/PNG (the app itself draws in the browser and does not need it);
-# Chromium drives the end-to-end browser test. Installed with apt when missing and we are root.
+# Only the tests need these: Graphviz's `dot` renders SVG/PNG (the app draws in the browser), Chromium drives
+# the end-to-end browser tests. Installed with apt when missing and we are root; `make app` never installs them.
 system-deps:
 	@missing=""; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
@@ -30,19 +30,21 @@ system-deps:
 	  fi; \
 	fi
 
-install: $(STAMP) system-deps
+install: $(STAMP)
 
+# The app on http://localhost:$(PORT) (`make app PORT=8600` for another port). Its data (saved designs, the demo
+# database with its virtual clock) lives in $$WAOOAW_DATA_DIR, default ~/.local/share/waooaw: see app/config.py.
 app: install
 	$(BIN)/streamlit run app/Home.py --server.headless true --server.port $(PORT)
 
-test: install
+test: install system-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: install
+bench: install system-deps
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python bench/engine_throughput.py
 	$(BIN)/python bench/timer_firing.py

@@ -50,15 +50,19 @@ def start_form(ctx: PageContext, definition: ProcessDefinition, prefix: str) -> 
                     " (JSON)" if decl.type in ("object", "array") else ""))
         if not inputs:
             st.caption("This process takes no input variables.")
-        business_key = st.text_input("Business key (optional)", key=f"{prefix}_bkey:{name}")
+        cols = st.columns([3, 1])
+        business_key = cols[0].text_input("Business key (optional)", key=f"{prefix}_bkey:{name}")
+        count = cols[1].number_input("Instances", 1, 1000, 1, key=f"{prefix}_count:{name}",
+                                     help="Start this many with the same values (keys get -1, -2, …).")
         if st.form_submit_button("Start", type="primary", key=f"{prefix}_start_button:{name}",
                                  icon=":material/play_arrow:"):
             def start() -> str:
-                started = ctx.engine.start(name, start_values(definition, raw),
-                                           business_key=business_key.strip() or None, actor=ctx.user)
-                st.session_state["instance_id"] = st.session_state["instance_pick"] = started
-                return started
-            act(ctx, f"Started {name}.", start)
+                values, key, n = start_values(definition, raw), business_key.strip() or None, int(count)
+                keys = [key] if n == 1 else [f"{key}-{i}" if key else None for i in range(1, n + 1)]
+                started = ctx.engine.start_many(name, [values] * n, keys, actor=ctx.user)  # all or none
+                st.session_state["instance_id"] = st.session_state["instance_pick"] = started[-1]
+                return started[-1]
+            act(ctx, f"Started {name}." if count == 1 else f"Started {int(count)} instances of {name}.", start)
 
 
 def task_form_fields(task: Mapping[str, Any], key_prefix: str) -> dict[str, Any]:

@@ -19,6 +19,14 @@ from simulator import load_scenario, simulate
 BROKEN = "id: broken\nnodes:\n  - {id: s, kind: strat}\n  - {id: e, kind: end}\nflows: []\n"
 
 
+@pytest.fixture(autouse=True)
+def app_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every page opens the app's runtime: give it a fresh data directory and database."""
+    monkeypatch.setenv("WAOOAW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("WAOOAW_DB", raising=False)
+    return tmp_path / "data"
+
+
 def page(name: str, timeout: float = 30) -> AppTest:
     return AppTest.from_file(str(APP / name), default_timeout=timeout).run()
 
@@ -153,12 +161,13 @@ def test_designer_offers_downloads() -> None:
 def test_simulator_runs_and_shows_kpis() -> None:
     at = page("pages/2_Simulator.py", timeout=60)
     assert not at.exception
-    at.selectbox(key="sim_design").set_value("pr_review").run()
+    at.selectbox(key="sim_pick").set_value(("library", "pr_review")).run()
     assert not at.dataframe  # nothing before a run
-    at.slider(key="sim_replications").set_value(2).run()
+    at.number_input(key="sim_f0:library:pr_review:reps").set_value(2)
+    at.button(key="FormSubmitter:sim_form:library:pr_review:0-Apply the form").click().run()
     at.button(key="sim_run").click().run()
     assert not at.exception
-    kpis = at.dataframe[0].value
+    kpis = next(d.value for d in at.dataframe if "95% CI" in d.value.columns)
     assert {"KPI", "mean", "95% CI"} <= set(kpis.columns)
     assert "cycle_time_mean_h" in set(kpis["KPI"]) and (kpis["replications"] == 2).all()
     overlay = chart_dot(at)

@@ -16,7 +16,7 @@ names = engine.definitions()
 
 with st.expander("Start an instance", icon=":material/play_arrow:"):
     if names:
-        chosen = st.selectbox("Definition", names, key="runs_start_design")
+        chosen = st.selectbox("Process to start", names, key="runs_start_design")
         start_form(ctx, engine.definition(chosen), "runs")
     else:
         st.info("Deploy a design first (Deployments page).")
