@@ -58,13 +58,13 @@ def page(title: str, icon: str) -> PageContext:
             st.warning(runtime.worker_note, icon=":material/engineering:")
         for problem in runtime.problems:
             st.warning(f"Not deployed: {problem}")
+    st.title(title)
     if flash := st.session_state.pop("flash", None):
         st.success(flash, icon=":material/check_circle:")
     if problem := st.session_state.pop("flash_error", None):
         st.error(problem, icon=":material/error:")
     if note := st.session_state.pop("flash_info", None):
         st.info(note, icon=":material/info:")
-    st.title(title)
     return PageContext(runtime, workspace, user, groups_of(user))
 
 

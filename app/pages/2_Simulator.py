@@ -70,7 +70,10 @@ except (yaml.YAMLError, ValueError) as exc:
     st.error(f"The scenario YAML does not parse: {exc}")
 
 # --- the scenario: a form beside its YAML --------------------------------------------------------------------
-form_col, yaml_col = st.columns(2, gap="large")
+results_key = f"sim_results:{source}:{name}"
+editor = st.expander("Scenario: the form and its YAML", expanded=results_key not in st.session_state,
+                     icon=":material/tune:")
+form_col, yaml_col = editor.columns([3, 2], gap="large")
 with form_col, st.form(f"sim_form:{source}:{name}:{version}"):
     st.markdown("**Scenario**")
     k = f"sim_f{version}:{source}:{name}"
@@ -212,7 +215,6 @@ with yaml_col:
             st.rerun()
 
 # --- run ----------------------------------------------------------------------------------------------------
-results_key = f"sim_results:{source}:{name}"
 if st.button("Run simulation", type="primary", key="sim_run", icon=":material/play_arrow:"):
     try:
         scenario = scenario_from_yaml(st.session_state[yaml_key], f"{name}.scenario.yaml")
@@ -241,7 +243,7 @@ overview, heat, sla_tab, whatif_tab, observed_tab, table_tab = st.tabs(
 with overview:
     st.markdown(f"#### {dominant_line(results, definition)}")
     cards = kpi_cards(results, definition)
-    columns = st.columns(min(len(cards), 6) or 1)
+    columns = st.columns(min(len(cards), 3) or 1)
     for i, card in enumerate(cards):
         columns[i % len(columns)].metric(card.label, card.value, help=card.interval, border=True)
         columns[i % len(columns)].caption(card.interval)
