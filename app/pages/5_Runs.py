@@ -23,9 +23,10 @@ with st.expander("Start an instance", icon=":material/play_arrow:"):
 
 cols = st.columns([2, 1, 2, 2, 2, 2])
 definition = cols[0].selectbox("Definition", names, index=None, placeholder="any", key="runs_definition")
-version = cols[1].number_input("Version", min_value=1, value=None, step=1, key="runs_version", placeholder="any")
+version = cols[1].number_input("Version", min_value=1, value=None, step=1, key="runs_version", placeholder="any",
+                               disabled=definition is None, help="Of the chosen definition.")
 status = cols[2].selectbox("Status", STATUSES, index=None, placeholder="any", key="runs_status")
-business_key = cols[3].text_input("Business key starts with", key="runs_bkey")
+business_key = cols[3].text_input("Business key", key="runs_bkey")
 started_from = cols[4].date_input("Started from", value=None, key="runs_from")
 started_to = cols[5].date_input("Started until", value=None, key="runs_to")
 filters = RunFilter(definition, int(version) if version else None, status, business_key.strip() or None,
@@ -38,9 +39,9 @@ pages = max(1, math.ceil(count_runs(engine, filters) / size))
 nav = st.columns([1, 4], vertical_alignment="center")
 page_no = nav[0].number_input("Page", min_value=1, max_value=pages, step=1, key="runs_page")
 frame, total = page_of_runs(engine, filters, int(page_no) - 1, size)
-nav[1].caption(f"{total:,} instance(s) match; page {page_no} of {pages}, newest first.")
+nav[1].caption(f"{total} instance(s) match; page {page_no} of {pages}, newest first.")
 if frame.empty:
-    st.info("No instance matches." if total == 0 else "This page is empty.")
+    st.info("No instance matches." if total == "0" else "This page is empty.")
     st.stop()
 event = st.dataframe(frame, hide_index=True, key="runs_table", on_select="rerun", selection_mode="single-row",
                      column_config={"id": st.column_config.TextColumn(width="small")})
