@@ -20,9 +20,9 @@ def tasks_db(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def served_tasks_app(tasks_db: str) -> Iterator[str]:
+def served_tasks_app(tasks_db: str, tmp_path: Path) -> Iterator[str]:
     """The app served on a fresh SQLite file (WAOOAW_DB), so the inbox starts empty."""
-    with serve_app({"WAOOAW_DB": tasks_db}) as url:
+    with serve_app({"WAOOAW_DB": tasks_db, "WAOOAW_DATA_DIR": str(tmp_path / "data")}) as url:
         yield url
 
 
@@ -55,16 +55,13 @@ def test_tasks_in_a_browser(served_tasks_app: str, tasks_db: str, tmp_path: Path
             expect(page).to_have_url(re.compile(r"/Tasks$"))
             expect(page.get_by_role("heading", name="Start an instance")).to_be_visible(timeout=60_000)
             expect(page.get_by_text("Nothing to do")).to_be_visible()  # a fresh database: an empty inbox
-            expect(page.get_by_text("No instances yet")).to_be_visible()
-
-            you = page.locator('[data-testid="stSidebar"]').get_by_label("You are")
-            you.fill("marketing-lead")
-            you.press("Enter")
+            expect(page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Acting as")).to_have_value(
+                "Marketing lead (marketing-lead)")
             expect(page.get_by_role("heading", name="Inbox of marketing-lead")).to_be_visible()
             settle(page)
 
             # start a marketing campaign with the variables its form declares
-            page.get_by_label("Design", exact=True).click()
+            page.get_by_role("combobox", name="Design", exact=True).click()
             page.get_by_role("option", name="marketing_campaign", exact=True).click()
             start_form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_role("button", name="Start"))
             expect(start_form.get_by_label("campaign", exact=True)).to_be_visible()
@@ -78,8 +75,6 @@ def test_tasks_in_a_browser(served_tasks_app: str, tasks_db: str, tmp_path: Path
             complete_form = page.locator('[data-testid="stForm"]').filter(has_text="Approve campaign")
             expect(complete_form).to_be_visible()
             settle(page)
-            expect(page.get_by_role("combobox", name="Instance")).to_have_value(
-                re.compile(r"^marketing_campaign · E2E-1 · [0-9a-f]{8}$"))
             check = Engine(tasks_db)
             (row,) = check.instances().to_dict("records")
             assert row["status"] == "running" and check.instance(row["id"]).active_nodes == ["approval"]
@@ -101,8 +96,6 @@ def test_tasks_in_a_browser(served_tasks_app: str, tasks_db: str, tmp_path: Path
             expect(page.get_by_text(f"Task {task['id']} completed.")).to_be_visible()
             expect(page.get_by_text("Nothing to do")).to_be_visible()
             settle(page)
-            expect(page.locator('[data-testid="stMarkdown"]').filter(has_text="active: none")
-                   .locator("strong", has_text="completed")).to_be_visible()
             page.screenshot(path=shots / "tasks_e2e_3_completed.png")
 
             view = check.instance(row["id"])
