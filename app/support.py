@@ -38,13 +38,14 @@ class Checked:
 def check_yaml(text: str, source: str = "design.yaml") -> Checked:
     """Load YAML text and validate it; problems carry the line of the node or flow they name."""
     from engine.cli import place
-    from engine.validate import validate
+    from engine.validate import handler_problems, validate
 
     try:
         definition = from_yaml(text, source)
     except DefinitionError as exc:
         return Checked(None, exc.problems)
-    return Checked(definition, place(validate(definition), text))
+    # agents not registered yet are warnings while designing (deploy refuses them)
+    return Checked(definition, place(validate(definition) + handler_problems(definition), text))
 
 
 def upload_to_yaml(name: str, data: bytes) -> str:

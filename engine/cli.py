@@ -121,13 +121,14 @@ def validate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print problems only, no summary lines.")] = False,
 ) -> None:
     """Check designs: every problem on its own line; exit 1 if any design has an error (warnings do not fail)."""
+    from engine.validate import handler_problems
     from engine.validate import validate as check
 
     failed = False
     for arg in designs_:
         definition, file, problems = _load_or_report(arg)
         if definition is not None:
-            problems = _placed(file, check(definition))
+            problems = _placed(file, check(definition) + handler_problems(definition))  # unknown agents: warnings
         errors = [p for p in problems if p.severity == "error"]
         failed = failed or bool(errors)
         for problem in problems:

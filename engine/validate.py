@@ -46,8 +46,11 @@ split against every join costs one tree per branch, not one search per pair. The
   boundary event) has a way out.
 
 Other choices: end events with several incoming flows get no implicit-merge warning (each token just ends);
-a message or compensation throw event without outgoing flow is an end event (BPMN's message/compensation end
-event, as the BPMN import maps it); an undeclared variable in a condition is an error only when the definition
+a flow node without outgoing flow ends its token (BPMN 2.0's *implicit end*, as Camunda, SpiffWorkflow and jBPM
+run it): a warning on tasks, events and boundary events (say it with an end event), no finding on a message or
+compensation throw event (BPMN's message/compensation end event, as the BPMN import maps it), and an error on a
+gateway or a start event; a scope without end events is a warning when it has an implicit end, an error when
+no token can ever end; an undeclared variable in a condition is an error only when the definition
 declares variables at all (else one warning per condition); every node that cannot reach an end is reported,
 naming the dead ends or exit-less loops it runs into, which are reported once themselves.
 
@@ -119,6 +122,44 @@ def validate(definition: ProcessDefinition) -> list[Problem]:
 
 def errors_only(definition: ProcessDefinition) -> list[Problem]:
     return [p for p in validate(definition) if p.severity == "error"]
+
+
+def deploy_problems(definition: ProcessDefinition) -> list[Problem]:
+    """What keeps ``definition`` from being deployed: the errors of :func:`validate` and, as errors, every
+    agent or handler name that resolves to nothing (``Engine.deploy`` and a strict BPMN import use this)."""
+    return errors_only(definition) + handler_problems(definition, severity="error")
+
+
+def handler_problems(definition: ProcessDefinition, severity: str = "warning") -> list[Problem]:
+    """Agent and handler names (a service task's ``agent``, an activity's ``compensation``, a user task's
+    ``on_timeout`` handler) that :func:`engine.registry.resolve` cannot find. A warning while designing (the
+    agent may be registered later); an error at deploy, where a missing agent would only surface as an
+    incident when the first instance reaches the task."""
+    from engine.errors import UnknownHandlerError
+    from engine.registry import resolve
+
+    problems: list[Problem] = []
+    for node in definition.all_nodes():
+        names: list[tuple[str, str]] = []
+        if isinstance(node, ServiceTask):
+            names.append(("agent", node.agent))
+        compensation = getattr(node, "compensation", None)
+        if isinstance(compensation, str):
+            names.append(("compensation handler", compensation))
+        timeout = getattr(node, "on_timeout", None)
+        if timeout is not None and timeout.action == "handler" and timeout.handler:
+            names.append(("on_timeout handler", timeout.handler))
+        for what, name in names:
+            try:
+                resolve(name)
+            except UnknownHandlerError:
+                problems.append(Problem(node.id, f"{describe(node)}: {what} {name!r} is not registered and cannot "
+                                                 f"be imported: register it (engine.register({name!r}, fn)) or "
+                                                 "name an importable 'module:function'", severity=severity))
+            except Exception as exc:  # the module exists but fails to import: still a name that cannot run
+                problems.append(Problem(node.id, f"{describe(node)}: {what} {name!r} cannot be loaded "
+                                                 f"({type(exc).__name__}: {exc})", severity=severity))
+    return problems
 
 
 def describe(node: Node) -> str:
@@ -259,12 +300,21 @@ class _Validator:
                                         "events when a token enters it: use kind 'start' here")
             if not any(n.kind == "start" for n in starts):  # type: ignore[attr-defined]
                 self.error(s.where, f"{s.title} has no plain start event: add a node of kind 'start'")
-        if not self._ends(s):
-            self.error(s.where, f"{s.title} has no end event: add one (kind 'end', 'terminate_end' or 'error_end')")
+        if not any(n.kind in END_KINDS for n in s.nodes.values()):  # type: ignore[attr-defined]
+            if self._ends(s):
+                self.warn(s.where, f"{s.title} has no end event: its tokens end where no flow leads on (an implicit "
+                                   "end, as BPMN 2.0 allows); add an end event to make the end visible")
+            else:
+                self.error(s.where, f"{s.title} has no end event and every node leads on, so no token can ever "
+                                    "end: add an end event (kind 'end', 'terminate_end' or 'error_end')")
 
     def _ends(self, s: _Scope) -> set[str]:
+        """Explicit end events and implicit ends: a node without outgoing flow ends its token (BPMN 2.0 §13.2.1:
+        "a flow node without outgoing sequence flows" consumes the token), except a gateway, whose missing
+        flows are an error, and a start event."""
         return {n.id for n in s.nodes.values()
-                if n.kind in END_KINDS or (n.kind in THROW_END_KINDS and not s.outgoing[n.id])}  # type: ignore
+                if n.kind in END_KINDS or (not s.outgoing[n.id] and not n.is_gateway  # type: ignore[attr-defined]
+                                           and n.kind not in START_KINDS)}  # type: ignore[attr-defined]
 
     def _check_node(self, s: _Scope, node: Node) -> None:
         kind: str = node.kind  # type: ignore[attr-defined]
@@ -285,8 +335,11 @@ class _Validator:
                 self.warn(node.id, f"{name} has {len(inc)} incoming flows ({_names(f.id for f in inc)}): each token "
                                    "that arrives runs it again (an implicit merge); if that is meant, merge with an "
                                    "exclusive gateway to say so, or join with a parallel gateway to run it once")
-            if not out and kind not in THROW_END_KINDS:
-                self.error(node.id, f"{name} has no outgoing flow: connect it to the next step or to an end event")
+            if not out and kind in START_KINDS:
+                self.error(node.id, f"{name} has no outgoing flow: connect it to the first step")
+            elif not out and kind not in THROW_END_KINDS:
+                self.warn(node.id, f"{name} has no outgoing flow: a token ends here (an implicit end); connect it "
+                                   "to the next step, or to an end event to make the end visible")
             elif len(out) > 1:
                 conditional = [f.id for f in out if f.condition]
                 if conditional:
@@ -308,7 +361,8 @@ class _Validator:
             self.error(node.id, f"{name} has incoming flow(s) {_names(f.id for f in inc)}: a boundary event is "
                                 f"entered only from its activity {node.attached_to!r}; remove them")
         if not out:
-            self.error(node.id, f"{name} has no outgoing flow: connect it to what should happen when it fires")
+            self.warn(node.id, f"{name} has no outgoing flow: when it fires its token ends here (an implicit end); "
+                               "connect it to what should happen then, or to an end event")
         target = self.index.nodes.get(node.attached_to)
         if target is None:
             hint = _did_you_mean(node.attached_to, [n for n in s.nodes.values() if n.kind in ATTACHABLE_KINDS])
@@ -342,8 +396,9 @@ class _Validator:
                                                f"{flow.condition!r}: a default flow is taken when no other "
                                                "condition holds and its condition is ignored; remove it")
                     elif not flow.condition:
-                        self.error(flow.id, f"{name} has outgoing flow {flow.id!r} with no condition and it is not "
-                                            f"the default: add a condition or set default={flow.id!r}")
+                        self.warn(flow.id, f"{name} has outgoing flow {flow.id!r} with no condition and it is not "
+                                           "the default: it is taken whenever no flow before it holds (as Camunda "
+                                           f"and jBPM do); add a condition or set default={flow.id!r}")
             elif out[0].condition and default is None:
                 self.warn(out[0].id, f"{name} has a single outgoing flow {out[0].id!r}; its condition "
                                      f"{out[0].condition!r} is never checked: remove it or add the other branches")

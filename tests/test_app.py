@@ -39,7 +39,7 @@ def chart_dot(at: AppTest, index: int = 0) -> str:
 
 
 def test_check_yaml_places_validation_problems_on_lines() -> None:
-    text = designs.path("pr_review").read_text().replace("default:", "# default:")
+    text = designs.path("pr_review").read_text().replace("condition: vision_approved", "condition: vision_aproved")
     checked = check_yaml(text)
     assert checked.definition is not None and checked.errors
     assert all(p.line for p in checked.errors)
@@ -144,7 +144,7 @@ def test_designer_shows_errors_of_a_broken_edit_and_keeps_the_last_drawing() -> 
 def test_designer_reports_validation_problems_in_a_table() -> None:
     at = page("pages/1_Designer.py")
     at.selectbox(key="designer_design").set_value("pr_review").run()
-    text = designs.path("pr_review").read_text().replace("default:", "# default:")
+    text = designs.path("pr_review").read_text().replace("condition: vision_approved", "condition: vision_aproved")
     at.text_area(key="designer_text:designs/pr_review.yaml").input(text)
     at.button[0].click().run()
     assert at.error and "error(s)" in at.error[0].value

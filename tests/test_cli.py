@@ -29,10 +29,11 @@ nodes:
   - {id: e, kind: end}
 flows:
   - {id: f0, source: s, target: g}
-  - {id: f1, source: g, target: a}
-  - {id: f2, source: g, target: b}
+  - {id: f1, source: g, target: a, condition: "y > 1"}
+  - {id: f2, source: g, target: b, condition: "not z"}
   - {id: f3, source: a, target: e}
   - {id: f4, source: b, target: e}
+variables: [{name: x}]
 """
 
 KIND_TYPO = """\
@@ -98,7 +99,7 @@ def test_invalid_definition_exits_1_with_file_node_message(tmp_path: Path) -> No
     assert code == 1
     lines = out.strip().splitlines()
     assert lines and all(line.startswith(f"{path}:") for line in lines)
-    # one line per problem: both flows of the gateway lack a condition; each line names the flow and its line
+    # one line per problem: both conditions read undeclared names; each line names the flow and its line
     f1 = [line for line in lines if re.match(rf"{re.escape(str(path))}:10: f1: .*condition", line)]
     f2 = [line for line in lines if re.match(rf"{re.escape(str(path))}:11: f2: .*condition", line)]
     assert f1 and f2, out

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -265,7 +266,10 @@ def test_duplicate_ids_are_indexed_for_validation() -> None:
 @pytest.mark.parametrize(("kind", "value", "ok"), [
     ("integer", 3, True), ("integer", True, False), ("integer", 2.5, False), ("number", 2, True),
     ("number", False, False), ("boolean", False, True), ("string", "x", True), ("string", 1, False),
-    ("object", {}, True), ("array", [1], True), ("array", "ab", False), ("datetime", "2026-01-01", True),
+    ("object", {}, True), ("array", [1], True), ("array", "ab", False), ("datetime", "2026-01-01", False),
+    ("datetime", datetime(2026, 1, 1, tzinfo=UTC), True), ("date", date(2026, 1, 1), True),
+    ("date", datetime(2026, 1, 1), False), ("time", time(9), True), ("duration", timedelta(hours=1), True),
+    ("decimal", Decimal("1.5"), True), ("decimal", 1.5, False),
     ("any", object(), True), ("integer", None, True),
 ])
 def test_variable_types(kind: str, value: Any, ok: bool) -> None:
@@ -274,8 +278,12 @@ def test_variable_types(kind: str, value: Any, ok: bool) -> None:
 
 def test_variable_declarations_accept_python_types() -> None:
     assert VariableDecl(name="n", type=int).type == "integer"
+    assert VariableDecl(name="d", type=Decimal).type == "decimal"
+    assert VariableDecl(name="d", type=timedelta, default="PT1H").default == timedelta(hours=1)
     with pytest.raises(ValidationError):
-        VariableDecl(name="n", type="decimal")
+        VariableDecl(name="n", type="money")
+    with pytest.raises(ValidationError, match="default must be an ISO 8601 date"):
+        VariableDecl(name="n", type="date", default="next tuesday")
     with pytest.raises(ValidationError):
         VariableDecl(name="not valid")
 
@@ -296,11 +304,11 @@ def test_builder_sets_defaults_conditions_and_refuses_invalid_models() -> None:
     with pytest.raises(DefinitionError, match="no such node"):
         b.at("missing")
     broken = ProcessBuilder("broken")
-    broken.start().task("a")
+    broken.start().parallel("a")
     with pytest.raises(DefinitionError) as info:
         broken.build()
-    assert {p.where for p in info.value.problems} >= {"broken", "a"}
-    assert broken.build(validate=False).node("a").kind == "task"
+    assert {p.where for p in info.value.problems} >= {"a"}
+    assert broken.build(validate=False).node("a").kind == "parallel_gateway"
 
 
 def test_builder_wraps_field_errors_in_a_definition_error() -> None:

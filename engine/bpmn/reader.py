@@ -124,7 +124,9 @@ class Reader:
         self.generated: set[str] = set()
         self.lane_of: dict[str, str] = {}
         self.compensation_of: dict[str, str] = {}
-        self.folded: set[str] = set()
+        self.folded: set[str] = set()  # ids of elements folded into another's field (never the empty id)
+        # folded <association> elements by id() (their id is optional); the element is kept so lxml keeps its proxy
+        self.folded_associations: dict[int, etree._Element] = {}
         self.dropped: dict[str, str] = {}  # node id -> why it is not in the model (for its flows)
         self.start_variables: list[dict[str, Any]] = []
         self.flows_seen: list[SequenceFlow] = []
@@ -185,7 +187,29 @@ class Reader:
         except ValidationError as exc:
             raise DefinitionError([Problem("process " + repr(process.get("id")), _pydantic_message(exc),
                                            line=process.sourceline)], self.source) from None
+        self._check_deployable(definition, process)
         return ImportResult(definition, self.findings, self.lenient)
+
+    def _check_deployable(self, definition: ProcessDefinition, process: etree._Element) -> None:
+        """Import, validation and deploy agree: whatever ``Engine.deploy`` would refuse (a validation error, an
+        agent or handler name not registered yet) is a warning of the import naming the element, so an import
+        that succeeds either yields a deployable definition or says why not."""
+        from engine.validate import handler_problems, validate
+
+        for problem in [*validate(definition), *handler_problems(definition)]:
+            if problem.severity != "error" and not problem.message.startswith(("service task", "user task", "task",
+                                                                                 "sub-process")):
+                continue
+            el = self.element(problem.where)
+            place = el if el is not None else process
+            if problem.severity == "error":
+                self.findings.append(Finding("warning", local(place), place.get("id"), place.sourceline,
+                                             f"imported, but Engine.deploy refuses it until this is fixed: "
+                                             f"{problem.message}"))
+            elif "is not registered" in problem.message or "cannot be loaded" in problem.message:
+                self.findings.append(Finding("warning", local(place), place.get("id"), place.sourceline,
+                                             f"{problem.message} (deploy refuses it until then)"))
+        raise_if_refused(self.findings, self.lenient, self.source)
 
     def _choose_process(self) -> etree._Element:
         processes = self.root.findall(b("process"))
@@ -332,16 +356,18 @@ class Reader:
                 candidate = self.element(other) if other else None
                 if candidate is not None and local(candidate) in ACTIVITY_TAGS:
                     handler_el = candidate
-                    self.folded.add(assoc.get("id") or "")
+                    self.folded_associations[id(assoc)] = assoc  # by element: an association may have no id
                     break
-            self.folded.add(bid)
+            if bid:
+                self.folded.add(bid)
             if handler_el is None:
                 self.note("info", event, "compensation boundary event without an associated handler: nothing "
                           "to run, not imported")
                 continue
             name = self._handler_name(handler_el)
             self.compensation_of[activity] = name
-            self.folded.add(handler_el.get("id") or "")
+            if handler_el.get("id"):
+                self.folded.add(handler_el.get("id"))
             self.note("info", event, f"compensation of {activity!r}: handler {handler_el.get('id')!r} imported as "
                       f"its compensation handler {name!r}")
             if local(handler_el) in ("subProcess", "transaction", "adHocSubProcess") and len(
@@ -366,7 +392,7 @@ class Reader:
             ident = el.get("id") or ""
             if not tag or etree.QName(el).namespace != BPMN:
                 continue
-            if ident in self.folded:
+            if (ident and ident in self.folded) or id(el) in self.folded_associations:
                 continue
             if tag == "sequenceFlow":
                 flow_els.append(el)

@@ -10,18 +10,21 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from engine.model.nodes import AnyNode, BoundaryEvent, Node, SequenceFlow, SubProcess
 
-VariableType = Literal["string", "integer", "number", "boolean", "object", "array", "datetime", "any"]
+VariableType = Literal["string", "integer", "number", "boolean", "decimal", "datetime", "date", "time", "duration",
+                       "object", "array", "any"]
 
 PYTHON_TYPES: dict[Any, str] = {
-    str: "string", int: "integer", float: "number", bool: "boolean",
-    dict: "object", list: "array", datetime: "datetime", object: "any", Any: "any",
+    str: "string", int: "integer", float: "number", bool: "boolean", Decimal: "decimal",
+    dict: "object", list: "array", datetime: "datetime", date: "date", time: "time", timedelta: "duration",
+    object: "any", Any: "any",
 }
 
 
@@ -30,19 +33,11 @@ def _type_name(value: Any) -> Any:
 
 
 def type_matches(kind: str, value: Any) -> bool:
-    """Does a value fit a declared variable type? (None fits every type: a variable may be unset.)"""
-    if value is None or kind == "any":
-        return True
-    checks: dict[str, Any] = {
-        "string": lambda v: isinstance(v, str),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-        "object": lambda v: isinstance(v, dict),
-        "array": lambda v: isinstance(v, list | tuple),
-        "datetime": lambda v: isinstance(v, datetime | date | str),
-    }
-    return bool(checks[kind](value))
+    """Does a value fit a declared variable type? (None fits every type: a variable may be unset.)
+    The rules and the types live in :mod:`engine.runtime.values`."""
+    from engine.model.values import matches
+
+    return matches(kind, value)
 
 
 class VariableDecl(BaseModel):
@@ -58,6 +53,19 @@ class VariableDecl(BaseModel):
     # Given when an instance starts? None: yes unless a node writes it (a service task's outputs, a form
     # field, a message's payload), so a start form asks only for real inputs; True/False says so explicitly.
     input: bool | None = None
+
+    @model_validator(mode="after")
+    def _typed_default(self) -> VariableDecl:
+        """A default given as text (YAML, JSON, BPMN) becomes a value of the declared type."""
+        if self.default is not None and self.type != "any":
+            from engine.model.values import coerce
+
+            try:
+                object.__setattr__(self, "default", coerce(self.type, self.default))
+            except ValueError as exc:
+                raise ValueError(f"variable {self.name!r}: default {exc}") from None
+        return self
+
 
 
 @dataclass

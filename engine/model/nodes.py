@@ -313,7 +313,8 @@ class ServiceTask(Activity):
         return self
 
 
-FieldType = Literal["string", "text", "integer", "number", "boolean", "date", "enum"]
+FieldType = Literal["string", "text", "integer", "number", "boolean", "date", "enum", "datetime", "time", "duration",
+                    "decimal"]
 
 
 class FormField(Model):

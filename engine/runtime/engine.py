@@ -14,7 +14,6 @@ Guarantee (read this before writing agents):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -34,10 +33,12 @@ from sqlalchemy.engine import Connection
 from engine.errors import DefinitionError, EngineError, FormError  # noqa: F401  (FormError: re-exported)
 from engine.limits import check_key
 from engine.model import serialize
-from engine.model.definition import ProcessDefinition, type_matches
+from engine.model.definition import ProcessDefinition
+from engine.model.values import coerce_all, loads
 from engine.runtime import listing, timer_starts
 from engine.runtime.agents import AgentContext, BpmnError, call_agent
 from engine.runtime.clock import Clock, RealClock, VirtualClock, aware
+from engine.runtime.correlation import MessageApi
 from engine.runtime.db import DEFAULT_URL, connect, is_sqlite
 from engine.runtime.failures import describe, is_transient, ref_of
 from engine.runtime.human_tasks import HumanTaskApi, check_form  # noqa: F401  (check_form: re-exported)
@@ -56,10 +57,10 @@ from engine.runtime.tables import (
     VariableHistoryRow,
     VariableRow,
 )
-from engine.runtime.writes import Writes, dumps, guard_jobs
+from engine.runtime.writes import Writes, guard_jobs
 from engine.semantics import InstanceState, Semantics
 from engine.semantics import events as ev
-from engine.validate import errors_only
+from engine.validate import deploy_problems
 from engine.versions import rollout
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: a worker never pays its ~100 MB
@@ -122,12 +123,13 @@ class InstanceView:
                 + (f"<p>open incidents</p><ul>{problems}</ul>" if problems else "") + "</div>")
 
 
-class Engine(HumanTaskApi):
+class Engine(HumanTaskApi, MessageApi):
     """``Engine(db_url, clock=...)``: deploy definitions, start instances, drive jobs, inspect."""
 
     def __init__(self, db_url: str = DEFAULT_URL, clock: Clock | None = None,
                  calendars: Mapping[str, Any] | None = None, worker_id: str | None = None,
-                 lease: timedelta = timedelta(seconds=60), agent_threads: int = 8, bus: Any = None) -> None:
+                 lease: timedelta = timedelta(seconds=60), agent_threads: int = 8, bus: Any = None,
+                 message_ttl: timedelta = timedelta(hours=1)) -> None:
         self.db = connect(db_url)
         self.reader = connect(db_url, reader=True) if is_sqlite(self.db) else self.db
         self.url = db_url
@@ -135,6 +137,7 @@ class Engine(HumanTaskApi):
         self.calendars = dict(calendars or {})
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = lease
+        self.message_ttl = message_ttl  # how long a thrown message nobody waits for is buffered (correlation.py)
         self._definitions: dict[tuple[str, int], ProcessDefinition] = {}
         self._semantics: dict[tuple[str, int], Semantics] = {}
         self.agent_threads = max(1, agent_threads)
@@ -157,7 +160,7 @@ class Engine(HumanTaskApi):
 
     def deploy(self, definition: ProcessDefinition) -> ProcessDefinition:
         """Store a new version (or return the latest when the content is unchanged)."""
-        problems = errors_only(definition)
+        problems = deploy_problems(definition)
         if problems:
             raise DefinitionError(problems, source=definition.id)
         content_hash = definition.model_copy(update={"version": 1}).content_hash()
@@ -250,19 +253,24 @@ class Engine(HumanTaskApi):
         step.stepped(rev=0)
         return instance_id
 
-    def _check_variables(self, definition: ProcessDefinition, values: dict[str, Any]) -> None:
+    def _check_variables(self, definition: ProcessDefinition, values: dict[str, Any],
+                         action: str | None = None) -> None:
+        """Check ``values`` against the declared variables; text of typed values (datetime, decimal, ...) is
+        converted in place (``engine.model.values.coerce``). ``action`` names a call other than a start
+        (e.g. "set variables of instance 'x'"): required variables are then not asked for."""
         declared = {v.name: v for v in definition.variables}
         problems = values_problems(values)  # not JSON-representable, too large: refused, never stored as str
-        for name, value in values.items():
+        typed, wrong = coerce_all({n: d.type for n, d in declared.items()}, values)
+        values.update(typed)
+        problems += wrong
+        for name in values:
             if declared and name not in declared:
                 problems.append(f"{name!r} is not a declared variable (declared: {', '.join(declared)})")
-            elif name in declared and not type_matches(declared[name].type, value):
-                problems.append(f"{name!r} must be {declared[name].type}, got {type(value).__name__} {value!r}")
         for name, decl in declared.items():
-            if decl.required and values.get(name) is None and decl.default is None:
+            if action is None and decl.required and values.get(name) is None and decl.default is None:
                 problems.append(f"{name!r} is required")
         if problems:
-            raise EngineError(f"cannot start {definition.id!r}: " + "; ".join(problems))
+            raise EngineError(f"cannot {action or f'start {definition.id!r}'}: " + "; ".join(problems))
 
     def instance(self, instance_id: str) -> InstanceView:
         import pandas as pd
@@ -274,7 +282,7 @@ class Engine(HumanTaskApi):
             tokens = pd.DataFrame(conn.execute(select(T.c.token_id, T.c.node_id, T.c.status, T.c.parent)
                                                .where(T.c.instance_id == instance_id)).mappings().all(),
                                   columns=["token_id", "node_id", "status", "parent"])
-            variables = {r.name: json.loads(r.value) for r in
+            variables = {r.name: loads(r.value) for r in
                          conn.execute(select(V.c.name, V.c.value).where(V.c.instance_id == instance_id))}
             history_rows = conn.execute(select(H.c.name, H.c.version, H.c.old_value, H.c.new_value, H.c.node_id,
                                                H.c.actor, H.c.at).where(H.c.instance_id == instance_id)
@@ -284,7 +292,7 @@ class Engine(HumanTaskApi):
         history = pd.DataFrame(history_rows, columns=["name", "version", "old_value", "new_value", "node_id", "actor",
                                                       "at"])
         for column in ("old_value", "new_value"):  # JSON values of any type: keep None as None, not NaN
-            history[column] = pd.Series([json.loads(r[column]) if r[column] is not None else None
+            history[column] = pd.Series([loads(r[column]) if r[column] is not None else None
                                          for r in history_rows], dtype=object)
         for column in ("node_id", "actor"):
             history[column] = pd.Series([r[column] for r in history_rows], dtype=object)
@@ -350,60 +358,17 @@ class Engine(HumanTaskApi):
         self._apply(instance_id, [ev.Cancel(reason)])
 
     def set_variables(self, instance_id: str, values: Mapping[str, Any], actor: str | None = None) -> None:
-        view = self.instance(instance_id)
-        self._check_variables(self.definition(view.definition, view.version), dict(values))
-        self._apply(instance_id, [ev.SetVariables(dict(values), actor)])
+        with self.reader.connect() as conn:
+            row = conn.execute(select(INST.c.definition_name, INST.c.definition_version)
+                               .where(INST.c.id == instance_id)).first()
+        if row is None:
+            raise EngineError(f"no instance {instance_id!r}")
+        checked = dict(values)
+        self._check_variables(self.definition(row.definition_name, row.definition_version), checked,
+                              action=f"set variables of instance {instance_id!r}")
+        self._apply(instance_id, [ev.SetVariables(checked, actor)])
 
     # --- messages ------------------------------------------------------------------------------
-
-    def correlate(self, message: str, correlation: Any = None, payload: Mapping[str, Any] | None = None) -> str:
-        """Deliver a message to the instance waiting for it (or start one at a message start event)."""
-        check_key(message, "message name")
-        if isinstance(correlation, str):
-            check_key(correlation, "correlation key")
-        problems = values_problems(dict(payload or {}))
-        if problems:
-            raise EngineError(f"cannot deliver message {message!r}: " + "; ".join(problems))
-        delivered = self._deliver(message, correlation, dict(payload or {}))
-        if delivered is None:
-            raise EngineError(f"no instance waits for message {message!r}"
-                              + (f" with key {correlation!r}" if correlation is not None else ""))
-        return delivered
-
-    def _deliver(self, message: str, correlation: Any, payload: dict[str, Any],
-                 job_id: int | None = None) -> str | None:
-        for _ in range(10):  # another delivery may take the same subscription first: try the next
-            query = select(S).where(S.c.message == message).order_by(S.c.created_at, S.c.id).limit(1)
-            if correlation is not None:
-                query = query.where(S.c.correlation == dumps(correlation))
-            with self.reader.connect() as conn:
-                sub = conn.execute(query).first()
-            if sub is None:
-                break
-
-            def take(conn: Connection, sub_id: str = sub.id) -> bool:
-                if job_id is not None and not self._settle(conn, job_id):
-                    return False
-                return conn.execute(delete(S).where(S.c.id == sub_id)).rowcount == 1
-
-            core_id = sub.id.split(":", 1)[1]  # rows are keyed instance:subscription
-            if self._apply(sub.instance_id, [ev.MessageReceived(core_id, payload)], before=take):
-                return str(sub.instance_id)
-        with self.reader.connect() as conn:  # the latest version of each definition, in one query
-            latest = conn.execute(select(D.c.name, func.max(D.c.version)).group_by(D.c.name).order_by(D.c.name)).all()
-        for name, version in latest:
-            starts = self.semantics(name, version).message_starts()
-            if message in starts:
-                writes = Writes()
-                with self.db.begin() as conn:  # the message is consumed and the instance starts together
-                    if job_id is not None and not self._settle(conn, job_id):
-                        return None
-                    latest = self.definition(name, None, conn)
-                    self._check_variables(latest, payload)
-                    instance_id = self._start_in(conn, writes, latest, payload, None, start_node=starts[message])
-                    writes.flush(conn)
-                return instance_id
-        return None
 
     def _settle(self, conn: Connection, job_id: int) -> bool:
         """Remove a claimed job inside the caller's transaction, only if this worker still holds it."""
@@ -444,7 +409,7 @@ class Engine(HumanTaskApi):
         if self.agent_threads > 1:
             if self._agents is None:
                 self._agents = ThreadPoolExecutor(max_workers=self.agent_threads, thread_name_prefix="agents")
-            calls = {job.id: self._agents.submit(self._run_work, job, json.loads(job.payload))
+            calls = {job.id: self._agents.submit(self._run_work, job, loads(job.payload))
                      for job in jobs if job.kind == "work"}
         batch: list[Pending] = []
         flush_at = time.monotonic() + self.lease.total_seconds() / 3
@@ -452,7 +417,7 @@ class Engine(HumanTaskApi):
             if job.kind == "timer":
                 batch.append(Pending(job.instance_id, ev.TimerFired(job.ref, aware(job.due_at)), job.id))
             else:
-                batch.append(calls[job.id].result() if calls else self._run_work(job, json.loads(job.payload)))
+                batch.append(calls[job.id].result() if calls else self._run_work(job, loads(job.payload)))
             if time.monotonic() > flush_at:  # slow agents: write what is done, renew the rest's lease
                 self._apply_batch(batch)
                 batch = []
@@ -517,7 +482,7 @@ class Engine(HumanTaskApi):
 
     def _run_job(self, job: Any) -> None:
         """A job that is not batched (timers and work are: see ``_run_batch``)."""
-        payload = json.loads(job.payload)
+        payload = loads(job.payload)
         if job.kind in ("timer", "work"):
             self._run_batch([job])
         elif job.kind == "message":
@@ -525,10 +490,7 @@ class Engine(HumanTaskApi):
                 from engine.bus.bridge import publish_outbound
 
                 publish_outbound(self, job, payload)
-            if self._deliver(payload["message"], payload.get("correlation"), payload.get("payload", {}),
-                             job_id=job.id) is None:
-                with self.db.begin() as conn:  # nobody waits: the message is dropped, as on a bus
-                    self._settle(conn, job.id)
+            self._deliver_thrown(job, payload)  # delivered, buffered or recorded: see correlation.py
         elif job.kind == "start":
             timer_starts.fire(self, job)
         elif job.kind == "handler":  # an SLA's handler: a failure (a missing handler too) is an incident, not a log
@@ -685,7 +647,7 @@ class Engine(HumanTaskApi):
                     continue
                 step = steps.get(item.instance_id)
                 if step is None:
-                    state = InstanceState.from_dict(json.loads(row.state))
+                    state = InstanceState.from_dict(loads(row.state))
                     writes.loaded(row.id, state)
                     sem = self.semantics(row.definition_name, row.definition_version)
                     step = steps[row.id] = StepWriter(conn, writes, row.id, sem, state, now, row.business_key,

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 from engine.errors import EngineError, FormError
 from engine.limits import check_key
 from engine.model.nodes import FormField
+from engine.model.values import coerce, dumps, loads
 from engine.runtime.clock import aware
 from engine.runtime.plain import values_problems
 from engine.runtime.tables import HumanTaskRow, InstanceRow, TaskAuditRow
@@ -48,7 +49,7 @@ SLA_COLUMNS = ["definition", "node_id", "count", "open", "completed", "cancelled
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str, sort_keys=True)
+    return dumps(value)
 
 
 
@@ -114,7 +115,7 @@ class HumanTaskApi:
         if instance_id is not None:
             query = query.where(TA.c.instance_id == instance_id)
         with self.reader.connect() as conn:
-            rows = [{**r, "detail": json.loads(r["detail"] or "{}")} for r in conn.execute(query).mappings()]
+            rows = [{**r, "detail": loads(r["detail"] or "{}")} for r in conn.execute(query).mappings()]
         frame = pd.DataFrame(rows, columns=AUDIT_COLUMNS)
         frame["actor"] = pd.Series([r["actor"] for r in rows], dtype=object)  # keep None, not NaN
         return frame
@@ -289,6 +290,9 @@ class HumanTaskApi:
         raise EngineError(f"cannot {verb} task {task.id}: {state}")
 
 
+TYPED_FIELDS = frozenset({"date", "datetime", "time", "duration", "decimal"})
+
+
 def check_form(form: list[FormField], values: dict[str, Any], where: str) -> dict[str, Any]:
     """Validate form values: every problem in one FormError naming the field."""
     problems = []
@@ -300,13 +304,18 @@ def check_form(form: list[FormField], values: dict[str, Any], where: str) -> dic
             if f.required:
                 problems.append(f"{f.name!r} is required")
             continue
+        if f.type in TYPED_FIELDS:  # ISO text or the Python value: stored typed (engine.model.values)
+            try:
+                value = coerce(f.type, value)
+            except ValueError as exc:
+                problems.append(f"{f.name!r} {exc}")
+                continue
         ok = {
             "string": isinstance(value, str), "text": isinstance(value, str),
             "integer": isinstance(value, int) and not isinstance(value, bool),
             "number": isinstance(value, int | float) and not isinstance(value, bool),
-            "boolean": isinstance(value, bool), "date": isinstance(value, str),
-            "enum": value in (f.choices or []),
-        }[f.type]
+            "boolean": isinstance(value, bool), "enum": value in (f.choices or []),
+        }.get(f.type, True)
         if not ok:
             expected = f"one of {f.choices}" if f.type == "enum" else f.type
             problems.append(f"{f.name!r} must be {expected}, got {value!r}")

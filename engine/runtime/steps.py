@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from engine.model.nodes import ServiceTask, UserTask
 from engine.model.timers import parse_duration
+from engine.runtime.correlation import take_buffered
 from engine.runtime.tables import HumanTaskRow, TaskAuditRow
 from engine.runtime.writes import Writes, dumps
 from engine.semantics import InstanceState, Semantics
@@ -92,12 +93,16 @@ class StepWriter:
             w.subscribe({"id": f"{self.id}:{e.subscription_id}", "instance_id": self.id, "message": e.message,
                          "correlation": dumps(e.correlation) if e.correlation is not None else None,
                          "token_id": e.token_id, "node_id": e.node_id, "created_at": now})
+            buffered = take_buffered(conn, self.id, self.business_key, e.message, e.correlation,
+                                     self.state.variables, now)
+            if buffered is not None:  # a message sent before the catch opened (correlation.py)
+                return ev.MessageReceived(e.subscription_id, buffered)
         elif isinstance(e, fx.Unsubscribe):
             w.unsubscribe(f"{self.id}:{e.subscription_id}")
         elif isinstance(e, fx.SendMessage):
             self.jobs.append({"instance_id": self.id, "kind": "message", "ref": e.message, "due_at": now,
                               "payload": dumps({"message": e.message, "correlation": e.correlation,
-                                                "payload": e.payload})})
+                                                "payload": e.payload, "node_id": e.node_id})})
         elif isinstance(e, fx.VariablesChanged):
             w.changes.extend((self.id, name, old, new, e.node_id, e.actor, now) for name, old, new in e.changes)
         elif isinstance(e, fx.SlaBreached):

@@ -246,3 +246,50 @@ class BusInboxRow(SQLModel, table=True):
     message_id: str = Field(primary_key=True)
     topic: str
     received_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class MessageRow(SQLModel, table=True):
+    """A message that found no waiting instance (buffered until ``expires_at``), or that could not be delivered
+    (``ambiguous``). See :mod:`engine.runtime.correlation` for the rule.
+
+    ``status``: buffered | delivered | expired | ambiguous. ``correlation``, ``payload`` and ``filters`` are JSON
+    (typed values tagged as in :mod:`engine.model.values`); ``filters`` holds ``where``/``instance_id``/
+    ``business_key`` of a correlation by process data. ``source``: "api" or "throw:<instance>:<node>".
+    """
+
+    __tablename__ = "wf_messages"
+    __table_args__ = (Index("ix_wf_messages_open", "name", "status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(index=True)
+    name: str
+    correlation: str | None = Field(default=None, sa_column=Column(Text))
+    payload: str = Field(default="{}", sa_column=Column(Text))
+    filters: str = Field(default="{}", sa_column=Column(Text))
+    status: str
+    source: str = "api"
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    instance_id: str | None = None  # who received it (buffered messages, once delivered)
+
+
+class ActivityRow(SQLModel, table=True):
+    """One activity instance: a token's passage through one node (BPMN's activity instance; Camunda's
+    ACT_HI_ACTINST), written in the transaction of the step that started or ended it.
+
+    ``outcome``: None while running, then completed | cancelled | interrupted | compensated | failed.
+    ``kind`` is the node's kind; ``scope`` the enclosing sub-process id (None: the process).
+    """
+
+    __tablename__ = "wf_activities"
+    __table_args__ = (Index("ix_wf_activities_instance", "instance_id", "token_id", "node_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    instance_id: str
+    token_id: str
+    node_id: str
+    kind: str
+    scope: str | None = None
+    started_at: datetime = Field(sa_column=_ts(nullable=False))
+    ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    outcome: str | None = None

@@ -12,13 +12,13 @@ written as the difference between the state loaded and the state reached.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
+from engine.model.values import dumps as _typed_dumps
 from engine.runtime.tables import (
     IncidentRow,
     InstanceRow,
@@ -51,7 +51,8 @@ _UPDATE_INSTANCE = update(INST).where(INST.c.id == bindparam("i")).values(
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, default=str, sort_keys=True)
+    """JSON text of a row's value; typed variables are tagged (see :mod:`engine.model.values`)."""
+    return _typed_dumps(value)
 
 
 class Writes:
