@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from engine.errors import EngineError
@@ -59,6 +59,19 @@ INST, T, S, HT, J, V = (InstanceRow.__table__, TokenRow.__table__, SubscriptionR
                         HumanTaskRow.__table__, JobRow.__table__, VariableRow.__table__)
 TA, MIG = TaskAuditRow.__table__, MigrationRow.__table__
 SPECIAL_WAITS = frozenset({"@sla", "@retry"})  # waits on the activity itself, not on another node
+
+# Statements built once (building a SQLAlchemy statement costs more than running it on SQLite).
+_READ = select(INST.c.state, INST.c.rev, INST.c.definition_version, INST.c.status).where(INST.c.id == bindparam("i"))
+_MOVE_INSTANCE = update(INST).where(INST.c.id == bindparam("i")).values(
+    definition_version=bindparam("b_version"), state=bindparam("b_state"), rev=bindparam("b_rev"))
+_MOVE_TOKENS = update(T).where(T.c.instance_id == bindparam("i"), T.c.node_id == bindparam("old")).values(
+    node_id=bindparam("new"))
+_MOVE_SUBSCRIPTIONS = update(S).where(S.c.instance_id == bindparam("i"), S.c.node_id == bindparam("old")).values(
+    node_id=bindparam("new"))
+_MOVE_TASKS = update(HT).where(HT.c.instance_id == bindparam("i"), HT.c.node_id == bindparam("old"),
+                               HT.c.status == "open").values(node_id=bindparam("new")).returning(HT.c.id)
+_JOBS = select(J.c.id, J.c.payload).where(J.c.instance_id == bindparam("i"))
+_JOB_PAYLOAD = update(J).where(J.c.id == bindparam("b_id")).values(payload=bindparam("b_payload"))
 
 
 @dataclass
@@ -242,11 +255,8 @@ def _migrate_one(engine: Engine, instance_id: str, old: ProcessDefinition, new: 
                  mapping: dict[str, str], actor: str | None) -> str | None:
     now = engine.clock.now()
     with engine.db.begin() as conn:
-        query = (select(INST.c.state, INST.c.rev, INST.c.definition_version, INST.c.status)
-                 .where(INST.c.id == instance_id))
-        if not is_sqlite(engine.db):
-            query = query.with_for_update()
-        row = conn.execute(query).first()
+        query = _READ if is_sqlite(engine.db) else _READ.with_for_update()
+        row = conn.execute(query, {"i": instance_id}).first()
         if row is None or row.definition_version != old.version or row.status != "running":
             return f"no longer a running instance of v{old.version}"
         state = InstanceState.from_dict(json.loads(row.state))
@@ -255,8 +265,8 @@ def _migrate_one(engine: Engine, instance_id: str, old: ProcessDefinition, new: 
         if not check.ok:
             return "; ".join(check.refusals)
         _rename(conn, instance_id, state, mapping, now)
-        conn.execute(update(INST).where(INST.c.id == instance_id).values(
-            definition_version=new.version, state=dumps(state.to_dict()), rev=row.rev + 1))
+        conn.execute(_MOVE_INSTANCE, {"i": instance_id, "b_version": new.version, "b_state": dumps(state.to_dict()),
+                                      "b_rev": row.rev + 1})
         conn.execute(insert(MIG).values(instance_id=instance_id, definition_name=new.id, from_version=old.version,
                                         to_version=new.version, mapping=dumps(check.moves), actor=actor, at=now))
     return None
@@ -275,18 +285,19 @@ def _rename(conn: Connection, instance_id: str, state: InstanceState, mapping: d
     if not moves:
         return
     for old_id, new_id in moves.items():
-        conn.execute(update(T).where(T.c.instance_id == instance_id, T.c.node_id == old_id).values(node_id=new_id))
-        conn.execute(update(S).where(S.c.instance_id == instance_id, S.c.node_id == old_id).values(node_id=new_id))
-        tasks = conn.execute(update(HT).where(HT.c.instance_id == instance_id, HT.c.node_id == old_id,
-                                              HT.c.status == "open").values(node_id=new_id).returning(HT.c.id)).all()
-        for task in tasks:
-            conn.execute(insert(TA).values(task_id=task.id, instance_id=instance_id, node_id=new_id, action="migrated",
-                                           actor=None, detail=dumps({"from": old_id, "to": new_id}), at=now))
-    for job in conn.execute(select(J.c.id, J.c.payload).where(J.c.instance_id == instance_id)).all():
+        ids = {"i": instance_id, "old": old_id, "new": new_id}
+        conn.execute(_MOVE_TOKENS, ids)
+        conn.execute(_MOVE_SUBSCRIPTIONS, ids)
+        tasks = conn.execute(_MOVE_TASKS, ids).all()
+        if tasks:
+            conn.execute(insert(TA), [{"task_id": t.id, "instance_id": instance_id, "node_id": new_id,
+                                       "action": "migrated", "actor": None,
+                                       "detail": dumps({"from": old_id, "to": new_id}), "at": now} for t in tasks])
+    for job in conn.execute(_JOBS, {"i": instance_id}).all():
         payload: dict[str, Any] = json.loads(job.payload or "{}")
         if payload.get("node_id") in moves:
             payload["node_id"] = moves[payload["node_id"]]
-            conn.execute(update(J).where(J.c.id == job.id).values(payload=dumps(payload)))
+            conn.execute(_JOB_PAYLOAD, {"b_id": job.id, "b_payload": dumps(payload)})
 
 
 def migrations(engine: Engine, instance_id: str | None = None) -> pd.DataFrame:
