@@ -156,3 +156,16 @@ def test_guardrail_rolls_back_a_worse_version_only(db_url: str, candidate_agent:
         assert {e.instance(i).version for i in e.start_many("checkout", [{}] * 20)} == {1}
     else:
         assert policy.weights == {1: 50.0, 2: 50.0} and len(history) == 1
+
+
+def test_the_worker_checks_guardrails_while_it_runs_jobs(db_url: str) -> None:
+    from engine.runtime.worker import run_worker
+
+    e = Engine(db_url, clock=VirtualClock())
+    e.deploy(_design("rollout_ok"))
+    e.deploy(_design("rollout_worse"))
+    set_rollout(e, "checkout", {1: 50, 2: 50}, guardrail=Guardrail(candidate=2, baseline=1, min_instances=100))
+    e.start_many("checkout", [{}] * 300, [f"K-{i}" for i in range(300)])
+    ran = run_worker(db_url, poll=0.05, max_idle=0.3, guardrail_interval=0.0)
+    assert ran >= 300
+    assert get_rollout(e, "checkout").weights[2] == 0.0  # type: ignore[union-attr]

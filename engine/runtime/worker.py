@@ -20,13 +20,16 @@ from types import FrameType
 from engine.errors import WaooawError
 from engine.runtime.db import is_sqlite
 from engine.runtime.engine import Engine
+from engine.versions.guardrail import check_guardrails
 
 log = logging.getLogger("waooaw.worker")
 
 
 def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 60.0,
-               stop: threading.Event | None = None, max_idle: float | None = None, threads: int = 8) -> int:
-    """Run jobs until ``stop`` is set, SIGTERM/SIGINT arrives, or (``max_idle``) nothing was due that long."""
+               stop: threading.Event | None = None, max_idle: float | None = None, threads: int = 8,
+               guardrail_interval: float = 60.0) -> int:
+    """Run jobs until ``stop`` is set, SIGTERM/SIGINT arrives, or (``max_idle``) nothing was due that long.
+    Every ``guardrail_interval`` seconds the rollout guardrails are checked (``engine.versions.guardrail``)."""
     engine = Engine(db_url, lease=timedelta(seconds=lease), agent_threads=threads)
     if is_sqlite(engine.db):
         engine.release_locks()
@@ -46,7 +49,15 @@ def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 6
     ran = 0
     failures = 0
     idle_since = time.monotonic()
+    guard_at = time.monotonic()
     while not stop.is_set():
+        if time.monotonic() >= guard_at:
+            guard_at = time.monotonic() + guardrail_interval
+            try:
+                for rollback in check_guardrails(engine):
+                    log.warning("%s: %s", rollback.name, rollback.reason)
+            except Exception:  # a guardrail is advice: its failure must not stop the jobs
+                log.exception("rollout guardrail check failed")
         try:
             n = engine.run_due_jobs(limit=batch) + (bridge.pump() if bridge is not None else 0)
         except Exception:  # a lost connection, a deadlock victim, a bug in one step: keep serving the rest
