@@ -71,6 +71,8 @@ _MOVE_SUBSCRIPTIONS = update(S).where(S.c.instance_id == bindparam("i"), S.c.nod
 _MOVE_TASKS = update(HT).where(HT.c.instance_id == bindparam("i"), HT.c.node_id == bindparam("old"),
                                HT.c.status == "open").values(node_id=bindparam("new")).returning(HT.c.id)
 _JOBS = select(J.c.id, J.c.payload).where(J.c.instance_id == bindparam("i"))
+_RECORD = insert(MIG)
+_TASK_AUDIT = insert(TA)
 _JOB_PAYLOAD = update(J).where(J.c.id == bindparam("b_id")).values(payload=bindparam("b_payload"))
 
 
@@ -267,8 +269,8 @@ def _migrate_one(engine: Engine, instance_id: str, old: ProcessDefinition, new: 
         _rename(conn, instance_id, state, mapping, now)
         conn.execute(_MOVE_INSTANCE, {"i": instance_id, "b_version": new.version, "b_state": dumps(state.to_dict()),
                                       "b_rev": row.rev + 1})
-        conn.execute(insert(MIG).values(instance_id=instance_id, definition_name=new.id, from_version=old.version,
-                                        to_version=new.version, mapping=dumps(check.moves), actor=actor, at=now))
+        conn.execute(_RECORD, {"instance_id": instance_id, "definition_name": new.id, "from_version": old.version,
+                               "to_version": new.version, "mapping": dumps(check.moves), "actor": actor, "at": now})
     return None
 
 
@@ -290,7 +292,7 @@ def _rename(conn: Connection, instance_id: str, state: InstanceState, mapping: d
         conn.execute(_MOVE_SUBSCRIPTIONS, ids)
         tasks = conn.execute(_MOVE_TASKS, ids).all()
         if tasks:
-            conn.execute(insert(TA), [{"task_id": t.id, "instance_id": instance_id, "node_id": new_id,
+            conn.execute(_TASK_AUDIT, [{"task_id": t.id, "instance_id": instance_id, "node_id": new_id,
                                        "action": "migrated", "actor": None,
                                        "detail": dumps({"from": old_id, "to": new_id}), "at": now} for t in tasks])
     for job in conn.execute(_JOBS, {"i": instance_id}).all():
