@@ -33,6 +33,7 @@ from engine.runtime.tables import (
     TaskExecutionRow,
 )
 from engine.validate import validate
+from engine.versions import rollouts
 
 D, INST, J, HT, S, X = (DefinitionRow.__table__, InstanceRow.__table__, JobRow.__table__, HumanTaskRow.__table__,
                         SubscriptionRow.__table__, TaskExecutionRow.__table__)
@@ -78,8 +79,8 @@ def deploy_saved(engine: Engine, workspace: Workspace, name: str) -> DeployResul
 
 
 def versions(engine: Engine, name: str | None = None) -> pd.DataFrame:
-    """Deployed versions (``name``, ``version``, ``deployed_at``, ``instances``, ``running``), newest first;
-    the first row of each name is what new instances get."""
+    """Deployed versions (``name``, ``version``, ``deployed_at``, ``instances``, ``running``, ``new instances``:
+    the share of new instances that get it, from the rollout policy, else 1.0 for the latest), newest first."""
     counts = (select(INST.c.definition_name, INST.c.definition_version, func.count().label("instances"),
                      func.sum(case((INST.c.status == "running", 1), else_=0)).label("running"))
               .group_by(INST.c.definition_name, INST.c.definition_version).subquery())
@@ -94,7 +95,11 @@ def versions(engine: Engine, name: str | None = None) -> pd.DataFrame:
         frame = pd.DataFrame(conn.execute(query).mappings().all(),
                              columns=["name", "version", "deployed_at", "instances", "running"])
     latest = frame.groupby("name")["version"].transform("max") if not frame.empty else pd.Series(dtype=int)
-    frame["new instances get it"] = frame["version"] == latest
+    policies = rollouts(engine)
+    shares = {(p.name, v): share for p in policies for v, share in p.shares.items()}
+    ruled = {p.name for p in policies}
+    frame["new instances"] = [shares.get((n, v), 0.0) if n in ruled else float(v == top)
+                              for n, v, top in zip(frame["name"], frame["version"], latest, strict=True)]
     return frame
 
 

@@ -142,7 +142,7 @@ def test_deploy_saved_refuses_an_invalid_design_and_versions_follow_content(tmp_
     second = deploy_saved(engine, ws, "review2")
     assert second.new and second.definition is not None and second.definition.version == 2
     table = versions(engine, "review2")
-    assert list(table["version"]) == [2, 1] and list(table["new instances get it"]) == [True, False]
+    assert list(table["version"]) == [2, 1] and list(table["new instances"]) == [1.0, 0.0]
     diff = node_diff(engine.definition("review2", 1), engine.definition("review2", 2))
     assert list(diff["element"]) == ["wowvision_validate"] and diff.loc[0, "change"] == "changed"
     assert diff.loc[0, "fields"] == "name"

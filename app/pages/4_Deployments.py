@@ -7,6 +7,7 @@ import streamlit as st
 from app.chrome import flash, page
 from app.operations import deploy_saved, node_diff, versions
 from app.support import Checked
+from app.versions_view import versions_panel
 
 ctx = page("Deployments", ":material/rocket_launch:")
 engine, workspace = ctx.engine, ctx.workspace
@@ -42,7 +43,8 @@ if table.empty:
     st.stop()
 st.dataframe(table, hide_index=True, key="deploy_versions",
              column_config={"deployed_at": st.column_config.DatetimeColumn("deployed (UTC)", format="YYYY-MM-DD HH:mm"),
-                            "new instances get it": st.column_config.CheckboxColumn()})
+                            "new instances": st.column_config.ProgressColumn(
+                                "share of new instances", format="percent", min_value=0.0, max_value=1.0)})
 
 st.subheader("Compare two versions")
 names = sorted(table["name"].unique())
@@ -59,3 +61,6 @@ else:
         st.success("Same nodes, flows and variables.")
     else:
         st.dataframe(diff, hide_index=True, key="diff_table")
+
+st.subheader(f"Rollout and experiments: {name}")
+versions_panel(ctx, name, available)
