@@ -30,7 +30,8 @@ totals = stats[["published", "delivered", "acked", "pending", "parked"]].sum()
 for column, (name, value) in zip(st.columns(5), totals.items(), strict=True):
     column.metric(name, f"{int(value):,}")
 st.dataframe(stats, hide_index=True, use_container_width=True)
-st.bar_chart(stats.set_index("topic")[["acked", "pending", "waiting", "parked"]], horizontal=True, stack=True)
+st.bar_chart(stats.set_index("topic")[["acked", "pending", "waiting", "parked"]], horizontal=True, stack=True,
+             color=["#5b8c5a", "#e3a008", "#c9d3de", "#c0392b"])  # done, in hand, queued, dead
 
 parked = stats[stats["parked"] > 0]["topic"].tolist()
 st.subheader("Dead letters")
