@@ -316,3 +316,45 @@ def test_start_triggers_and_answers_on_each_database(db_url: str, tmp_path: Path
     frame = engine.instances()
     assert sorted(frame["status"]) == ["completed"] * 4 and len(frame) == 4
     assert bus.stats().set_index("topic").loc[PR_OPENED, "pending"] == 0
+
+
+def test_the_engine_worker_serves_the_bus_when_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``waooaw worker`` with WAOOAW_BUS set also runs the bridge: start triggers and answers."""
+    from engine.runtime.worker import run_worker as run_engine_worker
+
+    monkeypatch.setenv("WAOOAW_TEST_EFFECTS", str(tmp_path / "fx"))
+    monkeypatch.setenv("WAOOAW_BUS", "memory://")
+    bus = connect_bus()
+    url = sqlite_url(tmp_path)
+    Engine(url).deploy(pr_review_on_the_bus())
+    publish_message(bus, PR_OPENED, {"pr_number": 8}, message_id="pr-8-worker-test")
+    stop = threading.Event()
+    agents = threading.Thread(target=AgentWorker(validate, VALIDATE, bus).run, args=(stop,), kwargs={"block": 0.05})
+    agents.start()
+    try:
+        run_engine_worker(url, poll=0.02, max_idle=3.0)
+    finally:
+        stop.set()
+        agents.join()
+    assert Engine(url).instances()["status"].tolist() == ["completed"]
+
+
+def test_an_answer_for_a_cancelled_task_is_refused_and_recorded(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAOOAW_TEST_EFFECTS", str(tmp_path / "fx"))
+    bus = InProcessBus()
+    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus)
+    engine.deploy(pr_review_on_the_bus())
+    bridge = BusBridge(engine)
+    publish_message(bus, PR_OPENED, {"pr_number": 2})
+    bridge.pump()
+    engine.run_until_idle()  # the task is handed out
+    (instance,) = engine.instances()["id"]
+    engine.cancel(instance)
+    assert AgentWorker(validate, VALIDATE, bus).run(max_tasks=1, block=0) == 1  # the worker did not know
+    bridge.pump()
+    with engine.db.connect() as conn:
+        (row,) = conn.execute(select(X.c.status, X.c.error)).all()
+    assert row.status == "refused" and row.error.endswith("refused: the instance is cancelled")
+    assert engine.instance(instance).status == "cancelled" and "vision_approved" not in \
+        engine.instance(instance).variables
