@@ -170,3 +170,19 @@ def test_bus_urls() -> None:
         connect_bus("amqp://x")
     with pytest.raises(BusError, match=r"cannot reach Redis at '127\.0\.0\.1:1'"):
         connect_bus("redis://127.0.0.1:1/0")
+
+
+def test_trim_drops_only_what_every_group_acknowledged(bus: MessageBus) -> None:
+    for i in range(6):
+        bus.publish("log", {"i": i})
+    fast = bus.receive("log", "fast", "f", count=6)
+    bus.ack_many(fast)
+    slow = bus.receive("log", "slow", "s", count=3)
+    bus.ack_many(slow[:2])  # slow: 2 acknowledged, 1 pending, 3 not yet read
+    bus.trim("log")
+    rest = [m.payload["i"] for m in bus.receive("log", "slow", "s", count=10)]
+    assert rest == [3, 4, 5]  # nothing it had not read is gone
+    bus.pass_visibility()  # type: ignore[attr-defined]
+    assert [m.payload["i"] for m in bus.receive("log", "slow", "s2", count=10)] == [2, 3, 4, 5]  # nor its pending
+    if not isinstance(bus, InProcessBus):
+        assert bus.redis.xlen(f"{bus.prefix}:t:log") == 4  # type: ignore[attr-defined]

@@ -139,6 +139,11 @@ class MessageBus(ABC):
         """Publish parked messages again (all, or those with these message ids) and remove them from the
         dead-letter stream. Returns how many."""
 
+    def trim(self, topic: str) -> int:
+        """Drop the messages of ``topic`` every existing group has acknowledged (none that is pending or not
+        yet delivered to some group). Returns how many went. A group created later starts after them."""
+        return 0
+
     @abstractmethod
     def topics(self) -> list[str]:
         """Topics that have seen a message."""

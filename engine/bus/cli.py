@@ -98,5 +98,14 @@ def replay(topic: str, ids: list[str] = typer.Option([], "--id", help="only thes
     typer.echo(f"replayed {n} message(s) on {topic!r}")
 
 
+@bus_app.command("trim")
+def trim(topics: list[str] = typer.Argument(None, help="topics (default: all)"),
+         bus: str | None = typer.Option(None, "--bus", help=BUS_HELP)) -> None:
+    """Drop messages every consumer group has acknowledged (never pending or undelivered ones)."""
+    connected = _bus(bus)
+    for topic in topics or connected.topics():
+        typer.echo(f"{topic}: {connected.trim(topic)} trimmed")
+
+
 if __name__ == "__main__":  # python -m engine.bus.cli agent-worker ...: the same commands, a lighter start
     app()

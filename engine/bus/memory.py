@@ -54,16 +54,19 @@ class _Topic:
 
 
 class InProcessBus(MessageBus):
-    """``InProcessBus(visibility_timeout=30, max_failures=5, dedup_ttl=86400, clock=time.monotonic)``."""
+    """``InProcessBus(visibility_timeout=30, max_failures=5, dedup_ttl=86400, clock=time.monotonic,
+    retain=10000)``: a topic keeps its messages (a group created later reads them from the start, as on Redis)
+    until it holds more than ``retain``; then what every group acknowledged is dropped."""
 
     def __init__(self, visibility_timeout: float = 30.0, max_failures: int = 5, dedup_ttl: float = 86400.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, retain: int = 10_000) -> None:
         if max_failures < 1:
             raise BusError(f"max_failures must be at least 1, got {max_failures}")
         self.visibility_timeout = float(visibility_timeout)
         self.max_failures = int(max_failures)
         self.dedup_ttl = float(dedup_ttl)
         self.clock = clock
+        self.retain = retain  # acknowledged messages kept per topic (for groups that come later) before a trim
         self._topics: dict[str, _Topic] = {}
         self._seen: dict[tuple[str, str], float] = {}
         self._lock = threading.Condition()
@@ -205,9 +208,23 @@ class InProcessBus(MessageBus):
         self._forget(t, seq)
 
     def _forget(self, t: _Topic, seq: int) -> None:
-        """Drop an entry once every group has passed it and none holds it."""
-        if all(g.cursor > seq and seq not in g.pending for g in t.groups.values()):
-            t.entries.pop(seq, None)
+        """Keep at most ``retain`` messages per topic: beyond that, trim what every group acknowledged."""
+        if len(t.entries) > self.retain:
+            self._trim(t)
+
+    @staticmethod
+    def _trim(t: _Topic) -> int:
+        if not t.groups:
+            return 0
+        bound = min(min(g.pending, default=g.cursor) for g in t.groups.values())
+        gone = [seq for seq in t.entries if seq < bound]
+        for seq in gone:
+            del t.entries[seq]
+        return len(gone)
+
+    def trim(self, topic: str) -> int:
+        with self._lock:
+            return self._trim(self._topic(topic))
 
     def touch(self, message: Message) -> None:
         with self._lock:

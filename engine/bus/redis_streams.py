@@ -280,6 +280,23 @@ class RedisBus(MessageBus):
             n += 1
         return n
 
+    def trim(self, topic: str) -> int:
+        stream = self._stream(topic)
+        groups = self.redis.xinfo_groups(stream) if self.redis.exists(stream) else []
+        if not groups:  # nobody has read it yet: everything is still to be delivered
+            return 0
+        bounds = []
+        for g in groups:
+            name = _text(g["name"])
+            summary = self.redis.xpending(stream, name)
+            if summary and int(summary.get("pending") or 0):
+                bounds.append(_text(summary["min"]))  # keep the oldest pending entry and all after it
+            else:
+                ms, _, seq = _text(g["last-delivered-id"]).partition("-")
+                bounds.append(f"{ms}-{int(seq or 0) + 1}")  # keep what this group has not read yet
+        lowest = min(bounds, key=lambda e: tuple(int(x) for x in e.split("-")))
+        return int(self.redis.xtrim(stream, minid=lowest, approximate=False))
+
     def topics(self) -> list[str]:
         return sorted(_text(t) for t in self.redis.smembers(f"{self.prefix}:topics"))
 
