@@ -141,7 +141,7 @@ def handler_problems(definition: ProcessDefinition, severity: str = "warning") -
     problems: list[Problem] = []
     for node in definition.all_nodes():
         names: list[tuple[str, str]] = []
-        if isinstance(node, ServiceTask):
+        if isinstance(node, ServiceTask) and node.agent:  # a topic-only task's workers live elsewhere
             names.append(("agent", node.agent))
         compensation = getattr(node, "compensation", None)
         if isinstance(compensation, str):

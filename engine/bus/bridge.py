@@ -12,8 +12,10 @@ Topics the bridge reads (consumer group ``waooaw-engine``, so several engine pro
   The instances and the message id are written in one transaction: a redelivered event starts nothing twice.
 - **correlation**: any other message name a deployed definition waits for (message catch and boundary
   events, receive tasks) goes through :meth:`Engine.correlate` (header ``correlation``: the JSON of the
-  key). A message nobody waits for yet fails and is tried again after the visibility timeout, and is parked
-  after ``max_failures`` tries with the engine's error.
+  key; header ``business_key`` narrows to that instance), with the rules of ``engine.runtime.correlation``:
+  a message nobody waits for yet is buffered for the engine's ``message_ttl`` (its message id
+  de-duplicates), an ambiguous one (several instances wait) is refused, tried again after the visibility
+  timeout and parked after ``max_failures`` tries with the engine's error naming the candidates.
 - **answers** of external workers on ``workflow.responses`` (see ``engine.bus.external``).
 
 Outbound: a message the engine sends (throw events, SLA notifications) is delivered inside the engine as
@@ -182,9 +184,10 @@ class BusBridge:
                 correlation = json.loads(m.headers["correlation"])
             except ValueError:
                 correlation = m.headers["correlation"]
-        try:
-            self.engine.correlate(m.topic, correlation, m.payload)
-        except EngineError as exc:  # nobody waits yet, or the payload does not fit: again later, parked after N
+        try:  # nobody waits yet: buffered for the engine's message_ttl (correlation.py's rule 3), once per id
+            self.engine.correlate(m.topic, correlation, m.payload, business_key=m.headers.get("business_key"),
+                                  ttl=self.engine.message_ttl, message_id=m.id)
+        except EngineError as exc:  # ambiguous, or the payload does not fit: tried again later, parked after N
             self.bus.fail(m, str(exc))
             return
         except Exception as exc:
