@@ -127,7 +127,7 @@ def test_deploy_saved_refuses_an_invalid_design_and_versions_follow_content(tmp_
     ws = Workspace(tmp_path)
     engine = Engine(f"sqlite:///{tmp_path / 'e.db'}")
     ws.new_from_template("pr_review", "review")
-    broken = ws.text("review").replace("default: approved__create_issue", "# no default")
+    broken = ws.text("review").replace("target: create_issue\n", "target: nowhere\n")
     ws.save("review", broken)
     refused = deploy_saved(engine, ws, "review")
     assert refused.refused and any(p.where == "approved__create_issue" and p.line for p in refused.problems)
@@ -269,7 +269,7 @@ def test_every_page_opens_on_a_fresh_data_dir(data_dir: Path) -> None:
 def test_deploy_page_refuses_an_invalid_design_and_writes_nothing(data_dir: Path, db_file: Path) -> None:
     ws = Workspace(data_dir)
     ws.new_from_template("pr_review", "review")
-    ws.save("review", ws.text("review").replace("default: approved__create_issue", "# no default"))
+    ws.save("review", ws.text("review").replace("target: create_issue\n", "target: nowhere\n"))
     at = run("pages/4_Deployments.py")
     before = snapshot(db_file)
     at.button(key="deploy_button").click().run()
