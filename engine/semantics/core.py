@@ -284,6 +284,7 @@ class Semantics:
             if payload:
                 self._message_vars(step, boundary, payload)
             if boundary.interrupting:
+                self._abandon(step, token)
                 self._interrupt(step, token)
                 self._move_to_boundary(step, token, boundary)
             else:
@@ -552,8 +553,15 @@ class Semantics:
             output_names = getattr(node, "output_variables", None) or []
             variables = step.state.variables
             snapshot = {n: variables.get(n) for n in [*inputs_names, *output_names]} or dict(variables)
+            scope_tokens: list[str] = []  # the activations (work ids) of the enclosing sub-processes
+            parent = step.state.tokens.get(token.parent) if token.parent else None
+            while parent is not None:
+                if parent.work_id:
+                    scope_tokens.append(parent.work_id)
+                parent = step.state.tokens.get(parent.parent) if parent.parent else None
             step.state.compensable.append(CompensationEntry(
-                node=node.id, handler=node.compensation, scope=self._scope_path[node.id], inputs=snapshot))  # type: ignore[attr-defined]
+                node=node.id, handler=node.compensation, scope=self._scope_path[node.id], inputs=snapshot,  # type: ignore[attr-defined]
+                scope_tokens=tuple(scope_tokens)))
         token.work_id = None
         self._leave(step, token, node)
 
@@ -595,6 +603,7 @@ class Semantics:
             for boundary in self._boundaries.get(current.node, ()):
                 if boundary.kind == "boundary_error" and getattr(boundary, "error_code", None) in (None, code):
                     self._set_vars(step, boundary.id, {"error_code": code, "error_message": message}, None)
+                    self._abandon(step, current)
                     self._interrupt(step, current)
                     self._move_to_boundary(step, current, boundary)
                     return True
@@ -694,7 +703,20 @@ class Semantics:
             for child in [t for t in step.state.tokens.values() if t.parent == token.id]:
                 self._interrupt(step, child)
                 step.state.tokens.pop(child.id, None)
+
         token.work_id = None
+
+    @staticmethod
+    def _abandon(step: _Step, token: Token) -> None:
+        """A sub-process token was interrupted (a boundary event, an error): it did not complete, so what
+        completed inside it is not compensated (BPMN 2.0 §10.7.1 "compensation ... of a completed activity";
+        Camunda 7 and 8: handlers of activities in an unfinished scope are not invoked). Marked done, not
+        removed: running compensations hold indexes into the list."""
+        if token.status != SCOPE or not token.work_id:
+            return
+        for entry in step.state.compensable:
+            if token.work_id in entry.scope_tokens:
+                entry.done = True
 
     def _remove(self, step: _Step, token: Token) -> None:
         self._cancel_waits(step, token)

@@ -45,6 +45,7 @@ class CompensationEntry:
     scope: tuple[str, ...]  # node ids of the enclosing sub-processes, outermost first
     inputs: dict[str, Any]
     done: bool = False
+    scope_tokens: tuple[str, ...] = ()  # activations (work ids) of its enclosing sub-processes, innermost first
 
 
 @dataclass(slots=True)
@@ -78,7 +79,7 @@ class InstanceState:
                              "fired": dict(t.fired), "pending": list(t.pending), "error": t.error}
                        for tid, t in self.tokens.items()},
             "compensable": [{"node": c.node, "handler": c.handler, "scope": list(c.scope), "inputs": dict(c.inputs),
-                             "done": c.done} for c in self.compensable],
+                             "done": c.done, "scope_tokens": list(c.scope_tokens)} for c in self.compensable],
             "status": self.status, "seq": self.seq, "steps": self.steps,
         }
 
@@ -88,7 +89,9 @@ class InstanceState:
             variables=dict(data.get("variables", {})),
             tokens={tid: Token(**tok) for tid, tok in data.get("tokens", {}).items()},
             compensable=[
-                CompensationEntry(**{**c, "scope": tuple(c.get("scope", ()))}) for c in data.get("compensable", [])
+                CompensationEntry(**{**c, "scope": tuple(c.get("scope", ())),
+                                     "scope_tokens": tuple(c.get("scope_tokens", ()))})
+                for c in data.get("compensable", [])
             ],
             status=data.get("status", "running"),
             seq=int(data.get("seq", 0)),
