@@ -41,6 +41,7 @@ from engine.runtime.clock import Clock, RealClock, VirtualClock, aware
 from engine.runtime.correlation import MessageApi
 from engine.runtime.db import DEFAULT_URL, connect, is_sqlite
 from engine.runtime.failures import describe, is_transient, ref_of
+from engine.runtime.history import InspectApi
 from engine.runtime.human_tasks import HumanTaskApi, check_form  # noqa: F401  (check_form: re-exported)
 from engine.runtime.plain import values_problems
 from engine.runtime.steps import Pending, StepWriter
@@ -96,6 +97,8 @@ class InstanceView:
     history: pd.DataFrame
     incidents: list[dict[str, Any]] = field(default_factory=list)
     diagram: ProcessDefinition | None = field(default=None, repr=False)  # the version it runs, for drawing
+    activities: pd.DataFrame | None = field(default=None, repr=False)  # Engine.activities(id): what it passed
+    waits: pd.DataFrame | None = field(default=None, repr=False)  # Engine.waits(id): timers, messages, jobs
 
     def _repr_html_(self) -> str:
         """In Jupyter: status, the diagram with the nodes holding tokens highlighted, variables, incidents."""
@@ -119,11 +122,21 @@ class InstanceView:
                        for k, v in sorted(self.variables.items()))
         problems = "".join(f"<li>{escape(str(i.get('node_id')))}: {escape(str(i.get('error')))}</li>"
                            for i in self.incidents if i.get("resolved_at") is None)
+        waits = "".join(f"<li>{escape(str(w.kind))} {escape(str(w.purpose))} at {escape(str(w.node_id))}"
+                        + (f" due {w.due_at:%Y-%m-%d %H:%M}" if w.kind == "timer" and w.due_at is not None else "")
+                        + (f" for message {escape(str(w.message))}" if w.message else "") + "</li>"
+                        for w in (self.waits.itertuples() if self.waits is not None else ()))
+        passed = "".join(f"<tr><td>{escape(str(a.node_id))}</td><td>{escape(str(a.kind))}</td>"
+                         f"<td>{escape(str(a.outcome or 'running'))}</td><td>{escape(str(a.duration))}</td></tr>"
+                         for a in (self.activities.itertuples() if self.activities is not None else ()))
         return (f"<div><p>{head}</p>{picture}<table><tr><th>variable</th><th>value</th></tr>{rows}</table>"
-                + (f"<p>open incidents</p><ul>{problems}</ul>" if problems else "") + "</div>")
+                + (f"<p>open incidents</p><ul>{problems}</ul>" if problems else "")
+                + (f"<p>waiting for</p><ul>{waits}</ul>" if waits else "")
+                + (f"<details><summary>activity history</summary><table><tr><th>node</th><th>kind</th>"
+                   f"<th>outcome</th><th>took</th></tr>{passed}</table></details>" if passed else "") + "</div>")
 
 
-class Engine(HumanTaskApi, MessageApi):
+class Engine(HumanTaskApi, MessageApi, InspectApi):
     """``Engine(db_url, clock=...)``: deploy definitions, start instances, drive jobs, inspect."""
 
     def __init__(self, db_url: str = DEFAULT_URL, clock: Clock | None = None,
@@ -298,7 +311,8 @@ class Engine(HumanTaskApi, MessageApi):
             history[column] = pd.Series([r[column] for r in history_rows], dtype=object)
         return InstanceView(row.id, row.definition_name, row.definition_version, row.business_key, row.status,
                             row.started_at, row.ended_at, row.error, row.steps, list(tokens["node_id"]), variables,
-                            tokens, history, incidents, self.definition(row.definition_name, row.definition_version))
+                            tokens, history, incidents, self.definition(row.definition_name, row.definition_version),
+                            activities=self.activities(instance_id), waits=self.waits(instance_id))
 
     def instances(self, status: str | None = None, definition: str | None = None,
                   limit: int | None = None, offset: int = 0, **filters: Any) -> pd.DataFrame:

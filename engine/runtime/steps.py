@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from engine.model.nodes import ServiceTask, UserTask
 from engine.model.timers import parse_duration
 from engine.runtime.correlation import take_buffered
+from engine.runtime.history import ActivityLog
 from engine.runtime.tables import HumanTaskRow, TaskAuditRow
 from engine.runtime.writes import Writes, dumps
 from engine.semantics import InstanceState, Semantics
@@ -48,6 +49,8 @@ class StepWriter:
         self.state, self.now, self.business_key, self.traceback = state, now, business_key, traceback
         self.ended_at, self.error = ended_at, error
         self.ended: fx.InstanceEnded | None = None
+        self.log = ActivityLog(writes.activities, instance_id, sem.definition,  # the activity history
+                               {} if instance_id in writes.created else state.tokens)
         self.jobs: list[dict[str, Any]] = []  # jobs of the effect at hand, handed to ``writes`` after it
 
     def run(self, effects: list[fx.Effect], events: list[ev.Event]) -> None:
@@ -67,6 +70,7 @@ class StepWriter:
         """The instance row's new values (once per instance and transaction)."""
         if self.ended is not None:
             self.ended_at, self.error = self.now, self.ended.error
+        self.log.stepped(self.state.tokens, self.state.status, self.now)
         self.writes.stepped(self.id, self.state, {
             "state": dumps(self.state.to_dict()), "status": self.state.status, "steps": self.state.steps,
             "rev": rev + 1, "ended_at": self.ended_at, "error": self.error})
@@ -74,6 +78,7 @@ class StepWriter:
     def apply(self, e: fx.Effect) -> ev.Event | None:
         conn, now, w = self.conn, self.now, self.writes
         if isinstance(e, fx.Entered):
+            self.log.entered(e, now)
             return None
         if isinstance(e, fx.StartWork):
             return self._start_work(e)

@@ -276,20 +276,22 @@ class MessageRow(SQLModel, table=True):
 
 class ActivityRow(SQLModel, table=True):
     """One activity instance: a token's passage through one node (BPMN's activity instance; Camunda's
-    ACT_HI_ACTINST), written in the transaction of the step that started or ended it.
+    ACT_HI_ACTINST), written in the transaction of the step that started or ended it. Append-only: a passage
+    that starts and ends in one transaction is one row; one that ends in a later transaction gets a second
+    row with ``started_at`` None (its end), which ``Engine.activities`` pairs with its start (no UPDATE).
 
-    ``outcome``: None while running, then completed | cancelled | interrupted | compensated | failed.
+    ``outcome``: None while running, then completed | cancelled | interrupted | failed.
     ``kind`` is the node's kind; ``scope`` the enclosing sub-process id (None: the process).
     """
 
     __tablename__ = "wf_activities"
-    __table_args__ = (Index("ix_wf_activities_instance", "instance_id", "token_id", "node_id"),)
+    __table_args__ = (Index("ix_wf_activities_instance", "instance_id"),)
     id: int | None = Field(default=None, primary_key=True)
     instance_id: str
     token_id: str
     node_id: str
     kind: str
     scope: str | None = None
-    started_at: datetime = Field(sa_column=_ts(nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))  # None: the end of a passage
     ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     outcome: str | None = None

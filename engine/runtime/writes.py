@@ -19,6 +19,7 @@ from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from engine.model.values import dumps as _typed_dumps
+from engine.runtime.history import ActivityBuffer
 from engine.runtime.tables import (
     IncidentRow,
     InstanceRow,
@@ -72,6 +73,7 @@ class Writes:
         self.created: dict[str, dict[str, Any]] = {}  # new instances: inserted whole, no stored variables
         self.tokens_before: dict[str, dict[str, tuple[str, str, str | None]]] = {}
         self.tokens_after: dict[str, dict[str, Token]] = {}
+        self.activities = ActivityBuffer()  # the activity history's rows (engine.runtime.history)
 
     # --- what steps call ------------------------------------------------------------------------
 
@@ -132,6 +134,7 @@ class Writes:
             conn.execute(insert(INC), self.incidents)
         if self.executions:
             conn.execute(insert(X), self.executions)
+        self.activities.flush(conn)
         if self.changes:
             self._flush_variables(conn)
         self._flush_tokens(conn)
