@@ -86,7 +86,7 @@ def exports(definition: ProcessDefinition) -> dict[str, tuple[str, str]]:
 def overlays(results: Any) -> dict[str, dict[str, Any]]:
     """Diagram overlays from simulation results: ``counts`` (activations per replication, rounded) and
     ``heat`` (mean waiting time relative to the longest wait, 0..1)."""
-    log = results.event_log()
+    log = results.activity_log()
     n = max(len(results.runs), 1)
     counts = {str(k): round(v / n) for k, v in log["activity_id"].value_counts().items()}
     summary = results.summary()

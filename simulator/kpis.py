@@ -17,23 +17,23 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from engine.eventlog import ACTIVITY_COLUMNS, activity_label, agent_resource, transitions
+from engine.eventlog.log import instance_numbers
 from simulator.shell import Compiled, RunData
 
 HOUR = 3600.0
-LOG_COLUMNS = [
-    "case:concept:name", "concept:name", "activity_id", "kind", "org:resource", "org:group",
-    "enabled_timestamp", "start_timestamp", "time:timestamp", "lifecycle:transition", "outcome", "attempt",
-    "sla_breached", "waiting_s", "working_s",
-]
+LOG_COLUMNS = ACTIVITY_COLUMNS  # the activity log's columns (one row per activation)
 
 
-def event_log(run: RunData, compiled: Compiled, prefix: str = "") -> pd.DataFrame:
-    """One row per activity activation and per timer/message wait, pm4py column names.
+def activity_log(run: RunData, compiled: Compiled, prefix: str = "") -> pd.DataFrame:
+    """One row per activity activation and per timer/message wait (``engine.eventlog.ACTIVITY_COLUMNS``).
 
     ``time:timestamp`` is the end (pm4py's complete time), ``start_timestamp`` when a person or agent
     began, ``enabled_timestamp`` when the work became ready; NaT where it has not happened by the end.
+    Names follow ``engine.eventlog``: BPMN names, ``Undo: <name>`` for compensation, agents as
+    ``agent:<handler>``, people as ``<pool>#<n>``.
     """
-    names = compiled.names
+    nodes = compiled.nodes
     rows = run.work_rows
     cols = list(zip(*rows, strict=True)) if rows else [()] * 11
     case, node, kind, person, pool, enabled, start, end, outcome, attempt, breached = cols
@@ -44,6 +44,16 @@ def event_log(run: RunData, compiled: Compiled, prefix: str = "") -> pd.DataFram
         "end": np.asarray(end, dtype=float), "outcome": list(outcome),
         "attempt": np.asarray(attempt, dtype=np.int64), "sla_breached": np.asarray(breached, dtype=bool)})
     frame.loc[frame["start"] < 0, "start"] = np.nan
+    # Calendar pools hand work out at times rounded to the microsecond: never before it was enabled.
+    frame["start"] = frame["start"].where(~(frame["start"] < frame["enabled"]), frame["enabled"])
+    if len(frame):  # agents: one name in every log, whichever pool ran them
+        handler = {nid: getattr(n, "agent", None) for nid, n in nodes.items()}
+        undo = {nid: getattr(n, "compensation", None) for nid, n in nodes.items()}
+        agents = frame["kind"].isin(["service_task", "compensation"])
+        who = np.where(frame["kind"] == "compensation", frame["node"].map(undo), frame["node"].map(handler))
+        names = pd.Series(who, index=frame.index).map(agent_resource)
+        frame.loc[agents, "org:group"] = names[agents]
+        frame.loc[agents & frame["start"].notna(), "org:resource"] = names[agents & frame["start"].notna()]
     if run.wait_rows:
         wcase, wnode, wkind, armed, fired = zip(*run.wait_rows, strict=True)
         waits = pd.DataFrame({
@@ -53,10 +63,16 @@ def event_log(run: RunData, compiled: Compiled, prefix: str = "") -> pd.DataFram
             "attempt": 1, "sla_breached": False})
         frame = pd.concat([frame, waits], ignore_index=True) if len(frame) else waits
     frame = frame.sort_values(["end", "case"], kind="stable", na_position="last").reset_index(drop=True)
+    labels = {nid: activity_label(n) for nid, n in nodes.items()}
+    label = frame["node"].map(labels).fillna(frame["node"])
+    compensation = frame["kind"] == "compensation"
+    label[compensation] = "Undo: " + label[compensation]
     t0 = pd.Timestamp(run.t0)
+    case_name = prefix + frame["case"].astype(str)
     out = pd.DataFrame({
-        "case:concept:name": prefix + frame["case"].astype(str),
-        "concept:name": frame["node"].map(names).fillna(frame["node"]),
+        "case:concept:name": case_name,
+        "concept:name": label,
+        "concept:instance": instance_numbers(case_name, frame["node"].where(~compensation, "undo:" + frame["node"])),
         "activity_id": frame["node"],
         "kind": frame["kind"],
         "org:resource": frame["org:resource"],
@@ -72,6 +88,11 @@ def event_log(run: RunData, compiled: Compiled, prefix: str = "") -> pd.DataFram
         "working_s": frame["end"] - frame["start"],
     })
     return out[LOG_COLUMNS]
+
+
+def event_log(run: RunData, compiled: Compiled, prefix: str = "") -> pd.DataFrame:
+    """One row per lifecycle transition (schedule, start, complete, ...): see ``engine.eventlog.transitions``."""
+    return transitions(activity_log(run, compiled, prefix))
 
 
 def cases(run: RunData) -> pd.DataFrame:
@@ -190,15 +211,28 @@ def summarize(kpis: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     return grouped
 
 
-@dataclass
+@dataclass(repr=False)
 class Results:
-    """Every replication's raw data plus the frames built from it."""
+    """Every replication's raw data plus the frames built from it.
+
+    Shows as its KPI table with 95% intervals and a short summary (``simulator.display``), never the raw data.
+    """
 
     compiled: Compiled
     runs: list[RunData]
     warnings: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
     _kpis: pd.DataFrame | None = None
+
+    def __repr__(self) -> str:
+        from simulator.display import text
+
+        return text(self)
+
+    def _repr_html_(self) -> str:
+        from simulator.display import html
+
+        return html(self)
 
     @property
     def scenario(self) -> Any:
@@ -224,13 +258,22 @@ class Results:
         k = self.kpis
         return k[(k["kpi"] == name) & (k["subject"] == subject)].set_index("replication")["value"]
 
+    def activity_log(self, replication: int | None = None) -> pd.DataFrame:
+        """One row per activation (enabled, start and end time, waiting and working seconds) of one
+        replication, or of all with case ids ``r<replication>.<case>`` and a ``replication`` column."""
+        return self._logs(activity_log, replication)
+
     def event_log(self, replication: int | None = None) -> pd.DataFrame:
-        """The event log of one replication, or of all with case ids ``r<replication>.<case>``."""
+        """The process-mining log: one row per lifecycle transition (``engine.eventlog``), XES names;
+        one replication, or all with case ids ``r<replication>.<case>`` and a ``replication`` column."""
+        return self._logs(event_log, replication)
+
+    def _logs(self, build: Any, replication: int | None) -> pd.DataFrame:
         if replication is not None:
-            return event_log(self.runs[replication], self.compiled)
+            return build(self.runs[replication], self.compiled)
         frames = []
         for run in self.runs:
-            frame = event_log(run, self.compiled, prefix=f"r{run.replication}." if len(self.runs) > 1 else "")
+            frame = build(run, self.compiled, prefix=f"r{run.replication}." if len(self.runs) > 1 else "")
             frame.insert(0, "replication", run.replication)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
@@ -255,9 +298,15 @@ class Results:
 
     def to_csv(self, path: str | Path, replication: int | None = None) -> Path:
         """Write the event log as CSV (ISO timestamps), readable by pm4py.read_csv / format_dataframe."""
-        path = Path(path)
-        self.event_log(replication).to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
-        return path
+        from engine.eventlog import write_csv
+
+        return write_csv(self.event_log(replication), path)
+
+    def to_xes(self, path: str | Path, replication: int | None = None) -> Path:
+        """Write the event log as XES (IEEE 1849-2016): pm4py.read_xes, ProM and Disco read it."""
+        from engine.eventlog import write_xes
+
+        return write_xes(self.event_log(replication), path, name=self.compiled.definition.id)
 
     def table(self) -> str:
         """The KPI summary as aligned text (the CLI prints it)."""

@@ -1,7 +1,8 @@
 """Figures the app and notebooks reuse: cycle-time histogram, queue length over time, utilisation bars.
 
 Each returns a ``matplotlib.figure.Figure`` built without pyplot (no global state, safe in
-Streamlit's threads); show it with ``st.pyplot(fig)`` or ``fig.savefig(path)``.
+Streamlit's threads); show it with ``st.pyplot(fig)`` or ``fig.savefig(path)``. In Jupyter it displays
+inline as the value of a cell, without ``%matplotlib inline`` (:class:`InlineFigure` has ``_repr_png_``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,27 @@ from matplotlib.figure import Figure
 from simulator.kpis import Results
 
 
+class InlineFigure(Figure):
+    """A Figure that Jupyter shows as a PNG when it is a cell's value (no pyplot, no magics needed)."""
+
+    def _repr_png_(self) -> bytes:
+        from io import BytesIO
+
+        buffer = BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+    def __repr__(self) -> str:
+        title = " ".join(ax.get_title() for ax in self.axes if ax.get_title())
+        return f"<InlineFigure {title!r}>" if title else super().__repr__()
+
+
 def cycle_time_histogram(results: Results, bins: int = 40, replication: int | None = None) -> Figure:
     """Cycle times (hours) of completed cases after warm-up, with mean and p90 marked."""
     cases = results.cases(replication)
     warm = results.scenario.warmup.total_seconds()
     done = cases[(cases["status"] == "completed") & (cases["arrived_s"] >= warm)]["cycle_time_h"].to_numpy()
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = InlineFigure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
     if len(done):
         ax.hist(done, bins=bins, color="#4C72B0", alpha=0.85)
@@ -35,7 +51,7 @@ def cycle_time_histogram(results: Results, bins: int = 40, replication: int | No
 def queue_length(results: Results, pool: str | None = None, replication: int = 0) -> Figure:
     """Queue length over time per pool (one replication; a step plot)."""
     trace = results.queue(replication)
-    fig = Figure(figsize=(8, 4), layout="constrained")
+    fig = InlineFigure(figsize=(8, 4), layout="constrained")
     ax = fig.add_subplot()
     pools = [pool] if pool is not None else sorted(trace["pool"].unique())
     end_h = results.scenario.end / 3600.0
@@ -58,7 +74,7 @@ def utilisation_bars(results: Results) -> Figure:
     """Utilisation per pool with the 95% confidence interval across replications."""
     summary = results.summary()
     util = summary[summary["kpi"] == "utilisation"]
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = InlineFigure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
     if len(util):
         err = util["half_width"].fillna(0).to_numpy()

@@ -46,8 +46,8 @@ def simulate(definition: ProcessDefinition, scenario: Scenario, *, replications:
     The same seed gives identical results, whatever ``workers`` is. ``workers``: processes sharing the
     replications, this one included (None: one per core; 1: all in this process). Processes start only
     when the remaining replications would take longer than their start-up (see simulator.parallel).
-    ``progress``: True for a tqdm bar (terminal or notebook),
-    or a callable receiving the fraction done (the app draws its own bar).
+    ``progress``: True for a bar where someone sees it (a widget in Jupyter, tqdm in a terminal, nothing in
+    a log or pipe: ``simulator.progress``), or a callable receiving the fraction done (the app draws its own bar).
     """
     changes: dict[str, Any] = {}
     if replications is not None:
@@ -64,10 +64,10 @@ def simulate(definition: ProcessDefinition, scenario: Scenario, *, replications:
     bar: Any = None
     report: Callable[[float], None] | None = None
     if progress is True:
-        from tqdm.auto import tqdm
+        from simulator.progress import bar as progress_bar
 
-        bar = tqdm(total=n * 100, desc=f"simulating {definition.id}", unit="%", unit_scale=0.01,
-                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} replications [{elapsed}<{remaining}]")
+        bar = progress_bar(n * 100, f"simulating {definition.id}", unit="%", unit_scale=0.01,
+                           bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} replications [{elapsed}<{remaining}]")
     elif callable(progress):
         report = progress
     done: dict[int, float] = {}  # replication -> fraction done (replications run in any order)
@@ -76,13 +76,12 @@ def simulate(definition: ProcessDefinition, scenario: Scenario, *, replications:
         done[replication] = fraction
         total = sum(done.values())
         if bar is not None:
-            bar.n = total * 100
-            bar.refresh()
+            bar.update(total * 100 - bar.n)  # redrawn at most every mininterval
         elif report is not None:
             report(total / n)
 
     runs = run_replications(compiled, n, scenario.seed, workers, tick if bar is not None or report else None)
     if bar is not None:
-        bar.n = n * 100
+        bar.update(n * 100 - bar.n)
         bar.close()
     return Results(compiled, runs, warnings, time.perf_counter() - started)

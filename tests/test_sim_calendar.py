@@ -78,7 +78,7 @@ def office_scenario(times: list[str], **extra: object):
 
 
 def review_rows(results) -> pd.DataFrame:
-    log = results.event_log(0)
+    log = results.activity_log(0)
     return log[log["activity_id"] == "review"].sort_values("enabled_timestamp").reset_index(drop=True)
 
 

@@ -32,7 +32,7 @@ def test_design_simulates_cleanly(run) -> None:
     assert summary.loc[("cases_completed", ""), "mean"] > 0
     assert summary.loc[("incidents", ""), "mean"] == 0
     assert not math.isnan(summary.loc[("cycle_time_mean_h", ""), "half_width"])
-    log = results.event_log()
+    log = results.activity_log()
     assert len(log) > 0 and log["case:concept:name"].str.startswith("r").all()
 
 
@@ -43,7 +43,7 @@ def test_design_specific_behaviour(run) -> None:
     if name == "pr_review":
         decided = entered["deployed"] + entered["issue_created"]
         assert abs(entered["deployed"] / decided - 0.8) < 0.05
-        retried = results.event_log().query("activity_id == 'deploy' and attempt > 1")
+        retried = results.activity_log().query("activity_id == 'deploy' and attempt > 1")
         assert len(retried) > 0
     elif name == "customer_onboarding":
         assert summary[("cycle_time_p50_h", "")] == pytest.approx(7 * 24, abs=0.5)
@@ -52,7 +52,7 @@ def test_design_specific_behaviour(run) -> None:
         assert abs(entered["nurtured"] / ends - 0.75 * 0.5) < 0.05
     elif name == "marketing_campaign":
         assert 0 < summary[("sla_breach_rate", "approval")] < 1
-        log = results.event_log()
+        log = results.activity_log()
         assert (log["org:group"] == "cto").any()  # escalated approvals
         assert entered.get("rolled_back", 0) > 0 and (log["kind"] == "compensation").any()
     elif name == "incident_response":

@@ -54,7 +54,7 @@ def predicted(case: Case) -> tuple[set[str], timedelta]:
                  messages=messages)
     results = simulate(designs.load_design("incident_response"), s)
     (row,) = results.cases(0).to_dict("records")
-    log = results.event_log(0)
+    log = results.activity_log(0)
     tasks = {n.id for n in designs.load_design("incident_response").all_nodes() if n.kind.endswith("task")}
     done = set(log.loc[log["outcome"] == "completed", "activity_id"]) & tasks  # the log also has waits
     return done, timedelta(hours=row["cycle_time_h"])

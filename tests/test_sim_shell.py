@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sim_support import mmc_design, mmc_scenario, scenario
 
+from engine.eventlog import EVENT_COLUMNS
 from engine.model import ProcessBuilder, complete_with
 from simulator import simulate
 from simulator.kpis import LOG_COLUMNS
@@ -53,7 +54,7 @@ def test_hand_computed_kpis() -> None:
 
 def test_hand_computed_event_log() -> None:
     r = simulate(two_step(), hand_scenario())
-    log = r.event_log(0)
+    log = r.activity_log(0)
     assert list(log.columns) == LOG_COLUMNS
     serve = log[log["activity_id"] == "serve"].sort_values("case:concept:name")
     t0 = pd.Timestamp(r.scenario.start)
@@ -63,9 +64,9 @@ def test_hand_computed_event_log() -> None:
     assert list(serve["start_timestamp"]) == [t0 + sec(s, unit="s") for s in (0, 900, 1800)]
     assert list(serve["time:timestamp"]) == [t0 + sec(s, unit="s") for s in (900, 1800, 2700)]
     assert set(serve["org:resource"]) == {"clerk#1"} and set(serve["outcome"]) == {"completed"}
-    assert list(serve["concept:name"]) == ["Serve"] * 3
+    assert list(serve["concept:name"]) == ["serve"] * 3  # the BPMN name (none: the id), not the inbox title
     notify = log[log["activity_id"] == "notify"]
-    assert set(notify["org:resource"]) == {"mailer"} and list(notify["working_s"]) == [60.0] * 3
+    assert set(notify["org:resource"]) == {"agent:mailer"} and list(notify["working_s"]) == [60.0] * 3
     assert log["time:timestamp"].is_monotonic_increasing
 
 
@@ -73,17 +74,18 @@ def test_event_log_csv_round_trip(tmp_path) -> None:
     r = simulate(two_step(), hand_scenario())
     path = r.to_csv(tmp_path / "log.csv")
     back = pd.read_csv(path)
-    assert list(back.columns) == ["replication", *LOG_COLUMNS] and len(back) == 6
+    log = r.event_log()  # per transition: 3 cases x (serve: schedule, start, complete; notify: start, complete)
+    assert list(back.columns) == ["replication", *EVENT_COLUMNS] and len(back) == len(log) == 15
     stamps = pd.to_datetime(back["time:timestamp"], format="ISO8601")
     assert stamps.dt.tz is not None
-    assert (stamps.reset_index(drop=True) == r.event_log()["time:timestamp"]).all()
+    assert (stamps.reset_index(drop=True) == log["time:timestamp"]).all()
 
 
 def test_same_seed_same_results_other_seed_differs() -> None:
     s = mmc_scenario(2, 0.7, cases=800, replications=3)
     a, b = simulate(mmc_design(), s), simulate(mmc_design(), s)
     pd.testing.assert_frame_equal(a.kpis, b.kpis)
-    pd.testing.assert_frame_equal(a.event_log(), b.event_log())
+    pd.testing.assert_frame_equal(a.activity_log(), b.activity_log())
     c = simulate(mmc_design(), s, seed=s.seed + 1)
     assert not a.kpis["value"].equals(c.kpis["value"])
     # replications differ from each other
@@ -137,7 +139,7 @@ def test_failures_are_retried_by_the_core_and_exhausted_ones_compensate() -> Non
                  tasks={"pay": {"duration": "PT1M", "compensation": "PT5M"},
                         "ship": {"duration": "PT2M", "failure": 0.5}})
     r = simulate(b.build(), s)
-    log = r.event_log(0)
+    log = r.activity_log(0)
     ship = log[log["activity_id"] == "ship"]
     # every case tries ship once; half fail and try again after the backoff; a quarter fail twice
     first = ship[ship["attempt"] == 1]
@@ -179,7 +181,7 @@ def test_sla_breach_rate_and_complete_on_timeout_frees_the_person() -> None:
     rate = kpi(plain, "sla_breach_rate", "approve")
     assert 0.5 < rate < 1.0
     auto = simulate(approval(complete_with(approved=False)), s)
-    log = auto.event_log(0)
+    log = auto.activity_log(0)
     outcomes = log[log["activity_id"] == "approve"]["outcome"]
     assert (outcomes == "sla_completed").sum() > 0
     # completing at the SLA keeps every case within 4 h
@@ -191,7 +193,7 @@ def test_escalation_moves_queued_work_to_the_escalation_pool() -> None:
     s = scenario(horizon="P1D", arrivals={"interval": "PT1H"}, pools={"lead": {"size": 1}, "cto": {"size": 1}},
                  tasks={"approve": {"duration": "PT2H"}})
     r = simulate(approval("escalate:cto"), s)
-    log = r.event_log(0)
+    log = r.activity_log(0)
     by = log[log["activity_id"] == "approve"].groupby("org:group").size()
     assert by.get("cto", 0) > 0 and by.get("lead", 0) > 0
     escalated = log[(log["org:group"] == "cto")]
@@ -210,7 +212,7 @@ def test_timer_boundary_interrupts_queued_work() -> None:
     s = scenario(horizon="PT10H", arrivals={"interval": "PT10M"}, pools={"p": {"size": 1}},
                  tasks={"wait_for_it": {"duration": "PT20M"}})
     r = simulate(b.build(), s)
-    log = r.event_log(0)
+    log = r.activity_log(0)
     rows = log[log["activity_id"] == "wait_for_it"]
     assert (rows["outcome"] == "cancelled").sum() > 0
     assert r.runs[0].entered.get("too_late", 0) == (rows["outcome"] == "cancelled").sum()
@@ -232,7 +234,7 @@ def test_seven_day_timer_and_messages_race() -> None:
     n = entered["race"]
     assert entered["active"] + entered["churned"] == n
     assert abs(entered["active"] / n - 0.4) < 0.15
-    log = r.event_log(0)
+    log = r.activity_log(0)
     waits = log[log["kind"] == "timer"]
     assert len(waits) == entered["churned"] and set(waits["working_s"]) == {7 * 86400.0}
     cases = r.cases(0)
@@ -251,7 +253,7 @@ def test_horizon_cuts_open_work_and_counts_wip() -> None:
     s = hand_scenario(drain="PT0S")  # the run ends at 30 min: case 1 is done, 2 is being served, 3 waits
     r = simulate(two_step(), s)
     assert kpi(r, "wip_at_end") == 3 - kpi(r, "cases_completed")
-    log = r.event_log(0)
+    log = r.activity_log(0)
     open_rows = log[log["outcome"].isin(["open", "queued"])]
     assert len(open_rows) >= 1 and open_rows["time:timestamp"].isna().all()
 
