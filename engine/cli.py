@@ -1,8 +1,22 @@
-"""The ``waooaw`` command: validate, render, list and show designs, start the app; other parts add their commands.
+"""The ``waooaw`` command: validate, render, list and show designs, start the app, run an engine; other parts
+add their commands.
 
 A design argument is a file (.yaml/.yml, .json, .bpmn) or the name of a design in ``designs/``. Problems are
 printed one per line as ``file: node-id: message`` (``file:LINE: ...`` when the line is known), which editors
-and CI logs can jump to; bad input never ends in a traceback.
+and CI logs can jump to; bad input never ends in a traceback: every command runs under one handler
+(:class:`CleanErrors`) that turns the project's errors into one line on standard error and an exit code.
+
+Exit codes (docs/cli.md):
+
+====  ==========================================================================================
+0     done
+1     the input has problems: a design or scenario that is missing, does not load or validate; a refused import
+2     usage: unknown command or option, a bad option value, a file that cannot be read or written
+3     refused by the engine: no such instance, task or definition, a task that is not yours, form values
+      that do not fit, no instance waiting for a message; nothing was written
+4     the database cannot be reached or opened (``--db`` / ``WAOOAW_DB``)
+130   interrupted (Ctrl-C)
+====  ==========================================================================================
 """
 
 from __future__ import annotations
@@ -10,20 +24,102 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from engine.errors import DefinitionError, Problem, WaooawError
+from engine.errors import DefinitionError, EngineError, Problem, WaooawError
 from engine.model.definition import ProcessDefinition
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_REFUSED, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def exit_code_of(exc: BaseException) -> int | None:
+    """The documented exit code for an error a user can cause; None for anything else (a bug: traceback)."""
+    if isinstance(exc, EngineError):
+        return EXIT_REFUSED
+    if isinstance(exc, WaooawError):
+        return EXIT_INPUT
+    if isinstance(exc, OSError):
+        return EXIT_USAGE
+    try:
+        from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+    except ImportError:  # pragma: no cover - sqlalchemy is a dependency
+        return None
+    if isinstance(exc, OperationalError | ArgumentError | NoSuchModuleError | DBAPIError):
+        return EXIT_DATABASE
+    return None
+
+
+def error_line(exc: BaseException) -> str:
+    """One line (or one line per problem) saying what is wrong, without a traceback."""
+    if isinstance(exc, OSError) and exc.filename:
+        return f"error: cannot use {exc.filename}: {exc.strerror or exc}"
+    try:
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError, StatementError
+
+        if isinstance(exc, ArgumentError | NoSuchModuleError):
+            return (f"error: database URL not understood ({str(exc).splitlines()[0]}); "
+                    "use sqlite:///file.db or postgresql://user@host/db")
+        if isinstance(exc, StatementError):
+            return f"error: database: {str(exc.orig or exc).splitlines()[0]}"
+    except ImportError:  # pragma: no cover
+        pass
+    text = str(exc).strip() or type(exc).__name__
+    return "\n".join(line if line.startswith("error") else f"error: {line}" for line in text.splitlines())
+
+
+class CleanErrors(TyperGroup):
+    """The top-level handler: the project's errors, unreadable files and database failures become one clean
+    line on stderr and a documented exit code (module docstring); Ctrl-C exits 130 without a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:  # typer's own exits and usage errors are no project error: re-raised as they are
+            code = exit_code_of(exc) if not isinstance(exc, typer.Exit | typer.Abort) else None
+            if code is None:
+                raise
+            typer.echo(error_line(exc), err=True)
+            raise typer.Exit(code) from None
+
 
 app = typer.Typer(
     name="waooaw",
+    cls=CleanErrors,
     help="Design, validate, render, simulate and run workflows of agents and people.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit codes: 0 done, 1 input problems, 2 usage, 3 refused by the engine, 4 database unreachable. "
+           "Docs: docs/cli.md",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("waooaw")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree that is not installed
+            number = "unknown"
+        typer.echo(f"waooaw {number}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Design, validate, render, simulate and run workflows of agents and people."""
+
 
 DESIGN_SUFFIXES = (".yaml", ".yml", ".json", ".bpmn", ".bpmn2", ".xml")
 
@@ -226,11 +322,13 @@ def run_app(
 
 def _register_others() -> None:
     from engine.bpmn.cli import register as register_bpmn
+    from engine.cli_ops import register as register_ops
     from simulator.cli import register as register_simulator
 
     register_bpmn(app)  # import, export
     register_simulator(app)  # simulate
     app.add_typer(__import__("engine.bus.cli", fromlist=["app"]).app)  # agent-worker, bus stats/dead-letters/replay
+    register_ops(app)  # deploy, start, instances, instance, tasks, complete, correlate, incidents, retry, cancel
     # The engine worker's commands (engine/runtime/cli.py) are being written separately: until that module
     # exists the CLI works without them. Only its absence is tolerated; an import error inside it is raised.
     try:

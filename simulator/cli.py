@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from engine.errors import DefinitionError
+from engine.errors import DefinitionError, Problem
 from engine.model.definition import ProcessDefinition
 
 
@@ -30,7 +30,11 @@ def resolve_design(design: str) -> tuple[ProcessDefinition, Path | None]:
     for suffix in (".yaml", ".yml", ".json", ".bpmn"):
         if (here / f"{name}{suffix}").exists():
             return loader(name), here / f"{name}{suffix}"
-    return loader(name), None
+    try:
+        return loader(name), None
+    except FileNotFoundError:  # an unknown name is bad input (exit 1), like a design that does not load
+        raise DefinitionError(Problem(design, f"neither a file nor a design name (designs: "
+                                              f"{', '.join(designs.names())})")) from None
 
 
 def default_scenario(design: str, path: Path | None) -> Path:
@@ -53,7 +57,8 @@ def simulate_command(
                                                    "(default: <design>.scenario.yaml next to it)")] = None,
     replications: Annotated[int | None, typer.Option("--replications", "-r", min=1)] = None,
     seed: Annotated[int | None, typer.Option("--seed", min=0)] = None,
-    log: Annotated[Path | None, typer.Option("--log", help="write the event log (CSV, pm4py columns)")] = None,
+    log: Annotated[Path | None, typer.Option("--log", help="write the event log: CSV, or XES when the name ends "
+                                                           "in .xes (one row per lifecycle transition)")] = None,
     kpis: Annotated[Path | None, typer.Option("--kpis", help="write the KPI summary (CSV)")] = None,
     plots: Annotated[Path | None, typer.Option("--plots", help="write PNG figures into this folder")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
@@ -61,14 +66,12 @@ def simulate_command(
     """Simulate a design with a scenario and print KPIs with 95% confidence intervals."""
     from simulator import load_scenario, simulate
 
-    try:
-        definition, path = resolve_design(design)
-        scenario_path = scenario or default_scenario(design, path)
-        sc = load_scenario(scenario_path)
-        results = simulate(definition, sc, replications=replications, seed=seed, progress=progress)
-    except DefinitionError as exc:  # ScenarioError is one
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    # A design or scenario that does not load (DefinitionError; ScenarioError is one) is reported by the CLI's
+    # top-level handler (engine.cli): one line per problem, exit code 1.
+    definition, path = resolve_design(design)
+    scenario_path = scenario or default_scenario(design, path)
+    sc = load_scenario(scenario_path)
+    results = simulate(definition, sc, replications=replications, seed=seed, progress=progress)
     for warning in results.warnings:
         typer.echo(f"warning: {warning}", err=True)
     n = len(results.runs)
@@ -76,7 +79,7 @@ def simulate_command(
                f"({results.events / max(results.wall_seconds, 1e-9):,.0f} events/s); times in hours")
     typer.echo(results.table())
     if log is not None:
-        results.to_csv(log)
+        results.to_xes(log) if log.suffix.lower() == ".xes" else results.to_csv(log)
         typer.echo(f"event log: {log}")
     if kpis is not None:
         results.summary().to_csv(kpis, index=False)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from engine.bpmn import from_bpmn
 from engine.bpmn.cli import register
-from engine.model import load, save
+from engine.model import from_yaml, load, save
 
 BROKEN = Path(__file__).parent / "fixtures" / "bpmn_broken"
 
@@ -47,13 +47,21 @@ def test_import_refuses_unsupported_then_lenient_imports_with_warnings(tmp_path:
     assert load(tmp_path / "x.yaml").node("compute").kind == "task"
 
 
-def test_broken_file_and_default_output_name(tmp_path: Path) -> None:
+def test_broken_file_and_output_to_stdout(tmp_path: Path) -> None:
     runner = CliRunner()
     broken = runner.invoke(app(), ["import", str(BROKEN / "duplicate_ids.bpmn"), "--lenient"])
     assert broken.exit_code == 1 and "duplicate id 'review'" in broken.output
     design = save(sample_definitions()[1], tmp_path / "nightly.json")
-    exported = runner.invoke(app(), ["export", str(design)])
+    exported = runner.invoke(app(), ["export", str(design)])  # no -o: the XML on stdout, nothing written
     assert exported.exit_code == 0
-    assert from_bpmn((tmp_path / "nightly.bpmn").read_bytes()) == sample_definitions()[1]
+    assert from_bpmn(exported.stdout.encode()) == sample_definitions()[1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nightly.json"]
+    (tmp_path / "nightly.bpmn").write_text(exported.stdout, encoding="utf-8")
+    imported = runner.invoke(app(), ["import", str(tmp_path / "nightly.bpmn")])
+    assert imported.exit_code == 0 and "into stdout" in imported.stderr
+    assert from_yaml(imported.stdout) == sample_definitions()[1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nightly.bpmn", "nightly.json"]
+    by_name = runner.invoke(app(), ["export", "pr_review"])  # a design name, like the other commands
+    assert by_name.exit_code == 0 and from_bpmn(by_name.stdout.encode()).id == "pr_review"
     missing = runner.invoke(app(), ["import", str(tmp_path / "nope.bpmn")])
     assert missing.exit_code == 2 and "cannot read" in missing.output

@@ -1,4 +1,5 @@
-"""``waooaw import FILE.bpmn -o design.yaml [--lenient]`` and ``waooaw export design.yaml -o FILE.bpmn``.
+"""``waooaw import FILE.bpmn [-o design.yaml] [--lenient]`` and ``waooaw export DESIGN [-o FILE.bpmn]``
+(without ``-o`` both write to stdout).
 
 The functions do the work and return an exit code, so the designer and tests can call them directly;
 :func:`register` adds them to the project's Typer app.
@@ -13,13 +14,13 @@ import typer
 
 from engine.bpmn import import_bpmn, to_bpmn
 from engine.errors import DefinitionError
-from engine.model import load, save
+from engine.model import save
 
 
 def import_command(file: Path, output: Path | None = None, lenient: bool = False,
                    process_id: str | None = None) -> int:
-    """Read a BPMN file into a design (YAML or JSON by the output's extension)."""
-    target = output or file.with_suffix(".yaml")
+    """Read a BPMN file into a design (YAML or JSON by the output's extension; YAML on stdout without one)."""
+    target = output
     try:
         result = import_bpmn(file.read_bytes(), source=str(file), lenient=lenient, process_id=process_id)
     except OSError as exc:
@@ -30,24 +31,33 @@ def import_command(file: Path, output: Path | None = None, lenient: bool = False
         return 1
     for problem in result.warnings:
         typer.echo(f"warning: {problem}", err=True)
-    save(result.definition, target)
-    summary = f"imported {len(result.definition.all_nodes())} nodes into {target}"
+    summary = f"imported {len(result.definition.all_nodes())} nodes into {target or 'stdout'}"
     if result.warnings:
         summary += f" ({len(result.warnings)} warnings)"
+    if target is None:  # the design on stdout, the summary on stderr: `waooaw import x.bpmn > design.yaml`
+        typer.echo(result.definition.to_yaml(), nl=False)
+        typer.echo(summary, err=True)
+        return 0
+    save(result.definition, target)
     typer.echo(summary)
     return 0
 
 
-def export_command(file: Path, output: Path | None = None) -> int:
-    """Write a design (YAML, JSON or BPMN) as BPMN 2.0 XML with a diagram."""
-    target = output or file.with_suffix(".bpmn")
+def export_command(file: Path | str, output: Path | None = None) -> int:
+    """Write a design (a YAML, JSON or BPMN file, or a design name) as BPMN 2.0 XML with a diagram;
+    to stdout without ``output``."""
+    from engine.cli import resolve
+
     try:
-        definition = load(file)
+        definition, _ = resolve(str(file))
     except DefinitionError as exc:
         typer.echo(str(exc), err=True)
         return 1
-    target.write_text(to_bpmn(definition), encoding="utf-8")
-    typer.echo(f"exported {definition.id!r} to {target}")
+    if output is None:
+        typer.echo(to_bpmn(definition), nl=False)
+        return 0
+    output.write_text(to_bpmn(definition), encoding="utf-8")
+    typer.echo(f"exported {definition.id!r} to {output}")
     return 0
 
 
@@ -57,7 +67,8 @@ def register(app: typer.Typer) -> None:
     @app.command("import")
     def _import(
         file: Annotated[Path, typer.Argument(help="A BPMN 2.0 file (.bpmn, .bpmn2, .xml).")],
-        output: Annotated[Path | None, typer.Option("-o", "--output", help="Design to write (.yaml/.json).")] = None,
+        output: Annotated[Path | None, typer.Option("-o", "--output", help="Design to write (.yaml/.json); "
+                                                                            "YAML on stdout without it.")] = None,
         lenient: Annotated[bool, typer.Option("--lenient", help="Import what is supported; list the rest.")] = False,
         process: Annotated[str | None, typer.Option("--process", help="Process id, for files with several.")] = None,
     ) -> None:
@@ -66,8 +77,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("export")
     def _export(
-        file: Annotated[Path, typer.Argument(help="A design (.yaml, .json or .bpmn).")],
-        output: Annotated[Path | None, typer.Option("-o", "--output", help="BPMN file to write.")] = None,
+        file: Annotated[str, typer.Argument(metavar="FILE_OR_DESIGN",
+                                            help="A design (.yaml, .json or .bpmn) or a name in designs/.")],
+        output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                    help="BPMN file to write; stdout without it.")] = None,
     ) -> None:
         """Export a design as BPMN 2.0 XML with a diagram (opens in bpmn.io and Camunda Modeler)."""
         raise typer.Exit(export_command(file, output))
