@@ -37,6 +37,10 @@ EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_REFUSED, EXIT_DATABASE, EXIT_INTERRUPTED =
 
 def exit_code_of(exc: BaseException) -> int | None:
     """The documented exit code for an error a user can cause; None for anything else (a bug: traceback)."""
+    from engine.errors import DatabaseUnavailable
+
+    if isinstance(exc, DatabaseUnavailable):
+        return EXIT_DATABASE
     if isinstance(exc, EngineError):
         return EXIT_REFUSED
     if isinstance(exc, WaooawError):

@@ -124,8 +124,8 @@ def test_incident_and_retry(tmp_path: Path) -> None:
     (("deploy", "nope.yaml"), EXIT_INPUT, "cannot read nope.yaml"),
     (("start", "x", "--var", "novalue"), EXIT_USAGE, "'novalue' is not NAME=VALUE"),
     (("start", "x", "--vars", "[1]"), EXIT_USAGE, "must be a JSON object"),
-    (("instances", "--db", "nosuch://x"), EXIT_DATABASE, "error: database URL not understood"),
-    (("instances", "--db", "sqlite:////no/such/dir/x.db"), EXIT_DATABASE, "error: database"),
+    (("instances", "--db", "nosuch://x"), EXIT_DATABASE, "error: unknown kind of database in nosuch://x"),
+    (("instances", "--db", "sqlite:////no/such/dir/x.db"), EXIT_DATABASE, "the folder /no/such/dir does not exist"),
     (("import", "missing.bpmn"), EXIT_USAGE, "cannot read missing.bpmn"),
     (("frobnicate",), EXIT_USAGE, "No such command"),
 ])
