@@ -228,7 +228,7 @@ def sla_breach(results: Results, definition: ProcessDefinition) -> pd.DataFrame:
     replications (``low``, ``high``, clipped to 0..1), worst first."""
     from scipy import stats
 
-    log = results.event_log()
+    log = results.activity_log()
     log = log[log["kind"] == "user_task"]
     rows = []
     for task, part in log.groupby("activity_id"):
@@ -261,7 +261,7 @@ def dominant_line(results: Results, definition: ProcessDefinition) -> str:
     if done.empty:
         return "No case completed: nothing to break the cycle time down."
     cycle = float(done["cycle_time_h"].mean())
-    log = results.event_log()
+    log = results.activity_log()
     n_cases = max(len(cases), 1)
     per_activity = ((log["waiting_s"].fillna(0) + log["working_s"].fillna(0)).groupby(log["activity_id"]).sum()
                     / 3600 / n_cases)
@@ -351,7 +351,7 @@ def predicted_vs_observed(results: Results, observed: pd.DataFrame, sla: pd.Data
         rows.append({"measure": f"share ending at {end}", "predicted": float(flags.mean()), "low": low, "high": high,
                      "observed": value})
     if sla is not None and not sla.empty:
-        log = results.event_log()
+        log = results.activity_log()
         for node, part in sla.groupby("node_id"):
             simulated = log[(log["activity_id"] == node)]["sla_breached"].to_numpy(dtype=float)
             if len(simulated) == 0:
