@@ -86,3 +86,24 @@ def utilisation_bars(results: Results) -> Figure:
     ax.set_ylabel("utilisation (%)")
     ax.set_title("Resource utilisation")
     return fig
+
+
+def what_if(results: dict[str, Results], kpis: list[tuple[str, str]] | None = None) -> Figure:
+    """What-if side by side: per KPI (``(kpi, subject)``, default cycle time mean and p90) one panel with
+    each scenario's mean and 95% confidence interval (the error bar)."""
+    kpis = kpis or [("cycle_time_mean_h", ""), ("cycle_time_p90_h", "")]
+    fig = InlineFigure(figsize=(3.2 * len(kpis) + 1, 3.8), layout="constrained")
+    names = list(results)
+    colours = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3"]
+    for i, (kpi, subject) in enumerate(kpis):
+        ax = fig.add_subplot(1, len(kpis), i + 1)
+        means, errors = [], []
+        for name in names:
+            s = results[name].summary()
+            row = s[(s["kpi"] == kpi) & (s["subject"] == subject)]
+            means.append(float(row["mean"].iloc[0]) if len(row) else np.nan)
+            errors.append(float(row["half_width"].fillna(0).iloc[0]) if len(row) else 0.0)
+        ax.bar(names, means, yerr=errors, capsize=4, color=[colours[j % len(colours)] for j in range(len(names))])
+        ax.set_title(f"{kpi}{f' ({subject})' if subject else ''}", fontsize=9)
+        ax.tick_params(axis="x", labelrotation=15, labelsize=8)
+    return fig
