@@ -55,6 +55,8 @@ def parse_yaml(text: str) -> tuple[Any, dict[Path_, int]]:
 
 def _short(exc: Exception) -> str:
     text = str(exc)
+    if "integer string conversion" in text:  # Python's own guard against quadratic int parsing
+        return "a number has more than 4,300 digits"
     return text if len(text) <= 200 else text[:200] + "..."
 
 
@@ -74,7 +76,7 @@ def _check_size(root: yaml.Node) -> None:
         if depth > depth_limit:
             mark = node.start_mark
             raise YamlLimitExceeded("max_nesting_depth", f"the document is nested too deeply at line {mark.line + 1}"
-                                                         " (a recursive alias?)")
+                                                         " (deep lists and mappings, or a recursive alias)")
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 stack.append((key, depth + 1))

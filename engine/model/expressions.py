@@ -70,9 +70,11 @@ def parse(source: str) -> ast.Expression:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"does not parse: {exc.msg} at column {exc.offset}: {_short(text)}") from None
+        reason = "a number has more than 4,300 digits" if "integer string conversion" in exc.msg else exc.msg
+        raise ExpressionError(f"does not parse: {reason} at column {exc.offset}: {_short(text)}") from None
     except (ValueError, MemoryError, RecursionError) as exc:  # e.g. a 5,000-digit literal, 1,000 nested brackets
-        raise ExpressionError(f"does not parse: {exc}: {_short(text)}") from None
+        reason = "a number has more than 4,300 digits" if "integer string conversion" in str(exc) else str(exc)
+        raise ExpressionError(f"does not parse: {reason}: {_short(text)}") from None
     for count, node in enumerate(ast.walk(tree), start=1):
         if count > limits.max_expression_nodes:
             raise ExpressionLimitExceeded("max_expression_nodes", f"expression {_short(text)} is too large")
@@ -95,10 +97,18 @@ def _short(text: str) -> str:
 
 
 def _int_literal(node: ast.AST) -> int | None:
+    """The absolute value of an integer written with literals only (``10**10`` folded, when small), else None."""
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         return _int_literal(node.operand)
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return abs(node.value)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow | ast.Mult | ast.Add):
+        left, right = _int_literal(node.left), _int_literal(node.right)
+        if left is None or right is None:
+            return None
+        if isinstance(node.op, ast.Pow):
+            return left ** right if right * max(left.bit_length(), 1) <= 4096 else None
+        return left * right if isinstance(node.op, ast.Mult) else left + right
     return None
 
 
@@ -116,7 +126,8 @@ def _check_static(node: ast.AST, text: str, limits: Limits) -> None:
         if exponent is None:
             return
         size = exponent if isinstance(node.op, ast.LShift) else exponent * max(1, (base or 2).bit_length() - 1)
-        if (base is None or base > 1) and size > bits:
+        grows = base != 0 if isinstance(node.op, ast.LShift) else base is None or base > 1
+        if grows and size > bits:
             raise ExpressionLimitExceeded("max_int_digits", f"{_short(text)} computes a number with too many digits")
 
 
