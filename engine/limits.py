@@ -35,28 +35,31 @@ def _limit(default: Any, doc: str) -> Any:
 class Limits:
     """The limits in force (``LIMITS``); read them as ``limits.current().max_file_bytes``."""
 
-    max_file_bytes: int = _limit(10_000_000, "size of a design, scenario or BPMN file or upload read (bytes)")
+    max_file_bytes: int = _limit(10_000_000, "size of a design, scenario or BPMN document loaded (a file or an "
+                                              "upload), checked before it is parsed (bytes)")
     max_yaml_nodes: int = _limit(
         200_000, "YAML nodes of one document after aliases are expanded (a 'billion laughs' stops here)")
     max_nesting_depth: int = _limit(
-        64, "nesting of lists and mappings in a YAML/JSON document, and of sub-processes in a definition "
-            "(a sub-process nesting counts once per level); serialisation is tested at this depth")
+        64, "nesting of lists and mappings in a YAML/JSON document or a variable's value; a definition validates "
+            "only if its saved form is within it (about 30 levels of sub-processes), so what validates saves and "
+            "loads back")
     max_nodes: int = _limit(20_000, "nodes and flows of one definition, sub-processes included")
     max_expression_length: int = _limit(10_000, "characters of one expression (condition, correlation key)")
     max_expression_nodes: int = _limit(2_000, "syntax-tree nodes of one expression")
     max_int_digits: int = _limit(
         1_000, "decimal digits of an integer an expression may write or produce (about 3,300 bits)")
     max_string_length: int = _limit(100_000, "characters of a string an expression may produce")
-    max_collection_length: int = _limit(10_000, "items of a list, set, dict or comprehension an expression builds")
-    expression_seconds: float = _limit(0.5, "CPU time one evaluation of an expression may take (seconds)")
+    max_collection_length: int = _limit(10_000, "items of a list, tuple, set or dict an expression builds")
+    expression_seconds: float = _limit(
+        0.5, "time one evaluation of an expression may take, checked at every step of the evaluation (seconds)")
     max_variable_bytes: int = _limit(1_000_000, "JSON size of one process variable's value (bytes)")
     max_key_length: int = _limit(
         255, "characters of a business key, message correlation key, user or group name (no control characters)")
     min_timer_cycle: str = _limit(
         "PT1S", "shortest interval of a repeating timer (cycle): a 1 ms reminder commits 1,000 steps a second")
     max_timer_duration: str = _limit(
-        "P36500D", "longest timer, SLA, retry delay or timeout (about 100 years: beyond it dates overflow)")
-    max_retry_attempts: int = _limit(1_000, "attempts of a service task's retry policy")
+        "P36500D", "longest duration anywhere (timer, SLA, retry delay, timeout, scenario horizon): about 100 "
+                   "years; beyond year 9999 dates overflow")
 
     @property
     def min_cycle(self) -> timedelta:

@@ -209,3 +209,19 @@ def test_worker_start_up_problem_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert proc.returncode == 1
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert len(lines) == 1 and "does not exist" in lines[0], lines
+
+
+def test_readme_states_every_limit_as_the_code_does() -> None:
+    from engine.limits import table
+
+    readme = (TESTS.parent / "README.md").read_text(encoding="utf-8")
+    assert table() in readme  # README's table is the one engine/limits.py makes: they cannot drift apart
+
+
+def test_a_limit_set_in_the_environment_is_used_and_a_bad_one_is_named() -> None:
+    from engine.errors import ConfigError
+    from engine.limits import Limits
+
+    assert Limits.from_env({"WAOOAW_MAX_YAML_NODES": "1_000"}).max_yaml_nodes == 1000
+    with pytest.raises(ConfigError, match="WAOOAW_MAX_FILE_BYTES"):
+        Limits.from_env({"WAOOAW_MAX_FILE_BYTES": "lots"})
