@@ -101,6 +101,8 @@ ENGINE_CASES: dict[str, tuple[Any, type[WaooawError], str]] = {
     "variable-non-text-key": (lambda e: e.start("free", {"d": {1: "a"}}), EngineError, "not text"),
     "variable-too-large": (lambda e: e.start("free", {"big": "x" * 2_000_000}), EngineError, "max_variable_bytes"),
     "variable-too-deep": (lambda e: e.start("free", {"deep": _deep(200)}), EngineError, "max_nesting_depth"),
+    "variable-name-nul": (lambda e: e.start("free", {"a\x00b": 1}), EngineError, "control character"),
+    "variable-name-empty": (lambda e: e.start("free", {"": 1}), EngineError, "empty"),
     "message-name-nul": (lambda e: e.correlate("m\x00", "k"), EngineError, "control character"),
     "correlation-key-too-long": (lambda e: e.correlate("m", "k" * 1_000), WaooawError, "max_key_length"),
     "deploy-cpu-bomb": (lambda e: e.deploy(_bomb()), WaooawError, "max_int_digits"),

@@ -18,7 +18,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from engine.limits import current
+from engine.errors import WaooawError
+from engine.limits import check_key, current
 
 _CODEC_TYPES = (dt.datetime, dt.date, dt.time, dt.timedelta, Decimal, UUID)  # the typed codec's, not ours
 
@@ -66,8 +67,10 @@ def values_problems(values: Mapping[str, Any]) -> list[str]:
     """One problem per variable that cannot be stored, naming it."""
     problems = []
     for name, value in values.items():
-        if not isinstance(name, str) or not name:
-            problems.append(f"variable name {name!r} must be non-empty text")
+        try:
+            check_key(name, f"variable name {str(name)[:40]!r}")
+        except WaooawError as exc:  # NUL and other control characters: PostgreSQL refuses them in text
+            problems.append(str(exc))
             continue
         reason = value_problem(value)
         if reason is not None:
