@@ -132,9 +132,16 @@ def test_a_failing_step_becomes_an_incident_and_the_rest_goes_on(kind: str, db_u
     assert engine.run_until_idle() == 0 and len(engine.incidents()) == 1  # tried once, not again and again
 
 
-def test_a_missing_sla_handler_is_an_incident_not_silently_dropped(db_url: str) -> None:
+def test_a_missing_sla_handler_is_an_incident_not_silently_dropped(db_url: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deploy refuses a handler nobody registered; one missing where the worker runs (its module not imported
+    there) is an incident when the SLA passes, not a line in a log."""
+    from engine import registry
+
     engine = Engine(db_url, clock=VirtualClock())
+    register("test14.no_such_handler", ok)
     engine.deploy(sla_after_work("PT1H", on_timeout="test14.no_such_handler"))
+    monkeypatch.delitem(registry._registry, "test14.no_such_handler")
     engine.deploy(healthy())
     failing = engine.start("sla")
     engine.run_until_idle()

@@ -26,7 +26,8 @@ and ``decimal`` likewise), at any depth of lists and maps, and read back as the 
 agent, a form or ``Engine.instance(...).variables`` gets is what was given. The idea is SpiffWorkflow's
 typed JSON encoding (sartography/spiff-arena#2757); the tag names are this project's. A stored map whose
 keys are exactly ``$type`` and ``value`` with a known type name is read as that type (the one ambiguity).
-Other objects JSON cannot hold are stored as their ``str()`` (as before the codec), never refused.
+Other objects JSON cannot hold (sets, bytes, arbitrary objects, NaN) are refused where values enter the engine
+(``engine.runtime.plain``), never stored as their ``str()``.
 
 Declared types are checked (``matches``) and text is converted (``coerce``) where values enter: ``Engine.
 start``, ``set_variables``, task completion, message payloads, variable defaults in YAML/BPMN, and the

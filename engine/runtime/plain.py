@@ -3,8 +3,8 @@
 Process variables, agent outputs, form values and message payloads are stored as JSON. A value JSON cannot
 hold exactly (a set, bytes, an arbitrary object, a float NaN or infinity, a dict with non-text keys) used to be
 stored as its ``str()`` form, so a set came back as the text ``"{1, 2}"``; it is now refused before anything is
-written, naming the variable and the part of the value at fault. Dates and times are left to the typed
-variable codec (``engine.runtime.values``, declared types). A value whose JSON is longer than
+written, naming the variable and the part of the value at fault. Dates, times, durations and decimals are the
+typed variable codec's (``engine.model.values``), which stores them exactly. A value whose JSON is longer than
 ``max_variable_bytes`` or nested deeper than ``max_nesting_depth`` (``engine.limits``) is refused too.
 """
 
@@ -16,12 +16,11 @@ import math
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from engine.errors import WaooawError
 from engine.limits import check_key, current
 
-_CODEC_TYPES = (dt.datetime, dt.date, dt.time, dt.timedelta, Decimal, UUID)  # the typed codec's, not ours
+_CODEC_TYPES = (dt.datetime, dt.date, dt.time, dt.timedelta, Decimal)  # engine.model.values stores these
 
 
 def value_problem(value: Any) -> str | None:
