@@ -648,7 +648,7 @@ class _Validator:
                 self._check_names(node, "input_variables", node.input_variables)
                 self._check_names(node, "output_variables", node.output_variables)
             elif isinstance(node, UserTask):
-                self._check_names(node, "form", [f.name for f in node.form])
+                self._check_names(node, "form", [f.variable or f.name for f in node.form])
             elif isinstance(node, MessageThrowEvent):
                 self._check_names(node, "payload", node.payload)
             elif isinstance(node, MessageCatchEvent) and node.outputs:

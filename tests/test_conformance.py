@@ -198,3 +198,70 @@ def test_every_flow_node_and_sequence_flow_of_the_corpus_is_imported_or_named(pa
         if not kept and ident not in named and container is None:  # a reported container covers its content
             missing.append(f"<{tag} id={ident!r}> line {el.sourceline}")
     assert not missing, "dropped without a finding: " + ", ".join(missing)
+
+
+# --- kind 6: forms and variables -----------------------------------------------------------------------
+
+CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
+FORM_BINDING = f"""<definitions xmlns="{BPMN}" xmlns:camunda="{CAMUNDA}" targetNamespace="t">
+  <process id="expense" isExecutable="true">
+    <startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="review"/>
+    <userTask id="review" camunda:assignee="lead"><extensionElements>
+      <camunda:formProperty id="ok" name="Approve?" type="boolean" variable="approved" required="true"/>
+    </extensionElements></userTask>
+    <sequenceFlow id="f2" sourceRef="review" targetRef="gw"/>
+    <exclusiveGateway id="gw" default="no"/>
+    <sequenceFlow id="yes" sourceRef="gw" targetRef="paid">
+      <conditionExpression>${{approved}}</conditionExpression></sequenceFlow>
+    <sequenceFlow id="no" sourceRef="gw" targetRef="refused"/>
+    <endEvent id="paid"/><endEvent id="refused"/>
+  </process></definitions>"""
+
+
+def test_a_form_property_keeps_its_variable_binding_through_import_and_completion(db_url: str) -> None:
+    from engine.bpmn import from_bpmn, to_bpmn
+
+    d = import_bpmn(FORM_BINDING).definition
+    (field,) = d.node("review").form  # type: ignore[attr-defined]
+    assert (field.name, field.variable) == ("ok", "approved")
+    assert from_bpmn(to_bpmn(d)).node("review").form == d.node("review").form  # type: ignore[attr-defined]
+    e = Engine(db_url, clock=VirtualClock())
+    e.deploy(d)
+    i = e.start("expense")
+    (task,) = e.tasks(instance_id=i)
+    from engine.errors import FormError
+
+    with pytest.raises(FormError, match="'cost_centre' is not a declared variable .*the form has"):
+        e.complete_task(task["id"], {"ok": True, "cost_centre": "R&D"}, actor="lead")  # declared ones only
+    e.complete_task(task["id"], {"ok": True}, actor="lead")
+    view = e.instance(i)
+    assert view.status == "completed" and view.variables["approved"] is True and "ok" not in view.variables
+    assert list(e.activities(i)["node_id"])[-1] == "paid"  # the gateway read the bound variable
+
+
+def test_a_process_that_declares_no_variables_takes_any_on_completion(tmp_path: Any) -> None:
+    """Camunda's complete(task, variables): without declarations, a task takes any storable variable."""
+    xml = f"""<definitions xmlns="{BPMN}" targetNamespace="t"><process id="free" isExecutable="true">
+      <startEvent id="s"/><sequenceFlow id="f" sourceRef="s" targetRef="u"/><userTask id="u"/>
+    </process></definitions>"""
+    e = Engine(f"sqlite:///{tmp_path / 'e.db'}", clock=VirtualClock())
+    e.deploy(import_bpmn(xml).definition)
+    i = e.start("free")
+    (task,) = e.tasks(instance_id=i)
+    e.complete_task(task["id"], {"cost_centre": "R&D", "amount": 12})
+    assert e.instance(i).variables == {"cost_centre": "R&D", "amount": 12}
+
+
+def test_set_variables_names_its_own_call_and_checks_declared_types(tmp_path: Any) -> None:
+    from engine.errors import EngineError
+    from engine.model import ProcessBuilder
+
+    b = ProcessBuilder("typed_form", variables={"approved": bool, "amount": int})
+    b.start().user("review", assignee="lead").end()
+    e = Engine(f"sqlite:///{tmp_path / 'e.db'}", clock=VirtualClock())
+    e.deploy(b.build())
+    i = e.start("typed_form")
+    with pytest.raises(EngineError, match=r"^cannot set variables of instance '\w+': 'amount' must be integer"):
+        e.set_variables(i, {"amount": "many"})
+    e.set_variables(i, {"approved": True})  # a required-less partial update is fine
+    assert e.instance(i).variables["approved"] is True

@@ -228,7 +228,16 @@ def form_fields(el: etree._Element, out: VendorRead) -> list[dict[str, Any]]:
         if default is not None and default != "":
             entry["default"] = _typed(default, ftype)
         if kind == "formProperty" and (item.get("expression") or item.get("variable")):
-            out.notes.append(f"formProperty {name!r}: expression/variable binding not kept")
+            bound = (item.get("variable") or "").strip()
+            if not bound:  # expression="${x}" (Activiti/Flowable) binds the variable x
+                match = re.fullmatch(r"\s*[$#]\{\s*([A-Za-z_]\w*)\s*\}\s*", item.get("expression") or "")
+                bound = match.group(1) if match else ""
+            if _NAME.match(bound):
+                if bound != name:
+                    entry["variable"] = bound  # completing the task sets this variable
+            else:
+                out.notes.append(f"formProperty {name!r}: binding {item.get('expression') or bound!r} is not a "
+                                 "variable name; the field sets the variable named after it")
         fields.append(entry)
     return fields
 

@@ -860,7 +860,8 @@ class Reader:
 
     def _foreign_variables(self, process: etree._Element, nodes: list[Node]) -> list[dict[str, Any]]:
         """Declare what a foreign file uses: its start form fields, then every name a condition or a
-        correlation key reads (our validation only lets expressions read declared variables)."""
+        correlation key reads and every variable a user task's form sets (our validation only lets
+        expressions read declared variables; completion accepts declared variables beyond the form)."""
         declared: dict[str, dict[str, Any]] = {}
         for var in self.start_variables:
             declared.setdefault(var["name"], var)
@@ -874,6 +875,8 @@ class Reader:
             key = getattr(node, "correlation_key", None)
             if key:
                 read |= expressions.variable_names(key)
+            for form_field in getattr(node, "form", None) or []:  # what completing a user task sets
+                read.add(form_field.variable or form_field.name)
             pending.extend(getattr(node, "nodes", []))
         for name in sorted(read):
             if name not in declared and re.match(r"^[A-Za-z_]\w*$", name):

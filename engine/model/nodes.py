@@ -326,6 +326,7 @@ class FormField(Model):
     required: bool = False
     choices: list[str] | None = None
     default: Any = None
+    variable: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")  # the variable it sets (default: name)
 
     @model_validator(mode="after")
     def _choices(self) -> FormField:

@@ -203,10 +203,21 @@ class HumanTaskApi:
         if actor is not None and task.assignee is None and groups is not None:
             self._check_groups(task, actor, groups, "complete")
         form = [FormField(**f) for f in json.loads(task.form)]
-        clean = check_form(form, dict(values or {}), task.node_id)
-        problems = values_problems(clean)
-        if not form and not problems:  # no form: the definition's declared variables are the form
-            problems = self._declared_problems(task.instance_id, clean)
+        given = dict(values or {})
+        # Beyond its form, a task accepts the definition's declared variables (each of its type) - or any
+        # variable when the definition declares none, as Camunda's complete(task, variables) does - so an
+        # imported process is always completable. Form fields bound to another variable (Camunda's
+        # formProperty variable=...) set that variable.
+        names = {f.name for f in form}
+        extra = {k: v for k, v in given.items() if k not in names}
+        clean = check_form(form, {k: v for k, v in given.items() if k in names}, task.node_id)
+        clean = {next((f.variable or f.name for f in form if f.name == k), k): v for k, v in clean.items()}
+        problems = values_problems({**clean, **extra})
+        if extra and not problems:
+            problems = self._declared_problems(task.instance_id, extra)
+            if problems and form:
+                problems.append(f"the form has {sorted(names)}")
+        clean.update(extra)
         if problems:
             raise FormError(f"task {task.node_id!r}: " + "; ".join(problems))
         now = self.clock.now()
