@@ -642,6 +642,12 @@ class _Validator:
             key = getattr(node, "correlation_key", None)
             if key is not None:
                 self._check_expression(node.id, f"correlation_key of {describe(node)}", key)
+            payload = getattr(node, "payload_expression", None)
+            if payload is not None:
+                self._check_expression(node.id, f"payload_expression of {describe(node)}", payload)
+            target = getattr(node, "result_variable", None)
+            if target is not None and self.declared and target not in self.declared:
+                self._check_names(node, "result_variable", [target])
             if not self.declared:
                 continue
             if isinstance(node, ServiceTask):

@@ -231,7 +231,7 @@ def test_a_form_property_keeps_its_variable_binding_through_import_and_completio
     (task,) = e.tasks(instance_id=i)
     from engine.errors import FormError
 
-    with pytest.raises(FormError, match="'cost_centre' is not a declared variable .*the form has"):
+    with pytest.raises(FormError, match=r"'cost_centre' is not a declared variable .*the form has"):
         e.complete_task(task["id"], {"ok": True, "cost_centre": "R&D"}, actor="lead")  # declared ones only
     e.complete_task(task["id"], {"ok": True}, actor="lead")
     view = e.instance(i)

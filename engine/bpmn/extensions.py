@@ -282,6 +282,30 @@ def correlation_key(el: etree._Element, message: etree._Element | None, out: Ven
     return None
 
 
+def message_payload(definition: etree._Element) -> tuple[str | None, str | None]:
+    """(payload expression, result variable) of a ``messageEventDefinition``, in the dialects SpiffWorkflow
+    writes: ``spiffworkflow:messagePayload`` / ``spiffworkflow:messageVariable`` extension elements, or the
+    Camunda-style attributes ``camunda:expression`` / ``camunda:resultVariable`` its Camunda parser reads."""
+    expression = variable = None
+    for name, value in definition.attrib.items():
+        local = etree.QName(name).localname if name.startswith("{") else ""
+        if local == "expression" and value.strip():
+            expression = value.strip()
+        elif local == "resultVariable" and value.strip():
+            variable = value.strip()
+    for child in extension_elements(definition):
+        local = etree.QName(child).localname
+        text = "".join(child.itertext()).strip()
+        if local == "messagePayload" and text:
+            expression = text
+        elif local == "messageVariable" and text:
+            variable = text
+    if expression is not None:
+        match = re.fullmatch(r"\s*[$#]\{(.*)\}\s*", expression, flags=re.S)
+        expression = match.group(1).strip() if match else expression
+    return expression, variable
+
+
 def unmapped(el: etree._Element, used: set[str]) -> list[str]:
     """Vendor attributes and extension elements of ``el`` that were not mapped (``camunda:asyncBefore``)."""
     left: list[str] = []

@@ -839,6 +839,8 @@ class Reader:
             self.note("error", el, f"messageRef {ref(message_ref)!r} names no element in the file")
         data["message"] = name if name is not None else self._unnamed_message(el)
         msg = self.element(ref(message_ref)) if message_ref else None
+        if definition is not None:
+            self._message_payload(definition, el, data)
         key = extensions.correlation_key(el, msg, VendorRead())
         if key and correlates:
             condition, _, reason = conversions.condition(key)
@@ -846,6 +848,28 @@ class Reader:
                 self.note("warning", el, f"correlation key {key!r} cannot be used ({reason}); not imported")
             else:
                 data["correlation_key"] = condition
+
+    def _message_payload(self, definition: etree._Element, el: etree._Element, data: dict[str, Any]) -> None:
+        """SpiffWorkflow's payload expression (throw) and result variable (catch): imported, or named."""
+        expression, variable = extensions.message_payload(definition)
+        throws = local(el) in ("endEvent", "intermediateThrowEvent", "implicitThrowEvent")
+        if expression is not None:
+            reason = expressions.check(expression)
+            if not throws:
+                self.note("warning", el, f"a payload expression {expression!r} on a catching event is ignored")
+            elif reason is not None:
+                self.note("unsupported", el, f"message payload expression {expression!r} {reason}"
+                          + ("; the message is sent without it" if self.lenient else ""))
+            else:
+                data["payload_expression"] = expression
+        if variable is not None:
+            if throws:
+                self.note("warning", el, f"a result variable {variable!r} on a throwing event is ignored")
+            elif not re.match(r"^[A-Za-z_]\w*$", variable):
+                self.note("unsupported", el, f"result variable {variable!r} is not a variable name"
+                          + ("; the payload's fields become variables" if self.lenient else ""))
+            else:
+                data["result_variable"] = variable
 
     def _error_code(self, definition: etree._Element | None) -> str | None:
         error_ref = definition.get("errorRef") if definition is not None else None
@@ -877,6 +901,10 @@ class Reader:
                 read |= expressions.variable_names(key)
             for form_field in getattr(node, "form", None) or []:  # what completing a user task sets
                 read.add(form_field.variable or form_field.name)
+            if getattr(node, "payload_expression", None):
+                read |= expressions.variable_names(node.payload_expression)  # type: ignore[attr-defined]
+            if getattr(node, "result_variable", None):
+                read.add(node.result_variable)  # type: ignore[attr-defined]
             pending.extend(getattr(node, "nodes", []))
         for name in sorted(read):
             if name not in declared and re.match(r"^[A-Za-z_]\w*$", name):

@@ -113,6 +113,7 @@ class MessageStartEvent(Node):
 
     kind: Literal["message_start"] = "message_start"
     message: str = Field(min_length=1)
+    result_variable: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")  # the whole payload goes here
     is_event = True
 
 
@@ -165,16 +166,20 @@ class MessageCatchEvent(Node):
     message: str = Field(min_length=1)
     correlation_key: Expression | None = None
     outputs: list[str] | None = None  # payload fields copied into variables (None: all)
+    result_variable: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")  # the whole payload goes here
     is_event = True
 
 
 class MessageThrowEvent(Node):
-    """Sends a message (on the bus) carrying the named variables."""
+    """Sends a message (on the bus) carrying the named variables, or the value of ``payload_expression``
+    (SpiffWorkflow's message payload): a map's keys are the payload's fields, any other value is delivered
+    whole (a receiver's ``result_variable`` gets it)."""
 
     kind: Literal["message_throw"] = "message_throw"
     message: str = Field(min_length=1)
     correlation_key: Expression | None = None
     payload: list[str] = Field(default_factory=list)
+    payload_expression: Expression | None = None
     is_event = True
 
 
@@ -221,6 +226,7 @@ class MessageBoundaryEvent(BoundaryEvent):
     kind: Literal["boundary_message"] = "boundary_message"
     message: str = Field(min_length=1)
     correlation_key: Expression | None = None
+    result_variable: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")  # the whole payload goes here
 
 
 # --- gateways -----------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from engine.runtime.plain import values_problems
 from engine.runtime.tables import DefinitionRow, InstanceRow, MessageRow, SubscriptionRow, VariableRow
 from engine.runtime.writes import Writes
 from engine.semantics import events as ev
+from engine.semantics.core import message_variables
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -245,7 +246,7 @@ class MessageApi:
                     if job_id is not None and not self._settle(conn, job_id):
                         return None
                     definition = self.definition(name, None, conn)
-                    values = dict(payload)
+                    values = message_variables(definition.node(starts[message]), payload)
                     self._check_variables(definition, values)
                     instance_id = self._start_in(conn, writes, definition, values, None, start_node=starts[message])
                     writes.flush(conn)

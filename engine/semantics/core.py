@@ -351,9 +351,16 @@ class Semantics:
         elif kind == "message_throw":
             assert isinstance(node, MessageThrowEvent)
             variables = step.state.variables
+            payload = {name: variables.get(name) for name in node.payload}
+            if node.payload_expression is not None:
+                try:
+                    value = expressions.evaluate(node.payload_expression, variables)
+                except ExpressionError as exc:
+                    self._incident(step, token, f"payload of {node.id!r} failed: {exc}")
+                    return
+                payload.update(value if isinstance(value, dict) else {WHOLE: value})
             step.effects.append(fx.SendMessage(
-                node.message, self._correlation(node.correlation_key, variables),
-                {name: variables.get(name) for name in node.payload}, node.id))
+                node.message, self._correlation(node.correlation_key, variables), payload, node.id))
             self._leave(step, token, node)
         elif kind == "compensation_throw":
             assert isinstance(node, CompensationThrowEvent)
@@ -668,9 +675,7 @@ class Semantics:
             return None
 
     def _message_vars(self, step: _Step, node: Node, payload: dict[str, Any]) -> None:
-        outputs = getattr(node, "outputs", None)
-        values = {k: v for k, v in payload.items() if outputs is None or k in outputs}
-        self._set_vars(step, node.id, values, None)
+        self._set_vars(step, node.id, message_variables(node, payload), None)
 
     def _cancel_waits(self, step: _Step, token: Token) -> None:
         if not token.waits and not token.fired:
@@ -776,6 +781,27 @@ class Semantics:
             return self.calendars[name]
         except KeyError:
             raise SemanticsError(f"calendar {name!r} is not known; pass calendars={{{name!r}: ...}}") from None
+
+
+WHOLE = "$value"
+"""The payload field carrying a thrown value that is not a map (``payload_expression``)."""
+
+
+def message_variables(node: Node, payload: dict[str, Any]) -> dict[str, Any]:
+    """The variables a received message sets at ``node``: with ``result_variable``, that one variable holds
+    the payload (the thrown value itself when it was not a map: SpiffWorkflow's ``messageVariable``);
+    without, each field its own variable (``outputs`` filters them) and a thrown non-map value goes to the
+    variable named after the message when that is a valid name (SpiffWorkflow's rule), else ``payload``."""
+    whole = payload.get(WHOLE, payload) if set(payload) == {WHOLE} else payload
+    target = getattr(node, "result_variable", None)
+    if target:
+        return {target: whole}
+    outputs = getattr(node, "outputs", None)
+    values = {k: v for k, v in payload.items() if k != WHOLE and (outputs is None or k in outputs)}
+    if WHOLE in payload:
+        name = getattr(node, "message", "")
+        values[name if name.isidentifier() else "payload"] = payload[WHOLE]
+    return values
 
 
 def is_catch(node: Node) -> bool:
