@@ -92,6 +92,9 @@ class AppRuntime:
         else:
             self.worker_note = ("Jobs run in external `waooaw worker` processes (WAOOAW_WORKER=external): "
                                 "start at least one beside the app.")
+            if config.demo:
+                self.worker_note += (" Demo mode: the clock control moves this app's virtual clock and runs what "
+                                     "falls due here; external workers keep the wall clock.")
         self.poll = poll
         self.thread: threading.Thread | None = None
         if self.runs_jobs and start_worker:

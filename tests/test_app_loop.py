@@ -143,6 +143,10 @@ def test_deploy_saved_refuses_an_invalid_design_and_versions_follow_content(tmp_
     assert second.new and second.definition is not None and second.definition.version == 2
     table = versions(engine, "review2")
     assert list(table["version"]) == [2, 1] and list(table["new instances"]) == [1.0, 0.0]
+    from engine.versions import set_rollout
+
+    set_rollout(engine, "review2", {1: 90, 2: 10}, actor="engineering-manager", reason="canary")
+    assert list(versions(engine, "review2")["new instances"]) == [0.1, 0.9]
     diff = node_diff(engine.definition("review2", 1), engine.definition("review2", 2))
     assert list(diff["element"]) == ["wowvision_validate"] and diff.loc[0, "change"] == "changed"
     assert diff.loc[0, "fields"] == "name"
@@ -427,3 +431,25 @@ def test_simulator_page_generates_a_scenario_for_a_saved_design_and_compares(dat
     at.button(key="FormSubmitter:sim_whatif_form:saved:intake-Compare A and B").click().run()
     assert not at.exception
     assert any("KPIs differ significantly" in m.value for m in at.markdown)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_app_leaves_jobs_to_external_workers(tmp_path: Path, postgres_url: str) -> None:
+    from app.config import load as load_config
+    from engine.runtime.db import scratch_database
+
+    with scratch_database(postgres_url) as url:
+        config = load_config({"WAOOAW_DATA_DIR": str(tmp_path), "WAOOAW_DB": url})
+        assert config.worker == "external"
+        runtime = AppRuntime(config)
+        try:
+            assert runtime.thread is None and not runtime.runs_jobs and runtime.drive() == 0
+            assert "waooaw worker" in runtime.worker_note
+            instance = runtime.engine.start("marketing_campaign", {"campaign": "x"})
+            moved = runtime.move_clock(timedelta(hours=1))  # the demo clock still moves, through advance_to
+            assert moved.after - moved.before >= timedelta(hours=1)
+            assert runtime.engine.instance(instance).active_nodes == ["approval"]
+        finally:
+            runtime.stop()
+            runtime.engine.db.dispose()
+            runtime.engine.reader.dispose()
