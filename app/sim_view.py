@@ -324,8 +324,9 @@ def batch_interval(values: np.ndarray, n: int, stat: Any, draws: int = 2000, see
 
 
 def predicted_vs_observed(results: Results, observed: pd.DataFrame, sla: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per measure: ``measure``, ``predicted`` (simulation mean), ``interval`` (95% range a batch of
-    the observed size should show), ``observed``, ``inside``.
+    """One row per measure: ``measure``, ``predicted`` (simulation mean), ``low``/``high`` (the 95% range a
+    batch of the observed size should show), ``observed``, ``off by`` (how far outside the range, in the
+    measure's unit; 0 inside) and ``inside``.
 
     ``observed``: finished instances with ``cycle_time_h`` and ``end_node`` (may be None when unknown).
     ``sla``: completed human tasks with ``node_id`` and ``within_sla``.
@@ -360,6 +361,8 @@ def predicted_vs_observed(results: Results, observed: pd.DataFrame, sla: pd.Data
             rows.append({"measure": f"SLA breached at {node}", "predicted": float(simulated.mean()), "low": low,
                          "high": high, "observed": float((~part["within_sla"].astype(bool)).mean())})
     frame = pd.DataFrame(rows, columns=["measure", "predicted", "low", "high", "observed"])
+    frame["off by"] = [0.0 if math.isnan(v) or math.isnan(lo) or lo <= v <= hi else (v - hi if v > hi else v - lo)
+                       for lo, hi, v in zip(frame["low"], frame["high"], frame["observed"], strict=True)]
     frame["inside"] = [bool(lo - 1e-9 <= v <= hi + 1e-9) if not math.isnan(v) and not math.isnan(lo) else None
                        for lo, hi, v in zip(frame["low"], frame["high"], frame["observed"], strict=True)]
     return frame

@@ -30,6 +30,11 @@ def act(ctx: PageContext, message: str, action: Callable[..., Any], *args: Any, 
     return result
 
 
+def numbered(values: dict[str, Any], n: int) -> dict[str, Any]:
+    """``values`` with ``{n}`` in text values replaced by ``n`` (starting many instances that differ)."""
+    return {k: v.replace("{n}", str(n)) if isinstance(v, str) else v for k, v in values.items()}
+
+
 def start_form(ctx: PageContext, definition: ProcessDefinition, prefix: str) -> None:
     """A form asking for the variables ``definition`` takes as input; Start runs it as the acting user."""
     name = definition.id
@@ -53,13 +58,15 @@ def start_form(ctx: PageContext, definition: ProcessDefinition, prefix: str) -> 
         cols = st.columns([3, 1])
         business_key = cols[0].text_input("Business key (optional)", key=f"{prefix}_bkey:{name}")
         count = cols[1].number_input("Instances", 1, 1000, 1, key=f"{prefix}_count:{name}",
-                                     help="Start this many with the same values (keys get -1, -2, …).")
+                                     help="Start this many at once (keys get -1, -2, …; {n} in a text value becomes "
+                                          "the instance's number, e.g. lead{n}@example.com).")
         if st.form_submit_button("Start", type="primary", key=f"{prefix}_start_button:{name}",
                                  icon=":material/play_arrow:"):
             def start() -> str:
                 values, key, n = start_values(definition, raw), business_key.strip() or None, int(count)
                 keys = [key] if n == 1 else [f"{key}-{i}" if key else None for i in range(1, n + 1)]
-                started = ctx.engine.start_many(name, [values] * n, keys, actor=ctx.user)  # all or none
+                batch = [numbered(values, i) for i in range(1, n + 1)]
+                started = ctx.engine.start_many(name, batch, keys, actor=ctx.user)  # all or none
                 st.session_state["instance_id"] = st.session_state["instance_pick"] = started[-1]
                 return started[-1]
             act(ctx, f"Started {name}." if count == 1 else f"Started {int(count)} instances of {name}.", start)

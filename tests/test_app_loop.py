@@ -113,6 +113,12 @@ def test_start_form_asks_only_for_inputs() -> None:
     assert [d.name for d in start_inputs(forced)] == ["severity"]
 
 
+def test_numbered_values_for_many_instances() -> None:
+    from app.widgets import numbered
+
+    assert numbered({"email": "lead{n}@x", "n": 3}, 7) == {"email": "lead7@x", "n": 3}
+
+
 def test_countdown_reads_like_a_person() -> None:
     from datetime import UTC, datetime
 
@@ -210,6 +216,7 @@ def test_predicted_vs_observed_says_whether_each_value_is_inside() -> None:
     table = predicted_vs_observed(results, observed).set_index("measure")
     assert table.loc["cycle time, median (h)", "inside"]
     assert not table.loc["share ending at nurtured", "inside"]  # none nurtured: far outside
+    assert table.loc["share ending at nurtured", "off by"] < 0 and table.loc["cycle time, median (h)", "off by"] == 0
     far = predicted_vs_observed(results, observed.assign(cycle_time_h=24.0)).set_index("measure")
     assert not far.loc["cycle time, median (h)", "inside"]
 

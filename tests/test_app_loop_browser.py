@@ -108,6 +108,7 @@ def test_design_simulate_deploy_run_escalate_approve(served: str, data_dir: Path
             page.get_by_role("button", name="Run simulation").click()
             expect(page.get_by_text(re.compile(r"of the .* cycle time"))).to_be_visible(timeout=60_000)
             settle(page)
+            page.get_by_text(re.compile(r"of the .* cycle time")).evaluate("e => e.scrollIntoView({block: 'start'})")
             shoot(page, shots, "app_simulator")
 
             # deploy it
@@ -180,7 +181,7 @@ def test_twenty_onboardings_through_seven_days_and_predicted_vs_observed(served:
             page.get_by_text("Start an instance").click()
             choose(page, "Process to start", "customer_onboarding")
             form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_role("button", name="Start"))
-            form.get_by_label("email", exact=True).fill("lead@example.com")
+            form.get_by_label("email", exact=True).fill("lead{n}@example.com")  # 20 different leads
             form.get_by_label("Instances", exact=True).fill("20")
             form.get_by_role("button", name="Start").click()
             expect(page.get_by_text("Started 20 instances of customer_onboarding.")).to_be_visible()
@@ -203,6 +204,7 @@ def test_twenty_onboardings_through_seven_days_and_predicted_vs_observed(served:
                    ).to_be_visible()
             expect(page.get_by_text("for 20 finished instance(s)", exact=False)).to_be_visible()
             settle(page)
+            page.get_by_role("tab", name="Predicted vs observed").evaluate("e => e.scrollIntoView({block: 'start'})")
             shoot(page, shots, "app_predicted_vs_observed")
             assert not errors, errors
         except Exception:
