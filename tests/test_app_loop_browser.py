@@ -58,13 +58,29 @@ def act_as(page: Any, label: str) -> None:
 
 
 def shoot(page: Any, shots: Path | None, name: str) -> None:
+    """A README picture (only when asked for: tables are canvases that paint a moment after they appear)."""
     if shots is not None:
+        page.wait_for_timeout(1500)
         page.screenshot(path=shots / f"{name}.png")
 
 
 def choose(page: Any, label: str, option: str) -> None:
-    page.get_by_role("combobox", name=label, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).click()
+    """Pick ``option`` in the select box ``label`` (typing narrows the list; a click that lands while the
+    page is still rerunning can close it again, so open it until the option shows)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    combo = page.get_by_role("combobox", name=label, exact=True)
+    for attempt in range(3):
+        combo.click()
+        combo.press_sequentially(option)
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+            settle(page)
     settle(page)
 
 
