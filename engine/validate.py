@@ -144,6 +144,9 @@ def handler_problems(definition: ProcessDefinition, severity: str = "warning") -
         if isinstance(node, ServiceTask) and node.agent:  # a topic-only task's workers live elsewhere
             names.append(("agent", node.agent))
         compensation = getattr(node, "compensation", None)
+        handler_node = definition.index.nodes.get(compensation) if isinstance(compensation, str) else None
+        if handler_node is not None and getattr(handler_node, "for_compensation", False):
+            compensation = None  # a handler activity of the definition, checked as a node
         if isinstance(compensation, str):
             names.append(("compensation handler", compensation))
         timeout = getattr(node, "on_timeout", None)
@@ -314,12 +317,22 @@ class _Validator:
         flows are an error, and a start event."""
         return {n.id for n in s.nodes.values()
                 if n.kind in END_KINDS or (not s.outgoing[n.id] and not n.is_gateway  # type: ignore[attr-defined]
-                                           and n.kind not in START_KINDS)}  # type: ignore[attr-defined]
+                                           and n.kind not in START_KINDS  # type: ignore[attr-defined]
+                                           and not getattr(n, "for_compensation", False))}
 
     def _check_node(self, s: _Scope, node: Node) -> None:
         kind: str = node.kind  # type: ignore[attr-defined]
         out, inc = s.outgoing[node.id], s.incoming[node.id]
         name = describe(node)
+        if getattr(node, "for_compensation", False):  # BPMN isForCompensation: no flows, run by compensation
+            if inc or out:
+                self.error(node.id, f"{name} is a compensation handler (for_compensation) but has flows "
+                                    f"{_names(f.id for f in [*inc, *out])}: a handler runs only when compensation "
+                                    "reaches its activity; remove the flows or for_compensation")
+            if not any(getattr(n, "compensation", None) == node.id for n in self.index.nodes.values()):
+                self.warn(node.id, f"{name} is a compensation handler that no activity names: set "
+                                   f"compensation={node.id!r} on the activity it undoes")
+            return
         if kind in START_KINDS and inc:
             self.error(node.id, f"{name} has incoming flow(s) {_names(f.id for f in inc)}: a start event cannot be "
                                 "entered; remove them or point them at the node after the start")
@@ -491,6 +504,8 @@ class _Validator:
                 if isinstance(node, BoundaryEvent) and node.attached_to in s.nodes \
                         and node.attached_to not in reached:
                     continue  # its activity is reported
+                if getattr(node, "for_compensation", False):
+                    continue  # a compensation handler is run by compensation, not reached by flows
                 self.error(node.id, f"{describe(node)} cannot be reached from any start event of {s.title}: "
                                     "connect a flow into it, or remove it")
         ends = self._ends(s)
@@ -499,7 +514,7 @@ class _Validator:
         can_end = set(ends).union(*(nx.ancestors(g, e) for e in ends))
         dead = {n for n in s.nodes if n not in can_end and n not in exitless and g.out_degree(n) == 0}
         for node in s.nodes.values():
-            if node.id in can_end or node.id in exitless or node.id in dead:
+            if node.id in can_end or node.id in exitless or node.id in dead or getattr(node, "for_compensation", False):
                 continue
             below = nx.descendants(g, node.id)
             causes = sorted((below & (dead | exitless)), key=list(s.nodes).index)

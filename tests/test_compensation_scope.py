@@ -73,3 +73,41 @@ def test_the_engine_follows_the_same_rule(db_url: str) -> None:
     e.run_until_idle()
     assert e.instance(i).status == "completed" and e.instance(i).active_nodes == []
     assert [c for c in calls if c.startswith("undo")] == ["undo_top"]
+
+
+# --- kind 7a: any activity can be a compensation handler ---------------------------------------------
+
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+USER_HANDLER = f"""<definitions xmlns="{BPMN}" targetNamespace="t"><process id="refund" isExecutable="true">
+  <startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="cs_charge_card"/>
+  <serviceTask id="cs_charge_card"/>
+  <boundaryEvent id="charge_comp" attachedToRef="cs_charge_card"><compensateEventDefinition/></boundaryEvent>
+  <userTask id="call_customer" isForCompensation="true"/>
+  <association associationDirection="One" sourceRef="charge_comp" targetRef="call_customer"/>
+  <sequenceFlow id="f2" sourceRef="cs_charge_card" targetRef="undo"/>
+  <intermediateThrowEvent id="undo"><compensateEventDefinition/></intermediateThrowEvent>
+  <sequenceFlow id="f3" sourceRef="undo" targetRef="done"/><endEvent id="done"/>
+</process></definitions>"""
+
+
+def test_a_user_task_compensation_handler_opens_a_task_and_compensation_waits(db_url: str) -> None:
+    from engine.bpmn import from_bpmn, import_bpmn, to_bpmn
+    from engine.validate import deploy_problems
+
+    d = import_bpmn(USER_HANDLER).definition
+    assert d.node("cs_charge_card").compensation == "call_customer"  # type: ignore[attr-defined]
+    assert d.node("call_customer").for_compensation  # type: ignore[attr-defined]
+    assert from_bpmn(to_bpmn(d)) == d
+    wf.register("cs_charge_card", lambda inputs, ctx: {})  # the agent is named after the task (no implementation)
+    assert deploy_problems(d) == []  # the handler is an activity of the definition, not a registered name
+    e = Engine(db_url, clock=VirtualClock())
+    e.deploy(d)
+    i = e.start("refund")
+    e.run_until_idle()
+    view = e.instance(i)
+    assert view.status == "running" and view.active_nodes == ["undo"]  # compensation waits for the person
+    (task,) = e.tasks(instance_id=i)
+    assert task["node_id"] == "call_customer"
+    e.complete_task(task["id"], {"reached": True})
+    view = e.instance(i)
+    assert view.status == "completed" and view.variables["reached"] is True

@@ -125,6 +125,7 @@ class Reader:
         self.lane_of: dict[str, str] = {}
         self.compensation_of: dict[str, str] = {}
         self.folded: set[str] = set()  # ids of elements folded into another's field (never the empty id)
+        self.handler_nodes: set[str] = set()  # compensation handler activities imported as nodes (user tasks)
         # folded <association> elements by id() (their id is optional); the element is kept so lxml keeps its proxy
         self.folded_associations: dict[int, etree._Element] = {}
         self.dropped: dict[str, str] = {}  # node id -> why it is not in the model (for its flows)
@@ -364,6 +365,12 @@ class Reader:
                 self.note("info", event, "compensation boundary event without an associated handler: nothing "
                           "to run, not imported")
                 continue
+            if local(handler_el) == "userTask" and handler_el.get("id"):  # people undo it: a handler activity
+                self.compensation_of[activity] = handler_el.get("id")
+                self.handler_nodes.add(handler_el.get("id"))
+                self.note("info", event, f"compensation of {activity!r}: user task {handler_el.get('id')!r} "
+                          "imported as its handler activity (for_compensation)")
+                continue
             name = self._handler_name(handler_el)
             self.compensation_of[activity] = name
             if handler_el.get("id"):
@@ -561,7 +568,9 @@ class Reader:
         if kind is None and reason == "":  # a broken reference, already reported as an error
             self.dropped[ident] = "it is broken"
             return None
-        if tag in ACTIVITY_TAGS and (el.get("isForCompensation") or "").lower() == "true":
+        if ident in self.handler_nodes:
+            data["for_compensation"] = True
+        elif tag in ACTIVITY_TAGS and (el.get("isForCompensation") or "").lower() == "true":
             self.dropped[ident] = "a compensation handler without a compensation boundary event"
             self.note("warning", el, "compensation handler not associated with any compensation boundary "
                       "event: not imported")

@@ -286,7 +286,8 @@ class RetryPolicy(Model):
 class Activity(Node):
     """Work that takes time; boundary events attach here and compensation undoes it."""
 
-    compensation: HandlerRef | None = None
+    compensation: HandlerRef | None = None  # a registered handler, or the id of a for_compensation activity
+    for_compensation: bool = False  # BPMN isForCompensation: runs only as another activity's compensation
     is_activity = True
 
 

@@ -199,6 +199,9 @@ class Semantics:
         if token is None:
             return  # stale: the work was interrupted or already done
         if token.status == COMPENSATING:
+            handler = self._nodes.get(step.state.compensable[token.pending[0]].handler)
+            if event.outputs and isinstance(handler, UserTask) and handler.for_compensation:
+                self._set_vars(step, handler.id, dict(event.outputs), event.actor)  # the handler task's form
             entry = step.state.compensable[token.pending.pop(0)]
             entry.done = True
             self._next_compensation(step, token)
@@ -649,6 +652,18 @@ class Semantics:
             return
         entry = step.state.compensable[token.pending[0]]
         token.work_id = step.state.next_id("w")
+        handler = self._nodes.get(entry.handler)
+        if handler is not None and getattr(handler, "for_compensation", False):
+            # A handler activity (BPMN isForCompensation): any kind; a user task opens a human task and the
+            # compensation waits for it; a service task calls its agent; a plain task passes at once.
+            if isinstance(handler, ServiceTask):
+                step.effects.append(fx.StartWork(token.id, handler.id, "compensation", token.work_id, 1,
+                                                 dict(entry.inputs), handler.agent))
+            else:
+                kind = handler.kind if handler.kind in WORK_KINDS else "task"  # type: ignore[attr-defined]
+                step.effects.append(fx.StartWork(token.id, handler.id, kind, token.work_id, 1,
+                                                 dict(step.state.variables) if kind == "user_task" else {}))
+            return
         step.effects.append(fx.StartWork(token.id, entry.node, "compensation", token.work_id, 1,
                                          dict(entry.inputs), entry.handler))
 
@@ -701,7 +716,7 @@ class Semantics:
 
     def _interrupt(self, step: _Step, token: Token) -> None:
         """Cancel what a token is doing: its work, its waits, and (a sub-process) all its inner tokens."""
-        if token.status == WORK and token.work_id:
+        if token.status in (WORK, COMPENSATING) and token.work_id:  # a handler's human task closes too
             step.effects.append(fx.CancelWork(token.id, token.node, token.work_id))
         self._cancel_waits(step, token)
         if token.status == SCOPE:
