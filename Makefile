@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PORT   ?= 8501
 
-.PHONY: app test install system-deps lint bench clean
+.PHONY: app test install system-deps lint bench clean canvas
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ bench: install system-deps
 	$(BIN)/python bench/engine_throughput.py
 	$(BIN)/python bench/timer_firing.py
 	$(BIN)/python bench/simulator_speed.py
+
+# The Designer's BPMN canvas (bpmn-js) is bundled with esbuild into app/components/bpmn_canvas/static, which is
+# committed: `make app` needs no npm. Rebuild after changing its frontend/ sources or lockfile (a test checks).
+CANVAS := app/components/bpmn_canvas/frontend
+canvas:
+	cd $(CANVAS) && npm ci --no-audit --no-fund && node build.mjs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

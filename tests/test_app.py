@@ -1,13 +1,11 @@
-"""The Streamlit app: its helpers, each page through AppTest, and one end-to-end run in a real browser."""
+"""The Streamlit app: its helpers and pages through AppTest (the Designer: tests/test_app_designer*.py)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from app_support import APP, launch_chromium, serve_app
+from app_support import APP
 from streamlit.testing.v1 import AppTest
 
 import designs
@@ -105,59 +103,6 @@ def test_home_lists_every_design() -> None:
     assert set(listed["status"]) == {"valid"}
 
 
-def test_designer_draws_the_chosen_design() -> None:
-    at = page("pages/1_Designer.py")
-    assert not at.exception
-    for name in designs.names():
-        at.selectbox(key="designer_design").set_value(name).run()
-        dot = chart_dot(at)
-        assert dot.startswith(f"digraph {name}")
-        for node in designs.load_design(name).all_nodes():
-            assert node.id in dot, (name, node.id)
-        assert at.success and "Valid" in at.success[0].value
-
-
-def test_designer_highlight_reaches_the_drawing() -> None:
-    at = page("pages/1_Designer.py")
-    at.selectbox(key="designer_design").set_value("marketing_campaign").run()
-    assert "penwidth=4" not in chart_dot(at)
-    at.multiselect(key="designer_highlight:designs/marketing_campaign.yaml").set_value(["approval"]).run()
-    assert "penwidth=4" in chart_dot(at)
-
-
-def test_designer_shows_errors_of_a_broken_edit_and_keeps_the_last_drawing() -> None:
-    at = page("pages/1_Designer.py")
-    at.selectbox(key="designer_design").set_value("pr_review").run()
-    at.text_area(key="designer_text:designs/pr_review.yaml").input(BROKEN)
-    at.button[0].click().run()  # the form's submit button comes first
-    assert not at.exception
-    message = " ".join(e.value for e in at.error)
-    assert "does not load" in message and "line 3" in message and "did you mean 'start'" in message
-    assert chart_dot(at).startswith("digraph pr_review")  # the last version that loaded
-    assert not at.get("download_button")  # nothing to download from a design that does not load
-    # revert brings the file back
-    revert = next(b for b in at.button if b.label.startswith("Revert"))
-    revert.click().run()
-    assert not at.error and "Valid" in at.success[0].value
-
-
-def test_designer_reports_validation_problems_in_a_table() -> None:
-    at = page("pages/1_Designer.py")
-    at.selectbox(key="designer_design").set_value("pr_review").run()
-    text = designs.path("pr_review").read_text().replace("condition: vision_approved", "condition: vision_aproved")
-    at.text_area(key="designer_text:designs/pr_review.yaml").input(text)
-    at.button[0].click().run()
-    assert at.error and "error(s)" in at.error[0].value
-    problems = at.dataframe[0].value
-    assert (problems["severity"] == "error").any() and problems["line"].notna().all()
-
-
-def test_designer_offers_downloads() -> None:
-    at = page("pages/1_Designer.py")
-    labels = [b.proto.label for b in at.get("download_button")]
-    assert labels == ["YAML", "JSON", "BPMN"]
-
-
 def test_simulator_runs_and_shows_kpis() -> None:
     at = page("pages/2_Simulator.py", timeout=60)
     assert not at.exception
@@ -173,44 +118,3 @@ def test_simulator_runs_and_shows_kpis() -> None:
     overlay = chart_dot(at)
     assert overlay.startswith("digraph pr_review") and 'BGCOLOR="#1c7ed6"' in overlay  # count badges
     assert len(at.get("image")) == 3  # cycle time, queue length, utilisation
-
-
-# --- end to end in a browser ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def served_app() -> Iterator[str]:
-    """`streamlit run app/Home.py` on a free port; yields its URL once Streamlit says it is listening."""
-    with serve_app() as url:
-        yield url
-
-
-def test_designer_in_a_browser(served_app: str, tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
-    shots = Path(os.environ.get("WAOOAW_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
-    definition = designs.load_design(designs.names()[0])  # the Designer opens on the first design
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        try:
-            page_ = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors: list[str] = []
-            page_.on("pageerror", lambda exc: errors.append(str(exc)))
-            page_.goto(f"{served_app}/Designer")
-            chart = page_.locator('[data-testid="stGraphVizChart"] svg')
-            expect(chart).to_be_visible(timeout=60_000)
-            titles = set(chart.locator("g.node > title").all_text_contents())
-            assert {n.id for n in definition.all_nodes()} <= titles
-            expect(page_.get_by_text("Valid:")).to_be_visible()
-            page_.screenshot(path=shots / "designer.png", full_page=True)
-
-            # a broken edit: the error is shown and the drawing stays
-            page_.get_by_label("YAML").fill(BROKEN)
-            page_.get_by_role("button", name="Validate and draw").click()
-            expect(page_.get_by_text("does not load")).to_be_visible(timeout=30_000)
-            expect(chart).to_be_visible()
-            page_.screenshot(path=shots / "designer_error.png", full_page=True)
-            assert not errors, errors
-        finally:
-            browser.close()

@@ -1,85 +1,336 @@
-"""Designer: pick or upload a design, see it drawn, edit its YAML, validate, download YAML/JSON/BPMN."""
+"""Designer: draw a workflow on a BPMN canvas, edit its properties, see its problems, keep it in the workspace."""
 
 from __future__ import annotations
 
-import hashlib
+from typing import Any
 
 import streamlit as st
+from pydantic import ValidationError
 
-import designs
-from app.support import UPLOAD_TYPES, check_yaml, exports, upload_to_yaml
+from app import config
+from app.components.bpmn_canvas import bpmn_canvas
+from app.designer import DesignerSession, flow_commands, import_upload, node_commands, process_commands
+from app.properties import PanelContext, edit
+from app.support import UPLOAD_TYPES
+from app.workspace import Workspace, WorkspaceError
 from engine.errors import DefinitionError
-from engine.render import to_dot
+from engine.model import ProcessDefinition, from_yaml
+from engine.model.nodes import NODE_CLASSES, SequenceFlow
 
-st.set_page_config(page_title="Designer · waooaw", layout="wide")
-st.title("Designer")
+CANVAS_KEY = "designer_canvas"
+st.set_page_config(page_title="Designer · waooaw", layout="wide", initial_sidebar_state="collapsed")
+ws = Workspace(config.load().data_dir)
+state = st.session_state
+session: DesignerSession | None = state.get("designer")
 
-LIBRARY, UPLOAD = "Library", "Upload a file"
-source = st.radio("Source", [LIBRARY, UPLOAD], horizontal=True, key="designer_source")
-if source == LIBRARY:
-    name = st.selectbox("Design", designs.names(), key="designer_design")
-    origin = f"designs/{name}.yaml"
-    initial = designs.path(name).read_text(encoding="utf-8")
-else:
-    upload = st.file_uploader("Design file (YAML, JSON or BPMN 2.0)", type=UPLOAD_TYPES, key="designer_upload")
-    if upload is None:
-        st.info("Upload a design file to see and edit it.")
-        st.stop()
-    data = upload.getvalue()
-    origin = f"{upload.name}#{hashlib.sha1(data).hexdigest()[:8]}"
+
+def _pydantic(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors())
+
+
+# --- actions that replace the open design: asked first when it has unsaved changes ----------------------------
+
+
+def perform(action: dict[str, Any]) -> None:
+    kind = action["op"]
     try:
-        initial = upload_to_yaml(upload.name, data)
-    except DefinitionError as exc:
-        st.error(f"{upload.name} does not load:\n\n" + "\n".join(f"- {p}" for p in exc.problems))
-        st.stop()
+        if kind == "open":
+            info = ws.info(action["name"])
+            state.designer = DesignerSession.open(ws.load(action["name"]), name=action["name"],
+                                                  saved_hash=info.content_hash)
+        elif kind == "blank":
+            info = ws.new_blank(action["name"])
+            state.designer = DesignerSession.open(ws.load(info.name), name=info.name, saved_hash=info.content_hash)
+        elif kind == "template":
+            info = ws.new_from_template(action["template"], action["name"])
+            state.designer = DesignerSession.open(ws.load(info.name), name=info.name, saved_hash=info.content_hash)
+        elif kind == "import":
+            state.designer = DesignerSession.open(action["definition"], name=None, saved=False)
+        state.pop("designer_pending", None)
+        state.designer_notice = action.get("notice")
+    except (WorkspaceError, DefinitionError) as exc:
+        state.designer_error = str(exc)
 
-# The edited text lives in the editor's own widget state, one per origin: a form only updates it on submit.
-editor_key = f"designer_text:{origin}"
-text = st.session_state.get(editor_key, initial)
-checked = check_yaml(text, origin.split("#")[0])
-last_good: dict[str, object] = st.session_state.setdefault("designer_last_good", {})
-if checked.definition is not None:
-    last_good[origin] = checked.definition
 
-drawing, side = st.columns([3, 2])
-with drawing:
-    shown = checked.definition or last_good.get(origin)
-    if shown is not None:
-        node_ids = [n.id for n in shown.all_nodes()]
-        marked = st.multiselect("Highlight nodes", node_ids, key=f"designer_highlight:{origin}")
-        st.graphviz_chart(to_dot(shown, highlight=[m for m in marked if m in node_ids]), width="stretch")
-        if checked.definition is None:
-            st.caption("The last version that loaded; fix the errors to see your edits.")
-
-with side:
-    if checked.definition is None:
-        st.error(f"The design does not load ({len(checked.errors)} error(s)):\n\n"
-                 + "\n".join(f"- {p}" for p in checked.errors))
-    elif checked.errors:
-        st.error(f"{len(checked.errors)} error(s): the engine would refuse this design.")
+def request(action: dict[str, Any]) -> None:
+    if session is not None and session.dirty:
+        state.designer_pending = action
     else:
-        warnings = len(checked.problems)
-        st.success(f"Valid: {len(checked.definition.all_nodes())} nodes"
-                   + (f", {warnings} warning(s)." if warnings else "."))
-    if checked.problems:
-        st.dataframe(checked.table(), hide_index=True, key="designer_problems")
+        perform(action)
 
-    with st.form(f"editor:{origin}"):
-        st.text_area("YAML", value=initial, height=420, key=editor_key)
-        st.form_submit_button("Validate and draw", type="primary")
-    if st.button("Revert to the original", disabled=text == initial):
-        del st.session_state[editor_key]
+
+def save_as(name: str) -> None:
+    assert session is not None
+    definition = session.reading.definition
+    if definition is None:
+        state.designer_error = "The design cannot be saved until it reads: fix the problems listed first."
+        return
+    try:
+        if session.name == name:
+            info = ws.save(name, definition, expected_hash=session.saved_hash)
+        else:
+            info = ws.create(name, definition)
+        session.mark_saved(name, info.content_hash, ws.load(name))
+        state.designer_notice = f"Saved as {name!r}."
+    except (WorkspaceError, DefinitionError) as exc:
+        state.designer_error = str(exc)
+
+
+# --- the design bar --------------------------------------------------------------------------------------------
+
+st.title("Designer")
+saved = ws.list()
+bar = st.columns([3, 1, 1, 1, 1, 1, 1])
+with bar[0]:
+    names = [d.name for d in saved]
+    current = session.name if session is not None and session.name in names else None
+    chosen = st.selectbox("Saved designs", names, index=names.index(current) if current else None,
+                          key="designer_open_choice", placeholder="Open a saved design…",
+                          label_visibility="collapsed")
+with bar[1]:
+    if st.button("Open", disabled=chosen is None or chosen == current, width="stretch"):
+        request({"op": "open", "name": chosen})
+with bar[2], st.popover("New", width="stretch"):
+    new_name = st.text_input("Name (becomes the process id)", key="designer_new_name", placeholder="my_design")
+    template = st.selectbox("Start from", ["blank", *ws.templates()], key="designer_new_template",
+                            format_func=lambda t: "a blank design" if t == "blank" else f"template: {t}")
+    if st.button("Create", key="designer_create", type="primary"):
+        if template == "blank":
+            request({"op": "blank", "name": new_name.strip()})
+        else:
+            request({"op": "template", "template": template, "name": new_name.strip()})
+with bar[3], st.popover("Upload", width="stretch"):
+    upload = st.file_uploader("BPMN, YAML or JSON", type=UPLOAD_TYPES, key="designer_upload")
+    lenient = st.checkbox("Lenient: import what is supported and list what is left out", key="designer_lenient")
+    if upload is not None and st.button("Import", key="designer_import", type="primary"):
+        try:
+            definition, left_out = import_upload(upload.name, upload.getvalue(), lenient=lenient)
+        except DefinitionError as exc:
+            state.designer_error = f"{upload.name} does not import:\n\n" + "\n".join(f"- {p}" for p in exc.problems)
+        else:
+            notice = f"Imported {upload.name}" + (
+                "; left out or approximated:\n\n" + "\n".join(f"- {w}" for w in left_out) if left_out else ".")
+            request({"op": "import", "definition": definition, "notice": notice})
+
+# One container for questions and notices, so the canvas below keeps its place (and its frame).
+notices = st.container()
+with notices:
+    if state.get("designer_pending"):
+        pending = state.designer_pending
+        st.warning(f"**{session.name or 'The open design' if session else ''}** has unsaved changes. "
+                   "Discard them and continue?")
+        yes, no, _ = st.columns([1, 1, 4])
+        if yes.button("Discard changes", key="designer_discard"):
+            perform(pending)
+            st.rerun()
+        if no.button("Cancel", key="designer_cancel"):
+            state.pop("designer_pending", None)
+            st.rerun()
+
+    if state.get("designer_error"):
+        st.error(state.pop("designer_error"))
+    if state.get("designer_notice"):
+        st.success(state.pop("designer_notice"))
+
+session = state.get("designer")
+if session is None and saved and "designer_closed" not in state:
+    perform({"op": "open", "name": saved[0].name})  # a new visit (or a reload) reopens the latest design
+    session = state.get("designer")
+if session is None:
+    st.info("Create a design with **New** (blank or from a template), open a saved one, or upload a BPMN, YAML "
+            "or JSON file. Designs are kept in the workspace: " f"`{ws.root}`.")
+    st.stop()
+
+# The canvas's latest report (its widget value) is taken before anything is drawn, so the panel and the
+# problem list below describe what the canvas shows now.
+session.receive(state.get(CANVAS_KEY))
+reading = session.reading
+definition = reading.definition
+
+with bar[4]:
+    if st.button("Save", type="primary", disabled=not session.dirty and session.name is not None,
+                 width="stretch", key="designer_save"):
+        if session.name is None:
+            state.designer_error = "Give the design a name with **Save as** first."
+        else:
+            save_as(session.name)
+        st.rerun()
+with bar[5], st.popover("Save as / Rename", width="stretch"):
+    target = st.text_input("Design name", key="designer_target_name",
+                           value=session.name or (definition.id if definition else ""))
+    left_b, right_b = st.columns(2)
+    if left_b.button("Save as", key="designer_save_as"):
+        save_as(target.strip())
+        st.rerun()
+    if right_b.button("Rename", key="designer_rename", disabled=session.name is None):
+        try:
+            info = ws.rename(session.name, target.strip())
+            session.mark_saved(info.name, info.content_hash, ws.load(info.name))
+        except (WorkspaceError, DefinitionError) as exc:
+            state.designer_error = str(exc)
+        st.rerun()
+with bar[6], st.popover("Delete", width="stretch", disabled=session.name is None):
+    st.write(f"Delete **{session.name}** from the workspace? Deployed versions are not touched.")
+    if st.button("Delete for good", key="designer_delete", type="primary"):
+        try:
+            ws.delete(session.name)
+            state.pop("designer")
+            state.designer_closed = True
+            state.designer_notice = f"Deleted {session.name!r}."
+        except WorkspaceError as exc:
+            state.designer_error = str(exc)
         st.rerun()
 
-    if checked.definition is not None:
-        stem = checked.definition.id
-        cols = st.columns(3)
-        cols[0].download_button("YAML", text, file_name=f"{stem}.yaml", mime="application/yaml")
-        files = exports(checked.definition)
-        json_name, json_text = files["JSON"]
-        cols[1].download_button("JSON", json_text, file_name=json_name, mime="application/json")
-        bpmn_name, bpmn_text = files["BPMN"]
-        if bpmn_name:
-            cols[2].download_button("BPMN", bpmn_text, file_name=bpmn_name, mime="application/xml")
+title = session.name or "(not saved yet)"
+mark = " · ● unsaved changes" if session.dirty else " · saved"
+st.caption(f"**{title}**{mark}" + (f" — {definition.label}" if definition else ""))
+
+view = st.segmented_control("View", ["Canvas", "YAML (advanced)"], default="Canvas", key="designer_view",
+                            label_visibility="collapsed") or "Canvas"
+
+
+# --- the property panel --------------------------------------------------------------------------------------
+
+
+def agents_catalogue(current: ProcessDefinition | None) -> list[str]:
+    import inspect
+
+    import designs.agents as library_agents
+    from engine.registry import registered
+
+    found = set(registered())
+    found |= {f"{library_agents.__name__}:{n}" for n, f in vars(library_agents).items()
+              if inspect.isfunction(f) and f.__module__ == library_agents.__name__ and not n.startswith("_")}
+    if current is not None:
+        found |= {a for n in current.all_nodes() if isinstance(a := getattr(n, "agent", None), str)}
+    return sorted(found)
+
+
+def panel(selected: str | None) -> None:
+    assert definition is not None
+    ctx = PanelContext(agents=agents_catalogue(definition), variables=[v.name for v in definition.variables],
+                       activities=[n.id for n in definition.all_nodes() if n.is_activity])
+    nodes, flows = definition.index.nodes, definition.index.flows
+    if selected in nodes:
+        node = nodes[selected]
+        cls = NODE_CLASSES[node.kind]  # type: ignore[attr-defined]
+        data = node.model_dump(mode="json")
+        key = session.panel_key(selected, data)
+        st.markdown(f"**{cls.__name__}** `{node.id}`")
+        new_id = st.text_input("Id", node.id, key=f"{key}.id")
+        values = edit(cls, data, key, ctx)
+        try:
+            new = cls.model_validate({**data, **values, "id": new_id.strip()})
+        except ValidationError as exc:
+            st.error(_pydantic(exc))
+            return
+        commands = node_commands(node, new)
+        if commands:
+            session.send(commands)
+            session.expect(new.id, new.model_dump(mode="json"), data)
+    elif selected in flows:
+        flow = flows[selected]
+        data = flow.model_dump(mode="json")
+        key = session.panel_key(selected, data)
+        st.markdown(f"**Sequence flow** `{flow.id}`: `{flow.source}` → `{flow.target}`")
+        values = edit(SequenceFlow, data, key, ctx)
+        source = nodes.get(flow.source)
+        gateway = None
+        if source is not None and hasattr(source, "default"):
+            was = source.default == flow.id  # type: ignore[attr-defined]
+            now = st.checkbox("Default flow (taken when no condition holds)", was, key=f"{key}.default")
+            gateway = (source.id, was, now)
+        try:
+            new = SequenceFlow.model_validate({**data, **values})
+        except ValidationError as exc:
+            st.error(_pydantic(exc))
+            return
+        commands = flow_commands(flow, new, gateway)
+        if commands:
+            session.send(commands)
+            session.expect(new.id, new.model_dump(mode="json"), data)
+    elif selected:
+        st.caption(f"`{selected}` is drawn on the canvas but is not a part of the model (an association, a "
+                   "compensation marker or an element the model does not support); see the problems below.")
+    else:
+        data = definition.model_dump(mode="json")
+        key = session.panel_key("__process__", data)
+        st.markdown(f"**Process** `{definition.id}`")
+        values = edit(ProcessDefinition, data, key, ctx, hidden={"metadata"})
+        try:
+            new = ProcessDefinition.model_validate({**data, **values})
+        except ValidationError as exc:
+            st.error(_pydantic(exc))
+            return
+        commands = process_commands(definition, new)
+        if commands:
+            session.send(commands)
+            session.expect("__process__", new.model_dump(mode="json"), data)
+
+
+def problems() -> None:
+    if not reading.problems:
+        st.success("No problems: the engine would deploy this design.")
+        return
+    errors = len(reading.errors)
+    st.markdown(f"**Problems** · {errors} error(s), {len(reading.problems) - errors} warning(s)")
+    for i, problem in enumerate(reading.problems):
+        icon = {"error": ":red[**error**]", "warning": ":orange[**warning**]"}.get(problem.severity, "info")
+        label = f"{icon} {problem.element or problem.where}: {problem.message}"
+        if problem.element:
+            if st.button(label, key=f"designer_problem:{i}", type="tertiary", help="Select it on the canvas"):
+                session.select(problem.element)
         else:
-            cols[2].caption(bpmn_text)
+            st.markdown(label)
+
+
+if view == "Canvas":
+    drawing, side = st.columns([5, 2])
+    with side:
+        selected = session.selected[0].removesuffix("_label") if len(session.selected) == 1 else None
+        with st.container(height=470, border=True, key="designer_panel"):
+            if definition is None:
+                st.error("The canvas does not read as a design yet; fix the problems below.")
+            else:
+                panel(selected)
+        with st.container(height=230, border=False, key="designer_problems"):
+            problems()
+    with drawing:
+        bpmn_canvas(session.args(), height=700, key=CANVAS_KEY)
+        st.caption("Drag from the palette, connect from the context pad (the arrow beside a selected shape), "
+                   "undo with Ctrl+Z. A selected shape's properties are on the right.")
+else:
+    text = definition.to_yaml() if definition is not None else ""
+    with st.form("designer_yaml"):
+        edited = st.text_area("YAML", text, height=560, key=f"designer_yaml:{session.revision}:{hash(text)}")
+        applied = st.form_submit_button("Apply to the canvas", type="primary")
+    if applied and edited != text:
+        try:
+            new_definition = from_yaml(edited, "design.yaml")
+        except DefinitionError as exc:
+            st.error("The YAML does not load:\n\n" + "\n".join(f"- {p}" for p in exc.problems))
+        else:
+            from app.designer import to_canvas
+
+            session.replace(to_canvas(new_definition))
+            st.rerun()
+    problems()
+
+# --- downloads ----------------------------------------------------------------------------------------------
+
+if definition is not None:
+    from app.support import exports
+
+    files = exports(definition)
+    cols = st.columns([1, 1, 1, 5])
+    cols[0].download_button("Download YAML", definition.to_yaml(), file_name=f"{definition.id}.yaml",
+                            mime="application/yaml", key="designer_dl_yaml")
+    json_name, json_text = files["JSON"]
+    cols[1].download_button("Download JSON", json_text, file_name=json_name, mime="application/json",
+                            key="designer_dl_json")
+    bpmn_name, bpmn_text = files["BPMN"]
+    if bpmn_name:
+        cols[2].download_button("Download BPMN", bpmn_text, file_name=bpmn_name, mime="application/xml",
+                                key="designer_dl_bpmn")
+    else:
+        cols[2].caption(bpmn_text)

@@ -1,0 +1,184 @@
+// The Designer's canvas: bpmn-js's modeler as a Streamlit component (protocol v1, spoken directly).
+//
+// Python -> canvas (render args):
+//   xml, revision       a new revision re-imports xml (a design opened, the YAML tab edited, an upload)
+//   commands            [{seq, op, id, ...}] small edits from the property panel, applied once each through
+//                       bpmn-js's command stack (so they can be undone) instead of a re-import
+//   ack                 the last command seq Python knows applied (a reloaded frame starts there)
+//   markers             [{id, severity, message}] validation problems drawn on their elements
+//   select              {seq, id}: select the element and scroll it into view (a click in the problem list)
+//   height              frame height in px
+// Canvas -> Python (component value): {seq, revision, ack, xml, selected} after every change or selection.
+import BpmnModeler from 'bpmn-js/lib/Modeler';
+import 'bpmn-js/dist/assets/diagram-js.css';
+import 'bpmn-js/dist/assets/bpmn-js.css';
+import 'bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css';
+import './canvas.css';
+import waooaw from './waooaw-moddle.json';
+import palette from './palette.js';
+import { applyCommand } from './commands.js';
+
+const modeler = new BpmnModeler({
+  container: '#canvas',
+  additionalModules: [palette],
+  moddleExtensions: { waooaw },
+});
+window.bpmnModeler = modeler;
+
+const state = { revision: null, ack: 0, selectSeq: 0, seq: 0, height: 0, markers: [], busy: false, imports: 0 };
+window.canvasState = state;  // for tests and debugging: what this frame has applied
+
+function post(type, extra) {
+  window.parent.postMessage({ isStreamlitMessage: true, type, ...extra }, '*');
+}
+
+let timer = null;
+function report(delay) {
+  clearTimeout(timer);
+  timer = setTimeout(send, delay);
+}
+
+async function send() {
+  if (state.busy) {
+    return report(100);
+  }
+  const { xml } = await modeler.saveXML({ format: true });
+  const selected = modeler.get('selection').get().map((e) => e.id);
+  state.seq += 1;
+  post('streamlit:setComponentValue', {
+    dataType: 'json',
+    value: { seq: state.seq, revision: state.revision, ack: state.ack, xml, selected },
+  });
+}
+
+modeler.on('commandStack.changed', () => report(250));
+modeler.on('selection.changed', () => report(30));
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function drawMarkers(markers) {
+  const canvas = modeler.get('canvas');
+  const registry = modeler.get('elementRegistry');
+  const overlays = modeler.get('overlays');
+  for (const old of state.markers) {
+    if (registry.get(old.id)) {
+      canvas.removeMarker(old.id, `waooaw-${old.severity}`);
+    }
+  }
+  overlays.remove({ type: 'waooaw-problem' });
+  const byId = new Map();
+  const root = canvas.getRootElement();
+  for (const m of markers || []) {
+    const target = registry.get(m.id);
+    if (!target || target === root) {
+      continue;
+    }
+    const list = byId.get(m.id) || [];
+    list.push(m);
+    byId.set(m.id, list);
+  }
+  const drawn = [];
+  for (const [id, list] of byId) {
+    const severity = list.some((m) => m.severity === 'error') ? 'error' : 'warning';
+    const element = registry.get(id);
+    canvas.addMarker(id, `waooaw-${severity}`);
+    drawn.push({ id, severity });
+    if (element.waypoints) {
+      continue;  // a flow: its colour says it; an overlay would cover the line
+    }
+    const title = list.map((m) => m.message).join('\n');
+    overlays.add(id, 'waooaw-problem', {
+      position: { top: -12, right: 12 },
+      html: `<div class="waooaw-badge waooaw-badge-${severity}" title="${escapeHtml(title)}">${list.length}</div>`,
+    });
+  }
+  state.markers = drawn;
+}
+
+function select(id) {
+  const element = modeler.get('elementRegistry').get(id);
+  if (!element) {
+    return;
+  }
+  modeler.get('selection').select(element);
+  modeler.get('canvas').scrollToElement(element, { top: 120, bottom: 120, left: 160, right: 120 });
+}
+
+// The whole diagram in view, never magnified, left-aligned beside the palette (which covers the left edge).
+function showAll(canvas) {
+  canvas.zoom('fit-viewport', 'auto');
+  if (canvas.zoom() < 1) {
+    return;
+  }
+  const { inner, outer } = canvas.viewbox();
+  const palette = document.querySelector('.djs-palette');
+  const left = (palette ? palette.getBoundingClientRect().right : 0) + 40;
+  canvas.viewbox({ x: inner.x - left, y: inner.y - Math.max(40, (outer.height - inner.height) / 2),
+    width: outer.width, height: outer.height });
+}
+
+async function render(args) {
+  state.busy = true;
+  try {
+    if (args.height && args.height !== state.height) {
+      state.height = args.height;
+      document.getElementById('canvas').style.height = `${args.height}px`;
+      post('streamlit:setFrameHeight', { height: args.height });
+    }
+    if (args.revision !== state.revision) {
+      const first = state.revision === null;
+      const canvas = modeler.get('canvas');
+      const keep = !first && args.keepView ? canvas.viewbox() : null;
+      try {
+        state.imports += 1;
+        const result = await modeler.importXML(args.xml);
+        document.getElementById('error').textContent = '';
+        if (result.warnings.length) {
+          console.warn('import warnings', result.warnings.map((w) => w.message));
+        }
+      } catch (err) {
+        document.getElementById('error').textContent = `The canvas cannot show this design: ${err.message}`;
+      }
+      if (keep) {
+        canvas.viewbox(keep);
+      } else {
+        showAll(canvas);
+      }
+      state.revision = args.revision;
+      if (first) {
+        state.ack = args.ack || 0;
+      }
+    }
+    for (const command of args.commands || []) {
+      if (command.seq > state.ack) {
+        try {
+          applyCommand(modeler, command);
+        } catch (err) {
+          console.error('command failed', command, err);
+        }
+        state.ack = command.seq;
+      }
+    }
+    drawMarkers(args.markers);
+    // Leaving the page (reload, close) with unsaved work asks first, as desktop modelers do.
+    window.onbeforeunload = args.dirty ? (event) => { event.preventDefault(); return ''; } : null;
+    if (args.select && args.select.seq > state.selectSeq) {
+      state.selectSeq = args.select.seq;
+      select(args.select.id);
+    }
+  } finally {
+    state.busy = false;
+  }
+}
+
+let queue = Promise.resolve();
+window.addEventListener('message', (event) => {
+  if (event.data && event.data.type === 'streamlit:render') {
+    const args = event.data.args || {};
+    queue = queue.then(() => render(args));
+  }
+});
+
+post('streamlit:componentReady', { apiVersion: 1 });

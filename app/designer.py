@@ -1,0 +1,340 @@
+"""The Designer's logic, without Streamlit: what the canvas holds, what is wrong with it, and the edits sent to it.
+
+The canvas (bpmn-js, ``app/components/bpmn_canvas``) holds the design as BPMN XML; it is the truth while a
+design is open. Every change it reports is read back with the project's BPMN importer (lenient, so an
+unfinished drawing still reads) and validated; each problem names the element it is about so the canvas can
+mark it. The property panel edits the *model* (a node's pydantic fields) and turns the difference into small
+canvas commands (:func:`node_commands`), so an edit is one undoable step and nothing is re-imported.
+
+    session = DesignerSession.open(definition)          # or .blank("my_design")
+    session.receive(value_from_canvas)                  # after each canvas event
+    session.reading.definition, session.reading.problems
+    session.send(node_commands(old_node, new_node))     # property panel edit
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import DefinitionError
+from engine.model import ProcessDefinition
+from engine.model.nodes import Node, SequenceFlow
+
+# Fields the panel does not show (structure is drawn on the canvas; metadata is the drawing itself).
+HIDDEN_FIELDS = {"id", "kind", "metadata", "nodes", "flows", "attached_to", "source", "target"}
+# Node fields carried by standard BPMN on the canvas, each set by its own command.
+STANDARD_COMMANDS = {"name": "name", "message": "message", "error_code": "error", "interrupting": "interrupting",
+                     "default": "default"}
+_QUOTED = re.compile(r"'([^']+)'")
+
+
+@dataclass(frozen=True)
+class DesignProblem:
+    """A problem with the element it is about (None: the whole design)."""
+
+    element: str | None
+    severity: str  # "error" | "warning" | "info"
+    message: str
+    where: str
+
+    def as_marker(self) -> dict[str, str]:
+        return {"id": self.element or "", "severity": self.severity, "message": self.message}
+
+
+@dataclass
+class Reading:
+    """What the canvas's XML means: the definition (None when it cannot be read) and every problem."""
+
+    definition: ProcessDefinition | None
+    problems: list[DesignProblem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[DesignProblem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def deployable(self) -> bool:
+        """The engine deploys only designs without errors."""
+        return self.definition is not None and not self.errors
+
+
+def _element_of(where: str, ids: set[str]) -> str | None:
+    if where in ids:
+        return where
+    for found in _QUOTED.findall(where):
+        if found in ids:
+            return found
+    head = re.split(r"[\s.\[]", where, maxsplit=1)[0]
+    return head if head in ids else None
+
+
+def element_ids(xml: str) -> set[str]:
+    """Every id in the XML (cheap, for placing problems on elements)."""
+    return set(re.findall(r'\sid="([^"]+)"', xml))
+
+
+def read_canvas(xml: str, source: str = "canvas") -> Reading:
+    """Read the canvas's BPMN XML leniently and validate it. Problems from the import (what could not be carried
+    over) and from validation are listed together, each tied to its element where it names one."""
+    from engine.bpmn import import_bpmn
+    from engine.validate import validate
+
+    ids = element_ids(xml)
+    try:
+        result = import_bpmn(xml, source=source, lenient=True)
+    except DefinitionError as exc:
+        return Reading(None, [DesignProblem(_element_of(p.where, ids), "error", p.message, p.where)
+                              for p in exc.problems])
+    problems = [DesignProblem(f.id if f.id in ids else None, f.problem(lenient=True).severity, f.message,
+                              f.problem(lenient=True).where)
+                for f in result.findings if f.category in ("unsupported", "warning", "error")]
+    ids |= {n.id for n in result.definition.all_nodes()} | {f.id for f in result.definition.all_flows()}
+    problems += [DesignProblem(_element_of(p.where, ids), p.severity, p.message, p.where)
+                 for p in validate(result.definition)]
+    order = {"error": 0, "warning": 1, "info": 2}
+    problems.sort(key=lambda p: order.get(p.severity, 3))
+    return Reading(result.definition, problems)
+
+
+def blank_bpmn(process_id: str, name: str | None = None) -> str:
+    """An empty design for the canvas: one process, one empty plane."""
+    from xml.sax.saxutils import quoteattr
+
+    title = f" name={quoteattr(name)}" if name else ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
+  xmlns:di="http://www.omg.org/spec/DD/20100524/DI" xmlns:waooaw="https://waooaw.dev/schema/bpmn/1.0"
+  id="{process_id}_definitions" targetNamespace="https://waooaw.dev/processes" exporter="waooaw">
+  <bpmn:process id="{process_id}"{title} isExecutable="true" />
+  <bpmndi:BPMNDiagram id="{process_id}_diagram">
+    <bpmndi:BPMNPlane id="{process_id}_plane" bpmnElement="{process_id}" />
+  </bpmndi:BPMNDiagram>
+</bpmn:definitions>
+"""
+
+
+def to_canvas(definition: ProcessDefinition) -> str:
+    """A definition as the canvas opens it: BPMN with its own layout, else a computed one."""
+    from engine.bpmn import to_bpmn
+
+    return to_bpmn(definition)
+
+
+def import_upload(name: str, data: bytes, lenient: bool = False) -> tuple[ProcessDefinition, list[str]]:
+    """An uploaded BPMN, YAML or JSON file as a definition, and what a lenient BPMN import left out or approximated.
+
+    Strict (default) refuses a BPMN file with anything the model cannot carry (DefinitionError lists each with its
+    line); lenient imports the rest. YAML and JSON must load as written. DefinitionError names the problem.
+    """
+    from pathlib import Path
+
+    from engine.model import from_json, from_yaml
+
+    suffix = Path(name).suffix.lower()
+    if suffix in (".bpmn", ".bpmn2", ".xml"):
+        from engine.bpmn import import_bpmn
+
+        result = import_bpmn(data, source=name, lenient=lenient)
+        return result.definition, [str(p) for p in result.warnings]
+    if suffix not in (".yaml", ".yml", ".json"):
+        raise DefinitionError(f"unknown file type {suffix!r}: upload .bpmn, .yaml or .json", name)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", name) from None
+    return (from_json(text, name) if suffix == ".json" else from_yaml(text, name)), []
+
+
+# --- commands -------------------------------------------------------------------------------------------------
+
+
+def own_fields(node: Node) -> dict[str, Any]:
+    """The node's fields that travel in ``<waooaw:fields>`` on the canvas (what BPMN has no element for)."""
+    from engine.bpmn.writer import _node_fields
+
+    data = _node_fields(node)
+    data.pop("metadata", None)
+    compensation = getattr(node, "compensation", None)
+    if compensation:
+        data["compensation"] = compensation  # drawn by the exporter; on the canvas it travels as a field
+    if node.documentation:
+        data["documentation"] = node.documentation
+    return data
+
+
+def node_commands(old: Node, new: Node) -> list[dict[str, Any]]:
+    """The canvas commands that turn ``old`` into ``new`` (same element)."""
+    commands: list[dict[str, Any]] = []
+    if new.id != old.id:
+        commands.append({"op": "id", "id": old.id, "value": new.id})
+    ident = new.id
+    for attr, op in STANDARD_COMMANDS.items():
+        before, after = getattr(old, attr, None), getattr(new, attr, None)
+        if before != after:
+            commands.append({"op": op, "id": ident, "value": after})
+    timer_old, timer_new = getattr(old, "timer", None), getattr(new, "timer", None)
+    if timer_new is not None and timer_new != timer_old:
+        commands.append({"op": "timer", "id": ident,
+                         "value": {"kind": timer_new.kind, "text": getattr(timer_new, timer_new.kind)}})
+    if own_fields(old) != own_fields(new):
+        commands.append({"op": "fields", "id": ident, "value": own_fields(new)})
+    return commands
+
+
+def flow_commands(old: SequenceFlow, new: SequenceFlow, gateway_default: tuple[str, bool, bool] | None = None
+                  ) -> list[dict[str, Any]]:
+    """Commands for a sequence flow's name and condition; ``gateway_default`` = (gateway id, was the default,
+    is the default) when the flow leaves an exclusive or inclusive gateway."""
+    commands: list[dict[str, Any]] = []
+    if old.name != new.name:
+        commands.append({"op": "name", "id": new.id, "value": new.name})
+    if old.condition != new.condition:
+        commands.append({"op": "condition", "id": new.id, "value": new.condition})
+    if gateway_default is not None:
+        gateway, was, now = gateway_default
+        if was != now:
+            commands.append({"op": "default", "id": gateway, "value": new.id if now else None})
+    return commands
+
+
+def process_fields(definition: ProcessDefinition) -> dict[str, Any]:
+    """The process's fields that travel in ``<waooaw:fields>`` of the process element."""
+    data = definition.to_dict()
+    for key in ("id", "name", "nodes", "flows", "metadata"):
+        data.pop(key, None)
+    return data
+
+
+def process_commands(old: ProcessDefinition, new: ProcessDefinition) -> list[dict[str, Any]]:
+    commands: list[dict[str, Any]] = []
+    if old.name != new.name:
+        commands.append({"op": "name", "id": None, "value": new.name})
+    if process_fields(old) != process_fields(new):
+        commands.append({"op": "fields", "id": None, "value": process_fields(new)})
+    return commands
+
+
+# --- the open design ------------------------------------------------------------------------------------------
+
+
+# Revisions are unique in the process: a design opened in place of another must re-import even when the canvas's
+# frame (which remembers the last revision it imported) stays.
+_REVISIONS = itertools.count(time.time_ns() // 1_000_000)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class DesignerSession:
+    """One open design: the canvas's XML, what Python has asked of the canvas, and the saved baseline.
+
+    ``revision`` changes when the canvas must re-import ``xml`` (a design opened, the YAML tab edited, an
+    upload); ``commands`` are small edits not yet acknowledged by the canvas (each has a ``seq``).
+    """
+
+    xml: str
+    name: str | None = None  # the workspace design it was opened from / saved as; None: never saved
+    saved: dict[str, Any] | None = None  # the saved definition's content (to_dict), for "unsaved changes"
+    saved_hash: str | None = None  # the workspace file's content hash when opened or saved
+    revision: int = field(default_factory=lambda: next(_REVISIONS))
+    commands: list[dict[str, Any]] = field(default_factory=list)
+    next_seq: int = 1
+    ack: int = 0
+    value_seq: int = 0
+    selected: list[str] = field(default_factory=list)
+    select_request: dict[str, Any] | None = None
+    panel_seen: dict[str, Any] = field(default_factory=dict)  # element id -> the data its widgets show
+    panel_gen: dict[str, int] = field(default_factory=dict)
+    _reading: tuple[str, Reading] | None = None
+
+    @classmethod
+    def open(cls, definition: ProcessDefinition, name: str | None = None, saved_hash: str | None = None,
+             saved: bool = True) -> DesignerSession:
+        session = cls(to_canvas(definition), name=name, saved_hash=saved_hash)
+        session.saved = session.reading.definition.to_dict() if saved and session.reading.definition else None
+        return session
+
+    @classmethod
+    def blank(cls, process_id: str, title: str | None = None) -> DesignerSession:
+        return cls(blank_bpmn(process_id, title))
+
+    @property
+    def reading(self) -> Reading:
+        key = _digest(self.xml)
+        if self._reading is None or self._reading[0] != key:
+            self._reading = (key, read_canvas(self.xml))
+        return self._reading[1]
+
+    @property
+    def dirty(self) -> bool:
+        """Unsaved changes: the canvas's design differs from the saved one (or was never saved)."""
+        definition = self.reading.definition
+        if self.saved is None or definition is None:
+            return True
+        return definition.to_dict() != self.saved
+
+    def mark_saved(self, name: str, saved_hash: str | None, definition: ProcessDefinition) -> None:
+        """The design was stored as ``definition`` under ``name``: it becomes the baseline of "unsaved changes";
+        the canvas re-imports when storing changed it (the process id follows the design's name)."""
+        self.name, self.saved_hash = name, saved_hash
+        self.saved = definition.to_dict()
+        current = self.reading.definition
+        if current is None or current.to_dict() != self.saved:
+            self.replace(to_canvas(definition))
+
+    def panel_key(self, element: str, data: Any) -> str:
+        """Widget key prefix for an element's properties: it changes when the element changed elsewhere (undo,
+        the YAML tab) so the widgets show the new values, and stays while the panel's own edits come back."""
+        waiting = any(c.get("id") in (element, None) or c.get("value") == element for c in self.commands)
+        if self.panel_seen.get(element) != data and not waiting:  # not while its edits are on their way
+            self.panel_seen[element] = data
+            self.panel_gen[element] = self.panel_gen.get(element, 0) + 1
+        return f"prop:{self.revision}:{element}:{self.panel_gen[element]}"
+
+    def expect(self, element: str, data: dict[str, Any], before: dict[str, Any]) -> None:
+        """The panel sent an edit: when the canvas reports ``data`` back, keep the widgets as they are, unless a
+        list got shorter (its items' widgets are keyed by position and must be drawn again)."""
+        if all(len(v) >= len(before.get(k) or []) for k, v in data.items() if isinstance(v, list)):
+            self.panel_seen[element] = data
+
+    def replace(self, xml: str) -> None:
+        """Load new XML into the canvas (a re-import; the undo history starts again)."""
+        self.xml = xml
+        self.revision = next(_REVISIONS)
+        self.commands = []
+
+    def send(self, commands: list[dict[str, Any]]) -> None:
+        for command in commands:
+            self.commands.append({**command, "seq": self.next_seq})
+            self.next_seq += 1
+
+    def select(self, element: str) -> None:
+        seq = (self.select_request or {}).get("seq", 0) + 1
+        self.select_request = {"seq": seq, "id": element}
+
+    def receive(self, value: dict[str, Any] | None) -> bool:
+        """Take a value the canvas posted; True when it was new. Values about an older revision are ignored."""
+        if not value or (value.get("seq", 0) == self.value_seq and value.get("revision") == self.revision):
+            return False
+        if value.get("revision") != self.revision:
+            return False
+        self.value_seq = value.get("seq", 0)
+        self.xml = value.get("xml") or self.xml
+        self.selected = list(value.get("selected") or [])
+        self.ack = max(self.ack, int(value.get("ack") or 0))
+        self.commands = [c for c in self.commands if c["seq"] > self.ack]
+        return True
+
+    def args(self) -> dict[str, Any]:
+        """The canvas component's arguments."""
+        return {"xml": self.xml, "revision": self.revision, "commands": self.commands, "ack": self.ack,
+                "markers": [p.as_marker() for p in self.reading.problems if p.element],
+                "select": self.select_request, "dirty": self.dirty}

@@ -1,0 +1,274 @@
+"""The Designer: what the canvas's XML means (app/designer.py), the property panel's edits as canvas commands, and
+the page's logic through AppTest (save, reload, switch designs, the unsaved-changes guard, problems listed).
+
+AppTest cannot run the canvas's JavaScript: the tests post what the canvas would (its component value) into the
+session, as the browser does; tests/test_app_designer_browser.py drives the real canvas in Chromium.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from app_support import APP
+from streamlit.testing.v1 import AppTest
+
+import designs
+from app.designer import DesignerSession, flow_commands, import_upload, node_commands, read_canvas, to_canvas
+from app.properties import describe_timer
+from engine.errors import DefinitionError
+from engine.model import ProcessDefinition
+from engine.model.nodes import SequenceFlow, ServiceTask, TimerCatchEvent, UserTask
+from engine.model.timers import Timer
+from engine.validate import validate
+
+CANVAS = "designer_canvas"
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("WAOOAW_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def designer() -> AppTest:
+    return AppTest.from_file(str(APP / "pages" / "1_Designer.py"), default_timeout=60).run()
+
+
+def canvas_posts(at: AppTest, xml: str | None = None, selected: list[str] | None = None) -> AppTest:
+    """What the canvas does after a change or a selection: post its XML; the page runs again."""
+    session: DesignerSession = at.session_state["designer"]
+    at.session_state[CANVAS] = {"seq": session.value_seq + 1, "revision": session.revision, "ack": session.ack,
+                                "xml": xml or session.xml, "selected": selected or []}
+    return at.run()
+
+
+def renamed(xml: str, element: str, name: str) -> str:
+    """The canvas's XML after a person renamed an element on the canvas."""
+    from lxml import etree
+
+    root = etree.fromstring(xml.encode())
+    el = next(e for e in root.iter() if e.get("id") == element)
+    el.set("name", name)
+    return etree.tostring(root, encoding="unicode")
+
+
+def two_step() -> ProcessDefinition:
+    return ProcessDefinition.model_validate({
+        "id": "two_step", "name": "Two step",
+        "nodes": [{"id": "start", "kind": "start"},
+                  {"id": "work", "kind": "service_task", "agent": "designs.agents:deploy"},
+                  {"id": "end", "kind": "end"}],
+        "flows": [{"id": "f1", "source": "start", "target": "work"}, {"id": "f2", "source": "work", "target": "end"}]})
+
+
+# --- what the canvas means -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", designs.names())
+def test_each_design_reads_back_from_the_canvas_unchanged(name: str) -> None:
+    definition = designs.load_design(name)
+    reading = read_canvas(to_canvas(definition))
+    assert reading.definition == definition
+    assert [(p.severity, p.message) for p in reading.problems if p.severity != "info"] == [
+        (p.severity, p.message) for p in validate(definition)]
+
+
+def test_problems_are_tied_to_their_elements() -> None:
+    broken = two_step().model_dump()
+    broken["flows"] = broken["flows"][:1]  # "work" leads nowhere, "end" is unreachable
+    reading = read_canvas(to_canvas(ProcessDefinition.model_validate(broken)))
+    assert reading.errors and not reading.deployable
+    assert {p.element for p in reading.errors} >= {"end"}
+    assert all(m["id"] for m in DesignerSession(to_canvas(ProcessDefinition.model_validate(broken))).args()["markers"])
+
+
+def test_an_unfinished_drawing_still_reads_with_what_is_missing_listed() -> None:
+    xml = to_canvas(two_step()).replace('<bpmn:serviceTask id="work"',
+                                         '<bpmn:timerFoo id="x"/><bpmn:serviceTask id="work"')
+    reading = read_canvas(xml)
+    assert reading.definition is not None  # read leniently: the rest is still there
+    assert any("timerFoo" in p.where or "timerFoo" in p.message for p in reading.problems)
+
+
+def test_a_canvas_that_cannot_be_read_is_one_problem_not_a_crash() -> None:
+    reading = read_canvas("<bpmn:definitions")
+    assert reading.definition is None and reading.errors and "XML" in reading.errors[0].message
+
+
+def test_panel_edits_become_small_canvas_commands() -> None:
+    old = UserTask(id="approve", name="Approve")
+    new = UserTask(id="approve", name="Approve it", assignee="alice", sla="PT4H",
+                   form=[{"name": "approved", "type": "boolean", "required": True}])
+    commands = node_commands(old, new)
+    assert [c["op"] for c in commands] == ["name", "fields"]
+    assert commands[1]["value"] == {"assignee": "alice", "sla": "PT4H",
+                                    "form": [{"name": "approved", "type": "boolean", "required": True}]}
+    timer = node_commands(TimerCatchEvent(id="wait", timer={"duration": "P1D"}),
+                          TimerCatchEvent(id="wait", timer={"cycle": "0 9 * * 1-5", "timezone": "Europe/Berlin"}))
+    assert timer == [{"op": "timer", "id": "wait", "value": {"kind": "cycle", "text": "0 9 * * 1-5"}},
+                     {"op": "fields", "id": "wait", "value": {"timer": {"timezone": "Europe/Berlin"}}}]
+    renamed_id = node_commands(ServiceTask(id="a", agent="x"), ServiceTask(id="b", agent="x"))
+    assert renamed_id == [{"op": "id", "id": "a", "value": "b"}]
+    flow = SequenceFlow(id="f", source="g", target="t")
+    assert flow_commands(flow, flow.model_copy(update={"condition": "ok"}), ("g", False, True)) == [
+        {"op": "condition", "id": "f", "value": "ok"}, {"op": "default", "id": "g", "value": "f"}]
+
+
+def test_commands_are_sent_once_and_dropped_when_the_canvas_acknowledges_them() -> None:
+    session = DesignerSession.open(two_step())
+    session.send([{"op": "name", "id": "work", "value": "Deploy"}])
+    session.send([{"op": "name", "id": "end", "value": "Done"}])
+    assert [c["seq"] for c in session.args()["commands"]] == [1, 2]
+    xml = renamed(session.xml, "work", "Deploy")
+    assert session.receive({"seq": 1, "revision": session.revision, "ack": 1, "xml": xml, "selected": ["work"]})
+    assert [c["seq"] for c in session.commands] == [2] and session.selected == ["work"]
+    assert session.reading.definition is not None and session.reading.definition.node("work").name == "Deploy"
+    assert not session.receive({"seq": 1, "revision": session.revision, "ack": 1, "xml": xml, "selected": []})
+    old_revision = session.revision
+    session.replace(to_canvas(two_step()))  # a re-import: what the old frame says next is about the old design
+    assert not session.receive({"seq": 2, "revision": old_revision, "ack": 2, "xml": xml, "selected": []})
+
+
+def test_timer_preview_in_plain_words() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)  # a Friday, two days before Berlin's DST change
+    words, firings = describe_timer(Timer(cycle="0 9 * * 1-5", timezone="Europe/Berlin"), now)
+    assert "09:00" in words and "Monday through Friday" in words and "Europe/Berlin" in words
+    assert [f.isoformat() for f in firings] == ["2026-03-30T07:00:00+00:00", "2026-03-31T07:00:00+00:00",
+                                                "2026-04-01T07:00:00+00:00"]
+    assert describe_timer(Timer(duration="P7D"), now) == ("7 days after arrival", [])
+    assert describe_timer(Timer(cycle="R3/PT1H"), now)[0] == "every 1 hour, 3 times"
+
+
+# --- the page --------------------------------------------------------------------------------------------------
+
+
+def buttons(at: AppTest) -> dict[str, Any]:
+    return {b.label: b for b in at.button}
+
+
+def create(at: AppTest, name: str, template: str = "blank") -> AppTest:
+    at.text_input(key="designer_new_name").input(name)
+    at.selectbox(key="designer_new_template").set_value(template)
+    return at.button(key="designer_create").click().run()
+
+
+def test_a_new_visit_offers_new_and_upload() -> None:
+    at = designer()
+    assert not at.exception
+    assert "Create a design with **New**" in at.info[0].value
+
+
+def test_new_save_reload_and_switch_with_the_unsaved_changes_guard(data_dir: Path) -> None:
+    at = designer()
+    at = create(at, "first_design")
+    assert not at.exception
+    session: DesignerSession = at.session_state["designer"]
+    assert session.name == "first_design" and not session.dirty
+    assert "saved" in at.caption[0].value and "unsaved" not in at.caption[0].value
+
+    # a change on the canvas: unsaved, then saved to the workspace
+    at = canvas_posts(at, renamed(session.xml, "end", "All done"))
+    assert at.session_state["designer"].dirty and "unsaved changes" in at.caption[0].value
+    at = at.button(key="designer_save").click().run()
+    assert not at.exception and "Saved as 'first_design'" in at.success[0].value
+    assert "All done" in (data_dir / "designs" / "first_design.yaml").read_text()
+    assert not at.session_state["designer"].dirty
+
+    # a new session (a reload) opens the latest design again
+    again = designer()
+    assert again.session_state["designer"].name == "first_design"
+    assert again.session_state["designer"].reading.definition.node("end").name == "All done"
+
+    # another design from a template; an unsaved change; switching asks first, Cancel keeps the work
+    at = create(at, "review", template="pr_review")
+    assert at.session_state["designer"].name == "review"
+    at = canvas_posts(at, renamed(at.session_state["designer"].xml, "review", "Look at it"))
+    at.selectbox(key="designer_open_choice").set_value("first_design").run()
+    at = buttons(at)["Open"].click().run()
+    assert "unsaved changes" in at.warning[0].value and at.session_state["designer"].name == "review"
+    at = at.button(key="designer_cancel").click().run()
+    assert at.session_state["designer"].name == "review" and at.session_state["designer"].dirty
+    at = buttons(at)["Open"].click().run()
+    at = at.button(key="designer_discard").click().run()
+    assert at.session_state["designer"].name == "first_design"
+    assert "Look at it" not in (data_dir / "designs" / "review.yaml").read_text()
+
+
+def test_save_as_rename_and_delete(data_dir: Path) -> None:
+    at = create(designer(), "draft")
+    at.text_input(key="designer_target_name").input("copy")
+    at = at.button(key="designer_save_as").click().run()
+    assert at.session_state["designer"].name == "copy"
+    assert {p.stem for p in (data_dir / "designs").glob("*.yaml")} == {"draft", "copy"}
+    at.text_input(key="designer_target_name").input("final")
+    at = at.button(key="designer_rename").click().run()
+    assert at.session_state["designer"].name == "final"
+    assert {p.stem for p in (data_dir / "designs").glob("*.yaml")} == {"draft", "final"}
+    assert at.session_state["designer"].reading.definition.id == "final"  # the process id follows the name
+    at = at.button(key="designer_delete").click().run()
+    assert "designer" not in at.session_state and "Deleted 'final'" in at.success[0].value
+    taken = create(designer(), "draft")
+    assert "already exists" in taken.error[0].value
+
+
+def test_problems_are_listed_and_a_click_selects_the_element() -> None:
+    at = create(designer(), "broken")
+    session: DesignerSession = at.session_state["designer"]
+    xml = session.xml.replace('<bpmn:sequenceFlow id="start__end" sourceRef="start" targetRef="end"/>', "")
+    assert xml != session.xml
+    at = canvas_posts(at, xml)
+    labels = [b.label for b in at.button if b.key and b.key.startswith("designer_problem:")]
+    assert any("end" in label and "error" in label for label in labels), labels
+    first = next(b for b in at.button if b.key and b.key.startswith("designer_problem:") and "end:" in b.label)
+    at = first.click().run()
+    assert at.session_state["designer"].args()["select"]["id"] == "end"
+
+
+def test_the_panel_edits_the_selected_element() -> None:
+    at = create(designer(), "panel", template="pr_review")
+    at = canvas_posts(at, selected=["deploy"])
+    assert not at.exception
+    name = next(t for t in at.text_input if t.label == "Name" and t.key and ":deploy:" in t.key)
+    at = name.input("Ship it").run()
+    commands = at.session_state["designer"].commands
+    assert commands and commands[-1]["op"] == "name" and commands[-1]["value"] == "Ship it"
+
+
+def test_yaml_view_applies_to_the_canvas() -> None:
+    at = create(designer(), "yaml_view")
+    at.segmented_control(key="designer_view").set_value("YAML (advanced)").run()
+    session: DesignerSession = at.session_state["designer"]
+    revision = session.revision
+    area = at.text_area[0]
+    area.input(area.value.replace("name: Yaml view", "name: Edited as text"))
+    at = at.button[[b.label for b in at.button].index("Apply to the canvas")].click().run()
+    assert not at.exception
+    session = at.session_state["designer"]
+    assert session.revision != revision and session.reading.definition.name == "Edited as text"
+
+
+def test_upload_strict_refuses_and_lenient_lists_what_was_left_out() -> None:
+    xml = to_canvas(two_step()).replace('<bpmn:serviceTask id="work"',
+                                         '<bpmn:scriptTask id="script"/><bpmn:serviceTask id="work"')
+    with pytest.raises(DefinitionError, match="scriptTask"):
+        import_upload("two.bpmn", xml.encode(), lenient=False)
+    definition, left_out = import_upload("two.bpmn", xml.encode(), lenient=True)
+    assert definition.node("work") and any("scriptTask" in w for w in left_out)
+    yaml_definition, nothing = import_upload("two.yaml", two_step().to_yaml().encode(), lenient=False)
+    assert yaml_definition == two_step() and nothing == []
+    with pytest.raises(DefinitionError, match="UTF-8"):
+        import_upload("two.yaml", b"\xff\xfe", lenient=False)
+
+
+def test_a_bpmn_file_opens_with_its_own_layout() -> None:
+    laid_out = read_canvas(to_canvas(two_step())).definition
+    assert laid_out is not None
+    moved = laid_out.model_dump()
+    moved["nodes"][1]["metadata"]["bounds"] = [500, 400, 100, 80]
+    xml = to_canvas(ProcessDefinition.model_validate(moved))
+    assert 'bpmnElement="work"' in xml
+    assert read_canvas(xml).definition.node("work").metadata["bounds"] == [500, 400, 100, 80]

@@ -1,0 +1,292 @@
+"""The Designer end to end in Chromium: a workflow drawn with the mouse and the keyboard on the BPMN canvas and
+in the property panel, saved, found again after a reload, broken, fixed by its problem list, downloaded and
+imported again."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from app_support import launch_chromium, serve_app
+
+from app.designer import read_canvas
+from engine.bpmn import from_bpmn
+
+pytestmark = pytest.mark.timeout(420)
+FRAME = 'iframe[title*="bpmn_canvas"]'
+
+
+class Canvas:
+    """The canvas iframe, driven as a person would (real mouse drags), checked through bpmn-js's services."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.locator = page.frame_locator(FRAME)
+
+    @property
+    def frame(self) -> Any:
+        return next(f for f in self.page.frames if "bpmn_canvas" in f.url)
+
+    def js(self, script: str, arg: Any = None) -> Any:
+        return self.frame.evaluate(script, arg)
+
+    def ids(self, type_: str) -> set[str]:
+        return set(self.js("t => window.bpmnModeler.get('elementRegistry').filter(e => e.type === t && "
+                           "!e.labelTarget).map(e => e.id)", type_))
+
+    def selected(self) -> list[str]:
+        return self.js("() => window.bpmnModeler.get('selection').get().map(e => e.id)")
+
+    def box(self, element: str) -> dict[str, float]:
+        shape = self.locator.locator(f'.djs-element[data-element-id="{element}"]').first
+        found = shape.bounding_box()
+        assert found is not None, element
+        return found
+
+    def drag(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        mouse = self.page.mouse
+        mouse.move(*start)
+        mouse.down()
+        mouse.move(start[0] + 5, start[1] + 5)
+        mouse.move(*end, steps=20)
+        self.page.wait_for_timeout(150)
+        mouse.up()
+        self.page.wait_for_timeout(450)  # diagram-js swallows a click within 400 ms of a drag's end
+
+    def place(self, action: str, at: tuple[float, float]) -> str:
+        """Drag a palette entry onto the canvas; the id of the new element."""
+        self.clear()  # a selected shape's context pad could be where the new one goes
+        before = set(self.js("() => window.bpmnModeler.get('elementRegistry').getAll().map(e => e.id)"))
+        entry = self.locator.locator(f'.djs-palette .entry[data-action="create.{action}"]').bounding_box()
+        self.drag((entry["x"] + entry["width"] / 2, entry["y"] + entry["height"] / 2), at)
+        after = set(self.js("() => window.bpmnModeler.get('elementRegistry').getAll().map(e => e.id)"))
+        new = [i for i in after - before if not i.endswith("_label")]
+        assert len(new) == 1, (action, new)
+        return new[0]
+
+    def select(self, element: str) -> None:
+        """Clear the selection (a click on empty canvas), click the element (a flow on its line), wait for the
+        property panel to show it."""
+        self.clear()
+        if self.js("id => !!window.bpmnModeler.get('elementRegistry').get(id).waypoints", element):
+            self.page.mouse.click(*self.flow_point(element))
+        else:
+            box = self.box(element)
+            self.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        panel = self.page.locator(".st-key-designer_panel")
+        panel.get_by_text(element, exact=True).first.wait_for(timeout=30_000)
+        settle(self.page)
+
+    def clear(self) -> None:
+        """Click empty canvas (top right): nothing selected, no context pad in the way."""
+        canvas = self.locator.locator("#canvas").bounding_box()
+        self.page.mouse.click(canvas["x"] + canvas["width"] - 30, canvas["y"] + 30)
+        self.frame.wait_for_function("() => window.bpmnModeler.get('selection').get().length === 0")
+
+    def connect(self, source: str, target: str) -> str:
+        """Connect two shapes from the source's context pad; the new flow's id."""
+        before = self.ids("bpmn:SequenceFlow")
+        self.select(source)
+        pad = self.locator.locator('.djs-context-pad .entry[data-action="connect"]').bounding_box()
+        box = self.box(target)
+        self.drag((pad["x"] + pad["width"] / 2, pad["y"] + pad["height"] / 2),
+                  (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2))
+        new = self.ids("bpmn:SequenceFlow") - before
+        assert len(new) == 1, (source, target, new)
+        return new.pop()
+
+    def flow_point(self, flow: str) -> tuple[float, float]:
+        """A point on a flow's line (the middle of its last segment), in page coordinates."""
+        points = self.js("id => { const c = window.bpmnModeler.get('canvas'); const vb = c.viewbox(); "
+                         "const w = window.bpmnModeler.get('elementRegistry').get(id).waypoints; "
+                         "const a = w[w.length - 2], b = w[w.length - 1]; "
+                         "return [((a.x + b.x) / 2 - vb.x) * vb.scale, ((a.y + b.y) / 2 - vb.y) * vb.scale]; }", flow)
+        frame_box = self.page.locator(FRAME).bounding_box()
+        canvas_box = self.locator.locator("#canvas").bounding_box()
+        del frame_box
+        return canvas_box["x"] + points[0], canvas_box["y"] + points[1]
+
+    def xml(self) -> str:
+        return self.js("async () => (await window.bpmnModeler.saveXML({format: true})).xml")
+
+
+def settle(page: Any) -> None:
+    """Wait until Streamlit has finished the run the last action started, and the one the canvas's answer
+    starts (the canvas reports a change 250 ms after it)."""
+    for _ in range(2):
+        page.wait_for_timeout(400)
+        page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=30_000)
+    exceptions = page.locator('[data-testid="stException"]')
+    assert not exceptions.count(), exceptions.first.inner_text()
+
+
+def field(page: Any, label: str) -> Any:
+    """An input of the property panel by its label (the last one: a form field's Name follows the task's)."""
+    return page.locator(".st-key-designer_panel").get_by_label(label, exact=True).last
+
+
+def choose(page: Any, label: str, option: str) -> None:
+    """Pick an option of a panel selectbox (again if a rerun closed the list before the click)."""
+    for attempt in range(3):
+        field(page, label).click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+            settle(page)
+    settle(page)
+
+
+def type_into(page: Any, label: str, text: str, panel: bool = True) -> None:
+    box = field(page, label) if panel else page.get_by_label(label, exact=True)
+    box.fill(text)
+    box.press("Enter")
+    settle(page)
+
+
+def test_draw_save_reload_break_and_reimport(tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("WAOOAW_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    data = tmp_path / "data"
+    with serve_app({"WAOOAW_DATA_DIR": str(data)}) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{url}/Designer")
+
+            # a new blank design: a start and an end event; the end goes (selected, Delete key)
+            page.get_by_role("button", name="New").click()
+            type_into(page, "Name (becomes the process id)", "document_check", panel=False)
+            page.get_by_role("button", name="Create").click()
+            canvas = Canvas(page)
+            canvas.locator.locator(".djs-palette").wait_for(timeout=60_000)
+            page.keyboard.press("Escape")  # close the popover
+            settle(page)
+            canvas.select("end")
+            page.keyboard.press("Delete")
+            settle(page)
+            assert canvas.ids("bpmn:EndEvent") == set()
+
+            start = canvas.box("start")
+            y = start["y"] + start["height"] / 2
+            x0 = start["x"] + start["width"]
+
+            # start -> service task (an agent from the registry)
+            service = canvas.place("service-task", (x0 + 100, y))
+            canvas.connect("start", service)
+            canvas.select(service)
+            type_into(page, "Name", "Check documents")
+            choose(page, "Agent", "designs.agents:wowvision_validate")
+
+            # -> user task: assignee, SLA 4 h, one required boolean form field
+            user = canvas.place("user-task", (x0 + 240, y))
+            canvas.connect(service, user)
+            canvas.select(user)
+            type_into(page, "Name", "Approve documents")
+            type_into(page, "Assignee", "alice")
+            type_into(page, "SLA (hours)", "4")
+            page.get_by_role("button", name="Add form field").click()
+            settle(page)
+            type_into(page, "Name", "approved")  # the form field's name (the task's own Name is filled)
+            choose(page, "Type", "boolean")
+            page.locator(".st-key-designer_panel").get_by_text("Required", exact=True).last.click()
+            settle(page)
+
+            # -> exclusive gateway -> two end events, one flow conditional, the other the default
+            gateway = canvas.place("exclusive-gateway", (x0 + 370, y))
+            canvas.connect(user, gateway)
+            done = canvas.place("end-event", (x0 + 470, y - 90))
+            redo = canvas.place("end-event", (x0 + 470, y + 90))
+            approved = canvas.connect(gateway, done)
+            other = canvas.connect(gateway, redo)
+            canvas.select(approved)
+            type_into(page, "Condition", "approved")
+            canvas.select(other)
+            page.get_by_text("Default flow", exact=False).first.click()
+            settle(page)
+
+            # the process declares the variable the condition reads (the panel of the process: nothing selected)
+            canvas.clear()
+            page.locator(".st-key-designer_panel").get_by_text("document_check", exact=True).wait_for()
+            settle(page)
+            page.get_by_role("button", name="Add variable").click()
+            settle(page)
+            type_into(page, "Name", "approved")
+            choose(page, "Type", "boolean")
+
+            expect(page.get_by_text("No problems")).to_be_visible(timeout=30_000)
+            drawn = read_canvas(canvas.xml())
+            assert drawn.definition is not None and not drawn.problems
+            d = drawn.definition
+            assert d.node(service).agent == "designs.agents:wowvision_validate"  # type: ignore[attr-defined]
+            task = d.node(user)
+            assert (task.assignee, task.sla) == ("alice", "PT4H")  # type: ignore[attr-defined]
+            assert [(f.name, f.type, f.required) for f in task.form] == [("approved", "boolean", True)]  # type: ignore[attr-defined]
+            assert d.node(gateway).default == other  # type: ignore[attr-defined]
+            assert d.index.flows[approved].condition == "approved"
+            page.screenshot(path=shots / "designer_canvas.png")
+
+            # save; a reload opens it again
+            page.get_by_role("button", name="Save", exact=True).click()
+            expect(page.get_by_text("Saved as 'document_check'")).to_be_visible(timeout=30_000)
+            page.reload()
+            canvas = Canvas(page)
+            canvas.locator.locator(f'.djs-element[data-element-id="{gateway}"]').wait_for(timeout=60_000)
+            reopened = read_canvas(canvas.xml()).definition
+            assert reopened is not None and reopened.node(gateway).default == other  # type: ignore[attr-defined]
+            assert {n.id for n in reopened.all_nodes()} == {n.id for n in d.all_nodes()}
+
+            # break it: the flow is no longer the default and the other has no condition; the problem names the gateway
+            canvas.select(other)
+            page.get_by_text("Default flow", exact=False).first.click()
+            settle(page)
+            canvas.select(approved)
+            type_into(page, "Condition", "")
+            # the validator names the gateway's flows: each needs a condition, or one must be the default (both
+            # are set in the flow's panel); clicking the problem selects that flow on the canvas
+            problem = page.locator(".st-key-designer_problems").get_by_role("button", name=gateway).first
+            expect(problem).to_be_visible(timeout=30_000)
+            named = [f for f in (approved, other) if f in problem.inner_text()]
+            assert named, problem.inner_text()
+            canvas.clear()
+            settle(page)
+            problem.click()
+            settle(page)
+            canvas.frame.wait_for_function("id => window.bpmnModeler.get('selection').get().map(e => e.id)"
+                                           ".join() === id", arg=named[0])
+            page.screenshot(path=shots / "designer_problem.png")
+
+            # download BPMN and import it again: the same definition
+            broken = read_canvas(canvas.xml()).definition
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download BPMN").click()
+            file = tmp_path / "document_check.bpmn"
+            download.value.save_as(file)
+            assert from_bpmn(file.read_bytes()) == broken
+            page.get_by_role("button", name="Upload").click()
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(file))
+            settle(page)
+            page.get_by_role("button", name="Discard changes").click() if page.get_by_role(
+                "button", name="Discard changes").count() else None
+            page.get_by_role("button", name="Import").click()
+            settle(page)
+            if page.get_by_role("button", name="Discard changes").count():
+                page.get_by_role("button", name="Discard changes").click()
+                settle(page)
+            canvas = Canvas(page)
+            canvas.locator.locator(f'.djs-element[data-element-id="{gateway}"]').wait_for(timeout=60_000)
+            assert read_canvas(canvas.xml()).definition == broken
+            assert not errors, errors
+        except BaseException:
+            page.screenshot(path=shots / "designer_failed.png")
+            raise
+        finally:
+            browser.close()
