@@ -314,5 +314,5 @@ def test_builder_sets_defaults_conditions_and_refuses_invalid_models() -> None:
 def test_builder_wraps_field_errors_in_a_definition_error() -> None:
     b = ProcessBuilder("bad id!")
     b.start().end()
-    with pytest.raises(DefinitionError, match="should match pattern"):
+    with pytest.raises(DefinitionError, match="is not a valid id"):
         b.build()

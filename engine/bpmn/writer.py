@@ -44,8 +44,10 @@ def _version() -> str:
 
 
 def _safe(text: str) -> str:
-    """A name made into an xs:ID-friendly fragment."""
-    cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", text)  # ASCII: a Unicode \w is not always an NCName character
+    """A name made into an id for an element we add (a message, a definition): ASCII letters, digits, '_', '.', '-'
+    only, so it is an id under every edition's NCName rule (XSD validators use XML 1.0's older letter tables,
+    which refuse some letters the model's ids may use: see engine/model/ids.py)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", text)
     return cleaned if re.match(r"^[A-Za-z_]", cleaned) else f"_{cleaned}"
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
+from engine.model.ids import ElementId
 from engine.model.nodes import AnyNode, BoundaryEvent, Node, SequenceFlow, SubProcess
 
 VariableType = Literal["string", "integer", "number", "boolean", "decimal", "datetime", "date", "time", "duration",
@@ -86,7 +87,7 @@ class ProcessDefinition(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z_][\w.\-]*$")
+    id: ElementId = Field(min_length=1)
     name: str | None = None
     version: int = Field(default=1, ge=1)
     description: str | None = None

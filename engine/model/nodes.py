@@ -24,6 +24,7 @@ from pydantic import (
 
 from engine.errors import ExpressionError, TimerSpecError
 from engine.model import expressions
+from engine.model.ids import ElementId
 from engine.model.timers import Timer, format_duration, parse_duration
 from engine.registry import ref_of
 
@@ -59,7 +60,7 @@ class Model(BaseModel):
 class Node(Model):
     """Fields every node has."""
 
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z_][\w.\-]*$")
+    id: ElementId = Field(min_length=1)
     name: str | None = None
     documentation: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)  # layout, lanes, vendor extensions
@@ -445,7 +446,7 @@ class SubProcess(Activity):
 class SequenceFlow(Model):
     """An arrow from one node to another, with an optional condition (on gateway splits)."""
 
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z_][\w.\-]*$")
+    id: ElementId = Field(min_length=1)
     source: str = Field(min_length=1)
     target: str = Field(min_length=1)
     condition: Expression | None = None
