@@ -294,8 +294,8 @@ class DesignerSession:
         """Widget key prefix for an element's properties: it changes when the element changed elsewhere (undo,
         the YAML tab) so the widgets show the new values, and stays while the panel's own edits come back."""
         waiting = any(c.get("id") in (element, None) or c.get("value") == element for c in self.commands)
-        if self.panel_seen.get(element) != data and not waiting:  # not while its edits are on their way
-            self.panel_seen[element] = data
+        if element not in self.panel_gen or (self.panel_seen.get(element) != data and not waiting):
+            self.panel_seen[element] = data  # changed elsewhere (not while the panel's own edits are on their way)
             self.panel_gen[element] = self.panel_gen.get(element, 0) + 1
         return f"prop:{self.revision}:{element}:{self.panel_gen[element]}"
 

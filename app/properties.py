@@ -114,6 +114,10 @@ def _field(name: str, annotation: Any, value: Any, key: str, ctx: PanelContext) 
         index = options.index(value) if value in options else 0
         return st.selectbox(label, options, index=index, key=key, help=hint,
                             format_func=lambda v: "—" if v is None else str(v))
+    if tp is bool and optional:  # three states: unset (the model decides), yes, no
+        options = [None, True, False]
+        return st.selectbox(label, options, index=options.index(value) if value in options else 0, key=key,
+                            help=hint, format_func=lambda v: {None: "— (automatic)", True: "yes", False: "no"}[v])
     if tp is bool:
         return st.checkbox(label, bool(value), key=key, help=hint)
     if tp is int or tp is float:

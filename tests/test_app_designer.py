@@ -272,3 +272,17 @@ def test_a_bpmn_file_opens_with_its_own_layout() -> None:
     xml = to_canvas(ProcessDefinition.model_validate(moved))
     assert 'bpmnElement="work"' in xml
     assert read_canvas(xml).definition.node("work").metadata["bounds"] == [500, 400, 100, 80]
+
+
+@pytest.mark.parametrize("name", designs.names())
+def test_the_panel_shows_every_element_without_changing_it(name: str) -> None:
+    """The generated panel reads each element's values back exactly: looking sends no edit to the canvas."""
+    definition = designs.load_design(name)
+    at = AppTest.from_file(str(APP / "pages" / "1_Designer.py"), default_timeout=60)
+    session = DesignerSession.open(definition)
+    at.session_state["designer"] = session
+    for element in [None, *(n.id for n in definition.all_nodes()), *(f.id for f in definition.all_flows())]:
+        session.selected = [element] if element else []
+        at.run()
+        assert not at.exception, (element, at.exception)
+        assert session.commands == [], (element, session.commands)
