@@ -13,6 +13,7 @@ from app.designer import DesignerSession, flow_commands, import_upload, node_com
 from app.properties import PanelContext, edit
 from app.support import UPLOAD_TYPES
 from app.workspace import Workspace, WorkspaceError
+from engine.bpmn.ids import ASCII_ID
 from engine.errors import DefinitionError
 from engine.model import ProcessDefinition, from_yaml
 from engine.model.nodes import NODE_CLASSES, SequenceFlow
@@ -223,6 +224,10 @@ def panel(selected: str | None) -> None:
             new = cls.model_validate({**data, **values, "id": new_id.strip()})
         except ValidationError as exc:
             st.error(_pydantic(exc))
+            return
+        if new.id != node.id and not ASCII_ID.match(new.id):
+            st.error(f"{new.id!r}: ids on the canvas are ASCII letters, digits, '_', '-' and '.' (bpmn.io's rule); "
+                     "a name can hold any text")
             return
         commands = node_commands(node, new)
         if commands:

@@ -42,8 +42,9 @@ from typing import Any
 from lxml import etree
 from pydantic import ValidationError
 
-from engine.bpmn import conversions, diagram, extensions
+from engine.bpmn import conversions, diagram, extensions, labels
 from engine.bpmn.extensions import VendorRead, deep_merge, own_fields
+from engine.bpmn.ids import restore_ids
 from engine.bpmn.mapping import DEFAULT_TAG
 from engine.bpmn.namespaces import BPMN, BPMNDI, DC, DI, b
 from engine.bpmn.result import Category, Finding, ImportResult, raise_if_refused
@@ -955,6 +956,8 @@ def _pydantic_message(exc: ValidationError) -> str:
 def read(text: str | bytes, source: str | None = None, lenient: bool = False,
          process_id: str | None = None) -> ImportResult:
     root = parse_xml(text, source)
+    restore_ids(root)  # the model's own ids, where our exporter wrote them in ASCII for bpmn.io
+    labels.drop_generated(root)  # labels our exporter made up for other modelers (names the model leaves empty)
     return Reader(root, source, lenient, process_id).read()
 
 

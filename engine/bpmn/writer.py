@@ -19,9 +19,10 @@ from typing import Any
 
 from lxml import etree
 
-from engine.bpmn import diagram, layout
+from engine.bpmn import diagram, labels, layout
 from engine.bpmn.diagram import fmt
 from engine.bpmn.extensions import FIELDS, LAYOUT
+from engine.bpmn.ids import to_ascii_ids
 from engine.bpmn.mapping import size_of, tag_of
 from engine.bpmn.namespaces import BPMNDI, DC, DI, NSMAP, TARGET_NAMESPACE, XSI, b, q
 from engine.model.definition import ProcessDefinition
@@ -105,6 +106,7 @@ class Writer:
         self.drawing = _Drawing()
         self.plane_of: dict[str, str] = {}  # node id -> plane it is drawn on
         self.compensation: list[tuple[Activity, str, str, str]] = []  # activity, boundary, handler, association
+        self.labels: dict[str, str] = {}  # element id -> the label we wrote for it (see labels.py)
 
     # --- document -------------------------------------------------------------------------------
 
@@ -156,7 +158,9 @@ class Writer:
             layout_el.set("digest", diagram.digest(self.drawing.positions, self.drawing.drawn()))
         else:
             ext.remove(layout_el)
+        labels.record(ext, self.labels)
         self._diagram(root, main_plane)
+        to_ascii_ids(root)  # bpmn.io refuses non-ASCII ids: written in ASCII, the model's kept in <waooaw:ids>
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True).decode("utf-8")
 
     def _process_fields(self) -> dict[str, Any]:
@@ -321,6 +325,9 @@ class Writer:
         self._draw_node(node, tag, plane)  # containers before their contents: renderers paint in order
         if node.name:
             el.set("name", node.name)
+        elif (text := labels.node_label(node)) is not None:
+            el.set("name", text)
+            self.labels[node.id] = text
         if node.documentation:
             etree.SubElement(el, b("documentation")).text = node.documentation
         extra = _node_fields(node)
@@ -386,6 +393,9 @@ class Writer:
         el = etree.SubElement(parent, b("sequenceFlow"), id=flow.id, sourceRef=flow.source, targetRef=flow.target)
         if flow.name:
             el.set("name", flow.name)
+        elif (text := labels.flow_label(flow)) is not None:
+            el.set("name", text)
+            self.labels[flow.id] = text
         doc = flow.metadata.get("documentation")
         if isinstance(doc, str) and doc:
             etree.SubElement(el, b("documentation")).text = doc
@@ -412,9 +422,11 @@ class Writer:
                       plane: str) -> None:
         """Compensation the BPMN way: a compensation boundary event associated with a handler activity."""
         handler = str(activity.compensation)
-        event = etree.SubElement(parent, b("boundaryEvent"), id=boundary_id, attachedToRef=activity.id)
+        event = etree.SubElement(parent, b("boundaryEvent"), id=boundary_id, name="Compensate",
+                                 attachedToRef=activity.id)
         etree.SubElement(event, b("compensateEventDefinition"), id=self.ids.new(f"{boundary_id}_definition"))
-        task = etree.SubElement(parent, b("serviceTask"), id=handler_id, name=handler, isForCompensation="true")
+        task = etree.SubElement(parent, b("serviceTask"), id=handler_id, name=labels.words(handler),
+                                isForCompensation="true")
         ext = etree.SubElement(task, b("extensionElements"))
         etree.SubElement(ext, FIELDS).text = _json({"agent": handler})
         box = self.boxes.get(activity.id)
