@@ -27,8 +27,12 @@ def campaign():
 
 
 def bpmn_names(definition) -> set[str]:
-    """What a modeler shows for each node of the exported BPMN: its name attribute, else its id."""
+    """Each node's name in the exported BPMN, else its id (labels the exporter generates for unnamed elements,
+    listed in <waooaw:labels>, are not names the model gave)."""
+    from engine.bpmn.labels import drop_generated
+
     root = etree.fromstring(to_bpmn(definition).encode())
+    drop_generated(root)
     return {el.get("name") or el.get("id") for el in root.iter() if el.get("id")}
 
 
