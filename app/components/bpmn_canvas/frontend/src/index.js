@@ -106,17 +106,22 @@ function select(id) {
   modeler.get('canvas').scrollToElement(element, { top: 120, bottom: 120, left: 160, right: 120 });
 }
 
-// The whole diagram in view, never magnified, left-aligned beside the palette (which covers the left edge).
+// The whole diagram in view, never magnified, beside the palette (which covers the canvas's left edge).
 function showAll(canvas) {
   canvas.zoom('fit-viewport', 'auto');
-  if (canvas.zoom() < 1) {
+  const { inner, outer } = canvas.viewbox();
+  if (!inner.width || !inner.height) {
     return;
   }
-  const { inner, outer } = canvas.viewbox();
   const palette = document.querySelector('.djs-palette');
-  const left = (palette ? palette.getBoundingClientRect().right : 0) + 40;
-  canvas.viewbox({ x: inner.x - left, y: inner.y - Math.max(40, (outer.height - inner.height) / 2),
-    width: outer.width, height: outer.height });
+  const left = (palette ? palette.getBoundingClientRect().right : 0) + 30;
+  const scale = Math.min(1, (outer.width - left - 30) / inner.width, (outer.height - 60) / inner.height);
+  canvas.viewbox({
+    x: inner.x - left / scale,
+    y: inner.y - (outer.height - inner.height * scale) / 2 / scale,
+    width: outer.width / scale,
+    height: outer.height / scale,
+  });
 }
 
 async function render(args) {
