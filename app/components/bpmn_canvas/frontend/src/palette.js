@@ -61,7 +61,14 @@ export const ENTRIES = [
     'Compensation handler (a service task that undoes an activity)', { isForCompensation: true }],
 ];
 
-function PaletteProvider(palette, create, elementFactory, spaceTool, lassoTool, handTool, globalConnect, translate) {
+// A timer event needs a value to be a timer the model can hold (and the property panel can edit): a new one
+// starts with one (a start: weekdays at 09:00; a wait or deadline: one hour), changed in the panel.
+const DEFAULT_TIMER = { 'bpmn:StartEvent': ['timeCycle', '0 9 * * 1-5'] };
+const DEFAULT_WAIT = ['timeDuration', 'PT1H'];
+
+function PaletteProvider(palette, create, elementFactory, spaceTool, lassoTool, handTool, globalConnect, translate,
+  moddle) {
+  this._moddle = moddle;
   this._create = create;
   this._elementFactory = elementFactory;
   this._spaceTool = spaceTool;
@@ -73,7 +80,7 @@ function PaletteProvider(palette, create, elementFactory, spaceTool, lassoTool, 
 }
 
 PaletteProvider.$inject = ['palette', 'create', 'elementFactory', 'spaceTool', 'lassoTool', 'handTool',
-  'globalConnect', 'translate'];
+  'globalConnect', 'translate', 'moddle'];
 
 PaletteProvider.prototype.getPaletteEntries = function() {
   const { _create: create, _elementFactory: elementFactory, _translate: translate } = this;
@@ -94,6 +101,12 @@ PaletteProvider.prototype.getPaletteEntries = function() {
       const shape = elementFactory.createShape({ type, ...shapeOptions });
       if (isForCompensation) {
         shape.businessObject.isForCompensation = true;
+      }
+      if (options.eventDefinitionType === EVENT) {
+        const [prop, text] = DEFAULT_TIMER[type] || DEFAULT_WAIT;
+        const definition = shape.businessObject.eventDefinitions[0];
+        definition[prop] = this._moddle.create('bpmn:FormalExpression', { body: text });
+        definition[prop].$parent = definition;
       }
       create.start(event, shape);
     };
