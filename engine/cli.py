@@ -33,6 +33,16 @@ from engine.errors import DefinitionError, EngineError, Problem, WaooawError
 from engine.model.definition import ProcessDefinition
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_REFUSED, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_CODES = [  # (code, meaning): docs/cli.md is generated from this list
+    (EXIT_OK, "done"),
+    (EXIT_INPUT, "the input has problems: a design or scenario that is missing, does not load or validate; "
+                 "a refused BPMN import"),
+    (EXIT_USAGE, "usage: unknown command or option, a bad option value, a file that cannot be read or written"),
+    (EXIT_REFUSED, "refused by the engine: no such instance, task or definition, a task that is not yours, form "
+                   "values that do not fit, no instance waiting for a message; nothing was written"),
+    (EXIT_DATABASE, "the database cannot be reached or opened (--db / WAOOAW_DB)"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
+]
 
 
 def exit_code_of(exc: BaseException) -> int | None:

@@ -148,9 +148,28 @@ def test_live_engine_log_has_the_same_shape_and_names(tmp_path) -> None:
     # assigned to marketing-lead from the start, so claim() records nothing: the work starts when completed
     assert list(approval["time:timestamp"].diff().dropna()) == [timedelta(minutes=40), timedelta(0)]
     assert set(approval["org:resource"].dropna()) == {"marketing-lead"}
+    assert not (log["kind"].isin(["timer", "message"])).any()  # the campaign has no waits
     simulated = simulate(designs.load_design("marketing_campaign"),
                          load_scenario(DESIGNS / "marketing_campaign.scenario.yaml"), replications=1).event_log()
     assert set(log["concept:name"]) <= set(simulated["concept:name"])
+
+
+def test_live_log_has_fired_timers_like_the_simulator(tmp_path) -> None:
+    engine = Engine(f"sqlite:///{tmp_path}/live.db", clock=VirtualClock())
+    engine.deploy(designs.load_design("customer_onboarding"))
+    instance = engine.start("customer_onboarding", {"email": "ada@example.com"})
+    engine.run_until_idle()
+    engine.advance(timedelta(days=8))
+    log = live_event_log(engine)
+    trial = log[log["activity_id"] == "trial"]
+    assert list(trial["lifecycle:transition"]) == ["complete"] and list(trial["kind"]) == ["timer"]
+    assert list(trial["concept:name"]) == ["7-day trial"]
+    order = list(log.loc[log["lifecycle:transition"] == "complete", "activity_id"])
+    assert order.index("capture_lead") < order.index("trial") < order.index("check_conversion")
+    simulated = simulate(designs.load_design("customer_onboarding"),
+                         load_scenario(DESIGNS / "customer_onboarding.scenario.yaml"), replications=1).event_log()
+    assert set(log["concept:name"]) <= set(simulated["concept:name"])
+    assert set(trial["case:concept:name"]) == {instance}
 
 
 # --- optional: pm4py (AGPL, never a dependency) -----------------------------------------------------------

@@ -1,10 +1,11 @@
 """The event log of live instances, read from the engine's history tables: the same columns and names as
 the simulator's, so a simulated and a real log compare in one process-mining tool.
 
-Sources: agent calls from ``wf_task_executions`` (one row per attempt: start, then complete or ate_abort)
-and user tasks from ``wf_human_tasks`` with their audit trail (schedule when created, start when first
-claimed, else when completed, then complete / withdraw / ate_abort when cancelled). Timer and message waits
-are not in these tables and are left out of the live log (the simulator's log has them as events).
+Sources: agent calls from ``wf_task_executions`` (one row per attempt: start, then complete or ate_abort),
+user tasks from ``wf_human_tasks`` with their audit trail (schedule when created, start when first
+claimed, else when completed, then complete / withdraw / ate_abort when cancelled), and timer and message
+events that fired from the activity history (``wf_activities``, one ``complete`` event each, as in the
+simulator's log).
 A compensation handler's call is recognised as a call for an activity that already completed once in that
 instance with a compensation handler declared; it is labelled ``Undo: <name>`` and its resource is
 ``agent:<compensation handler>``.
@@ -84,7 +85,28 @@ def activity_log(engine: Engine, instance_ids: Iterable[str] | None = None,
                      "group": t["assignee"] if not groups else groups[0], "enabled": t["created_at"], "start": start,
                      "end": t["completed_at"], "attempt": 1, "outcome": outcome,
                      "breached": t["within_sla"] is False})
+    rows += _waits(engine, ids, node_of)
     return _frame(rows)
+
+
+WAIT_KINDS = {"timer_catch": "timer", "boundary_timer": "timer", "message_catch": "message",
+              "boundary_message": "message"}
+
+
+def _waits(engine: Engine, ids: list[str], node_of: Any) -> list[dict[str, Any]]:
+    """Timer and message events that fired, from the activity history (``Engine.activities``): one event each,
+    armed at ``started_at`` and fired at ``ended_at``, like the simulator's waits."""
+    rows: list[dict[str, Any]] = []
+    for instance_id in ids:
+        passed = engine.activities(instance_id)
+        fired = passed[passed["kind"].isin(list(WAIT_KINDS)) & (passed["outcome"] == "completed")]
+        for a in fired.itertuples(index=False):
+            node = node_of(instance_id, a.node_id)
+            rows.append({"case": instance_id, "node": a.node_id, "name": activity_label(node or a.node_id),
+                         "kind": WAIT_KINDS[a.kind], "resource": None, "group": None, "enabled": a.started_at,
+                         "start": a.started_at, "end": a.ended_at, "attempt": 1, "outcome": "completed",
+                         "breached": False})
+    return rows
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
