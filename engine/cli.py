@@ -337,12 +337,14 @@ def run_app(
 def _register_others() -> None:
     from engine.bpmn.cli import register as register_bpmn
     from engine.cli_ops import register as register_ops
+    from engine.versions.cli import register as register_versions
     from simulator.cli import register as register_simulator
 
     register_bpmn(app)  # import, export
     register_simulator(app)  # simulate
     app.add_typer(__import__("engine.bus.cli", fromlist=["app"]).app)  # agent-worker, bus stats/dead-letters/replay
     register_ops(app)  # deploy, start, instances, instance, tasks, complete, correlate, incidents, retry, cancel
+    register_versions(app)  # rollout, migrate, replay
     # The engine worker's commands (engine/runtime/cli.py) are being written separately: until that module
     # exists the CLI works without them. Only its absence is tolerated; an import error inside it is raised.
     try:

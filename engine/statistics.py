@@ -9,6 +9,7 @@ variances are involved"; the pooled two-proportion z-test as in Agresti, *Catego
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,9 @@ def difference(va: pd.Series, vb: pd.Series, alpha: float = 0.05, paired: bool =
             dof = (va_ + vb_) ** 2 / ((va_ ** 2) / (len(x) - 1) + (vb_ ** 2) / (len(y) - 1))
             half = float(stats.t.ppf(1 - alpha / 2, dof)) * se
             low, high = diff - half, diff + half
-            p = float(stats.ttest_ind(y, x, equal_var=False).pvalue)
+            with warnings.catch_warnings():  # nearly equal samples: scipy warns of precision loss, p is still right
+                warnings.simplefilter("ignore", RuntimeWarning)
+                p = float(stats.ttest_ind(y, x, equal_var=False).pvalue)
         else:
             low = high = diff
             p = 1.0 if diff == 0 else 0.0

@@ -17,7 +17,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 def test_the_notebooks_are_there() -> None:
     assert [p.stem for p in NOTEBOOKS] == ["01-quickstart", "02-seven-day-trial", "03-campaign-rollback",
-                                           "04-bpmn-interop"]
+                                           "04-bpmn-interop", "05-versions"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

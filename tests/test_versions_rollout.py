@@ -124,10 +124,12 @@ def test_ab_table_and_comparison(db_url: str) -> None:
     assert table.loc[1, "failure_rate"] == pytest.approx(0.10)
     assert table.loc[2, "failure_rate"] == pytest.approx(0.30)
     assert table.loc[1, "completed"] == 90
+    assert table.loc[1, "outcomes"] == {"done": 1.0}  # the end event each completed instance reached
     diff = compare_versions(e, "checkout", 1, 2).set_index(["metric", "subject"])
     failure = diff.loc[("failure_rate", "")]
     assert failure["difference"] == pytest.approx(0.20)
     assert failure["significant"] and failure["p_value"] < 0.01
+    assert diff.loc[("outcome_share", "done"), "v1"] == 1.0
     assert not math.isnan(diff.loc[("cycle_time_h", "mean"), "v1"])
     with pytest.raises(EngineError, match="no instances"):
         compare_versions(e, "checkout", 1, 3)

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from engine.errors import EngineError
+from engine.model.nodes import END_KINDS
 from engine.runtime.clock import aware
-from engine.runtime.tables import HumanTaskRow, IncidentRow, InstanceRow
+from engine.runtime.tables import ActivityRow, HumanTaskRow, IncidentRow, InstanceRow
 from engine.statistics import difference, proportions
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
     from engine.runtime.engine import Engine
 
-INST, HT, INC = InstanceRow.__table__, HumanTaskRow.__table__, IncidentRow.__table__
+INST, HT, INC, A = InstanceRow.__table__, HumanTaskRow.__table__, IncidentRow.__table__, ActivityRow.__table__
 FAILED_STATUSES = frozenset({"failed"})
 
 
@@ -115,21 +116,14 @@ def samples(engine: Engine, name: str, since: datetime | None = None, until: dat
 
 
 def _end_events(conn: Any, instance_ids: list[str]) -> dict[str, str]:
-    """Which end event each finished instance reached, from the activity history when it exists."""
-    try:
-        from engine.runtime.tables import ActivityInstanceRow  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
-    A = ActivityInstanceRow.__table__
-    kind_col = A.c.get("kind")
-    if kind_col is None or not instance_ids:
-        return {}
+    """Which end event each finished instance reached, from the activity history (``wf_activities``)."""
     ends: dict[str, str] = {}
     for chunk in range(0, len(instance_ids), 500):
         ids = instance_ids[chunk:chunk + 500]
-        for row in conn.execute(select(A.c.instance_id, A.c.node_id, kind_col).where(A.c.instance_id.in_(ids))):
-            if str(row[2]).endswith("end"):
-                ends[row.instance_id] = row.node_id
+        query = select(A.c.instance_id, A.c.node_id).where(A.c.instance_id.in_(ids), A.c.kind.in_(END_KINDS),
+                                                           A.c.scope.is_(None))
+        for row in conn.execute(query):
+            ends[row.instance_id] = row.node_id
     return ends
 
 

@@ -110,6 +110,10 @@ class MigrationPlan:
     def refused(self) -> list[str]:
         return [p.instance_id for p in self.instances if not p.ok]
 
+    def __repr__(self) -> str:
+        return (f"MigrationPlan({self.name} v{self.source} -> v{self.target}: {len(self.migratable)} can migrate, "
+                f"{len(self.refused)} refused)")
+
     def to_frame(self) -> pd.DataFrame:
         """``instance_id, business_key, action (migrate | refused), moves, reasons, warnings``."""
         import pandas as pd
