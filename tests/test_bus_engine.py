@@ -364,3 +364,22 @@ def test_an_answer_for_a_cancelled_task_is_refused_and_recorded(tmp_path: Path,
     assert row.status == "refused" and row.error.endswith("refused: the instance is cancelled")
     assert engine.instance(instance).status == "cancelled" and "vision_approved" not in \
         engine.instance(instance).variables
+
+
+def test_a_worker_failing_for_good_opens_an_incident_with_its_traceback(tmp_path: Path) -> None:
+    bus = InProcessBus()
+    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus)
+    engine.deploy(pr_review_on_the_bus(max_attempts=1))
+    bridge = BusBridge(engine)
+
+    def broken(inputs: dict[str, Any], context: Any) -> dict[str, Any]:
+        raise KeyError("vision_model")
+
+    publish_message(bus, PR_OPENED, {"pr_number": 3})
+    bridge.pump()
+    engine.run_until_idle()
+    AgentWorker(broken, VALIDATE, bus).run(max_tasks=1, block=0)
+    bridge.pump()
+    (incident,) = engine.incidents()
+    assert incident["node_id"] == "wowvision_validate" and incident["error"] == "KeyError: 'vision_model'"
+    assert 'raise KeyError("vision_model")' in incident["traceback"]
