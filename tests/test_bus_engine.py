@@ -54,9 +54,10 @@ class Rig:
         if self.kind == "redis":
             env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
                    "WAOOAW_TEST_EFFECTS": str(self.effects)}
+            log = open(self.effects.parent / f"worker-{len(self.procs)}.log", "w")  # noqa: SIM115  (closed by exit)
             proc = subprocess.Popen([sys.executable, "-m", "engine.bus.cli", "agent-worker", "bus_support:validate",
-                                     "--bus", str(self.url)], env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE)
+                                     "--bus", str(self.url)], env=env, stdout=log, stderr=subprocess.STDOUT)
+            log.close()  # the child holds its own copy
             self.procs.append(proc)
             return proc
         stop = threading.Event()
