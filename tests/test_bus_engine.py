@@ -384,3 +384,17 @@ def test_a_worker_failing_for_good_opens_an_incident_with_its_traceback(tmp_path
     (incident,) = engine.incidents()
     assert incident["node_id"] == "wowvision_validate" and incident["error"] == "KeyError: 'vision_model'"
     assert 'raise KeyError("vision_model")' in incident["traceback"]
+
+
+def test_the_readme_bus_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (TESTS.parent / "README.md").read_text()
+    section = readme[readme.index("## Message bus"):]
+    code = section[section.index("The same loop in one process"):]
+    code = code[code.index("```python") + len("```python"):]
+    code = code[:code.index("```")]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md (bus example)", "exec"), namespace)
+    engine = namespace["engine"]
+    (row,) = engine.instances().itertuples()
+    assert row.status == "completed" and engine.instance(row.id).variables["vision_approved"] is True
