@@ -54,9 +54,10 @@ class Rig:
         if self.kind == "redis":
             env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
                    "WAOOAW_TEST_EFFECTS": str(self.effects)}
+            log = open(self.effects.parent / f"worker-{len(self.procs)}.log", "w")  # noqa: SIM115  (closed by exit)
             proc = subprocess.Popen([sys.executable, "-m", "engine.bus.cli", "agent-worker", "bus_support:validate",
-                                     "--bus", str(self.url)], env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE)
+                                     "--bus", str(self.url)], env=env, stdout=log, stderr=subprocess.STDOUT)
+            log.close()  # the child holds its own copy
             self.procs.append(proc)
             return proc
         stop = threading.Event()
@@ -364,3 +365,36 @@ def test_an_answer_for_a_cancelled_task_is_refused_and_recorded(tmp_path: Path,
     assert row.status == "refused" and row.error.endswith("refused: the instance is cancelled")
     assert engine.instance(instance).status == "cancelled" and "vision_approved" not in \
         engine.instance(instance).variables
+
+
+def test_a_worker_failing_for_good_opens_an_incident_with_its_traceback(tmp_path: Path) -> None:
+    bus = InProcessBus()
+    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus)
+    engine.deploy(pr_review_on_the_bus(max_attempts=1))
+    bridge = BusBridge(engine)
+
+    def broken(inputs: dict[str, Any], context: Any) -> dict[str, Any]:
+        raise KeyError("vision_model")
+
+    publish_message(bus, PR_OPENED, {"pr_number": 3})
+    bridge.pump()
+    engine.run_until_idle()
+    AgentWorker(broken, VALIDATE, bus).run(max_tasks=1, block=0)
+    bridge.pump()
+    (incident,) = engine.incidents()
+    assert incident["node_id"] == "wowvision_validate" and incident["error"] == "KeyError: 'vision_model'"
+    assert 'raise KeyError("vision_model")' in incident["traceback"]
+
+
+def test_the_readme_bus_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (TESTS.parent / "README.md").read_text()
+    section = readme[readme.index("## Message bus"):]
+    code = section[section.index("The same loop in one process"):]
+    code = code[code.index("```python") + len("```python"):]
+    code = code[:code.index("```")]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md (bus example)", "exec"), namespace)
+    engine = namespace["engine"]
+    (row,) = engine.instances().itertuples()
+    assert row.status == "completed" and engine.instance(row.id).variables["vision_approved"] is True

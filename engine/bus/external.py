@@ -148,7 +148,8 @@ class ExternalTasks:
         try:
             if not a.get("token_id"):
                 raise ValueError("not an answer: missing token_id")
-            applied = engine._apply(a["instance_id"], [event], before=take)
+            applied = engine._apply(a["instance_id"], [event], before=take,  # the worker's traceback: the incident's
+                                    traceback=a.get("traceback") if status == "failed" else None)
         except EngineError:
             applied = False
         if applied:
