@@ -824,7 +824,8 @@ class Reader:
                                                  note))
                 data["timer"] = timer.model_dump(exclude_none=True)
                 return kind, None, None
-        return None, "a timer without timeDuration, timeDate or timeCycle", placeholder
+        return None, "the timer is empty: its timerEventDefinition has no timeDuration, timeDate or timeCycle", \
+            placeholder
 
     def _message_name(self, message_ref: str | None) -> str | None:
         if not message_ref:
