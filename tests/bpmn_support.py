@@ -44,7 +44,8 @@ def sample_definitions() -> list[ProcessDefinition]:
     user.on_message("pr.closed", id="closed", correlation_key="pr_number").end("abandoned")
     user.end("deployed", metadata={"lane": "People"})
     race = gate.otherwise().race("wait_or_fix")
-    race.branch().timer("a_week", "P7D").compensate("undo_all").terminate("gave_up")
+    race.branch().timer("a_week", "P7D").throw("week_passed").compensate("undo_all").link("to_give_up", "give_up")
+    b.link_catch("give_up_in", "give_up").terminate("gave_up")
     race.branch().receive("fixed", "pr.updated", correlation_key="pr_number", outputs=["score"]).to("validate")
     first = b.build(validate=False)
 

@@ -138,8 +138,14 @@ class _Grower:
 
     def event(self, cursor: Cursor) -> Cursor:
         d = self.draw
-        kind = d(st.sampled_from(["timer", "receive", "send", "compensate"]))
+        kind = d(st.sampled_from(["timer", "receive", "send", "compensate", "throw", "link"]))
         extra = self.common()
+        if kind == "throw":
+            return cursor.throw(self.nid("i"), **extra)
+        if kind == "link":  # a link pair is a sequence flow: the path goes on at the catch
+            name = self.nid("link")
+            cursor.link(self.nid("lt"), name, **extra)
+            return cursor.builder.link_catch(self.nid("lc"), name)
         if kind == "timer":
             return cursor.timer(self.nid("w"), d(timers), **extra)
         if kind == "receive":

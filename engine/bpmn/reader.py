@@ -7,7 +7,8 @@ not the default one for the kind, so an export writes it back:
     endEvent none/terminate/error        -> end / terminate_end / error_end
     endEvent message/compensate          -> message_throw / compensation_throw (no outgoing flow)
     intermediateCatchEvent timer/message -> timer_catch / message_catch
-    intermediateThrowEvent none          -> task (passes straight through)
+    intermediateThrowEvent none          -> intermediate_throw (passes straight through)
+    intermediate throw/catch link        -> link_throw / link_catch (paired by the link name in one scope)
     intermediateThrowEvent message/comp. -> message_throw / compensation_throw
     boundaryEvent timer/error/message    -> boundary_timer / boundary_error / boundary_message
     boundaryEvent compensate + association to an isForCompensation activity
@@ -21,7 +22,7 @@ not the default one for the kind, so an export writes it back:
 
 Refused (strict) or replaced by a placeholder and reported (lenient): scriptTask, businessRuleTask,
 callActivity (-> task), complexGateway (-> inclusive gateway), transaction (-> sub_process),
-adHocSubProcess (-> task), signal/escalation/conditional/link/cancel events (-> plain start/end/task;
+adHocSubProcess (-> task), signal/escalation/conditional/cancel events (-> plain start/end/task;
 boundary events and event sub-processes are left out with their outgoing flows), loops and
 multi-instance (-> a single run), default flows on activities, timers that do not parse (-> the
 placeholder of the event), conditions that do not parse (-> no condition; the text is kept in the
@@ -713,7 +714,9 @@ class Reader:
             if target is not None:
                 defs.append(target)
         kinds = [local(d).removesuffix("EventDefinition") for d in defs]
-        placeholder = {"startEvent": "start", "endEvent": "end", "boundaryEvent": None}.get(tag, "task")
+        placeholder = {"startEvent": "start", "endEvent": "end", "boundaryEvent": None,
+                       "intermediateThrowEvent": "intermediate_throw",
+                       "implicitThrowEvent": "intermediate_throw"}.get(tag, "task")
         if len(kinds) > 1:
             return None, f"an event with several triggers ({', '.join(kinds)}) is not supported", placeholder
         trigger = kinds[0] if kinds else "none"
@@ -751,13 +754,17 @@ class Reader:
             if trigger == "message":
                 self._message_of(definition, el, data)
                 return "message_catch", None, None
+            if trigger == "link":
+                return self._link(definition, el, data, "link_catch")
             if trigger == "none":
                 self.note("warning", el, "an intermediate catch event without a trigger waits for nothing: "
                           "imported as a pass-through task")
                 return "task", None, None
         elif tag in ("intermediateThrowEvent", "implicitThrowEvent"):
             if trigger == "none":
-                return "task", None, None
+                return "intermediate_throw", None, None
+            if trigger == "link":
+                return self._link(definition, el, data, "link_throw")
             if trigger == "message":
                 self._message_of(definition, el, data)
                 return "message_throw", None, None
@@ -798,6 +805,17 @@ class Reader:
         where = {"startEvent": "start", "endEvent": "end", "boundaryEvent": "boundary"}.get(tag, "intermediate")
         article = "an" if trigger[0] in "aeiou" else "a"
         return None, f"{article} {trigger} {where} event is not supported", placeholder
+
+    def _link(self, definition: etree._Element | None, el: etree._Element, data: dict[str, Any], kind: str
+              ) -> tuple[str | None, str | None, str | None]:
+        """A link event's name is its linkEventDefinition's ``name`` (BPMN 2.0 §10.5.6); modelers that leave
+        it out pair by the event's own name, which is used then, with a warning."""
+        name = (definition.get("name") if definition is not None else None) or ""
+        if not name.strip():
+            name = el.get("name") or el.get("id") or ""
+            self.note("warning", el, f"a link event without a link name: paired by the event's name {name!r}")
+        data["link"] = name.strip()
+        return kind, None, None
 
     def _compensate_throw(self, definition: etree._Element | None, el: etree._Element, data: dict[str, Any]
                           ) -> tuple[str | None, str | None, str | None]:

@@ -372,6 +372,8 @@ class Writer:
                 definition.set("errorRef", self.errors[code])
         elif kind == "terminate_end":
             etree.SubElement(el, b("terminateEventDefinition"), id=defn_id)
+        elif kind in ("link_throw", "link_catch"):
+            etree.SubElement(el, b("linkEventDefinition"), id=defn_id, name=node.link)  # type: ignore[attr-defined]
         elif kind == "compensation_throw":
             definition = etree.SubElement(el, b("compensateEventDefinition"), id=defn_id)
             activity = getattr(node, "activity", None)

@@ -111,6 +111,14 @@ class Cursor:
     def send(self, id: str, message: str, payload: Iterable[str] = (), **fields: Any) -> Cursor:
         return self.then(n.MessageThrowEvent(id=id, message=message, payload=list(payload), **fields))
 
+    def throw(self, id: str, **fields: Any) -> Cursor:
+        """A none intermediate throw event (a milestone): the token passes straight through."""
+        return self.then(n.IntermediateThrowEvent(id=id, **fields))
+
+    def link(self, id: str, link: str, **fields: Any) -> Cursor:
+        """A link throw event: the path continues at ``ProcessBuilder.link_catch(..., link)`` of the same scope."""
+        return self.then(n.LinkThrowEvent(id=id, link=link, **fields))
+
     def compensate(self, id: str, activity: str | None = None, **fields: Any) -> Cursor:
         return self.then(n.CompensationThrowEvent(id=id, activity=activity, **fields))
 
@@ -187,6 +195,10 @@ class ProcessBuilder:
 
     def message_start(self, id: str, message: str, **fields: Any) -> Cursor:
         return self.add(n.MessageStartEvent(id=id, message=message, **fields))
+
+    def link_catch(self, id: str, link: str, **fields: Any) -> Cursor:
+        """A link catch event: where the link throw events named ``link`` continue (it has no incoming flow)."""
+        return self.add(n.LinkCatchEvent(id=id, link=link, **fields))
 
     def flow(self, source: str, target: str, condition: str | None = None, default: bool = False,
              name: str | None = None, id: str | None = None) -> SequenceFlow:

@@ -192,6 +192,31 @@ class CompensationThrowEvent(Node):
     is_event = True
 
 
+class IntermediateThrowEvent(Node):
+    """A none intermediate throw event: marks that a state was reached (a milestone); the token passes
+    straight through (BPMN 2.0 §10.5.4, an intermediate event without a trigger)."""
+
+    kind: Literal["intermediate_throw"] = "intermediate_throw"
+    is_event = True
+
+
+class LinkThrowEvent(Node):
+    """Jumps to the link catch event of the same ``link`` name in the same (sub-)process: a link pair is a
+    sequence flow drawn as two events (BPMN 2.0 §10.5.6, "Link" intermediate events). It has no outgoing flow."""
+
+    kind: Literal["link_throw"] = "link_throw"
+    link: str = Field(min_length=1)
+    is_event = True
+
+
+class LinkCatchEvent(Node):
+    """Where the link throw events of the same ``link`` name continue; it has no incoming flow (BPMN 2.0 §10.5.6)."""
+
+    kind: Literal["link_catch"] = "link_catch"
+    link: str = Field(min_length=1)
+    is_event = True
+
+
 class BoundaryEvent(Node):
     attached_to: str = Field(min_length=1)
     interrupting: bool = True
@@ -464,6 +489,9 @@ AnyNode = Annotated[
     | MessageCatchEvent
     | MessageThrowEvent
     | CompensationThrowEvent
+    | IntermediateThrowEvent
+    | LinkThrowEvent
+    | LinkCatchEvent
     | TimerBoundaryEvent
     | ErrorBoundaryEvent
     | MessageBoundaryEvent
@@ -484,7 +512,8 @@ NODE_CLASSES: dict[str, type[Node]] = {
     cls.model_fields["kind"].default: cls
     for cls in (
         StartEvent, TimerStartEvent, MessageStartEvent, EndEvent, TerminateEndEvent, ErrorEndEvent,
-        TimerCatchEvent, MessageCatchEvent, MessageThrowEvent, CompensationThrowEvent,
+        TimerCatchEvent, MessageCatchEvent, MessageThrowEvent, CompensationThrowEvent, IntermediateThrowEvent,
+        LinkThrowEvent, LinkCatchEvent,
         TimerBoundaryEvent, ErrorBoundaryEvent, MessageBoundaryEvent, ExclusiveGateway,
         InclusiveGateway, ParallelGateway, EventBasedGateway, Task, ServiceTask, UserTask, SubProcess,
     )

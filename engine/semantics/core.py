@@ -22,6 +22,10 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
 - A compensation throw runs the handlers of completed activities in its scope (or one named
   activity), newest first, one at a time, then continues.
 - A terminate end cancels every token of its scope; the instance (or sub-process) completes.
+- A none intermediate throw event passes the token straight on (BPMN 2.0 §10.5.4: an intermediate event
+  without a trigger marks a state reached). A link throw event moves its token to the link catch event of
+  the same name in the same scope, which passes it on; together they act as one sequence flow (BPMN 2.0
+  §10.5.6). A link with no catch (refused by validation) is an incident at the throw.
 - Results for work that is no longer wanted (stale work ids, interrupted tasks) are ignored, so a
   shell may deliver events at least once.
 """
@@ -129,6 +133,7 @@ class Semantics:
                 scope = index.scope_of.get(scope)
             self._scope_path[node_id] = tuple(reversed(path))
         self._upstream: dict[str, frozenset[str]] = {}
+        self._link_targets = definition.link_targets()
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -326,8 +331,10 @@ class Semantics:
         kind = node.kind
         if kind in WORK_KINDS:
             self._start_work(step, token, node, attempt=1, arm=True)
-        elif kind in ("start", "timer_start", "message_start", "task"):
+        elif kind in ("start", "timer_start", "message_start", "task", "intermediate_throw", "link_catch"):
             self._leave(step, token, node)
+        elif kind == "link_throw":
+            self._link(step, token, node)
         elif kind == "end":
             self._remove(step, token)
         elif kind == "terminate_end":
@@ -372,6 +379,15 @@ class Semantics:
             self._enter_sub_process(step, token, node)
         else:  # boundary events are entered through their activity, never by a flow
             self._incident(step, token, f"a token cannot enter a {kind} node by a sequence flow")
+
+    def _link(self, step: _Step, token: Token, node: Node) -> None:
+        """A link throw: the token goes on at the matching link catch event, as along a sequence flow."""
+        target = self._link_targets.get(node.id)
+        if target is None:
+            self._incident(step, token, f"link throw event {node.id!r} has no link catch event named "
+                                        f"{getattr(node, 'link', '')!r} in its scope")
+            return
+        step.queue.append((token, target, None))
 
     def _leave(self, step: _Step, token: Token, node: Node) -> None:
         """Follow the outgoing flows of a node that is done (conditions on non-gateway flows are honoured)."""
@@ -489,6 +505,9 @@ class Semantics:
             for activity, boundaries in index.boundaries.items():
                 for b in boundaries:
                     preds.setdefault(b.id, []).append(activity)
+            for throw, catch in self._link_targets.items():
+                if catch is not None:
+                    preds.setdefault(catch, []).append(throw)
             seen: set[str] = set()
             todo = list(preds.get(node_id, []))
             while todo:
