@@ -140,3 +140,48 @@ def test_the_corpus_link_event_file_imports_and_runs() -> None:
     assert h.entered() == ["StartEvent_1", "IntermediateThrowEvent_1", "IntermediateCatchEvent_1", "waitAfterLink1",
                            "IntermediateThrowEvent_2", "IntermediateCatchEvent_2", "waitAfterLink2", "EndEvent_1"]
     assert h.status == "completed"
+
+
+# --- send tasks (BPMN 2.0 §10.3.3): a send task with a message and no code is a message throw -----------
+
+
+def send_task_process(extra: str = "") -> str:
+    return doc(f'''<bpmn:startEvent id="s"/>
+      <bpmn:sendTask id="notify" name="Notify customer" messageRef="m" {extra}/>
+      <bpmn:receiveTask id="answer" messageRef="a"/>
+      <bpmn:endEvent id="e"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="notify"/>
+      <bpmn:sequenceFlow id="f2" sourceRef="notify" targetRef="answer"/>
+      <bpmn:sequenceFlow id="f3" sourceRef="answer" targetRef="e"/>''',
+               root='<bpmn:message id="m" name="customer.notified"/><bpmn:message id="a" name="customer.answered"/>')
+
+
+def test_a_send_task_sends_its_message_in_the_core_and_round_trips() -> None:
+    d = import_bpmn(send_task_process()).definition
+    notify = d.node("notify")
+    assert (notify.kind, notify.message, notify.metadata["bpmn"]) == ("message_throw", "customer.notified", "sendTask")
+    h = Harness(d).start()
+    assert [m.message for m in h.sent] == ["customer.notified"] and h.entered()[-1] == "answer"
+    assert h.message("customer.answered") and h.status == "completed"
+    xml = to_bpmn(d)
+    assert '<bpmn:sendTask id="notify" name="Notify customer" messageRef=' in xml
+    assert import_bpmn(xml).definition == d
+
+
+def test_a_send_task_with_code_stays_a_service_task() -> None:
+    d = import_bpmn(send_task_process('camunda:type="external" camunda:topic="mail"')).definition
+    assert d.node("notify").kind == "service_task"
+
+
+def test_the_engine_sends_the_send_tasks_message(db_url: str) -> None:
+    d = import_bpmn(send_task_process()).definition
+    listener = ProcessBuilder("listener")
+    listener.message_start("on_notice", "customer.notified").end("heard")
+    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine.deploy(d)
+    engine.deploy(listener.build())
+    iid = engine.start("p")
+    engine.run_until_idle()
+    assert engine.instance(iid).active_nodes == ["answer"]
+    runs = engine.instances()
+    assert list(runs.loc[runs["definition_name"] == "listener", "status"]) == ["completed"]

@@ -28,7 +28,7 @@ ALTERNATIVE_TAGS = {
              "intermediateThrowEvent", "intermediateCatchEvent"},
     "service_task": {"sendTask"},
     "message_catch": {"receiveTask"},
-    "message_throw": {"endEvent"},
+    "message_throw": {"endEvent", "sendTask"},
     "compensation_throw": {"endEvent"},
     "inclusive_gateway": {"complexGateway"},
     "sub_process": {"transaction"},

@@ -15,6 +15,7 @@ not the default one for the kind, so an export writes it back:
                                          -> the activity's ``compensation`` handler name
     task, manualTask                     -> task
     serviceTask, sendTask                -> service_task (agent from vendor extensions, else the id)
+    sendTask with messageRef, no code    -> message_throw (sends the message and completes)
     userTask                             -> user_task
     receiveTask                          -> message_catch
     exclusive/inclusive/parallel/eventBasedGateway -> the four gateway kinds (default flows kept)
@@ -665,6 +666,11 @@ class Reader:
         if tag == "userTask":
             extensions.user_task(el, vendor)
             return "user_task", None, None
+        if tag == "sendTask" and el.get("messageRef") and not self._has_implementation(el, vendor) \
+                and not self._has_boundary(el):
+            # BPMN 2.0 §10.3.3: a send task sends its message and completes, like a message throw event
+            self._message_of(el, el, data)
+            return "message_throw", None, None
         if tag in ("serviceTask", "sendTask"):
             found = extensions.agent(el, vendor)
             extensions.retry(el, vendor)
@@ -805,6 +811,20 @@ class Reader:
         where = {"startEvent": "start", "endEvent": "end", "boundaryEvent": "boundary"}.get(tag, "intermediate")
         article = "an" if trigger[0] in "aeiou" else "a"
         return None, f"{article} {trigger} {where} event is not supported", placeholder
+
+    def _has_implementation(self, el: etree._Element, vendor: VendorRead) -> bool:
+        """Does the send task name code that sends (a vendor class, expression, topic or job type, or our
+        ``waooaw:fields`` agent/topic)? Then it is a service task whose code sends the message."""
+        probe = VendorRead()
+        if extensions.agent(el, probe) is not None or "topic" in probe.values or "topic" in vendor.values:
+            return True
+        own, _, _ = own_fields(el)
+        return bool(own and (own.get("agent") or own.get("topic")))
+
+    def _has_boundary(self, el: etree._Element) -> bool:
+        parent = el.getparent()
+        return parent is not None and any(local(c) == "boundaryEvent" and ref(c.get("attachedToRef")) == el.get("id")
+                                          for c in parent)
 
     def _link(self, definition: etree._Element | None, el: etree._Element, data: dict[str, Any], kind: str
               ) -> tuple[str | None, str | None, str | None]:

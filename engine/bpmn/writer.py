@@ -360,7 +360,7 @@ class Writer:
                     expr.text = value
         elif kind in ("message_start", "message_catch", "message_throw", "boundary_message"):
             ref = self.messages[node.message]  # type: ignore[attr-defined]
-            if tag == "receiveTask":
+            if tag in ("receiveTask", "sendTask"):
                 el.set("messageRef", ref)
                 self.ids.used.discard(defn_id)
             else:
