@@ -112,7 +112,8 @@ _LABELS = {
     "boundary_error": "error boundary event", "boundary_message": "message boundary event",
     "exclusive_gateway": "exclusive gateway", "inclusive_gateway": "inclusive gateway",
     "parallel_gateway": "parallel gateway", "event_gateway": "event gateway", "task": "task",
-    "service_task": "service task", "user_task": "user task", "sub_process": "sub-process",
+    "service_task": "service task", "user_task": "user task", "script_task": "script task",
+    "sub_process": "sub-process",
 }
 
 

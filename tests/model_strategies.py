@@ -138,10 +138,13 @@ class _Grower:
 
     def event(self, cursor: Cursor) -> Cursor:
         d = self.draw
-        kind = d(st.sampled_from(["timer", "receive", "send", "compensate", "throw", "link"]))
+        kind = d(st.sampled_from(["timer", "receive", "send", "compensate", "throw", "link", "script"]))
         extra = self.common()
         if kind == "throw":
             return cursor.throw(self.nid("i"), **extra)
+        if kind == "script":
+            return cursor.script(self.nid("sc"), d(st.sampled_from(["n = n + 1", "score = len(name) * 1.5\nn = 0"])),
+                                 **extra)
         if kind == "link":  # a link pair is a sequence flow: the path goes on at the catch
             name = self.nid("link")
             cursor.link(self.nid("lt"), name, **extra)

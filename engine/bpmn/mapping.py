@@ -19,7 +19,7 @@ DEFAULT_TAG = {
     "boundary_error": "boundaryEvent", "boundary_message": "boundaryEvent",
     "exclusive_gateway": "exclusiveGateway", "inclusive_gateway": "inclusiveGateway",
     "parallel_gateway": "parallelGateway", "event_gateway": "eventBasedGateway", "task": "task",
-    "service_task": "serviceTask", "user_task": "userTask", "sub_process": "subProcess",
+    "service_task": "serviceTask", "user_task": "userTask", "script_task": "scriptTask", "sub_process": "subProcess",
 }
 
 # Other elements a kind may be written as (placeholders of a lenient import included).

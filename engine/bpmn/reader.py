@@ -689,8 +689,7 @@ class Reader:
             data["message"] = self._message_name(el.get("messageRef")) or self._unnamed_message(el)
             return "message_catch", None, None
         if tag == "scriptTask":
-            fmt = el.get("scriptFormat") or "unknown language"
-            return None, f"scriptTask ({fmt}) is not supported: scripts are not run", "task"
+            return self._script_task(el, data)
         if tag == "businessRuleTask":
             return None, "businessRuleTask (a decision table call) is not supported", "task"
         if tag == "callActivity":
@@ -811,6 +810,24 @@ class Reader:
         where = {"startEvent": "start", "endEvent": "end", "boundaryEvent": "boundary"}.get(tag, "intermediate")
         article = "an" if trigger[0] in "aeiou" else "a"
         return None, f"{article} {trigger} {where} event is not supported", placeholder
+
+    def _script_task(self, el: etree._Element, data: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+        """A script in the safe language (assignments of safe expressions) is imported whatever language the file
+        names, with a finding that says so; any other script is refused with the reason."""
+        from engine.model.scripts import check_script
+
+        fmt = el.get("scriptFormat")
+        script_el = el.find(b("script"))
+        text = "".join(script_el.itertext()) if script_el is not None else ""
+        reason = check_script(text)
+        if reason is not None:
+            return None, f"scriptTask ({fmt or 'no scriptFormat'}) cannot run: {reason}", "task"
+        data["script"] = text
+        if fmt:
+            data["script_format"] = fmt
+            self.note("info", el, f"{fmt} script read as the safe expression language (assignments of "
+                      "expressions); it is not run as " + fmt)
+        return "script_task", None, None
 
     def _has_implementation(self, el: etree._Element, vendor: VendorRead) -> bool:
         """Does the send task name code that sends (a vendor class, expression, topic or job type, or our

@@ -29,7 +29,7 @@ from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubP
 
 # Node fields standard BPMN carries; the rest of a node goes to JSON.
 STANDARD_FIELDS = {"id", "kind", "name", "documentation", "message", "error_code", "attached_to", "interrupting",
-                   "default", "nodes", "flows", "compensation", "activity"}
+                   "default", "nodes", "flows", "compensation", "activity", "link", "script", "script_format"}
 # Metadata keys drawn or written as BPMN (DI, lanes, element name, unusable condition text).
 NODE_META = {"bounds", "label", "lane", "bpmn"}  # and "expanded": False on a sub-process (isExpanded)
 FLOW_META = {"waypoints", "label", "condition_text", "documentation"}
@@ -337,6 +337,10 @@ class Writer:
         if kind in ("exclusive_gateway", "inclusive_gateway") and getattr(node, "default", None):
             el.set("default", node.default)  # type: ignore[attr-defined]
         self._event_definition(el, node, tag)
+        if kind == "script_task":
+            if node.script_format:  # type: ignore[attr-defined]
+                el.set("scriptFormat", node.script_format)  # type: ignore[attr-defined]
+            etree.SubElement(el, b("script")).text = node.script  # type: ignore[attr-defined]
         if isinstance(node, SubProcess):
             inner_plane = plane if node.metadata.get("expanded", True) is not False else node.id
             self._scope(el, list(node.nodes), list(node.flows), inner_plane)

@@ -74,6 +74,10 @@ class Cursor:
     def user(self, id: str, title: str | None = None, **fields: Any) -> Cursor:
         return self.then(n.UserTask(id=id, title=title, **fields))
 
+    def script(self, id: str, script: str, **fields: Any) -> Cursor:
+        """A script task: assignments of safe expressions, one a line (``total = price * quantity``)."""
+        return self.then(n.ScriptTask(id=id, script=script, **fields))
+
     def task(self, id: str, **fields: Any) -> Cursor:
         return self.then(n.Task(id=id, **fields))
 

@@ -459,6 +459,26 @@ class UserTask(Activity):
         return parse_duration(self.sla) if self.sla else None
 
 
+class ScriptTask(Activity):
+    """Computes variables: ``script`` is assignments of safe expressions (``total = price * quantity``), one a
+    line, run by the evaluator and limits of conditions (``engine.model.scripts``); anything else is refused
+    when the definition loads. ``script_format`` keeps the language a BPMN file named (e.g. 'groovy')."""
+
+    kind: Literal["script_task"] = "script_task"
+    script: str = Field(min_length=1)
+    script_format: str | None = None
+
+    @field_validator("script")
+    @classmethod
+    def _safe_script(cls, script: str) -> str:
+        from engine.model.scripts import check_script
+
+        reason = check_script(script)
+        if reason is not None:
+            raise ValueError(f"script refused: {reason}")
+        return script
+
+
 class SubProcess(Activity):
     """An embedded scope: its own start, nodes and flows; a compensation and error scope."""
 
@@ -502,6 +522,7 @@ AnyNode = Annotated[
     | Task
     | ServiceTask
     | UserTask
+    | ScriptTask
     | SubProcess,
     Field(discriminator="kind"),
 ]
@@ -515,7 +536,7 @@ NODE_CLASSES: dict[str, type[Node]] = {
         TimerCatchEvent, MessageCatchEvent, MessageThrowEvent, CompensationThrowEvent, IntermediateThrowEvent,
         LinkThrowEvent, LinkCatchEvent,
         TimerBoundaryEvent, ErrorBoundaryEvent, MessageBoundaryEvent, ExclusiveGateway,
-        InclusiveGateway, ParallelGateway, EventBasedGateway, Task, ServiceTask, UserTask, SubProcess,
+        InclusiveGateway, ParallelGateway, EventBasedGateway, Task, ServiceTask, UserTask, ScriptTask, SubProcess,
     )
 }
 START_KINDS = frozenset({"start", "timer_start", "message_start"})

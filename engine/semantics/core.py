@@ -22,6 +22,11 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
 - A compensation throw runs the handlers of completed activities in its scope (or one named
   activity), newest first, one at a time, then continues.
 - A terminate end cancels every token of its scope; the instance (or sub-process) completes.
+- A script task runs its script (assignments of safe expressions, ``engine.model.scripts``) at once, within
+  the step, sets the variables it assigns and completes (BPMN 2.0 §10.3.3: "when the Script Task is ready to
+  start, the engine will execute the script; when the script is completed, the Script Task will also
+  complete"). A script that fails assigns nothing and is an incident at the task (retry it after fixing
+  the variables).
 - A none intermediate throw event passes the token straight on (BPMN 2.0 §10.5.4: an intermediate event
   without a trigger marks a state reached). A link throw event moves its token to the link catch event of
   the same name in the same scope, which passes it on; together they act as one sequence flow (BPMN 2.0
@@ -335,6 +340,8 @@ class Semantics:
             self._leave(step, token, node)
         elif kind == "link_throw":
             self._link(step, token, node)
+        elif kind == "script_task":
+            self._script(step, token, node)
         elif kind == "end":
             self._remove(step, token)
         elif kind == "terminate_end":
@@ -379,6 +386,18 @@ class Semantics:
             self._enter_sub_process(step, token, node)
         else:  # boundary events are entered through their activity, never by a flow
             self._incident(step, token, f"a token cannot enter a {kind} node by a sequence flow")
+
+    def _script(self, step: _Step, token: Token, node: Node) -> None:
+        """Run a script task's assignments; a failing line is an incident and assigns nothing."""
+        from engine.model.scripts import parse_script
+
+        try:
+            values = parse_script(node.script).run(step.state.variables)  # type: ignore[attr-defined]
+        except ExpressionError as exc:
+            self._incident(step, token, f"script of {node.id!r} failed: {exc}")
+            return
+        self._set_vars(step, node.id, values, None)
+        self._finish_activity(step, token, node)
 
     def _link(self, step: _Step, token: Token, node: Node) -> None:
         """A link throw: the token goes on at the matching link catch event, as along a sequence flow."""
