@@ -41,7 +41,7 @@ EVENT_MARKS = {
 }
 # BPMN draws these markers filled
 THROW_KINDS = frozenset({"message_throw", "compensation_throw", "error_end", "link_throw"})
-TASK_MARKS = {"service_task": "⚙", "user_task": "👤", "task": "", "sub_process": "⊞", "script_task": "📜"}
+TASK_MARKS = {"service_task": "⚙", "user_task": "👤", "task": "", "sub_process": "⊞", "script_task": "≡"}
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
 
