@@ -21,7 +21,8 @@ not the default one for the kind, so an export writes it back:
     exclusive/inclusive/parallel/eventBasedGateway -> the four gateway kinds (default flows kept)
     subProcess                           -> sub_process (embedded)
 
-Refused (strict) or replaced by a placeholder and reported (lenient): scriptTask, businessRuleTask,
+A scriptTask whose script is assignments of safe expressions is a script_task (``engine.model.scripts``).
+Refused (strict) or replaced by a placeholder and reported (lenient): any other scriptTask, businessRuleTask,
 callActivity (-> task), complexGateway (-> inclusive gateway), transaction (-> sub_process),
 adHocSubProcess (-> task), signal/escalation/conditional/cancel events (-> plain start/end/task;
 boundary events and event sub-processes are left out with their outgoing flows), loops and
