@@ -89,3 +89,39 @@ def test_a_file_without_processes_is_refused_as_by_a_single_import() -> None:
     empty = f'<?xml version="1.0"?><bpmn:definitions {NS} id="d" targetNamespace="x"/>'
     with pytest.raises(DefinitionError, match="has no <process>"):
         import_all(empty)
+
+
+def test_lanes_are_kept_and_become_candidate_groups_when_asked() -> None:
+    from engine.bpmn.lanes import lanes_as_candidate_groups
+
+    xml = f'''<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions {NS} id="defs" targetNamespace="x">
+  <bpmn:process id="p" isExecutable="true">
+    <bpmn:laneSet id="ls">
+      <bpmn:lane id="l1" name="accounting"><bpmn:flowNodeRef>s</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>check</bpmn:flowNodeRef><bpmn:flowNodeRef>pay</bpmn:flowNodeRef></bpmn:lane>
+      <bpmn:lane id="l2" name="management"><bpmn:flowNodeRef>approve</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>e</bpmn:flowNodeRef></bpmn:lane>
+    </bpmn:laneSet>
+    <bpmn:startEvent id="s"/>
+    <bpmn:userTask id="check"/>
+    <bpmn:userTask id="pay" camunda:assignee="carol"/>
+    <bpmn:userTask id="approve"/>
+    <bpmn:endEvent id="e"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="check"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="check" targetRef="pay"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="pay" targetRef="approve"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="approve" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>'''
+    d = import_bpmn(xml).definition
+    assert [d.node(n).metadata["lane"] for n in ("check", "pay", "approve")] == ["accounting", "accounting",
+                                                                                  "management"]
+    back = import_bpmn(to_bpmn(d)).definition  # the export draws the lanes again
+    assert back == d
+    grouped = lanes_as_candidate_groups(d)
+    assert grouped.node("check").candidate_groups == ["accounting"]
+    assert grouped.node("approve").candidate_groups == ["management"]
+    assert grouped.node("pay").candidate_groups == [] and grouped.node("pay").assignee == "carol"
+    assert lanes_as_candidate_groups(d, overwrite=True).node("pay").candidate_groups == ["accounting"]
+    assert d.node("check").candidate_groups == []  # the original is unchanged
