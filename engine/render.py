@@ -38,6 +38,7 @@ EVENT_MARKS = {
     "timer_start": "⏱", "message_start": "✉", "terminate_end": "●", "error_end": "⚡",
     "timer_catch": "⏱", "message_catch": "✉", "message_throw": "✉", "compensation_throw": "⏪",
     "boundary_timer": "⏱", "boundary_error": "⚡", "boundary_message": "✉", "link_throw": "➜", "link_catch": "➜",
+    "conditional_catch": "≣",
 }
 # BPMN draws these markers filled
 THROW_KINDS = frozenset({"message_throw", "compensation_throw", "error_end", "link_throw"})

@@ -106,7 +106,8 @@ SYNC_JOIN_KINDS = frozenset({"parallel_gateway", "inclusive_gateway"})
 _LABELS = {
     "start": "start event", "timer_start": "timer start event", "message_start": "message start event",
     "end": "end event", "terminate_end": "terminate end event", "error_end": "error end event",
-    "timer_catch": "timer event", "message_catch": "message catch event", "message_throw": "message throw event",
+    "timer_catch": "timer event", "message_catch": "message catch event",
+    "conditional_catch": "conditional event", "message_throw": "message throw event",
     "compensation_throw": "compensation event", "intermediate_throw": "intermediate throw event",
     "link_throw": "link throw event", "link_catch": "link catch event", "boundary_timer": "timer boundary event",
     "boundary_error": "error boundary event", "boundary_message": "message boundary event",

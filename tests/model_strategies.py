@@ -138,8 +138,10 @@ class _Grower:
 
     def event(self, cursor: Cursor) -> Cursor:
         d = self.draw
-        kind = d(st.sampled_from(["timer", "receive", "send", "compensate", "throw", "link", "script"]))
+        kind = d(st.sampled_from(["timer", "receive", "send", "compensate", "throw", "link", "script", "condition"]))
         extra = self.common()
+        if kind == "condition":
+            return cursor.wait_until(self.nid("wc"), d(st.sampled_from(["n > 1", "ok"])), **extra)
         if kind == "throw":
             return cursor.throw(self.nid("i"), **extra)
         if kind == "script":

@@ -112,6 +112,7 @@ VALID: dict[str, dict[str, Any]] = {
     "message_throw": {"message": "notify", "payload": ["order_id"], "correlation_key": "order_id"},
     "compensation_throw": {"activity": "pay"},
     "intermediate_throw": {"name": "Order received"},
+    "conditional_catch": {"condition": "stock > 0 and not blocked"},
     "script_task": {"script": "total = price * quantity\nlabel = upper(name)", "script_format": "groovy"},
     "link_throw": {"link": "archive"},
     "link_catch": {"link": "archive"},

@@ -9,6 +9,7 @@ not the default one for the kind, so an export writes it back:
     intermediateCatchEvent timer/message -> timer_catch / message_catch
     intermediateThrowEvent none          -> intermediate_throw (passes straight through)
     intermediate throw/catch link        -> link_throw / link_catch (paired by the link name in one scope)
+    intermediateCatchEvent conditional   -> conditional_catch
     intermediateThrowEvent message/comp. -> message_throw / compensation_throw
     boundaryEvent timer/error/message    -> boundary_timer / boundary_error / boundary_message
     boundaryEvent compensate + association to an isForCompensation activity
@@ -762,6 +763,8 @@ class Reader:
                 return "message_catch", None, None
             if trigger == "link":
                 return self._link(definition, el, data, "link_catch")
+            if trigger == "conditional":
+                return self._conditional(definition, data, placeholder)
             if trigger == "none":
                 self.note("warning", el, "an intermediate catch event without a trigger waits for nothing: "
                           "imported as a pass-through task")
@@ -843,6 +846,23 @@ class Reader:
         parent = el.getparent()
         return parent is not None and any(local(c) == "boundaryEvent" and ref(c.get("attachedToRef")) == el.get("id")
                                           for c in parent)
+
+    def _conditional(self, definition: etree._Element | None, data: dict[str, Any], placeholder: str | None
+                     ) -> tuple[str | None, str | None, str | None]:
+        """A conditional catch event's ``condition`` is read like a flow's condition (JUEL/FEEL rewrites)."""
+        cond_el = definition.find(b("condition")) if definition is not None else None
+        text = "".join(cond_el.itertext()) if cond_el is not None else ""
+        if not text.strip():
+            return None, "a conditional event without a condition", placeholder
+        condition, note, reason = conversions.condition(text)
+        if condition is None:
+            return None, f"condition {text.strip()!r} cannot be used: {reason}", placeholder
+        if note:
+            assert definition is not None
+            self.findings.append(Finding("info", "condition", definition.getparent().get("id"),
+                                         cond_el.sourceline if cond_el is not None else None, note))
+        data["condition"] = condition
+        return "conditional_catch", None, None
 
     def _link(self, definition: etree._Element | None, el: etree._Element, data: dict[str, Any], kind: str
               ) -> tuple[str | None, str | None, str | None]:

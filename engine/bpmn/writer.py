@@ -29,7 +29,8 @@ from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubP
 
 # Node fields standard BPMN carries; the rest of a node goes to JSON.
 STANDARD_FIELDS = {"id", "kind", "name", "documentation", "message", "error_code", "attached_to", "interrupting",
-                   "default", "nodes", "flows", "compensation", "activity", "link", "script", "script_format"}
+                   "default", "nodes", "flows", "compensation", "activity", "link", "script", "script_format",
+                   "condition"}
 # Metadata keys drawn or written as BPMN (DI, lanes, element name, unusable condition text).
 NODE_META = {"bounds", "label", "lane", "bpmn"}  # and "expanded": False on a sub-process (isExpanded)
 FLOW_META = {"waypoints", "label", "condition_text", "documentation"}
@@ -376,6 +377,11 @@ class Writer:
                 definition.set("errorRef", self.errors[code])
         elif kind == "terminate_end":
             etree.SubElement(el, b("terminateEventDefinition"), id=defn_id)
+        elif kind == "conditional_catch":
+            definition = etree.SubElement(el, b("conditionalEventDefinition"), id=defn_id)
+            condition = etree.SubElement(definition, b("condition"))
+            condition.set(q(XSI, "type"), "bpmn:tFormalExpression")
+            condition.text = node.condition  # type: ignore[attr-defined]
         elif kind in ("link_throw", "link_catch"):
             etree.SubElement(el, b("linkEventDefinition"), id=defn_id, name=node.link)  # type: ignore[attr-defined]
         elif kind == "compensation_throw":

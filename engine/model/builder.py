@@ -109,6 +109,10 @@ class Cursor:
         """Wait: a duration ('P7D'), a date, or a cycle ('0 9 * * *')."""
         return self.then(n.TimerCatchEvent(id=id, timer=timer, **fields))
 
+    def wait_until(self, id: str, condition: str, **fields: Any) -> Cursor:
+        """A conditional catch event: wait until ``condition`` holds (checked whenever variables change)."""
+        return self.then(n.ConditionalCatchEvent(id=id, condition=condition, **fields))
+
     def receive(self, id: str, message: str, correlation_key: str | None = None, **fields: Any) -> Cursor:
         return self.then(n.MessageCatchEvent(id=id, message=message, correlation_key=correlation_key, **fields))
 

@@ -170,6 +170,15 @@ class MessageCatchEvent(Node):
     is_event = True
 
 
+class ConditionalCatchEvent(Node):
+    """Waits until ``condition`` (an expression over variables) holds: at once if it holds on arrival, else
+    when a change of variables makes it true (BPMN 2.0 §10.5.4, Conditional intermediate event)."""
+
+    kind: Literal["conditional_catch"] = "conditional_catch"
+    condition: Expression
+    is_event = True
+
+
 class MessageThrowEvent(Node):
     """Sends a message (on the bus) carrying the named variables, or the value of ``payload_expression``
     (SpiffWorkflow's message payload): a map's keys are the payload's fields, any other value is delivered
@@ -507,6 +516,7 @@ AnyNode = Annotated[
     | ErrorEndEvent
     | TimerCatchEvent
     | MessageCatchEvent
+    | ConditionalCatchEvent
     | MessageThrowEvent
     | CompensationThrowEvent
     | IntermediateThrowEvent
@@ -533,8 +543,8 @@ NODE_CLASSES: dict[str, type[Node]] = {
     cls.model_fields["kind"].default: cls
     for cls in (
         StartEvent, TimerStartEvent, MessageStartEvent, EndEvent, TerminateEndEvent, ErrorEndEvent,
-        TimerCatchEvent, MessageCatchEvent, MessageThrowEvent, CompensationThrowEvent, IntermediateThrowEvent,
-        LinkThrowEvent, LinkCatchEvent,
+        TimerCatchEvent, MessageCatchEvent, ConditionalCatchEvent, MessageThrowEvent, CompensationThrowEvent,
+        IntermediateThrowEvent, LinkThrowEvent, LinkCatchEvent,
         TimerBoundaryEvent, ErrorBoundaryEvent, MessageBoundaryEvent, ExclusiveGateway,
         InclusiveGateway, ParallelGateway, EventBasedGateway, Task, ServiceTask, UserTask, ScriptTask, SubProcess,
     )

@@ -27,6 +27,10 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
   start, the engine will execute the script; when the script is completed, the Script Task will also
   complete"). A script that fails assigns nothing and is an incident at the task (retry it after fixing
   the variables).
+- A conditional intermediate catch event passes at once when its condition holds on arrival; else the token
+  waits and the condition is evaluated again at the end of every step that changed a variable of the
+  instance, until it holds (BPMN 2.0 §10.5.4: the event is triggered when the condition becomes true). A
+  condition that cannot be evaluated is an incident at the event.
 - A none intermediate throw event passes the token straight on (BPMN 2.0 §10.5.4: an intermediate event
   without a trigger marks a state reached). A link throw event moves its token to the link catch event of
   the same name in the same scope, which passes it on; together they act as one sequence flow (BPMN 2.0
@@ -65,6 +69,7 @@ from engine.semantics import effects as fx
 from engine.semantics import events as ev
 from engine.semantics.state import (
     COMPENSATING,
+    CONDITION,
     INCIDENT,
     JOIN,
     MESSAGE,
@@ -101,13 +106,14 @@ class SemanticsError(WaooawError):
 class _Step:
     """The scratch space of one step: the state being changed, the time, the effects so far."""
 
-    __slots__ = ("effects", "now", "queue", "state")
+    __slots__ = ("changed", "effects", "now", "queue", "state")
 
     def __init__(self, state: InstanceState, now: datetime) -> None:
         self.state = state
         self.now = now
         self.effects: list[fx.Effect] = []
         self.queue: deque[tuple[Token, str, str | None]] = deque()
+        self.changed = False  # a variable changed in this step (conditional events are evaluated again)
 
 
 class Semantics:
@@ -123,6 +129,7 @@ class Semantics:
         # Per-step lookups are cached here: the simulator calls step() hundreds of thousands of times.
         self._boundaries = {nid: list(bs) for nid, bs in index.boundaries.items()}
         self._has_inclusive = any(n.kind == "inclusive_gateway" for n in index.nodes.values())
+        self._has_conditional = any(n.kind == "conditional_catch" for n in index.nodes.values())
         self._plain_start_id: str | None = None
         self._defaults = {v.name: v.default for v in definition.variables if v.default is not None}
         self._start_ids = frozenset(nid for nid, n in index.nodes.items()
@@ -322,7 +329,13 @@ class Semantics:
                 token, node_id, via = queue.popleft()
                 if token.id in tokens and state.status == "running":
                     self._arrive(step, token, node_id, via)
-            if state.status != "running" or not self._has_inclusive or not self._fire_inclusive_joins(step):
+            if state.status != "running":
+                break
+            if self._has_conditional and step.changed:
+                step.changed = False
+                if self._fire_conditions(step):
+                    continue
+            if not self._has_inclusive or not self._fire_inclusive_joins(step):
                 break
         if not state.tokens and state.status == "running":
             state.status = "completed"
@@ -342,6 +355,11 @@ class Semantics:
             self._link(step, token, node)
         elif kind == "script_task":
             self._script(step, token, node)
+        elif kind == "conditional_catch":
+            if self._condition_holds(step, token, node):
+                self._leave(step, token, node)
+            elif token.status != INCIDENT:
+                token.status = CONDITION
         elif kind == "end":
             self._remove(step, token)
         elif kind == "terminate_end":
@@ -386,6 +404,24 @@ class Semantics:
             self._enter_sub_process(step, token, node)
         else:  # boundary events are entered through their activity, never by a flow
             self._incident(step, token, f"a token cannot enter a {kind} node by a sequence flow")
+
+    def _condition_holds(self, step: _Step, token: Token, node: Node) -> bool:
+        try:
+            return bool(expressions.evaluate(node.condition, step.state.variables))  # type: ignore[attr-defined]
+        except ExpressionError as exc:
+            self._incident(step, token, f"condition of {node.id!r} failed: {exc}")
+            return False
+
+    def _fire_conditions(self, step: _Step) -> bool:
+        """Tokens waiting at conditional catch events whose condition now holds go on; True if any did."""
+        fired = False
+        for token in [t for t in step.state.tokens.values() if t.status == CONDITION]:
+            node = self._nodes[token.node]
+            if self._condition_holds(step, token, node):
+                token.status = ""
+                self._leave(step, token, node)
+                fired = True
+        return fired
 
     def _script(self, step: _Step, token: Token, node: Node) -> None:
         """Run a script task's assignments; a failing line is an incident and assigns nothing."""
@@ -815,6 +851,7 @@ class Semantics:
                 changes.append((name, old, value))
                 variables[name] = value
         if changes:
+            step.changed = True
             step.effects.append(fx.VariablesChanged(node_id, tuple(changes), actor))
 
     # --- helpers -------------------------------------------------------------------------------
