@@ -351,15 +351,6 @@ class Semantics:
             self._start_work(step, token, node, attempt=1, arm=True)
         elif kind in ("start", "timer_start", "message_start", "task", "intermediate_throw", "link_catch"):
             self._leave(step, token, node)
-        elif kind == "link_throw":
-            self._link(step, token, node)
-        elif kind == "script_task":
-            self._script(step, token, node)
-        elif kind == "conditional_catch":
-            if self._condition_holds(step, token, node):
-                self._leave(step, token, node)
-            elif token.status != INCIDENT:
-                token.status = CONDITION
         elif kind == "end":
             self._remove(step, token)
         elif kind == "terminate_end":
@@ -402,6 +393,15 @@ class Semantics:
             self._compensate(step, token, node)
         elif kind == "sub_process":
             self._enter_sub_process(step, token, node)
+        elif kind == "link_throw":
+            self._link(step, token, node)
+        elif kind == "script_task":
+            self._script(step, token, node)
+        elif kind == "conditional_catch":
+            if self._condition_holds(step, token, node):
+                self._leave(step, token, node)
+            elif token.status != INCIDENT:
+                token.status = CONDITION
         else:  # boundary events are entered through their activity, never by a flow
             self._incident(step, token, f"a token cannot enter a {kind} node by a sequence flow")
 
