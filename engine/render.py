@@ -37,10 +37,12 @@ GATEWAY_MARKS = {"exclusive_gateway": "×", "parallel_gateway": "+", "inclusive_
 EVENT_MARKS = {
     "timer_start": "⏱", "message_start": "✉", "terminate_end": "●", "error_end": "⚡",
     "timer_catch": "⏱", "message_catch": "✉", "message_throw": "✉", "compensation_throw": "⏪",
-    "boundary_timer": "⏱", "boundary_error": "⚡", "boundary_message": "✉",
+    "boundary_timer": "⏱", "boundary_error": "⚡", "boundary_message": "✉", "link_throw": "➜", "link_catch": "➜",
+    "conditional_catch": "≣",
 }
-THROW_KINDS = frozenset({"message_throw", "compensation_throw", "error_end"})  # BPMN draws these markers filled
-TASK_MARKS = {"service_task": "⚙", "user_task": "👤", "task": "", "sub_process": "⊞"}
+# BPMN draws these markers filled
+THROW_KINDS = frozenset({"message_throw", "compensation_throw", "error_end", "link_throw"})
+TASK_MARKS = {"service_task": "⚙", "user_task": "👤", "task": "", "sub_process": "⊞", "script_task": "≡"}
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
 

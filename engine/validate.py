@@ -106,12 +106,15 @@ SYNC_JOIN_KINDS = frozenset({"parallel_gateway", "inclusive_gateway"})
 _LABELS = {
     "start": "start event", "timer_start": "timer start event", "message_start": "message start event",
     "end": "end event", "terminate_end": "terminate end event", "error_end": "error end event",
-    "timer_catch": "timer event", "message_catch": "message catch event", "message_throw": "message throw event",
-    "compensation_throw": "compensation event", "boundary_timer": "timer boundary event",
+    "timer_catch": "timer event", "message_catch": "message catch event",
+    "conditional_catch": "conditional event", "message_throw": "message throw event",
+    "compensation_throw": "compensation event", "intermediate_throw": "intermediate throw event",
+    "link_throw": "link throw event", "link_catch": "link catch event", "boundary_timer": "timer boundary event",
     "boundary_error": "error boundary event", "boundary_message": "message boundary event",
     "exclusive_gateway": "exclusive gateway", "inclusive_gateway": "inclusive gateway",
     "parallel_gateway": "parallel gateway", "event_gateway": "event gateway", "task": "task",
-    "service_task": "service task", "user_task": "user task", "sub_process": "sub-process",
+    "service_task": "service task", "user_task": "user task", "script_task": "script task",
+    "sub_process": "sub-process",
 }
 
 
@@ -258,6 +261,9 @@ class _Validator:
         for node in nodes:
             if isinstance(node, BoundaryEvent) and by_id.get(node.attached_to) is not None:
                 graph.add_edge(node.attached_to, node.id, key=f"{node.attached_to}>{node.id}", boundary=True)
+        for throw, catch in self.d.link_targets().items():  # a link pair is a sequence flow (BPMN 2.0 §10.5.6)
+            if throw in by_id and catch in by_id:
+                graph.add_edge(throw, catch, key=f"{throw}>{catch}", link=True)
         where = self.d.id if scope_id is None else scope_id
         title = "the process" if scope_id is None else f"sub-process {scope_id!r}"
         return _Scope(scope_id, where, title, by_id, flows, graph, outgoing, incoming)
@@ -318,7 +324,8 @@ class _Validator:
         return {n.id for n in s.nodes.values()
                 if n.kind in END_KINDS or (not s.outgoing[n.id] and not n.is_gateway  # type: ignore[attr-defined]
                                            and n.kind not in START_KINDS  # type: ignore[attr-defined]
-                                           and not getattr(n, "for_compensation", False))}
+                                           and not getattr(n, "for_compensation", False)
+                                           and n.kind != "link_throw")}  # type: ignore[attr-defined]
 
     def _check_node(self, s: _Scope, node: Node) -> None:
         kind: str = node.kind  # type: ignore[attr-defined]
@@ -339,7 +346,9 @@ class _Validator:
         if kind in END_KINDS and out:
             self.error(node.id, f"{name} has outgoing flow(s) {_names(f.id for f in out)}: nothing runs after an "
                                 "end event; remove them or use another kind of node")
-        if kind in BOUNDARY_KINDS:
+        if kind in ("link_throw", "link_catch"):
+            self._check_link(s, node, out, inc)
+        elif kind in BOUNDARY_KINDS:
             self._check_boundary(s, node, out, inc)  # type: ignore[arg-type]
         elif node.is_gateway:
             self._check_gateway(s, node, out)
@@ -366,6 +375,30 @@ class _Validator:
             self._check_compensation(s, node)
         if isinstance(node, UserTask):
             self._check_user_task(node)
+
+    def _check_link(self, s: _Scope, node: Node, out: list[SequenceFlow], inc: list[SequenceFlow]) -> None:
+        """BPMN 2.0 §10.5.6: a link throw has no outgoing flow and one target, the catch event of the same name
+        in the same process level; a catch has no incoming flow, and its name is unique in that level."""
+        name, link = describe(node), getattr(node, "link", "")
+        if node.kind == "link_throw":  # type: ignore[attr-defined]
+            if out:
+                self.error(node.id, f"{name} has outgoing flow(s) {_names(f.id for f in out)}: a link throw event "
+                                    f"continues at its link catch event {link!r}; remove them")
+            if self.d.link_targets().get(node.id) is None:
+                self.error(node.id, f"{name} jumps to link {link!r}, but {s.title} has no link catch event of that "
+                                    "name: add one (kind 'link_catch', link "
+                                    f"{link!r}) or rename the link")
+            return
+        if inc:
+            self.error(node.id, f"{name} has incoming flow(s) {_names(f.id for f in inc)}: a link catch event is "
+                                f"entered only from link throw events named {link!r}; point them at a link throw")
+        same = [n.id for n in s.nodes.values() if n.kind == "link_catch" and n.link == link]  # type: ignore
+        if len(same) > 1 and same[0] != node.id:
+            self.error(node.id, f"{name} has the link name {link!r} of {same[0]!r} in {s.title}: link catch names "
+                                "must be unique in a process level, so a throw has one target; rename one")
+        if not s.outgoing[node.id]:
+            self.warn(node.id, f"{name} has no outgoing flow: a token ends here (an implicit end); connect it "
+                               "to the next step")
 
     def _check_boundary(self, s: _Scope, node: BoundaryEvent, out: list[SequenceFlow],
                         inc: list[SequenceFlow]) -> None:

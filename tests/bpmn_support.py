@@ -44,7 +44,10 @@ def sample_definitions() -> list[ProcessDefinition]:
     user.on_message("pr.closed", id="closed", correlation_key="pr_number").end("abandoned")
     user.end("deployed", metadata={"lane": "People"})
     race = gate.otherwise().race("wait_or_fix")
-    race.branch().timer("a_week", "P7D").compensate("undo_all").terminate("gave_up")
+    waited = race.branch().timer("a_week", "P7D").script("count_weeks", "weeks = (weeks or 0) + 1")
+    waited = waited.throw("week_passed").wait_until("still_open", "weeks >= 1")
+    waited.compensate("undo_all").link("to_give_up", "give_up")
+    b.link_catch("give_up_in", "give_up").terminate("gave_up")
     race.branch().receive("fixed", "pr.updated", correlation_key="pr_number", outputs=["score"]).to("validate")
     first = b.build(validate=False)
 

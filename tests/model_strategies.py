@@ -138,8 +138,19 @@ class _Grower:
 
     def event(self, cursor: Cursor) -> Cursor:
         d = self.draw
-        kind = d(st.sampled_from(["timer", "receive", "send", "compensate"]))
+        kind = d(st.sampled_from(["timer", "receive", "send", "compensate", "throw", "link", "script", "condition"]))
         extra = self.common()
+        if kind == "condition":
+            return cursor.wait_until(self.nid("wc"), d(st.sampled_from(["n > 1", "ok"])), **extra)
+        if kind == "throw":
+            return cursor.throw(self.nid("i"), **extra)
+        if kind == "script":
+            return cursor.script(self.nid("sc"), d(st.sampled_from(["n = n + 1", "score = len(name) * 1.5\nn = 0"])),
+                                 **extra)
+        if kind == "link":  # a link pair is a sequence flow: the path goes on at the catch
+            name = self.nid("link")
+            cursor.link(self.nid("lt"), name, **extra)
+            return cursor.builder.link_catch(self.nid("lc"), name)
         if kind == "timer":
             return cursor.timer(self.nid("w"), d(timers), **extra)
         if kind == "receive":

@@ -59,7 +59,6 @@ KNOWN_UNSUPPORTED = {
     "executable/invoicePayment.bpmn": ["boundaryEvent"],  # escalation boundary event
     "executable/invoice.v2.bpmn": ["businessRuleTask", "callActivity"],
     "executable/transaction.bpmn": ["boundaryEvent", "endEvent", "scriptTask", "transaction"],
-    "executable/LinkEventTest.testValidEventLink.bpmn20.xml": ["intermediateCatchEvent", "intermediateThrowEvent"],
     "executable/BPMN2-AdHocSubProcess.bpmn2": ["adHocSubProcess", "scriptTask"],
     "miwg/C.6.0.bpmn": ["boundaryEvent", "intermediateCatchEvent", "subProcess"],  # event sub-process
     "miwg/C.7.0.bpmn": ["businessRuleTask", "multiInstanceLoopCharacteristics"],

@@ -111,6 +111,11 @@ VALID: dict[str, dict[str, Any]] = {
     "message_catch": {"message": "reply", "correlation_key": "order_id", "outputs": ["answer"]},
     "message_throw": {"message": "notify", "payload": ["order_id"], "correlation_key": "order_id"},
     "compensation_throw": {"activity": "pay"},
+    "intermediate_throw": {"name": "Order received"},
+    "conditional_catch": {"condition": "stock > 0 and not blocked"},
+    "script_task": {"script": "total = price * quantity\nlabel = upper(name)", "script_format": "groovy"},
+    "link_throw": {"link": "archive"},
+    "link_catch": {"link": "archive"},
     "boundary_timer": {"attached_to": "work", "timer": "PT4H", "interrupting": False},
     "boundary_error": {"attached_to": "work", "error_code": "E1"},
     "boundary_message": {"attached_to": "work", "message": "cancel", "correlation_key": "order_id"},
@@ -201,7 +206,7 @@ def test_kind_sets_and_class_flags_agree() -> None:
     assert set(NODE_CLASSES) >= START_KINDS | END_KINDS | BOUNDARY_KINDS | CATCH_KINDS
     assert {k for k, c in NODE_CLASSES.items() if c.is_gateway} == {
         "exclusive_gateway", "inclusive_gateway", "parallel_gateway", "event_gateway"}
-    assert {k for k, c in NODE_CLASSES.items() if c.is_activity} == {"task", "service_task", "user_task",
+    assert {k for k, c in NODE_CLASSES.items() if c.is_activity} == {"task", "service_task", "user_task", "script_task",
                                                                         "sub_process"}
     assert all(NODE_CLASSES[k].is_event for k in START_KINDS | END_KINDS | BOUNDARY_KINDS | CATCH_KINDS)
 

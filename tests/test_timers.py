@@ -170,7 +170,7 @@ def test_short_forms(value: object, expected: Timer) -> None:
 
 
 def test_a_timer_needs_exactly_one_spec() -> None:
-    with pytest.raises(ValidationError, match="exactly one of duration, date or cycle; got none"):
+    with pytest.raises(ValidationError, match="the timer is empty"):
         Timer()
     with pytest.raises(ValidationError, match=r"got \['duration', 'cycle'\]"):
         Timer(duration="PT1H", cycle="R/PT1H")

@@ -36,6 +36,13 @@ def from_bpmn(text: str | bytes, source: str | None = None, lenient: bool = Fals
     return import_bpmn(text, source=source, lenient=lenient, process_id=process_id).definition
 
 
+def import_all(text: str | bytes, source: str | None = None, lenient: bool = False) -> list[ImportResult]:
+    """Every executable process of a collaboration, one ImportResult each (``engine.bpmn.collaboration``)."""
+    from engine.bpmn.collaboration import import_all as _import_all
+
+    return _import_all(text, source=source, lenient=lenient)
+
+
 def to_bpmn(definition: ProcessDefinition) -> str:
     """Write BPMN 2.0 XML with a diagram (kept from an import, else laid out with graphviz)."""
     from engine.bpmn.writer import write
@@ -43,4 +50,4 @@ def to_bpmn(definition: ProcessDefinition) -> str:
     return write(definition)
 
 
-__all__ = ["WAOOAW", "Finding", "ImportResult", "from_bpmn", "import_bpmn", "to_bpmn"]
+__all__ = ["WAOOAW", "Finding", "ImportResult", "from_bpmn", "import_all", "import_bpmn", "to_bpmn"]

@@ -2,7 +2,9 @@
 
 Our expressions accept ``${...}`` wrappers and ``&&``/``||`` already (``engine.model.expressions``).
 Here only the small, unambiguous rewrites are added: JUEL's ``!x`` (Camunda), FEEL's leading ``=`` and
-single ``=`` equality (Zeebe), Python-quoted durations (SpiffWorkflow) and Quartz cron (Camunda 7).
+single ``=`` equality (Zeebe), Python-quoted durations (SpiffWorkflow), Quartz cron (Camunda 7, jBPM) and
+jBPM's own durations (``2s``, ``500ms``, ``1d 2h``: ``#d #h #m #s #ms`` in that order, as jBPM's
+``TimeUtils.parseTimeString`` reads them), turned into ISO-8601 (``PT2S``, ``PT0.5S``, ``P1DT2H``).
 Anything else that does not parse is reported by the caller; nothing is guessed.
 """
 
@@ -16,6 +18,33 @@ from engine.model.timers import Timer
 
 _JUEL_NOT = re.compile(r"!(?!=)")
 _FEEL_EQ = re.compile(r"(?<![<>!=])=(?!=)")
+_JBPM_DURATION = re.compile(
+    r"^(?:(?P<d>\d+)d)?\s*(?:(?P<h>\d+)h)?\s*(?:(?P<m>\d+)m(?!s))?\s*(?:(?P<s>\d+)s)?\s*(?:(?P<ms>\d+)ms)?$")
+
+
+def jbpm_duration(text: str) -> str | None:
+    """jBPM's duration text (``2s``, ``500ms``, ``1d 2h``, ``1h30m``) as ISO-8601 (``PT2S``, ``PT0.5S``,
+    ``P1DT2H``, ``PT1H30M``); None when the text is not one (an ISO-8601 text, a cron line, anything else).
+
+    The units are jBPM's ``TimeUtils``: d(ays of 24 hours), h, m(inutes), s, ms, each at most once, in that order;
+    a bare number is milliseconds."""
+    if text.strip().isdigit():  # jBPM reads a bare number as milliseconds
+        text = f"{text.strip()}ms"
+    match = _JBPM_DURATION.match(text.strip())
+    if not match or not any(match.groupdict().values()):
+        return None
+    days, hours, minutes, seconds, millis = (int(match.group(k) or 0) for k in ("d", "h", "m", "s", "ms"))
+    seconds_total = seconds * 1000 + millis
+    whole, rest = divmod(seconds_total, 1000)
+    time = ""
+    if hours:
+        time += f"{hours}H"
+    if minutes:
+        time += f"{minutes}M"
+    if seconds_total:
+        time += f"{whole}.{rest:03d}".rstrip("0").rstrip(".") + "S"
+    iso = "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
+    return iso if iso != "P" else "PT0S"
 
 
 def condition(text: str) -> tuple[str | None, str | None, str | None]:
@@ -65,12 +94,26 @@ def timer_text(text: str) -> tuple[str, str | None]:
 
 
 def timer(kind: str, text: str) -> tuple[Timer | None, str | None, str | None]:
-    """(Timer, note, reason it is unusable) for a timeDuration/timeDate/timeCycle text."""
+    """(Timer, note, reason it is unusable) for a timeDuration/timeDate/timeCycle text.
+
+    A jBPM duration is converted to ISO-8601 and the note says so: in a timeDuration it is the wait
+    (``2s`` -> ``PT2S``); in a timeCycle it is the period of an unbounded repetition, as jBPM reads it
+    (``5m`` -> ``R/PT5M``). jBPM's ``delay###period`` cycles have no ISO-8601 equivalent and are refused."""
     value, note = timer_text(text)
     if not value:
-        return None, None, f"the {kind} is empty"
+        example = {"timeDuration": "'PT5M'", "timeDate": "'2030-01-01T09:00:00Z'", "timeCycle": "'R/PT1H' or cron"}
+        return None, None, f"the {kind} is empty: the timer has no value (give one such as {example[kind]})"
     if re.match(r"^[$#]\{.*\}$", value, re.DOTALL):
         return None, None, f"{kind} {value!r} is an expression; only fixed ISO-8601 or cron values are supported"
+    if kind == "timeCycle" and "###" in value:
+        return None, None, (f"timeCycle {value!r} is jBPM's 'delay###period', which has no ISO-8601 equivalent; "
+                            "write it as 'R/<start date>/<period>' or as cron")
+    if kind in ("timeDuration", "timeCycle"):
+        iso = jbpm_duration(value)
+        if iso is not None:
+            converted = iso if kind == "timeDuration" else f"R/{iso}"
+            jbpm_note = f"jBPM duration {value!r} read as ISO-8601 {converted!r}"
+            value, note = converted, f"{note}; {jbpm_note}" if note else jbpm_note
     field = {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}[kind]
     try:
         return Timer(**{field: value}), note, None

@@ -14,11 +14,13 @@ DEFAULT_TAG = {
     "start": "startEvent", "timer_start": "startEvent", "message_start": "startEvent", "end": "endEvent",
     "terminate_end": "endEvent", "error_end": "endEvent", "timer_catch": "intermediateCatchEvent",
     "message_catch": "intermediateCatchEvent", "message_throw": "intermediateThrowEvent",
-    "compensation_throw": "intermediateThrowEvent", "boundary_timer": "boundaryEvent",
+    "compensation_throw": "intermediateThrowEvent", "intermediate_throw": "intermediateThrowEvent",
+    "link_throw": "intermediateThrowEvent", "link_catch": "intermediateCatchEvent",
+    "conditional_catch": "intermediateCatchEvent", "boundary_timer": "boundaryEvent",
     "boundary_error": "boundaryEvent", "boundary_message": "boundaryEvent",
     "exclusive_gateway": "exclusiveGateway", "inclusive_gateway": "inclusiveGateway",
     "parallel_gateway": "parallelGateway", "event_gateway": "eventBasedGateway", "task": "task",
-    "service_task": "serviceTask", "user_task": "userTask", "sub_process": "subProcess",
+    "service_task": "serviceTask", "user_task": "userTask", "script_task": "scriptTask", "sub_process": "subProcess",
 }
 
 # Other elements a kind may be written as (placeholders of a lenient import included).
@@ -27,7 +29,7 @@ ALTERNATIVE_TAGS = {
              "intermediateThrowEvent", "intermediateCatchEvent"},
     "service_task": {"sendTask"},
     "message_catch": {"receiveTask"},
-    "message_throw": {"endEvent"},
+    "message_throw": {"endEvent", "sendTask"},
     "compensation_throw": {"endEvent"},
     "inclusive_gateway": {"complexGateway"},
     "sub_process": {"transaction"},

@@ -7,21 +7,25 @@ not the default one for the kind, so an export writes it back:
     endEvent none/terminate/error        -> end / terminate_end / error_end
     endEvent message/compensate          -> message_throw / compensation_throw (no outgoing flow)
     intermediateCatchEvent timer/message -> timer_catch / message_catch
-    intermediateThrowEvent none          -> task (passes straight through)
+    intermediateThrowEvent none          -> intermediate_throw (passes straight through)
+    intermediate throw/catch link        -> link_throw / link_catch (paired by the link name in one scope)
+    intermediateCatchEvent conditional   -> conditional_catch
     intermediateThrowEvent message/comp. -> message_throw / compensation_throw
     boundaryEvent timer/error/message    -> boundary_timer / boundary_error / boundary_message
     boundaryEvent compensate + association to an isForCompensation activity
                                          -> the activity's ``compensation`` handler name
     task, manualTask                     -> task
     serviceTask, sendTask                -> service_task (agent from vendor extensions, else the id)
+    sendTask with messageRef, no code    -> message_throw (sends the message and completes)
     userTask                             -> user_task
     receiveTask                          -> message_catch
     exclusive/inclusive/parallel/eventBasedGateway -> the four gateway kinds (default flows kept)
     subProcess                           -> sub_process (embedded)
 
-Refused (strict) or replaced by a placeholder and reported (lenient): scriptTask, businessRuleTask,
+A scriptTask whose script is assignments of safe expressions is a script_task (``engine.model.scripts``).
+Refused (strict) or replaced by a placeholder and reported (lenient): any other scriptTask, businessRuleTask,
 callActivity (-> task), complexGateway (-> inclusive gateway), transaction (-> sub_process),
-adHocSubProcess (-> task), signal/escalation/conditional/link/cancel events (-> plain start/end/task;
+adHocSubProcess (-> task), signal/escalation/conditional/cancel events (-> plain start/end/task;
 boundary events and event sub-processes are left out with their outgoing flows), loops and
 multi-instance (-> a single run), default flows on activities, timers that do not parse (-> the
 placeholder of the event), conditions that do not parse (-> no condition; the text is kept in the
@@ -671,6 +675,11 @@ class Reader:
         if tag == "userTask":
             extensions.user_task(el, vendor)
             return "user_task", None, None
+        if tag == "sendTask" and el.get("messageRef") and not self._has_implementation(el, vendor) \
+                and not self._has_boundary(el):
+            # BPMN 2.0 §10.3.3: a send task sends its message and completes, like a message throw event
+            self._message_of(el, el, data)
+            return "message_throw", None, None
         if tag in ("serviceTask", "sendTask"):
             found = extensions.agent(el, vendor)
             extensions.retry(el, vendor)
@@ -689,8 +698,7 @@ class Reader:
             data["message"] = self._message_name(el.get("messageRef")) or self._unnamed_message(el)
             return "message_catch", None, None
         if tag == "scriptTask":
-            fmt = el.get("scriptFormat") or "unknown language"
-            return None, f"scriptTask ({fmt}) is not supported: scripts are not run", "task"
+            return self._script_task(el, data)
         if tag == "businessRuleTask":
             return None, "businessRuleTask (a decision table call) is not supported", "task"
         if tag == "callActivity":
@@ -720,7 +728,9 @@ class Reader:
             if target is not None:
                 defs.append(target)
         kinds = [local(d).removesuffix("EventDefinition") for d in defs]
-        placeholder = {"startEvent": "start", "endEvent": "end", "boundaryEvent": None}.get(tag, "task")
+        placeholder = {"startEvent": "start", "endEvent": "end", "boundaryEvent": None,
+                       "intermediateThrowEvent": "intermediate_throw",
+                       "implicitThrowEvent": "intermediate_throw"}.get(tag, "task")
         if len(kinds) > 1:
             return None, f"an event with several triggers ({', '.join(kinds)}) is not supported", placeholder
         trigger = kinds[0] if kinds else "none"
@@ -758,13 +768,19 @@ class Reader:
             if trigger == "message":
                 self._message_of(definition, el, data)
                 return "message_catch", None, None
+            if trigger == "link":
+                return self._link(definition, el, data, "link_catch")
+            if trigger == "conditional":
+                return self._conditional(definition, data, placeholder)
             if trigger == "none":
                 self.note("warning", el, "an intermediate catch event without a trigger waits for nothing: "
                           "imported as a pass-through task")
                 return "task", None, None
         elif tag in ("intermediateThrowEvent", "implicitThrowEvent"):
             if trigger == "none":
-                return "task", None, None
+                return "intermediate_throw", None, None
+            if trigger == "link":
+                return self._link(definition, el, data, "link_throw")
             if trigger == "message":
                 self._message_of(definition, el, data)
                 return "message_throw", None, None
@@ -806,6 +822,66 @@ class Reader:
         article = "an" if trigger[0] in "aeiou" else "a"
         return None, f"{article} {trigger} {where} event is not supported", placeholder
 
+    def _script_task(self, el: etree._Element, data: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+        """A script in the safe language (assignments of safe expressions) is imported whatever language the file
+        names, with a finding that says so; any other script is refused with the reason."""
+        from engine.model.scripts import check_script
+
+        fmt = el.get("scriptFormat")
+        script_el = el.find(b("script"))
+        text = "".join(script_el.itertext()) if script_el is not None else ""
+        reason = check_script(text)
+        if reason is not None:
+            return None, f"scriptTask ({fmt or 'no scriptFormat'}) cannot run: {reason}", "task"
+        data["script"] = text
+        if fmt:
+            data["script_format"] = fmt
+            self.note("info", el, f"{fmt} script read as the safe expression language (assignments of "
+                      "expressions); it is not run as " + fmt)
+        return "script_task", None, None
+
+    def _has_implementation(self, el: etree._Element, vendor: VendorRead) -> bool:
+        """Does the send task name code that sends (a vendor class, expression, topic or job type, or our
+        ``waooaw:fields`` agent/topic)? Then it is a service task whose code sends the message."""
+        probe = VendorRead()
+        if extensions.agent(el, probe) is not None or "topic" in probe.values or "topic" in vendor.values:
+            return True
+        own, _, _ = own_fields(el)
+        return bool(own and (own.get("agent") or own.get("topic")))
+
+    def _has_boundary(self, el: etree._Element) -> bool:
+        parent = el.getparent()
+        return parent is not None and any(local(c) == "boundaryEvent" and ref(c.get("attachedToRef")) == el.get("id")
+                                          for c in parent)
+
+    def _conditional(self, definition: etree._Element | None, data: dict[str, Any], placeholder: str | None
+                     ) -> tuple[str | None, str | None, str | None]:
+        """A conditional catch event's ``condition`` is read like a flow's condition (JUEL/FEEL rewrites)."""
+        cond_el = definition.find(b("condition")) if definition is not None else None
+        text = "".join(cond_el.itertext()) if cond_el is not None else ""
+        if not text.strip():
+            return None, "a conditional event without a condition", placeholder
+        condition, note, reason = conversions.condition(text)
+        if condition is None:
+            return None, f"condition {text.strip()!r} cannot be used: {reason}", placeholder
+        if note:
+            assert definition is not None
+            self.findings.append(Finding("info", "condition", definition.getparent().get("id"),
+                                         cond_el.sourceline if cond_el is not None else None, note))
+        data["condition"] = condition
+        return "conditional_catch", None, None
+
+    def _link(self, definition: etree._Element | None, el: etree._Element, data: dict[str, Any], kind: str
+              ) -> tuple[str | None, str | None, str | None]:
+        """A link event's name is its linkEventDefinition's ``name`` (BPMN 2.0 §10.5.6); modelers that leave
+        it out pair by the event's own name, which is used then, with a warning."""
+        name = (definition.get("name") if definition is not None else None) or ""
+        if not name.strip():
+            name = el.get("name") or el.get("id") or ""
+            self.note("warning", el, f"a link event without a link name: paired by the event's name {name!r}")
+        data["link"] = name.strip()
+        return kind, None, None
+
     def _compensate_throw(self, definition: etree._Element | None, el: etree._Element, data: dict[str, Any]
                           ) -> tuple[str | None, str | None, str | None]:
         activity = ref(definition.get("activityRef")) if definition is not None else ""
@@ -831,7 +907,8 @@ class Reader:
                                                  note))
                 data["timer"] = timer.model_dump(exclude_none=True)
                 return kind, None, None
-        return None, "a timer without timeDuration, timeDate or timeCycle", placeholder
+        return None, "the timer is empty: its timerEventDefinition has no timeDuration, timeDate or timeCycle", \
+            placeholder
 
     def _message_name(self, message_ref: str | None) -> str | None:
         if not message_ref:

@@ -30,7 +30,8 @@ from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubP
 
 # Node fields standard BPMN carries; the rest of a node goes to JSON.
 STANDARD_FIELDS = {"id", "kind", "name", "documentation", "message", "error_code", "attached_to", "interrupting",
-                   "default", "nodes", "flows", "compensation", "activity"}
+                   "default", "nodes", "flows", "compensation", "activity", "link", "script", "script_format",
+                   "condition"}
 # Metadata keys drawn or written as BPMN (DI, lanes, element name, unusable condition text).
 NODE_META = {"bounds", "label", "lane", "bpmn"}  # and "expanded": False on a sub-process (isExpanded)
 FLOW_META = {"waypoints", "label", "condition_text", "documentation"}
@@ -346,6 +347,10 @@ class Writer:
         if kind in ("exclusive_gateway", "inclusive_gateway") and getattr(node, "default", None):
             el.set("default", node.default)  # type: ignore[attr-defined]
         self._event_definition(el, node, tag)
+        if kind == "script_task":
+            if node.script_format:  # type: ignore[attr-defined]
+                el.set("scriptFormat", node.script_format)  # type: ignore[attr-defined]
+            etree.SubElement(el, b("script")).text = node.script  # type: ignore[attr-defined]
         if isinstance(node, SubProcess):
             inner_plane = plane if node.metadata.get("expanded", True) is not False else node.id
             self._scope(el, list(node.nodes), list(node.flows), inner_plane)
@@ -369,7 +374,7 @@ class Writer:
                     expr.text = value
         elif kind in ("message_start", "message_catch", "message_throw", "boundary_message"):
             ref = self.messages[node.message]  # type: ignore[attr-defined]
-            if tag == "receiveTask":
+            if tag in ("receiveTask", "sendTask"):
                 el.set("messageRef", ref)
                 self.ids.used.discard(defn_id)
             else:
@@ -381,6 +386,13 @@ class Writer:
                 definition.set("errorRef", self.errors[code])
         elif kind == "terminate_end":
             etree.SubElement(el, b("terminateEventDefinition"), id=defn_id)
+        elif kind == "conditional_catch":
+            definition = etree.SubElement(el, b("conditionalEventDefinition"), id=defn_id)
+            condition = etree.SubElement(definition, b("condition"))
+            condition.set(q(XSI, "type"), "bpmn:tFormalExpression")
+            condition.text = node.condition  # type: ignore[attr-defined]
+        elif kind in ("link_throw", "link_catch"):
+            etree.SubElement(el, b("linkEventDefinition"), id=defn_id, name=node.link)  # type: ignore[attr-defined]
         elif kind == "compensation_throw":
             definition = etree.SubElement(el, b("compensateEventDefinition"), id=defn_id)
             activity = getattr(node, "activity", None)

@@ -74,6 +74,10 @@ class Cursor:
     def user(self, id: str, title: str | None = None, **fields: Any) -> Cursor:
         return self.then(n.UserTask(id=id, title=title, **fields))
 
+    def script(self, id: str, script: str, **fields: Any) -> Cursor:
+        """A script task: assignments of safe expressions, one a line (``total = price * quantity``)."""
+        return self.then(n.ScriptTask(id=id, script=script, **fields))
+
     def task(self, id: str, **fields: Any) -> Cursor:
         return self.then(n.Task(id=id, **fields))
 
@@ -105,11 +109,23 @@ class Cursor:
         """Wait: a duration ('P7D'), a date, or a cycle ('0 9 * * *')."""
         return self.then(n.TimerCatchEvent(id=id, timer=timer, **fields))
 
+    def wait_until(self, id: str, condition: str, **fields: Any) -> Cursor:
+        """A conditional catch event: wait until ``condition`` holds (checked whenever variables change)."""
+        return self.then(n.ConditionalCatchEvent(id=id, condition=condition, **fields))
+
     def receive(self, id: str, message: str, correlation_key: str | None = None, **fields: Any) -> Cursor:
         return self.then(n.MessageCatchEvent(id=id, message=message, correlation_key=correlation_key, **fields))
 
     def send(self, id: str, message: str, payload: Iterable[str] = (), **fields: Any) -> Cursor:
         return self.then(n.MessageThrowEvent(id=id, message=message, payload=list(payload), **fields))
+
+    def throw(self, id: str, **fields: Any) -> Cursor:
+        """A none intermediate throw event (a milestone): the token passes straight through."""
+        return self.then(n.IntermediateThrowEvent(id=id, **fields))
+
+    def link(self, id: str, link: str, **fields: Any) -> Cursor:
+        """A link throw event: the path continues at ``ProcessBuilder.link_catch(..., link)`` of the same scope."""
+        return self.then(n.LinkThrowEvent(id=id, link=link, **fields))
 
     def compensate(self, id: str, activity: str | None = None, **fields: Any) -> Cursor:
         return self.then(n.CompensationThrowEvent(id=id, activity=activity, **fields))
@@ -187,6 +203,10 @@ class ProcessBuilder:
 
     def message_start(self, id: str, message: str, **fields: Any) -> Cursor:
         return self.add(n.MessageStartEvent(id=id, message=message, **fields))
+
+    def link_catch(self, id: str, link: str, **fields: Any) -> Cursor:
+        """A link catch event: where the link throw events named ``link`` continue (it has no incoming flow)."""
+        return self.add(n.LinkCatchEvent(id=id, link=link, **fields))
 
     def flow(self, source: str, target: str, condition: str | None = None, default: bool = False,
              name: str | None = None, id: str | None = None) -> SequenceFlow:

@@ -143,6 +143,15 @@ class ProcessDefinition(BaseModel):
         assert isinstance(sub, SubProcess)
         return list(sub.nodes), list(sub.flows)
 
+    def link_targets(self) -> dict[str, str | None]:
+        """Each link throw event's id -> the id of the link catch event with the same ``link`` name in the same
+        (sub-)process, or None when there is none (BPMN 2.0 §10.5.6: links connect within one process level)."""
+        index = self.index
+        catches = {(index.scope_of.get(n.id), n.link): n.id  # type: ignore[attr-defined]
+                   for n in index.nodes.values() if n.kind == "link_catch"}  # type: ignore[attr-defined]
+        return {n.id: catches.get((index.scope_of.get(n.id), n.link))  # type: ignore[attr-defined]
+                for n in index.nodes.values() if n.kind == "link_throw"}  # type: ignore[attr-defined]
+
     def start_nodes(self, scope_id: str | None = None) -> list[Node]:
         nodes, _ = self.scope(scope_id)
         return [n for n in nodes if getattr(n, "kind", "") in ("start", "timer_start", "message_start")]

@@ -171,6 +171,15 @@ class MessageCatchEvent(Node):
     is_event = True
 
 
+class ConditionalCatchEvent(Node):
+    """Waits until ``condition`` (an expression over variables) holds: at once if it holds on arrival, else
+    when a change of variables makes it true (BPMN 2.0 §10.5.4, Conditional intermediate event)."""
+
+    kind: Literal["conditional_catch"] = "conditional_catch"
+    condition: Expression
+    is_event = True
+
+
 class MessageThrowEvent(Node):
     """Sends a message (on the bus) carrying the named variables, or the value of ``payload_expression``
     (SpiffWorkflow's message payload): a map's keys are the payload's fields, any other value is delivered
@@ -190,6 +199,31 @@ class CompensationThrowEvent(Node):
 
     kind: Literal["compensation_throw"] = "compensation_throw"
     activity: str | None = None
+    is_event = True
+
+
+class IntermediateThrowEvent(Node):
+    """A none intermediate throw event: marks that a state was reached (a milestone); the token passes
+    straight through (BPMN 2.0 §10.5.4, an intermediate event without a trigger)."""
+
+    kind: Literal["intermediate_throw"] = "intermediate_throw"
+    is_event = True
+
+
+class LinkThrowEvent(Node):
+    """Jumps to the link catch event of the same ``link`` name in the same (sub-)process: a link pair is a
+    sequence flow drawn as two events (BPMN 2.0 §10.5.6, "Link" intermediate events). It has no outgoing flow."""
+
+    kind: Literal["link_throw"] = "link_throw"
+    link: str = Field(min_length=1)
+    is_event = True
+
+
+class LinkCatchEvent(Node):
+    """Where the link throw events of the same ``link`` name continue; it has no incoming flow (BPMN 2.0 §10.5.6)."""
+
+    kind: Literal["link_catch"] = "link_catch"
+    link: str = Field(min_length=1)
     is_event = True
 
 
@@ -435,6 +469,26 @@ class UserTask(Activity):
         return parse_duration(self.sla) if self.sla else None
 
 
+class ScriptTask(Activity):
+    """Computes variables: ``script`` is assignments of safe expressions (``total = price * quantity``), one a
+    line, run by the evaluator and limits of conditions (``engine.model.scripts``); anything else is refused
+    when the definition loads. ``script_format`` keeps the language a BPMN file named (e.g. 'groovy')."""
+
+    kind: Literal["script_task"] = "script_task"
+    script: str = Field(min_length=1)
+    script_format: str | None = None
+
+    @field_validator("script")
+    @classmethod
+    def _safe_script(cls, script: str) -> str:
+        from engine.model.scripts import check_script
+
+        reason = check_script(script)
+        if reason is not None:
+            raise ValueError(f"script refused: {reason}")
+        return script
+
+
 class SubProcess(Activity):
     """An embedded scope: its own start, nodes and flows; a compensation and error scope."""
 
@@ -463,8 +517,12 @@ AnyNode = Annotated[
     | ErrorEndEvent
     | TimerCatchEvent
     | MessageCatchEvent
+    | ConditionalCatchEvent
     | MessageThrowEvent
     | CompensationThrowEvent
+    | IntermediateThrowEvent
+    | LinkThrowEvent
+    | LinkCatchEvent
     | TimerBoundaryEvent
     | ErrorBoundaryEvent
     | MessageBoundaryEvent
@@ -475,6 +533,7 @@ AnyNode = Annotated[
     | Task
     | ServiceTask
     | UserTask
+    | ScriptTask
     | SubProcess,
     Field(discriminator="kind"),
 ]
@@ -485,9 +544,10 @@ NODE_CLASSES: dict[str, type[Node]] = {
     cls.model_fields["kind"].default: cls
     for cls in (
         StartEvent, TimerStartEvent, MessageStartEvent, EndEvent, TerminateEndEvent, ErrorEndEvent,
-        TimerCatchEvent, MessageCatchEvent, MessageThrowEvent, CompensationThrowEvent,
+        TimerCatchEvent, MessageCatchEvent, ConditionalCatchEvent, MessageThrowEvent, CompensationThrowEvent,
+        IntermediateThrowEvent, LinkThrowEvent, LinkCatchEvent,
         TimerBoundaryEvent, ErrorBoundaryEvent, MessageBoundaryEvent, ExclusiveGateway,
-        InclusiveGateway, ParallelGateway, EventBasedGateway, Task, ServiceTask, UserTask, SubProcess,
+        InclusiveGateway, ParallelGateway, EventBasedGateway, Task, ServiceTask, UserTask, ScriptTask, SubProcess,
     )
 }
 START_KINDS = frozenset({"start", "timer_start", "message_start"})

@@ -141,8 +141,10 @@ class Timer(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Timer:
         given = [name for name in ("duration", "date", "cycle") if getattr(self, name)]
+        if not given:
+            raise ValueError("the timer is empty: give one of duration (e.g. 'PT5M'), date or cycle (e.g. 'R/PT1H')")
         if len(given) != 1:
-            raise ValueError(f"a timer needs exactly one of duration, date or cycle; got {given or 'none'}")
+            raise ValueError(f"a timer needs exactly one of duration, date or cycle; got {given}")
         try:  # as ValueError, so pydantic reports it with its place (node, field, line) like any other field
             zone(self.timezone)
             if self.duration:

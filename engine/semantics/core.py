@@ -22,6 +22,19 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
 - A compensation throw runs the handlers of completed activities in its scope (or one named
   activity), newest first, one at a time, then continues.
 - A terminate end cancels every token of its scope; the instance (or sub-process) completes.
+- A script task runs its script (assignments of safe expressions, ``engine.model.scripts``) at once, within
+  the step, sets the variables it assigns and completes (BPMN 2.0 §10.3.3: "when the Script Task is ready to
+  start, the engine will execute the script; when the script is completed, the Script Task will also
+  complete"). A script that fails assigns nothing and is an incident at the task (retry it after fixing
+  the variables).
+- A conditional intermediate catch event passes at once when its condition holds on arrival; else the token
+  waits and the condition is evaluated again at the end of every step that changed a variable of the
+  instance, until it holds (BPMN 2.0 §10.5.4: the event is triggered when the condition becomes true). A
+  condition that cannot be evaluated is an incident at the event.
+- A none intermediate throw event passes the token straight on (BPMN 2.0 §10.5.4: an intermediate event
+  without a trigger marks a state reached). A link throw event moves its token to the link catch event of
+  the same name in the same scope, which passes it on; together they act as one sequence flow (BPMN 2.0
+  §10.5.6). A link with no catch (refused by validation) is an incident at the throw.
 - Results for work that is no longer wanted (stale work ids, interrupted tasks) are ignored, so a
   shell may deliver events at least once.
 """
@@ -56,6 +69,7 @@ from engine.semantics import effects as fx
 from engine.semantics import events as ev
 from engine.semantics.state import (
     COMPENSATING,
+    CONDITION,
     INCIDENT,
     JOIN,
     MESSAGE,
@@ -92,13 +106,14 @@ class SemanticsError(WaooawError):
 class _Step:
     """The scratch space of one step: the state being changed, the time, the effects so far."""
 
-    __slots__ = ("effects", "now", "queue", "state")
+    __slots__ = ("changed", "effects", "now", "queue", "state")
 
     def __init__(self, state: InstanceState, now: datetime) -> None:
         self.state = state
         self.now = now
         self.effects: list[fx.Effect] = []
         self.queue: deque[tuple[Token, str, str | None]] = deque()
+        self.changed = False  # a variable changed in this step (conditional events are evaluated again)
 
 
 class Semantics:
@@ -114,6 +129,7 @@ class Semantics:
         # Per-step lookups are cached here: the simulator calls step() hundreds of thousands of times.
         self._boundaries = {nid: list(bs) for nid, bs in index.boundaries.items()}
         self._has_inclusive = any(n.kind == "inclusive_gateway" for n in index.nodes.values())
+        self._has_conditional = any(n.kind == "conditional_catch" for n in index.nodes.values())
         self._plain_start_id: str | None = None
         self._defaults = {v.name: v.default for v in definition.variables if v.default is not None}
         self._start_ids = frozenset(nid for nid, n in index.nodes.items()
@@ -129,6 +145,7 @@ class Semantics:
                 scope = index.scope_of.get(scope)
             self._scope_path[node_id] = tuple(reversed(path))
         self._upstream: dict[str, frozenset[str]] = {}
+        self._link_targets = definition.link_targets()
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -312,7 +329,13 @@ class Semantics:
                 token, node_id, via = queue.popleft()
                 if token.id in tokens and state.status == "running":
                     self._arrive(step, token, node_id, via)
-            if state.status != "running" or not self._has_inclusive or not self._fire_inclusive_joins(step):
+            if state.status != "running":
+                break
+            if self._has_conditional and step.changed:
+                step.changed = False
+                if self._fire_conditions(step):
+                    continue
+            if not self._has_inclusive or not self._fire_inclusive_joins(step):
                 break
         if not state.tokens and state.status == "running":
             state.status = "completed"
@@ -326,7 +349,7 @@ class Semantics:
         kind = node.kind
         if kind in WORK_KINDS:
             self._start_work(step, token, node, attempt=1, arm=True)
-        elif kind in ("start", "timer_start", "message_start", "task"):
+        elif kind in ("start", "timer_start", "message_start", "task", "intermediate_throw", "link_catch"):
             self._leave(step, token, node)
         elif kind == "end":
             self._remove(step, token)
@@ -370,8 +393,56 @@ class Semantics:
             self._compensate(step, token, node)
         elif kind == "sub_process":
             self._enter_sub_process(step, token, node)
+        elif kind == "link_throw":
+            self._link(step, token, node)
+        elif kind == "script_task":
+            self._script(step, token, node)
+        elif kind == "conditional_catch":
+            if self._condition_holds(step, token, node):
+                self._leave(step, token, node)
+            elif token.status != INCIDENT:
+                token.status = CONDITION
         else:  # boundary events are entered through their activity, never by a flow
             self._incident(step, token, f"a token cannot enter a {kind} node by a sequence flow")
+
+    def _condition_holds(self, step: _Step, token: Token, node: Node) -> bool:
+        try:
+            return bool(expressions.evaluate(node.condition, step.state.variables))  # type: ignore[attr-defined]
+        except ExpressionError as exc:
+            self._incident(step, token, f"condition of {node.id!r} failed: {exc}")
+            return False
+
+    def _fire_conditions(self, step: _Step) -> bool:
+        """Tokens waiting at conditional catch events whose condition now holds go on; True if any did."""
+        fired = False
+        for token in [t for t in step.state.tokens.values() if t.status == CONDITION]:
+            node = self._nodes[token.node]
+            if self._condition_holds(step, token, node):
+                token.status = ""
+                self._leave(step, token, node)
+                fired = True
+        return fired
+
+    def _script(self, step: _Step, token: Token, node: Node) -> None:
+        """Run a script task's assignments; a failing line is an incident and assigns nothing."""
+        from engine.model.scripts import parse_script
+
+        try:
+            values = parse_script(node.script).run(step.state.variables)  # type: ignore[attr-defined]
+        except ExpressionError as exc:
+            self._incident(step, token, f"script of {node.id!r} failed: {exc}")
+            return
+        self._set_vars(step, node.id, values, None)
+        self._finish_activity(step, token, node)
+
+    def _link(self, step: _Step, token: Token, node: Node) -> None:
+        """A link throw: the token goes on at the matching link catch event, as along a sequence flow."""
+        target = self._link_targets.get(node.id)
+        if target is None:
+            self._incident(step, token, f"link throw event {node.id!r} has no link catch event named "
+                                        f"{getattr(node, 'link', '')!r} in its scope")
+            return
+        step.queue.append((token, target, None))
 
     def _leave(self, step: _Step, token: Token, node: Node) -> None:
         """Follow the outgoing flows of a node that is done (conditions on non-gateway flows are honoured)."""
@@ -489,6 +560,9 @@ class Semantics:
             for activity, boundaries in index.boundaries.items():
                 for b in boundaries:
                     preds.setdefault(b.id, []).append(activity)
+            for throw, catch in self._link_targets.items():
+                if catch is not None:
+                    preds.setdefault(catch, []).append(throw)
             seen: set[str] = set()
             todo = list(preds.get(node_id, []))
             while todo:
@@ -777,6 +851,7 @@ class Semantics:
                 changes.append((name, old, value))
                 variables[name] = value
         if changes:
+            step.changed = True
             step.effects.append(fx.VariablesChanged(node_id, tuple(changes), actor))
 
     # --- helpers -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ SCOPE = "scope"  # a sub-process whose inner tokens are running
 RETRY = "retry"  # waiting for a retry's backoff timer
 INCIDENT = "incident"  # failed for good; waits for RetryIncident
 COMPENSATING = "compensating"  # a compensation throw running handlers one by one
+CONDITION = "condition"  # an intermediate conditional catch: waits until its condition holds
 
 
 @dataclass(slots=True)
