@@ -7,11 +7,13 @@ import hashlib
 import streamlit as st
 
 import designs
+from app import auth
 from app.support import UPLOAD_TYPES, check_yaml, exports, upload_to_yaml
 from engine.errors import DefinitionError
 from engine.render import to_dot
 
 st.set_page_config(page_title="Designer · waooaw", layout="wide")
+principal = auth.require_principal()  # the sign-in page (or the demo persona) before anything else
 st.title("Designer")
 
 LIBRARY, UPLOAD = "Library", "Upload a file"
