@@ -128,13 +128,15 @@ def test_design_simulate_deploy_run_escalate_approve(served: str, data_dir: Path
             page.get_by_text(re.compile(r"of the .* cycle time")).evaluate("e => e.scrollIntoView({block: 'start'})")
             shoot(page, shots, "app_simulator")
 
-            # deploy it
+            # deploy it: a deployer's job (the engine refuses the marketing lead, an operator)
             go(page, "Deployments")
+            act_as(page, "Engineering lead (engineering-manager)")
             expect(page.get_by_role("combobox", name="Saved design")).to_have_value("campaign")
             page.get_by_role("button", name="Deploy", exact=True).click()
             expect(page.get_by_text("Deployed campaign as version 1.")).to_be_visible()
             settle(page)
             shoot(page, shots, "app_deployments")
+            act_as(page, "Marketing lead (marketing-lead)")
 
             # start an instance from the Runs page: the form asks only for the campaign
             go(page, "Runs")
