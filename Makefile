@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PORT   ?= 8501
+ADDRESS ?= 127.0.0.1
 
 .PHONY: app test install system-deps lint bench clean canvas
 
@@ -35,7 +36,7 @@ install: $(STAMP)
 # The app on http://localhost:$(PORT) (`make app PORT=8600` for another port). Its data (saved designs, the demo
 # database with its virtual clock) lives in $$WAOOAW_DATA_DIR, default ~/.local/share/waooaw: see app/config.py.
 app: install
-	$(BIN)/streamlit run app/Home.py --server.headless true --server.port $(PORT)
+	$(BIN)/streamlit run app/Home.py --server.headless true --server.port $(PORT) --server.address $(ADDRESS)
 
 test: install system-deps
 	$(BIN)/ruff check .

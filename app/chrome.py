@@ -1,8 +1,8 @@
 """What every page shows around its own content: the engine's time with the clock control (demo mode), who
 you act as, and the worker's state. ``ctx = page("Runs")`` at the top of a page returns what it needs.
 
-The only Streamlit-bound module besides the pages; the logic it calls lives in app/runtime.py,
-app/people.py and app/config.py.
+The only Streamlit-bound module besides the pages (and app/auth.py, the sign-in); the logic it calls lives
+in app/runtime.py and app/config.py.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from app import auth
 from app import config as app_config
-from app.people import demo_people, groups_of
 from app.runtime import CLOCK_STEPS, AppRuntime
 from app.workspace import Workspace
+from engine.errors import EngineError
 from engine.runtime import Engine
+from engine.security import Principal, allowed
 
-USER_KEY = "acting_as"  # session state, not a widget key: it survives switching pages
+USER_KEY = auth.SESSION_PERSONA  # "acting_as": session state, not a widget key: it survives switching pages
 
 
 @st.cache_resource(show_spinner="Opening the engine…")
@@ -29,12 +31,20 @@ def _runtime(config: app_config.AppConfig) -> AppRuntime:
 class PageContext:
     runtime: AppRuntime
     workspace: Workspace
-    user: str
-    groups: list[str]
+    principal: Principal  # the signed-in visitor (or demo persona): app/auth.py
+
+    @property
+    def user(self) -> str:
+        return self.principal.user
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted(self.principal.groups)
 
     @property
     def engine(self) -> Engine:
-        return self.runtime.engine
+        """The app's engine acting as the visitor: the engine checks every action against their roles."""
+        return self.runtime.engine.acting_as(self.principal)
 
 
 def runtime_or_stop() -> AppRuntime:
@@ -51,9 +61,9 @@ def page(title: str, icon: str) -> PageContext:
     st.set_page_config(page_title=f"{title} · waooaw", page_icon=icon, layout="wide")
     runtime = runtime_or_stop()
     workspace = Workspace(runtime.config.data_dir)
+    principal = auth.require_principal(runtime.config.db_url, runtime.config.demo)  # sign-in page, or who
     with st.sidebar:
-        user = _identity()
-        _clock(runtime)
+        _clock(runtime, principal)
         if runtime.worker_note:
             st.warning(runtime.worker_note, icon=":material/engineering:")
         for problem in runtime.problems:
@@ -65,7 +75,7 @@ def page(title: str, icon: str) -> PageContext:
         st.error(problem, icon=":material/error:")
     if note := st.session_state.pop("flash_info", None):
         st.info(note, icon=":material/info:")
-    return PageContext(runtime, workspace, user, groups_of(user))
+    return PageContext(runtime, workspace, principal)
 
 
 def flash(message: str) -> None:
@@ -73,22 +83,7 @@ def flash(message: str) -> None:
     st.session_state["flash"] = message
 
 
-def _identity() -> str:
-    people = demo_people()
-    users = [p.user for p in people]
-    current = st.session_state.get(USER_KEY, "marketing-lead")
-    if current not in users:
-        current = users[0]
-    chosen = st.selectbox("Acting as", users, index=users.index(current), key="acting_as_pick",
-                          format_func=lambda u: next(p.label for p in people if p.user == u),
-                          help="Demo people and their groups (the inbox shows what is assigned or offered to them).")
-    st.session_state[USER_KEY] = chosen
-    groups = groups_of(chosen)
-    st.caption("Groups: " + (", ".join(f"`{g}`" for g in groups) or "none"))
-    return chosen
-
-
-def _clock(runtime: AppRuntime) -> None:
+def _clock(runtime: AppRuntime, principal: Principal) -> None:
     now = runtime.now()
     st.markdown(f"**Engine time** \n{now:%a %d %b %Y, %H:%M} UTC")
     if not runtime.virtual:
@@ -96,18 +91,21 @@ def _clock(runtime: AppRuntime) -> None:
         return
     st.caption("Demo mode: a virtual clock stored in the database. Moving it fires every timer and SLA that "
                "falls due on the way, in order.")
+    may = allowed(principal, "clock.advance")
+    hint = None if may else "Moving the clock needs the operator role."
     cols = st.columns(2)
     for i, (label, delta) in enumerate(CLOCK_STEPS.items()):
-        if cols[i % 2].button(label, key=f"clock_{label}", width="stretch"):
-            _move(runtime, delta=delta)
-    if st.button("To the next due timer", key="clock_next", icon=":material/skip_next:", width="stretch"):
-        _move(runtime, to_next=True)
+        if cols[i % 2].button(label, key=f"clock_{label}", width="stretch", disabled=not may, help=hint):
+            _move(runtime, principal, delta=delta)
+    if st.button("To the next due timer", key="clock_next", icon=":material/skip_next:", width="stretch",
+                 disabled=not may, help=hint):
+        _move(runtime, principal, to_next=True)
 
 
-def _move(runtime: AppRuntime, delta: object = None, to_next: bool = False) -> None:
+def _move(runtime: AppRuntime, principal: Principal, delta: object = None, to_next: bool = False) -> None:
     try:
-        moved = runtime.move_clock(delta, to_next_due=to_next)  # type: ignore[arg-type]
-    except ValueError as exc:
+        moved = runtime.move_clock(delta, to_next_due=to_next, principal=principal)  # type: ignore[arg-type]
+    except (ValueError, EngineError) as exc:  # EngineError: AuthorizationError (the engine's own check)
         st.session_state["flash_info"] = str(exc)
         st.rerun()
     flash(moved.message())

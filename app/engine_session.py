@@ -21,6 +21,7 @@ from engine.model.definition import VariableDecl
 from engine.model.nodes import UserTask
 from engine.runtime import Engine
 from engine.runtime.clock import aware
+from engine.security import Principal
 
 DB_ENV = "WAOOAW_DB"
 DEFAULT_DB = "sqlite:///waooaw.db"
@@ -35,7 +36,7 @@ def open_engine(url: str) -> tuple[Engine, list[str]]:
     """The engine on ``url`` with every library design deployed (idempotent: same content, same version).
 
     A design that fails to deploy is reported, not fatal: the others still run."""
-    engine = Engine(url)
+    engine = Engine(url, principal=Principal.system())  # the app's own: deploys its library, runs the jobs
     problems = []
     for name in designs.names():
         try:

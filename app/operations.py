@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import and_, case, func, select
 
 from app.workspace import Workspace
-from engine.errors import DefinitionError, Problem
+from engine.errors import AuthorizationError, DefinitionError, Problem
 from engine.model import ProcessDefinition
 from engine.runtime import Engine
 from engine.runtime.clock import aware
@@ -74,6 +74,8 @@ def deploy_saved(engine: Engine, workspace: Workspace, name: str) -> DeployResul
         deployed = engine.deploy(definition)
     except DefinitionError as exc:  # the engine's own check (same rules): nothing written
         return DeployResult(None, problems=exc.problems)
+    except AuthorizationError as exc:  # the visitor is no deployer: refused, the rule named
+        return DeployResult(None, problems=[Problem(name, str(exc))])
     new = before.empty or int(before["version"].max()) < deployed.version
     return DeployResult(deployed, new=new, problems=problems)
 

@@ -1,13 +1,14 @@
 """Who can use the app, in one place: the demo's people and their groups, and the "acting as" choice.
 
-Until the identity model (engine/security/, issue 13) is on main, the demo people are this module's list;
-the pages only call :func:`demo_people` and :func:`groups_of`, so switching to that model touches this
-file alone.
+The people are the identity model's demo personas (``engine.security.DEMO_PERSONAS``); who the visitor acts
+as is decided by ``app/auth.py`` (sign-in, or the demo persona switcher).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from engine.security import DEMO_PERSONAS
 
 
 @dataclass(frozen=True)
@@ -23,15 +24,8 @@ class Person:
         return f"{self.title} ({self.user})"
 
 
-# The brief's company: the designs assign to these ids (marketing_campaign: marketing-lead, escalating to cto;
-# incident_response: the on-call group, engineering-manager, cto).
-DEMO_PEOPLE: tuple[Person, ...] = (
-    Person("engineer", "Engineer", ("engineering",)),
-    Person("engineering-manager", "Engineering lead", ("engineering", "on-call")),
-    Person("cto", "CTO", ("leadership",)),
-    Person("marketing-lead", "Marketing lead", ("marketing",)),
-    Person("on-call", "On-call engineer", ("engineering", "on-call")),
-)
+# The demo personas of the identity model (engine/security/demo.py: groups and roles), as the pages list them.
+DEMO_PEOPLE: tuple[Person, ...] = tuple(Person(p.name, p.display_name, p.groups) for p in DEMO_PERSONAS)
 
 
 def demo_people() -> list[Person]:

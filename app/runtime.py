@@ -33,6 +33,7 @@ from app.virtual_clock import StoredClock
 from engine.errors import DefinitionError
 from engine.runtime import Engine
 from engine.runtime.clock import RealClock
+from engine.security import Principal
 
 log = logging.getLogger("waooaw.app")
 
@@ -69,7 +70,7 @@ class AppRuntime:
         file = sqlite_path(config.db_url)
         if file is not None:
             file.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = Engine(config.db_url)
+        self.engine = Engine(config.db_url, principal=Principal.system())  # the app itself; visitors: acting_as
         self.clock: StoredClock | RealClock = (StoredClock(self.engine.db, flowing=flowing) if config.demo
                                                else RealClock())
         self.engine.clock = self.clock
@@ -163,10 +164,12 @@ class AppRuntime:
     def now(self) -> datetime:
         return self.engine.clock.now()
 
-    def move_clock(self, delta: timedelta | None = None, *, to_next_due: bool = False) -> ClockMove:
+    def move_clock(self, delta: timedelta | None = None, *, to_next_due: bool = False,
+                   principal: Principal | None = None) -> ClockMove:
         """Demo mode: move the virtual clock by ``delta`` or to the next due timer, firing what falls due on the
         way in due order (``Engine.advance_to``, the worker's own path). ValueError when there is no virtual
-        clock, or no timer is waiting."""
+        clock, or no timer is waiting. ``principal``: who moves it (the rule ``clock.advance``, operator; the
+        app itself when None); ``AuthorizationError`` when they may not."""
         if not self.virtual:
             raise ValueError("the clock is the wall clock (WAOOAW_MODE=production): it cannot be moved")
         with self._mutex:
@@ -181,6 +184,7 @@ class AppRuntime:
                 if delta is None or delta <= timedelta(0):
                     raise ValueError("move the clock forward by a positive amount")
                 target = before + delta
-            jobs = self.engine.advance_to(target)
+            engine = self.engine if principal is None else self.engine.acting_as(principal)
+            jobs = engine.advance_to(target)
             return ClockMove(before, self.now(), ran + jobs)
 

@@ -31,6 +31,7 @@ from engine.runtime import (
     history,
 )
 from engine.runtime.db import scratch_database
+from engine.security import Principal
 
 
 @contextmanager
@@ -47,7 +48,7 @@ def history_off() -> Any:
 def run_pg(design: str, n: int, base: str) -> float:
     """Seconds to start and finish n instances in-process on a throwaway PostgreSQL database."""
     with scratch_database(base, prefix="waooaw_bh_") as url:
-        engine = Engine(url)
+        engine = Engine(url, principal=Principal.system())
         engine.deploy(designs.build_design(design))
         started = time.perf_counter()
         index = {engine.start(design, INPUTS[design](i)): i for i in range(n)}

@@ -46,6 +46,7 @@ from engine.bus.redis_streams import RedisBus  # noqa: E402
 from engine.model import ProcessBuilder, ProcessDefinition  # noqa: E402
 from engine.runtime import Engine  # noqa: E402
 from engine.runtime.db import scratch_database  # noqa: E402
+from engine.security import Principal  # noqa: E402
 
 PG_BASE = os.environ.get("WAOOAW_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("WAOOAW_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -88,7 +89,7 @@ def new_bus(prefix: str, **options: float) -> RedisBus:
 
 
 def direct_starts(url: str, n: int) -> float:
-    engine = Engine(url)
+    engine = Engine(url, principal=Principal.system())
     engine.deploy(review())
     t0 = time.perf_counter()
     for i in range(0, n, 500):
@@ -101,7 +102,7 @@ def direct_starts(url: str, n: int) -> float:
 
 
 def bus_starts(url: str, n: int) -> tuple[float, float]:
-    engine = Engine(url)
+    engine = Engine(url, principal=Principal.system())
     engine.deploy(review())
     bus = new_bus(f"bench-{uuid.uuid4().hex[:8]}")
     try:
@@ -178,7 +179,7 @@ def reviews_with_workers(n: int, count: int) -> float:
                 raise RuntimeError("a worker did not start")
         time.sleep(1.0)
         with tempfile.TemporaryDirectory() as tmp:
-            engine = Engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+            engine = Engine(f"sqlite:///{Path(tmp) / 'bench.db'}", principal=Principal.system())
             engine.deploy(review())
             bridge = BusBridge(engine, bus, batch=200)
             t0 = time.perf_counter()

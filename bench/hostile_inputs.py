@@ -72,7 +72,8 @@ START_BOMB = textwrap.dedent("""\
     import sys, time
     from engine.model import load
     from engine.runtime import Engine
-    engine = Engine(sys.argv[2])
+    from engine.security import Principal
+    engine = Engine(sys.argv[2], principal=Principal.system())
     try:
         engine.deploy(load(sys.argv[1]))
     except Exception as exc:
@@ -91,8 +92,9 @@ MISSING_ENGINE = textwrap.dedent("""\
     import sys
     from engine.errors import WaooawError
     from engine.runtime import Engine
+    from engine.security import Principal
     try:
-        Engine(sys.argv[1])
+        Engine(sys.argv[1], principal=Principal.system())
         print("opened")
     except WaooawError as exc:  # the project's own error; anything else ends in a traceback
         print(f"{type(exc).__name__}: {exc}")

@@ -43,6 +43,7 @@ import designs  # noqa: E402
 import designs.agents  # noqa: E402  (registers the agents)
 from engine.runtime import Engine  # noqa: E402
 from engine.runtime.db import scratch_database  # noqa: E402
+from engine.security import Principal  # noqa: E402
 
 PG_BASE = os.environ.get("WAOOAW_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TEMPLATES = 50
@@ -188,7 +189,7 @@ def bench(kind: str, sizes: list[int], repeat: int, cost: int, workdir: Path, pg
           unpaged_up_to: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     with databases(kind, workdir, pg) as (large_url, empty_url):
-        large = Engine(large_url)
+        large = Engine(large_url, principal=Principal.system())
         large.deploy(designs.build_design("pr_review"))
         for i in range(TEMPLATES):
             large.start("pr_review", {"pr_number": i})
@@ -205,7 +206,7 @@ def bench(kind: str, sizes: list[int], repeat: int, cost: int, workdir: Path, pg
             row: dict[str, Any] = {"database": kind, "instances": size + TEMPLATES, "fill s": round(fill_s, 1)}
             row.update({f"{k} ms": round(v, 2) for k, v in lists.items()})
             if cost:
-                empty = Engine(empty_url)
+                empty = Engine(empty_url, principal=Principal.system())
                 empty.deploy(designs.build_design("pr_review"))
                 pairs = [(run_prs(empty, cost), run_prs(large, cost)) for _ in range(3)]
                 e_us = statistics.median(p[0] for p in pairs)

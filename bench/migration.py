@@ -32,6 +32,7 @@ from engine.model import ProcessBuilder  # noqa: E402
 from engine.runtime import Engine, VirtualClock  # noqa: E402
 from engine.runtime.db import scratch_database  # noqa: E402
 from engine.runtime.tables import HumanTaskRow, JobRow  # noqa: E402
+from engine.security import Principal  # noqa: E402
 from engine.versions import migrate, plan_migration  # noqa: E402
 
 
@@ -54,7 +55,7 @@ def snapshot(engine: Engine) -> tuple[list[Any], list[Any]]:
 
 
 def run(url: str, n: int) -> dict[str, float]:
-    engine = Engine(url, clock=VirtualClock())
+    engine = Engine(url, clock=VirtualClock(), principal=Principal.system())
     engine.deploy(design(1))
     half = n // 2
     for i in range(0, half, 1000):

@@ -91,8 +91,9 @@ def timer_definition(duration: str) -> Any:
 
 def part_engine_start(db_url: str, n: int, duration: str) -> dict[str, Any]:
     from engine.runtime import Engine, VirtualClock
+    from engine.security import Principal
 
-    engine = Engine(db_url, clock=VirtualClock(START))
+    engine = Engine(db_url, clock=VirtualClock(START), principal=Principal.system())
     engine.deploy(timer_definition(duration))
     out: dict[str, Any] = {"rss_before": rss_bytes()}
     with peak_rss(out, "rss_peak"):
@@ -116,9 +117,10 @@ def _count(engine: Any, status: str) -> int:
 def part_engine_fire(db_url: str, n: int, duration: str) -> dict[str, Any]:
     from engine.model.timers import parse_duration
     from engine.runtime import Engine, VirtualClock
+    from engine.security import Principal
 
     out: dict[str, Any] = {"rss_before": rss_bytes()}
-    engine = Engine(db_url, clock=VirtualClock(START))
+    engine = Engine(db_url, clock=VirtualClock(START), principal=Principal.system())
     out["rss_opened"] = rss_bytes()
     out["ran_while_waiting"] = engine.run_until_idle()  # a worker's pass: nothing is due yet
     out["waiting"] = _count(engine, "running")

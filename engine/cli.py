@@ -319,12 +319,15 @@ def show(
 def run_app(
     ctx: typer.Context,
     port: Annotated[int | None, typer.Option("--port", help="Port to serve on (default: Streamlit's, 8501).")] = None,
+    address: Annotated[str, typer.Option("--address", help="Address to listen on: this machine only by default; "
+                                         "0.0.0.0 serves others (put it behind HTTPS).")] = "127.0.0.1",
 ) -> None:
     """Start the designer and simulator app (Streamlit); extra options are passed to `streamlit run`."""
     import app as app_package
 
     home = Path(app_package.__file__).resolve().parent / "Home.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(home)]
+    command = [sys.executable, "-m", "streamlit", "run", str(home), "--server.address", address,
+               "--client.showErrorDetails", "none"]
     if port is not None:
         command += ["--server.port", str(port)]
     command += list(ctx.args)

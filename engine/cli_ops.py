@@ -69,8 +69,11 @@ def parse_vars(pairs: Iterable[str] | None, json_text: str | None = None) -> dic
 
 def open_engine(db: str) -> Engine:
     from engine.runtime import Engine
+    from engine.security import Principal
 
-    return Engine(db)
+    # The CLI is the embedded single-user tool: whoever runs it can open the database anyway. It acts as the
+    # system principal (audited as such); ``--actor`` names the person it acts for (task rules apply to them).
+    return Engine(db, principal=Principal.system())
 
 
 def _plain(value: Any) -> Any:
@@ -235,11 +238,13 @@ def complete(
     vars_json: Annotated[str | None, typer.Option("--vars", help="Form values as one JSON object.")] = None,
     actor: Annotated[str | None, typer.Option("--as", help="Who completes it (a task assigned to a user "
                                                            "can only be completed by them).")] = None,
+    group: Annotated[list[str] | None, typer.Option("--group", help="A group the --as person is in (repeat it); "
+                                                    "a task offered to groups needs one of them.")] = None,
     run: Run = False, db: Db = DEFAULT_DB, output: Out = Output.table,
 ) -> None:
     """Complete a human task with form values (checked against the task's form)."""
     engine = open_engine(db)
-    engine.complete_task(task_id, parse_vars(var, vars_json), actor=actor)
+    engine.complete_task(task_id, parse_vars(var, vars_json), actor=actor, groups=group)
     _drive(engine, run)
     emit(output, {"task": task_id, "completed": True}, f"completed task {task_id}")
 

@@ -65,3 +65,12 @@ class ConfigError(WaooawError):
 class DatabaseUnavailable(ConfigError):
     """The database cannot be opened or used (bad URL, missing driver, unreachable server, unusable file);
     the message names the URL (without its password) and the problem."""
+
+
+class AuthorizationError(EngineError):
+    """A principal may not do what it asked: ``rule`` names the rule (``"deploy"``, ``"task.complete"``);
+    the refusal is in the audit trail and nothing else was written."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule

@@ -11,6 +11,7 @@ import pandas as pd
 import engine as wf
 from engine.model import ProcessBuilder
 from engine.runtime import Engine, VirtualClock
+from engine.security import Principal
 
 
 def _review() -> Any:
@@ -26,7 +27,7 @@ def _review() -> Any:
 
 def test_every_node_passed_is_recorded_in_order_with_duration_and_outcome(db_url: str) -> None:
     wf.register("history_test.lint", lambda inputs, ctx: {"ok": True})
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(_review())
     i = e.start("review_history")
     e.run_until_idle()
@@ -46,7 +47,7 @@ def test_every_node_passed_is_recorded_in_order_with_duration_and_outcome(db_url
 
 def test_interrupted_and_cancelled_activities_say_so(db_url: str) -> None:
     wf.register("history_test.lint", lambda inputs, ctx: {"ok": False})
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(_review())
     i = e.start("review_history")
     e.run_until_idle()
@@ -65,7 +66,7 @@ def test_the_waits_of_an_instance_behind_an_event_gateway(db_url: str) -> None:
     gate = b.start().user("prepare", assignee="ada", sla="PT8H").race("wait")
     gate.timer("give_up", "PT2H").end("gave_up")
     gate.receive("paid", "order.paid", correlation_key="order_id").end("done")
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(b.build())
     i = e.start("racer", {"order_id": "A-7"})
     e.run_until_idle()

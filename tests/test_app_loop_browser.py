@@ -21,6 +21,7 @@ from app_support import launch_chromium, serve_app
 
 from app.workspace import Workspace
 from engine.runtime import Engine
+from engine.security import Principal
 
 
 @pytest.fixture
@@ -127,13 +128,15 @@ def test_design_simulate_deploy_run_escalate_approve(served: str, data_dir: Path
             page.get_by_text(re.compile(r"of the .* cycle time")).evaluate("e => e.scrollIntoView({block: 'start'})")
             shoot(page, shots, "app_simulator")
 
-            # deploy it
+            # deploy it: a deployer's job (the engine refuses the marketing lead, an operator)
             go(page, "Deployments")
+            act_as(page, "Engineering lead (engineering-manager)")
             expect(page.get_by_role("combobox", name="Saved design")).to_have_value("campaign")
             page.get_by_role("button", name="Deploy", exact=True).click()
             expect(page.get_by_text("Deployed campaign as version 1.")).to_be_visible()
             settle(page)
             shoot(page, shots, "app_deployments")
+            act_as(page, "Marketing lead (marketing-lead)")
 
             # start an instance from the Runs page: the form asks only for the campaign
             go(page, "Runs")
@@ -147,7 +150,7 @@ def test_design_simulate_deploy_run_escalate_approve(served: str, data_dir: Path
             expect(page.get_by_text("Started campaign.")).to_be_visible()
             settle(page)
             shoot(page, shots, "app_runs")
-            check = Engine(f"sqlite:///{data_dir / 'waooaw.db'}")
+            check = Engine(f"sqlite:///{data_dir / 'waooaw.db'}", principal=Principal.system())
             (row,) = check.instances(definition="campaign").to_dict("records")
             assert row["business_key"] == "E2E-1"
 
@@ -202,7 +205,7 @@ def test_twenty_onboardings_through_seven_days_and_predicted_vs_observed(served:
             form.get_by_role("button", name="Start").click()
             expect(page.get_by_text("Started 20 instances of customer_onboarding.")).to_be_visible()
             settle(page)
-            check = Engine(f"sqlite:///{data_dir / 'waooaw.db'}")
+            check = Engine(f"sqlite:///{data_dir / 'waooaw.db'}", principal=Principal.system())
             assert len(check.instances(definition="customer_onboarding", status="running")) == 20
 
             page.locator('[data-testid="stSidebar"]').get_by_role("button", name="+7 days").click()

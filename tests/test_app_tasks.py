@@ -25,6 +25,7 @@ from app.engine_session import (
 )
 from engine.model.definition import VariableDecl
 from engine.runtime import Engine
+from engine.security import Principal
 
 APP = Path(__file__).resolve().parents[1] / "app"
 PAGE = "pages/3_Tasks.py"
@@ -150,7 +151,7 @@ def test_page_starts_an_instance_and_completes_its_task(db: str) -> None:
     start_campaign(at)
     assert not at.exception and not at.error
     assert any("Started marketing_campaign" in s.value for s in at.success)
-    check = Engine(db)
+    check = Engine(db, principal=Principal.system())
     (row,) = check.instances().to_dict("records")
     assert row["business_key"] == "C-1" and row["status"] == "running"
     assert check.instance(row["id"]).active_nodes == ["approval"]  # the agents ran: the drafts are done
@@ -189,7 +190,7 @@ def test_page_other_users_and_groups_claim_and_delegate(db: str) -> None:
     at.text_input(key="tasks_var:incident_response:summary").input("site down")
     at.button(key="tasks_start_button:incident_response").click().run()
     assert not at.exception and not at.error
-    check = Engine(db)
+    check = Engine(db, principal=Principal.system())
     settled(lambda: check.inbox("on-call", ["on-call"]))
     at.sidebar.selectbox(key="acting_as_pick").set_value("on-call").run()
     inbox = frame(at, "overdue")

@@ -12,6 +12,7 @@ import pytest
 from app_support import launch_chromium, serve_app
 
 from engine.runtime import Engine
+from engine.security import Principal
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ def test_tasks_in_a_browser(served_tasks_app: str, tasks_db: str, tmp_path: Path
             complete_form = page.locator('[data-testid="stForm"]').filter(has_text="Approve campaign")
             expect(complete_form).to_be_visible()
             settle(page)
-            check = Engine(tasks_db)
+            check = Engine(tasks_db, principal=Principal.system())
             (row,) = check.instances().to_dict("records")
             assert row["status"] == "running" and check.instance(row["id"]).active_nodes == ["approval"]
             (task,) = check.inbox("marketing-lead")

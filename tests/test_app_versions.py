@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from app.versions_view import parse_mapping
 from engine.model import ProcessBuilder
 from engine.runtime import Engine
+from engine.security import Principal
 from engine.versions import get_rollout, migrations, rollout_history
 
 APP = Path(__file__).resolve().parents[1] / "app"
@@ -28,7 +29,7 @@ def check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
     monkeypatch.setenv("WAOOAW_DATA_DIR", str(tmp_path))
     for name in ("WAOOAW_DB", "WAOOAW_MODE", "WAOOAW_WORKER"):
         monkeypatch.delenv(name, raising=False)
-    engine = Engine(f"sqlite:///{tmp_path / 'waooaw.db'}")
+    engine = Engine(f"sqlite:///{tmp_path / 'waooaw.db'}", principal=Principal.system())
     engine.deploy(approval("approve"))
     engine.deploy(approval("review"))
     return engine
@@ -52,7 +53,9 @@ def test_rollout_migration_and_replay_from_the_page(check: Engine) -> None:
     check.complete_task(task["id"], {}, actor="lead")
     check.run_until_idle()
 
-    at = AppTest.from_file(str(APP / "pages/4_Deployments.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(APP / "pages/4_Deployments.py"), default_timeout=60)
+    at.session_state["acting_as"] = "engineering-manager"  # a deployer: rollout and migration need the role
+    at.run()
     at.selectbox(key="diff_name").set_value("expense_ui").run()
     assert not at.exception and not at.error
     at.slider(key="weight:expense_ui:1").set_value(90)

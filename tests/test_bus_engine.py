@@ -30,6 +30,7 @@ from engine.model import ProcessBuilder
 from engine.runtime.clock import VirtualClock
 from engine.runtime.engine import Engine
 from engine.runtime.tables import TaskExecutionRow
+from engine.security import Principal
 
 X = TaskExecutionRow.__table__
 TESTS = Path(__file__).resolve().parent
@@ -110,7 +111,7 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monk
         bus: MessageBus = connect_bus(url, max_failures=3)
     else:
         bus = InProcessBus(visibility_timeout=VISIBILITY, max_failures=3)
-    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus)
+    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus, principal=Principal.system())
     engine.deploy(pr_review_on_the_bus())
     r = Rig(request.param, bus, engine, BusBridge(engine, refresh=0.0), url, effects)
     try:
@@ -227,7 +228,7 @@ def test_a_bpmn_error_from_an_external_worker_is_caught_by_the_error_boundary(tm
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAOOAW_TEST_EFFECTS", str(tmp_path / "fx"))
     bus = InProcessBus()
-    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus)
+    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus, principal=Principal.system())
     engine.deploy(pr_review_on_the_bus(with_error_boundary=True))
     bridge = BusBridge(engine)
     publish_message(bus, PR_OPENED, {"pr_number": 666})
@@ -245,7 +246,7 @@ def test_a_bpmn_error_from_an_external_worker_is_caught_by_the_error_boundary(tm
 
 def test_a_failing_external_worker_gets_the_retry_policy(tmp_path: Path) -> None:
     bus = InProcessBus()
-    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus)
+    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus, principal=Principal.system())
     engine.deploy(pr_review_on_the_bus(max_attempts=2))
     bridge = BusBridge(engine)
     calls = []
@@ -276,7 +277,7 @@ def test_outbound_messages_are_published_on_their_topic(tmp_path: Path) -> None:
     bus = InProcessBus()
     b = ProcessBuilder("notify", variables={"order": int})
     b.start().send("tell", "order.shipped", payload=["order"], correlation_key="order").end("done")
-    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus)
+    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus, principal=Principal.system())
     engine.deploy(b.build())
     engine.start("notify", {"order": 5})
     engine.run_until_idle()
@@ -292,7 +293,7 @@ def test_a_topic_without_a_bus_configured_still_runs_the_in_process_agent(tmp_pa
     b = ProcessBuilder("both", variables={"pr_number": int, "vision_approved": bool})
     b.start().service("v", agent="designs.agents:wowvision_validate", topic=VALIDATE, inputs=["pr_number"],
                       outputs=["vision_approved"]).end("e")
-    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock())
+    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), principal=Principal.system())
     engine.deploy(b.build())
     instance = engine.start("both", {"pr_number": 2})
     engine.run_until_idle()
@@ -305,7 +306,7 @@ def test_start_triggers_and_answers_on_each_database(db_url: str, tmp_path: Path
     PostgreSQL; a redelivered start event starts nothing twice."""
     monkeypatch.setenv("WAOOAW_TEST_EFFECTS", str(tmp_path / "fx"))
     bus = InProcessBus(visibility_timeout=5)
-    engine = Engine(db_url, clock=VirtualClock(), bus=bus)
+    engine = Engine(db_url, clock=VirtualClock(), bus=bus, principal=Principal.system())
     engine.deploy(pr_review_on_the_bus())
     bridge = BusBridge(engine)
     for n in range(4):

@@ -224,7 +224,8 @@ def test_app_runs_streamlit_on_home(monkeypatch) -> None:
     (command,) = seen
     assert command[1:4] == ["-m", "streamlit", "run"]
     assert Path(command[4]).name == "Home.py" and Path(command[4]).parent.name == "app"
-    assert command[5:] == ["--server.port", "8765", "--server.headless", "true"]
+    assert command[5:] == ["--server.address", "127.0.0.1", "--client.showErrorDetails", "none",  # localhost only
+                           "--server.port", "8765", "--server.headless", "true"]
 
 
 def test_other_parts_register_their_commands() -> None:

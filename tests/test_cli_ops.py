@@ -83,7 +83,9 @@ def test_correlate_and_cancel(tmp_path: Path) -> None:
     first = out.split()[0]
     code, out, _ = run("tasks", "--instance", first, "-o", "json", db=db)
     (ack,) = json.loads(out)
-    assert run("complete", str(ack["id"]), "--as", "oncall", "--run", db=db)[0] == 0
+    code, _, err = run("complete", str(ack["id"]), "--as", "oncall", db=db)  # not in on-call: refused
+    assert code != 0 and "task.complete" in err and "'oncall' is in no groups" in err
+    assert run("complete", str(ack["id"]), "--as", "oncall", "--group", "on-call", "--run", db=db)[0] == 0
     code, out, err = run("correlate", "incident.resolved", "--key", "INC-7", "--var", "fix=restart", "--run", db=db)
     assert code == 0 and first in out, err
     assert json.loads(run("instance", first, "-o", "json", db=db)[1])["status"] == "completed"

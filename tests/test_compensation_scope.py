@@ -11,6 +11,7 @@ import engine as wf
 from engine.model import ProcessBuilder
 from engine.runtime import Engine, VirtualClock
 from engine.runtime.agents import BpmnError
+from engine.security import Principal
 from engine.semantics import effects as fx
 
 
@@ -67,7 +68,7 @@ def test_the_engine_follows_the_same_rule(db_url: str) -> None:
     for name in ("top", "hotel", "pay", "undo_top", "undo_hotel", "undo_flight"):
         wf.register(f"cs.{name}", agent(name))
     wf.register("cs.flight", agent("flight", "no_seat"))
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(_trip(True))
     i = e.start("travel")
     e.run_until_idle()

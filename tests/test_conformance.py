@@ -16,6 +16,7 @@ from engine.bpmn.reader import FLOW_NODE_TAGS
 from engine.errors import DefinitionError
 from engine.model import ProcessDefinition
 from engine.runtime import Engine, VirtualClock
+from engine.security import Principal
 from engine.validate import deploy_problems, errors_only, validate
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -37,7 +38,7 @@ def test_a_process_without_end_event_runs_and_completes(db_url: str) -> None:
                     [("s", "fork"), ("fork", "a"), ("fork", "b")])
     assert errors_only(d) == [] and deploy_problems(d) == []
     assert {p.where for p in validate(d) if "implicit end" in p.message} == {"implicit", "a", "b"}
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(d)
     i = e.start("implicit")
     e.run_until_idle()
@@ -60,7 +61,7 @@ def test_a_sub_process_and_a_boundary_event_may_end_implicitly(db_url: str) -> N
         "flows": [{"id": "f1", "source": "s", "target": "sub"}, {"id": "f2", "source": "sub", "target": "wait"},
                   {"id": "f3", "source": "wait", "target": "done"}]})
     assert deploy_problems(d) == []
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(d)
     i = e.start("implicit_sub")
     e.run_until_idle()
@@ -77,7 +78,7 @@ def test_import_validate_and_deploy_agree_on_an_implicit_end(tmp_path: Any) -> N
     </process></definitions>"""
     result = import_bpmn(xml)  # strict
     assert [p for p in result.warnings if "Engine.deploy refuses" in p.message] == []
-    e = Engine(f"sqlite:///{tmp_path / 'e.db'}", clock=VirtualClock())
+    e = Engine(f"sqlite:///{tmp_path / 'e.db'}", clock=VirtualClock(), principal=Principal.system())
     e.deploy(result.definition)
     i = e.start("p")
     e.run_until_idle()
@@ -95,7 +96,7 @@ def test_an_import_that_cannot_be_deployed_says_why() -> None:
                for w in why)
     assert any(w.startswith("serviceTask 'charge'") and "agent 'charge' is not registered" in w for w in why)
     with pytest.raises(DefinitionError) as refused:
-        Engine("sqlite://", clock=VirtualClock()).deploy(result.definition)
+        Engine("sqlite://", clock=VirtualClock(), principal=Principal.system()).deploy(result.definition)
     # every reason deploy gives was named by the import, on the same element
     assert {p.where for p in refused.value.problems} >= {"g", "charge"}
     assert all(any(w.startswith(f"{tag} {p.where!r}") for tag in ("parallelGateway", "serviceTask", "startEvent")
@@ -116,7 +117,7 @@ def test_deploy_refuses_agents_and_handlers_that_resolve_to_nothing(db_url: str)
     (b.start().service("charge", agent=agent, compensation=undo)
      .user("check", assignee="ada", sla="PT1H", on_timeout={"action": "handler", "handler": late}).end())
     d = b.build()  # designing: warnings only, the agents may be registered later
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     with pytest.raises(DefinitionError) as refused:
         e.deploy(d)
     messages = [str(p) for p in refused.value.problems]

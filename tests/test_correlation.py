@@ -12,6 +12,7 @@ from engine.errors import EngineError
 from engine.model import ProcessBuilder
 from engine.runtime import Engine, VirtualClock
 from engine.runtime.correlation import AmbiguousCorrelation
+from engine.security import Principal
 
 
 def _waiter(key: bool = False) -> ProcessBuilder:
@@ -23,7 +24,7 @@ def _waiter(key: bool = False) -> ProcessBuilder:
 
 @pytest.fixture
 def engine(db_url: str) -> Engine:
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(_waiter().build())
     return e
 
@@ -62,7 +63,7 @@ def test_correlate_to_all_delivers_to_every_match(engine: Engine) -> None:
 
 def test_a_message_before_its_catch_is_buffered_and_delivered_when_the_catch_opens(db_url: str) -> None:
     """camunda/camunda#3041: the payer throws while the shipper still packs; the shipper gets it later."""
-    e = Engine(db_url, clock=VirtualClock(), message_ttl=timedelta(hours=2))
+    e = Engine(db_url, clock=VirtualClock(), message_ttl=timedelta(hours=2), principal=Principal.system())
     b = ProcessBuilder("payer", variables={"order_id": str})
     b.start().send("notify", "order.paid", payload=["order_id"], correlation_key="order_id").end("sent")
     e.deploy(b.build())
@@ -91,7 +92,7 @@ def test_a_message_before_its_catch_is_buffered_and_delivered_when_the_catch_ope
 
 
 def test_the_api_buffers_only_when_asked_and_de_duplicates_by_message_id(db_url: str) -> None:
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(_waiter(key=True).build())
     with pytest.raises(EngineError, match="pass ttl= to buffer it"):
         e.correlate("order.paid", "A-1")
@@ -104,7 +105,7 @@ def test_the_api_buffers_only_when_asked_and_de_duplicates_by_message_id(db_url:
 
 
 def test_an_ambiguous_thrown_message_is_recorded_not_given_to_one_by_chance(db_url: str) -> None:
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(_waiter().build())
     b = ProcessBuilder("payer")
     b.start().send("notify", "order.paid").end("sent")

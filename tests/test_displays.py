@@ -77,8 +77,9 @@ def test_progress_bar_in_a_terminal(monkeypatch) -> None:
 
 def test_inbox_and_history_are_frames(tmp_path) -> None:
     from engine.runtime import Engine, VirtualClock
+    from engine.security import Principal
 
-    engine = Engine(f"sqlite:///{tmp_path}/x.db", clock=VirtualClock())
+    engine = Engine(f"sqlite:///{tmp_path}/x.db", clock=VirtualClock(), principal=Principal.system())
     engine.deploy(designs.load_design("marketing_campaign"))
     instance = engine.start("marketing_campaign", {"campaign": "spring"})
     engine.run_until_idle()

@@ -15,6 +15,7 @@ from engine.errors import DefinitionError
 from engine.model import ProcessBuilder
 from engine.runtime import AgentContext, BpmnError, Engine, EngineError, FormError, VirtualClock
 from engine.runtime.agents import call_agent
+from engine.security import Principal
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 CALLS: dict[str, int] = {}
@@ -45,7 +46,7 @@ register("test.slow", slow)
 
 
 def make(db_url: str) -> Engine:
-    engine = Engine(db_url, clock=VirtualClock())
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     for name in designs.NAMES:
         engine.deploy(designs.load_design(name))
     return engine
@@ -100,7 +101,7 @@ def test_incident_response_race_and_message_correlation(db_url: str) -> None:
     engine.run_until_idle()
     (ack,) = engine.tasks(instance_id=iid)
     engine.advance(timedelta(minutes=6))  # one reminder message was sent and dropped (nobody listens)
-    engine.complete_task(ack["id"], {}, actor="oncall")
+    engine.complete_task(ack["id"], {}, actor="oncall", groups=["on-call"])
     engine.run_until_idle()
     with pytest.raises(EngineError, match="no instance waits"):
         engine.correlate("incident.resolved", "INC-8")
@@ -127,7 +128,7 @@ def test_every_variable_change_has_a_versioned_history(db_url: str) -> None:
 
 
 def test_retries_then_incident_then_retry_through_the_api(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock())
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     b = ProcessBuilder("flaky", variables={"fail": int, "done": bool})
     b.start().service("call", agent="test.flaky", inputs=["fail"], outputs=["done"],
                       retry={"attempts": 2, "backoff": "PT30S"}).end()
@@ -147,7 +148,7 @@ def test_retries_then_incident_then_retry_through_the_api(db_url: str) -> None:
 
 
 def test_business_error_goes_to_the_error_boundary(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock())
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     b = ProcessBuilder("pay")
     pay = b.start().service("charge", agent="test.declines")
     pay.end("paid")
@@ -160,7 +161,7 @@ def test_business_error_goes_to_the_error_boundary(db_url: str) -> None:
 
 
 def test_handler_timeout_fails_the_task(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock())
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     b = ProcessBuilder("slow")
     b.start().service("wait", agent="test.slow", timeout="PT0.1S", retry={"attempts": 1}).end()
     engine.deploy(b.build())
@@ -171,7 +172,7 @@ def test_handler_timeout_fails_the_task(db_url: str) -> None:
 
 
 def test_bad_input_is_a_clear_error_and_writes_nothing(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock())
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     engine.deploy(designs.load_design("pr_review"))
     with pytest.raises(EngineError, match="no deployed definition 'nope'"):
         engine.start("nope")
@@ -188,7 +189,7 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(db_url: str) -> None:
 
 
 def test_deploy_versions_by_content(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock())
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     first = engine.deploy(designs.load_design("pr_review"))
     again = engine.deploy(designs.load_design("pr_review"))
     changed = engine.deploy(designs.load_design("pr_review").model_copy(update={"name": "PR review v2"}))
@@ -207,8 +208,8 @@ def test_cancel_stops_everything(db_url: str) -> None:
 
 def test_a_result_after_the_lease_expired_is_dropped(db_url: str) -> None:
     clock = VirtualClock()
-    first = Engine(db_url, clock=clock, worker_id="w1", lease=timedelta(seconds=10))
-    second = Engine(db_url, clock=clock, worker_id="w2", lease=timedelta(seconds=10))
+    first = Engine(db_url, clock=clock, worker_id="w1", lease=timedelta(seconds=10), principal=Principal.system())
+    second = Engine(db_url, clock=clock, worker_id="w2", lease=timedelta(seconds=10), principal=Principal.system())
     first.deploy(designs.load_design("pr_review"))
     iid = first.start("pr_review", {"pr_number": 2})
     (job,) = first._claim(10)  # w1 claims, then stalls
@@ -230,11 +231,12 @@ def test_a_thrown_message_starts_an_instance_once_and_only_for_the_worker_that_h
     shop.start().send("placed", "order.placed", payload=["order"]).end("sent")
     packing = ProcessBuilder("packing", variables={"order": str})
     packing.message_start("on_order", "order.placed").user("pack", assignee="warehouse").end("packed")
-    engine = Engine(db_url, clock=VirtualClock())
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     engine.deploy(shop.build())
     engine.deploy(packing.build())
     engine.start("shop", {"order": "A-1"})
-    stale = Engine(db_url, clock=engine.clock, lease=timedelta(seconds=1), worker_id="stale")
+    stale = Engine(db_url, clock=engine.clock, lease=timedelta(seconds=1), worker_id="stale",
+                   principal=Principal.system())
     claimed = stale._claim(10)  # a worker claims the message job, then stalls past its lease
     assert [j.kind for j in claimed] == ["message"]
     engine.advance(timedelta(seconds=2))  # the lease ran out: this worker delivers it

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from engine.calendar import Calendar
 from engine.model import ProcessBuilder
 from engine.runtime import Engine, VirtualClock
+from engine.security import Principal
 
 OFFICE = Calendar(name="office", timezone="Europe/Berlin", working_days=[0, 1, 2, 3, 4],
                   hours=[("09:00", "17:00")])
@@ -24,7 +25,7 @@ def approval(calendar: str | None = "office") -> object:
 
 
 def engine_at(db_url: str, moment: datetime) -> Engine:
-    return Engine(db_url, clock=VirtualClock(moment), calendars={"office": OFFICE})
+    return Engine(db_url, clock=VirtualClock(moment), calendars={"office": OFFICE}, principal=Principal.system())
 
 
 def test_four_business_hours_raised_friday_16h_fall_due_monday_noon(db_url: str) -> None:
@@ -63,7 +64,7 @@ def test_a_business_time_timer_waits_out_the_weekend_and_a_holiday(db_url: str) 
     b = ProcessBuilder("follow_up")
     b.start().timer("wait", {"duration": "PT8H", "calendar": "office"}).end("done")
     engine = Engine(db_url, clock=VirtualClock(datetime(2026, 12, 25, 16, 0, tzinfo=UTC)),  # Fri 17:00 Berlin
-                    calendars={"office": holiday})
+                    calendars={"office": holiday}, principal=Principal.system())
     engine.deploy(b.build())
     instance_id = engine.start("follow_up")
     engine.advance_to(datetime(2026, 12, 29, 15, 59, tzinfo=UTC))  # Mon 28 is a holiday: Tue 09:00-17:00

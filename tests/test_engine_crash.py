@@ -20,11 +20,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import crash_agent  # noqa: F401  (registers crash.side_effect: a deploy checks its agents exist)
 import pytest
 from sqlalchemy import text
 
 from engine.model import ProcessBuilder
 from engine.runtime import Engine
+from engine.security import Principal
 
 ROUNDS = int(os.environ.get("WAOOAW_CRASH_ROUNDS", "50"))
 INSTANCES = 120  # at the start; more are added as rounds use the work up
@@ -57,7 +59,7 @@ def lines(path: Path) -> int:
 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_loses_and_repeats_nothing(db_url: str, tmp_path: Path) -> None:
-    engine = Engine(db_url)
+    engine = Engine(db_url, principal=Principal.system())
     with engine.db.begin() as conn:
         conn.execute(text("CREATE TABLE crash_effects (key VARCHAR(200) PRIMARY KEY, instance_id VARCHAR(64), "
                           "node_id VARCHAR(20))"))

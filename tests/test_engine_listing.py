@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from engine.errors import EngineError
 from engine.model import ProcessBuilder
 from engine.runtime import Engine, VirtualClock, listing
+from engine.security import Principal
 
 
 def two_definitions(engine: Engine) -> None:
@@ -28,7 +29,7 @@ def filled(db_url: str) -> tuple[Engine, VirtualClock]:
     """17 alpha instances (waiting: running) and 8 beta ones (completed at once), a minute apart; three
     started in the same instant (the cursor's tie-break on id)."""
     clock = VirtualClock()
-    engine = Engine(db_url, clock=clock)
+    engine = Engine(db_url, clock=clock, principal=Principal.system())
     two_definitions(engine)
     for i in range(25):
         if i % 3 == 2:
@@ -87,7 +88,7 @@ def test_filters_and_counts(filled: tuple[Engine, VirtualClock]) -> None:
     ({"limit": 0}, "limit"), ({"limit": 5000}, "limit"), ({"offset": -1}, "offset"),
     ({"after": "not a cursor"}, "cursor"), ({"version": 1}, "needs its definition")])
 def test_bad_paging_is_refused(tmp_path: Path, kwargs: dict, message: str) -> None:
-    engine = Engine(f"sqlite:///{tmp_path / 'e.db'}")
+    engine = Engine(f"sqlite:///{tmp_path / 'e.db'}", principal=Principal.system())
     with pytest.raises(EngineError, match=message):
         engine.instance_page(**kwargs)
 
@@ -97,7 +98,7 @@ def test_bad_paging_is_refused(tmp_path: Path, kwargs: dict, message: str) -> No
 def test_sqlite_serves_every_filter_from_an_index(tmp_path: Path, filters: dict) -> None:
     """The plan walks an index in order: no full scan, no temporary B-tree for ORDER BY (a sort of every
     matching row, what made a list take seconds at 500,000 instances)."""
-    engine = Engine(f"sqlite:///{tmp_path / 'e.db'}")
+    engine = Engine(f"sqlite:///{tmp_path / 'e.db'}", principal=Principal.system())
     two_definitions(engine)
     columns = [listing.INST.c[c] for c in listing.INSTANCE_COLUMNS]
     query = listing.filtered(select(*columns), **filters).order_by(

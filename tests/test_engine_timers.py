@@ -25,6 +25,7 @@ from engine import register
 from engine.model import ProcessBuilder, ProcessDefinition
 from engine.runtime import AgentContext, Engine, EngineError, VirtualClock
 from engine.runtime.tables import JobRow, SubscriptionRow
+from engine.security import Principal
 
 J, S = JobRow.__table__, SubscriptionRow.__table__
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
@@ -90,7 +91,7 @@ def timer_start(name: str, timer: Any) -> ProcessDefinition:
 def test_cron_timer_start_runs_daily_at_nine_berlin_time_across_dst(
         db_url: str, window: tuple[datetime, datetime], expected_utc_hours: list[int]) -> None:
     begin, end = window
-    engine = Engine(db_url, clock=VirtualClock(begin))
+    engine = Engine(db_url, clock=VirtualClock(begin), principal=Principal.system())
     engine.deploy(timer_start("daily_report", {"cycle": "0 9 * * *", "timezone": "Europe/Berlin"}))
     engine.advance_to(end)
     starts = started(engine)
@@ -106,7 +107,7 @@ def test_cron_timer_start_runs_daily_at_nine_berlin_time_across_dst(
 
 
 def test_iso_cycle_starts_exactly_its_repetitions_and_a_date_starts_once(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(timer_start("hourly", "R3/PT1H"))
     engine.deploy(timer_start("once", "2026-01-06T10:00:00+01:00"))
     engine.advance(timedelta(days=3))
@@ -116,7 +117,7 @@ def test_iso_cycle_starts_exactly_its_repetitions_and_a_date_starts_once(db_url:
 
 
 def test_a_new_version_replaces_the_pending_start_jobs(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(timer_start("report", {"cycle": "0 9 * * *", "timezone": "Europe/Berlin"}))
     engine.deploy(timer_start("report", {"cycle": "0 9 * * *", "timezone": "Europe/Berlin"}))  # same: no-op
     assert len(jobs(engine, "start")) == 1
@@ -137,7 +138,7 @@ def test_a_new_version_replaces_the_pending_start_jobs(db_url: str) -> None:
 def test_catch_up_fires_once_then_resumes_the_schedule(db_url: str) -> None:
     """The worker was down through three 9am ticks: one instance when it comes back, then 9am again."""
     clock = VirtualClock(datetime(2026, 3, 2, 12, tzinfo=UTC))
-    engine = Engine(db_url, clock=clock)
+    engine = Engine(db_url, clock=clock, principal=Principal.system())
     engine.deploy(timer_start("daily", {"cycle": "0 9 * * *", "timezone": "Europe/Berlin"}))
     engine.deploy(timer_start("hourly", "R/PT1H"))  # first due 13:00, its grid stays on the hour
     engine.deploy(timer_start("three", "R3/PT1H"))
@@ -159,8 +160,8 @@ def test_catch_up_fires_once_then_resumes_the_schedule(db_url: str) -> None:
 
 def test_a_start_job_whose_lease_ran_out_starts_one_instance(db_url: str) -> None:
     clock = VirtualClock(T0)
-    first = Engine(db_url, clock=clock, worker_id="w1", lease=timedelta(seconds=10))
-    second = Engine(db_url, clock=clock, worker_id="w2", lease=timedelta(seconds=10))
+    first = Engine(db_url, clock=clock, worker_id="w1", lease=timedelta(seconds=10), principal=Principal.system())
+    second = Engine(db_url, clock=clock, worker_id="w2", lease=timedelta(seconds=10), principal=Principal.system())
     first.deploy(timer_start("hourly", "R/PT1H"))
     clock.set(T0 + HOUR)
     (job,) = first._claim(10)  # w1 claims the 10:00 occurrence, then stalls
@@ -179,7 +180,7 @@ def test_timer_catch_events_duration_date_and_cron_cycle(db_url: str) -> None:
     b = ProcessBuilder("waits")
     (b.start().timer("two_hours", "PT2H").timer("on_date", "2026-01-06T10:00:00+01:00")
      .timer("half_past_nine", {"cycle": "30 9 * * *", "timezone": "Europe/Berlin"}).end("done"))
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(b.build())
     iid = engine.start("waits")
     steps = [(T0 + 2 * HOUR, "on_date"),  # 11:00Z
@@ -198,7 +199,7 @@ def test_timer_catch_events_duration_date_and_cron_cycle(db_url: str) -> None:
 def test_a_date_in_the_past_fires_at_once(db_url: str) -> None:
     b = ProcessBuilder("late")
     b.start().timer("deadline", "2025-12-24T18:00:00+01:00").end("done")
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(b.build())
     iid = engine.start("late")
     engine.run_until_idle()
@@ -210,7 +211,7 @@ def test_interrupting_boundary_timer_cancels_the_task_and_takes_the_timer_path(d
     task = b.start().user("approve", assignee="lead")
     task.end("approved")
     task.on_timer("PT4H", id="late").user("handle_late", assignee="manager").end("handled")
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(b.build())
     iid = engine.start("approval")
     (approve,) = engine.tasks(instance_id=iid)
@@ -236,7 +237,7 @@ def reminders_until_fixed() -> ProcessDefinition:
 
 
 def test_non_interrupting_cycle_reminds_every_hour_until_the_task_is_done(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(reminders_until_fixed())
     iid = engine.start("fix_it")
     engine.advance(timedelta(hours=3, minutes=30))
@@ -260,7 +261,7 @@ def test_non_interrupting_cycle_reminds_every_hour_until_the_task_is_done(db_url
 def test_a_late_worker_catches_up_each_missed_reminder_and_the_cycle_does_not_drift(db_url: str) -> None:
     """The worker was down from 00:30 to 02:45: the 01:00 and 02:00 reminders fire on its return, the
     next stays at 03:00 (re-armed from the schedule, not from the worker's lateness)."""
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(reminders_until_fixed())
     iid = engine.start("fix_it")
     engine.advance(timedelta(minutes=30))
@@ -281,7 +282,7 @@ def race() -> ProcessDefinition:
 
 
 def test_event_gateway_timer_wins_and_the_subscription_row_goes(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(race())
     iid = engine.start("order", {"order": "A1"})
     assert len(subscriptions(engine)) == 1 and len(jobs(engine, "timer", iid)) == 1
@@ -293,7 +294,7 @@ def test_event_gateway_timer_wins_and_the_subscription_row_goes(db_url: str) -> 
 
 
 def test_event_gateway_message_wins_and_the_timer_job_goes(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(race())
     iid = engine.start("order", {"order": "A1"})
     engine.advance(timedelta(minutes=30))
@@ -309,7 +310,7 @@ def test_event_gateway_message_wins_and_the_timer_job_goes(db_url: str) -> None:
 
 
 def test_one_hundred_onboardings_through_the_seven_day_trial(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(designs.build_design("customer_onboarding"))
     emails = [f"lead{i:03d}@example.com" for i in range(100)]
     begin = time.perf_counter()
@@ -338,14 +339,15 @@ def waits_an_hour() -> ProcessDefinition:
 
 def test_a_timer_survives_a_worker_restart(postgres_url: str) -> None:
     with fresh_postgres(postgres_url) as url:
-        first = Engine(url, clock=VirtualClock(T0), worker_id="w1")
+        first = Engine(url, clock=VirtualClock(T0), worker_id="w1", principal=Principal.system())
         first.deploy(waits_an_hour())
         iid = first.start("wait_then_call")
         first.run_until_idle()
         first.clock.set(T0 + HOUR)  # type: ignore[attr-defined]
         (claimed,) = first._claim(10)  # the worker takes the due timer and dies before it fires
         first.db.dispose()
-        second = Engine(url, clock=VirtualClock(T0 + HOUR + timedelta(minutes=5)), worker_id="w2")
+        second = Engine(url, clock=VirtualClock(T0 + HOUR + timedelta(minutes=5)), worker_id="w2",
+                        principal=Principal.system())
         assert second.instance(iid).active_nodes == ["hour"]
         second.run_until_idle()
         first._run_job(claimed)  # the old worker's late attempt changes nothing
@@ -360,14 +362,15 @@ def test_a_timer_survives_a_worker_restart(postgres_url: str) -> None:
 
 def test_a_worker_down_through_two_cycle_ticks_catches_up_once(postgres_url: str) -> None:
     with fresh_postgres(postgres_url) as url:
-        first = Engine(url, clock=VirtualClock(T0), worker_id="w1")
+        first = Engine(url, clock=VirtualClock(T0), worker_id="w1", principal=Principal.system())
         first.deploy(timer_start("hourly", "R/PT1H"))
         first.advance(HOUR)
         assert started(first) == [T0 + HOUR]
         first.db.dispose()  # down through 11:00 and 12:00
         back = T0 + timedelta(hours=3, minutes=30)
-        second = Engine(url, clock=VirtualClock(back), worker_id="w2")
-        third = Engine(url, clock=VirtualClock(back), worker_id="w3")  # a second worker, started together
+        second = Engine(url, clock=VirtualClock(back), worker_id="w2", principal=Principal.system())
+        third = Engine(url, clock=VirtualClock(back), worker_id="w3",
+                       principal=Principal.system())  # a second worker, started together
         second.deploy(timer_start("hourly", "R/PT1H"))  # unchanged: keeps the stored schedule
         assert len(third._claim(10)) + len(second._claim(10)) == 1  # the first claim holds the lease
         second.release_locks()  # (as if w3 died: its lease would run out)

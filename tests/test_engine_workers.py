@@ -9,12 +9,14 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import crash_agent  # noqa: F401  (registers crash.side_effect: a deploy checks its agents exist)
 import pytest
 from engine_support import fresh_postgres
 
 import designs
 from engine.model import ProcessBuilder
 from engine.runtime import Engine
+from engine.security import Principal
 
 TESTS = Path(__file__).resolve().parent
 
@@ -22,7 +24,7 @@ TESTS = Path(__file__).resolve().parent
 @pytest.mark.slow
 def test_workers_never_overlap_on_a_job_and_share_the_work(postgres_url: str, tmp_path: Path) -> None:
     with fresh_postgres(postgres_url) as url:
-        engine = Engine(url)
+        engine = Engine(url, principal=Principal.system())
         from sqlalchemy import text
 
         with engine.db.begin() as conn:
@@ -59,7 +61,7 @@ def test_a_failing_batch_does_not_stop_the_worker(tmp_path: Path, monkeypatch: p
     from engine.runtime import worker
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    engine = Engine(url)
+    engine = Engine(url, principal=Principal.system())
     engine.deploy(designs.load_design("pr_review"))
     ids = [engine.start("pr_review", {"pr_number": i}) for i in range(3)]
     original = Engine.run_due_jobs

@@ -16,6 +16,7 @@ from engine.model import ProcessBuilder
 from engine.runtime import Engine, VirtualClock
 from engine.runtime.tables import JobRow, TokenRow, VariableHistoryRow
 from engine.runtime.writes import Writes
+from engine.security import Principal
 
 J, T, H = JobRow.__table__, TokenRow.__table__, VariableHistoryRow.__table__
 
@@ -53,7 +54,7 @@ def count(engine: Engine, table: Any, *where: Any) -> int:
 
 @pytest.fixture
 def engine(db_url: str) -> Engine:
-    return Engine(db_url, clock=VirtualClock())
+    return Engine(db_url, clock=VirtualClock(), principal=Principal.system())
 
 
 def test_a_batch_writes_each_variable_version_once_in_order(engine: Engine) -> None:
@@ -128,7 +129,7 @@ def test_batched_history_matches_one_at_a_time(tmp_path: Path) -> None:
     """The same runs with batch size 1 and 50 leave the same history, step for step."""
     histories = []
     for size in (1, 50):
-        engine = Engine(f"sqlite:///{tmp_path / f'b{size}.db'}", clock=VirtualClock())
+        engine = Engine(f"sqlite:///{tmp_path / f'b{size}.db'}", clock=VirtualClock(), principal=Principal.system())
         engine.deploy(counter_flow())
         ids = engine.start_many("counter", [{"n": i} for i in range(10)], business_keys=[str(i) for i in range(10)])
         while engine.run_due_jobs(limit=size):
@@ -160,7 +161,8 @@ register("test.overlapping", overlapping)
 def test_agent_calls_of_a_batch_run_on_the_worker_threads(tmp_path: Path, threads: int) -> None:
     b = ProcessBuilder("remote", variables={"n": int})
     b.start().service("call", agent="test.overlapping", inputs=["n"], outputs=["n"]).end("done")
-    engine = Engine(f"sqlite:///{tmp_path / 'e.db'}", clock=VirtualClock(), agent_threads=threads)
+    engine = Engine(f"sqlite:///{tmp_path / 'e.db'}", clock=VirtualClock(), agent_threads=threads,
+                    principal=Principal.system())
     engine.deploy(b.build())
     ids = engine.start_many("remote", [{"n": i} for i in range(8)])
     ACTIVE["max"] = 0

@@ -15,6 +15,7 @@ from engine.bpmn import to_bpmn
 from engine.eventlog import EVENT_COLUMNS, read_xes_traces, transitions, write_xes
 from engine.eventlog.live import event_log as live_event_log
 from engine.runtime import Engine, VirtualClock
+from engine.security import Principal
 from simulator import load_scenario, simulate
 
 DESIGNS = Path(designs.__file__).parent
@@ -126,7 +127,7 @@ def test_write_xes_needs_a_case_column(tmp_path) -> None:
 
 
 def test_live_engine_log_has_the_same_shape_and_names(tmp_path) -> None:
-    engine = Engine(f"sqlite:///{tmp_path}/live.db", clock=VirtualClock())
+    engine = Engine(f"sqlite:///{tmp_path}/live.db", clock=VirtualClock(), principal=Principal.system())
     engine.deploy(designs.load_design("marketing_campaign"))
     ids = [engine.start("marketing_campaign", {"campaign": f"c{i}"}) for i in range(2)]
     engine.run_until_idle()

@@ -91,9 +91,11 @@ def test_named_agents_and_registry() -> None:
 
     assert resolve("custom.handler")() == "ran" and "custom.handler" in registered()
     unregister("custom.handler")
-    assert resolve("os.path:join").__name__ == "join"  # module:qualname imports
+    assert resolve("designs.agents:notify").__name__ == "notify"  # module:qualname imports an allowed module
+    with pytest.raises(UnknownHandlerError, match=r"'os\.path' is not on the allow-list"):
+        resolve("os.path:join")  # definitions are data: they never choose what is imported
     with pytest.raises(UnknownHandlerError, match=r"register it with engine\.register"):
-        resolve("no.such:thing")
+        resolve("designs.no_such:thing")
     with pytest.raises(TypeError, match="expected a callable"):
         ref_of(42)
 

@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 import designs
 from engine.runtime import Engine, VirtualClock
+from engine.security import Principal
 from simulator import simulate
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -62,7 +63,7 @@ def predicted(case: Case) -> tuple[set[str], timedelta]:
 
 def lived(case: Case, db_url: str) -> tuple[set[str], timedelta]:
     """The engine's answer: a person acts when the scenario says; the world sends the message."""
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(designs.load_design("incident_response"))
     iid = engine.start("incident_response", {"incident_id": "INC-1", "summary": "db down"})
     engine.run_until_idle()
@@ -73,7 +74,7 @@ def lived(case: Case, db_url: str) -> tuple[set[str], timedelta]:
 
     if case.ack < 15 * MINUTE:
         engine.advance(case.ack)
-        engine.complete_task(task("acknowledge")["id"], {}, actor="oncall")
+        engine.complete_task(task("acknowledge")["id"], {}, actor="oncall", groups=["on-call"])
     else:
         engine.advance(15 * MINUTE)  # the boundary timer interrupts; the manager takes over
         engine.advance(TAKE_OVER)

@@ -14,6 +14,7 @@ from engine.errors import EngineError
 from engine.model import ProcessBuilder, from_yaml
 from engine.model.values import coerce, dumps, format_duration, loads, matches, parse_duration
 from engine.runtime import Engine, VirtualClock
+from engine.security import Principal
 
 CET = timezone(timedelta(hours=1))
 SAMPLES: dict[str, Any] = {
@@ -80,7 +81,7 @@ def test_typed_variables_round_trip_through_the_engine(db_url: str) -> None:
         return {"later": inputs["due"] + inputs["grace"], "first_slot": inputs["slots"][0]}
 
     wf.register("values_test.plan", plan)
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(_invoice())
     started = dict(SAMPLES, due="2026-02-01T17:00:00+01:00", amount="1234.50")  # text is converted on the way in
     i = e.start("typed", started)
@@ -104,7 +105,7 @@ def test_typed_variables_round_trip_through_the_engine(db_url: str) -> None:
 
 def test_a_bad_typed_start_value_is_refused_and_nothing_is_written(tmp_path: Any) -> None:
     wf.register("values_test.plan", lambda inputs, ctx: {})
-    e = Engine(f"sqlite:///{tmp_path / 'e.db'}", clock=VirtualClock())
+    e = Engine(f"sqlite:///{tmp_path / 'e.db'}", clock=VirtualClock(), principal=Principal.system())
     e.deploy(_invoice())
     with pytest.raises(EngineError, match="cannot start 'typed': 'due' must be an ISO 8601 date-time"):
         e.start("typed", {"due": "tomorrow"})

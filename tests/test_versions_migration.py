@@ -13,6 +13,7 @@ from engine import register
 from engine.model import ProcessBuilder
 from engine.runtime import AgentContext, Engine, EngineError, VirtualClock
 from engine.runtime.tables import InstanceRow, JobRow, MigrationRow
+from engine.security import Principal
 from engine.versions.migration import migrate, migrations, plan_migration
 
 NOTIFIED: list[str] = []
@@ -56,7 +57,7 @@ def _count(engine: Engine, table: Any, **where: Any) -> int:
 
 @pytest.fixture
 def engine(db_url: str) -> Engine:
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     for d in (v1(), v2(), v3_bad()):
         e.deploy(d)
     return e

@@ -13,6 +13,7 @@ import designs
 from engine import register
 from engine.model import ProcessBuilder, from_yaml
 from engine.runtime import AgentContext, Engine, VirtualClock
+from engine.security import Principal
 from engine.versions.replay import Recording, record, replay, replay_versions
 
 CALLS: list[str] = []
@@ -40,7 +41,7 @@ def credit(threshold: int) -> Any:
 
 
 def test_replay_finds_exactly_the_instances_a_changed_condition_moves(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock())
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     engine.deploy(credit(50))
     engine.deploy(credit(70))
     scores = [10, 40, 55, 60, 65, 75, 90]
@@ -68,13 +69,13 @@ def test_replay_finds_exactly_the_instances_a_changed_condition_moves(db_url: st
 def test_a_recording_is_json_and_reproduces_its_own_run(db_url: str) -> None:
     """The incident-response design races a message against timers: its recording, saved as JSON (a test
     fixture), replays through its own version to the same end, at the right moments."""
-    engine = Engine(db_url, clock=VirtualClock())
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     engine.deploy(designs.load_design("incident_response"))
     instance = engine.start("incident_response", {"incident_id": "INC-1", "summary": "db down"})
     engine.run_until_idle()
     engine.advance(timedelta(minutes=3))
     (ack,) = engine.tasks(instance_id=instance)
-    engine.complete_task(ack["id"], {}, actor="oncall")
+    engine.complete_task(ack["id"], {}, actor="oncall", groups=["on-call"])
     engine.advance(timedelta(minutes=30))
     engine.correlate("incident.resolved", "INC-1", {"fix": "restart"})
     engine.run_until_idle()
@@ -97,7 +98,7 @@ def test_a_recording_is_json_and_reproduces_its_own_run(db_url: str) -> None:
 @pytest.mark.parametrize("version", [1])
 def test_what_the_record_lacks_is_reported_not_invented(db_url: str, version: int) -> None:
     """A new version that asks for an answer the recorded run never gave stops there and says so."""
-    engine = Engine(db_url, clock=VirtualClock())
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     engine.deploy(credit(50))
     b = ProcessBuilder("credit", variables={"raw": int, "score": int})
     b.start().service("rate", agent="replay_score", inputs=["raw"], outputs=["score"]).service(

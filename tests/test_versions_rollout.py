@@ -14,6 +14,7 @@ from engine.model import ProcessBuilder
 from engine.model.nodes import RetryPolicy
 from engine.runtime import AgentContext, Engine, EngineError, VirtualClock
 from engine.runtime.tables import RolloutChangeRow
+from engine.security import Principal
 from engine.versions import Guardrail, choose_version, get_rollout, rollout_history, set_rollout
 from engine.versions.compare import compare_versions, version_table
 from engine.versions.guardrail import check_guardrails
@@ -45,7 +46,7 @@ def _design(agent: str, title: str = "Check") -> Any:
 
 @pytest.fixture
 def engine(db_url: str) -> Engine:
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(_design("rollout_ok"))  # v1
     e.deploy(_design("rollout_ok", title="Check again"))  # v2 (same agent, other content)
     return e
@@ -113,7 +114,7 @@ def test_every_change_is_recorded_with_who_and_why(engine: Engine) -> None:
 
 
 def test_ab_table_and_comparison(db_url: str) -> None:
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(_design("rollout_ok"))
     e.deploy(_design("rollout_worse"))
     e.start_many("checkout", [{}] * 100, [f"K-{i}" for i in range(100)], version=1)
@@ -137,7 +138,7 @@ def test_ab_table_and_comparison(db_url: str) -> None:
 
 @pytest.mark.parametrize(("candidate_agent", "rolled_back"), [("rollout_worse", True), ("rollout_same", False)])
 def test_guardrail_rolls_back_a_worse_version_only(db_url: str, candidate_agent: str, rolled_back: bool) -> None:
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(_design("rollout_ok"))
     e.deploy(_design(candidate_agent))
     set_rollout(e, "checkout", {1: 50, 2: 50}, actor="ada", reason="A/B",

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 
+from app import auth
 from app import config
 from app.components.bpmn_canvas import bpmn_canvas
 from app.designer import DesignerSession, flow_commands, import_upload, node_commands, process_commands
@@ -20,6 +21,7 @@ from engine.model.nodes import NODE_CLASSES, SequenceFlow
 
 CANVAS_KEY = "designer_canvas"
 st.set_page_config(page_title="Designer · waooaw", layout="wide", initial_sidebar_state="collapsed")
+principal = auth.require_principal()  # the sign-in page (or the demo persona) before anything else
 ws = Workspace(config.load().data_dir)
 state = st.session_state
 session: DesignerSession | None = state.get("designer")

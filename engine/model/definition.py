@@ -54,6 +54,7 @@ class VariableDecl(BaseModel):
     # Given when an instance starts? None: yes unless a node writes it (a service task's outputs, a form
     # field, a message's payload), so a start form asks only for real inputs; True/False says so explicitly.
     input: bool | None = None
+    sensitive: bool = False  # masked wherever shown, unless the viewer may see it (engine.security.sensitive)
 
     @model_validator(mode="after")
     def _typed_default(self) -> VariableDecl:

@@ -45,6 +45,7 @@ from engine.runtime.clock import aware
 from engine.runtime.plain import values_problems
 from engine.runtime.tables import DefinitionRow, InstanceRow, MessageRow, SubscriptionRow, VariableRow
 from engine.runtime.writes import Writes
+from engine.security import guard
 from engine.semantics import events as ev
 from engine.semantics.core import message_variables
 
@@ -154,7 +155,9 @@ class MessageApi:
         Returns the id of the instance that received it (or that a message start event started); with
         ``all=True`` the list of them. With ``ttl`` a message nobody waits for is buffered and None is returned;
         without, ``EngineError``. Raises :class:`AmbiguousCorrelation` when several catches match and not ``all``.
+        Needs the operator's ``correlate`` rule (``AuthorizationError``).
         """
+        guard.authorize(self, "correlate", message)  # type: ignore[arg-type]
         check_key(message, "message name")
         if isinstance(correlation, str):
             check_key(correlation, "correlation key")

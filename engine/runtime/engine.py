@@ -14,6 +14,7 @@ Guarantee (read this before writing agents):
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import socket
@@ -59,6 +60,9 @@ from engine.runtime.tables import (
     VariableRow,
 )
 from engine.runtime.writes import Writes, guard_jobs
+from engine.security import guard
+from engine.security.principal import Principal
+from engine.security.sensitive import mask_history, mask_problems, mask_values
 from engine.semantics import InstanceState, Semantics
 from engine.semantics import events as ev
 from engine.validate import deploy_problems
@@ -137,12 +141,20 @@ class InstanceView:
 
 
 class Engine(HumanTaskApi, MessageApi, InspectApi):
-    """``Engine(db_url, clock=...)``: deploy definitions, start instances, drive jobs, inspect."""
+    """``Engine(db_url, clock=..., principal=...)``: deploy definitions, start instances, drive jobs, inspect.
+
+    ``principal`` (required) is who acts through this engine; every action is checked against the rules of
+    ``engine.security.rules`` and audited in ``wf_audit``. Embedded single-user use (notebooks, tests,
+    scripts, the worker) says so: ``Engine(url, principal=Principal.system())``. A server or the app keeps
+    one engine and acts for each person with ``engine.acting_as(person)``. A refusal is an
+    ``AuthorizationError`` naming the rule.
+    """
 
     def __init__(self, db_url: str = DEFAULT_URL, clock: Clock | None = None,
                  calendars: Mapping[str, Any] | None = None, worker_id: str | None = None,
                  lease: timedelta = timedelta(seconds=60), agent_threads: int = 8, bus: Any = None,
-                 message_ttl: timedelta = timedelta(hours=1)) -> None:
+                 message_ttl: timedelta = timedelta(hours=1), principal: Principal | None = None) -> None:
+        self.principal: Principal = guard.checked_principal(principal)
         self.db = connect(db_url)
         self.reader = connect(db_url, reader=True) if is_sqlite(self.db) else self.db
         self.url = db_url
@@ -169,11 +181,19 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
             self._bus = connect_bus(self._bus)
         return self._bus
 
+    def acting_as(self, principal: Principal) -> Engine:
+        """This engine (same database, caches, clock and worker id) acting as ``principal``; nothing is opened."""
+        view = copy.copy(self)
+        view.principal = guard.checked_principal(principal)
+        return view
+
     # --- definitions ---------------------------------------------------------------------------
 
     def deploy(self, definition: ProcessDefinition) -> ProcessDefinition:
-        """Store a new version (or return the latest when the content is unchanged)."""
-        problems = deploy_problems(definition)
+        """Store a new version (or return the latest when the content is unchanged). Needs the deployer role;
+        every agent and handler it names must be registered or in an allow-listed module (``engine.registry``)."""
+        guard.authorize(self, "deploy", definition.id)
+        problems = deploy_problems(definition) + guard.definition_problems(definition)
         if problems:
             raise DefinitionError(problems, source=definition.id)
         content_hash = definition.model_copy(update={"version": 1}).content_hash()
@@ -232,6 +252,8 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
         """Start many instances in one transaction (bulk loads, notebooks): all are checked first, then
         all start, or none."""
         batch = [dict(v) for v in variables]
+        guard.authorize(self, "start", name, count=len(batch))
+        actor = guard.recorded_actor(self.principal, actor)
         keys = list(business_keys) if business_keys is not None else [None] * len(batch)
         if len(keys) != len(batch):
             raise EngineError(f"{len(batch)} variable sets but {len(keys)} business keys")
@@ -283,6 +305,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
             if action is None and decl.required and values.get(name) is None and decl.default is None:
                 problems.append(f"{name!r} is required")
         if problems:
+            problems = mask_problems(definition, values, problems)  # a sensitive value never in a message
             raise EngineError(f"cannot {action or f'start {definition.id!r}'}: " + "; ".join(problems))
 
     def instance(self, instance_id: str) -> InstanceView:
@@ -309,9 +332,12 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
                                          for r in history_rows], dtype=object)
         for column in ("node_id", "actor"):
             history[column] = pd.Series([r[column] for r in history_rows], dtype=object)
+        definition = self.definition(row.definition_name, row.definition_version)
+        variables, history = mask_values(definition, variables, self.principal), mask_history(definition, history,
+                                                                                              self.principal)
         return InstanceView(row.id, row.definition_name, row.definition_version, row.business_key, row.status,
                             row.started_at, row.ended_at, row.error, row.steps, list(tokens["node_id"]), variables,
-                            tokens, history, incidents, self.definition(row.definition_name, row.definition_version),
+                            tokens, history, incidents, definition,
                             activities=self.activities(instance_id), waits=self.waits(instance_id))
 
     def instances(self, status: str | None = None, definition: str | None = None,
@@ -360,6 +386,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
     def retry(self, incident: int | Mapping[str, Any]) -> None:
         """Try the failed work (or gateway) of an incident again."""
         incident_id = incident if isinstance(incident, int) else int(incident["id"])
+        guard.authorize(self, "retry", f"incident {incident_id}")
         with self.reader.connect() as conn:
             row = conn.execute(select(INC).where(INC.c.id == incident_id)).first()
         if row is None or row.resolved_at is not None:
@@ -369,9 +396,12 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
                                                      .values(resolved_at=self.clock.now())).rowcount == 1)
 
     def cancel(self, instance_id: str, reason: str = "cancelled") -> None:
+        guard.authorize(self, "cancel", instance_id, reason=reason)
         self._apply(instance_id, [ev.Cancel(reason)])
 
     def set_variables(self, instance_id: str, values: Mapping[str, Any], actor: str | None = None) -> None:
+        guard.authorize(self, "set_variables", instance_id, names=sorted(values))
+        actor = guard.recorded_actor(self.principal, actor)
         with self.reader.connect() as conn:
             row = conn.execute(select(INST.c.definition_name, INST.c.definition_version)
                                .where(INST.c.id == instance_id)).first()
@@ -466,6 +496,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
         return self.advance_to(self.clock.now() + delta)
 
     def advance_to(self, moment: datetime) -> int:
+        guard.authorize(self, "clock.advance", moment.isoformat())
         if not isinstance(self.clock, VirtualClock):
             raise EngineError("advance() needs Engine(clock=VirtualClock())")
         ran = self.run_until_idle()
@@ -477,6 +508,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
 
     def release_locks(self) -> int:
         """Free every job lock (SQLite's single worker does this at start: a dead predecessor's jobs run again)."""
+        guard.authorize(self, "jobs.release")
         with self.db.begin() as conn:
             return conn.execute(update(J).where(J.c.lock_owner.is_not(None))
                                 .values(lock_owner=None, lock_expires_at=None)).rowcount

@@ -1,15 +1,19 @@
 """The human-task API of the engine: inboxes, claiming, delegation, completion with a form, the task
 audit trail and SLA statistics. ``Engine`` inherits it (``HumanTaskApi``).
 
-Who may do what (``actor=None`` means the system or an administrator: no person is checked):
-- ``claim(task, user, groups)``: the task is open and unassigned (or already the user's); when it has
-  candidate groups, ``groups`` must name one of them.
-- ``unclaim(task, user)``: the task is the user's and has candidate groups (so it goes back to them).
-- ``delegate(task, to_user, actor)``: the actor holds the task (or it is unassigned and the actor may
-  claim it), or the actor is None.
-- ``complete_task(task, values, actor)``: the form is valid and the task is not assigned to someone else.
+Who may do what: the task actor rules of ``engine.security.rules`` (``check_task``), applied to the
+person acting. With a person's engine (``engine.acting_as(principal)``) that is the principal: ``user``/
+``actor`` may be omitted (or must be their own name) and ``groups`` is ignored (the account's groups
+count). With the system principal (``Principal.system()``, embedded use) the call names the person
+(``user``/``actor``) and their ``groups`` (None: no groups), and the rules apply to that person; without
+a person the system acts itself and may do anything (reassign, complete).
+- ``claim``: the task is open and unassigned (or already the person's), and offered to one of their groups.
+- ``unclaim``: the task is the person's and has candidate groups (so it goes back to them).
+- ``delegate`` and ``complete_task``: the person holds the task, or nobody does and it is offered to one of
+  their groups.
 
-A refused action raises ``EngineError`` (``FormError`` for form values) and writes nothing. Every
+A refused action raises ``AuthorizationError`` naming the rule (``FormError`` for form values,
+``EngineError`` for a task that is not open), is recorded in ``wf_audit``, and writes nothing else. Every
 change is one conditional UPDATE (``WHERE status = 'open' AND assignee ...``) checked by its row count,
 in the transaction that also writes its audit row: of two concurrent claims exactly one wins.
 Creation, SLA actions and cancellation are written by the engine's step (``engine.runtime.engine``).
@@ -31,6 +35,8 @@ from engine.model.values import coerce, dumps, loads
 from engine.runtime.clock import aware
 from engine.runtime.plain import values_problems
 from engine.runtime.tables import HumanTaskRow, InstanceRow, TaskAuditRow
+from engine.security.guard import audit_task, task_actor
+from engine.security.sensitive import shown
 from engine.semantics import events as ev
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: a worker never pays its ~100 MB
@@ -40,6 +46,7 @@ if TYPE_CHECKING:  # pandas is imported where a frame is built: a worker never p
     from sqlalchemy.engine import Engine as SAEngine
 
     from engine.runtime.clock import Clock
+    from engine.security.principal import Principal
 
 HT, TA, INST = HumanTaskRow.__table__, TaskAuditRow.__table__, InstanceRow.__table__
 
@@ -64,6 +71,7 @@ class HumanTaskApi:
         db: SAEngine
         reader: SAEngine
         clock: Clock
+        principal: Principal
 
         def _apply(self, instance_id: str, events: Iterable[ev.Event],
                    before: Callable[[Connection], bool] | None = None, traceback: str | None = None) -> bool: ...
@@ -152,56 +160,50 @@ class HumanTaskApi:
 
     # --- acting --------------------------------------------------------------------------------
 
-    def claim(self, task_id: int, user: str, groups: Iterable[str] | None = None) -> None:
-        """Take an unassigned open task. With candidate groups, ``groups`` (the user's) must include one."""
-        check_key(user, "the user claiming")
+    def claim(self, task_id: int, user: str | None = None, groups: Iterable[str] | None = None) -> None:
+        """Take an unassigned open task offered to one of the person's groups (see the module docstring)."""
+        if user is not None:
+            check_key(user, "the user claiming")
         task = self._open_task(task_id, "claim")
-        if task.assignee == user:
-            return  # already the user's: nothing to do
-        if task.assignee is not None:
-            raise EngineError(f"cannot claim task {task_id}: it is assigned to {task.assignee!r}")
-        self._check_groups(task, user, groups, "claim")
-        self._change(task, HT.c.assignee.is_(None), {"assignee": user}, "claimed", user, {"to": user}, "claim")
+        person = task_actor(self, task, "claim", user, groups)
+        if task.assignee == person.user:
+            return  # already the person's: nothing to do
+        self._change(task, HT.c.assignee.is_(None), {"assignee": person.user}, "claimed", person,
+                     {"to": person.user}, "claim")
 
-    def unclaim(self, task_id: int, user: str) -> None:
+    def unclaim(self, task_id: int, user: str | None = None) -> None:
         """Give a claimed task back to its candidate groups."""
         task = self._open_task(task_id, "unclaim")
-        if task.assignee != user:
-            held = f"assigned to {task.assignee!r}" if task.assignee else "not assigned"
-            raise EngineError(f"cannot unclaim task {task_id} for {user!r}: it is {held}")
+        person = task_actor(self, task, "unclaim", user, None)
         if not json.loads(task.candidate_groups):
             raise EngineError(f"cannot unclaim task {task_id}: it has no candidate groups, so it would be in "
                               "nobody's inbox; delegate it instead")
-        self._change(task, HT.c.assignee == user, {"assignee": None}, "unclaimed", user, {"from": user}, "unclaim")
+        held = HT.c.assignee == task.assignee if task.assignee is not None else HT.c.assignee.is_(None)
+        self._change(task, held, {"assignee": None}, "unclaimed", person, {"from": task.assignee}, "unclaim")
 
-    def delegate(self, task_id: int, to_user: str, actor: str | None, groups: Iterable[str] | None = None) -> None:
-        """Reassign an open task to ``to_user``. ``actor`` must hold it (or, when it is unassigned, be allowed
-        to claim it: see ``groups``); ``actor=None`` is the system or an administrator."""
+    def delegate(self, task_id: int, to_user: str, actor: str | None = None,
+                 groups: Iterable[str] | None = None) -> None:
+        """Reassign an open task to ``to_user``: the person acting holds it, or nobody does and it is offered to
+        one of their groups; the system principal acting itself (``actor=None``) may reassign any task."""
         check_key(to_user, "the user to delegate to")
         task = self._open_task(task_id, "delegate")
         if task.assignee == to_user:
             raise EngineError(f"cannot delegate task {task_id}: it is already assigned to {to_user!r}")
-        if actor is not None and task.assignee is not None and task.assignee != actor:
-            raise EngineError(f"{actor!r} cannot delegate task {task_id}: it is assigned to {task.assignee!r}")
-        if actor is not None and task.assignee is None:
-            self._check_groups(task, actor, groups, "delegate")
+        person = task_actor(self, task, "delegate", actor, groups)
         held = HT.c.assignee.is_(None) if task.assignee is None else HT.c.assignee == task.assignee
-        self._change(task, held, {"assignee": to_user}, "delegated", actor, {"from": task.assignee, "to": to_user},
-                     "delegate")
+        self._change(task, held, {"assignee": to_user}, "delegated", person,
+                     {"from": task.assignee, "to": to_user}, "delegate")
 
     def complete_task(self, task_id: int, values: Mapping[str, Any] | None = None, actor: str | None = None,
                       groups: Iterable[str] | None = None) -> None:
         """Complete a human task with form values (checked against its form; a bad value keeps it open).
-        A person (``actor``) may complete only a task that is theirs or unassigned; given ``groups`` (the
-        person's), an unassigned task offered to groups must be offered to one of them."""
+        The person acting must hold the task, or nobody does and it is offered to one of their groups."""
         with self.reader.connect() as conn:
             task = conn.execute(select(HT).where(HT.c.id == task_id)).first()
         if task is None or task.status != "open":
             raise EngineError(f"no open human task {task_id}")
-        if actor is not None and task.assignee is not None and task.assignee != actor:
-            raise EngineError(f"{actor!r} cannot complete task {task_id}: it is assigned to {task.assignee!r}")
-        if actor is not None and task.assignee is None and groups is not None:
-            self._check_groups(task, actor, groups, "complete")
+        person = task_actor(self, task, "complete", actor, groups)
+        actor = person.user
         form = [FormField(**f) for f in json.loads(task.form)]
         given = dict(values or {})
         # Beyond its form, a task accepts the definition's declared variables (each of its type) - or any
@@ -225,7 +227,7 @@ class HumanTaskApi:
         def close(conn: Connection) -> bool:
             within = task.due_at is None or now < aware(task.due_at)  # the SLA fires at due_at
             where = [HT.c.id == task_id, HT.c.status == "open"]
-            if actor is not None:  # nobody took it over meanwhile
+            if not person.is_system:  # nobody took it over meanwhile
                 where.append(HT.c.assignee.is_(None) if task.assignee is None else HT.c.assignee == task.assignee)
             if conn.execute(update(HT).where(*where).values(
                     status="completed", completed_at=now, completed_by=actor, within_sla=within,
@@ -234,6 +236,7 @@ class HumanTaskApi:
             conn.execute(insert(TA).values(task_id=task_id, instance_id=task.instance_id, node_id=task.node_id,
                                            action="completed", actor=actor,
                                            detail=_dumps({"values": clean, "within_sla": within}), at=now))
+            audit_task(conn, self, "complete", task, person)
             return True
 
         if not self._apply(task.instance_id, [ev.WorkDone(task.token_id, clean, actor)], before=close):
@@ -259,7 +262,8 @@ class HumanTaskApi:
             if name not in declared:
                 problems.append(f"{name!r} is not a declared variable (declared: {', '.join(declared)})")
             elif value is not None and not type_matches(declared[name].type, value):
-                problems.append(f"{name!r} must be {declared[name].type}, got {type(value).__name__} {value!r}")
+                problems.append(f"{name!r} must be {declared[name].type}, got {type(value).__name__} "
+                                f"{shown(declared[name], value)}")
         return problems
 
     def _open_task(self, task_id: int, verb: str) -> Any:
@@ -271,19 +275,7 @@ class HumanTaskApi:
             raise EngineError(f"cannot {verb} task {task_id}: it is {task.status}")
         return task
 
-    @staticmethod
-    def _check_groups(task: Any, user: str, groups: Iterable[str] | None, verb: str) -> None:
-        candidates = json.loads(task.candidate_groups)
-        if not candidates:
-            return
-        if groups is None:
-            raise EngineError(f"cannot {verb} task {task.id} for {user!r}: it is offered to groups {candidates}; "
-                              "pass groups= (the user's groups)")
-        if not set(groups).intersection(candidates):
-            raise EngineError(f"cannot {verb} task {task.id} for {user!r}: it is offered to groups {candidates}, "
-                              f"the user is in {sorted(set(groups))}")
-
-    def _change(self, task: Any, held: Any, values: dict[str, Any], action: str, actor: str | None,
+    def _change(self, task: Any, held: Any, values: dict[str, Any], action: str, person: Principal,
                 detail: dict[str, Any], verb: str) -> None:
         """One conditional UPDATE of an open task and its audit row, or an EngineError and nothing written."""
         now = self.clock.now()
@@ -292,7 +284,8 @@ class HumanTaskApi:
                                    .values(**values)).rowcount
             if changed == 1:
                 conn.execute(insert(TA).values(task_id=task.id, instance_id=task.instance_id, node_id=task.node_id,
-                                               action=action, actor=actor, detail=_dumps(detail), at=now))
+                                               action=action, actor=person.user, detail=_dumps(detail), at=now))
+                audit_task(conn, self, verb, task, person)
                 return
             now_row = conn.execute(select(HT.c.status, HT.c.assignee).where(HT.c.id == task.id)).first()
         state = (f"it is {now_row.status}" if now_row is not None and now_row.status != "open"

@@ -18,8 +18,10 @@ from datetime import timedelta
 from types import FrameType
 
 from engine.errors import WaooawError
+from engine.registry import allow_modules
 from engine.runtime.db import is_sqlite
 from engine.runtime.engine import Engine
+from engine.security import Principal
 from engine.versions.guardrail import check_guardrails
 
 log = logging.getLogger("waooaw.worker")
@@ -30,7 +32,7 @@ def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 6
                guardrail_interval: float = 60.0) -> int:
     """Run jobs until ``stop`` is set, SIGTERM/SIGINT arrives, or (``max_idle``) nothing was due that long.
     Every ``guardrail_interval`` seconds the rollout guardrails are checked (``engine.versions.guardrail``)."""
-    engine = Engine(db_url, lease=timedelta(seconds=lease), agent_threads=threads)
+    engine = Engine(db_url, lease=timedelta(seconds=lease), agent_threads=threads, principal=Principal.system())
     if is_sqlite(engine.db):
         engine.release_locks()
     stop = stop or threading.Event()
@@ -88,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-idle", type=float, default=None, help="exit after this many idle seconds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for module in args.agents:
+    for module in args.agents:  # the deployment lists them: their module:qualname agents may be imported
+        allow_modules(module)
         importlib.import_module(module)
     try:
         ran = run_worker(args.db, poll=args.poll, batch=args.batch, lease=args.lease, max_idle=args.max_idle,

@@ -47,6 +47,7 @@ from engine.runtime.tables import (
     VariableRow,
 )
 from engine.runtime.writes import dumps
+from engine.security import guard
 from engine.semantics import InstanceState
 from engine.semantics.state import JOIN
 
@@ -246,6 +247,8 @@ class MigrationResult:
 def migrate(engine: Engine, plan: MigrationPlan, actor: str | None = None) -> MigrationResult:
     """Apply a plan: each migratable instance in its own transaction, checked again on the locked state
     (an instance that moved meanwhile into a position the plan cannot carry is refused, not forced)."""
+    guard.authorize(engine, "migrate", plan.name)
+    actor = guard.recorded_actor(engine.principal, actor)
     old, new = engine.definition(plan.name, plan.source), engine.definition(plan.name, plan.target)
     migrated, refused = [], {p.instance_id: "; ".join(p.refusals) for p in plan.instances if not p.ok}
     for instance_id in plan.migratable:

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from engine.errors import EngineError
 from engine.runtime.clock import aware
 from engine.runtime.tables import DefinitionRow, RolloutChangeRow, RolloutRow
+from engine.security import guard
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,6 +141,8 @@ def set_rollout(engine: Engine, name: str, weights: Mapping[int, float], actor: 
 
     ``guardrail``: roll the candidate back automatically (see :class:`Guardrail`); ``None`` keeps no
     guardrail. Raises ``EngineError`` for an undeployed version or weights that give nothing a share."""
+    guard.authorize(engine, "rollout", name)
+    actor = guard.recorded_actor(engine.principal, actor)
     now = engine.clock.now()
     with engine.db.begin() as conn:
         clean = _check_weights(conn, name, weights)

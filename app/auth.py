@@ -1,0 +1,224 @@
+"""Who is using the app: sign-in, the first-run admin, demo personas. Every page starts with
+``principal = auth.require_principal()`` and acts through ``engine.acting_as(principal)``, so the engine's
+rules (``engine.security``) decide, not the page.
+
+Three ways in, chosen by configuration (``app/config.py``):
+
+- **OpenID Connect** with Streamlit's own ``st.login`` when ``[auth]`` is configured in
+  ``.streamlit/secrets.toml`` (see the README's Security section). The signed-in e-mail is matched to an
+  account (``UserStore.by_email``): the account holds the groups and roles. No account, no entry.
+- **Local accounts** otherwise: name and password, checked against the argon2 hash in the engine's
+  database. On first run (no admin account yet) the page offers to create the first admin.
+- **Demo mode** (``WAOOAW_MODE=demo``, the default of ``make app``): the seeded personas, a switcher in the
+  sidebar and a banner on every page saying that anyone can act as anyone. Refused when the production
+  flag ``WAOOAW_PRODUCTION=1`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import streamlit as st
+
+from engine.errors import EngineError, WaooawError
+from engine.security import Principal, UserStore, seed_demo_users
+from engine.security.users import UserInfo
+
+PRODUCTION_ENV = "WAOOAW_PRODUCTION"
+SESSION_USER = "waooaw_user"  # the signed-in local account's name
+SESSION_PERSONA = "acting_as"  # the demo persona acted as (session state, not a widget key: survives pages)
+DEFAULT_PERSONA = "marketing-lead"  # marketing_campaign's approver: the first inbox with something in it
+DEMO_BANNER = ("**Demo mode**: anyone who can open this app can act as any demo person; nothing here is private. "
+               "Run with `WAOOAW_MODE=production` for real accounts.")
+
+
+class DemoRefused(RuntimeError):
+    """Demo mode asked for while the production flag is set."""
+
+
+def production_flag(env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``WAOOAW_PRODUCTION`` is set to a true value (1, true, yes, on)."""
+    env = os.environ if env is None else env
+    return (env.get(PRODUCTION_ENV) or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def check_mode(demo: bool, env: Mapping[str, str] | None = None) -> None:
+    """``DemoRefused`` when demo mode meets the production flag: a production install never runs as a demo."""
+    if demo and production_flag(env):
+        raise DemoRefused(f"Demo mode is refused: {PRODUCTION_ENV} is set. Set WAOOAW_MODE=production (real "
+                          "accounts) or unset the flag on a machine that is not production.")
+
+
+def oidc_configured(secrets: Any = None) -> bool:
+    """Whether ``[auth]`` is in the app's secrets (Streamlit's OpenID Connect settings)."""
+    try:
+        secrets = st.secrets if secrets is None else secrets
+        return "auth" in secrets
+    except Exception:  # no secrets.toml at all: Streamlit raises on access
+        return False
+
+
+@st.cache_resource(show_spinner=False)
+def user_store(db_url: str, demo: bool) -> UserStore:
+    """The accounts on the engine's database (demo mode: with the personas seeded)."""
+    from app.runtime import sqlite_path
+
+    file = sqlite_path(db_url)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    store = UserStore(db_url)
+    if demo:
+        seed_demo_users(store)
+    return store
+
+
+def _app_config() -> tuple[str, bool]:
+    from app import config
+
+    cfg = config.load()
+    return cfg.db_url, cfg.demo
+
+
+def require_principal(db_url: str | None = None, demo: bool | None = None) -> Principal:
+    """The principal of this visitor, or the sign-in page (and ``st.stop()``): call it at the top of each page."""
+    if db_url is None or demo is None:
+        url, is_demo = _app_config()
+        db_url = url if db_url is None else db_url
+        demo = is_demo if demo is None else demo
+    try:
+        check_mode(demo)
+    except DemoRefused as exc:
+        st.error(str(exc))
+        st.stop()
+    try:
+        store = user_store(db_url, demo)
+    except WaooawError as exc:  # the database cannot be opened: say so, no traceback
+        st.error(f"The accounts cannot be read: {exc}")
+        st.stop()
+    if demo:
+        return _demo(store)
+    if oidc_configured():
+        return _oidc(store)
+    return _local(store)
+
+
+def _signed_in_sidebar(principal: Principal, how: str, sign_out: Any) -> None:
+    with st.sidebar:
+        roles = ", ".join(sorted(r.value for r in principal.roles)) or "no roles"
+        groups = ", ".join(sorted(principal.groups)) or "no groups"
+        st.markdown(f"Signed in as **{principal.user}** ({how})  \nroles: {roles}  \ngroups: {groups}")
+        if sign_out is not None and st.button("Sign out", key="auth_sign_out"):
+            sign_out()
+
+
+def _demo(store: UserStore) -> Principal:
+    personas = [u for u in store.users() if u.demo and not u.disabled]
+    names = [u.name for u in personas]
+    by_name = {u.name: u for u in personas}
+    st.warning(DEMO_BANNER, icon="🎭")
+    if not names:
+        st.error("Demo mode has no personas to act as.")
+        st.stop()
+    current = st.session_state.get(SESSION_PERSONA)
+    if current not in by_name:
+        current = DEFAULT_PERSONA if DEFAULT_PERSONA in by_name else names[0]
+    with st.sidebar:
+        name = st.selectbox("Acting as (demo persona)", names, index=names.index(current), key="acting_as_pick",
+                            format_func=lambda n: by_name[n].label,
+                            help="Demo personas, their groups and roles (engine/security/demo.py).")
+    st.session_state[SESSION_PERSONA] = name
+    principal = by_name[name].principal()
+    _signed_in_sidebar(principal, "demo persona", None)
+    return principal
+
+
+def _sign_out_local() -> None:
+    st.session_state.pop(SESSION_USER, None)
+    st.rerun()
+
+
+def _local(store: UserStore) -> Principal:
+    name = st.session_state.get(SESSION_USER)
+    if name:
+        try:
+            principal = store.principal(name)  # read each run: a disabled account or a role change counts now
+        except EngineError:
+            st.session_state.pop(SESSION_USER, None)
+        else:
+            _signed_in_sidebar(principal, "local account", _sign_out_local)
+            return principal
+    if not store.has_admin():
+        _first_run(store)
+    else:
+        _sign_in_form(store)
+    st.stop()
+    raise AssertionError("unreachable")  # st.stop() ends the run
+
+
+def _first_run(store: UserStore) -> None:
+    st.header("Create the first admin")
+    st.markdown("No admin account exists yet. The account you create here holds every role "
+                "(designer, deployer, operator, admin) and can add the others.")
+    with st.form("auth_first_run"):
+        name = st.text_input("User name", key="auth_first_name")
+        password = st.text_input("Password (10 characters or more)", type="password", key="auth_first_password")
+        again = st.text_input("Password again", type="password", key="auth_first_again")
+        if st.form_submit_button("Create admin", type="primary"):
+            if password != again:
+                st.error("The two passwords differ.")
+                return
+            try:
+                principal = store.create_first_admin(name.strip(), password)
+            except EngineError as exc:
+                st.error(str(exc))
+                return
+            st.session_state[SESSION_USER] = principal.user
+            st.rerun()
+
+
+def _sign_in_form(store: UserStore) -> None:
+    st.header("Sign in")
+    with st.form("auth_sign_in"):
+        name = st.text_input("User name", key="auth_name")
+        password = st.text_input("Password", type="password", key="auth_password")
+        if st.form_submit_button("Sign in", type="primary"):
+            principal = store.authenticate(name.strip(), password)
+            if principal is None:  # one message for every cause: no hint which names exist
+                st.error("Wrong user name or password.")
+                return
+            st.session_state[SESSION_USER] = principal.user
+            st.rerun()
+
+
+def _oidc(store: UserStore) -> Principal:
+    if not st.user.is_logged_in:
+        st.header("Sign in")
+        st.button("Sign in with your organisation's account", type="primary", on_click=st.login,
+                  key="auth_oidc_login")
+        st.stop()
+    email = str(st.user.get("email") or "")
+    info: UserInfo | None = store.by_email(email) if email else None
+    if info is None and email and not store.has_admin():
+        st.header("Create the first admin")
+        st.markdown(f"No admin account exists yet. Make **{email}** the admin (every role)?")
+        if st.button("Make me the admin", type="primary", key="auth_oidc_first"):
+            store.create_first_admin(email.split("@")[0].replace(" ", "") or "admin", _unusable_password(),
+                                     email=email)
+            st.rerun()
+        st.stop()
+    if info is None or info.disabled:
+        st.error(f"No enabled account for {email or 'this sign-in'}: ask an admin to add you.")
+        st.button("Sign out", on_click=st.logout, key="auth_oidc_logout")
+        st.stop()
+    principal = info.principal()
+    _signed_in_sidebar(principal, "single sign-on", st.logout)
+    return principal
+
+
+def _unusable_password() -> str:
+    """A random password nobody knows: an OpenID Connect admin signs in through the provider only."""
+    import secrets
+
+    return secrets.token_urlsafe(32)

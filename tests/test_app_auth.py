@@ -1,0 +1,184 @@
+"""Sign-in through the app (AppTest): the first-run admin, local accounts, wrong passwords, demo mode and its
+refusal under the production flag; and the authorization matrix through the pages (a deployer missing, a
+task delegated away while open, the clock control reserved to operators). One browser test signs in for real."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from app_support import launch_chromium, serve_app
+from streamlit.testing.v1 import AppTest
+
+import designs
+from app.workspace import Workspace
+from engine.runtime import Engine
+from engine.security import Principal, UserStore, audit_trail
+
+APP = Path(__file__).resolve().parents[1] / "app"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("WAOOAW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("WAOOAW_DB", raising=False)
+    monkeypatch.delenv("WAOOAW_PRODUCTION", raising=False)
+    monkeypatch.setenv("WAOOAW_WORKER", "external")  # no background thread: the test drives the engine
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def production(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Production mode (nothing seeded, no demo personas) with the library deployed by an operator script."""
+    monkeypatch.setenv("WAOOAW_MODE", "production")
+    data_dir.mkdir(parents=True)
+    engine = Engine(db_url(data_dir), principal=Principal.system())
+    for name in designs.names():
+        engine.deploy(designs.load_design(name))
+    return data_dir
+
+
+def db_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'waooaw.db'}"
+
+
+def run(page: str, state: dict[str, Any] | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP / page), default_timeout=60)
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def sign_in(at: AppTest, name: str, password: str) -> AppTest:
+    at.text_input(key="auth_name").input(name)
+    at.text_input(key="auth_password").input(password)
+    return at.button(key="FormSubmitter:auth_sign_in-Sign in").click().run()
+
+
+def test_first_run_creates_the_admin_then_everyone_signs_in(production: Path) -> None:
+    at = run("pages/3_Tasks.py")
+    assert not at.exception and [h.value for h in at.header] == ["Create the first admin"]
+    assert not any("Inbox" in s.value for s in at.subheader)  # nothing of the page before sign-in
+    at.text_input(key="auth_first_name").input("root")
+    at.text_input(key="auth_first_password").input(PASSWORD)
+    at.text_input(key="auth_first_again").input(PASSWORD + "!")
+    at.button(key="FormSubmitter:auth_first_run-Create admin").click().run()
+    assert any("differ" in e.value for e in at.error)
+    at.text_input(key="auth_first_again").input(PASSWORD)
+    at.button(key="FormSubmitter:auth_first_run-Create admin").click().run()
+    assert not at.exception and any("Signed in as **root**" in m.value for m in at.sidebar.markdown)
+    assert any(s.value == "Inbox of root" for s in at.subheader)
+
+    fresh = run("pages/3_Tasks.py")  # another visitor: the sign-in form, no second first-run
+    assert [h.value for h in fresh.header] == ["Sign in"]
+    sign_in(fresh, "root", "wrong password!")
+    assert [e.value for e in fresh.error] == ["Wrong user name or password."]
+    sign_in(fresh, "nobody", PASSWORD)
+    assert [e.value for e in fresh.error] == ["Wrong user name or password."]  # no hint which names exist
+    sign_in(fresh, "root", PASSWORD)
+    assert not fresh.error and any("Signed in as **root**" in m.value for m in fresh.sidebar.markdown)
+    trail = audit_trail(UserStore(db_url(production)).db, action="sign_in")
+    assert list(zip(trail["principal"], trail["allowed"], strict=True)) == [
+        ("root", False), ("nobody", False), ("root", True)]
+
+
+def test_a_visitor_without_the_deployer_role_is_refused_by_the_engine(production: Path) -> None:
+    store = UserStore(db_url(production))
+    admin = store.create_first_admin("root", PASSWORD)
+    store.add_user(admin, "olga", PASSWORD, groups=["ops"], roles=["operator"])
+    Workspace(production).new_from_template("pr_review", "review")  # a saved design to deploy
+    at = run("pages/4_Deployments.py")
+    sign_in(at, "olga", PASSWORD)
+    at.button(key="deploy_button").click().run()
+    assert not at.exception
+    problems = at.dataframe[0].value
+    assert any("'olga' may not deploy a definition" in m and "needs the deployer role" in m
+               for m in problems["message"])
+    assert "review" not in Engine(db_url(production), principal=Principal.system()).definitions()
+    # the clock control is the operator's: olga may not move a wall clock anyway, but the buttons are not there
+    assert not any(b.key and b.key.startswith("clock_") for b in at.sidebar.button)
+
+
+def test_demo_mode_is_marked_and_switches_persona(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAOOAW_MODE", "demo")
+    at = run("pages/3_Tasks.py")
+    assert not at.exception
+    assert any("Demo mode" in w.value and "act as any demo person" in w.value for w in at.warning)
+    assert at.sidebar.selectbox(key="acting_as_pick").value == "marketing-lead"
+    at.sidebar.selectbox(key="acting_as_pick").set_value("engineer").run()
+    assert any("Signed in as **engineer** (demo persona)" in m.value for m in at.sidebar.markdown)
+    # the engineer is a designer only: the clock control is disabled for them
+    assert all(b.disabled for b in at.sidebar.button if b.key and b.key.startswith("clock_"))
+
+
+def test_demo_mode_is_refused_under_the_production_flag(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAOOAW_MODE", "demo")
+    monkeypatch.setenv("WAOOAW_PRODUCTION", "1")
+    at = run("pages/3_Tasks.py")
+    assert not at.exception
+    assert next(e.value for e in at.error).startswith("Demo mode is refused: WAOOAW_PRODUCTION is set")
+    assert not at.subheader and not at.sidebar.selectbox
+
+
+def test_a_task_delegated_away_while_open_is_refused_on_completion(data_dir: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAOOAW_MODE", "demo")
+    at = run("pages/3_Tasks.py")  # opens the runtime: deploys the library, seeds the personas
+    check = Engine(db_url(data_dir), principal=Principal.system())
+    check.start("incident_response", {"incident_id": "INC-1", "summary": "down"})
+    check.run_until_idle()
+    at = run("pages/3_Tasks.py", {"acting_as": "on-call"})
+    (task,) = [t for t in check.tasks() if t["node_id"] == "acknowledge"]
+    assert at.selectbox(key="tasks_task").value == task["id"]
+    check.delegate(task["id"], "engineering-manager")  # someone moves it while the on-call has it open
+    at.button(key=f"tasks_complete_button:{task['id']}").click().run()
+    assert not at.exception
+    assert check.tasks(instance_id=task["instance_id"])[0]["status"] == "open"
+    refused = audit_trail(check.db, principal="on-call", action="task.complete")
+    assert list(refused["allowed"]) == [False] and "assigned to 'engineering-manager'" in refused["detail"][0]["error"]
+
+
+# --- in a browser --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def served_production(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    data = tmp_path / "data"
+    with serve_app({"WAOOAW_MODE": "production", "WAOOAW_DATA_DIR": str(data), "WAOOAW_WORKER": "embedded"}) as url:
+        yield url, data
+
+
+def test_sign_in_in_a_browser(served_production: tuple[str, Path], tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, data = served_production
+    data.mkdir(parents=True, exist_ok=True)
+    store = UserStore(db_url(data))
+    admin = store.create_first_admin("root", PASSWORD)
+    store.add_user(admin, "ada", PASSWORD, groups=["marketing"], roles=["operator"])
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(60_000)
+            expect.set_options(timeout=60_000)
+            page.goto(url + "/Tasks")
+            expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+            expect(page.get_by_text("Inbox of")).to_have_count(0)
+            page.get_by_role("textbox", name="User name").fill("ada")
+            page.get_by_role("textbox", name="Password").fill("not her password")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_text("Wrong user name or password.")).to_be_visible()
+            page.screenshot(path=str(tmp_path / "sign-in-refused.png"))
+            page.get_by_role("textbox", name="Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_role("heading", name="Inbox of ada")).to_be_visible()
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            expect(sidebar.get_by_text(re.compile("Signed in as"))).to_be_visible()
+            page.screenshot(path=str(tmp_path / "signed-in.png"))
+            assert "Traceback" not in page.content() and str(data) not in page.content()
+        finally:
+            browser.close()
