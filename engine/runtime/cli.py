@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(8, help="agent calls of a batch run on this many threads"),
         lease: float = typer.Option(60.0, help="seconds a claimed job stays locked"),
         max_idle: float | None = typer.Option(None, help="exit after this many idle seconds"),
+        metrics_port: int | None = typer.Option(None, "--metrics-port", help="serve Prometheus metrics on this port"),
     ) -> None:
         """Run the job loop: agent calls, timers, message delivery."""
         import logging
@@ -30,7 +31,8 @@ def register(app: typer.Typer) -> None:
         from engine.errors import WaooawError
 
         try:
-            ran = run_worker(db, poll=poll, batch=batch, lease=lease, max_idle=max_idle, threads=threads)
+            ran = run_worker(db, poll=poll, batch=batch, lease=lease, max_idle=max_idle, threads=threads,
+                             metrics_port=metrics_port)
         except WaooawError as exc:  # a start-up problem (the database, a setting): one line, exit 1
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
