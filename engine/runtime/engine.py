@@ -43,6 +43,7 @@ from engine.runtime.db import DEFAULT_URL, connect, is_sqlite
 from engine.runtime.failures import describe, is_transient, ref_of
 from engine.runtime.history import InspectApi
 from engine.runtime.human_tasks import HumanTaskApi, check_form  # noqa: F401  (check_form: re-exported)
+from engine.runtime.ids import new_instance_id
 from engine.runtime.plain import values_problems
 from engine.runtime.steps import Pending, StepWriter
 from engine.runtime.tables import (
@@ -256,7 +257,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
         """Start one instance inside a caller's transaction (its writes go to ``writes``, flushed by the caller)."""
         sem = self.semantics(definition.id, definition.version)
         now = self.clock.now()
-        instance_id = instance_id or uuid.uuid4().hex
+        instance_id = instance_id or new_instance_id()
         state, effects = sem.start(variables, now, start_node=start_node, actor=actor)
         writes.create(instance_id, {"id": instance_id, "definition_name": definition.id,
                                     "definition_version": definition.version, "business_key": business_key,
