@@ -1,4 +1,4 @@
-"""``waooaw worker``: the engine's command."""
+"""``waooaw worker`` and ``waooaw db upgrade|current``: the engine's commands."""
 
 from __future__ import annotations
 
@@ -37,3 +37,41 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"worker stopped after {ran} jobs")
+
+    db_app = typer.Typer(help="The engine's database: schema revisions (Alembic).", no_args_is_help=True)
+    app.add_typer(db_app, name="db")
+
+    @db_app.command("upgrade")
+    def db_upgrade(
+        db: str = typer.Option("sqlite:///waooaw.db", "--db", help="SQLAlchemy URL (sqlite:///file.db, postgresql://...)"),
+        revision: str = typer.Option("head", "--to", help="the revision to reach (default: the newest)"),
+    ) -> None:
+        """Bring the database's tables to this waooaw's schema (stop the workers first)."""
+        from engine.errors import WaooawError
+        from engine.runtime.migrations import upgrade
+
+        try:
+            before, after = upgrade(db, revision)
+        except WaooawError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"schema at revision {after}" + (" (created)" if before is None else
+                                                   " (already there)" if before == after else f" (was {before})"))
+
+    @db_app.command("current")
+    def db_current(
+        db: str = typer.Option("sqlite:///waooaw.db", "--db", help="SQLAlchemy URL (sqlite:///file.db, postgresql://...)"),
+    ) -> None:
+        """The database's schema revision and the one this waooaw needs."""
+        from engine.errors import WaooawError
+        from engine.runtime.db import connect
+        from engine.runtime.migrations import current, head
+
+        try:
+            engine = connect(db, migrate=False)
+            found = current(engine)
+            engine.dispose()
+        except WaooawError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"database: {found or 'empty'}; this waooaw: {head()}")
