@@ -13,6 +13,7 @@ from engine.bpmn import import_all, import_bpmn, to_bpmn
 from engine.bpmn.collaboration import executable_processes
 from engine.errors import DefinitionError
 from engine.runtime import Engine, VirtualClock
+from engine.security import Principal
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "bpmn"
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -69,7 +70,7 @@ def test_strict_import_of_all_refuses_when_one_participant_cannot_run() -> None:
 
 
 def test_the_participants_talk_through_their_message_in_the_engine(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     for result in import_all(two_pools()):
         engine.deploy(result.definition)
     engine.start("customer")

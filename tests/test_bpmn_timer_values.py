@@ -13,6 +13,7 @@ from engine.bpmn import import_bpmn, to_bpmn
 from engine.bpmn.conversions import jbpm_duration
 from engine.errors import DefinitionError
 from engine.runtime import Engine, VirtualClock
+from engine.security import Principal
 from simulator import simulate
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -81,7 +82,7 @@ def test_a_jbpm_delay_period_cycle_is_refused_with_the_reason() -> None:
 
 def test_the_engine_waits_the_converted_duration(db_url: str) -> None:
     d = import_bpmn(timers(duration="1d 2h 500ms")).definition
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(d)
     iid = engine.start("p")
     engine.advance(timedelta(days=1, hours=2))

@@ -334,7 +334,7 @@ def test_the_engine_worker_serves_the_bus_when_configured(tmp_path: Path, monkey
     monkeypatch.setenv("WAOOAW_BUS", "memory://")
     bus = connect_bus()
     url = sqlite_url(tmp_path)
-    Engine(url).deploy(pr_review_on_the_bus())
+    Engine(url, principal=Principal.system()).deploy(pr_review_on_the_bus())
     publish_message(bus, PR_OPENED, {"pr_number": 8}, message_id="pr-8-worker-test")
     stop = threading.Event()
     agents = threading.Thread(target=AgentWorker(validate, VALIDATE, bus).run, args=(stop,), kwargs={"block": 0.05})
@@ -344,14 +344,14 @@ def test_the_engine_worker_serves_the_bus_when_configured(tmp_path: Path, monkey
     finally:
         stop.set()
         agents.join()
-    assert Engine(url).instances()["status"].tolist() == ["completed"]
+    assert Engine(url, principal=Principal.system()).instances()["status"].tolist() == ["completed"]
 
 
 def test_an_answer_for_a_cancelled_task_is_refused_and_recorded(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAOOAW_TEST_EFFECTS", str(tmp_path / "fx"))
     bus = InProcessBus()
-    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus)
+    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus, principal=Principal.system())
     engine.deploy(pr_review_on_the_bus())
     bridge = BusBridge(engine)
     publish_message(bus, PR_OPENED, {"pr_number": 2})
@@ -370,7 +370,7 @@ def test_an_answer_for_a_cancelled_task_is_refused_and_recorded(tmp_path: Path,
 
 def test_a_worker_failing_for_good_opens_an_incident_with_its_traceback(tmp_path: Path) -> None:
     bus = InProcessBus()
-    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus)
+    engine = Engine(sqlite_url(tmp_path), clock=VirtualClock(), bus=bus, principal=Principal.system())
     engine.deploy(pr_review_on_the_bus(max_attempts=1))
     bridge = BusBridge(engine)
 

@@ -101,7 +101,7 @@ def test_a_user_task_compensation_handler_opens_a_task_and_compensation_waits(db
     assert from_bpmn(to_bpmn(d)) == d
     wf.register("cs_charge_card", lambda inputs, ctx: {})  # the agent is named after the task (no implementation)
     assert deploy_problems(d) == []  # the handler is an activity of the definition, not a registered name
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(d)
     i = e.start("refund")
     e.run_until_idle()

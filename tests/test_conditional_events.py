@@ -15,6 +15,7 @@ from engine.bpmn import import_bpmn, to_bpmn
 from engine.errors import DefinitionError
 from engine.model import ProcessBuilder, ProcessDefinition
 from engine.runtime import Engine, VirtualClock
+from engine.security import Principal
 from simulator import simulate
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -58,7 +59,7 @@ def test_the_model_refuses_a_condition_that_does_not_parse() -> None:
 
 
 def test_the_engine_releases_the_wait_when_variables_are_set(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(shipping())
     iid = engine.start("shipping", {"paid": False})
     assert sorted(engine.instance(iid).active_nodes) == ["record_payment", "until_paid"]

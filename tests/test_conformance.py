@@ -226,7 +226,7 @@ def test_a_form_property_keeps_its_variable_binding_through_import_and_completio
     (field,) = d.node("review").form  # type: ignore[attr-defined]
     assert (field.name, field.variable) == ("ok", "approved")
     assert from_bpmn(to_bpmn(d)).node("review").form == d.node("review").form  # type: ignore[attr-defined]
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(d)
     i = e.start("expense")
     (task,) = e.tasks(instance_id=i)
@@ -245,7 +245,7 @@ def test_a_process_that_declares_no_variables_takes_any_on_completion(tmp_path: 
     xml = f"""<definitions xmlns="{BPMN}" targetNamespace="t"><process id="free" isExecutable="true">
       <startEvent id="s"/><sequenceFlow id="f" sourceRef="s" targetRef="u"/><userTask id="u"/>
     </process></definitions>"""
-    e = Engine(f"sqlite:///{tmp_path / 'e.db'}", clock=VirtualClock())
+    e = Engine(f"sqlite:///{tmp_path / 'e.db'}", clock=VirtualClock(), principal=Principal.system())
     e.deploy(import_bpmn(xml).definition)
     i = e.start("free")
     (task,) = e.tasks(instance_id=i)
@@ -259,7 +259,7 @@ def test_set_variables_names_its_own_call_and_checks_declared_types(tmp_path: An
 
     b = ProcessBuilder("typed_form", variables={"approved": bool, "amount": int})
     b.start().user("review", assignee="lead").end()
-    e = Engine(f"sqlite:///{tmp_path / 'e.db'}", clock=VirtualClock())
+    e = Engine(f"sqlite:///{tmp_path / 'e.db'}", clock=VirtualClock(), principal=Principal.system())
     e.deploy(b.build())
     i = e.start("typed_form")
     with pytest.raises(EngineError, match=r"^cannot set variables of instance '\w+': 'amount' must be integer"):

@@ -156,7 +156,7 @@ def test_live_engine_log_has_the_same_shape_and_names(tmp_path) -> None:
 
 
 def test_live_log_has_fired_timers_like_the_simulator(tmp_path) -> None:
-    engine = Engine(f"sqlite:///{tmp_path}/live.db", clock=VirtualClock())
+    engine = Engine(f"sqlite:///{tmp_path}/live.db", clock=VirtualClock(), principal=Principal.system())
     engine.deploy(designs.load_design("customer_onboarding"))
     instance = engine.start("customer_onboarding", {"email": "ada@example.com"})
     engine.run_until_idle()

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from engine.errors import DatabaseUnavailable, EngineError, FormError, WaooawError
 from engine.model import ProcessBuilder
 from engine.runtime import Engine
+from engine.security import Principal
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
@@ -126,7 +127,7 @@ def _bomb() -> Any:
 
 @pytest.fixture
 def hostile_engine(db_url: str) -> Engine:
-    engine = Engine(db_url)
+    engine = Engine(db_url, principal=Principal.system())
     engine.deploy(_flow())
     free = ProcessBuilder("free")  # declares no variables: any storable value goes
     free.start().user("look", title="Look").end()
@@ -192,7 +193,7 @@ def _not_a_database(tmp: Path) -> str:
 def test_start_up_problems_are_one_line_project_errors(url: Any, expected: str, tmp_path: Path) -> None:
     target = url(tmp_path)
     with pytest.raises(DatabaseUnavailable) as caught:
-        Engine(target)
+        Engine(target, principal=Principal.system())
     message = str(caught.value)
     assert expected in message and len(message.splitlines()) == 1, message
     assert "secret" not in message  # the password is never shown
@@ -201,7 +202,7 @@ def test_start_up_problems_are_one_line_project_errors(url: Any, expected: str, 
 def test_missing_postgres_database_is_named(postgres_url: str) -> None:
     url = postgres_url.rsplit("/", 1)[0] + "/waooaw_no_such_database"
     with pytest.raises(DatabaseUnavailable, match=r"waooaw_no_such_database.*does not exist"):
-        Engine(url)
+        Engine(url, principal=Principal.system())
 
 
 def test_worker_start_up_problem_is_one_line_and_exit_1(tmp_path: Path) -> None:

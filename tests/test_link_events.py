@@ -18,6 +18,7 @@ from engine.bpmn import import_bpmn, to_bpmn
 from engine.errors import DefinitionError
 from engine.model import ProcessBuilder, ProcessDefinition
 from engine.runtime import Engine, VirtualClock
+from engine.security import Principal
 from engine.validate import validate
 from simulator import simulate
 
@@ -79,7 +80,7 @@ def test_links_do_not_cross_a_sub_process_boundary() -> None:
 
 
 def test_the_engine_follows_links(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(linked())
     iid = engine.start("linked")
 
@@ -177,7 +178,7 @@ def test_the_engine_sends_the_send_tasks_message(db_url: str) -> None:
     d = import_bpmn(send_task_process()).definition
     listener = ProcessBuilder("listener")
     listener.message_start("on_notice", "customer.notified").end("heard")
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(d)
     engine.deploy(listener.build())
     iid = engine.start("p")

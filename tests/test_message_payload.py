@@ -11,6 +11,7 @@ import pytest
 from engine.bpmn import from_bpmn, import_bpmn, to_bpmn
 from engine.errors import DefinitionError
 from engine.runtime import Engine, VirtualClock
+from engine.security import Principal
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -57,7 +58,7 @@ def test_payload_expression_and_result_variable_run(db_url: str, pair: tuple[str
     assert receiver.node("wait").result_variable == expected[0]  # type: ignore[attr-defined]
     for d in (sender, receiver):
         assert from_bpmn(to_bpmn(d)) == d  # kept through an export
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(sender)
     e.deploy(receiver)
     waiting = e.start("shipper")

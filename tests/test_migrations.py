@@ -19,6 +19,7 @@ from engine.model import ProcessBuilder, serialize
 from engine.runtime import Engine
 from engine.runtime.db import normalise_url
 from engine.runtime.migrations import SchemaError, config, head
+from engine.security import Principal
 
 
 def _migrate(url: str, target: str) -> None:
@@ -69,7 +70,8 @@ def test_head_matches_the_models(db_url: str) -> None:
 @pytest.mark.parametrize("versioned", [False, True], ids=["before-alembic", "stamped-0001"])
 def test_a_previous_release_sqlite_database_is_upgraded_in_place(tmp_path: Path, versioned: bool) -> None:
     url = _previous_release(f"sqlite:///{tmp_path / 'old.db'}", versioned)
-    engine = Engine(url)  # the embedded default upgrades itself (make app's demo database keeps working)
+    # the embedded default upgrades itself (make app's demo database keeps working)
+    engine = Engine(url, principal=Principal.system())
     with engine.db.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == head()
         names = {i["name"] for i in inspect(conn).get_indexes("wf_instances")}
@@ -90,13 +92,13 @@ def test_a_server_database_is_refused_until_upgraded(postgres_url: str) -> None:
     with fresh_postgres(postgres_url) as url:
         _previous_release(url, versioned=True)
         with pytest.raises(SchemaError, match=r"revision 0001; this waooaw needs 000\d: run `waooaw db upgrade --db"):
-            Engine(url)
+            Engine(url, principal=Principal.system())
         from engine.cli import app
 
         result = CliRunner().invoke(app, ["db", "upgrade", "--db", url])
         assert result.exit_code == 0, result.output
         assert f"schema at revision {head()} (was 0001)" in result.output
-        engine = Engine(url)
+        engine = Engine(url, principal=Principal.system())
         assert engine.instance_page().total == 1
         engine.db.dispose()
 
@@ -105,14 +107,14 @@ def test_an_unknown_revision_and_a_refused_auto_upgrade(tmp_path: Path, monkeypa
     url = _previous_release(f"sqlite:///{tmp_path / 'old.db'}", versioned=True)
     monkeypatch.setenv("WAOOAW_DB_AUTO_UPGRADE", "0")
     with pytest.raises(SchemaError, match="run `waooaw db upgrade"):
-        Engine(url)
+        Engine(url, principal=Principal.system())
     monkeypatch.delenv("WAOOAW_DB_AUTO_UPGRADE")
     future = create_engine(url)
     with future.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'f00d'"))
     future.dispose()
     with pytest.raises(SchemaError, match="f00d, which this waooaw does not know"):
-        Engine(url)
+        Engine(url, principal=Principal.system())
 
 
 def test_the_current_command(tmp_path: Path) -> None:
@@ -120,7 +122,7 @@ def test_the_current_command(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'n.db'}"
     assert "database: empty" in CliRunner().invoke(app, ["db", "current", "--db", url]).output
-    Engine(url)
+    Engine(url, principal=Principal.system())
     shown = CliRunner().invoke(app, ["db", "current", "--db", url]).output
     assert f"database: {head()}; this waooaw: {head()}" in shown
 
@@ -131,7 +133,7 @@ def test_a_database_made_between_releases_by_create_all_is_upgraded(tmp_path: Pa
     engine = create_engine(url)
     SQLModel.metadata.create_all(engine)
     engine.dispose()
-    Engine(url)
+    Engine(url, principal=Principal.system())
     check = create_engine(url)
     with check.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == head()

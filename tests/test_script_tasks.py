@@ -17,6 +17,7 @@ from engine.limits import override
 from engine.model import ProcessBuilder, ProcessDefinition
 from engine.model.scripts import check_script, parse_script, script_variables
 from engine.runtime import Engine, VirtualClock
+from engine.security import Principal
 from simulator import simulate
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -97,7 +98,7 @@ def test_a_failing_script_is_an_incident_that_can_be_retried() -> None:
 
 
 def test_the_engine_runs_scripts(db_url: str) -> None:
-    engine = Engine(db_url, clock=VirtualClock(T0))
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
     engine.deploy(priced())
     iid = engine.start("priced", {"price": 30, "quantity": 4, "vat": 0.25, "count": 0})
     view = engine.instance(iid)

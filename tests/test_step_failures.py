@@ -17,6 +17,7 @@ from engine.model import ProcessBuilder
 from engine.model.nodes import RetryPolicy
 from engine.registry import register
 from engine.runtime import Engine, VirtualClock
+from engine.security import Principal
 
 
 def ok(inputs: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -115,7 +116,7 @@ KINDS: dict[str, tuple[Callable[..., str], str, dict[str, Any]]] = {
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_a_failing_step_becomes_an_incident_and_the_rest_goes_on(kind: str, db_url: str,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = Engine(db_url, clock=VirtualClock())
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     engine.deploy(healthy())
     setup, expected, during = KINDS[kind]
     others = [engine.start("healthy") for _ in range(3)]
@@ -138,7 +139,7 @@ def test_a_missing_sla_handler_is_an_incident_not_silently_dropped(db_url: str,
     there) is an incident when the SLA passes, not a line in a log."""
     from engine import registry
 
-    engine = Engine(db_url, clock=VirtualClock())
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     register("test14.no_such_handler", ok)
     engine.deploy(sla_after_work("PT1H", on_timeout="test14.no_such_handler"))
     monkeypatch.delitem(registry._registry, "test14.no_such_handler")
@@ -158,7 +159,7 @@ def test_the_worker_loop_goes_on_after_a_failing_step(tmp_path: Path) -> None:
     from engine.runtime import worker
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    engine = Engine(url)
+    engine = Engine(url, principal=Principal.system())
     engine.deploy(healthy())
     failing = _limit_lowered_after_deploy(engine)
     others = [engine.start("healthy") for _ in range(4)]

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from engine.cli import EXIT_USAGE, app
 from engine.model import ProcessBuilder
 from engine.runtime import Engine
+from engine.security import Principal
 
 runner = CliRunner()
 
@@ -29,7 +30,7 @@ def run(db: Path, *args: str) -> tuple[int, str]:
 
 def test_rollout_migrate_and_replay_from_the_command_line(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
-    engine = Engine(f"sqlite:///{db}")
+    engine = Engine(f"sqlite:///{db}", principal=Principal.system())
     engine.deploy(approval("approve"))
     engine.deploy(approval("review"))
     waiting = [engine.start("expense_cli", {"amount": i}, version=1) for i in range(2)]

@@ -164,7 +164,7 @@ def test_guardrail_rolls_back_a_worse_version_only(db_url: str, candidate_agent:
 def test_the_worker_checks_guardrails_while_it_runs_jobs(db_url: str) -> None:
     from engine.runtime.worker import run_worker
 
-    e = Engine(db_url, clock=VirtualClock())
+    e = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
     e.deploy(_design("rollout_ok"))
     e.deploy(_design("rollout_worse"))
     set_rollout(e, "checkout", {1: 50, 2: 50}, guardrail=Guardrail(candidate=2, baseline=1, min_instances=100))

@@ -7,8 +7,7 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 
-from app import auth
-from app import config
+from app import auth, config
 from app.components.bpmn_canvas import bpmn_canvas
 from app.designer import DesignerSession, flow_commands, import_upload, node_commands, process_commands
 from app.properties import PanelContext, edit
