@@ -265,3 +265,16 @@ def test_set_variables_names_its_own_call_and_checks_declared_types(tmp_path: An
         e.set_variables(i, {"amount": "many"})
     e.set_variables(i, {"approved": True})  # a required-less partial update is fine
     assert e.instance(i).variables["approved"] is True
+
+
+def test_an_element_even_a_placeholder_cannot_hold_is_named_not_a_traceback() -> None:
+    """A node whose kept fields (here an id outside the model's id rule) fail validation is a finding with
+    the element and line, in both modes - never a pydantic traceback (the id rule itself is the model's)."""
+    xml = f"""<definitions xmlns="{BPMN}" targetNamespace="t"><process id="p" isExecutable="true">
+      <startEvent id="s"/><sequenceFlow id="f" sourceRef="s" targetRef="bad id"/><userTask id="bad id"/>
+    </process></definitions>"""
+    with pytest.raises(DefinitionError, match=r"userTask 'bad id' \(line 2\): id: "):
+        import_bpmn(xml)
+    result = import_bpmn(xml, lenient=True)
+    assert "bad id" not in result.definition.index.nodes
+    assert any("'bad id'" in str(w) and "left out" in str(w) for w in result.warnings)

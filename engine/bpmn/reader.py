@@ -614,19 +614,25 @@ class Reader:
         except ValidationError as exc:
             message = _pydantic_message(exc)
             fallback = _fallback(kind)
-            if fallback is None or fallback == kind:
+            keep = {k: data[k] for k in ("id", "name", "documentation") if k in data}
+            meta = dict(meta)
+            plain = None
+            if fallback is not None and fallback != kind:
+                if tag != DEFAULT_TAG[fallback]:
+                    meta["bpmn"] = tag
+                else:
+                    meta.pop("bpmn", None)
+                try:
+                    plain = NODE_CLASSES[fallback].model_validate({**keep, "kind": fallback, "metadata": meta})
+                except ValidationError as again:  # the fault is in what even a placeholder keeps (e.g. the id)
+                    message = _pydantic_message(again)
+            if plain is None:
                 self.dropped[ident] = message
                 self.note("unsupported", el, message + ("; left out" if self.lenient else ""))
                 return None
             self.note("unsupported", el, message + (f"; imported as a plain {fallback.replace('_', ' ')}"
                                                     if self.lenient else ""))
-            keep = {k: data[k] for k in ("id", "name", "documentation") if k in data}
-            meta = dict(meta)
-            if tag != DEFAULT_TAG[fallback]:
-                meta["bpmn"] = tag
-            else:
-                meta.pop("bpmn", None)
-            return NODE_CLASSES[fallback].model_validate({**keep, "kind": fallback, "metadata": meta})
+            return plain
 
     def _data_children(self, el: etree._Element) -> None:
         tags = sorted({local(c) for c in el if local(c) in DATA_CHILDREN})
