@@ -333,6 +333,8 @@ def from_dict(data: Any, source: str | None = None, lines: dict[Path_, int] | No
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(_problems(exc, lines or {}), source) from None
+    except OverflowError as exc:  # a number beyond float or timedelta, met inside a validator pydantic does not wrap
+        raise ScenarioError(f"a number is too large to use ({exc})", source) from None
     scenario._lines = lines or {}
     scenario._source = source
     return scenario

@@ -85,7 +85,10 @@ def test_a_refused_action_writes_nothing_but_its_audit_row(engine: Engine) -> No
     assert "needs the operator role" in refusals["detail"][0]["error"]
 
 
-def test_an_engine_without_a_principal_is_refused_with_the_way_to_choose_one(db_url: str) -> None:
+def test_an_engine_without_a_principal_is_the_embedded_mode_unless_production_says_no(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Engine(db_url).principal == Principal.system()  # embedded single-user mode: still checked and audited
+    monkeypatch.setenv("WAOOAW_PRODUCTION", "1")
     with pytest.raises(AuthorizationError, match=r"principal=Principal.system\(\)"):
         Engine(db_url)
     with pytest.raises(AuthorizationError, match="got str"):

@@ -6,6 +6,7 @@ Kept apart from ``engine/runtime/engine.py`` so the engine's methods stay one li
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -17,10 +18,16 @@ from engine.security.audit import record
 from engine.security.principal import Principal
 from engine.security.rules import check_task, require
 
-NO_PRINCIPAL = ("Engine() needs principal=: who acts through it. Embedded single-user use (notebooks, tests, "
-                "scripts, the worker): Engine(url, principal=Principal.system()); a person: "
-                "Engine(url, principal=UserStore(url).principal('ada')) or engine.acting_as(principal) "
+NO_PRINCIPAL = ("Engine() needs principal= when WAOOAW_PRODUCTION is set: who acts through it. The embedded "
+                "single-user mode (notebooks, tests, scripts, the worker): Engine(url, principal=Principal.system()); "
+                "a person: Engine(url, principal=UserStore(url).principal('ada')) or engine.acting_as(principal) "
                 "(from engine.security import Principal, UserStore)")
+PRODUCTION_ENV = "WAOOAW_PRODUCTION"
+
+
+def production() -> bool:
+    """Whether ``WAOOAW_PRODUCTION`` is set to a true value (1, true, yes, on): no implicit embedded mode."""
+    return (os.environ.get(PRODUCTION_ENV) or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 class Acting(Protocol):
@@ -30,7 +37,14 @@ class Acting(Protocol):
 
 
 def checked_principal(principal: object) -> Principal:
-    """``principal`` itself, or an ``AuthorizationError`` saying how to choose one."""
+    """``principal`` itself, or an ``AuthorizationError`` saying how to choose one.
+
+    ``None`` is the embedded single-user mode, ``Principal.system()`` (as an embedded Camunda engine runs
+    with authorization checks off): a script or notebook on its own database says ``Engine(url)``. The
+    rules still run and every action is audited as ``system``. With ``WAOOAW_PRODUCTION`` set there is
+    no implicit mode: every engine names who acts through it."""
+    if principal is None and not production():
+        return Principal.system()
     if not isinstance(principal, Principal):
         raise AuthorizationError(NO_PRINCIPAL + (f"; got {type(principal).__name__}" if principal is not None
                                                  else ""), "principal")
