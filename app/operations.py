@@ -176,39 +176,23 @@ def count_runs(engine: Engine, f: RunFilter) -> int:
 
 # --- one instance ------------------------------------------------------------------------------------------
 
-def _history_api() -> Any:
-    try:
-        from engine.runtime import history  # the conformance issue's activity history, once on main
-    except ImportError:
-        return None
-    return history
+def path_taken(engine: Engine, instance_id: str) -> pd.DataFrame:
+    """Every node the instance's tokens passed, in the order they started (``Engine.activities``): ``node``,
+    ``kind``, ``started``, ``ended``, ``took`` (text), ``outcome`` (None while a token is still there)."""
+    frame = engine.activities(instance_id)
+    took = [("" if pd.isna(d) else _duration_text(d.total_seconds())) for d in frame["duration"]]
+    return pd.DataFrame({"node": frame["node_id"], "kind": frame["kind"], "started": frame["started_at"],
+                         "ended": frame["ended_at"], "took": took, "outcome": frame["outcome"]})
 
 
-def path_taken(engine: Engine, instance_id: str) -> tuple[pd.DataFrame, bool]:
-    """The activities the instance went through with their times: ``node``, ``kind``, ``started``, ``ended``,
-    ``outcome``; and whether this is the full flow-node history (True) or only what the task tables record
-    (human tasks and agent calls; gateways and events not listed)."""
-    history = _history_api()
-    if history is not None and hasattr(history, "activity_history"):
-        frame = history.activity_history(engine, instance_id)
-        return frame, True
-    view = engine.instance(instance_id)
-    definition = engine.definition(view.definition, view.version)
-    rows = []
-    with engine.reader.connect() as conn:
-        for r in conn.execute(select(X).where(X.c.instance_id == instance_id).order_by(X.c.id)):
-            rows.append({"node": r.node_id, "kind": _kind(definition, r.node_id), "started": aware(r.started_at),
-                         "ended": aware(r.ended_at), "outcome": r.status + (f" (attempt {r.attempt})"
-                                                                            if r.attempt > 1 else "")})
-        for r in conn.execute(select(HT).where(HT.c.instance_id == instance_id).order_by(HT.c.id)):
-            rows.append({"node": r.node_id, "kind": "user_task", "started": aware(r.created_at),
-                         "ended": aware(r.completed_at) if r.completed_at else None,
-                         "outcome": r.status + (f" by {r.completed_by}" if r.completed_by else "")
-                         + (" (escalated)" if r.escalated else "")})
-    frame = pd.DataFrame(rows, columns=["node", "kind", "started", "ended", "outcome"])
-    if not frame.empty:
-        frame = frame.sort_values("started", kind="stable").reset_index(drop=True)
-    return frame, False
+def _duration_text(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def _kind(definition: ProcessDefinition, node_id: str) -> str:
@@ -227,21 +211,20 @@ def executions(engine: Engine, instance_id: str) -> pd.DataFrame:
 
 
 def timers(engine: Engine, instance_id: str) -> pd.DataFrame:
-    """The instance's armed timers and pending jobs: kind, ref, due."""
-    with engine.reader.connect() as conn:
-        rows = conn.execute(select(J.c.kind, J.c.ref, J.c.due_at, J.c.attempts).where(J.c.instance_id == instance_id)
-                            .order_by(J.c.due_at)).all()
-    return pd.DataFrame([(r.kind, r.ref, aware(r.due_at), r.attempts) for r in rows],
-                        columns=["kind", "ref", "due", "attempts"])
+    """The instance's armed timers, soonest first (``Engine.waits``): node, purpose (catch, boundary, race,
+    sla, retry), due."""
+    waits = engine.waits(instance_id)
+    waits = waits[waits["kind"] == "timer"]
+    return pd.DataFrame({"node": waits["node_id"], "purpose": waits["purpose"],
+                         "due": [aware(d) for d in waits["due_at"]]}).reset_index(drop=True)
 
 
 def waiting_messages(engine: Engine, instance_id: str) -> list[dict[str, Any]]:
-    """The messages the instance waits for: ``message``, ``correlation`` (decoded), ``node``."""
-    with engine.reader.connect() as conn:
-        rows = conn.execute(select(S.c.message, S.c.correlation, S.c.node_id).where(S.c.instance_id == instance_id)
-                            .order_by(S.c.created_at)).all()
-    return [{"message": r.message, "correlation": json.loads(r.correlation) if r.correlation else None,
-             "node": r.node_id} for r in rows]
+    """The messages the instance waits for (``Engine.waits``): ``message``, ``correlation``, ``node`` (behind an
+    event-based gateway, the catch event it races)."""
+    waits = engine.waits(instance_id)
+    waits = waits[waits["kind"] == "message"]
+    return [{"message": r.message, "correlation": r.correlation, "node": r.node_id} for r in waits.itertuples()]
 
 
 def parse_payload(text: str) -> dict[str, Any]:
@@ -270,52 +253,29 @@ def parse_correlation(text: str) -> Any:
 
 # --- what the engine's instances did (for predicted vs observed) -------------------------------------------
 
-def end_events_after(definition: ProcessDefinition) -> dict[str, str]:
-    """activity id -> the end event it leads to without another activity in between, where that is unique
-    (how an instance's last agent call or task names the end it reached)."""
-    found: dict[str, set[str]] = {}
-    for end in definition.all_nodes():
-        if end.kind not in ("end", "terminate_end", "error_end"):
-            continue
-        stack, seen = [end.id], set()
-        while stack:
-            node_id = stack.pop()
-            for flow in definition.incoming(node_id):
-                source = definition.node(flow.source)
-                if source.id in seen:
-                    continue
-                seen.add(source.id)
-                if source.is_activity:
-                    found.setdefault(source.id, set()).add(end.id)
-                else:
-                    stack.append(source.id)
-    return {activity: next(iter(ends)) for activity, ends in found.items() if len(ends) == 1}
-
-
 def observed_runs(engine: Engine, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Completed instances of ``name`` (every version): ``id``, ``cycle_time_h``, ``end_node`` (None when it
-    cannot be told); and their completed human tasks: ``node_id``, ``within_sla``."""
+    """Completed instances of ``name`` (every version): ``id``, ``cycle_time_h``, ``end_node`` (the end event its
+    last token reached, from the activity history; None when it cannot be told); and their completed human
+    tasks: ``node_id``, ``within_sla``."""
+    from engine.runtime.tables import ActivityRow
+
+    A = ActivityRow.__table__
     with engine.reader.connect() as conn:
-        runs = conn.execute(select(INST.c.id, INST.c.definition_version, INST.c.started_at, INST.c.ended_at)
+        runs = conn.execute(select(INST.c.id, INST.c.started_at, INST.c.ended_at)
                             .where(INST.c.definition_name == name, INST.c.status == "completed")).all()
         ids = [r.id for r in runs]
-        last: dict[str, str] = {}
+        ends: dict[str, str] = {}
         tasks: list[tuple[str, bool]] = []
         for chunk in range(0, len(ids), 500):
             part = ids[chunk:chunk + 500]
-            for r in conn.execute(select(X.c.instance_id, X.c.node_id, X.c.ended_at)
-                                  .where(X.c.instance_id.in_(part), X.c.status == "completed").order_by(X.c.id)):
-                last[r.instance_id] = r.node_id
-            for r in conn.execute(select(HT.c.instance_id, HT.c.node_id, HT.c.within_sla, HT.c.completed_at)
+            for r in conn.execute(select(A.c.instance_id, A.c.node_id)
+                                  .where(A.c.instance_id.in_(part), A.c.kind.in_(("end", "terminate_end")),
+                                         A.c.started_at.is_not(None)).order_by(A.c.id)):
+                ends[r.instance_id] = r.node_id
+            for r in conn.execute(select(HT.c.node_id, HT.c.within_sla)
                                   .where(HT.c.instance_id.in_(part), HT.c.status == "completed")):
                 tasks.append((r.node_id, bool(r.within_sla)))
-    rows = []
-    ends_by_version: dict[int, dict[str, str]] = {}
-    for r in runs:
-        if r.definition_version not in ends_by_version:
-            ends_by_version[r.definition_version] = end_events_after(engine.definition(name, r.definition_version))
-        ends = ends_by_version[r.definition_version]
-        rows.append({"id": r.id, "cycle_time_h": (aware(r.ended_at) - aware(r.started_at)).total_seconds() / 3600,
-                     "end_node": ends.get(last.get(r.id, ""))})
+    rows = [{"id": r.id, "cycle_time_h": (aware(r.ended_at) - aware(r.started_at)).total_seconds() / 3600,
+             "end_node": ends.get(r.id)} for r in runs]
     return (pd.DataFrame(rows, columns=["id", "cycle_time_h", "end_node"]),
             pd.DataFrame(tasks, columns=["node_id", "within_sla"]))

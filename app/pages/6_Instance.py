@@ -77,7 +77,8 @@ with side:
     if pending.empty and not waits:
         st.caption("Nothing: no armed timer and no message subscription.")
     for row in pending.itertuples():
-        st.markdown(f":material/schedule: {row.kind} `{row.ref}` due {row.due:%a %d %b %H:%M} UTC")
+        st.markdown(f":material/schedule: {row.purpose or 'timer'} timer at `{row.node}` due "
+                    f"{row.due:%a %d %b %H:%M} UTC")
     for wait in waits:
         key = f" (key `{wait['correlation']}`)" if wait["correlation"] is not None else ""
         st.markdown(f":material/mail: message `{wait['message']}`{key} at `{wait['node']}`")
@@ -101,11 +102,7 @@ with side:
 path_tab, variables_tab, tasks_tab, calls_tab, incidents_tab = st.tabs(
     ["Path taken", "Variables", "Human tasks", "Agent calls", "Incidents"])
 with path_tab:
-    path, complete = path_taken(engine, instance_id)
-    if not complete:
-        st.caption("Human tasks and agent calls with their times (gateways and events are listed once the "
-                   "engine's activity history is available).")
-    st.dataframe(path, hide_index=True, key="instance_path")
+    st.dataframe(path_taken(engine, instance_id), hide_index=True, key="instance_path")
 with variables_tab:
     st.json(view.variables, expanded=True)
     st.markdown("**History** (who changed what, when)")
