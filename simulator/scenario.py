@@ -51,7 +51,10 @@ def _duration(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
         if value < 0:
             raise ValueError(f"a duration cannot be negative, got {value}")
-        return timedelta(seconds=value)
+        try:
+            return timedelta(seconds=value)
+        except OverflowError:  # beyond timedelta's 999,999,999 days
+            raise ValueError(f"a duration of {value} seconds is too long") from None
     if isinstance(value, str):
         try:
             return parse_duration(value)

@@ -49,16 +49,34 @@ def test_short_runs_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_dead_worker_leaves_its_replications_to_the_caller(always_parallel: None,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import simulator.shell as shell
+
+    died = threading.Event()
+
     class Dying(parallel._Worker):
         def run(self, replication: int) -> parallel.RunData:
             self.proc.kill()  # the worker dies (killed, out of memory) with a replication in hand
             self.proc.wait()
-            return super().run(replication)
+            try:
+                return super().run(replication)
+            finally:
+                died.set()
+
+    original = shell.Run.run
+
+    def after_a_death(self: shell.Run) -> shell.RunData:  # the caller leaves work for the workers until one died
+        if self.replication > 0:
+            died.wait(120)
+        return original(self)
 
     monkeypatch.setattr(parallel, "_Worker", Dying)
+    monkeypatch.setattr(shell.Run, "run", after_a_death)
     scenario = mmc_scenario(2, 0.5, cases=200, replications=4)
     with pytest.warns(RuntimeWarning, match="worker process failed"):
         results = simulate(mmc_design(), scenario, workers=3)
+    monkeypatch.setattr(shell.Run, "run", original)
     pd.testing.assert_frame_equal(results.cases(), simulate(mmc_design(), scenario, workers=1).cases())
 
 

@@ -1,4 +1,5 @@
-"""Database connections: a SQLite file by default (WAL, synchronous=NORMAL), any SQLAlchemy URL otherwise."""
+"""Database connections: a SQLite file by default (WAL, synchronous=NORMAL; ``?synchronous=full`` for power-loss
+safety), any SQLAlchemy URL otherwise."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import event, exc, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.engine import Engine as SAEngine
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
 from engine.errors import DatabaseUnavailable
 from engine.runtime import tables  # noqa: F401  (registers the tables)
@@ -27,13 +28,15 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def connect(url: str = DEFAULT_URL, reader: bool = False, **kwargs: Any) -> SAEngine:
+def connect(url: str = DEFAULT_URL, reader: bool = False, migrate: bool = True, **kwargs: Any) -> SAEngine:
     """An engine for writing (SQLite: every transaction is BEGIN IMMEDIATE, so two writers queue instead of
     failing half-way) or, with ``reader=True`` on SQLite, one whose reads never take the write lock.
 
     Raises ``DatabaseUnavailable`` (one line: the URL without its password, and what is wrong) for a malformed
     URL, an unknown database kind, a missing driver, an unreachable or refusing server, a missing database, and
-    a SQLite path whose folder is missing, that is a folder, is read-only or is not a SQLite database."""
+    a SQLite path whose folder is missing, that is a folder, is read-only or is not a SQLite database.
+    A writer checks the schema's revision (``engine.runtime.migrations.ensure_schema``: creates an empty
+    database, upgrades an older SQLite file, raises SchemaError otherwise); ``migrate=False`` skips that."""
     shown = _shown(url)
     try:
         parsed = make_url(normalise_url(url))
@@ -45,7 +48,7 @@ def connect(url: str = DEFAULT_URL, reader: bool = False, **kwargs: Any) -> SAEn
     elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 10)
     try:
-        return _connect(normalise_url(url), reader, **kwargs)
+        return _connect(normalise_url(url), reader, shown if migrate else None, **kwargs)
     except DatabaseUnavailable:
         raise
     except exc.NoSuchModuleError:
@@ -100,15 +103,33 @@ def _check_sqlite_path(url: URL, shown: str) -> None:
                                   f"{path.name} cannot be created")
 
 
-def _connect(url: str, reader: bool, **kwargs: Any) -> SAEngine:
+SYNCHRONOUS = ("normal", "full", "extra")
+
+
+def _sqlite_synchronous(url: str) -> tuple[str, str]:
+    """``sqlite:///file.db?synchronous=full``: the URL without the option, and the level (default normal).
+
+    NORMAL (the default) in WAL mode: a commit survives a crash of the process, and the database stays
+    consistent after a power loss, but the last commits before one may be lost. FULL: every commit is
+    synced to disk first (power-loss safe), at the price of an fsync per commit (bench/engine_throughput.py
+    prints both rates)."""
+    parsed = make_url(url)
+    level = str(parsed.query.get("synchronous", "normal")).lower()
+    if level not in SYNCHRONOUS:
+        raise DatabaseUnavailable(f"synchronous={level!r} in {_shown(url)}: use one of {', '.join(SYNCHRONOUS)}")
+    return parsed.difference_update_query(["synchronous"]).render_as_string(hide_password=False), level.upper()
+
+
+def _connect(url: str, reader: bool, shown: str | None, **kwargs: Any) -> SAEngine:
     if url.startswith("sqlite"):
+        url, synchronous = _sqlite_synchronous(url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
             dbapi_connection.isolation_level = None  # we issue BEGIN IMMEDIATE ourselves
@@ -121,7 +142,10 @@ def _connect(url: str, reader: bool, **kwargs: Any) -> SAEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
-    SQLModel.metadata.create_all(engine)
+    if shown is not None:
+        from engine.runtime.migrations import ensure_schema
+
+        ensure_schema(engine, shown)
     return engine
 
 

@@ -35,7 +35,7 @@ from engine.limits import check_key
 from engine.model import serialize
 from engine.model.definition import ProcessDefinition
 from engine.model.values import coerce_all, loads
-from engine.runtime import listing, timer_starts
+from engine.runtime import listing, retention, timer_starts
 from engine.runtime.agents import AgentContext, BpmnError, call_agent
 from engine.runtime.clock import Clock, RealClock, VirtualClock, aware
 from engine.runtime.correlation import MessageApi
@@ -43,6 +43,7 @@ from engine.runtime.db import DEFAULT_URL, connect, is_sqlite
 from engine.runtime.failures import describe, is_transient, ref_of
 from engine.runtime.history import InspectApi
 from engine.runtime.human_tasks import HumanTaskApi, check_form  # noqa: F401  (check_form: re-exported)
+from engine.runtime.ids import new_instance_id
 from engine.runtime.plain import values_problems
 from engine.runtime.steps import Pending, StepWriter
 from engine.runtime.tables import (
@@ -159,6 +160,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
         # The message bus (engine.bus): a MessageBus, a URL, or None for WAOOAW_BUS / the in-process default.
         self._bus = bus
         self.bus_configured = bus is not None or bool(os.environ.get("WAOOAW_BUS"))
+        self.observer: Any = None  # engine.runtime.metrics.EngineMetrics when metrics are on (None: no cost)
 
     @property
     def bus(self) -> Any:
@@ -255,7 +257,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
         """Start one instance inside a caller's transaction (its writes go to ``writes``, flushed by the caller)."""
         sem = self.semantics(definition.id, definition.version)
         now = self.clock.now()
-        instance_id = instance_id or uuid.uuid4().hex
+        instance_id = instance_id or new_instance_id()
         state, effects = sem.start(variables, now, start_node=start_node, actor=actor)
         writes.create(instance_id, {"id": instance_id, "definition_name": definition.id,
                                     "definition_version": definition.version, "business_key": business_key,
@@ -264,6 +266,10 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
         step = StepWriter(conn, writes, instance_id, sem, state, now, business_key)
         step.run(effects, [])
         step.stepped(rev=0)
+        if self.observer is not None:
+            self.observer.started(definition.id, definition.version)
+            if step.ended is not None:
+                self.observer.ended(definition.id, definition.version, step.ended.status)
         return instance_id
 
     def _check_variables(self, definition: ProcessDefinition, values: dict[str, Any],
@@ -349,6 +355,28 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
             return listing.page(conn, limit=limit, offset=offset, after=after, count_up_to=count_up_to, status=status,
                                 definition=definition, version=version, business_key=business_key,
                                 started_from=started_from, started_before=started_before)
+
+    # --- history retention (engine.runtime.retention) ------------------------------------------
+
+    def set_history_ttl(self, definition: str | None, ttl: timedelta | None) -> None:
+        """Keep finished instances of ``definition`` (None: every definition without its own setting) for
+        ``ttl`` after they end; None keeps them forever (the default). Applied by ``cleanup_history``."""
+        retention.set_ttl(self, definition, ttl)
+
+    def history_ttls(self) -> dict[str | None, timedelta]:
+        """The time-to-live settings: definition name (None: the default) -> duration."""
+        return retention.ttls(self)
+
+    def cleanup_history(self, batch_size: int = 200, max_batches: int | None = None,
+                        archive: retention.Archive = None) -> retention.CleanupReport:
+        """Remove finished instances past their time-to-live in batches of ``batch_size`` (one short
+        transaction each), writing them first to ``archive`` (a JSON-lines path, ``.gz`` compressed, or a
+        callable taking each record). See engine.runtime.retention."""
+        return retention.cleanup(self, batch_size=batch_size, max_batches=max_batches, archive=archive)
+
+    def export_history(self, archive: str | Any, **filters: Any) -> int:
+        """Write the instances matching ``filters`` (``instance_page``'s) as archive lines; removes nothing."""
+        return retention.export(self, archive, **filters)
 
     def incidents(self, open_only: bool = True) -> list[dict[str, Any]]:
         query = select(INC).order_by(INC.c.id)
@@ -636,6 +664,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
         now = self.clock.now()
         writes = Writes()
         deferred: list[Pending] = []
+        began = time.perf_counter()
         with self.db.begin() as conn:
             ids = sorted({i.instance_id for i in items})
             query = select(INST.c.id, INST.c.definition_name, INST.c.definition_version, INST.c.state, INST.c.rev,
@@ -673,4 +702,10 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
             for instance_id, step in steps.items():
                 step.stepped(rows[instance_id].rev)
             writes.flush(conn)
+        if self.observer is not None:
+            self.observer.stepped(time.perf_counter() - began, len(items))
+            for instance_id, step in steps.items():
+                if step.ended is not None:
+                    row = rows[instance_id]
+                    self.observer.ended(row.definition_name, row.definition_version, step.ended.status)
         return len(items) + (self._write_batch(deferred, wait=True) if deferred else 0)

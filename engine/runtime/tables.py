@@ -295,3 +295,12 @@ class ActivityRow(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))  # None: the end of a passage
     ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     outcome: str | None = None
+
+
+class HistoryTtlRow(SQLModel, table=True):
+    """History time-to-live per definition name (``*``: the default); see engine.runtime.retention."""
+
+    __tablename__ = "wf_history_ttl"
+    definition_name: str = Field(primary_key=True)
+    ttl_seconds: int
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))

@@ -23,14 +23,26 @@ from engine.runtime.engine import Engine
 from engine.versions.guardrail import check_guardrails
 
 log = logging.getLogger("waooaw.worker")
+CLEANUP_BATCHES = 5  # per pass: a pass stays short (each batch is one small transaction)
 
 
 def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 60.0,
                stop: threading.Event | None = None, max_idle: float | None = None, threads: int = 8,
-               guardrail_interval: float = 60.0) -> int:
+               guardrail_interval: float = 60.0, cleanup_every: float | None = 300.0,
+               metrics_port: int | None = None) -> int:
     """Run jobs until ``stop`` is set, SIGTERM/SIGINT arrives, or (``max_idle``) nothing was due that long.
-    Every ``guardrail_interval`` seconds the rollout guardrails are checked (``engine.versions.guardrail``)."""
+    Every ``guardrail_interval`` seconds the rollout guardrails are checked (``engine.versions.guardrail``).
+
+    Every ``cleanup_every`` seconds (None: never) the worker removes a few batches of history past its
+    time-to-live (``Engine.set_history_ttl``; nothing without one), between job batches. With
+    ``metrics_port`` it serves Prometheus metrics on that port (engine.runtime.metrics)."""
     engine = Engine(db_url, lease=timedelta(seconds=lease), agent_threads=threads)
+    observer = None
+    if metrics_port is not None:
+        from engine.runtime.metrics import serve
+
+        observer = serve(engine, metrics_port)
+        log.info("metrics on http://0.0.0.0:%d/metrics", metrics_port)
     if is_sqlite(engine.db):
         engine.release_locks()
     stop = stop or threading.Event()
@@ -50,6 +62,7 @@ def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 6
     failures = 0
     idle_since = time.monotonic()
     guard_at = time.monotonic()
+    next_cleanup = time.monotonic() + (cleanup_every or 0.0)
     while not stop.is_set():
         if time.monotonic() >= guard_at:
             guard_at = time.monotonic() + guardrail_interval
@@ -58,8 +71,21 @@ def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 6
                     log.warning("%s: %s", rollback.name, rollback.reason)
             except Exception:  # a guardrail is advice: its failure must not stop the jobs
                 log.exception("rollout guardrail check failed")
+        if cleanup_every is not None and time.monotonic() >= next_cleanup:
+            next_cleanup = time.monotonic() + cleanup_every
+            try:
+                report = engine.cleanup_history(max_batches=CLEANUP_BATCHES)
+                if report.total:
+                    log.info("history cleanup removed %s", report.removed)
+                if report.more:
+                    next_cleanup = time.monotonic()  # more is due: another pass after the next job batch
+            except Exception:
+                log.exception("history cleanup failed; it runs again in %s s", cleanup_every)
         try:
+            began = time.perf_counter()
             n = engine.run_due_jobs(limit=batch) + (bridge.pump() if bridge is not None else 0)
+            if observer is not None and n:
+                observer.batch(time.perf_counter() - began)
         except Exception:  # a lost connection, a deadlock victim, a bug in one step: keep serving the rest
             failures += 1
             log.exception("job batch failed (%d in a row); its jobs run again when their lease ends", failures)
@@ -86,13 +112,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=8, help="agent calls of a batch run on this many threads")
     parser.add_argument("--lease", type=float, default=60.0, help="seconds a claimed job stays locked")
     parser.add_argument("--max-idle", type=float, default=None, help="exit after this many idle seconds")
+    parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
+    parser.add_argument("--cleanup-every", type=float, default=300.0,
+                        help="seconds between history cleanup passes (time-to-live per definition); 0: never")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for module in args.agents:
         importlib.import_module(module)
     try:
         ran = run_worker(args.db, poll=args.poll, batch=args.batch, lease=args.lease, max_idle=args.max_idle,
-                         threads=args.threads)
+                         threads=args.threads, cleanup_every=args.cleanup_every or None,
+                         metrics_port=args.metrics_port)
     except WaooawError as exc:  # a start-up problem (the database, a setting): one line, exit 1
         sys.exit(f"error: {exc}")
     print(f"worker stopped after {ran} jobs")

@@ -1,0 +1,141 @@
+"""Schema migrations with Alembic: the engine's tables change only through revisions in ``versions/``.
+
+- ``waooaw db upgrade --db URL`` (or ``upgrade(url)``) brings a database to the newest revision (head).
+- At start the engine checks the database's revision (``ensure_schema``):
+  - an empty database gets the current tables and is stamped with head (nothing to migrate);
+  - a database at head starts;
+  - an older revision, or a database made before migrations existed (engine tables, no
+    ``alembic_version``: the first release's schema, revision 0001) is upgraded in place when it is a
+    SQLite file (the embedded default: one process owns it, as ``make app``'s demo database) and refused
+    on a server database (PostgreSQL: several workers share it; an operator upgrades once, before
+    starting them) with a message that says what to run. ``WAOOAW_DB_AUTO_UPGRADE=1`` (or ``0``)
+    overrides that choice;
+  - a revision this code does not know (a newer release wrote it) is refused: upgrade waooaw.
+- A change to ``engine/runtime/tables.py`` needs a revision: ``alembic -c engine/runtime/migrations/alembic.ini
+  revision --autogenerate -m "what changed"`` (with ``WAOOAW_DB`` naming a database at head);
+  tests/test_migrations.py fails while the models and head differ.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine as SAEngine
+from sqlmodel import SQLModel
+
+from engine.errors import WaooawError
+
+HERE = Path(__file__).resolve().parent
+FIRST = "0001"
+log = logging.getLogger("waooaw.migrations")
+
+
+class SchemaError(WaooawError):
+    """The database's schema is not the one this code uses; the message says what to run."""
+
+
+def config(url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(HERE))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(config())
+
+
+def head() -> str:
+    """The newest revision this code knows."""
+    return _scripts().get_current_head() or FIRST
+
+
+@functools.cache
+def known() -> frozenset[str]:
+    return frozenset(s.revision for s in _scripts().walk_revisions())
+
+
+def current(engine: SAEngine) -> str | None:
+    """The database's revision; ``FIRST`` for engine tables made before migrations; None when empty."""
+    with engine.connect() as conn:
+        revision = MigrationContext.configure(conn).get_current_revision()
+        if revision is None and "wf_instances" in inspect(conn).get_table_names():
+            return FIRST
+    return revision
+
+
+def _upgrade(engine: SAEngine, target: str = "head") -> None:
+    cfg = config()
+    with engine.begin() as conn:
+        if MigrationContext.configure(conn).get_current_revision() is None:
+            cfg.attributes["connection"] = conn
+            command.stamp(cfg, FIRST)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, target)
+
+
+def upgrade(url: str, target: str = "head") -> tuple[str | None, str]:
+    """Bring the database at ``url`` to ``target`` (default head); returns (revision before, after)."""
+    from engine.runtime.db import connect
+
+    engine = connect(url, migrate=False)
+    try:
+        before = current(engine)
+        if before is None:
+            create(engine)
+        else:
+            _upgrade(engine, target)
+        return before, current(engine) or head()
+    finally:
+        engine.dispose()
+
+
+def create(engine: SAEngine) -> None:
+    """An empty database: the current tables, stamped with head (one transaction)."""
+    with engine.begin() as conn:
+        SQLModel.metadata.create_all(conn)
+        MigrationContext.configure(conn).stamp(_scripts(), "head")
+
+
+def _auto(engine: SAEngine) -> bool:
+    choice = os.environ.get("WAOOAW_DB_AUTO_UPGRADE", "").strip().lower()
+    if choice in ("1", "true", "yes"):
+        return True
+    if choice in ("0", "false", "no"):
+        return False
+    return engine.dialect.name == "sqlite"
+
+
+def ensure_schema(engine: SAEngine, shown: str) -> None:
+    """Create, accept, upgrade or refuse the database's schema (see the module docstring).
+
+    Raises SchemaError naming the revision found, the one needed and the command to run."""
+    revision = current(engine)
+    target = head()
+    if revision is None:
+        create(engine)
+        return
+    if revision == target:
+        return
+    if revision not in known():
+        raise SchemaError(f"database {shown} has schema revision {revision}, which this waooaw does not know "
+                          f"(its newest is {target}): a newer waooaw wrote it; upgrade waooaw")
+    if not _auto(engine):
+        raise SchemaError(f"database {shown} has schema revision {revision}; this waooaw needs {target}: run "
+                          f"`waooaw db upgrade --db {shown}` once (stop the workers first), then start again")
+    log.info("upgrading database %s from schema revision %s to %s", shown, revision, target)
+    _upgrade(engine)
+
+
+__all__ = ["SchemaError", "config", "current", "ensure_schema", "head", "upgrade"]
