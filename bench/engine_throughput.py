@@ -62,7 +62,6 @@ import designs  # noqa: E402
 import designs.agents as demo_agents  # noqa: E402
 from engine.runtime import Engine  # noqa: E402
 from engine.runtime.db import scratch_database  # noqa: E402
-from engine.security import Principal  # noqa: E402
 
 PG_BASE = os.environ.get("WAOOAW_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 INPUTS: dict[str, Callable[[int], dict[str, Any]]] = {
@@ -116,7 +115,7 @@ def check_finished(engine: Engine, n: int, where: str) -> int:
 
 def run_sqlite(design: str, n: int, workdir: Path, synchronous: str = "normal") -> Result:
     workdir.mkdir(parents=True, exist_ok=True)
-    engine = Engine(f"sqlite:///{workdir / f'{design}.db'}?synchronous={synchronous}", principal=Principal.system())
+    engine = Engine(f"sqlite:///{workdir / f'{design}.db'}?synchronous={synchronous}")
     engine.deploy(designs.build_design(design))
     started = time.perf_counter()
     index = {engine.start(design, INPUTS[design](i)): i for i in range(n)}
@@ -207,7 +206,7 @@ def run_postgres(design: str, n: int, workers: int, base_url: str, batch: int | 
     of them wait there the clock starts and the lock is released: interpreter start-up and imports
     (seconds for 4 processes on 2 cores) are not counted as throughput."""
     with scratch_database(base_url, prefix="waooaw_bench_") as url:
-        engine = Engine(url, principal=Principal.system())
+        engine = Engine(url)
         engine.deploy(designs.build_design(design))
         started = time.perf_counter()
         index = {engine.start(design, INPUTS[design](i)): i for i in range(n)}

@@ -39,7 +39,6 @@ from engine.runtime import Engine, VirtualClock  # noqa: E402
 from engine.runtime.db import scratch_database  # noqa: E402
 from engine.runtime.retention import instance_tables  # noqa: E402
 from engine.runtime.tables import InstanceRow  # noqa: E402
-from engine.security import Principal  # noqa: E402
 
 PG_BASE = os.environ.get("WAOOAW_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 INST = InstanceRow.__table__
@@ -87,7 +86,7 @@ def held(engine: Engine) -> tuple[int, int]:
 
 def soak(url: str, hours: int, every: float, ttl: timedelta | None) -> list[dict[str, Any]]:
     clock = VirtualClock()
-    engine = Engine(url, clock=clock, principal=Principal.system())
+    engine = Engine(url, clock=clock)
     engine.deploy(design())
     if ttl is not None:
         engine.set_history_ttl("soak_order", ttl)

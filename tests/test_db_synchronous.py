@@ -8,12 +8,11 @@ import pytest
 
 from engine.runtime import Engine
 from engine.runtime.db import DatabaseUnavailable
-from engine.security import Principal
 
 
 @pytest.mark.parametrize(("suffix", "level"), [("", 1), ("?synchronous=full", 2), ("?synchronous=FULL", 2)])
 def test_the_url_sets_the_level_on_every_connection(tmp_path: Path, suffix: str, level: int) -> None:
-    engine = Engine(f"sqlite:///{tmp_path / 'e.db'}{suffix}", principal=Principal.system())
+    engine = Engine(f"sqlite:///{tmp_path / 'e.db'}{suffix}")
     for pool in (engine.db, engine.reader):
         with pool.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
@@ -22,4 +21,4 @@ def test_the_url_sets_the_level_on_every_connection(tmp_path: Path, suffix: str,
 
 def test_an_unknown_level_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DatabaseUnavailable, match="use one of normal, full, extra"):
-        Engine(f"sqlite:///{tmp_path / 'e.db'}?synchronous=off", principal=Principal.system())
+        Engine(f"sqlite:///{tmp_path / 'e.db'}?synchronous=off")

@@ -11,7 +11,6 @@ from engine import register
 from engine.model import ProcessBuilder
 from engine.runtime import Engine, VirtualClock
 from engine.runtime.metrics import instrument, serve
-from engine.security import Principal
 
 
 def ok(inputs: dict, context: object) -> dict:
@@ -44,7 +43,7 @@ def value(metrics: Any, name: str, **labels: str) -> float | None:
 
 def test_counters_and_gauges(db_url: str) -> None:
     clock = VirtualClock()
-    engine = Engine(db_url, clock=clock, principal=Principal.system())
+    engine = Engine(db_url, clock=clock)
     deploy(engine)
     metrics = instrument(engine)
     for _ in range(3):
@@ -69,7 +68,7 @@ def test_counters_and_gauges(db_url: str) -> None:
 
 
 def test_the_endpoint_serves_them(tmp_path: Any) -> None:
-    engine = Engine(f"sqlite:///{tmp_path / 'm.db'}", principal=Principal.system())
+    engine = Engine(f"sqlite:///{tmp_path / 'm.db'}")
     deploy(engine)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,7 +16,6 @@ from engine.errors import EngineError
 from engine.model import ProcessBuilder
 from engine.runtime import Engine, VirtualClock
 from engine.runtime.retention import instance_tables
-from engine.security import Principal
 
 
 def note(inputs: dict, context: object) -> dict:
@@ -47,7 +46,7 @@ def rows_of(engine: Engine, instance_ids: list[str]) -> int:
 @pytest.fixture
 def world(db_url: str) -> tuple[Engine, VirtualClock, dict[str, list[str]]]:
     clock = VirtualClock()
-    engine = Engine(db_url, clock=clock, principal=Principal.system())
+    engine = Engine(db_url, clock=clock)
     deploy(engine)
     ids: dict[str, list[str]] = {"old": [], "young": [], "running": [], "other": []}
     for i in range(5):
@@ -112,7 +111,7 @@ def test_export_writes_without_removing(world, tmp_path: Path) -> None:  # type:
 
 
 def test_bad_settings_are_refused(tmp_path: Path) -> None:
-    engine = Engine(f"sqlite:///{tmp_path / 'e.db'}", principal=Principal.system())
+    engine = Engine(f"sqlite:///{tmp_path / 'e.db'}")
     with pytest.raises(EngineError, match="must be positive"):
         engine.set_history_ttl("quick", timedelta(0))
     with pytest.raises(EngineError, match="batch_size"):
@@ -125,8 +124,7 @@ def test_the_worker_runs_the_cleanup(tmp_path: Path) -> None:
     from engine.runtime.worker import run_worker
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    # long before the worker's clock
-    engine = Engine(url, clock=VirtualClock(datetime(2020, 1, 6, tzinfo=UTC)), principal=Principal.system())
+    engine = Engine(url, clock=VirtualClock(datetime(2020, 1, 6, tzinfo=UTC)))  # long before the worker's clock
     deploy(engine)
     engine.start("other")
     engine.set_history_ttl("other", timedelta(days=1))

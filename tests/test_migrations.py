@@ -19,7 +19,6 @@ from engine.model import ProcessBuilder, serialize
 from engine.runtime import Engine
 from engine.runtime.db import normalise_url
 from engine.runtime.migrations import SchemaError, config, head
-from engine.security import Principal
 
 
 def _migrate(url: str, target: str) -> None:
@@ -70,8 +69,7 @@ def test_head_matches_the_models(db_url: str) -> None:
 @pytest.mark.parametrize("versioned", [False, True], ids=["before-alembic", "stamped-0001"])
 def test_a_previous_release_sqlite_database_is_upgraded_in_place(tmp_path: Path, versioned: bool) -> None:
     url = _previous_release(f"sqlite:///{tmp_path / 'old.db'}", versioned)
-    # the embedded default upgrades itself (make app's demo database keeps working)
-    engine = Engine(url, principal=Principal.system())
+    engine = Engine(url)  # the embedded default upgrades itself (make app's demo database keeps working)
     with engine.db.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == head()
         names = {i["name"] for i in inspect(conn).get_indexes("wf_instances")}
@@ -92,13 +90,13 @@ def test_a_server_database_is_refused_until_upgraded(postgres_url: str) -> None:
     with fresh_postgres(postgres_url) as url:
         _previous_release(url, versioned=True)
         with pytest.raises(SchemaError, match=r"revision 0001; this waooaw needs 000\d: run `waooaw db upgrade --db"):
-            Engine(url, principal=Principal.system())
+            Engine(url)
         from engine.cli import app
 
         result = CliRunner().invoke(app, ["db", "upgrade", "--db", url])
         assert result.exit_code == 0, result.output
         assert f"schema at revision {head()} (was 0001)" in result.output
-        engine = Engine(url, principal=Principal.system())
+        engine = Engine(url)
         assert engine.instance_page().total == 1
         engine.db.dispose()
 
@@ -107,14 +105,14 @@ def test_an_unknown_revision_and_a_refused_auto_upgrade(tmp_path: Path, monkeypa
     url = _previous_release(f"sqlite:///{tmp_path / 'old.db'}", versioned=True)
     monkeypatch.setenv("WAOOAW_DB_AUTO_UPGRADE", "0")
     with pytest.raises(SchemaError, match="run `waooaw db upgrade"):
-        Engine(url, principal=Principal.system())
+        Engine(url)
     monkeypatch.delenv("WAOOAW_DB_AUTO_UPGRADE")
     future = create_engine(url)
     with future.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'f00d'"))
     future.dispose()
     with pytest.raises(SchemaError, match="f00d, which this waooaw does not know"):
-        Engine(url, principal=Principal.system())
+        Engine(url)
 
 
 def test_the_current_command(tmp_path: Path) -> None:
@@ -122,7 +120,7 @@ def test_the_current_command(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'n.db'}"
     assert "database: empty" in CliRunner().invoke(app, ["db", "current", "--db", url]).output
-    Engine(url, principal=Principal.system())
+    Engine(url)
     shown = CliRunner().invoke(app, ["db", "current", "--db", url]).output
     assert f"database: {head()}; this waooaw: {head()}" in shown
 
@@ -133,7 +131,7 @@ def test_a_database_made_between_releases_by_create_all_is_upgraded(tmp_path: Pa
     engine = create_engine(url)
     SQLModel.metadata.create_all(engine)
     engine.dispose()
-    Engine(url, principal=Principal.system())
+    Engine(url)
     check = create_engine(url)
     with check.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == head()
