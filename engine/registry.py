@@ -128,11 +128,12 @@ def resolve(ref: str) -> Any:
 
 def definition_refs(definition: ProcessDefinition) -> Iterator[tuple[str, str, str]]:
     """``(node id, field, reference)`` for every agent and handler a definition names."""
+    handlers = {n.id for n in definition.all_nodes() if getattr(n, "for_compensation", False)}
     for node in definition.all_nodes():
         for name in ("agent", "compensation"):
             value = getattr(node, name, None)
-            if isinstance(value, str):
-                yield node.id, name, value
+            if isinstance(value, str) and not (name == "compensation" and value in handlers):
+                yield node.id, name, value  # (a compensation handler activity of the process is a node, not code)
         handler = getattr(getattr(node, "on_timeout", None), "handler", None)
         if isinstance(handler, str):
             yield node.id, "on_timeout.handler", handler

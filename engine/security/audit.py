@@ -29,6 +29,8 @@ def record(db: SAEngine | Connection, principal: Principal | None, action: str, 
     """Write one decision: in the caller's transaction when ``db`` is a Connection, else in its own."""
     user = principal.user if isinstance(principal, Principal) else "(none)"
     roles = sorted(r.value for r in principal.roles) if isinstance(principal, Principal) else []
+    if target is not None and "\x00" in target:  # the action itself refuses it; the record must still be written
+        target = target.replace("\x00", "\\x00")
     values = {"at": at, "principal": user, "roles": json.dumps(roles), "action": action, "target": target,
               "allowed": allowed, "rule": rule, "detail": json.dumps(detail or {}, default=str, sort_keys=True)}
     if isinstance(db, Connection):
