@@ -108,12 +108,18 @@ def ab_section(ctx: PageContext, name: str, versions: list[int]) -> None:
                                                  if not worse.empty else "nothing"))
 
 
-def migration_section(ctx: PageContext, name: str, versions: list[int]) -> None:
-    cols = st.columns(2)
-    source = cols[0].selectbox("Migrate running instances of", versions, index=max(len(versions) - 2, 0),
-                               key=f"mig_from:{name}", format_func=lambda v: f"v{v}")
-    target = cols[1].selectbox("to", versions, index=len(versions) - 1, key=f"mig_to:{name}",
+def version_pair(cols: list, versions: list[int], labels: tuple[str, str], keys: tuple[str, str]) -> tuple[int, int]:
+    """Two version pickers (the one before the newest, and the newest, by default)."""
+    source = cols[0].selectbox(labels[0], versions, index=max(len(versions) - 2, 0), key=keys[0],
                                format_func=lambda v: f"v{v}")
+    target = cols[1].selectbox(labels[1], versions, index=len(versions) - 1, key=keys[1],
+                               format_func=lambda v: f"v{v}")
+    return source, target
+
+
+def migration_section(ctx: PageContext, name: str, versions: list[int]) -> None:
+    source, target = version_pair(st.columns(2), versions, ("Migrate running instances of", "to"),
+                                  (f"mig_from:{name}", f"mig_to:{name}"))
     text = st.text_area("Node mapping (ids that stay the same map to themselves)", key=f"mig_map:{name}",
                         placeholder="approve = review", height=80)
     if source == target:
@@ -135,10 +141,8 @@ def migration_section(ctx: PageContext, name: str, versions: list[int]) -> None:
 
 def replay_section(ctx: PageContext, name: str, versions: list[int]) -> None:
     cols = st.columns(3)
-    source = cols[0].selectbox("Replay finished runs of", versions, index=max(len(versions) - 2, 0),
-                               key=f"rep_from:{name}", format_func=lambda v: f"v{v}")
-    target = cols[1].selectbox("through", versions, index=len(versions) - 1, key=f"rep_to:{name}",
-                               format_func=lambda v: f"v{v}")
+    source, target = version_pair(cols, versions, ("Replay finished runs of", "through"),
+                                  (f"rep_from:{name}", f"rep_to:{name}"))
     limit = cols[2].number_input("at most", 1, 10_000, 200, key=f"rep_limit:{name}")
     if st.button("Replay", key=f"rep_go:{name}", icon=":material/replay:"):
         report = replay_versions(ctx.engine, name, int(source), int(target), limit=int(limit))
