@@ -287,6 +287,21 @@ class Results:
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
+    def messages(self, replication: int | None = None) -> pd.DataFrame:
+        """Thrown messages that did not reach one waiting case at once, as ``Engine.messages()`` lists them
+        (``engine.semantics.messages``): name, correlation, status (buffered / delivered / expired /
+        ambiguous), source (``case <n>:<throw node>``), the receiving case, and created_s / delivered_s /
+        expires_s in seconds from the scenario's start; ``error`` names the candidates of an ambiguous one."""
+        runs = self.runs if replication is None else [self.runs[replication]]
+        columns = ["name", "correlation", "status", "source", "case", "created_s", "delivered_s", "expires_s",
+                   "error"]
+        frames = []
+        for run in runs:
+            frame = pd.DataFrame(getattr(run, "messages", []), columns=columns)
+            frame.insert(0, "replication", run.replication)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
     def queue(self, replication: int | None = None) -> pd.DataFrame:
         runs = self.runs if replication is None else [self.runs[replication]]
         frames = []

@@ -34,6 +34,7 @@ from engine.limits import LimitExceeded, check_file_size
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import UserTask
 from engine.model.timers import ZoneName, format_duration, parse_datetime, parse_duration
+from engine.semantics.messages import DEFAULT_MESSAGE_TTL
 from engine.yaml_lines import Path_, line_of, parse_json, parse_yaml, yaml_problem
 from simulator.distributions import Distribution, DistributionError
 
@@ -267,6 +268,8 @@ class Scenario(Model):
     variables: dict[str, ValueDist] = Field(default_factory=dict)
     branches: dict[str, dict[str, Probability]] = Field(default_factory=dict)
     messages: dict[str, MessageSpec] = Field(default_factory=dict)
+    # a message the design throws while no case waits is buffered this long (the engine's message_ttl)
+    message_ttl: Duration = DEFAULT_MESSAGE_TTL
 
     _lines: dict[Path_, int] = PrivateAttr(default_factory=dict)
     _source: str | None = PrivateAttr(default=None)
@@ -518,7 +521,8 @@ def _check(s: Scenario, d: ProcessDefinition) -> list[Problem]:
                 add(("tasks", node.id), f"{node.kind} {node.id!r} has no duration: it takes no time", severity)
         if node.kind in ("message_catch", "boundary_message"):
             message = node.message  # type: ignore[attr-defined]
-            if message not in s.messages:
+            thrown = any(getattr(n, "message", None) == message for n in d.all_nodes() if n.kind == "message_throw")
+            if message not in s.messages and not thrown:
                 add(("messages",), f"message {message!r} (awaited at {node.id!r}) has no messages entry: "
                                    f"it never arrives", "warning")
 

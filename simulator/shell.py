@@ -26,9 +26,10 @@ from simpy.events import Timeout
 
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import Node, SequenceFlow
-from engine.semantics import InstanceState, Semantics
+from engine.semantics import InstanceState, Semantics, messages
 from engine.semantics import effects as fx
 from engine.semantics import events as ev
+from engine.semantics.messages import MessageBuffer
 from simulator.distributions import BATCH
 from simulator.resources import Pool, Work
 from simulator.scenario import PER, Scenario, pool_of
@@ -56,6 +57,9 @@ class RunData:
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
     entered: dict[str, int] = field(default_factory=dict)
     events: int = 0  # events delivered to the core (starts + steps)
+    # thrown messages that found no single waiting case at once: (name, correlation, status, from case,
+    # to case, created s, delivered s, expires s); status buffered / delivered / expired / ambiguous
+    messages: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class _Case:
@@ -170,8 +174,11 @@ class Run:
             fx.StartWork: self._start_work, fx.ScheduleTimer: self._schedule_timer,
             fx.CancelTimer: self._cancel_timer, fx.CancelWork: self._cancel_work, fx.SlaBreached: self._sla_breached,
             fx.Subscribe: self._subscribe, fx.Unsubscribe: lambda case, e: self._unsubscribe(case, e.subscription_id),
-            fx.SendMessage: lambda case, e: self._send_message(e), fx.Incident: self._incident}
-        self._subs_by_message: dict[tuple[str, Any], dict[str, _Case]] = {}
+            fx.SendMessage: self._send_message, fx.Incident: self._incident}
+        # waiting catches: message name -> key as stored (messages.key_text) -> (case id, subscription id) -> case
+        # (the core's subscription ids repeat across cases)
+        self._subs_by_message: dict[str, dict[str | None, dict[tuple[int, str], _Case]]] = {}
+        self._buffer = MessageBuffer(s.message_ttl)  # the engine's rule 3 (engine.semantics.messages)
         self._wants_compensation = any(t.compensation is not None for t in s.tasks.values())
         self._durations: dict[str, Callable[[], float]] = {}
         self._outputs: dict[str, list[tuple[str, Callable[[], Any]]]] = {}
@@ -487,22 +494,32 @@ class Run:
     def _subscribe(self, case: _Case, e: fx.Subscribe) -> None:
         now = self.env._now
         case.subs[e.subscription_id] = (e.message, e.node_id, now, e.correlation)
-        self._subs_by_message.setdefault((e.message, e.correlation), {})[e.subscription_id] = case
+        if self._buffer.messages:  # a message thrown before this catch opened (the engine's rule 3)
+            payload = self._buffer.take(e.message, e.correlation, self._dt_now(), receiver=case.id)
+            if payload is not None:  # taken: no other message can reach this catch any more
+                self._at(0.0, self._on_message, (case, e.subscription_id, payload))
+                return
+        self._subs_by_message.setdefault(e.message, {}).setdefault(
+            messages.key_text(e.correlation), {})[(case.id, e.subscription_id)] = case
         spec = self._messages.get(e.message)
         if spec is not None:
-            probability, after, u, payload = spec
+            probability, after, u, payload_spec = spec
             if probability >= 1 or u() < probability:
-                values = {k: draw() for k, draw in payload}
+                values = {k: draw() for k, draw in payload_spec}
                 self._at(after(), self._on_message, (case, e.subscription_id, values))
 
     def _unsubscribe(self, case: _Case, sub_id: str) -> None:
         sub = case.subs.pop(sub_id, None)
         if sub is not None:
-            waiting = self._subs_by_message.get((sub[0], sub[3]))
-            if waiting is not None:
-                waiting.pop(sub_id, None)
-                if not waiting:
-                    del self._subs_by_message[(sub[0], sub[3])]
+            self._unindex(sub[0], sub[3], case.id, sub_id)
+
+    def _unindex(self, message: str, correlation: Any, case_id: int, sub_id: str) -> None:
+        by_key = self._subs_by_message.get(message)
+        if by_key:
+            key = messages.key_text(correlation)
+            waiting = by_key.get(key)
+            if waiting is not None and waiting.pop((case_id, sub_id), None) is not None and not waiting:
+                del by_key[key]
 
     def _on_message(self, event: Any) -> None:
         case, sub_id, payload = event._value
@@ -513,12 +530,32 @@ class Run:
         self.data.wait_rows.append((case.id, sub[1], "message", sub[2], self.env._now))
         self._send(case, ev.MessageReceived(sub_id, payload))
 
-    def _send_message(self, e: fx.SendMessage) -> None:
-        """A design's own message throw reaches a waiting case with the same name and key (next instant)."""
-        waiting = self._subs_by_message.get((e.message, e.correlation))
-        if waiting:
-            sub_id, case = next(iter(waiting.items()))
+    def _send_message(self, sender: _Case, e: fx.SendMessage) -> None:
+        """A design's own message throw, by the engine's rule (``engine.semantics.messages``), decided after
+        the step that threw it (the engine's message job runs after the step commits): the one waiting case
+        whose catch matches receives it; several matching is ambiguous (recorded, given to none); none waiting
+        buffers it for the scenario's ``message_ttl``, for the first catch that opens and matches."""
+        self._at(0.0, self._route_message, (sender, e))
+
+    def _route_message(self, event: Any) -> None:
+        sender, e = event._value
+        by_key = self._subs_by_message.get(e.message, {})
+        key = messages.key_text(e.correlation)
+        # rule 1 through the index: an unkeyed message matches every catch of its name, a keyed one its key's
+        groups = by_key.items() if key is None else [(key, by_key.get(key, {}))]
+        matching = [(sub_id, case) for waiting_key, waiting in groups
+                    if messages.key_matches(key, waiting_key, stored=True) for (_, sub_id), case in waiting.items()]
+        decision, receivers = messages.route(matching)
+        if decision == "deliver":
+            sub_id, case = receivers[0]
+            self._unindex(e.message, case.subs[sub_id][3], case.id, sub_id)  # taken: another message now finds it gone
             self._at(0.0, self._on_message, (case, sub_id, dict(e.payload)))
+        elif decision == "ambiguous":
+            names = ", ".join(f"case {case.id} at {case.subs[sub_id][1]!r}" for sub_id, case in receivers)
+            self._buffer.add(e.message, e.correlation, e.payload, self._dt_now(), f"case {sender.id}:{e.node_id}",
+                             status="ambiguous", error=f"matches {len(receivers)} waiting catches: {names}")
+        else:
+            self._buffer.add(e.message, e.correlation, e.payload, self._dt_now(), f"case {sender.id}:{e.node_id}")
 
     # --- gateways --------------------------------------------------------------------------------
 
@@ -573,6 +610,13 @@ class Run:
             if pool.size is not None:
                 self.data.queue_traces[name] = pool.queue_trace
         self.data.events = self.events
+        end_dt = self.t0 + timedelta(seconds=end)
+        for m in self._buffer.messages:
+            self.data.messages.append((
+                m.name, m.correlation, self._buffer.status(m, end_dt), m.source, m.receiver,
+                (m.created_at - self.t0).total_seconds(),
+                (m.delivered_at - self.t0).total_seconds() if m.delivered_at is not None else math.nan,
+                (m.expires_at - self.t0).total_seconds() if m.status == "buffered" else math.nan, m.error))
 
 
 class _Uniform:

@@ -17,6 +17,7 @@ from sim_support import scenario
 from sqlalchemy import text
 
 import designs
+from engine.model import ProcessBuilder, ProcessDefinition
 from engine.runtime import Engine, VirtualClock
 from engine.security import Principal
 from simulator import simulate
@@ -104,3 +105,55 @@ def test_the_simulation_predicts_the_engine(name: str, tmp_path: Path) -> None:
     engine_done, engine_cycle = lived(case, f"sqlite:///{tmp_path / 'live.db'}")
     assert sim_done == engine_done
     assert abs(sim_cycle - engine_cycle) < timedelta(seconds=1)
+
+
+# --- messages: the simulator's rule is the engine's (engine.semantics.messages) ------------------------------
+
+def _relay() -> ProcessDefinition:
+    """A case waits one minute for a baton; with none it pays (5 min) and throws the baton itself. A case
+    that gets a baton ships (10 min). Thrown batons nobody waits for are buffered for the message TTL."""
+    b = ProcessBuilder("relay")
+    race = b.start().race("wait_baton")
+    race.branch().receive("got_baton", "baton").timer("shipping", "PT10M").end("shipped")
+    race.branch().timer("no_baton", "PT1M").timer("paying", "PT5M").send("throw_baton", "baton").end("paid")
+    return b.build()
+
+
+# Arrival minutes, and what the rule says happens:
+#   0    pays, throws at 6: nobody waits -> buffered #1 (expires at 46)
+#   3    pays, throws at 9: nobody waits -> buffered #2 (expires at 49)
+#   20   takes #1 (oldest first) when its catch opens: ships
+#   70   #2 expired at 49: pays, throws at 76 while 75.5 and 75.75 both wait -> ambiguous, given to none
+#   75.5, 75.75  pay; throw at 81.5 and 81.75: buffered, never taken, expired by the end
+RELAY_ARRIVALS = [0.0, 3.0, 20.0, 70.0, 75.5, 75.75]
+RELAY_TTL = timedelta(minutes=40)
+
+
+def test_the_simulator_routes_thrown_messages_by_the_engines_rule(tmp_path: Path) -> None:
+    s = scenario(start=T0.isoformat(), horizon="PT2H", drain="PT1H", replications=1, seed=1,
+                 arrivals={"timestamps": [(T0 + m * MINUTE).isoformat() for m in RELAY_ARRIVALS]},
+                 message_ttl=RELAY_TTL.total_seconds())
+    results = simulate(_relay(), s)
+    sim = [(r["end_node"], timedelta(seconds=r["ended_s"])) for r in results.cases(0).to_dict("records")]
+    sim_messages = sorted(results.messages(0)["status"])
+
+    engine = Engine(f"sqlite:///{tmp_path / 'relay.db'}", clock=VirtualClock(T0), message_ttl=RELAY_TTL,
+                    principal=Principal.system())
+    engine.deploy(_relay())
+    ids = []
+    for minutes in RELAY_ARRIVALS:
+        engine.advance_to(T0 + minutes * MINUTE)
+        ids.append(engine.start("relay"))
+    engine.advance(timedelta(hours=2))
+    lived = []
+    for iid in ids:
+        view = engine.instance(iid)
+        passed = engine.activities(iid)
+        lived.append((passed.loc[passed["kind"] == "end", "node_id"].iloc[-1], view.ended_at - T0))
+    lived_messages = sorted(engine.messages()["status"])
+
+    assert [end for end, _ in sim] == ["paid", "paid", "shipped", "paid", "paid", "paid"]  # the rule, above
+    assert sim == lived
+    assert sim_messages == lived_messages == ["ambiguous", "delivered", "expired", "expired", "expired"]
+    ambiguous = results.messages(0).query("status == 'ambiguous'")["error"].iloc[0]
+    assert "case 5" in ambiguous and "case 6" in ambiguous

@@ -1,6 +1,8 @@
 """Messages: which waiting instance a message reaches, and what happens when none (or several) wait.
 
-The rule, the same for every path a message takes (``Engine.correlate``, a message throw event, the bus):
+The rule, the same for every path a message takes (``Engine.correlate``, a message throw event, the bus) and
+the same in the simulator: its definition is :mod:`engine.semantics.messages` (key matching, narrowing, one
+receiver or ambiguous, which buffered message an opening catch takes); this module keeps it in the database.
 
 1. **Matching.** A message matches a waiting catch (intermediate catch, receive task, message boundary
    event, a branch of an event-based gateway) with the same message name and, when the message carries a
@@ -47,6 +49,7 @@ from engine.runtime.tables import DefinitionRow, InstanceRow, MessageRow, Subscr
 from engine.runtime.writes import Writes
 from engine.security import guard
 from engine.semantics import events as ev
+from engine.semantics import messages
 from engine.semantics.core import message_variables
 
 if TYPE_CHECKING:
@@ -105,23 +108,18 @@ def _candidates_query(message: str, correlation: Any, filters: Mapping[str, Any]
 def take_buffered(conn: Connection, instance_id: str, business_key: str | None, message: str, correlation: Any,
                   variables: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
     """Inside a step that opens a catch: the payload of the oldest buffered, unexpired message that matches
-    it (now marked delivered to ``instance_id``), or None."""
+    it (now marked delivered to ``instance_id``), or None. Which messages match is
+    :func:`engine.semantics.messages.deliverable`, the simulator's rule too."""
     query = (select(M.c.id, M.c.correlation, M.c.payload, M.c.filters)
              .where(M.c.name == message, M.c.status == "buffered", M.c.expires_at > now).order_by(M.c.id))
-    for row in conn.execute(query).all():
-        if row.correlation is not None and (correlation is None or row.correlation != dumps(correlation)):
-            continue
-        filters = loads(row.filters or "{}")
-        if filters.get("instance_id") not in (None, instance_id):
-            continue
-        if "business_key" in filters and filters["business_key"] != business_key:
-            continue
-        if any(variables.get(k) != v for k, v in filters.get("where", {}).items()):
-            continue
-        taken = conn.execute(update(M).where(M.c.id == row.id, M.c.status == "buffered").values(
+    rows = {row.id: row for row in conn.execute(query).all()}
+    candidates = ((row.id, row.correlation, loads(row.filters or "{}"), None) for row in rows.values())
+    for row_id in messages.deliverable(candidates, messages.key_text(correlation), now, instance_id, business_key,
+                                       variables, stored=True):
+        taken = conn.execute(update(M).where(M.c.id == row_id, M.c.status == "buffered").values(
             status="delivered", delivered_at=now, instance_id=instance_id)).rowcount
         if taken == 1:
-            return dict(loads(row.payload or "{}"))
+            return dict(loads(rows[row_id].payload or "{}"))
     return None
 
 
@@ -212,7 +210,8 @@ class MessageApi:
                 subs = conn.execute(query.limit(50)).all()
             if not subs:
                 break
-            if len(subs) > 1 and not all:
+            decision, subs = messages.route(subs, all)
+            if decision == "ambiguous":
                 raise AmbiguousCorrelation(message, [{"instance_id": s.instance_id, "business_key": s.business_key,
                                                       "node_id": s.node_id} for s in subs])
             lost = False

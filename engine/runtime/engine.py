@@ -66,6 +66,7 @@ from engine.security.principal import Principal
 from engine.security.sensitive import mask_history, mask_problems, mask_values
 from engine.semantics import InstanceState, Semantics
 from engine.semantics import events as ev
+from engine.semantics.messages import DEFAULT_MESSAGE_TTL
 from engine.validate import deploy_problems
 from engine.versions import rollout
 
@@ -154,7 +155,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
     def __init__(self, db_url: str = DEFAULT_URL, clock: Clock | None = None,
                  calendars: Mapping[str, Any] | None = None, worker_id: str | None = None,
                  lease: timedelta = timedelta(seconds=60), agent_threads: int = 8, bus: Any = None,
-                 message_ttl: timedelta = timedelta(hours=1), principal: Principal | None = None) -> None:
+                 message_ttl: timedelta = DEFAULT_MESSAGE_TTL, principal: Principal | None = None) -> None:
         self.principal: Principal = guard.checked_principal(principal)
         self.db = connect(db_url)
         self.reader = connect(db_url, reader=True) if is_sqlite(self.db) else self.db
