@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-from scipy import stats
+if TYPE_CHECKING:  # numpy, pandas and scipy are imported where a test runs: importing the engine stays light
+    import pandas as pd
 
 
 def difference(va: pd.Series, vb: pd.Series, alpha: float = 0.05, paired: bool = False,
                labels: tuple[str, str] = ("A", "B")) -> dict[str, float | bool]:
     """Means of A and B, B - A with its (1 - alpha) interval, Welch's (or, ``paired``, the paired)
     t-test p-value and ``significant``. Series are indexed by replication when paired."""
+    import numpy as np
+    from scipy import stats
+
     la, lb = labels
     x, y = va.dropna(), vb.dropna()
     out: dict[str, float | bool] = {la: float(x.mean()) if len(x) else math.nan,
@@ -66,6 +69,8 @@ def proportions(successes_a: int, n_a: int, successes_b: int, n_b: int, alpha: f
                                     "relative": (pb - pa) / pa if n_a and pa else math.nan}
     low = high = p = math.nan
     if n_a and n_b:
+        from scipy import stats
+
         wald = math.sqrt(pa * (1 - pa) / n_a + pb * (1 - pb) / n_b)
         z_half = float(stats.norm.ppf(1 - alpha / 2))
         low, high = (pb - pa) - z_half * wald, (pb - pa) + z_half * wald

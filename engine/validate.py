@@ -74,8 +74,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from engine.errors import Problem
 from engine.model import expressions
@@ -96,6 +95,9 @@ from engine.model.nodes import (
     UserTask,
 )
 from engine.model.serialize import serialisation_problems
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 #: Throw events with no outgoing flow are end events in BPMN (a message or compensation end event).
 THROW_END_KINDS = frozenset({"message_throw", "compensation_throw"})
@@ -204,6 +206,8 @@ class _Scope:
     @cached_property
     def simple(self) -> nx.DiGraph:
         """The graph without parallel edges (reachability and dominance do not need them)."""
+        import networkx as nx  # imported where a graph is built: importing the engine stays light
+
         return nx.DiGraph(self.graph)
 
 
@@ -248,6 +252,8 @@ class _Validator:
         return scopes
 
     def _scope(self, scope_id: str | None, nodes: list[Node], flows: list[SequenceFlow]) -> _Scope:
+        import networkx as nx  # imported where a graph is built: importing the engine stays light
+
         by_id = {n.id: n for n in nodes}
         graph = nx.MultiDiGraph()
         graph.add_nodes_from(by_id)
@@ -509,6 +515,8 @@ class _Validator:
 
     def _check_cycles(self, s: _Scope) -> set[str]:
         """Report loops with no way out; returns their nodes (they need no further 'cannot end' report)."""
+        import networkx as nx  # imported where a graph is built: importing the engine stays light
+
         stuck: set[str] = set()
         order = {n: i for i, n in enumerate(s.nodes)}
         for component in nx.strongly_connected_components(s.graph):
@@ -527,6 +535,8 @@ class _Validator:
         return stuck
 
     def _check_reachability(self, s: _Scope, exitless: set[str]) -> None:
+        import networkx as nx  # imported where a graph is built: importing the engine stays light
+
         g = s.graph
         starts = [n for n in s.nodes if s.nodes[n].kind in START_KINDS]  # type: ignore[attr-defined]
         if starts:
@@ -743,6 +753,8 @@ class _Reach:
     """
 
     def __init__(self, graph: nx.DiGraph, branch: tuple[str, str, str]) -> None:
+        import networkx as nx  # imported where a graph is built: importing the engine stays light
+
         _, self.first, self.key = branch
         self.reached: set[str] = set()
         self.pre: dict[str, int] = {}

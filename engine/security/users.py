@@ -12,14 +12,14 @@ and each sign-in attempt lands in the audit trail (``wf_audit``).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine as SAEngine
 
@@ -32,8 +32,23 @@ from engine.security.tables import AuditRow, UserRow
 U = UserRow.__table__
 MIN_PASSWORD = 10
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
-_HASHER = PasswordHasher()
-_DUMMY = _HASHER.hash("not a password: equalises the time of unknown-user sign-ins")
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """argon2id with its RFC 9106 defaults, made on first use: hashing takes 64 MiB and ~0.1 s, which a worker
+    or a script that never signs anyone in must not pay at import."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+@functools.cache
+def _dummy() -> str:
+    return _hasher().hash("not a password: equalises the time of unknown-user sign-ins")
 
 
 @dataclass(frozen=True)
@@ -126,15 +141,17 @@ class UserStore:
             row = conn.execute(select(U).where(U.c.name == name)).first()
         stored = row.password_hash if row is not None else None
         ok = False
+        import argon2.exceptions  # loaded with the hasher (see _hasher)
+
         try:
-            ok = _HASHER.verify(stored or _DUMMY, password) and stored is not None
-        except (VerificationError, InvalidHashError):
+            ok = _hasher().verify(stored or _dummy(), password) and stored is not None
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
             ok = False
         ok = ok and row is not None and not row.disabled
         principal = _info(row).principal() if ok and row is not None else None
         with self.db.begin() as conn:
-            if ok and stored is not None and _HASHER.check_needs_rehash(stored):
-                conn.execute(update(U).where(U.c.name == name).values(password_hash=_HASHER.hash(password)))
+            if ok and stored is not None and _hasher().check_needs_rehash(stored):
+                conn.execute(update(U).where(U.c.name == name).values(password_hash=_hasher().hash(password)))
             audit.record(conn, principal or Principal(name or "(empty)"), "sign_in", ok, self._now(),
                          rule="password", target=name)
         return principal
@@ -165,7 +182,7 @@ class UserStore:
         if password is not None:
             check_password(password)
         values = {"name": name, "display_name": display_name, "email": email,
-                  "password_hash": _HASHER.hash(password) if password is not None else None,
+                  "password_hash": _hasher().hash(password) if password is not None else None,
                   "groups": json.dumps(sorted(set(groups))), "roles": json.dumps(sorted(r.value for r in roles)),
                   "disabled": False, "demo": demo, "created_at": self._now()}
         with self.db.begin() as conn:
@@ -181,7 +198,7 @@ class UserStore:
         if by.user != name or by.is_system:
             self._require(by, name)
         check_password(password)
-        self._update(by, name, "users.password", password_hash=_HASHER.hash(password))
+        self._update(by, name, "users.password", password_hash=_hasher().hash(password))
 
     def set_roles(self, by: Principal, name: str, roles: Iterable[str | Role]) -> None:
         self._require(by, name)

@@ -8,20 +8,29 @@ migration of running instances (with a dry run), and replay of recorded runs aga
 - ``replay_versions(engine, name, 3, 4)``: which finished runs of v3 would take another path in v4
 """
 
-from engine.versions.compare import compare_versions, version_table
-from engine.versions.guardrail import check_guardrails
-from engine.versions.migration import MigrationPlan, migrate, migrations, plan_migration
-from engine.versions.replay import Recording, record, replay, replay_versions
-from engine.versions.rollout import (
-    Guardrail,
-    Rollout,
-    choose_version,
-    clear_rollout,
-    get_rollout,
-    rollout_history,
-    rollouts,
-    set_rollout,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Each name is imported from its module on first use (PEP 562): the engine imports ``engine.versions.rollout``
+# on every start, and must not pay for the comparison's pandas and scipy.
+_WHERE = {
+    "compare_versions": "compare", "version_table": "compare", "check_guardrails": "guardrail",
+    "MigrationPlan": "migration", "migrate": "migration", "migrations": "migration", "plan_migration": "migration",
+    "Recording": "replay", "record": "replay", "replay": "replay", "replay_versions": "replay",
+    "Guardrail": "rollout", "Rollout": "rollout", "choose_version": "rollout", "clear_rollout": "rollout",
+    "get_rollout": "rollout", "rollout_history": "rollout", "rollouts": "rollout", "set_rollout": "rollout",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'engine.versions' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"engine.versions.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["Guardrail", "MigrationPlan", "Recording", "Rollout", "check_guardrails", "choose_version", "clear_rollout",
            "compare_versions", "get_rollout", "migrate", "migrations", "plan_migration", "record", "replay",
