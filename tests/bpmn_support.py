@@ -8,6 +8,7 @@ import pytest
 
 from engine.bpmn.schema import schema_errors
 from engine.model import ProcessBuilder, ProcessDefinition, complete_with
+from engine.model.nodes import ServiceTask, UserTask
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "bpmn"
 XSD = CORPUS / "xsd"
@@ -58,10 +59,13 @@ def sample_definitions() -> list[ProcessDefinition]:
         "collect", lambda sub: sub.start("c_start").task("c_work", documentation="Collect.").end("c_end"),
         metadata={"expanded": False})
     right = body.branch().inclusive("pick", default=None)
-    one = right.when("day == 'MON'").task("weekly")
-    two = right.otherwise().task("daily")
+    one = right.when("day == 'MON'").task("weekly", compensation="undo_weekly")
+    two = right.otherwise().task("daily", compensation="undo_daily")
     joined = s.join("pick_join", one, two, kind="inclusive_gateway")
-    s.join("fan_join", left, joined).end("done")
+    s.join("fan_join", left, joined).compensate("undo_run").end("done")
     s.message_start("on_demand", "report.requested").to("begin")
+    # compensation handler activities (BPMN isForCompensation): a person undoes one, an agent the other
+    s.add(UserTask(id="undo_weekly", title="Undo the weekly report", assignee="ops", for_compensation=True))
+    s.add(ServiceTask(id="undo_daily", agent="agents.report:retract", for_compensation=True))
     second = s.build(validate=False)
     return [first, second]

@@ -17,7 +17,7 @@ from lxml import etree
 from engine.bpmn import from_bpmn, import_bpmn, layout, to_bpmn
 from engine.bpmn.namespaces import BPMN, BPMNDI, DC
 from engine.model import ProcessBuilder, ProcessDefinition
-from engine.model.nodes import BoundaryEvent
+from engine.model.nodes import BoundaryEvent, UserTask
 
 
 def shapes(xml: str) -> dict[str, list[float]]:
@@ -84,6 +84,64 @@ def test_standard_bpmn_carries_what_it_can() -> None:
              for lane in root.xpath("//bpmn:lane", namespaces=ns)}
     assert lanes["People"] == ["deploy_ok", "deployed"]
     assert root.xpath("//bpmn:participant/@processRef", namespaces=ns) == ["pr_review"]
+
+
+def test_a_compensation_handler_activity_is_exported_as_itself_with_is_for_compensation() -> None:
+    """BPMN 2.0 §10.7.2 as Camunda Modeler writes it: the handler activity itself carries isForCompensation and
+    the compensation boundary event of the activity it undoes is associated with it; no stand-in task."""
+    d = sample_definitions()[1]
+    xml = to_bpmn(d)
+    assert_schema_valid(xml)
+    root = etree.fromstring(xml.encode())
+    ns = {"bpmn": BPMN}
+    handlers = root.xpath("//bpmn:*[@isForCompensation='true']", namespaces=ns)
+    assert sorted((etree.QName(h).localname, h.get("id")) for h in handlers) == [
+        ("serviceTask", "undo_daily"), ("userTask", "undo_weekly")]
+    for activity, handler in (("weekly", "undo_weekly"), ("daily", "undo_daily")):
+        (boundary,) = root.xpath(f"//bpmn:boundaryEvent[@attachedToRef='{activity}']", namespaces=ns)
+        assert boundary.find(f"{{{BPMN}}}compensateEventDefinition") is not None
+        (assoc,) = root.xpath(f"//bpmn:association[@sourceRef='{boundary.get('id')}']", namespaces=ns)
+        assert assoc.get("targetRef") == handler
+    drawn = shapes(xml)
+    assert {"undo_weekly", "undo_daily"} <= set(drawn)
+    assert not overlaps(drawn["undo_weekly"], drawn["undo_daily"])
+    back = import_bpmn(xml).definition
+    assert back == d
+    assert back.node("weekly").compensation == "undo_weekly"  # type: ignore[attr-defined]
+    assert back.node("undo_daily").for_compensation  # type: ignore[attr-defined]
+    b = ProcessBuilder("unnamed")  # a handler activity no activity names yet (a warning while designing) is kept
+    b.start().task("t").end("e")
+    b.add(UserTask(id="undo", for_compensation=True))
+    lonely = b.build(validate=False)
+    assert from_bpmn(to_bpmn(lonely)) == lonely
+
+
+def test_a_handler_reference_is_carried_by_a_stand_in_task_and_read_back_as_a_reference() -> None:
+    d = sample_definitions()[0]  # validate's compensation is a registered callable, not an activity
+    root = etree.fromstring(to_bpmn(d).encode())
+    (carrier,) = root.xpath("//bpmn:serviceTask[@isForCompensation='true']", namespaces={"bpmn": BPMN})
+    assert carrier.get("id") not in {n.id for n in d.all_nodes()}
+    back = from_bpmn(to_bpmn(d))
+    assert back.node("validate").compensation == "agents.review:undo"  # type: ignore[attr-defined]
+    assert carrier.get("id") not in {n.id for n in back.all_nodes()}
+
+
+def test_an_older_export_with_a_stand_in_task_for_a_handler_activity_still_imports() -> None:
+    """Files written before the handler activity carried isForCompensation itself: a stand-in service task
+    whose agent is the handler activity's id."""
+    older = f"""<definitions xmlns="{BPMN}" xmlns:waooaw="https://waooaw.dev/schema/bpmn/1.0" targetNamespace="t">
+  <process id="p" isExecutable="true">
+  <startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="work"/><task id="work"/>
+  <sequenceFlow id="f2" sourceRef="work" targetRef="e"/><endEvent id="e"/>
+  <userTask id="undo"><extensionElements><waooaw:fields>{{"for_compensation": true}}</waooaw:fields>
+  </extensionElements></userTask>
+  <boundaryEvent id="b" attachedToRef="work"><compensateEventDefinition/></boundaryEvent>
+  <serviceTask id="stand_in" isForCompensation="true"><extensionElements>
+  <waooaw:fields>{{"agent": "undo"}}</waooaw:fields></extensionElements></serviceTask>
+  <association sourceRef="b" targetRef="stand_in"/></process></definitions>"""
+    d = import_bpmn(older).definition
+    assert d.node("work").compensation == "undo"  # type: ignore[attr-defined]
+    assert d.node("undo").for_compensation and "stand_in" not in {n.id for n in d.all_nodes()}  # type: ignore[attr-defined]
 
 
 def test_computed_layout_draws_every_node_left_to_right_without_overlaps() -> None:
@@ -202,12 +260,16 @@ def test_bpmn_moddle_reads_and_rewrites_exports_losslessly(tmp_path: Path) -> No
     Needs node and bpmn-moddle (``npm install bpmn-moddle`` in a folder named by WAOOAW_BPMN_MODDLE)."""
     import os
 
-    folder = os.environ.get("WAOOAW_BPMN_MODDLE", "")
+    canvas = Path(__file__).resolve().parents[1] / "app" / "components" / "bpmn_canvas" / "frontend"
+    folder = os.environ.get("WAOOAW_BPMN_MODDLE") or str(canvas)  # the canvas's `npm ci` installs bpmn-moddle
     node = shutil.which("node")
-    if not node or not folder or not (Path(folder) / "node_modules" / "bpmn-moddle").exists():
-        pytest.skip("node + bpmn-moddle not available (set WAOOAW_BPMN_MODDLE to a folder with it installed)")
-    script = Path(folder) / "waooaw-check.mjs"
-    script.write_text("""import BpmnModdle from 'bpmn-moddle'; import { readFileSync, writeFileSync } from 'fs';
+    moddle = Path(folder) / "node_modules" / "bpmn-moddle" / "dist" / "index.js"
+    if not node or not moddle.exists():
+        pytest.skip("node + bpmn-moddle not available (`make canvas` or `npm ci` in the canvas frontend, or set "
+                    "WAOOAW_BPMN_MODDLE to a folder with it installed)")
+    script = tmp_path / "waooaw-check.mjs"
+    script.write_text("""import BpmnModdle from '""" + moddle.as_uri() + """';
+import { readFileSync, writeFileSync } from 'fs';
 const moddle = new BpmnModdle(); let bad = 0;
 for (const f of process.argv.slice(2)) {
   const { rootElement, warnings } = await moddle.fromXML(readFileSync(f, 'utf8'));

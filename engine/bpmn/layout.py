@@ -127,13 +127,20 @@ def _rank(nodes: list[Node], flows: list[SequenceFlow], sizes: dict[str, tuple[f
     if not ids:
         return {}
     edges = [(s, t) for s, t in _graph_edges(nodes, flows) if s in sizes and t in sizes and s in ids and t in ids]
+    side: set[tuple[str, str]] = set()  # activity -> its compensation handler: drawn nearby, not in the flow
+    handlers = {n.id for n in nodes if getattr(n, "for_compensation", False)}
     for node in nodes:
-        if getattr(node, "compensation", None) and node.id in ids:
-            key = compensation_key(node.id)
-            sizes[key] = TASK_SIZE
-            ids.append(key)
+        handler = getattr(node, "compensation", None)
+        if handler and node.id in ids:
+            if handler in handlers and handler in ids:  # a handler activity of the scope: it sits after its activity
+                key = handler
+            else:  # a handler reference: the export draws a task for it
+                key = compensation_key(node.id)
+                sizes[key] = TASK_SIZE
+                ids.append(key)
             edges.append((node.id, key))
-    placed = _dot(ids, edges, sizes) if engine == "dot" else None
+            side.add((node.id, key))
+    placed = _dot(ids, edges, sizes, side) if engine == "dot" else None
     if placed is None:
         placed = _layers(ids, edges, sizes)
     min_x = min(x for x, _ in placed.values())
@@ -141,8 +148,8 @@ def _rank(nodes: list[Node], flows: list[SequenceFlow], sizes: dict[str, tuple[f
     return {i: (x - min_x, y - min_y) for i, (x, y) in placed.items()}
 
 
-def _dot(ids: list[str], edges: list[tuple[str, str]], sizes: dict[str, tuple[float, float]]
-         ) -> dict[str, tuple[float, float]] | None:
+def _dot(ids: list[str], edges: list[tuple[str, str]], sizes: dict[str, tuple[float, float]],
+         side_edges: set[tuple[str, str]] | None = None) -> dict[str, tuple[float, float]] | None:
     graph = graphviz.Digraph(graph_attr={"rankdir": "LR", "ranksep": str(RANK_SEP / 72),
                                          "nodesep": str(NODE_SEP / 72), "splines": "false"},
                              node_attr={"shape": "box", "fixedsize": "true", "label": ""})
@@ -151,7 +158,7 @@ def _dot(ids: list[str], edges: list[tuple[str, str]], sizes: dict[str, tuple[fl
         w, h = sizes[ident]
         graph.node(name[ident], width=str(w / 72), height=str(h / 72))
     for source, target in edges:  # keep the flow straight; a compensation handler just sits nearby
-        side = target.endswith("::compensation")
+        side = (source, target) in (side_edges or ())
         graph.edge(name[source], name[target], weight="1" if side else "8", minlen="1")
     try:
         data = json.loads(graph.pipe(format="json"))

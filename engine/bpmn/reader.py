@@ -370,11 +370,11 @@ class Reader:
                 self.note("info", event, "compensation boundary event without an associated handler: nothing "
                           "to run, not imported")
                 continue
-            if local(handler_el) == "userTask" and handler_el.get("id"):  # people undo it: a handler activity
+            if self._handler_is_node(handler_el):  # a handler activity of the process (BPMN isForCompensation)
                 self.compensation_of[activity] = handler_el.get("id")
                 self.handler_nodes.add(handler_el.get("id"))
-                self.note("info", event, f"compensation of {activity!r}: user task {handler_el.get('id')!r} "
-                          "imported as its handler activity (for_compensation)")
+                self.note("info", event, f"compensation of {activity!r}: {local(handler_el)} "
+                          f"{handler_el.get('id')!r} imported as its handler activity (for_compensation)")
                 continue
             name = self._handler_name(handler_el)
             self.compensation_of[activity] = name
@@ -387,10 +387,22 @@ class Reader:
                 self.note("warning", handler_el, "a compensation sub-process is kept as a handler name only; its "
                           "inner elements are not imported")
 
+    @staticmethod
+    def _handler_is_node(el: etree._Element) -> bool:
+        """A compensation handler imported as an activity (``for_compensation``), not folded into a handler name:
+        a user task (people undo it), or any activity our export marked as a handler activity of the process."""
+        if not el.get("id"):
+            return False
+        if local(el) == "userTask":
+            return True
+        own, _, _ = own_fields(el)
+        return bool(own and own.get("for_compensation") is True and "handler" not in own)
+
     def _handler_name(self, el: etree._Element) -> str:
         own, _, _ = own_fields(el)
-        if own and isinstance(own.get("agent"), str):
-            return own["agent"]
+        for key in ("handler", "agent"):  # our handler-reference carrier (older exports: its agent)
+            if own and isinstance(own.get(key), str):
+                return own[key]
         found = extensions.agent(el, VendorRead())
         return found or el.get("id") or "compensation"
 
@@ -575,7 +587,8 @@ class Reader:
             return None
         if ident in self.handler_nodes:
             data["for_compensation"] = True
-        elif tag in ACTIVITY_TAGS and (el.get("isForCompensation") or "").lower() == "true":
+        elif tag in ACTIVITY_TAGS and (el.get("isForCompensation") or "").lower() == "true" \
+                and (own_fields(el)[0] or {}).get("for_compensation") is not True:  # (ours: nothing names it yet)
             self.dropped[ident] = "a compensation handler without a compensation boundary event"
             self.note("warning", el, "compensation handler not associated with any compensation boundary "
                       "event: not imported")

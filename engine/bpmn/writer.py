@@ -107,6 +107,8 @@ class Writer:
         self.drawing = _Drawing()
         self.plane_of: dict[str, str] = {}  # node id -> plane it is drawn on
         self.compensation: list[tuple[Activity, str, str, str]] = []  # activity, boundary, handler, association
+        # compensation handler activities of the definition (BPMN isForCompensation): written as themselves
+        self.handler_nodes = {n.id for n in definition.all_nodes() if getattr(n, "for_compensation", False)}
         self.labels: dict[str, str] = {}  # element id -> the label we wrote for it (see labels.py)
 
     # --- document -------------------------------------------------------------------------------
@@ -354,9 +356,12 @@ class Writer:
         if isinstance(node, SubProcess):
             inner_plane = plane if node.metadata.get("expanded", True) is not False else node.id
             self._scope(el, list(node.nodes), list(node.flows), inner_plane)
+        if getattr(node, "for_compensation", False):
+            el.set("isForCompensation", "true")
         if isinstance(node, Activity) and node.compensation:
             boundary = self.ids.new(f"{node.id}_compensation")
-            handler = self.ids.new(f"{node.id}_compensation_handler")
+            handler = (str(node.compensation) if node.compensation in self.handler_nodes
+                       else self.ids.new(f"{node.id}_compensation_handler"))
             assoc = self.ids.new(f"{node.id}_compensation_association")
             self.compensation.append((node, boundary, handler, assoc))
 
@@ -432,28 +437,34 @@ class Writer:
 
     def _compensation(self, parent: etree._Element, activity: Activity, boundary_id: str, handler_id: str,
                       plane: str) -> None:
-        """Compensation the BPMN way: a compensation boundary event associated with a handler activity."""
-        handler = str(activity.compensation)
+        """Compensation the BPMN way (BPMN 2.0 §10.7.2, as Camunda Modeler draws it): a compensation boundary
+        event on the activity, associated with its handler activity, which is marked ``isForCompensation``.
+        A handler activity of the definition is that activity itself; a handler reference (a registered
+        callable) is carried by a service task written here, its reference in our ``handler`` field."""
         event = etree.SubElement(parent, b("boundaryEvent"), id=boundary_id, name="Compensate",
                                  attachedToRef=activity.id)
         etree.SubElement(event, b("compensateEventDefinition"), id=self.ids.new(f"{boundary_id}_definition"))
-        task = etree.SubElement(parent, b("serviceTask"), id=handler_id, name=labels.words(handler),
-                                isForCompensation="true")
-        ext = etree.SubElement(task, b("extensionElements"))
-        etree.SubElement(ext, FIELDS).text = _json({"agent": handler})
+        if handler_id not in self.handler_nodes:
+            handler = str(activity.compensation)
+            task = etree.SubElement(parent, b("serviceTask"), id=handler_id, name=labels.words(handler),
+                                    isForCompensation="true")
+            ext = etree.SubElement(task, b("extensionElements"))
+            etree.SubElement(ext, FIELDS).text = _json({"handler": handler})
         box = self.boxes.get(activity.id)
         if box is not None:
             x, y, w, h = box
             self.drawing.shape(plane, boundary_id, [x + 4, y + h - 18, 36, 36])
-            handler_box = self.comp_boxes.setdefault(activity.id, [x + w + 30, y + h + 40, 100, 80])
-            self.drawing.shape(plane, handler_id, handler_box)
+            if handler_id not in self.handler_nodes:
+                handler_box = self.comp_boxes.setdefault(activity.id, [x + w + 30, y + h + 40, 100, 80])
+                self.drawing.shape(plane, handler_id, handler_box)
 
     def _association(self, parent: etree._Element, activity: Activity, boundary_id: str, handler_id: str,
                      assoc_id: str, plane: str) -> None:
         etree.SubElement(parent, b("association"), id=assoc_id, associationDirection="One",
                          sourceRef=boundary_id, targetRef=handler_id)
         box = self.boxes.get(activity.id)
-        handler_box = self.comp_boxes.get(activity.id)
+        handler_box = self.boxes.get(handler_id) if handler_id in self.handler_nodes else \
+            self.comp_boxes.get(activity.id)
         if box is not None and handler_box is not None:
             x, y, _w, h = box
             hx, hy, hw, hh = handler_box
