@@ -144,6 +144,7 @@ class MessageApi:
                       variables: dict[str, Any], business_key: str | None, start_node: str | None = None,
                       actor: str | None = None) -> str: ...
 
+    @guard.audited
     def correlate(self, message: str, correlation: Any = None, payload: Mapping[str, Any] | None = None, *,
                   where: Mapping[str, Any] | None = None, instance_id: str | None = None,
                   business_key: str | None = None, all: bool = False, ttl: timedelta | None = None,

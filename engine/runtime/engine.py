@@ -192,6 +192,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
 
     # --- definitions ---------------------------------------------------------------------------
 
+    @guard.audited
     def deploy(self, definition: ProcessDefinition) -> ProcessDefinition:
         """Store a new version (or return the latest when the content is unchanged). Needs the deployer role;
         every agent and handler it names must be registered or in an allow-listed module (``engine.registry``)."""
@@ -201,6 +202,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
             raise DefinitionError(problems, source=definition.id)
         content_hash = definition.model_copy(update={"version": 1}).content_hash()
         with self.db.begin() as conn:
+            guard.within(conn)  # the audit row commits with the new version (or with nothing, if unchanged)
             latest = conn.execute(select(D.c.version, D.c.content_hash).where(D.c.name == definition.id)
                                   .order_by(D.c.version.desc()).limit(1)).first()
             if latest is not None and latest.content_hash == content_hash:
@@ -249,6 +251,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
         """Start an instance; bad variables are a clear error and nothing is written."""
         return self.start_many(name, [variables or {}], [business_key], version, start_node, actor)[0]
 
+    @guard.audited
     def start_many(self, name: str, variables: Iterable[Mapping[str, Any]],
                    business_keys: Iterable[str | None] | None = None, version: int | None = None,
                    start_node: str | None = None, actor: str | None = None) -> list[str]:
@@ -271,6 +274,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
                 self._check_variables(chosen[v], values)
             ids = [self._start_in(conn, writes, chosen[v], values, key, start_node, actor, instance_id=iid)
                    for (iid, v), values, key in zip(plan, batch, keys, strict=True)]
+            guard.within(conn)
             writes.flush(conn)
         return ids
 
@@ -412,6 +416,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
         with self.reader.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    @guard.audited
     def retry(self, incident: int | Mapping[str, Any]) -> None:
         """Try the failed work (or gateway) of an incident again."""
         incident_id = incident if isinstance(incident, int) else int(incident["id"])
@@ -424,10 +429,12 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
                     before=lambda conn: conn.execute(update(INC).where(INC.c.id == incident_id)
                                                      .values(resolved_at=self.clock.now())).rowcount == 1)
 
+    @guard.audited
     def cancel(self, instance_id: str, reason: str = "cancelled") -> None:
         guard.authorize(self, "cancel", instance_id, reason=reason)
         self._apply(instance_id, [ev.Cancel(reason)])
 
+    @guard.audited
     def set_variables(self, instance_id: str, values: Mapping[str, Any], actor: str | None = None) -> None:
         guard.authorize(self, "set_variables", instance_id, names=sorted(values))
         actor = guard.recorded_actor(self.principal, actor)
@@ -524,6 +531,7 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
         """Virtual clock only: move time forward, firing every timer that falls due, in due order."""
         return self.advance_to(self.clock.now() + delta)
 
+    @guard.audited
     def advance_to(self, moment: datetime) -> int:
         guard.authorize(self, "clock.advance", moment.isoformat())
         if not isinstance(self.clock, VirtualClock):
@@ -535,10 +543,12 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
         self.clock.set(moment)
         return ran + self.run_until_idle()
 
+    @guard.audited
     def release_locks(self) -> int:
         """Free every job lock (SQLite's single worker does this at start: a dead predecessor's jobs run again)."""
         guard.authorize(self, "jobs.release")
         with self.db.begin() as conn:
+            guard.within(conn)
             return conn.execute(update(J).where(J.c.lock_owner.is_not(None))
                                 .values(lock_owner=None, lock_expires_at=None)).rowcount
 
@@ -627,9 +637,14 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
 
     def _apply(self, instance_id: str, events: Iterable[ev.Event],
                before: Callable[[Connection], bool] | None = None, traceback: str | None = None) -> bool:
-        """Apply events to one instance in one transaction. ``before`` may veto (returns False)."""
+        """Apply events to one instance in one transaction. ``before`` may veto (returns False); an action's
+        pending audit row (``guard.within``) is written in the same transaction when it goes ahead."""
         items = [Pending(instance_id, event, traceback=traceback) for event in events]
-        return self._write_batch(items, before=before, strict=True) > 0
+
+        def check(conn: Connection) -> bool:
+            return (before is None or before(conn)) and guard.within(conn)
+
+        return self._write_batch(items, before=check, strict=True) > 0
 
     def _apply_batch(self, items: list[Pending]) -> None:
         """Apply a batch in one transaction; if it fails, apply each alone so one bad step holds up no other.

@@ -144,6 +144,7 @@ class HumanTaskRow(SQLModel, table=True):
     title: str
     assignee: str | None = Field(default=None, index=True)
     candidate_groups: str = Field(default="[]", sa_column=Column(Text))
+    requires_claim: bool = False  # a candidate must claim it before completing (UserTask.requires_claim)
     form: str = Field(default="[]", sa_column=Column(Text))
     status: str = Field(default="open", index=True)  # open | completed | cancelled
     escalated: bool = False

@@ -21,28 +21,43 @@ if TYPE_CHECKING:
     import pandas as pd
 
 AUDIT = AuditRow.__table__
-AUDIT_COLUMNS = ["id", "at", "principal", "roles", "action", "target", "allowed", "rule", "detail"]
+AUDIT_COLUMNS = ["id", "at", "principal", "roles", "action", "target", "allowed", "outcome", "rule", "detail"]
+OUTCOMES = ("succeeded", "failed", "refused")
+_DEFAULT = "default"
 
 
 def record(db: SAEngine | Connection, principal: Principal | None, action: str, allowed: bool, at: datetime,
-           rule: str | None = None, target: str | None = None, detail: dict[str, Any] | None = None) -> None:
-    """Write one decision: in the caller's transaction when ``db`` is a Connection, else in its own."""
+           rule: str | None = None, target: str | None = None, detail: dict[str, Any] | None = None,
+           outcome: str | None = _DEFAULT) -> int:
+    """Write one decision and return its id: in the caller's transaction when ``db`` is a Connection (the
+    action's own: it commits or rolls back with it), else in its own. ``outcome`` defaults to
+    ``succeeded`` when allowed (a row written with the action's change) and ``refused`` otherwise."""
+    if outcome == _DEFAULT:
+        outcome = "succeeded" if allowed else "refused"
     user = principal.user if isinstance(principal, Principal) else "(none)"
     roles = sorted(r.value for r in principal.roles) if isinstance(principal, Principal) else []
     if target is not None and "\x00" in target:  # the action itself refuses it; the record must still be written
         target = target.replace("\x00", "\\x00")
     values = {"at": at, "principal": user, "roles": json.dumps(roles), "action": action, "target": target,
-              "allowed": allowed, "rule": rule, "detail": json.dumps(detail or {}, default=str, sort_keys=True)}
+              "allowed": allowed, "outcome": outcome, "rule": rule,
+              "detail": json.dumps(detail or {}, default=str, sort_keys=True)}
     if isinstance(db, Connection):
-        db.execute(insert(AUDIT).values(**values))
-    else:
-        with db.begin() as conn:
-            conn.execute(insert(AUDIT).values(**values))
+        return int(db.execute(insert(AUDIT).values(**values)).inserted_primary_key[0])
+    with db.begin() as conn:
+        return int(conn.execute(insert(AUDIT).values(**values)).inserted_primary_key[0])
+
+
+def exists(db: SAEngine, row_id: int) -> bool:
+    """Whether audit row ``row_id`` is stored (committed): an action's row written in its transaction is
+    gone if that transaction rolled back."""
+    with db.connect() as conn:
+        return conn.execute(select(AUDIT.c.id).where(AUDIT.c.id == row_id)).first() is not None
 
 
 def audit_trail(db: SAEngine, principal: str | None = None, action: str | None = None,
-                allowed: bool | None = None, limit: int | None = None) -> pd.DataFrame:
-    """Decisions, oldest first (``limit``: the newest ``limit``); ``roles`` a list, ``detail`` a dict."""
+                allowed: bool | None = None, limit: int | None = None, outcome: str | None = None) -> pd.DataFrame:
+    """Decisions, oldest first (``limit``: the newest ``limit``); ``roles`` a list, ``detail`` a dict;
+    ``outcome`` one of succeeded | failed | refused (None when not recorded)."""
     import pandas as pd
 
     query = select(AUDIT).order_by(AUDIT.c.id.desc() if limit else AUDIT.c.id)
@@ -52,6 +67,8 @@ def audit_trail(db: SAEngine, principal: str | None = None, action: str | None =
         query = query.where(AUDIT.c.action == action)
     if allowed is not None:
         query = query.where(AUDIT.c.allowed == allowed)
+    if outcome is not None:
+        query = query.where(AUDIT.c.outcome == outcome)
     if limit:
         query = query.limit(limit)
     with db.connect() as conn:

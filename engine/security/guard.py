@@ -1,20 +1,32 @@
 """The engine's side of the rules: one call at the top of each action (``authorize``), the task actor
 check (``task_actor``), and who a call acts as (``acting_person``). Each decision is audited.
 
+The audit row of an allowed action says what became of it, so the trail never claims an action that did
+not happen. An action method is decorated with ``@audited``; its ``authorize`` call checks the rule and
+keeps the allowed row pending. The action writes it in its own transaction (``within(conn)``: with the
+change, committed or rolled back with it); otherwise it is written when the action returns
+(``succeeded``). If the action raises and its row did not commit, a ``failed`` row with the error is
+written instead, and the action itself wrote nothing. A refusal is written at once (``refused``).
+
 Kept apart from ``engine/runtime/engine.py`` so the engine's methods stay one line longer, not ten.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy.engine import Engine as SAEngine
 
 from engine.errors import AuthorizationError
 from engine.runtime.clock import Clock
-from engine.security.audit import record
+from engine.security.audit import exists, record
 from engine.security.principal import Principal
 from engine.security.rules import check_task, require
 
@@ -23,6 +35,10 @@ NO_PRINCIPAL = ("Engine() needs principal= when WAOOAW_PRODUCTION is set: who ac
                 "a person: Engine(url, principal=UserStore(url).principal('ada')) or engine.acting_as(principal) "
                 "(from engine.security import Principal, UserStore)")
 PRODUCTION_ENV = "WAOOAW_PRODUCTION"
+ERROR_CHARS = 500  # an error kept in a failed action's audit row is cut to this many characters
+log = logging.getLogger("waooaw.audit")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def production() -> bool:
@@ -51,16 +67,85 @@ def checked_principal(principal: object) -> Principal:
     return principal
 
 
+@dataclass
+class _Pending:
+    """An allowed action's audit row, waiting for the action's outcome."""
+
+    db: SAEngine
+    principal: Principal
+    action: str
+    at: datetime
+    target: str | None
+    detail: dict[str, Any] | None
+    row_id: int | None = None  # set when written in the action's transaction (committed only if it did)
+
+
+_SCOPE: ContextVar[list[_Pending] | None] = ContextVar("waooaw_audit_scope", default=None)
+
+
+def audited(method: Callable[P, R]) -> Callable[P, R]:
+    """Decorate an engine action whose ``authorize`` call should record the action's outcome (see the module
+    docstring). Nested actions each keep their own rows."""
+
+    @functools.wraps(method)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        pending: list[_Pending] = []
+        token = _SCOPE.set(pending)
+        try:
+            result = method(*args, **kwargs)
+        except Exception as exc:
+            _SCOPE.reset(token)
+            try:
+                _settle(pending, exc)
+            except Exception:  # the database went away too: the action's own error is the one to raise
+                log.exception("could not write the failed action's audit row")
+            raise
+        _SCOPE.reset(token)
+        _settle(pending, None)
+        return result
+
+    return run
+
+
+def _settle(pending: list[_Pending], error: Exception | None) -> None:
+    for row in pending:
+        if error is None:
+            if row.row_id is None:
+                record(row.db, row.principal, row.action, True, row.at, row.action, row.target, row.detail,
+                       outcome="succeeded")
+        elif row.row_id is None or not exists(row.db, row.row_id):  # the action's transaction rolled back
+            text = f"{type(error).__name__}: {error}"[:ERROR_CHARS]
+            record(row.db, row.principal, row.action, True, row.at, row.action, row.target,
+                   {**(row.detail or {}), "error": text}, outcome="failed")
+
+
+def within(conn: Any) -> bool:
+    """Write the current action's pending audit rows in ``conn``, the action's own transaction (they commit
+    or roll back with its change). Returns True (so it can end a ``before`` check); a no-op outside an
+    ``@audited`` action."""
+    for row in _SCOPE.get() or ():
+        if row.row_id is None:
+            row.row_id = record(conn, row.principal, row.action, True, row.at, row.action, row.target, row.detail,
+                                outcome="succeeded")
+    return True
+
+
 def authorize(engine: Acting, action: str, target: str | None = None, **detail: Any) -> None:
-    """Check ``engine.principal`` against ``RULES[action]`` and audit the decision (its own transaction);
-    a refusal raises ``AuthorizationError`` naming the rule."""
+    """Check ``engine.principal`` against ``RULES[action]``. A refusal is audited at once and raises
+    ``AuthorizationError`` naming the rule. An allowed action's row waits for its outcome inside an
+    ``@audited`` method (see the module docstring); outside one it is written now, outcome unrecorded."""
     try:
         require(engine.principal, action, target)
     except AuthorizationError as exc:
         record(engine.db, engine.principal, action, False, engine.clock.now(), exc.rule, target,
                {**detail, "error": str(exc)})
         raise
-    record(engine.db, engine.principal, action, True, engine.clock.now(), action, target, detail or None)
+    scope = _SCOPE.get()
+    if scope is None:
+        record(engine.db, engine.principal, action, True, engine.clock.now(), action, target, detail or None,
+               outcome=None)
+    else:
+        scope.append(_Pending(engine.db, engine.principal, action, engine.clock.now(), target, detail or None))
 
 
 def acting_person(principal: Principal, user: str | None, groups: Iterable[str] | None) -> Principal:

@@ -6,7 +6,9 @@ with a password (OpenID Connect users, demo personas).
 
 ``wf_audit``: every authorization decision, allowed or refused, with the principal: the engine writes
 one row per action it checks, the app one per sign-in. ``rule`` is the rule that decided
-(``"deploy"``, ``"task.complete"``), ``detail`` JSON.
+(``"deploy"``, ``"task.complete"``), ``detail`` JSON. ``outcome`` says what became of the action:
+``succeeded`` (written in the action's own transaction, or after it returned), ``failed`` (allowed, then
+it raised: ``detail["error"]`` says why, and the action wrote nothing else) or ``refused``.
 """
 
 from __future__ import annotations
@@ -43,3 +45,4 @@ class AuditRow(SQLModel, table=True):
     allowed: bool
     rule: str | None = None
     detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    outcome: str | None = None  # succeeded | failed (allowed) | refused; None: not recorded (before revision 0004)

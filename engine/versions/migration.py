@@ -244,6 +244,7 @@ class MigrationResult:
         return f"MigrationResult(migrated={len(self.migrated)}, refused={len(self.refused)})"
 
 
+@guard.audited
 def migrate(engine: Engine, plan: MigrationPlan, actor: str | None = None) -> MigrationResult:
     """Apply a plan: each migratable instance in its own transaction, checked again on the locked state
     (an instance that moved meanwhile into a position the plan cannot carry is refused, not forced)."""

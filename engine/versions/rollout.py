@@ -135,6 +135,7 @@ def _check_weights(conn: Connection, name: str, weights: Mapping[int, float]) ->
     return clean
 
 
+@guard.audited
 def set_rollout(engine: Engine, name: str, weights: Mapping[int, float], actor: str | None = None,
                 reason: str | None = None, guardrail: Guardrail | None = None) -> Rollout:
     """Set (or replace) the weights of ``name``'s versions, recorded with ``actor`` and ``reason``.
@@ -152,6 +153,7 @@ def set_rollout(engine: Engine, name: str, weights: Mapping[int, float], actor: 
                     raise EngineError(f"guardrail of {name!r} names version {v}, which the rollout does not weigh")
             if guardrail.since is None:
                 guardrail = Guardrail(**{**guardrail.__dict__, "since": now})
+        guard.within(conn)
         _store(conn, name, clean, guardrail, actor, reason, now)
     return Rollout(name, clean, guardrail, now, actor)
 
