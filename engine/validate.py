@@ -83,6 +83,7 @@ from engine.model.nodes import (
     BOUNDARY_KINDS,
     CATCH_KINDS,
     END_KINDS,
+    LOOP_VARIABLES,
     START_KINDS,
     BoundaryEvent,
     CompensationThrowEvent,
@@ -695,14 +696,17 @@ class _Validator:
                                    f"({_names(required)}) have no default: give them defaults")
         for flow in self.d.all_flows():
             if flow.condition is not None:
-                self._check_expression(flow.id, f"condition of flow {flow.id!r}", flow.condition)
+                self._check_expression(flow.id, f"condition of flow {flow.id!r}", flow.condition,
+                                       self._loop_locals(self.index.scope_of.get(flow.source)))
         for node in self.d.all_nodes():
+            local = self._loop_locals(node.id)
             key = getattr(node, "correlation_key", None)
             if key is not None:
-                self._check_expression(node.id, f"correlation_key of {describe(node)}", key)
+                self._check_expression(node.id, f"correlation_key of {describe(node)}", key, local)
             payload = getattr(node, "payload_expression", None)
             if payload is not None:
-                self._check_expression(node.id, f"payload_expression of {describe(node)}", payload)
+                self._check_expression(node.id, f"payload_expression of {describe(node)}", payload, local)
+            self._check_loop(node)
             target = getattr(node, "result_variable", None)
             if target is not None and self.declared and target not in self.declared:
                 self._check_names(node, "result_variable", [target])
@@ -718,12 +722,50 @@ class _Validator:
             elif isinstance(node, MessageCatchEvent) and node.outputs:
                 self._check_names(node, "outputs", node.outputs)
 
-    def _check_expression(self, where: str, what: str, source: str) -> None:
+    def _loop_locals(self, node_id: str | None) -> frozenset[str]:
+        """The variables multi-instance and loop activities define for what runs inside them (``node_id`` and
+        the sub-processes around it): loopCounter, the nrOf* counters, the element and output element."""
+        names: set[str] = set()
+        while node_id is not None:
+            node = self.index.nodes.get(node_id)
+            mi = getattr(node, "multi_instance", None)
+            if mi is not None or getattr(node, "loop", None) is not None:
+                names.update(LOOP_VARIABLES)
+            if mi is not None:
+                names.update(n for n in (mi.element_variable, mi.output_element) if n and n.isidentifier())
+            node_id = self.index.scope_of.get(node_id)
+        return frozenset(names)
+
+    def _check_loop(self, node: Node) -> None:
+        """The expressions of a multi-instance or loop activity: the input before the instances exist (the
+        enclosing scope's variables), the completion and loop conditions with the loop's own variables too."""
+        mi, loop = getattr(node, "multi_instance", None), getattr(node, "loop", None)
+        outer = self._loop_locals(self.index.scope_of.get(node.id))
+        if mi is not None:
+            if mi.collection is not None:
+                self._check_expression(node.id, f"multi-instance collection of {describe(node)}", mi.collection,
+                                       outer)
+            if mi.cardinality is not None:
+                self._check_expression(node.id, f"multi-instance cardinality of {describe(node)}", mi.cardinality,
+                                       outer)
+            if mi.completion_condition is not None:
+                self._check_expression(node.id, f"completion condition of {describe(node)}",
+                                       mi.completion_condition, self._loop_locals(node.id))
+            if mi.output_element is not None and not mi.output_element.isidentifier():
+                self._check_expression(node.id, f"output element of {describe(node)}", mi.output_element,
+                                       self._loop_locals(node.id))
+            if mi.output_collection and self.declared and mi.output_collection not in self.declared:
+                self._check_names(node, "output collection", [mi.output_collection])
+        if loop is not None and loop.condition is not None:
+            self._check_expression(node.id, f"loop condition of {describe(node)}", loop.condition,
+                                   self._loop_locals(node.id))
+
+    def _check_expression(self, where: str, what: str, source: str, local: frozenset[str] = frozenset()) -> None:
         reason = expressions.check(source)
         if reason is not None:
             self.error(where, f"{what} {source!r} {reason}: fix the expression (e.g. 'score >= 70 and not churned')")
             return
-        names = sorted(expressions.variable_names(source))
+        names = sorted(set(expressions.variable_names(source)) - local)
         if not self.declared:
             if names:
                 self.warn(where, f"{what} reads {_names(names)}, but the definition declares no variables, so the "
@@ -736,7 +778,8 @@ class _Validator:
                               "declare them in variables or fix the spelling")
 
     def _check_names(self, node: Node, field: str, names: list[str]) -> None:
-        unknown = [n for n in names if n not in self.declared]
+        local = self._loop_locals(node.id)
+        unknown = [n for n in names if n not in self.declared and n not in local]
         if unknown:
             hints = "".join(_did_you_mean(n, self.declared) for n in unknown)
             self.warn(node.id, f"{describe(node)} {field} names {_names(unknown)}, not declared as variables{hints}: "

@@ -595,9 +595,11 @@ class Reader:
             return None
         loop = next((c for c in el if local(c) in ("multiInstanceLoopCharacteristics",
                                                     "standardLoopCharacteristics")), None)
-        if loop is not None and tag in ACTIVITY_TAGS:
-            self.note("unsupported", el, f"<{local(loop)}> (loops and multi-instance) is not supported"
-                      + ("; imported as a single run" if self.lenient else ""), element=local(loop))
+        if loop is not None and tag in ACTIVITY_TAGS and kind is not None and NODE_CLASSES[kind].is_activity:
+            reason = self._loop_characteristics(el, loop, data)
+            if reason is not None:
+                self.note("unsupported", el, reason + ("; imported as a single run" if self.lenient else ""),
+                          element=local(loop))
         if kind is None:
             if placeholder is None:
                 self.dropped[ident] = reason or f"<{tag}> is not supported"
@@ -834,6 +836,98 @@ class Reader:
         where = {"startEvent": "start", "endEvent": "end", "boundaryEvent": "boundary"}.get(tag, "intermediate")
         article = "an" if trigger[0] in "aeiou" else "a"
         return None, f"{article} {trigger} {where} event is not supported", placeholder
+
+    def _loop_characteristics(self, el: etree._Element, loop: etree._Element, data: dict[str, Any]) -> str | None:
+        """Fill ``multi_instance`` or ``loop`` from ``<multiInstanceLoopCharacteristics>`` (BPMN's loopCardinality,
+        loopDataInputRef/inputDataItem, loopDataOutputRef/outputDataItem, completionCondition; Camunda 7's
+        ``collection``/``elementVariable``; Zeebe's ``loopCharacteristics``) or ``<standardLoopCharacteristics>``
+        (testBefore, loopMaximum, loopCondition). Returns why it cannot run, or None."""
+        def formal(tag: str) -> tuple[str | None, str | None]:
+            child = loop.find(b(tag))
+            text = "".join(child.itertext()).strip() if child is not None else ""
+            if not text:
+                return None, None
+            value, note, why = conversions.condition(text)
+            if note:
+                self.note("info", el, f"{tag} {note}")
+            return value, None if value is not None else f"{tag} {text!r} {why}"
+
+        def name_of(child: etree._Element | None) -> str | None:
+            if child is None:
+                return None
+            value = (child.get("name") or child.get("id") or "".join(child.itertext())).strip()
+            return value or None
+
+        def unwrap(text: str | None) -> str | None:
+            if not text:
+                return None
+            text = text.strip()
+            match = re.match(r"^[$#]\{(?P<body>.*)\}$", text, re.DOTALL)
+            return (match.group("body") if match else text.removeprefix("=")).strip() or None
+
+        if local(loop) == "standardLoopCharacteristics":
+            spec: dict[str, Any] = {}
+            if (loop.get("testBefore") or "").lower() == "true":
+                spec["test_before"] = True
+            maximum = (loop.get("loopMaximum") or "").strip()
+            if maximum:
+                if not maximum.isdigit():
+                    return f"loopMaximum {maximum!r} is not a whole number"
+                spec["maximum"] = int(maximum)
+            condition, why = formal("loopCondition")
+            if why:
+                return why
+            if condition is not None:
+                spec["condition"] = condition
+            if condition is None and "maximum" not in spec:
+                return "a standard loop with neither loopCondition nor loopMaximum never ends"
+            data["loop"] = spec
+            return None
+        spec = {}
+        if (loop.get("isSequential") or "").lower() == "true":
+            spec["sequential"] = True
+        zeebe = next((c for c in extensions.extension_elements(loop)
+                      if etree.QName(c).localname == "loopCharacteristics"), None)
+        vendor = {k: v for k, v in ((etree.QName(a).localname, v) for a, v in loop.attrib.items())
+                  if k in ("collection", "elementVariable")}
+        own = (own_fields(el)[0] or {}).get("multi_instance")  # our export keeps the collections there
+        own = own if isinstance(own, dict) else {}
+        collection = own.get("collection") or (unwrap(zeebe.get("inputCollection")) if zeebe is not None else None) \
+            or unwrap(vendor.get("collection")) or name_of(loop.find(b("loopDataInputRef")))
+        element = (zeebe.get("inputElement") if zeebe is not None else None) or vendor.get("elementVariable") \
+            or name_of(loop.find(b("inputDataItem")))
+        output = own.get("output_collection") or (zeebe.get("outputCollection") if zeebe is not None else None) \
+            or name_of(loop.find(b("loopDataOutputRef")))
+        output_element = own.get("output_element") \
+            or (unwrap(zeebe.get("outputElement")) if zeebe is not None else None) \
+            or name_of(loop.find(b("outputDataItem")))
+        cardinality, why = formal("loopCardinality")
+        if why:
+            return why
+        completion, why = formal("completionCondition")
+        if why:
+            return why
+        if cardinality is not None:
+            spec["cardinality"] = cardinality
+        elif collection is not None:
+            value, _, why = conversions.condition(collection)
+            if value is None:
+                return f"input collection {collection!r} {why}"
+            spec["collection"] = value
+            if element:
+                spec["element_variable"] = element.strip()
+        else:
+            return "a multi-instance activity with neither loopCardinality nor an input collection: how many " \
+                   "instances to run is not said"
+        if output and output_element:
+            spec["output_collection"], spec["output_element"] = output.strip(), output_element
+        elif output or output_element:
+            self.note("warning", el, "an output collection needs its output element (and the element its "
+                      "collection): the outputs are not collected")
+        if completion is not None:
+            spec["completion_condition"] = completion
+        data["multi_instance"] = spec
+        return None
 
     def _script_task(self, el: etree._Element, data: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
         """A script in the safe language (assignments of safe expressions) is imported whatever language the file

@@ -349,6 +349,8 @@ class Writer:
         if kind in ("exclusive_gateway", "inclusive_gateway") and getattr(node, "default", None):
             el.set("default", node.default)  # type: ignore[attr-defined]
         self._event_definition(el, node, tag)
+        if isinstance(node, Activity):
+            self._loop_characteristics(el, node)
         if kind == "script_task":
             if node.script_format:  # type: ignore[attr-defined]
                 el.set("scriptFormat", node.script_format)  # type: ignore[attr-defined]
@@ -364,6 +366,34 @@ class Writer:
                        else self.ids.new(f"{node.id}_compensation_handler"))
             assoc = self.ids.new(f"{node.id}_compensation_association")
             self.compensation.append((node, boundary, handler, assoc))
+
+    def _loop_characteristics(self, el: etree._Element, node: Activity) -> None:
+        """``multiInstanceLoopCharacteristics`` / ``standardLoopCharacteristics`` (BPMN 2.0 §10.2.8), in the
+        schema's order; the input and output collections (expressions BPMN has no attribute for) stay in our
+        JSON fields (see ``_node_fields``)."""
+        mi, loop = node.multi_instance, node.loop
+        if mi is not None:
+            chars = etree.SubElement(el, b("multiInstanceLoopCharacteristics"))
+            if mi.sequential:
+                chars.set("isSequential", "true")
+            if mi.cardinality is not None:
+                _formal(chars, "loopCardinality", mi.cardinality)
+            if mi.element_variable:
+                etree.SubElement(chars, b("inputDataItem"), id=self.ids.new(f"{node.id}_element"),
+                                 name=mi.element_variable)
+            if mi.output_element and mi.output_element.isidentifier():
+                etree.SubElement(chars, b("outputDataItem"), id=self.ids.new(f"{node.id}_output"),
+                                 name=mi.output_element)
+            if mi.completion_condition is not None:
+                _formal(chars, "completionCondition", mi.completion_condition)
+        elif loop is not None:
+            chars = etree.SubElement(el, b("standardLoopCharacteristics"))
+            if loop.test_before:
+                chars.set("testBefore", "true")
+            if loop.maximum is not None:
+                chars.set("loopMaximum", str(loop.maximum))
+            if loop.condition is not None:
+                _formal(chars, "loopCondition", loop.condition)
 
     def _event_definition(self, el: etree._Element, node: Node, tag: str) -> None:
         kind = node.kind  # type: ignore[attr-defined]
@@ -512,6 +542,12 @@ class Writer:
                     _bounds(etree.SubElement(edge, q(BPMNDI, "BPMNLabel")), label)
 
 
+def _formal(parent: etree._Element, tag: str, text: str) -> None:
+    expr = etree.SubElement(parent, b(tag))
+    expr.set(q(XSI, "type"), "bpmn:tFormalExpression")
+    expr.text = text
+
+
 def _bounds(parent: etree._Element, box: list[float]) -> None:
     x, y, w, h = box
     etree.SubElement(parent, q(DC, "Bounds"), x=fmt(x), y=fmt(y), width=fmt(w), height=fmt(h))
@@ -546,6 +582,14 @@ def _node_fields(node: Node) -> dict[str, Any]:
     kind = node.kind  # type: ignore[attr-defined]
     if kind == "boundary_error":
         data.pop("interrupting", None)
+    data.pop("loop", None)  # standardLoopCharacteristics carries all of it
+    mi = data.pop("multi_instance", None)
+    if mi:  # what multiInstanceLoopCharacteristics does not carry: the collections (expressions, names)
+        rest = {k: v for k, v in mi.items() if k in ("collection", "output_collection", "output_element")}
+        if str(rest.get("output_element", "")).isidentifier():
+            rest.pop("output_element")
+        if rest:
+            data["multi_instance"] = rest
     timer = data.get("timer")
     if isinstance(timer, dict):
         rest = {k: v for k, v in timer.items() if k not in TIMER_STANDARD}

@@ -1,6 +1,6 @@
 """The one process model shared by designer, simulator and engine."""
 
-from engine.model.builder import Cursor, ProcessBuilder
+from engine.model.builder import Cursor, ProcessBuilder, for_each, repeat, times
 from engine.model.definition import ProcessDefinition, VariableDecl, type_matches
 from engine.model.nodes import (
     Activity,
@@ -18,12 +18,14 @@ from engine.model.nodes import (
     MessageCatchEvent,
     MessageStartEvent,
     MessageThrowEvent,
+    MultiInstance,
     Node,
     OnTimeout,
     ParallelGateway,
     RetryPolicy,
     SequenceFlow,
     ServiceTask,
+    StandardLoop,
     StartEvent,
     SubProcess,
     Task,
@@ -43,10 +45,10 @@ from engine.model.timers import Timer
 __all__ = [
     "Activity", "BoundaryEvent", "CompensationThrowEvent", "Cursor", "EndEvent", "ErrorBoundaryEvent",
     "ErrorEndEvent", "EventBasedGateway", "ExclusiveGateway", "FormField", "Gateway", "InclusiveGateway",
-    "MessageBoundaryEvent", "MessageCatchEvent", "MessageStartEvent", "MessageThrowEvent", "Node",
+    "MessageBoundaryEvent", "MessageCatchEvent", "MessageStartEvent", "MessageThrowEvent", "MultiInstance", "Node",
     "OnTimeout", "ParallelGateway", "ProcessBuilder", "ProcessDefinition", "RetryPolicy", "SequenceFlow",
-    "ServiceTask", "StartEvent", "SubProcess", "Task", "TerminateEndEvent", "Timer", "TimerBoundaryEvent",
-    "TimerCatchEvent", "TimerStartEvent", "UserTask", "VariableDecl", "complete_with", "escalate",
-    "from_dict", "from_json", "from_yaml", "load", "notify", "reassign", "save", "to_json", "to_yaml",
-    "type_matches",
+    "ServiceTask", "StandardLoop", "StartEvent", "SubProcess", "Task", "TerminateEndEvent", "Timer",
+    "TimerBoundaryEvent", "TimerCatchEvent", "TimerStartEvent", "UserTask", "VariableDecl", "complete_with", "escalate",
+    "for_each", "from_dict", "from_json", "from_yaml", "load", "notify", "reassign", "repeat", "save", "times",
+    "to_json", "to_yaml", "type_matches",
 ]

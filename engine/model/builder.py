@@ -265,6 +265,27 @@ class ProcessBuilder:
         raise AssertionError("unreachable")
 
 
+def for_each(collection: str, element: str | None = None, *, sequential: bool = False, into: str | None = None,
+             output: str | None = None, until: str | None = None) -> n.MultiInstance:
+    """A multi-instance over a list: ``multi_instance=for_each("channels", "channel", into="drafts",
+    output="draft")`` runs the activity once per channel (``sequential``: one after another), each seeing its
+    item as ``channel``, and collects each instance's ``draft`` into ``drafts``; ``until`` is the completion
+    condition (e.g. ``"nrOfCompletedInstances >= 2"``)."""
+    return n.MultiInstance(collection=collection, element_variable=element, sequential=sequential,
+                           output_collection=into, output_element=output, completion_condition=until)
+
+
+def times(cardinality: str | int, *, sequential: bool = False, until: str | None = None) -> n.MultiInstance:
+    """A multi-instance run ``cardinality`` times (a number, or an expression such as ``"reviewers"``)."""
+    return n.MultiInstance(cardinality=str(cardinality), sequential=sequential, completion_condition=until)
+
+
+def repeat(while_: str | None = None, *, test_before: bool = False, maximum: int | None = None) -> n.StandardLoop:
+    """A standard loop: run again while ``while_`` holds (evaluated after each run, or before each with
+    ``test_before``), at most ``maximum`` times."""
+    return n.StandardLoop(condition=while_, test_before=test_before, maximum=maximum)
+
+
 def _variables(variables: Mapping[str, Any] | Iterable[VariableDecl] | None) -> list[VariableDecl]:
     if variables is None:
         return []

@@ -318,12 +318,83 @@ class RetryPolicy(Model):
         return cap if seconds >= cap.total_seconds() else timedelta(seconds=seconds)
 
 
+LOOP_VARIABLES = ("loopCounter", "nrOfInstances", "nrOfCompletedInstances", "nrOfActiveInstances")
+"""The variables a multi-instance or loop activity defines for its instances (BPMN 2.0 §10.2.8 and
+§13.2.7; Camunda's names): ``loopCounter`` is the instance's index, counted from 0 (Camunda 7)."""
+
+VariableName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z_]\w*$")]
+
+
+class MultiInstance(Model):
+    """BPMN ``multiInstanceLoopCharacteristics``: the activity runs once per item (or ``cardinality`` times),
+    all at once (parallel) or one after another (``sequential``).
+
+    - ``cardinality``: an expression giving the number of instances (BPMN ``loopCardinality``), or
+    - ``collection``: an expression giving a list (BPMN ``loopDataInputRef``, Camunda's ``camunda:collection``,
+      Zeebe's ``inputCollection``); each instance gets one item in ``element_variable`` (``inputDataItem``).
+    - ``output_collection``: the variable that receives, when all instances are done, the list of each
+      instance's ``output_element`` (an expression evaluated in the instance when it completes; BPMN
+      ``loopDataOutputRef`` / ``outputDataItem``, Zeebe's ``outputCollection`` / ``outputElement``), in item order.
+    - ``completion_condition``: checked each time an instance completes; when it holds, the remaining instances
+      are cancelled and the activity completes (BPMN ``completionCondition``).
+
+    Each instance sees ``loopCounter`` (0, 1, ...) and its element as its own (local) variables;
+    ``nrOfInstances``, ``nrOfCompletedInstances`` and ``nrOfActiveInstances`` are the activity's.
+    """
+
+    sequential: bool = False
+    cardinality: Expression | None = None
+    collection: Expression | None = None
+    element_variable: VariableName | None = None
+    output_collection: VariableName | None = None
+    output_element: Expression | None = None
+    completion_condition: Expression | None = None
+
+    @model_validator(mode="after")
+    def _input(self) -> MultiInstance:
+        if (self.cardinality is None) == (self.collection is None):
+            raise ValueError("a multi-instance activity needs either a cardinality or a collection (not both)")
+        if self.element_variable and self.collection is None:
+            raise ValueError("element_variable takes the items of a collection: give the collection")
+        if self.element_variable in LOOP_VARIABLES:
+            raise ValueError(f"element_variable {self.element_variable!r} is a name the loop itself defines")
+        if (self.output_collection is None) != (self.output_element is None):
+            raise ValueError("output_collection and output_element go together: the element is what each "
+                             "instance adds to the collection")
+        return self
+
+
+class StandardLoop(Model):
+    """BPMN ``standardLoopCharacteristics``: the activity runs again while ``condition`` holds (a do-while,
+    or a while loop with ``test_before``), at most ``maximum`` times (BPMN 2.0 §10.2.8, ``loopCondition``,
+    ``testBefore``, ``loopMaximum``). Each run sees ``loopCounter`` (0, 1, ...)."""
+
+    condition: Expression | None = None
+    test_before: bool = False
+    maximum: int | None = Field(default=None, ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> StandardLoop:
+        if self.condition is None and self.maximum is None:
+            raise ValueError("a standard loop needs a condition or a maximum (else it never ends)")
+        return self
+
+
 class Activity(Node):
-    """Work that takes time; boundary events attach here and compensation undoes it."""
+    """Work that takes time; boundary events attach here and compensation undoes it. ``multi_instance`` or
+    ``loop`` (never both: BPMN has one ``loopCharacteristics``) runs it more than once."""
 
     compensation: HandlerRef | None = None  # a registered handler, or the id of a for_compensation activity
     for_compensation: bool = False  # BPMN isForCompensation: runs only as another activity's compensation
+    multi_instance: MultiInstance | None = None
+    loop: StandardLoop | None = None
     is_activity = True
+
+    @model_validator(mode="after")
+    def _one_loop(self) -> Activity:
+        if self.multi_instance is not None and self.loop is not None:
+            raise ValueError("an activity has one loop characteristic: multi_instance or loop, not both")
+        return self
 
 
 class Task(Activity):

@@ -102,6 +102,12 @@ class ActivityLog:
                           "kind": getattr(node, "kind", "?"), "scope": index.scope_of.get(e.node_id),
                           "started_at": now, "ended_at": None, "outcome": None})
 
+    def completed(self, e: fx.Left, now: datetime) -> None:
+        """A loop instance completed at its node (its token is gone, having taken no flow)."""
+        node_id = self.passing.pop(e.token_id, None)
+        if node_id is not None:
+            self.buffer.close(self.instance_id, e.token_id, node_id, now, "completed")
+
     def stepped(self, tokens: Mapping[str, Any], status: str, now: datetime) -> None:
         """Close the rows of tokens the step removed."""
         for token_id in [t for t in self.passing if t not in tokens]:

@@ -82,6 +82,9 @@ class StepWriter:
             return None
         if isinstance(e, fx.StartWork):
             return self._start_work(e)
+        if isinstance(e, fx.Left):
+            self.log.completed(e, now)
+            return None
         if isinstance(e, fx.CancelWork):
             w.cancel_job(self.id, "work", e.token_id)
             cancelled = (update(HT).where(HT.c.instance_id == self.id, HT.c.work_id == e.work_id, HT.c.status == "open")

@@ -35,13 +35,26 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
   without a trigger marks a state reached). A link throw event moves its token to the link catch event of
   the same name in the same scope, which passes it on; together they act as one sequence flow (BPMN 2.0
   §10.5.6). A link with no catch (refused by validation) is an incident at the throw.
+- A multi-instance activity (BPMN 2.0 §10.2.8 "Multi-Instance", §13.2.7 "Loop Activity" execution semantics)
+  runs its instances on a body token: ``cardinality`` instances or one per item of ``collection``, all at once
+  or (``sequential``) one after another. Each instance is a token of its own whose local variables are
+  ``loopCounter`` (from 0, as Camunda 7) and the element; ``nrOfInstances``, ``nrOfCompletedInstances`` and
+  ``nrOfActiveInstances`` are the body's. When an instance completes, its ``output_element`` is stored at its
+  index, the counters move, and ``completion_condition`` is evaluated (seeing the instance's variables and the
+  counters): when it holds, the instances still running are cancelled and the activity completes (§13.2.7:
+  "the completionCondition ... when true, cancels all remaining instances"). With no instances left (or
+  none at all: an empty collection) the output collection is set and the token leaves. Boundary events
+  belong to the body: an interrupting one, and an error thrown by any instance, cancel every instance.
+- A standard loop (BPMN 2.0 §13.2.7 "Loop Activity": ``loopCondition``, ``testBefore``, ``loopMaximum``) runs
+  the activity again while its condition holds, at most ``maximum`` times. The condition is evaluated between
+  runs with ``loopCounter`` = the number of runs done, and before the first run only with ``test_before``.
 - Results for work that is no longer wanted (stale work ids, interrupted tasks) are ignored, so a
   shell may deliver events at least once.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import ChainMap, deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -73,6 +86,7 @@ from engine.semantics.state import (
     INCIDENT,
     JOIN,
     MESSAGE,
+    MULTI,
     RACE,
     RETRY,
     SCOPE,
@@ -146,6 +160,8 @@ class Semantics:
             self._scope_path[node_id] = tuple(reversed(path))
         self._upstream: dict[str, frozenset[str]] = {}
         self._link_targets = definition.link_targets()
+        self._looped = {nid: n for nid, n in index.nodes.items()
+                        if getattr(n, "multi_instance", None) is not None or getattr(n, "loop", None) is not None}
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -230,7 +246,7 @@ class Semantics:
             outputs = dict(event.outputs)
             if isinstance(node, ServiceTask) and node.output_variables:
                 outputs = {k: v for k, v in outputs.items() if k in node.output_variables}
-            self._set_vars(step, node.id, outputs, event.actor)
+            self._set_vars(step, node.id, outputs, event.actor, token)
         self._finish_activity(step, token, node)
 
     def _on_work_failed(self, step: _Step, event: ev.WorkFailed) -> None:
@@ -259,7 +275,14 @@ class Semantics:
             return
         token.error = None
         node = self._nodes[token.node]
-        if isinstance(node, CompensationThrowEvent) and token.pending:
+        if node.id in self._looped and not self._is_instance(step.state, token):
+            if token.loop is None:
+                token.status = ""  # the body's collection or cardinality failed: evaluate it again
+                step.queue.append((token, node.id, token.via))
+            else:  # a loop or completion condition failed: evaluate it again
+                token.status = MULTI
+                self._loop_resume(step, token, node)
+        elif isinstance(node, CompensationThrowEvent) and token.pending:
             token.status = COMPENSATING
             self._next_compensation(step, token)
         elif node.kind in WORK_KINDS:
@@ -287,7 +310,7 @@ class Semantics:
             self._sla_breached(step, token)
         elif token.status in (TIMER, MESSAGE):
             if payload:
-                self._message_vars(step, self._nodes[token.node], payload)
+                self._message_vars(step, self._nodes[token.node], payload, token)
             self._cancel_waits(step, token)
             self._leave(step, token, self._nodes[token.node])
         elif token.status == RACE:
@@ -296,13 +319,13 @@ class Semantics:
             token.node, token.status = catch.id, ""
             step.effects.append(fx.Entered(token.id, catch.id))
             if payload:
-                self._message_vars(step, catch, payload)
+                self._message_vars(step, catch, payload, token)
             self._leave(step, token, catch)
         else:
             boundary = self._nodes[target]
             assert isinstance(boundary, BoundaryEvent)
             if payload:
-                self._message_vars(step, boundary, payload)
+                self._message_vars(step, boundary, payload, token)
             if boundary.interrupting:
                 self._abandon(step, token)
                 self._interrupt(step, token)
@@ -347,7 +370,9 @@ class Semantics:
         step.state.steps += 1
         step.effects.append(fx.Entered(token.id, node_id))
         kind = node.kind
-        if kind in WORK_KINDS:
+        if node_id in self._looped and not self._is_instance(step.state, token):
+            self._enter_loop(step, token, node)
+        elif kind in WORK_KINDS:
             self._start_work(step, token, node, attempt=1, arm=True)
         elif kind in ("start", "timer_start", "message_start", "task", "intermediate_throw", "link_catch"):
             self._leave(step, token, node)
@@ -376,7 +401,7 @@ class Semantics:
             self._arm_message(step, token, node, node.id)
         elif kind == "message_throw":
             assert isinstance(node, MessageThrowEvent)
-            variables = step.state.variables
+            variables = self._scope_vars(step.state, token)
             payload = {name: variables.get(name) for name in node.payload}
             if node.payload_expression is not None:
                 try:
@@ -407,7 +432,8 @@ class Semantics:
 
     def _condition_holds(self, step: _Step, token: Token, node: Node) -> bool:
         try:
-            return bool(expressions.evaluate(node.condition, step.state.variables))  # type: ignore[attr-defined]
+            return bool(expressions.evaluate(node.condition,  # type: ignore[attr-defined]
+                                             self._scope_vars(step.state, token)))
         except ExpressionError as exc:
             self._incident(step, token, f"condition of {node.id!r} failed: {exc}")
             return False
@@ -428,11 +454,11 @@ class Semantics:
         from engine.model.scripts import parse_script
 
         try:
-            values = parse_script(node.script).run(step.state.variables)  # type: ignore[attr-defined]
+            values = parse_script(node.script).run(self._scope_vars(step.state, token))  # type: ignore[attr-defined]
         except ExpressionError as exc:
             self._incident(step, token, f"script of {node.id!r} failed: {exc}")
             return
-        self._set_vars(step, node.id, values, None)
+        self._set_vars(step, node.id, values, None, token)
         self._finish_activity(step, token, node)
 
     def _link(self, step: _Step, token: Token, node: Node) -> None:
@@ -467,7 +493,7 @@ class Semantics:
 
     def _holds(self, step: _Step, token: Token, flow: SequenceFlow) -> bool:
         try:
-            return bool(expressions.evaluate(flow.condition or "True", step.state.variables))
+            return bool(expressions.evaluate(flow.condition or "True", self._scope_vars(step.state, token)))
         except ExpressionError as exc:
             self._incident(step, token, f"condition of flow {flow.id!r} failed: {exc}")
             return False
@@ -596,7 +622,7 @@ class Semantics:
         if arm:
             token.work_id = step.state.next_id("w")
             self._arm_boundaries(step, token, node)
-        variables = step.state.variables
+        variables = self._scope_vars(step.state, token)
         due: datetime | None = None
         handler: str | None = None
         if isinstance(node, ServiceTask):
@@ -627,7 +653,7 @@ class Semantics:
         action = getattr(node, "on_timeout", None)
         step.effects.append(fx.SlaBreached(token.id, node.id, token.work_id or "", action))
         if action is not None and action.action == "complete" and token.status == WORK:
-            self._set_vars(step, node.id, dict(action.values), "sla")
+            self._set_vars(step, node.id, dict(action.values), "sla", token)
             self._finish_activity(step, token, node)
 
     def _finish_activity(self, step: _Step, token: Token, node: Node) -> None:
@@ -647,6 +673,9 @@ class Semantics:
                 node=node.id, handler=node.compensation, scope=self._scope_path[node.id], inputs=snapshot,  # type: ignore[attr-defined]
                 scope_tokens=tuple(scope_tokens)))
         token.work_id = None
+        if node.id in self._looped and self._is_instance(step.state, token):
+            self._loop_instance_done(step, token, node)
+            return
         self._leave(step, token, node)
 
     def _enter_sub_process(self, step: _Step, token: Token, node: Node) -> None:
@@ -663,6 +692,8 @@ class Semantics:
             step.queue.append((child, start.id, None))
 
     def _arm_boundaries(self, step: _Step, token: Token, node: Node) -> None:
+        if node.id in self._looped and self._is_instance(step.state, token):
+            return  # a loop instance: the boundary events belong to the body (armed once, on it)
         for boundary in self._boundaries.get(node.id, ()):
             if isinstance(boundary, TimerBoundaryEvent):
                 due = self.due(boundary.timer, step.now)
@@ -674,9 +705,207 @@ class Semantics:
                 self._arm_message(step, token, boundary, boundary.id)
 
     def _move_to_boundary(self, step: _Step, token: Token, boundary: BoundaryEvent) -> None:
-        token.node, token.status, token.work_id = boundary.id, "", None
+        token.node, token.status, token.work_id, token.loop = boundary.id, "", None, None
         step.effects.append(fx.Entered(token.id, boundary.id))
         self._leave(step, token, boundary)
+
+    # --- multi-instance and standard loops (BPMN 2.0 §10.2.8, §13.2.7) ------------------------------
+
+    def _enter_loop(self, step: _Step, body: Token, node: Node) -> None:
+        """A token reached a multi-instance or loop activity: it becomes the body and starts the instances."""
+        mi = getattr(node, "multi_instance", None)
+        variables = self._scope_vars(step.state, body)
+        items: list[Any] | None = None
+        if mi is not None:
+            try:
+                if mi.collection is not None:
+                    value = expressions.evaluate(mi.collection, variables)
+                    if not isinstance(value, list | tuple):
+                        raise ExpressionError(f"gives {type(value).__name__}, not a list")
+                    items = list(value)
+                    count = len(items)
+                else:
+                    value = expressions.evaluate(mi.cardinality, variables)
+                    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                        raise ExpressionError(f"gives {value!r}, not a whole number >= 0")
+                    count = value
+            except ExpressionError as exc:
+                what = "collection" if mi.collection is not None else "cardinality"
+                self._incident(step, body, f"multi-instance {what} of {node.id!r} failed: {exc}")
+                return
+            loop: dict[str, Any] = {"n": count, "done": 0, "active": 0, "next": 0}
+            if mi.output_collection:
+                loop["out"] = [None] * count
+            if mi.sequential and items is not None:
+                loop["items"] = items
+        else:
+            loop = {"done": 0, "active": 0, "next": 0}
+        body.status = MULTI
+        body.work_id = step.state.next_id("w")
+        body.loop = loop
+        self._arm_boundaries(step, body, node)
+        if mi is None:
+            if self._loop_again(step, body, node, first=True):
+                self._loop_instance(step, body, node, 0)
+            elif body.status == MULTI:
+                self._loop_complete(step, body, node)
+        elif loop["n"] == 0:
+            self._loop_complete(step, body, node)
+        elif mi.sequential:
+            self._loop_instance(step, body, node, 0, items[0] if items is not None else None)
+        else:
+            for index in range(loop["n"]):
+                self._loop_instance(step, body, node, index, items[index] if items is not None else None)
+
+    def _loop_instance(self, step: _Step, body: Token, node: Node, index: int, item: Any = None) -> None:
+        """Start instance ``index``: a token of its own under the body, with its local variables."""
+        mi = getattr(node, "multi_instance", None)
+        local: dict[str, Any] = {"loopCounter": index}
+        if mi is not None:
+            if mi.element_variable:
+                local[mi.element_variable] = item
+            if mi.output_element and mi.output_element.isidentifier() and mi.output_element not in local:
+                local[mi.output_element] = None  # what the instance writes there stays its own (Zeebe's rule)
+        instance = Token(id=step.state.next_id("t"), node=node.id, status="", parent=body.id, locals=local)
+        step.state.tokens[instance.id] = instance
+        loop = body.loop
+        assert loop is not None
+        loop["active"] += 1
+        loop["next"] = index + 1
+        step.queue.append((instance, node.id, None))
+
+    def _loop_instance_done(self, step: _Step, instance: Token, node: Node) -> None:
+        """An instance completed: keep its output, move the counters, then the next instance or the end."""
+        state = step.state
+        body = state.tokens[instance.parent]  # type: ignore[index]
+        loop = body.loop
+        assert loop is not None
+        mi = getattr(node, "multi_instance", None)
+        index = (instance.locals or {}).get("loopCounter", 0)
+        if mi is not None and mi.output_element:
+            try:
+                loop["out"][index] = expressions.evaluate(mi.output_element, self._scope_vars(state, instance))
+            except ExpressionError as exc:
+                self._incident(step, instance, f"output element of {node.id!r} failed: {exc}")
+                return
+        self._cancel_waits(step, instance)
+        del state.tokens[instance.id]
+        step.effects.append(fx.Left(instance.id, node.id))
+        loop["done"] += 1
+        loop["active"] -= 1
+        if mi is None:
+            if self._loop_again(step, body, node, first=False):
+                self._loop_instance(step, body, node, loop["next"])
+            elif body.status == MULTI:
+                self._loop_complete(step, body, node)
+            return
+        if mi.completion_condition is not None:
+            scope = ChainMap(instance.locals or {}, self._scope_vars(state, body))
+            try:
+                done = bool(expressions.evaluate(mi.completion_condition, scope))
+            except ExpressionError as exc:
+                self._incident(step, body, f"completion condition of {node.id!r} failed: {exc}")
+                return
+            if done:
+                for other in [t for t in state.tokens.values() if t.parent == body.id]:
+                    self._interrupt(step, other)
+                    state.tokens.pop(other.id, None)
+                self._loop_complete(step, body, node)
+                return
+        if mi.sequential and loop["next"] < loop["n"]:
+            items = loop.get("items")
+            self._loop_instance(step, body, node, loop["next"], items[loop["next"]] if items is not None else None)
+        elif loop["active"] == 0:
+            self._loop_complete(step, body, node)
+
+    def _loop_resume(self, step: _Step, body: Token, node: Node) -> None:
+        """After a retried incident at the body: the next run or instance, or the end."""
+        loop = body.loop
+        assert loop is not None
+        mi = getattr(node, "multi_instance", None)
+        if mi is None:
+            if self._loop_again(step, body, node, first=loop["next"] == 0):
+                self._loop_instance(step, body, node, loop["next"])
+            elif body.status == MULTI:
+                self._loop_complete(step, body, node)
+            return
+        if mi.completion_condition is not None and loop["done"]:
+            try:
+                variables = ChainMap({"loopCounter": loop["next"] - 1}, self._scope_vars(step.state, body))
+                if expressions.evaluate(mi.completion_condition, variables):
+                    for other in [t for t in step.state.tokens.values() if t.parent == body.id]:
+                        self._interrupt(step, other)
+                        step.state.tokens.pop(other.id, None)
+                    self._loop_complete(step, body, node)
+                    return
+            except ExpressionError as exc:
+                self._incident(step, body, f"completion condition of {node.id!r} failed: {exc}")
+                return
+        if mi.sequential and loop["active"] == 0 and loop["next"] < loop["n"]:
+            items = loop.get("items")
+            self._loop_instance(step, body, node, loop["next"], items[loop["next"]] if items is not None else None)
+        elif loop["active"] == 0:
+            self._loop_complete(step, body, node)
+
+    def _loop_again(self, step: _Step, body: Token, node: Node, first: bool) -> bool:
+        """A standard loop: whether to run once more (``maximum``, then the condition with ``loopCounter`` =
+        runs done; before the first run only with ``test_before``). A failing condition is an incident."""
+        spec = node.loop  # type: ignore[attr-defined]
+        runs = body.loop["next"]  # type: ignore[index]
+        if spec.maximum is not None and runs >= spec.maximum:
+            return False
+        if spec.condition is None or (first and not spec.test_before):
+            return True
+        try:
+            return bool(expressions.evaluate(spec.condition,
+                                             ChainMap({"loopCounter": runs}, self._scope_vars(step.state, body))))
+        except ExpressionError as exc:
+            self._incident(step, body, f"loop condition of {node.id!r} failed: {exc}")
+            return False
+
+    def _loop_complete(self, step: _Step, body: Token, node: Node) -> None:
+        """All instances are done (or the completion condition held): set the output collection, move on."""
+        mi = getattr(node, "multi_instance", None)
+        loop = body.loop or {}
+        self._cancel_waits(step, body)
+        body.loop, body.work_id, body.status = None, None, ""
+        if mi is not None and mi.output_collection:
+            self._set_vars(step, node.id, {mi.output_collection: loop.get("out", [])}, None, body)
+        self._leave(step, body, node)
+
+    def _is_instance(self, state: InstanceState, token: Token) -> bool:
+        """Whether ``token`` is one instance of a multi-instance or loop activity (its parent is the body)."""
+        if token.parent is None:
+            return False
+        body = state.tokens.get(token.parent)
+        return body is not None and body.loop is not None and body.node == token.node
+
+    def _local_scopes(self, state: InstanceState, token: Token) -> list[dict[str, Any]]:
+        """The local variables of the token's scopes, innermost first (empty outside loop instances)."""
+        scopes = []
+        current: Token | None = token
+        while current is not None:
+            if current.locals is not None:
+                scopes.append(current.locals)
+            current = state.tokens.get(current.parent) if current.parent else None
+        return scopes
+
+    def _scope_vars(self, state: InstanceState, token: Token) -> Mapping[str, Any]:
+        """The variables a token sees: its scopes' local variables (and a multi-instance body's counters)
+        over the process variables. Outside loops, the process variables themselves (no copy)."""
+        if token.locals is None and token.parent is None and token.loop is None:
+            return state.variables
+        layers: list[Mapping[str, Any]] = []
+        current: Token | None = token
+        while current is not None:
+            if current.locals is not None:
+                layers.append(current.locals)
+            loop = current.loop
+            if loop is not None and "n" in loop:
+                layers.append({"nrOfInstances": loop["n"], "nrOfCompletedInstances": loop["done"],
+                               "nrOfActiveInstances": loop["active"]})
+            current = state.tokens.get(current.parent) if current.parent else None
+        return ChainMap(*layers, state.variables) if layers else state.variables
 
     # --- errors, incidents, compensation ------------------------------------------------------
 
@@ -684,7 +913,8 @@ class Semantics:
         """Route an error to the nearest matching error boundary; False if nothing catches it."""
         current: Token | None = token
         while current is not None:
-            for boundary in self._boundaries.get(current.node, ()):
+            instance = current.node in self._looped and self._is_instance(step.state, current)
+            for boundary in () if instance else self._boundaries.get(current.node, ()):
                 if boundary.kind == "boundary_error" and getattr(boundary, "error_code", None) in (None, code):
                     self._set_vars(step, boundary.id, {"error_code": code, "error_message": message}, None)
                     self._abandon(step, current)
@@ -752,7 +982,7 @@ class Semantics:
     def _arm_message(self, step: _Step, token: Token, node: Any, target: str) -> None:
         wait_id = f"{token.id}.{target}.{step.state.next_id('')}"
         token.waits[wait_id] = target
-        correlation = self._correlation(node.correlation_key, step.state.variables)
+        correlation = self._correlation(node.correlation_key, self._scope_vars(step.state, token))
         step.effects.append(fx.Subscribe(wait_id, node.message, correlation, token.id, node.id))
 
     def _correlation(self, key: str | None, variables: dict[str, Any]) -> Any:
@@ -763,8 +993,8 @@ class Semantics:
         except ExpressionError:
             return None
 
-    def _message_vars(self, step: _Step, node: Node, payload: dict[str, Any]) -> None:
-        self._set_vars(step, node.id, message_variables(node, payload), None)
+    def _message_vars(self, step: _Step, node: Node, payload: dict[str, Any], token: Token | None = None) -> None:
+        self._set_vars(step, node.id, message_variables(node, payload), None, token)
 
     def _cancel_waits(self, step: _Step, token: Token) -> None:
         if not token.waits and not token.fired:
@@ -793,12 +1023,12 @@ class Semantics:
         if token.status in (WORK, COMPENSATING) and token.work_id:  # a handler's human task closes too
             step.effects.append(fx.CancelWork(token.id, token.node, token.work_id))
         self._cancel_waits(step, token)
-        if token.status == SCOPE:
+        if token.status == SCOPE or token.loop is not None:
             for child in [t for t in step.state.tokens.values() if t.parent == token.id]:
                 self._interrupt(step, child)
                 step.state.tokens.pop(child.id, None)
-
         token.work_id = None
+        token.loop = None
 
     @staticmethod
     def _abandon(step: _Step, token: Token) -> None:
@@ -806,7 +1036,7 @@ class Semantics:
         completed inside it is not compensated (BPMN 2.0 §10.7.1 "compensation ... of a completed activity";
         Camunda 7 and 8: handlers of activities in an unfinished scope are not invoked). Marked done, not
         removed: running compensations hold indexes into the list."""
-        if token.status != SCOPE or not token.work_id:
+        if token.status not in (SCOPE, MULTI) or not token.work_id:
             return
         for entry in step.state.compensable:
             if token.work_id in entry.scope_tokens:
@@ -842,7 +1072,23 @@ class Semantics:
 
     # --- variables -----------------------------------------------------------------------------
 
-    def _set_vars(self, step: _Step, node_id: str | None, values: Mapping[str, Any], actor: str | None) -> None:
+    def _set_vars(self, step: _Step, node_id: str | None, values: Mapping[str, Any], actor: str | None,
+                  token: Token | None = None) -> None:
+        """Set variables: a name that is local to the token's scope (a loop instance's element, loopCounter or
+        output element) is set there; every other name is a process variable (recorded, as Camunda's
+        ``setVariable`` creates an unknown variable at the process instance)."""
+        if token is not None and (token.locals is not None or token.parent is not None):
+            scopes = self._local_scopes(step.state, token)
+            if scopes:
+                rest = {}
+                for name, value in values.items():
+                    scope = next((s for s in scopes if name in s), None)
+                    if scope is None:
+                        rest[name] = value
+                    elif scope[name] != value:
+                        scope[name] = value
+                        step.changed = True
+                values = rest
         variables = step.state.variables
         changes = []
         for name, value in values.items():

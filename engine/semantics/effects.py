@@ -21,6 +21,15 @@ class Entered:
 
 
 @dataclass(frozen=True, slots=True)
+class Left:
+    """A token completed its node without moving on by a flow: one instance of a multi-instance or loop
+    activity (its token is gone; the body goes on when all are done)."""
+
+    token_id: str
+    node_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class StartWork:
     """Do the work of an activity: call an agent (service_task), open a human task (user_task),
     nothing or a sampled duration (task), or run a compensation handler (compensation).
@@ -120,6 +129,6 @@ class InstanceEnded:
 
 
 Effect = (
-    Entered | StartWork | CancelWork | ScheduleTimer | CancelTimer | Subscribe | Unsubscribe | SendMessage
+    Entered | Left | StartWork | CancelWork | ScheduleTimer | CancelTimer | Subscribe | Unsubscribe | SendMessage
     | VariablesChanged | SlaBreached | Incident | InstanceEnded
 )

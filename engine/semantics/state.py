@@ -20,6 +20,7 @@ RETRY = "retry"  # waiting for a retry's backoff timer
 INCIDENT = "incident"  # failed for good; waits for RetryIncident
 COMPENSATING = "compensating"  # a compensation throw running handlers one by one
 CONDITION = "condition"  # an intermediate conditional catch: waits until its condition holds
+MULTI = "multi"  # a multi-instance or loop activity (its body) whose instances are running
 
 
 @dataclass(slots=True)
@@ -35,6 +36,8 @@ class Token:
     fired: dict[str, int] = field(default_factory=dict)  # cycle timer id -> times fired
     pending: list[int] = field(default_factory=list)  # compensation entries still to run (indexes)
     error: str | None = None
+    locals: dict[str, Any] | None = None  # variables of its own: a loop instance's loopCounter and element
+    loop: dict[str, Any] | None = None  # a multi-instance or loop body's counters (see Semantics._loop_*)
 
 
 @dataclass(slots=True)
@@ -77,7 +80,9 @@ class InstanceState:
             "variables": dict(self.variables),
             "tokens": {tid: {"id": t.id, "node": t.node, "status": t.status, "parent": t.parent, "via": t.via,
                              "work_id": t.work_id, "attempt": t.attempt, "waits": dict(t.waits),
-                             "fired": dict(t.fired), "pending": list(t.pending), "error": t.error}
+                             "fired": dict(t.fired), "pending": list(t.pending), "error": t.error,
+                             **({"locals": dict(t.locals)} if t.locals is not None else {}),
+                             **({"loop": _copy_loop(t.loop)} if t.loop is not None else {})}
                        for tid, t in self.tokens.items()},
             "compensable": [{"node": c.node, "handler": c.handler, "scope": list(c.scope), "inputs": dict(c.inputs),
                              "done": c.done, "scope_tokens": list(c.scope_tokens)} for c in self.compensable],
@@ -98,3 +103,7 @@ class InstanceState:
             seq=int(data.get("seq", 0)),
             steps=int(data.get("steps", 0)),
         )
+
+
+def _copy_loop(loop: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, list) else v for k, v in loop.items()}
