@@ -22,7 +22,8 @@ EVENT_COLUMNS = [
     "case:concept:name", "concept:name", "lifecycle:transition", "time:timestamp", "org:resource", "org:group",
     "concept:instance", "activity_id", "kind", "attempt", "outcome",
 ]
-COMPLETED = ("completed", "sla_completed")  # ended normally (an SLA may complete a user task for the person)
+# ended normally (an SLA may complete a user task for the person; a compensated activity completed, then was undone)
+COMPLETED = ("completed", "sla_completed", "compensated")
 UNFINISHED = ("open", "queued", None)  # still running or waiting when the log ends: no end transition
 _ORDER = {"schedule": 0, "start": 1, "complete": 2, "ate_abort": 2, "withdraw": 2}
 

@@ -11,7 +11,14 @@ exactly as durable as the state. Outcomes:
 - ``interrupted``: an interrupting boundary event took the token off the activity;
 - ``cancelled``: the token was removed from outside (a terminate end, an interrupted sub-process, a cancel);
 - ``failed``: the instance failed while the token was there;
+- ``compensated``: it completed, and a compensation handler later undid it (BPMN 2.0 §10.7; the row keeps
+  the activity's own end; the undoing is the handler's run, below);
 - None: still there (``ended_at`` is None).
+
+A compensation handler's run is a row of its own with kind ``compensation``: ``node_id`` is the handler
+activity (``for_compensation``), or the undone activity when its handler is a reference to code; ``token_id``
+is the run's work id. Its outcome is ``completed``, ``failed`` (an incident at the throw; a retry is a new run)
+or ``cancelled``.
 
 Armed waits: the timers (with due time and purpose), message subscriptions (message name and correlation)
 and jobs (agent calls, messages to deliver) of one instance, each with the node it belongs to - for an
@@ -20,7 +27,7 @@ event-based gateway, the catch event each timer and message stands for, not the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +38,7 @@ from engine.model.nodes import BoundaryEvent
 from engine.model.values import loads
 from engine.runtime.tables import ActivityRow, InstanceRow, JobRow, SubscriptionRow, TokenRow
 from engine.semantics import effects as fx
+from engine.semantics.state import COMPENSATING
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,13 +87,37 @@ class ActivityBuffer:
 class ActivityLog:
     """One instance's activity rows inside a step (``StepWriter`` feeds it the core's effects)."""
 
-    __slots__ = ("buffer", "definition", "instance_id", "left", "passing")
+    __slots__ = ("buffer", "definition", "instance_id", "left", "passing", "runs")
 
     def __init__(self, buffer: ActivityBuffer, instance_id: str, definition: ProcessDefinition,
-                 tokens: Mapping[str, Any]) -> None:
+                 tokens: Mapping[str, Any], compensable: Sequence[Any] = ()) -> None:
         self.buffer, self.instance_id, self.definition = buffer, instance_id, definition
         self.passing: dict[str, str] = {tid: t.node for tid, t in tokens.items()}  # token -> node it is at
         self.left: set[str] = set()  # nodes a token left by its flows in this step (a join that fired)
+        self.runs: dict[str, str] = {  # compensation handler runs open before this step: work id -> row node
+            t.work_id: self._run_node(compensable[t.pending[0]].node, compensable[t.pending[0]].handler)
+            for t in tokens.values() if t.status == COMPENSATING and t.work_id and t.pending}
+
+    def _run_node(self, activity_id: str, handler: str) -> str:
+        """The node a handler run is recorded at: the handler activity, else the activity it undoes."""
+        node = self.definition.index.nodes.get(handler)
+        return handler if node is not None and getattr(node, "for_compensation", False) else activity_id
+
+    def compensation(self, e: fx.Compensation, now: datetime) -> None:
+        """A handler run started or ended; a completed run marks its activity ``compensated``."""
+        node_id = self._run_node(e.activity_id, e.handler)
+        if e.outcome is None:
+            self.runs[e.work_id] = node_id
+            self.buffer.open({"instance_id": self.instance_id, "token_id": e.work_id, "node_id": node_id,
+                              "kind": "compensation", "scope": self.definition.index.scope_of.get(node_id),
+                              "started_at": now, "ended_at": None, "outcome": None})
+            return
+        self.runs.pop(e.work_id, None)
+        self.buffer.close(self.instance_id, e.work_id, node_id, now, e.outcome)
+        if e.outcome == "completed":  # the undone activity's latest completed passage (paired when read)
+            self.buffer.rows.append({"instance_id": self.instance_id, "token_id": "", "node_id": e.activity_id,
+                                     "kind": "", "scope": None, "started_at": None, "ended_at": now,
+                                     "outcome": "compensated"})
 
     def entered(self, e: fx.Entered, now: datetime) -> None:
         index = self.definition.index
@@ -109,7 +141,11 @@ class ActivityLog:
             self.buffer.close(self.instance_id, e.token_id, node_id, now, "completed")
 
     def stepped(self, tokens: Mapping[str, Any], status: str, now: datetime) -> None:
-        """Close the rows of tokens the step removed."""
+        """Close the rows of tokens the step removed, and of handler runs nothing waits for any more."""
+        running = {t.work_id for t in tokens.values() if t.status == COMPENSATING and t.work_id}
+        for work_id in [w for w in self.runs if w not in running]:
+            self.buffer.close(self.instance_id, work_id, self.runs.pop(work_id), now,
+                              "failed" if status == "failed" else "cancelled")
         for token_id in [t for t in self.passing if t not in tokens]:
             node_id = self.passing.pop(token_id)
             node = self.definition.index.nodes.get(node_id)
@@ -125,6 +161,31 @@ class ActivityLog:
             else:
                 outcome = "cancelled"
             self.buffer.close(self.instance_id, token_id, node_id, now, outcome)
+
+
+def passages(stored: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One instance's stored rows (in id order) paired into passages, in the order they started: an end row
+    (``started_at`` None) closes its open passage (same token and node); a ``compensated`` row marks the
+    node's latest completed passage."""
+    rows: list[dict[str, Any]] = []
+    running: dict[tuple[str, str], dict[str, Any]] = {}  # (token, node) -> its open passage
+    for row in stored:
+        if row["started_at"] is None:  # the end of a passage started in an earlier transaction
+            if row["outcome"] == "compensated":
+                done = next((p for p in reversed(rows) if p["node_id"] == row["node_id"]
+                             and p["outcome"] == "completed" and p["kind"] != "compensation"), None)
+                if done is not None:
+                    done["outcome"] = "compensated"
+                continue
+            passage = running.pop((row["token_id"], row["node_id"]), None)
+            if passage is not None:
+                passage["ended_at"], passage["outcome"] = row["ended_at"], row["outcome"]
+            continue
+        passage = dict(row)
+        rows.append(passage)
+        if passage["ended_at"] is None:
+            running[(passage["token_id"], passage["node_id"])] = passage
+    return rows
 
 
 class InspectApi:
@@ -145,18 +206,7 @@ class InspectApi:
             stored = conn.execute(select(A.c.node_id, A.c.kind, A.c.scope, A.c.token_id, A.c.started_at,
                                          A.c.ended_at, A.c.outcome).where(A.c.instance_id == instance_id)
                                   .order_by(A.c.id)).mappings().all()
-        rows: list[dict[str, Any]] = []
-        running: dict[tuple[str, str], dict[str, Any]] = {}  # (token, node) -> its open passage
-        for row in stored:
-            if row["started_at"] is None:  # the end of a passage started in an earlier transaction
-                passage = running.pop((row["token_id"], row["node_id"]), None)
-                if passage is not None:
-                    passage["ended_at"], passage["outcome"] = row["ended_at"], row["outcome"]
-                continue
-            passage = dict(row)
-            rows.append(passage)
-            if passage["ended_at"] is None:
-                running[(passage["token_id"], passage["node_id"])] = passage
+        rows = passages(stored)
         frame = pd.DataFrame(rows, columns=[c for c in ACTIVITY_COLUMNS if c != "duration"])
         frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
         frame["ended_at"] = pd.to_datetime(frame["ended_at"], utc=True)

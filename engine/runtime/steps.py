@@ -49,8 +49,9 @@ class StepWriter:
         self.state, self.now, self.business_key, self.traceback = state, now, business_key, traceback
         self.ended_at, self.error = ended_at, error
         self.ended: fx.InstanceEnded | None = None
+        created = instance_id in writes.created
         self.log = ActivityLog(writes.activities, instance_id, sem.definition,  # the activity history
-                               {} if instance_id in writes.created else state.tokens)
+                               {} if created else state.tokens, () if created else state.compensable)
         self.jobs: list[dict[str, Any]] = []  # jobs of the effect at hand, handed to ``writes`` after it
 
     def run(self, effects: list[fx.Effect], events: list[ev.Event]) -> None:
@@ -84,6 +85,9 @@ class StepWriter:
             return self._start_work(e)
         if isinstance(e, fx.Left):
             self.log.completed(e, now)
+            return None
+        if isinstance(e, fx.Compensation):
+            self.log.compensation(e, now)
             return None
         if isinstance(e, fx.CancelWork):
             w.cancel_job(self.id, "work", e.token_id)

@@ -281,8 +281,10 @@ class ActivityRow(SQLModel, table=True):
     that starts and ends in one transaction is one row; one that ends in a later transaction gets a second
     row with ``started_at`` None (its end), which ``Engine.activities`` pairs with its start (no UPDATE).
 
-    ``outcome``: None while running, then completed | cancelled | interrupted | failed.
-    ``kind`` is the node's kind; ``scope`` the enclosing sub-process id (None: the process).
+    ``outcome``: None while running, then completed | cancelled | interrupted | failed; an end row with
+    ``compensated`` marks the node's latest completed passage as undone by compensation.
+    ``kind`` is the node's kind, or ``compensation`` for a compensation handler's run (``token_id`` is then the
+    run's work id); ``scope`` the enclosing sub-process id (None: the process). See ``engine.runtime.history``.
     """
 
     __tablename__ = "wf_activities"

@@ -237,6 +237,8 @@ class Semantics:
                 self._set_vars(step, handler.id, dict(event.outputs), event.actor)  # the handler task's form
             entry = step.state.compensable[token.pending.pop(0)]
             entry.done = True
+            step.effects.append(fx.Compensation(token.id, entry.node, str(entry.handler), token.work_id or "",
+                                                "completed"))
             self._next_compensation(step, token)
             return
         if token.status != WORK:
@@ -254,8 +256,10 @@ class Semantics:
         if token is None or token.status not in (WORK, COMPENSATING):
             return
         if token.status == COMPENSATING:
-            self._incident(step, token, f"compensation of {step.state.compensable[token.pending[0]].node!r} "
-                                        f"failed: {event.error}")
+            entry = step.state.compensable[token.pending[0]]
+            step.effects.append(fx.Compensation(token.id, entry.node, str(entry.handler), token.work_id or "",
+                                                "failed"))
+            self._incident(step, token, f"compensation of {entry.node!r} failed: {event.error}")
             return
         node = self._nodes[token.node]
         if not event.business and isinstance(node, ServiceTask) and token.attempt < node.retry.attempts:
@@ -956,6 +960,7 @@ class Semantics:
             return
         entry = step.state.compensable[token.pending[0]]
         token.work_id = step.state.next_id("w")
+        step.effects.append(fx.Compensation(token.id, entry.node, str(entry.handler), token.work_id))
         handler = self._nodes.get(entry.handler)
         if handler is not None and getattr(handler, "for_compensation", False):
             # A handler activity (BPMN isForCompensation): any kind; a user task opens a human task and the

@@ -123,6 +123,19 @@ class Incident:
 
 
 @dataclass(frozen=True, slots=True)
+class Compensation:
+    """A compensation handler's run started (``outcome`` None) or ended (``completed``: the activity is
+    compensated; ``failed``: an incident at the throw), for the activity history. ``activity_id`` is the
+    activity it undoes, ``handler`` its handler activity's id or handler reference, ``work_id`` the run."""
+
+    token_id: str
+    activity_id: str
+    handler: str
+    work_id: str
+    outcome: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceEnded:
     status: str  # "completed" | "terminated" | "failed" | "cancelled"
     error: str | None = None
@@ -130,5 +143,5 @@ class InstanceEnded:
 
 Effect = (
     Entered | Left | StartWork | CancelWork | ScheduleTimer | CancelTimer | Subscribe | Unsubscribe | SendMessage
-    | VariablesChanged | SlaBreached | Incident | InstanceEnded
+    | VariablesChanged | SlaBreached | Incident | Compensation | InstanceEnded
 )
