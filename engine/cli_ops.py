@@ -1,5 +1,5 @@
 """Operations against an engine's database, as ``zbctl``/``c8ctl`` users expect: deploy, start, instances,
-instance, tasks, complete, correlate, incidents, retry, cancel.
+instance, tasks, complete, correlate, signal, incidents, retry, cancel.
 
 Every command takes ``--db URL`` (default: the ``WAOOAW_DB`` environment variable, else
 ``sqlite:///waooaw.db``) and ``--output table|json``. JSON output is one document on stdout, for scripts
@@ -270,6 +270,20 @@ def correlate(
     emit(output, {"message": message, "instance": instance_id}, f"delivered {message!r} to {instance_id}")
 
 
+def signal(
+    name: Annotated[str, typer.Argument(help="The signal name.")],
+    var: Vars = None,
+    vars_json: Annotated[str | None, typer.Option("--vars", help="Payload as one JSON object.")] = None,
+    run: Run = False, db: Db = DEFAULT_DB, output: Out = Output.table,
+) -> None:
+    """Broadcast a signal to every instance waiting for it (and start every definition with a signal start)."""
+    engine = open_engine(db)
+    reached = engine.signal(name, parse_vars(var, vars_json))
+    _drive(engine, run)
+    emit(output, {"signal": name, "instances": reached},
+         f"broadcast {name!r} to {len(reached)} instance(s)" + (f": {', '.join(reached)}" if reached else ""))
+
+
 def incidents(
     all_: Annotated[bool, typer.Option("--all", help="Resolved incidents too.")] = False,
     db: Db = DEFAULT_DB, output: Out = Output.table,
@@ -307,7 +321,7 @@ def cancel(
     emit(output, {"instance": instance_id, "status": status}, f"cancelled {instance_id}")
 
 
-COMMANDS = [deploy, start, instances, instance, tasks, complete, correlate, incidents, retry, cancel]
+COMMANDS = [deploy, start, instances, instance, tasks, complete, correlate, signal, incidents, retry, cancel]
 
 
 def register(app: typer.Typer) -> None:

@@ -38,10 +38,12 @@ EVENT_MARKS = {
     "timer_start": "⏱", "message_start": "✉", "terminate_end": "●", "error_end": "⚡",
     "timer_catch": "⏱", "message_catch": "✉", "message_throw": "✉", "compensation_throw": "⏪",
     "boundary_timer": "⏱", "boundary_error": "⚡", "boundary_message": "✉", "link_throw": "➜", "link_catch": "➜",
-    "conditional_catch": "≣",
+    "conditional_catch": "≣", "signal_start": "△", "signal_catch": "△", "signal_throw": "▲", "signal_end": "▲",
+    "boundary_signal": "△", "escalation_throw": "⇑", "escalation_end": "⇑", "boundary_escalation": "⇑",
 }
 # BPMN draws these markers filled
-THROW_KINDS = frozenset({"message_throw", "compensation_throw", "error_end", "link_throw"})
+THROW_KINDS = frozenset({"message_throw", "compensation_throw", "error_end", "link_throw", "signal_throw", "signal_end",
+                         "escalation_throw", "escalation_end"})
 TASK_MARKS = {"service_task": "⚙", "user_task": "👤", "task": "", "sub_process": "⊞", "script_task": "≡"}
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 

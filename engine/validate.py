@@ -92,6 +92,8 @@ from engine.model.nodes import (
     Node,
     SequenceFlow,
     ServiceTask,
+    SignalEndEvent,
+    SignalThrowEvent,
     SubProcess,
     UserTask,
 )
@@ -101,7 +103,7 @@ if TYPE_CHECKING:
     import networkx as nx
 
 #: Throw events with no outgoing flow are end events in BPMN (a message or compensation end event).
-THROW_END_KINDS = frozenset({"message_throw", "compensation_throw"})
+THROW_END_KINDS = frozenset({"message_throw", "compensation_throw", "signal_throw", "escalation_throw"})
 #: Kinds a boundary event may be attached to.
 ATTACHABLE_KINDS = frozenset({"task", "service_task", "user_task", "sub_process"})
 SYNC_JOIN_KINDS = frozenset({"parallel_gateway", "inclusive_gateway"})
@@ -113,6 +115,10 @@ _LABELS = {
     "conditional_catch": "conditional event", "message_throw": "message throw event",
     "compensation_throw": "compensation event", "intermediate_throw": "intermediate throw event",
     "link_throw": "link throw event", "link_catch": "link catch event", "boundary_timer": "timer boundary event",
+    "signal_start": "signal start event", "signal_catch": "signal catch event", "signal_throw": "signal throw event",
+    "signal_end": "signal end event", "boundary_signal": "signal boundary event",
+    "escalation_throw": "escalation throw event", "escalation_end": "escalation end event",
+    "boundary_escalation": "escalation boundary event",
     "boundary_error": "error boundary event", "boundary_message": "message boundary event",
     "exclusive_gateway": "exclusive gateway", "inclusive_gateway": "inclusive gateway",
     "parallel_gateway": "parallel gateway", "event_gateway": "event gateway", "task": "task",
@@ -427,6 +433,9 @@ class _Validator:
         elif node.attached_to not in s.nodes:
             self.error(node.id, f"{name} is in {s.title} but its activity {node.attached_to!r} is not: put the "
                                 "boundary event in the same scope as the activity")
+        elif node.kind == "boundary_escalation" and target.kind not in ("sub_process", "call_activity"):  # type: ignore[attr-defined]
+            self.warn(node.id, f"{name} is attached to {describe(target)}, which cannot throw an escalation (only "
+                               "what runs inside a sub-process or a called process can): it never fires")
 
     def _check_gateway(self, s: _Scope, node: Node, out: list[SequenceFlow]) -> None:
         kind: str = node.kind  # type: ignore[attr-defined]
@@ -468,7 +477,8 @@ class _Validator:
                 target = s.nodes.get(flow.target)
                 if target is not None and target.kind not in CATCH_KINDS:  # type: ignore[attr-defined]
                     self.error(flow.id, f"{name} leads by flow {flow.id!r} to {describe(target)}: every flow out "
-                                        "of an event gateway must lead to a timer_catch or message_catch event")
+                                        "of an event gateway must lead to a timer_catch, message_catch or "
+                                        "signal_catch event")
                 if flow.condition:
                     self.warn(flow.id, f"flow {flow.id!r} leaves {name} with condition {flow.condition!r}, which "
                                        "is ignored (the first event to happen wins): remove it")
@@ -717,7 +727,7 @@ class _Validator:
                 self._check_names(node, "output_variables", node.output_variables)
             elif isinstance(node, UserTask):
                 self._check_names(node, "form", [f.variable or f.name for f in node.form])
-            elif isinstance(node, MessageThrowEvent):
+            elif isinstance(node, MessageThrowEvent | SignalThrowEvent | SignalEndEvent):
                 self._check_names(node, "payload", node.payload)
             elif isinstance(node, MessageCatchEvent) and node.outputs:
                 self._check_names(node, "outputs", node.outputs)

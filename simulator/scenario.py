@@ -519,6 +519,13 @@ def _check(s: Scenario, d: ProcessDefinition) -> list[Problem]:
             severity = "warning" if node.kind == "user_task" else "info"
             if severity == "warning":
                 add(("tasks", node.id), f"{node.kind} {node.id!r} has no duration: it takes no time", severity)
+        if node.kind in ("signal_catch", "boundary_signal"):
+            signal = node.signal  # type: ignore[attr-defined]
+            thrown = any(getattr(n, "signal", None) == signal and n.kind in ("signal_throw", "signal_end")  # type: ignore[attr-defined]
+                         for n in d.all_nodes())
+            if signal not in s.messages and not thrown:
+                add(("messages",), f"signal {signal!r} (awaited at {node.id!r}) is never broadcast by the design and "
+                                   f"has no messages entry: it never arrives", "warning")
         if node.kind in ("message_catch", "boundary_message"):
             message = node.message  # type: ignore[attr-defined]
             thrown = any(getattr(n, "message", None) == message for n in d.all_nodes() if n.kind == "message_throw")

@@ -62,6 +62,10 @@ class RunData:
     messages: list[tuple[Any, ...]] = field(default_factory=list)
 
 
+SIGNAL = object()
+"""What a case's signal subscription holds where a message's holds its correlation (a signal has none)."""
+
+
 class _Case:
     __slots__ = ("arrived", "id", "state", "subs", "timers", "work")
 
@@ -174,7 +178,10 @@ class Run:
             fx.StartWork: self._start_work, fx.ScheduleTimer: self._schedule_timer,
             fx.CancelTimer: self._cancel_timer, fx.CancelWork: self._cancel_work, fx.SlaBreached: self._sla_breached,
             fx.Subscribe: self._subscribe, fx.Unsubscribe: lambda case, e: self._unsubscribe(case, e.subscription_id),
-            fx.SendMessage: self._send_message, fx.Incident: self._incident}
+            fx.SendMessage: self._send_message, fx.Incident: self._incident,
+            fx.BroadcastSignal: lambda case, e: self._broadcast(e)}
+        # waiting signal catches: signal name -> (case id, subscription id) -> case (a signal has no key)
+        self._subs_by_signal: dict[str, dict[tuple[int, str], _Case]] = {}
         # waiting catches: message name -> key as stored (messages.key_text) -> (case id, subscription id) -> case
         # (the core's subscription ids repeat across cases)
         self._subs_by_message: dict[str, dict[str | None, dict[tuple[int, str], _Case]]] = {}
@@ -493,14 +500,19 @@ class Run:
 
     def _subscribe(self, case: _Case, e: fx.Subscribe) -> None:
         now = self.env._now
-        case.subs[e.subscription_id] = (e.message, e.node_id, now, e.correlation)
-        if self._buffer.messages:  # a message thrown before this catch opened (the engine's rule 3)
+        if e.kind == "signal":  # broadcast, never buffered (engine.runtime.signals)
+            case.subs[e.subscription_id] = (e.message, e.node_id, now, SIGNAL)
+            self._subs_by_signal.setdefault(e.message, {})[(case.id, e.subscription_id)] = case
+        else:
+            case.subs[e.subscription_id] = (e.message, e.node_id, now, e.correlation)
+        if self._buffer.messages and e.kind == "message":  # a message thrown before the catch opened (rule 3)
             payload = self._buffer.take(e.message, e.correlation, self._dt_now(), receiver=case.id)
             if payload is not None:  # taken: no other message can reach this catch any more
                 self._at(0.0, self._on_message, (case, e.subscription_id, payload))
                 return
-        self._subs_by_message.setdefault(e.message, {}).setdefault(
-            messages.key_text(e.correlation), {})[(case.id, e.subscription_id)] = case
+        if e.kind == "message":
+            self._subs_by_message.setdefault(e.message, {}).setdefault(
+                messages.key_text(e.correlation), {})[(case.id, e.subscription_id)] = case
         spec = self._messages.get(e.message)
         if spec is not None:
             probability, after, u, payload_spec = spec
@@ -510,7 +522,11 @@ class Run:
 
     def _unsubscribe(self, case: _Case, sub_id: str) -> None:
         sub = case.subs.pop(sub_id, None)
-        if sub is not None:
+        if sub is not None and sub[3] is SIGNAL:
+            waiting = self._subs_by_signal.get(sub[0])
+            if waiting is not None and waiting.pop((case.id, sub_id), None) is not None and not waiting:
+                del self._subs_by_signal[sub[0]]
+        elif sub is not None:
             self._unindex(sub[0], sub[3], case.id, sub_id)
 
     def _unindex(self, message: str, correlation: Any, case_id: int, sub_id: str) -> None:
@@ -527,6 +543,10 @@ class Run:
         if sub is None or case.state is None or case.state.finished:
             return
         self._unsubscribe(case, sub_id)
+        if sub[3] is SIGNAL:
+            self.data.wait_rows.append((case.id, sub[1], "signal", sub[2], self.env._now))
+            self._send(case, ev.SignalReceived(sub_id, payload))
+            return
         self.data.wait_rows.append((case.id, sub[1], "message", sub[2], self.env._now))
         self._send(case, ev.MessageReceived(sub_id, payload))
 
@@ -556,6 +576,13 @@ class Run:
                              status="ambiguous", error=f"matches {len(receivers)} waiting catches: {names}")
         else:
             self._buffer.add(e.message, e.correlation, e.payload, self._dt_now(), f"case {sender.id}:{e.node_id}")
+
+    def _broadcast(self, e: fx.BroadcastSignal) -> None:
+        """A design's own signal throw reaches every case waiting for it at this instant (next instant), as in
+        the engine (engine.runtime.signals). Signal start events are not started by it: cases arrive as the
+        scenario's arrivals say."""
+        for (_, sub_id), case in list(self._subs_by_signal.get(e.signal, {}).items()):
+            self._at(0.0, self._on_message, (case, sub_id, dict(e.payload)))
 
     # --- gateways --------------------------------------------------------------------------------
 

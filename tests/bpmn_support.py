@@ -56,14 +56,19 @@ def sample_definitions() -> list[ProcessDefinition]:
     begin = s.timer_start("at_nine", {"cycle": "0 9 * * MON-FRI", "timezone": "Europe/Berlin"}).exclusive("begin")
     body = begin.parallel("fan")
     left = body.branch().sub_process(
-        "collect", lambda sub: sub.start("c_start").task("c_work", documentation="Collect.").end("c_end"),
+        "collect", lambda sub: sub.start("c_start").task("c_work", documentation="Collect.").escalate(
+            "c_late", "LATE").end("c_end"),
         metadata={"expanded": False})
+    left.on_escalation("LATE", id="late", interrupting=False).signal_end("late_signal", "report.late")
+    left.on_signal("report.cancel", id="cancelled").escalation_end("cancel_escalation", "CANCELLED")
     right = body.branch().inclusive("pick", default=None)
     one = right.when("day == 'MON'").task("weekly", compensation="undo_weekly")
     two = right.otherwise().task("daily", compensation="undo_daily")
     joined = s.join("pick_join", one, two, kind="inclusive_gateway")
-    s.join("fan_join", left, joined).compensate("undo_run").end("done")
+    s.join("fan_join", left, joined).compensate("undo_run").signal("announce", "report.done", payload=["day"]
+                                                               ).wait_signal("acked", "report.ack").end("done")
     s.message_start("on_demand", "report.requested").to("begin")
+    s.signal_start("on_signal", "report.signal").to("begin")
     # compensation handler activities (BPMN isForCompensation): a person undoes one, an agent the other
     s.add(UserTask(id="undo_weekly", title="Undo the weekly report", assignee="ops", for_compensation=True))
     s.add(ServiceTask(id="undo_daily", agent="agents.report:retract", for_compensation=True))

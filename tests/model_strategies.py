@@ -119,9 +119,11 @@ class _Grower:
     def boundaries(self, cursor: Cursor) -> None:
         """Boundary events whose paths end on their own (so the model stays sound)."""
         d = self.draw
-        for kind in d(st.lists(st.sampled_from(["timer", "error", "message"]), max_size=2)):
+        for kind in d(st.lists(st.sampled_from(["timer", "error", "message", "signal"]), max_size=2)):
             bid = self.nid("b")
-            if kind == "timer":
+            if kind == "signal":
+                path = cursor.on_signal(d(words), id=bid, interrupting=d(st.booleans()))
+            elif kind == "timer":
                 path = cursor.on_timer(d(timers), id=bid, interrupting=d(st.booleans()))
             elif kind == "error":
                 path = cursor.on_error(d(st.none() | idents), id=bid)
@@ -138,8 +140,16 @@ class _Grower:
 
     def event(self, cursor: Cursor) -> Cursor:
         d = self.draw
-        kind = d(st.sampled_from(["timer", "receive", "send", "compensate", "throw", "link", "script", "condition"]))
+        kind = d(st.sampled_from(["timer", "receive", "send", "compensate", "throw", "link", "script", "condition",
+                                  "signal", "wait_signal", "escalate"]))
         extra = self.common()
+        if kind == "signal":
+            return cursor.signal(self.nid("st"), d(words), payload=d(st.lists(st.sampled_from(sorted(VARIABLES)),
+                                                                            unique=True, max_size=2)), **extra)
+        if kind == "wait_signal":
+            return cursor.wait_signal(self.nid("sc"), d(words), **extra)
+        if kind == "escalate":
+            return cursor.escalate(self.nid("es"), d(idents), **extra)
         if kind == "condition":
             return cursor.wait_until(self.nid("wc"), d(st.sampled_from(["n > 1", "ok"])), **extra)
         if kind == "throw":
@@ -207,6 +217,10 @@ class _Grower:
         cursor = cursor.sub_process(self.nid("sp"), body, **self.common())
         self.blocks.extend(inner_blocks)
         self.boundaries(cursor)
+        if self.draw(st.booleans()):  # what runs inside may escalate
+            path = cursor.on_escalation(self.draw(st.none() | idents), id=self.nid("be"),
+                                        interrupting=self.draw(st.booleans()))
+            path.end(self.nid("e"))
         return cursor
 
 
@@ -217,17 +231,23 @@ def generated_models(draw: Any, max_depth: int = 2) -> GeneratedModel:
                        version=draw(st.integers(1, 50)), description=draw(st.none() | words),
                        variables=VARIABLES, **draw(metadata))
     grower = _Grower(draw, b, itertools.count(1), max_depth)
-    start_kind = draw(st.sampled_from(["start", "timer_start", "message_start"]))
-    if start_kind == "start":
+    start_kind = draw(st.sampled_from(["start", "timer_start", "message_start", "signal_start"]))
+    if start_kind == "signal_start":
+        cursor = b.signal_start("woken", draw(words))
+    elif start_kind == "start":
         cursor = b.start(metadata=draw(metadata))
     elif start_kind == "timer_start":
         cursor = b.timer_start("tick", draw(cycles | st.just("2026-12-01T09:00:00+01:00")))
     else:
         cursor = b.message_start("hello", draw(words))
     cursor = grower.sequence(cursor, 0)
-    ending = draw(st.sampled_from(["end", "terminate", "fail"]))
+    ending = draw(st.sampled_from(["end", "terminate", "fail", "signal_end", "escalation_end"]))
     if ending == "fail":
         cursor.fail(draw(idents), id="failed")
+    elif ending == "signal_end":
+        cursor.signal_end("signalled", draw(words))
+    elif ending == "escalation_end":
+        cursor.escalation_end("escalated", draw(idents))
     else:
         getattr(cursor, ending)(f"the_{ending}")
     return GeneratedModel(b.build(validate=False), grower.blocks)

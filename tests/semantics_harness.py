@@ -29,6 +29,7 @@ class Harness:
         self.cancelled_timers: set[str] = set()
         self.subscriptions: dict[str, fx.Subscribe] = {}
         self.sent: list[fx.SendMessage] = []
+        self.broadcasts: list[fx.BroadcastSignal] = []
         self.incidents: list[fx.Incident] = []
         self.auto: dict[str, Callable[[fx.StartWork], dict[str, Any]]] = {}
         self._n = 0
@@ -65,6 +66,8 @@ class Harness:
                 self.subscriptions.pop(e.subscription_id, None)
             elif isinstance(e, fx.SendMessage):
                 self.sent.append(e)
+            elif isinstance(e, fx.BroadcastSignal):
+                self.broadcasts.append(e)
             elif isinstance(e, fx.Incident):
                 self.incidents.append(e)
         for e in auto:
@@ -90,9 +93,17 @@ class Harness:
         self.work.pop(work.token_id, None)
         self.send(ev.WorkFailed(work.token_id, error, code, business))
 
+    def signal(self, name: str, **payload: Any) -> int:
+        """Broadcast a signal to every subscription waiting for it now; how many received it."""
+        waiting = [sid for sid, sub in self.subscriptions.items() if sub.kind == "signal" and sub.message == name]
+        for sid in waiting:
+            if self.subscriptions.pop(sid, None) is not None:
+                self.send(ev.SignalReceived(sid, payload))
+        return len(waiting)
+
     def message(self, name: str, correlation: Any = None, **payload: Any) -> bool:
         for sid, sub in list(self.subscriptions.items()):
-            if sub.message == name and (correlation is None or sub.correlation == correlation):
+            if sub.kind == "message" and sub.message == name and correlation in (None, sub.correlation):
                 del self.subscriptions[sid]
                 self.send(ev.MessageReceived(sid, payload))
                 return True

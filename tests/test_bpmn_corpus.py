@@ -56,7 +56,6 @@ def test_corpus_file(path: Path) -> None:
 KNOWN_UNSUPPORTED = {
     "executable/process.bpmn": ["scriptTask"],
     "executable/order-handling.bpmn": ["boundaryEvent"],  # conditional boundary event
-    "executable/invoicePayment.bpmn": ["boundaryEvent"],  # escalation boundary event
     "executable/invoice.v2.bpmn": ["businessRuleTask", "callActivity"],
     "executable/transaction.bpmn": ["boundaryEvent", "endEvent", "scriptTask", "transaction"],
     "executable/BPMN2-AdHocSubProcess.bpmn2": ["adHocSubProcess", "scriptTask"],

@@ -283,7 +283,7 @@ def test_gateway_without_outgoing_flow() -> None:
 def test_event_gateway_needs_two_catch_events() -> None:
     d = model(kinds(s="start", race="event_gateway", w="timer_catch", t="task", e="end"),
               ["s>race", "race>w", "race>t", "w>e", "t>e"])
-    at(errors(d), "race__t", "must lead to a timer_catch or message_catch")
+    at(errors(d), "race__t", "must lead to a timer_catch, message_catch or signal_catch")
     d = model(kinds(s="start", race="event_gateway", w="timer_catch", e="end"), ["s>race", "race>w", "w>e"])
     at(errors(d), "race", "has 1 outgoing flow")
 

@@ -3,8 +3,12 @@
 Mapping (element -> node kind); the original element name is kept in ``metadata['bpmn']`` when it is
 not the default one for the kind, so an export writes it back:
 
-    startEvent none/timer/message        -> start / timer_start / message_start
+    startEvent none/timer/message/signal -> start / timer_start / message_start / signal_start
     endEvent none/terminate/error        -> end / terminate_end / error_end
+    endEvent signal/escalation           -> signal_end / escalation_end
+    intermediate signal catch/throw      -> signal_catch / signal_throw (signals matched by name)
+    intermediateThrowEvent escalation    -> escalation_throw (codes from escalationRef, as error codes)
+    boundaryEvent signal/escalation      -> boundary_signal / boundary_escalation
     endEvent message/compensate          -> message_throw / compensation_throw (no outgoing flow)
     intermediateCatchEvent timer/message -> timer_catch / message_catch
     intermediateThrowEvent none          -> intermediate_throw (passes straight through)
@@ -25,7 +29,7 @@ not the default one for the kind, so an export writes it back:
 A scriptTask whose script is assignments of safe expressions is a script_task (``engine.model.scripts``).
 Refused (strict) or replaced by a placeholder and reported (lenient): any other scriptTask, businessRuleTask,
 callActivity (-> task), complexGateway (-> inclusive gateway), transaction (-> sub_process),
-adHocSubProcess (-> task), signal/escalation/conditional/cancel events (-> plain start/end/task;
+adHocSubProcess (-> task), cancel events and the remaining conditional events (-> plain start/end/task;
 boundary events and event sub-processes are left out with their outgoing flows), loops and
 multi-instance (-> a single run), default flows on activities, timers that do not parse (-> the
 placeholder of the event), conditions that do not parse (-> no condition; the text is kept in the
@@ -760,6 +764,9 @@ class Reader:
             if trigger == "message":
                 self._message_of(definition, el, data, correlates=False)
                 return "message_start", None, None
+            if trigger == "signal":
+                data["signal"] = self._signal_name(definition, el)
+                return "signal_start", None, None
         elif tag == "endEvent":
             if trigger == "none":
                 return "end", None, None
@@ -777,6 +784,12 @@ class Reader:
                 return "message_throw", None, None
             if trigger == "compensate":
                 return self._compensate_throw(definition, el, data)
+            if trigger == "signal":
+                data["signal"] = self._signal_name(definition, el)
+                return "signal_end", None, None
+            if trigger == "escalation":
+                data["escalation_code"] = self._escalation_code(definition, el, throws=True)
+                return "escalation_end", None, None
         elif tag in ("intermediateCatchEvent",):
             if trigger == "timer":
                 return self._timer(definition, data, "timer_catch", placeholder)
@@ -787,6 +800,9 @@ class Reader:
                 return self._link(definition, el, data, "link_catch")
             if trigger == "conditional":
                 return self._conditional(definition, data, placeholder)
+            if trigger == "signal":
+                data["signal"] = self._signal_name(definition, el)
+                return "signal_catch", None, None
             if trigger == "none":
                 self.note("warning", el, "an intermediate catch event without a trigger waits for nothing: "
                           "imported as a pass-through task")
@@ -801,6 +817,12 @@ class Reader:
                 return "message_throw", None, None
             if trigger == "compensate":
                 return self._compensate_throw(definition, el, data)
+            if trigger == "signal":
+                data["signal"] = self._signal_name(definition, el)
+                return "signal_throw", None, None
+            if trigger == "escalation":
+                data["escalation_code"] = self._escalation_code(definition, el, throws=True)
+                return "escalation_throw", None, None
         elif tag == "boundaryEvent":
             attached = ref(el.get("attachedToRef"))
             if not attached:
@@ -833,6 +855,16 @@ class Reader:
                 data["interrupting"] = interrupting
                 self._message_of(definition, el, data)
                 return "boundary_message", None, None
+            if trigger == "signal":
+                data["interrupting"] = interrupting
+                data["signal"] = self._signal_name(definition, el)
+                return "boundary_signal", None, None
+            if trigger == "escalation":
+                data["interrupting"] = interrupting
+                code = self._escalation_code(definition, el, throws=False)
+                if code is not None:
+                    data["escalation_code"] = code
+                return "boundary_escalation", None, None
         where = {"startEvent": "start", "endEvent": "end", "boundaryEvent": "boundary"}.get(tag, "intermediate")
         article = "an" if trigger[0] in "aeiou" else "a"
         return None, f"{article} {trigger} {where} event is not supported", placeholder
@@ -1071,6 +1103,38 @@ class Reader:
             else:
                 data["result_variable"] = variable
 
+    def _signal_name(self, definition: etree._Element | None, el: etree._Element) -> str:
+        """The signal's name: its ``<signal name>`` (else the signal's id); without a signalRef, the event's name,
+        with a warning (BPMN 2.0 §10.5.4: signals are matched by name)."""
+        signal_ref = ref(definition.get("signalRef")) if definition is not None else ""
+        if signal_ref:
+            signal = self.element(signal_ref)
+            if signal is None:
+                self.note("error", el, f"signalRef {signal_ref!r} names no element in the file")
+                return signal_ref
+            return signal.get("name") or signal.get("id") or signal_ref
+        name = el.get("name") or el.get("id") or "signal"
+        self.note("warning", el, f"no signal given: the signal is named {name!r} after the event")
+        return name
+
+    def _escalation_code(self, definition: etree._Element | None, el: etree._Element, throws: bool) -> str | None:
+        """The ``escalationCode`` of the escalation referred to (else its name or id). A catch without one catches
+        every escalation; a throw without one throws the event's name, with a warning."""
+        escalation_ref = ref(definition.get("escalationRef")) if definition is not None else ""
+        if escalation_ref:
+            escalation = self.element(escalation_ref)
+            if escalation is None:
+                self.note("error", el, f"escalationRef {escalation_ref!r} names no element in the file")
+                return escalation_ref
+            code = escalation.get("escalationCode") or escalation.get("name") or escalation.get("id")
+            if code:
+                return code
+        if not throws:
+            return None
+        code = el.get("name") or el.get("id") or "escalation"
+        self.note("warning", el, f"escalation event without an escalation code: throws the code {code!r}")
+        return code
+
     def _error_code(self, definition: etree._Element | None) -> str | None:
         error_ref = definition.get("errorRef") if definition is not None else None
         if not error_ref:
@@ -1117,9 +1181,9 @@ class Reader:
 
 def _fallback(kind: str) -> str | None:
     """What a node becomes in a lenient import when its fields are unusable."""
-    if kind in ("timer_start", "message_start", "start"):
+    if kind in ("timer_start", "message_start", "signal_start", "start"):
         return "start"
-    if kind in ("end", "terminate_end", "error_end"):
+    if kind in ("end", "terminate_end", "error_end", "signal_end", "escalation_end"):
         return "end"
     if kind.startswith("boundary_"):
         return None

@@ -30,6 +30,7 @@ from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubP
 
 # Node fields standard BPMN carries; the rest of a node goes to JSON.
 STANDARD_FIELDS = {"id", "kind", "name", "documentation", "message", "error_code", "attached_to", "interrupting",
+                   "signal", "escalation_code",
                    "default", "nodes", "flows", "compensation", "activity", "link", "script", "script_format",
                    "condition"}
 # Metadata keys drawn or written as BPMN (DI, lanes, element name, unusable condition text).
@@ -101,6 +102,8 @@ class Writer:
                         | {definition.id})
         self.messages: dict[str, str] = {}
         self.errors: dict[str, str] = {}
+        self.signals: dict[str, str] = {}
+        self.escalations: dict[str, str] = {}
         self.boxes: dict[str, list[float]] = {}
         self.computed_nodes: set[str] = set()
         self.comp_boxes: dict[str, list[float]] = {}  # activity id -> its compensation handler's box
@@ -125,6 +128,10 @@ class Writer:
             etree.SubElement(root, b("message"), id=ident, name=name)
         for code, ident in self.errors.items():
             etree.SubElement(root, b("error"), id=ident, name=code, errorCode=code)
+        for name, ident in self.signals.items():
+            etree.SubElement(root, b("signal"), id=ident, name=name)
+        for code, ident in self.escalations.items():
+            etree.SubElement(root, b("escalation"), id=ident, name=code, escalationCode=code)
         lanes = self._lanes()
         pool = self._pool(lanes)
         collaboration = None
@@ -193,6 +200,12 @@ class Writer:
             code = getattr(node, "error_code", None)
             if code and code not in self.errors:
                 self.errors[code] = self.ids.new(f"Error_{code}")
+            signal = getattr(node, "signal", None)
+            if signal and signal not in self.signals:
+                self.signals[signal] = self.ids.new(f"Signal_{signal}")
+            escalation = getattr(node, "escalation_code", None)
+            if escalation and escalation not in self.escalations:
+                self.escalations[escalation] = self.ids.new(f"Escalation_{escalation}")
 
     # --- pool and lanes -------------------------------------------------------------------------
 
@@ -419,6 +432,14 @@ class Writer:
             code = getattr(node, "error_code", None)
             if code:
                 definition.set("errorRef", self.errors[code])
+        elif kind in ("signal_start", "signal_catch", "signal_throw", "signal_end", "boundary_signal"):
+            etree.SubElement(el, b("signalEventDefinition"), id=defn_id,
+                             signalRef=self.signals[node.signal])  # type: ignore[attr-defined]
+        elif kind in ("escalation_throw", "escalation_end", "boundary_escalation"):
+            definition = etree.SubElement(el, b("escalationEventDefinition"), id=defn_id)
+            code = getattr(node, "escalation_code", None)
+            if code:
+                definition.set("escalationRef", self.escalations[code])
         elif kind == "terminate_end":
             etree.SubElement(el, b("terminateEventDefinition"), id=defn_id)
         elif kind == "conditional_catch":

@@ -127,6 +127,26 @@ class Cursor:
         """A link throw event: the path continues at ``ProcessBuilder.link_catch(..., link)`` of the same scope."""
         return self.then(n.LinkThrowEvent(id=id, link=link, **fields))
 
+    def wait_signal(self, id: str, signal: str, **fields: Any) -> Cursor:
+        """A signal catch event: wait until ``signal`` is broadcast (by any instance, or ``Engine.signal``)."""
+        return self.then(n.SignalCatchEvent(id=id, signal=signal, **fields))
+
+    def signal(self, id: str, signal: str, payload: Iterable[str] = (), **fields: Any) -> Cursor:
+        """A signal throw event: broadcast ``signal`` with the named variables, then go on."""
+        return self.then(n.SignalThrowEvent(id=id, signal=signal, payload=list(payload), **fields))
+
+    def signal_end(self, id: str, signal: str, payload: Iterable[str] = (), **fields: Any) -> Cursor:
+        """A signal end event: broadcast ``signal`` with the named variables and end this path."""
+        return self.then(n.SignalEndEvent(id=id, signal=signal, payload=list(payload), **fields))
+
+    def escalate(self, id: str, escalation_code: str, **fields: Any) -> Cursor:
+        """An escalation throw event: escalate ``escalation_code`` to the enclosing scopes, then go on."""
+        return self.then(n.EscalationThrowEvent(id=id, escalation_code=escalation_code, **fields))
+
+    def escalation_end(self, id: str, escalation_code: str, **fields: Any) -> Cursor:
+        """An escalation end event: escalate ``escalation_code`` and end this path."""
+        return self.then(n.EscalationEndEvent(id=id, escalation_code=escalation_code, **fields))
+
     def compensate(self, id: str, activity: str | None = None, **fields: Any) -> Cursor:
         return self.then(n.CompensationThrowEvent(id=id, activity=activity, **fields))
 
@@ -150,6 +170,15 @@ class Cursor:
 
     def on_message(self, message: str, id: str | None = None, interrupting: bool = True, **fields: Any) -> Cursor:
         return self._boundary(n.MessageBoundaryEvent, id, message=message, interrupting=interrupting, **fields)
+
+    def on_signal(self, signal: str, id: str | None = None, interrupting: bool = True, **fields: Any) -> Cursor:
+        return self._boundary(n.SignalBoundaryEvent, id, signal=signal, interrupting=interrupting, **fields)
+
+    def on_escalation(self, escalation_code: str | None = None, id: str | None = None, interrupting: bool = True,
+                      **fields: Any) -> Cursor:
+        """An escalation boundary event on a sub-process: catches ``escalation_code`` (None: every code)."""
+        return self._boundary(n.EscalationBoundaryEvent, id, escalation_code=escalation_code,
+                              interrupting=interrupting, **fields)
 
     def _boundary(self, cls: type[Node], id: str | None, **fields: Any) -> Cursor:
         node = cls(id=id or self.builder.new_id(f"{self.node_id}_{cls.model_fields['kind'].default}"),
@@ -203,6 +232,10 @@ class ProcessBuilder:
 
     def message_start(self, id: str, message: str, **fields: Any) -> Cursor:
         return self.add(n.MessageStartEvent(id=id, message=message, **fields))
+
+    def signal_start(self, id: str, signal: str, **fields: Any) -> Cursor:
+        """A signal start event: every broadcast of ``signal`` starts an instance."""
+        return self.add(n.SignalStartEvent(id=id, signal=signal, **fields))
 
     def link_catch(self, id: str, link: str, **fields: Any) -> Cursor:
         """A link catch event: where the link throw events named ``link`` continue (it has no incoming flow)."""

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from engine.model.ids import ElementId
-from engine.model.nodes import AnyNode, BoundaryEvent, Node, SequenceFlow, SubProcess
+from engine.model.nodes import START_KINDS, AnyNode, BoundaryEvent, Node, SequenceFlow, SubProcess
 
 VariableType = Literal["string", "integer", "number", "boolean", "decimal", "datetime", "date", "time", "duration",
                        "object", "array", "any"]
@@ -155,7 +155,7 @@ class ProcessDefinition(BaseModel):
 
     def start_nodes(self, scope_id: str | None = None) -> list[Node]:
         nodes, _ = self.scope(scope_id)
-        return [n for n in nodes if getattr(n, "kind", "") in ("start", "timer_start", "message_start")]
+        return [n for n in nodes if getattr(n, "kind", "") in START_KINDS]
 
     @property
     def variable_types(self) -> dict[str, str]:

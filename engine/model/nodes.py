@@ -118,6 +118,16 @@ class MessageStartEvent(Node):
     is_event = True
 
 
+class SignalStartEvent(Node):
+    """Starts a new instance whenever the signal of this name is broadcast (BPMN 2.0 §10.5.2, Signal start
+    event): every deployed definition (latest version) with a matching signal start starts one."""
+
+    kind: Literal["signal_start"] = "signal_start"
+    signal: str = Field(min_length=1)
+    interrupting: bool = True  # inside an event sub-process: does it cancel the rest of the scope?
+    is_event = True
+
+
 class EndEvent(Node):
     """Consumes a token; the instance ends when no token is left."""
 
@@ -137,6 +147,25 @@ class ErrorEndEvent(Node):
 
     kind: Literal["error_end"] = "error_end"
     error_code: str = Field(min_length=1)
+    is_event = True
+
+
+class SignalEndEvent(Node):
+    """Broadcasts a signal, carrying the named variables, and ends its token (BPMN 2.0 §10.5.3)."""
+
+    kind: Literal["signal_end"] = "signal_end"
+    signal: str = Field(min_length=1)
+    payload: list[str] = Field(default_factory=list)
+    is_event = True
+
+
+class EscalationEndEvent(Node):
+    """Throws an escalation with ``escalation_code`` and ends its token (BPMN 2.0 §10.5.3): an escalation
+    boundary event of an enclosing sub-process (or an escalation event sub-process) catches it; unlike an
+    error, an escalation nothing catches is recorded and the instance goes on."""
+
+    kind: Literal["escalation_end"] = "escalation_end"
+    escalation_code: str = Field(min_length=1)
     is_event = True
 
 
@@ -177,6 +206,36 @@ class ConditionalCatchEvent(Node):
 
     kind: Literal["conditional_catch"] = "conditional_catch"
     condition: Expression
+    is_event = True
+
+
+class SignalCatchEvent(Node):
+    """Waits for a signal by name. A signal is broadcast: every waiting catch receives it, there is no
+    correlation key and a signal nobody waits for is gone (BPMN 2.0 §10.5.4, unlike a message). The payload's
+    fields become variables."""
+
+    kind: Literal["signal_catch"] = "signal_catch"
+    signal: str = Field(min_length=1)
+    is_event = True
+
+
+class SignalThrowEvent(Node):
+    """Broadcasts a signal carrying the named variables to every waiting signal catch, signal boundary event,
+    signal event sub-process and signal start event, then passes on (BPMN 2.0 §10.5.4)."""
+
+    kind: Literal["signal_throw"] = "signal_throw"
+    signal: str = Field(min_length=1)
+    payload: list[str] = Field(default_factory=list)
+    is_event = True
+
+
+class EscalationThrowEvent(Node):
+    """Throws an escalation with ``escalation_code`` to the enclosing scopes and passes on (BPMN 2.0 §10.5.4):
+    a matching escalation boundary event or escalation event sub-process catches it; a non-interrupting one
+    lets this token go on, an interrupting one cancels the scope it is thrown in."""
+
+    kind: Literal["escalation_throw"] = "escalation_throw"
+    escalation_code: str = Field(min_length=1)
     is_event = True
 
 
@@ -262,6 +321,21 @@ class MessageBoundaryEvent(BoundaryEvent):
     message: str = Field(min_length=1)
     correlation_key: Expression | None = None
     result_variable: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")  # the whole payload goes here
+
+
+class SignalBoundaryEvent(BoundaryEvent):
+    """A broadcast signal arriving while the activity runs (interrupting or not)."""
+
+    kind: Literal["boundary_signal"] = "boundary_signal"
+    signal: str = Field(min_length=1)
+
+
+class EscalationBoundaryEvent(BoundaryEvent):
+    """Catches an escalation thrown inside the sub-process it is attached to (BPMN 2.0 §10.5.6): with
+    ``escalation_code`` only that code, without it every escalation. Interrupting or not."""
+
+    kind: Literal["boundary_escalation"] = "boundary_escalation"
+    escalation_code: str | None = None
 
 
 # --- gateways -----------------------------------------------------------------------------------
@@ -590,6 +664,14 @@ AnyNode = Annotated[
     | MessageCatchEvent
     | ConditionalCatchEvent
     | MessageThrowEvent
+    | SignalStartEvent
+    | SignalEndEvent
+    | SignalCatchEvent
+    | SignalThrowEvent
+    | SignalBoundaryEvent
+    | EscalationEndEvent
+    | EscalationThrowEvent
+    | EscalationBoundaryEvent
     | CompensationThrowEvent
     | IntermediateThrowEvent
     | LinkThrowEvent
@@ -616,12 +698,14 @@ NODE_CLASSES: dict[str, type[Node]] = {
     for cls in (
         StartEvent, TimerStartEvent, MessageStartEvent, EndEvent, TerminateEndEvent, ErrorEndEvent,
         TimerCatchEvent, MessageCatchEvent, ConditionalCatchEvent, MessageThrowEvent, CompensationThrowEvent,
-        IntermediateThrowEvent, LinkThrowEvent, LinkCatchEvent,
+        IntermediateThrowEvent, LinkThrowEvent, LinkCatchEvent, SignalStartEvent, SignalEndEvent, SignalCatchEvent,
+        SignalThrowEvent, SignalBoundaryEvent, EscalationEndEvent, EscalationThrowEvent, EscalationBoundaryEvent,
         TimerBoundaryEvent, ErrorBoundaryEvent, MessageBoundaryEvent, ExclusiveGateway,
         InclusiveGateway, ParallelGateway, EventBasedGateway, Task, ServiceTask, UserTask, ScriptTask, SubProcess,
     )
 }
-START_KINDS = frozenset({"start", "timer_start", "message_start"})
-END_KINDS = frozenset({"end", "terminate_end", "error_end"})
-BOUNDARY_KINDS = frozenset({"boundary_timer", "boundary_error", "boundary_message"})
-CATCH_KINDS = frozenset({"timer_catch", "message_catch"})
+START_KINDS = frozenset({"start", "timer_start", "message_start", "signal_start"})
+END_KINDS = frozenset({"end", "terminate_end", "error_end", "signal_end", "escalation_end"})
+BOUNDARY_KINDS = frozenset({"boundary_timer", "boundary_error", "boundary_message", "boundary_signal",
+                            "boundary_escalation"})
+CATCH_KINDS = frozenset({"timer_catch", "message_catch", "signal_catch"})

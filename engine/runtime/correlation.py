@@ -92,7 +92,7 @@ def _filters(where: Mapping[str, Any] | None, instance_id: str | None, business_
 
 def _candidates_query(message: str, correlation: Any, filters: Mapping[str, Any]) -> Any:
     query = (select(S.c.id, S.c.instance_id, S.c.node_id, INST.c.business_key)
-             .join(INST, INST.c.id == S.c.instance_id).where(S.c.message == message))
+             .join(INST, INST.c.id == S.c.instance_id).where(S.c.message == message, S.c.kind == "message"))
     if correlation is not None:
         query = query.where(S.c.correlation == dumps(correlation))
     if "instance_id" in filters:

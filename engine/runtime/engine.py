@@ -46,6 +46,7 @@ from engine.runtime.history import InspectApi
 from engine.runtime.human_tasks import HumanTaskApi, check_form  # noqa: F401  (check_form: re-exported)
 from engine.runtime.ids import new_instance_id
 from engine.runtime.plain import values_problems
+from engine.runtime.signals import SignalApi
 from engine.runtime.steps import Pending, StepWriter
 from engine.runtime.tables import (
     DefinitionRow,
@@ -142,7 +143,7 @@ class InstanceView:
                    f"<th>outcome</th><th>took</th></tr>{passed}</table></details>" if passed else "") + "</div>")
 
 
-class Engine(HumanTaskApi, MessageApi, InspectApi):
+class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
     """``Engine(db_url, clock=..., principal=...)``: deploy definitions, start instances, drive jobs, inspect.
 
     ``principal`` (required) is who acts through this engine; every action is checked against the rules of
@@ -576,6 +577,8 @@ class Engine(HumanTaskApi, MessageApi, InspectApi):
 
                 publish_outbound(self, job, payload)
             self._deliver_thrown(job, payload)  # delivered, buffered or recorded: see correlation.py
+        elif job.kind == "signal":
+            self._broadcast_thrown(job, payload)  # every waiting catch, every signal start: see signals.py
         elif job.kind == "start":
             timer_starts.fire(self, job)
         elif job.kind == "handler":  # an SLA's handler: a failure (a missing handler too) is an incident, not a log

@@ -33,7 +33,7 @@ def ref_of(event: ev.Event) -> str | None:
         return event.token_id
     if isinstance(event, ev.TimerFired):
         return event.timer_id
-    if isinstance(event, ev.MessageReceived):
+    if isinstance(event, ev.MessageReceived | ev.SignalReceived):
         return event.subscription_id
     return None
 

@@ -53,7 +53,8 @@ ACTIVITY_COLUMNS = ["node_id", "kind", "scope", "token_id", "started_at", "ended
 WAIT_COLUMNS = ["kind", "node_id", "purpose", "due_at", "message", "correlation", "token_id", "attempts",
                 "locked_by", "lock_expires_at"]
 _INSERT = insert(A)
-_END_KINDS = frozenset({"end", "terminate_end", "error_end", "message_throw", "compensation_throw"})
+_END_KINDS = frozenset({"end", "terminate_end", "error_end", "signal_end", "escalation_end", "message_throw",
+                        "compensation_throw"})
 _JOIN_KINDS = frozenset({"parallel_gateway", "inclusive_gateway"})
 
 

@@ -7,6 +7,7 @@ connection. ``Pending`` is an event waiting for its batch's transaction.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,7 @@ from engine.semantics import effects as fx
 from engine.semantics import events as ev
 
 HT, TA = HumanTaskRow.__table__, TaskAuditRow.__table__
+log = logging.getLogger("waooaw.engine")
 
 
 @dataclass(slots=True)
@@ -104,7 +106,9 @@ class StepWriter:
         elif isinstance(e, fx.Subscribe):
             w.subscribe({"id": f"{self.id}:{e.subscription_id}", "instance_id": self.id, "message": e.message,
                          "correlation": dumps(e.correlation) if e.correlation is not None else None,
-                         "token_id": e.token_id, "node_id": e.node_id, "created_at": now})
+                         "token_id": e.token_id, "node_id": e.node_id, "created_at": now, "kind": e.kind})
+            if e.kind == "signal":
+                return None  # a signal is never buffered (engine.runtime.signals)
             buffered = take_buffered(conn, self.id, self.business_key, e.message, e.correlation,
                                      self.state.variables, now)
             if buffered is not None:  # a message sent before the catch opened (correlation.py)
@@ -115,6 +119,11 @@ class StepWriter:
             self.jobs.append({"instance_id": self.id, "kind": "message", "ref": e.message, "due_at": now,
                               "payload": dumps({"message": e.message, "correlation": e.correlation,
                                                 "payload": e.payload, "node_id": e.node_id})})
+        elif isinstance(e, fx.BroadcastSignal):
+            self.jobs.append({"instance_id": self.id, "kind": "signal", "ref": e.signal, "due_at": now,
+                              "payload": dumps({"signal": e.signal, "payload": e.payload, "node_id": e.node_id})})
+        elif isinstance(e, fx.Escalated):  # nothing caught it: not an error (BPMN 2.0 §10.5.6), only logged
+            log.info("instance %s: escalation %r thrown at %r was not caught", self.id, e.code, e.node_id)
         elif isinstance(e, fx.VariablesChanged):
             w.changes.extend((self.id, name, old, new, e.node_id, e.actor, now) for name, old, new in e.changes)
         elif isinstance(e, fx.SlaBreached):

@@ -161,11 +161,12 @@ class SubscriptionRow(SQLModel, table=True):
     __table_args__ = (Index("ix_wf_subscriptions_match", "message", "correlation"),)
     id: str = Field(primary_key=True)
     instance_id: str = Field(index=True)
-    message: str
+    message: str  # the message's name, or the signal's (kind "signal")
     correlation: str | None = None
     token_id: str
     node_id: str
     created_at: datetime = Field(sa_column=_ts(nullable=False))
+    kind: str = Field(default="message", sa_column_kwargs={"server_default": "message"})  # message | signal
 
 
 class IncidentRow(SQLModel, table=True):

@@ -52,6 +52,7 @@ RULES: dict[str, Rule] = _rules(
     ("cancel", [OP], "cancel an instance"),
     ("retry", [OP], "retry an incident"),
     ("correlate", [OP], "send a message"),
+    ("signal", [OP], "broadcast a signal"),
     ("set_variables", [OP], "change an instance's variables"),
     ("clock.advance", [OP], "move the virtual clock"),
     ("jobs.release", [OP], "release job locks"),

@@ -48,6 +48,19 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
 - A standard loop (BPMN 2.0 §13.2.7 "Loop Activity": ``loopCondition``, ``testBefore``, ``loopMaximum``) runs
   the activity again while its condition holds, at most ``maximum`` times. The condition is evaluated between
   runs with ``loopCounter`` = the number of runs done, and before the first run only with ``test_before``.
+- Signals (BPMN 2.0 §10.5.2-4, "Signal"): a signal throw or end event broadcasts its signal, with the named
+  variables as payload. Unlike a message it has no receiver and no correlation: the shell delivers it to
+  every signal catch, signal boundary event and signal event sub-process waiting for that name at the
+  moment it is broadcast, in every instance, and starts every deployed definition with a signal start event
+  of that name; a signal nobody waits for is gone (it is not buffered). The payload's fields become variables
+  of each receiver. A throw event passes on at once (it does not wait for the receivers).
+- Escalations (BPMN 2.0 §10.5.6, "Escalation"; codes matched as error codes are, §10.5.3): an escalation throw
+  or end event escalates its code to the enclosing scopes, innermost first: an escalation event sub-process in
+  the scope, then an escalation boundary event on the scope's sub-process, whose code equals the thrown one
+  (a catch without a code catches every escalation). An interrupting catch cancels that scope, as an error
+  does; a non-interrupting one starts a token at the boundary event (or the event sub-process) and the
+  throwing token goes on (a throw event) or ends (an end event). An escalation nothing catches is recorded
+  (``Escalated``) and changes nothing: it is not an error.
 - Results for work that is no longer wanted (stale work ids, interrupted tasks) are ignored, so a
   shell may deliver events at least once.
 """
@@ -64,6 +77,7 @@ from engine.model import expressions
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import (
     CATCH_KINDS,
+    START_KINDS,
     BoundaryEvent,
     CompensationThrowEvent,
     ErrorEndEvent,
@@ -73,6 +87,8 @@ from engine.model.nodes import (
     Node,
     SequenceFlow,
     ServiceTask,
+    SignalBoundaryEvent,
+    SignalCatchEvent,
     TimerBoundaryEvent,
     TimerCatchEvent,
     UserTask,
@@ -90,6 +106,7 @@ from engine.semantics.state import (
     RACE,
     RETRY,
     SCOPE,
+    SIGNAL,
     TIMER,
     WORK,
     CompensationEntry,
@@ -146,8 +163,7 @@ class Semantics:
         self._has_conditional = any(n.kind == "conditional_catch" for n in index.nodes.values())
         self._plain_start_id: str | None = None
         self._defaults = {v.name: v.default for v in definition.variables if v.default is not None}
-        self._start_ids = frozenset(nid for nid, n in index.nodes.items()
-                                    if n.kind in ("start", "timer_start", "message_start"))
+        self._start_ids = frozenset(nid for nid, n in index.nodes.items() if n.kind in START_KINDS)
         self._outgoing = index.outgoing
         self._incoming_ids = {nid: [f.id for f in flows] for nid, flows in index.incoming.items()}
         self._scope_path: dict[str, tuple[str, ...]] = {}
@@ -194,7 +210,7 @@ class Semantics:
                 self._on_work_failed(step, event)
             case ev.TimerFired():
                 self._on_wait_fired(step, event.timer_id, None, event.due)
-            case ev.MessageReceived():
+            case ev.MessageReceived() | ev.SignalReceived():
                 self._on_wait_fired(step, event.subscription_id, event.payload)
             case ev.RetryIncident():
                 self._on_retry_incident(step, event)
@@ -216,6 +232,10 @@ class Semantics:
     def message_starts(self) -> dict[str, str]:
         """Message name -> start node id, for messages that start instances."""
         return {n.message: n.id for n in self.definition.start_nodes() if n.kind == "message_start"}  # type: ignore[attr-defined]
+
+    def signal_starts(self) -> dict[str, str]:
+        """Signal name -> start node id, for signals that start instances (BPMN 2.0 §10.5.2)."""
+        return {n.signal: n.id for n in self.definition.start_nodes() if n.kind == "signal_start"}  # type: ignore[attr-defined]
 
     def due(self, timer: Timer, now: datetime, fired: int = 0) -> datetime | None:
         """When a timer that starts waiting at ``now`` fires (business time through its calendar)."""
@@ -312,7 +332,7 @@ class Semantics:
             self._start_work(step, token, self._nodes[token.node], attempt=token.attempt + 1, arm=False)
         elif target == SLA:
             self._sla_breached(step, token)
-        elif token.status in (TIMER, MESSAGE):
+        elif token.status in (TIMER, MESSAGE, SIGNAL):
             if payload:
                 self._message_vars(step, self._nodes[token.node], payload, token)
             self._cancel_waits(step, token)
@@ -341,6 +361,8 @@ class Semantics:
                     if nxt is not None:
                         new_id = self._arm_timer(step, token, boundary.id, nxt, "boundary")
                         token.fired[new_id] = fired
+                elif isinstance(boundary, SignalBoundaryEvent):  # a broadcast may come again while it runs
+                    self._arm_signal(step, token, boundary, boundary.id)
                 extra = Token(id=step.state.next_id("t"), node=boundary.id, status="", parent=token.parent)
                 step.state.tokens[extra.id] = extra
                 step.effects.append(fx.Entered(extra.id, boundary.id))
@@ -378,7 +400,8 @@ class Semantics:
             self._enter_loop(step, token, node)
         elif kind in WORK_KINDS:
             self._start_work(step, token, node, attempt=1, arm=True)
-        elif kind in ("start", "timer_start", "message_start", "task", "intermediate_throw", "link_catch"):
+        elif kind in ("start", "timer_start", "message_start", "signal_start", "task", "intermediate_throw",
+                      "link_catch"):
             self._leave(step, token, node)
         elif kind == "end":
             self._remove(step, token)
@@ -417,6 +440,19 @@ class Semantics:
             step.effects.append(fx.SendMessage(
                 node.message, self._correlation(node.correlation_key, variables), payload, node.id))
             self._leave(step, token, node)
+        elif kind == "signal_catch":
+            token.status = SIGNAL
+            self._arm_signal(step, token, node, node.id)
+        elif kind == "signal_throw" or kind == "signal_end":
+            variables = step.state.variables
+            step.effects.append(fx.BroadcastSignal(
+                node.signal, {name: variables.get(name) for name in node.payload}, node.id))  # type: ignore[attr-defined]
+            if kind == "signal_end":
+                self._remove(step, token)
+            else:
+                self._leave(step, token, node)
+        elif kind == "escalation_throw" or kind == "escalation_end":
+            self._escalate(step, token, node)
         elif kind == "compensation_throw":
             assert isinstance(node, CompensationThrowEvent)
             self._compensate(step, token, node)
@@ -613,9 +649,11 @@ class Semantics:
                 self._arm_timer(step, token, target.id, due, "race")
             elif isinstance(target, MessageCatchEvent):
                 self._arm_message(step, token, target, target.id)
+            elif isinstance(target, SignalCatchEvent):
+                self._arm_signal(step, token, target, target.id)
             else:
                 self._incident(step, token, f"event gateway {node.id!r} leads to {target.id!r}, "
-                                            f"which is not a timer or message catch event")
+                                            f"which is not a timer, message or signal catch event")
                 return
 
     # --- activities --------------------------------------------------------------------------
@@ -707,6 +745,8 @@ class Semantics:
                         token.fired[wait_id] = 0
             elif isinstance(boundary, MessageBoundaryEvent):
                 self._arm_message(step, token, boundary, boundary.id)
+            elif isinstance(boundary, SignalBoundaryEvent):
+                self._arm_signal(step, token, boundary, boundary.id)
 
     def _move_to_boundary(self, step: _Step, token: Token, boundary: BoundaryEvent) -> None:
         token.node, token.status, token.work_id, token.loop = boundary.id, "", None, None
@@ -931,6 +971,38 @@ class Semantics:
             return True
         return False
 
+    def _escalate(self, step: _Step, token: Token, node: Node) -> None:
+        """An escalation throw or end event (the rule is in the module docstring)."""
+        code: str = node.escalation_code  # type: ignore[attr-defined]
+        caught = False
+        scope = step.state.tokens.get(token.parent) if token.parent else None
+        while scope is not None and not caught:
+            instance = scope.node in self._looped and self._is_instance(step.state, scope)  # its body's boundaries
+            for boundary in () if instance else self._boundaries.get(scope.node, ()):
+                if boundary.kind == "boundary_escalation" and getattr(boundary, "escalation_code", None) in (None,
+                                                                                                              code):
+                    self._set_vars(step, boundary.id, {"escalation_code": code}, None)
+                    if boundary.interrupting:
+                        self._abandon(step, scope)
+                        self._interrupt(step, scope)
+                        self._move_to_boundary(step, scope, boundary)
+                    else:
+                        extra = Token(id=step.state.next_id("t"), node=boundary.id, status="", parent=scope.parent)
+                        step.state.tokens[extra.id] = extra
+                        step.effects.append(fx.Entered(extra.id, boundary.id))
+                        self._leave(step, extra, boundary)
+                    caught = True
+                    break
+            scope = step.state.tokens.get(scope.parent) if scope.parent and not caught else None
+        if not caught:
+            step.effects.append(fx.Escalated(token.id, node.id, code))
+        if token.id not in step.state.tokens:
+            return  # an interrupting catch cancelled the scope it was thrown in
+        if node.kind == "escalation_end":  # type: ignore[attr-defined]
+            self._remove(step, token)
+        else:
+            self._leave(step, token, node)
+
     def _error_end(self, step: _Step, token: Token, node: ErrorEndEvent) -> None:
         scope = step.state.tokens.get(token.parent) if token.parent else None
         del step.state.tokens[token.id]
@@ -989,6 +1061,11 @@ class Semantics:
         token.waits[wait_id] = target
         correlation = self._correlation(node.correlation_key, self._scope_vars(step.state, token))
         step.effects.append(fx.Subscribe(wait_id, node.message, correlation, token.id, node.id))
+
+    def _arm_signal(self, step: _Step, token: Token, node: Any, target: str) -> None:
+        wait_id = f"{token.id}.{target}.{step.state.next_id('')}"
+        token.waits[wait_id] = target
+        step.effects.append(fx.Subscribe(wait_id, node.signal, None, token.id, node.id, kind="signal"))
 
     def _correlation(self, key: str | None, variables: dict[str, Any]) -> Any:
         if key is None:

@@ -72,13 +72,15 @@ class CancelTimer:
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    """Deliver the next message ``message`` whose key equals ``correlation`` as MessageReceived."""
+    """Deliver the next message ``message`` whose key equals ``correlation`` as MessageReceived; with
+    ``kind="signal"``, every broadcast of the signal named ``message`` as SignalReceived (no key)."""
 
     subscription_id: str
     message: str
     correlation: Any
     token_id: str
     node_id: str
+    kind: str = "message"  # "message" | "signal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,25 @@ class SendMessage:
     correlation: Any
     payload: dict[str, Any]
     node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastSignal:
+    """Broadcast ``signal`` to every signal subscription waiting now (of any instance) and start every
+    definition with a matching signal start event; ``payload`` becomes their variables."""
+
+    signal: str
+    payload: dict[str, Any]
+    node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    """An escalation thrown at ``node_id`` that nothing caught (recorded; the instance goes on)."""
+
+    token_id: str
+    node_id: str
+    code: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,5 +164,5 @@ class InstanceEnded:
 
 Effect = (
     Entered | Left | StartWork | CancelWork | ScheduleTimer | CancelTimer | Subscribe | Unsubscribe | SendMessage
-    | VariablesChanged | SlaBreached | Incident | Compensation | InstanceEnded
+    | BroadcastSignal | Escalated | VariablesChanged | SlaBreached | Incident | Compensation | InstanceEnded
 )

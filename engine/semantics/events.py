@@ -49,6 +49,14 @@ class MessageReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class SignalReceived:
+    """A broadcast signal reached the subscription (every subscription of the signal's name gets one)."""
+
+    subscription_id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class RetryIncident:
     """Somebody fixed the cause of an incident and asks to try the work again."""
 
@@ -77,5 +85,6 @@ class Cancel:
     reason: str = "cancelled"
 
 
-Event = (WorkDone | WorkFailed | TimerFired | MessageReceived | RetryIncident | StepFailed | SetVariables
+Event = (WorkDone | WorkFailed | TimerFired | MessageReceived | SignalReceived | RetryIncident | StepFailed
+         | SetVariables
          | Cancel)

@@ -21,6 +21,8 @@ INCIDENT = "incident"  # failed for good; waits for RetryIncident
 COMPENSATING = "compensating"  # a compensation throw running handlers one by one
 CONDITION = "condition"  # an intermediate conditional catch: waits until its condition holds
 MULTI = "multi"  # a multi-instance or loop activity (its body) whose instances are running
+SIGNAL = "signal"  # an intermediate signal catch
+LISTEN = "listen"  # an event sub-process's start event, armed while its enclosing scope runs
 
 
 @dataclass(slots=True)
