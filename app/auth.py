@@ -81,8 +81,22 @@ def _app_config() -> tuple[str, bool]:
     return cfg.db_url, cfg.demo
 
 
-def require_principal(db_url: str | None = None, demo: bool | None = None) -> Principal:
-    """The principal of this visitor, or the sign-in page (and ``st.stop()``): call it at the top of each page."""
+def accounts_db(db_url: str | None = None, demo: bool | None = None) -> Any:
+    """The engine's database as the accounts store opened it (SQLAlchemy engine): where a page that has no
+    engine of its own (the Designer) records its decisions in ``wf_audit``."""
+    if db_url is None or demo is None:
+        url, is_demo = _app_config()
+        db_url = url if db_url is None else db_url
+        demo = is_demo if demo is None else demo
+    return user_store(db_url, demo).db
+
+
+def require_principal(db_url: str | None = None, demo: bool | None = None,
+                      prefer_role: str | None = None) -> Principal:
+    """The principal of this visitor, or the sign-in page (and ``st.stop()``): call it at the top of each page.
+
+    ``prefer_role``: in demo mode, a visitor who has not picked a persona yet starts as the first persona
+    holding this role (the Designer starts as a designer); a persona once picked is kept across pages."""
     if db_url is None or demo is None:
         url, is_demo = _app_config()
         db_url = url if db_url is None else db_url
@@ -98,7 +112,7 @@ def require_principal(db_url: str | None = None, demo: bool | None = None) -> Pr
         st.error(f"The accounts cannot be read: {exc}")
         st.stop()
     if demo:
-        return _demo(store)
+        return _demo(store, prefer_role)
     if oidc_configured():
         return _oidc(store)
     return _local(store)
@@ -113,7 +127,7 @@ def _signed_in_sidebar(principal: Principal, how: str, sign_out: Any) -> None:
             sign_out()
 
 
-def _demo(store: UserStore) -> Principal:
+def _demo(store: UserStore, prefer_role: str | None = None) -> Principal:
     personas = [u for u in store.users() if u.demo and not u.disabled]
     names = [u.name for u in personas]
     by_name = {u.name: u for u in personas}
@@ -123,7 +137,8 @@ def _demo(store: UserStore) -> Principal:
         st.stop()
     current = st.session_state.get(SESSION_PERSONA)
     if current not in by_name:
-        current = DEFAULT_PERSONA if DEFAULT_PERSONA in by_name else names[0]
+        fitting = [u.name for u in personas if prefer_role is not None and prefer_role in u.roles]
+        current = fitting[0] if fitting else DEFAULT_PERSONA if DEFAULT_PERSONA in by_name else names[0]
     with st.sidebar:
         name = st.selectbox("Acting as (demo persona)", names, index=names.index(current), key="acting_as_pick",
                             format_func=lambda n: by_name[n].label,
@@ -222,3 +237,28 @@ def _unusable_password() -> str:
     import secrets
 
     return secrets.token_urlsafe(32)
+
+
+def _switch_to(name: str) -> None:
+    st.session_state[SESSION_PERSONA] = name
+    st.session_state["acting_as_pick"] = name  # the sidebar's switcher shows it on the next run
+
+
+def read_only_notice(principal: Principal, action: str, what: str, demo: bool | None = None) -> None:
+    """Say why ``what`` is read-only for ``principal`` (the rule ``action`` and the role it needs); in demo
+    mode offer to act as the first persona who holds that role."""
+    from engine.security import RULES
+
+    needs = " or ".join(sorted(r.value for r in RULES[action].roles))
+    has = ", ".join(sorted(r.value for r in principal.roles)) or "no roles"
+    st.info(f"**Read-only**: {what} needs the {needs} role (rule `{action}`); you act as **{principal.user}** "
+            f"with {has}.", icon=":material/visibility:")
+    if demo is None:
+        demo = _app_config()[1]
+    if demo:
+        store = user_store(*_app_config())
+        fitting = [u for u in store.users() if u.demo and not u.disabled
+                   and any(r.value in u.roles for r in RULES[action].roles)]
+        if fitting:
+            st.button(f"Act as {fitting[0].label}", key="auth_switch_role", on_click=_switch_to,
+                      args=(fitting[0].name,), icon=":material/swap_horiz:")

@@ -60,8 +60,8 @@ def page(title: str, icon: str) -> PageContext:
     """Set the page up (title, wide layout, sidebar with clock and identity) and return its context."""
     st.set_page_config(page_title=f"{title} · waooaw", page_icon=icon, layout="wide")
     runtime = runtime_or_stop()
-    workspace = Workspace(runtime.config.data_dir)
     principal = auth.require_principal(runtime.config.db_url, runtime.config.demo)  # sign-in page, or who
+    workspace = Workspace(runtime.config.data_dir, principal, runtime.engine.db)  # writes: rule design.save
     with st.sidebar:
         _clock(runtime, principal)
         if runtime.worker_note:

@@ -18,6 +18,13 @@ Layout and rules:
 - ``updated_at`` is the file's modification time (UTC); ``content_hash`` the SHA-256 of its bytes.
 
 Every refusal is a :class:`WorkspaceError` naming the design and what to do; nothing is written then.
+
+Who may write: every write (save, create, save as, rename, delete, a scenario) needs the designer role,
+checked by the engine's own rule ``design.save`` (``engine.security``: ``RULES``, the guard, the audit
+trail), so the app's buttons are not the only gate. ``Workspace(data_dir, principal, db)``: ``principal``
+acts (None: the embedded single-user mode, as ``Engine(url)``), ``db`` is the engine's database whose
+``wf_audit`` records each decision (None: checked, not recorded). A refusal is an ``AuthorizationError``
+naming the rule; reading needs no role.
 """
 
 from __future__ import annotations
@@ -33,9 +40,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.engine import Engine as SAEngine
+
 import designs as library
 from engine.errors import DefinitionError, WaooawError
 from engine.model import ProcessDefinition, from_yaml, to_yaml
+from engine.runtime.clock import Clock, RealClock
+from engine.security import Principal, allowed, guard, require
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 _ID_LINE = re.compile(r"(?m)^id:[^\n]*$")
@@ -103,9 +114,27 @@ class Workspace:
     'my_review'
     """
 
-    def __init__(self, data_dir: str | Path) -> None:
+    def __init__(self, data_dir: str | Path, principal: Principal | None = None, db: SAEngine | None = None,
+                 clock: Clock | None = None) -> None:
         self.root = Path(data_dir) / "designs"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.principal = guard.checked_principal(principal)
+        self.db = db
+        self.clock = clock or RealClock()
+
+    @property
+    def may_write(self) -> bool:
+        """Whether the principal holds the rule ``design.save`` (the designer role): what a page greys out."""
+        return allowed(self.principal, "design.save")
+
+    def _authorize(self, what: str, name: str) -> None:
+        """The engine's rule ``design.save`` for ``what`` (save, create, rename, delete, ...) on design ``name``:
+        AuthorizationError naming the rule, recorded in ``wf_audit`` when the workspace has a database."""
+        target = f"design {name!r}"
+        if self.db is None:
+            require(self.principal, "design.save", target)
+        else:
+            guard.authorize(self, "design.save", target, op=what)
 
     # --- reading -----------------------------------------------------------------------------------------
 
@@ -160,12 +189,14 @@ class Workspace:
 
     # --- writing -----------------------------------------------------------------------------------------
 
+    @guard.audited
     def save(self, name: str, design: ProcessDefinition | str, *, expected_hash: str | None = None) -> DesignInfo:
         """Create or overwrite ``name`` with a definition or YAML text (its id becomes ``name``).
 
         ``expected_hash``: the ``content_hash`` the caller loaded; if the stored design changed since, refuse
         (WorkspaceError) instead of overwriting someone else's save. DefinitionError if YAML text does not load.
         """
+        self._authorize("save", name)
         name = check_name(name)
         text = self._as_text(name, design)
         with self._locked():
@@ -178,8 +209,13 @@ class Workspace:
             self._write(self.path(name), text)
         return self.info(name)
 
+    @guard.audited
     def create(self, name: str, design: ProcessDefinition | str, scenario: str | None = None) -> DesignInfo:
         """A new design ``name``; WorkspaceError if the name is taken."""
+        self._authorize("create", name)
+        return self._create(name, design, scenario)
+
+    def _create(self, name: str, design: ProcessDefinition | str, scenario: str | None = None) -> DesignInfo:
         name = check_name(name)
         text = self._as_text(name, design)
         with self._locked():
@@ -193,25 +229,34 @@ class Workspace:
         """Copy ``name`` (with its scenario) to the new name ``new_name``; the original stays."""
         return self.create(new_name, self.text(name), self.scenario_text(name))
 
+    @guard.audited
     def rename(self, name: str, new_name: str) -> DesignInfo:
         """Move ``name`` (with its scenario) to ``new_name``; refused if ``new_name`` is taken."""
+        self._authorize("rename", f"{name} -> {new_name}")
         name, new_name = check_name(name), check_name(new_name)
         if name == new_name:
             return self.info(name)
         text, scenario = self.text(name), self.scenario_text(name)
-        self.create(new_name, text, scenario)
-        self.delete(name)
+        self._create(new_name, text, scenario)
+        self._delete(name)
         return self.info(new_name)
 
+    @guard.audited
     def delete(self, name: str) -> None:
         """Remove ``name`` and its scenario (deployed versions in the engine are not touched)."""
+        self._authorize("delete", name)
+        self._delete(name)
+
+    def _delete(self, name: str) -> None:
         with self._locked():
             file = self._existing(name)
             self.scenario_path(name).unlink(missing_ok=True)
             file.unlink()
 
+    @guard.audited
     def save_scenario(self, name: str, text: str) -> None:
         """Store the scenario YAML of ``name`` as written (its ``design:`` rewritten to ``name``)."""
+        self._authorize("save scenario", name)
         with self._locked():
             self._existing(name)
             self._write(self.scenario_path(name), _with_design(text, name))

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import designs
 from app.workspace import Workspace
+from engine.errors import AuthorizationError
 from engine.runtime import Engine
 from engine.security import Principal, UserStore, audit_trail
 
@@ -140,6 +141,65 @@ def test_a_task_delegated_away_while_open_is_refused_on_completion(data_dir: Pat
     assert check.tasks(instance_id=task["instance_id"])[0]["status"] == "open"
     refused = audit_trail(check.db, principal="on-call", action="task.complete")
     assert list(refused["allowed"]) == [False] and "assigned to 'engineering-manager'" in refused["detail"][0]["error"]
+
+
+def test_the_designer_is_read_only_without_the_designer_role(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAOOAW_MODE", "demo")
+    run("pages/3_Tasks.py")  # the runtime seeds the personas
+    Workspace(data_dir).new_from_template("pr_review", "review")
+    before = Workspace(data_dir).text("review")
+    at = run("pages/1_Designer.py", {"acting_as": "marketing-lead"})  # an operator, not a designer
+    assert not at.exception
+    (notice,) = [i.value for i in at.info if "Read-only" in i.value]
+    assert "needs the designer role (rule `design.save`)" in notice and "**marketing-lead**" in notice
+    for key in ("designer_save", "designer_save_as", "designer_rename", "designer_create"):
+        assert at.button(key=key).disabled, key
+    assert at.session_state["designer"].name == "review"  # the design is shown, read-only
+    # the page is not the only gate: the workspace's own check refuses, names the rule and is audited
+    viewer = Workspace(data_dir, Principal("marketing-lead", roles={"operator"}), UserStore(db_url(data_dir)).db)
+    with pytest.raises(AuthorizationError, match=r"may not save or validate a design .*rule 'design.save' needs the "
+                                                 r"designer role"):
+        viewer.save("review", viewer.load("review").model_copy(update={"name": "Hijacked"}))
+    with pytest.raises(AuthorizationError, match=r"design\.save"):
+        viewer.delete("review")
+    assert Workspace(data_dir).text("review") == before
+    refused = audit_trail(viewer.db, action="design.save", outcome="refused")
+    assert list(refused["principal"]) == ["marketing-lead", "marketing-lead"]
+    # demo mode offers the persona who may: one click and the page is writable
+    at.button(key="auth_switch_role").click().run()
+    assert not at.exception and not any("Read-only" in i.value for i in at.info)
+    assert at.sidebar.selectbox(key="acting_as_pick").value == "engineer"
+    assert not at.button(key="designer_save_as").disabled
+
+
+def test_a_designer_saves_through_the_rule_and_the_audit_trail(data_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAOOAW_MODE", "demo")
+    run("pages/3_Tasks.py")
+    at = run("pages/1_Designer.py")  # no persona picked yet: the Designer starts as a designer
+    assert not at.exception and not any("Read-only" in i.value for i in at.info)
+    assert at.sidebar.selectbox(key="acting_as_pick").value == "engineer"
+    at.text_input(key="designer_new_name").input("mine")
+    at.button(key="designer_create").click().run()
+    assert not at.exception and Workspace(data_dir).exists("mine")
+    at.text_input(key="designer_target_name").input("mine_too")
+    at.button(key="designer_rename").click().run()
+    assert not at.exception and Workspace(data_dir).names() == ["mine_too"]
+    rows = audit_trail(UserStore(db_url(data_dir)).db, action="design.save")
+    assert [(r["principal"], r["outcome"], r["detail"]["op"]) for r in rows.to_dict("records")] == [
+        ("engineer", "succeeded", "create"), ("engineer", "succeeded", "rename")]
+
+
+def test_a_viewer_signed_in_with_a_local_account_sees_the_designer_read_only(production: Path) -> None:
+    store = UserStore(db_url(production))
+    admin = store.create_first_admin("root", PASSWORD)
+    store.add_user(admin, "olga", PASSWORD, groups=["ops"], roles=["operator"])
+    Workspace(production).new_from_template("pr_review", "review")
+    at = run("pages/1_Designer.py")
+    sign_in(at, "olga", PASSWORD)
+    assert not at.exception and any("Read-only" in i.value and "**olga**" in i.value for i in at.info)
+    assert at.button(key="designer_save_as").disabled
+    assert not [b for b in at.button if b.key == "auth_switch_role"]  # no personas outside demo mode
 
 
 # --- in a browser --------------------------------------------------------------------------------------

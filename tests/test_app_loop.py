@@ -423,7 +423,8 @@ def test_simulator_page_generates_a_scenario_for_a_saved_design_and_compares(dat
     ws = Workspace(data_dir)
     ws.new_blank("intake")
     ws.save("intake", designs.path("marketing_campaign").read_text())  # a saved design without a scenario
-    at = run("pages/2_Simulator.py", {"design": "intake"}, timeout=120)
+    at = run("pages/2_Simulator.py", {"design": "intake", "acting_as": "engineer"}, timeout=120)  # a designer:
+    # the scenario is saved with the design (rule design.save)
     assert not at.exception
     assert at.selectbox(key="sim_pick").value == ("saved", "intake")
     assert any("no scenario yet" in i.value for i in at.info)

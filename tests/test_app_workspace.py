@@ -150,3 +150,40 @@ def test_the_virtual_clock_is_stored_in_the_database_and_survives_a_restart(tmp_
     flowing.advance(timedelta(days=7))
     again = StoredClock(connect(f"sqlite:///{tmp_path / 'flow.db'}"))
     assert again.now() >= start + timedelta(days=7)
+
+
+def test_every_write_needs_the_designer_role_and_reading_needs_none(tmp_path: Path) -> None:
+    from engine.errors import AuthorizationError
+    from engine.runtime import Engine
+    from engine.security import Principal, audit_trail
+
+    Workspace(tmp_path).new_from_template("pr_review", "review")
+    db = Engine(f"sqlite:///{tmp_path / 'audit.db'}").db
+    viewer = Workspace(tmp_path, Principal("vera", roles={"operator", "deployer"}), db)
+    assert not viewer.may_write and viewer.load("review").id == "review" and viewer.names() == ["review"]
+    before = {p.name: p.read_bytes() for p in (tmp_path / "designs").glob("*.yaml")}
+    writes = {"save": lambda: viewer.save("review", viewer.text("review")),
+              "create": lambda: viewer.new_blank("other"),
+              "template": lambda: viewer.new_from_template("pr_review", "other"),
+              "save as": lambda: viewer.save_as("review", "other"),
+              "rename": lambda: viewer.rename("review", "other"),
+              "delete": lambda: viewer.delete("review"),
+              "scenario": lambda: viewer.save_scenario("review", "design: review\n")}
+    for what, call in writes.items():
+        with pytest.raises(AuthorizationError, match=r"'vera' may not .*rule 'design.save' needs the designer role"):
+            call()
+        assert {p.name: p.read_bytes() for p in (tmp_path / "designs").glob("*.yaml")} == before, what
+    assert len(audit_trail(db, principal="vera", outcome="refused")) == len(writes)
+    designer = Workspace(tmp_path, Principal("dora", roles={"designer"}), db)
+    designer.rename("review", "renamed")
+    with pytest.raises(WorkspaceError):
+        designer.create("renamed", blank_yaml_for("renamed"))  # taken: refused by the workspace, audited as failed
+    rows = audit_trail(db, principal="dora").to_dict("records")
+    assert [(r["detail"]["op"], r["outcome"]) for r in rows] == [("rename", "succeeded"), ("create", "failed")]
+    assert "already exists" in rows[1]["detail"]["error"]
+
+
+def blank_yaml_for(name: str) -> str:
+    from app.workspace import blank_yaml
+
+    return blank_yaml(name)

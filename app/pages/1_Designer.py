@@ -14,14 +14,15 @@ from app.properties import PanelContext, edit
 from app.support import UPLOAD_TYPES
 from app.workspace import Workspace, WorkspaceError
 from engine.bpmn.ids import ASCII_ID
-from engine.errors import DefinitionError
+from engine.errors import AuthorizationError, DefinitionError
 from engine.model import ProcessDefinition, from_yaml
 from engine.model.nodes import NODE_CLASSES, SequenceFlow
 
 CANVAS_KEY = "designer_canvas"
 st.set_page_config(page_title="Designer · waooaw", layout="wide", initial_sidebar_state="collapsed")
-principal = auth.require_principal()  # the sign-in page (or the demo persona) before anything else
-ws = Workspace(config.load().data_dir)
+principal = auth.require_principal(prefer_role="designer")  # the sign-in page (or the persona) first
+ws = Workspace(config.load().data_dir, principal, auth.accounts_db())  # writes checked by rule design.save
+read_only = not ws.may_write
 state = st.session_state
 session: DesignerSession | None = state.get("designer")
 
@@ -50,7 +51,7 @@ def perform(action: dict[str, Any]) -> None:
             state.designer = DesignerSession.open(action["definition"], name=None, saved=False)
         state.pop("designer_pending", None)
         state.designer_notice = action.get("notice")
-    except (WorkspaceError, DefinitionError) as exc:
+    except (WorkspaceError, DefinitionError, AuthorizationError) as exc:
         state.designer_error = str(exc)
 
 
@@ -74,13 +75,15 @@ def save_as(name: str) -> None:
             info = ws.create(name, definition)
         session.mark_saved(name, info.content_hash, ws.load(name))
         state.designer_notice = f"Saved as {name!r}."
-    except (WorkspaceError, DefinitionError) as exc:
+    except (WorkspaceError, DefinitionError, AuthorizationError) as exc:
         state.designer_error = str(exc)
 
 
 # --- the design bar --------------------------------------------------------------------------------------------
 
 st.title("Designer")
+if read_only:
+    auth.read_only_notice(principal, "design.save", "Creating, uploading, saving, renaming and deleting designs")
 saved = ws.list()
 bar = st.columns([3, 1, 1, 1, 1, 1, 1])
 with bar[0]:
@@ -96,7 +99,7 @@ with bar[2], st.popover("New", width="stretch"):
     new_name = st.text_input("Name (becomes the process id)", key="designer_new_name", placeholder="my_design")
     template = st.selectbox("Start from", ["blank", *ws.templates()], key="designer_new_template",
                             format_func=lambda t: "a blank design" if t == "blank" else f"template: {t}")
-    if st.button("Create", key="designer_create", type="primary"):
+    if st.button("Create", key="designer_create", type="primary", disabled=read_only):
         if template == "blank":
             request({"op": "blank", "name": new_name.strip()})
         else:
@@ -104,7 +107,7 @@ with bar[2], st.popover("New", width="stretch"):
 with bar[3], st.popover("Upload", width="stretch"):
     upload = st.file_uploader("BPMN, YAML or JSON", type=UPLOAD_TYPES, key="designer_upload")
     lenient = st.checkbox("Lenient: import what is supported and list what is left out", key="designer_lenient")
-    if upload is not None and st.button("Import", key="designer_import", type="primary"):
+    if upload is not None and st.button("Import", key="designer_import", type="primary", disabled=read_only):
         try:
             definition, left_out = import_upload(upload.name, upload.getvalue(), lenient=lenient)
         except DefinitionError as exc:
@@ -150,7 +153,7 @@ reading = session.reading
 definition = reading.definition
 
 with bar[4]:
-    if st.button("Save", type="primary", disabled=not session.dirty and session.name is not None,
+    if st.button("Save", type="primary", disabled=read_only or (not session.dirty and session.name is not None),
                  width="stretch", key="designer_save"):
         if session.name is None:
             state.designer_error = "Give the design a name with **Save as** first."
@@ -161,17 +164,17 @@ with bar[5], st.popover("Save as / Rename", width="stretch"):
     target = st.text_input("Design name", key="designer_target_name",
                            value=session.name or (definition.id if definition else ""))
     left_b, right_b = st.columns(2)
-    if left_b.button("Save as", key="designer_save_as"):
+    if left_b.button("Save as", key="designer_save_as", disabled=read_only):
         save_as(target.strip())
         st.rerun()
-    if right_b.button("Rename", key="designer_rename", disabled=session.name is None):
+    if right_b.button("Rename", key="designer_rename", disabled=read_only or session.name is None):
         try:
             info = ws.rename(session.name, target.strip())
             session.mark_saved(info.name, info.content_hash, ws.load(info.name))
-        except (WorkspaceError, DefinitionError) as exc:
+        except (WorkspaceError, DefinitionError, AuthorizationError) as exc:
             state.designer_error = str(exc)
         st.rerun()
-with bar[6], st.popover("Delete", width="stretch", disabled=session.name is None):
+with bar[6], st.popover("Delete", width="stretch", disabled=read_only or session.name is None):
     st.write(f"Delete **{session.name}** from the workspace? Deployed versions are not touched.")
     if st.button("Delete for good", key="designer_delete", type="primary"):
         try:
@@ -179,7 +182,7 @@ with bar[6], st.popover("Delete", width="stretch", disabled=session.name is None
             state.pop("designer")
             state.designer_closed = True
             state.designer_notice = f"Deleted {session.name!r}."
-        except WorkspaceError as exc:
+        except (WorkspaceError, AuthorizationError) as exc:
             state.designer_error = str(exc)
         st.rerun()
 

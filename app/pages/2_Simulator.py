@@ -204,7 +204,9 @@ with yaml_col:
             st.session_state[version_key] = version + 1  # the form shows the YAML's values
             st.rerun()
     if source == "saved" and st.button("Save the scenario with the design", key="sim_save",
-                                               icon=":material/save:"):
+                                               icon=":material/save:", disabled=not workspace.may_write,
+                                               help=None if workspace.may_write else
+                                               "Saving with the design needs the designer role."):
         try:
             scenario_from_yaml(st.session_state[yaml_key], f"{name}.scenario.yaml")
             workspace.save_scenario(name, st.session_state[yaml_key])
