@@ -169,3 +169,41 @@ def test_agent_calls_of_a_batch_run_on_the_worker_threads(tmp_path: Path, thread
     engine.run_until_idle()
     assert [engine.instance(i).variables["n"] for i in ids] == [i + 1 for i in range(8)]
     assert ACTIVE["max"] == 1 if threads == 1 else ACTIVE["max"] > 1
+
+
+def replace_doc(inputs: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {"doc": "y" * 500_000}
+
+
+register("test.replace_doc", replace_doc)
+
+
+def test_a_large_value_is_written_once_per_change_not_at_every_step(engine: Engine) -> None:
+    """Issue 14: a value lives in wf_variables (current) and its history row (the audit), once per change; the
+    instance's state keeps none of it, so a step that does not change it writes none of it, and the value a
+    change replaced is the previous version's row, not a second copy (the history still shows it)."""
+    from engine.runtime.tables import InstanceRow
+
+    b = ProcessBuilder("carry", variables={"doc": str, "n": int})
+    (b.start().service("a", agent="test.bump", inputs=["n"], outputs=["n"])
+     .service("b", agent="test.replace_doc", inputs=["n"], outputs=["doc"])
+     .service("c", agent="test.bump", inputs=["n"], outputs=["n"]).end("done"))
+    engine.deploy(b.build())
+    first = "x" * 500_000
+    instance_id = engine.start("carry", {"doc": first, "n": 0})
+    inst = InstanceRow.__table__
+    with engine.db.connect() as conn:
+        state = conn.execute(select(inst.c.state).where(inst.c.id == instance_id)).scalar_one()
+    assert len(state) < 2_000 and "xxxx" not in state  # the state holds position, not values
+    engine.run_until_idle()
+    view = engine.instance(instance_id)
+    assert view.status == "completed" and view.variables["doc"] == "y" * 500_000
+    with engine.db.connect() as conn:
+        rows = conn.execute(select(H.c.version, H.c.old_value, func.length(H.c.new_value)).where(
+            H.c.instance_id == instance_id, H.c.name == "doc").order_by(H.c.version)).all()
+        state = conn.execute(select(inst.c.state).where(inst.c.id == instance_id)).scalar_one()
+    assert [(r.version, r.old_value) for r in rows] == [(1, None), (2, None)]  # no second copy of the old value
+    assert "xxxx" not in state and "yyyy" not in state
+    doc = view.history[view.history["name"] == "doc"]
+    assert list(doc["old_value"]) == [None, first] and list(doc["new_value"]) == [first, "y" * 500_000]
+    assert list(view.history[view.history["name"] == "n"]["old_value"]) == [None, 0, 1]

@@ -61,7 +61,7 @@ from engine.runtime.tables import (
     VariableHistoryRow,
     VariableRow,
 )
-from engine.runtime.writes import Writes, guard_jobs
+from engine.runtime.writes import Writes, guard_jobs, load_states
 from engine.security import guard
 from engine.security.principal import Principal
 from engine.security.sensitive import mask_history, mask_problems, mask_values
@@ -339,9 +339,16 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
                                                        .order_by(INC.c.id)).mappings()]
         history = pd.DataFrame(history_rows, columns=["name", "version", "old_value", "new_value", "node_id", "actor",
                                                       "at"])
-        for column in ("old_value", "new_value"):  # JSON values of any type: keep None as None, not NaN
-            history[column] = pd.Series([loads(r[column]) if r[column] is not None else None
-                                         for r in history_rows], dtype=object)
+        # JSON values of any type: keep None as None, not NaN. A change stores its new value only; the value it
+        # replaced is the previous version's (older databases stored it in the row too: the same value).
+        new_values = [loads(r["new_value"]) if r["new_value"] is not None else None for r in history_rows]
+        previous: dict[str, Any] = {}
+        old_values = []
+        for r, value in zip(history_rows, new_values, strict=True):
+            old_values.append(loads(r["old_value"]) if r["old_value"] is not None else previous.get(r["name"]))
+            previous[r["name"]] = value
+        history["old_value"] = pd.Series(old_values, dtype=object)
+        history["new_value"] = pd.Series(new_values, dtype=object)
         for column in ("node_id", "actor"):
             history[column] = pd.Series([r[column] for r in history_rows], dtype=object)
         definition = self.definition(row.definition_name, row.definition_version)
@@ -735,13 +742,15 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
                 conn.rollback()
                 return 0
             steps: dict[str, StepWriter] = {}
+            states = load_states(conn, {i.instance_id: rows[i.instance_id] for i in items
+                                        if i.instance_id in rows}, writes)
             for item in items:
                 row = rows.get(item.instance_id)
                 if row is None:  # removed meanwhile: nothing to advance
                     continue
                 step = steps.get(item.instance_id)
                 if step is None:
-                    state = InstanceState.from_dict(loads(row.state))
+                    state = states[row.id]
                     writes.loaded(row.id, state)
                     sem = self.semantics(row.definition_name, row.definition_version)
                     step = steps[row.id] = StepWriter(conn, writes, row.id, sem, state, now, row.business_key,

@@ -5,6 +5,11 @@ step's effects land here first and go to the database at the end as one ``execut
 with statements built once at import (SQLAlchemy then only looks them up in its compiled cache).
 The batch commits or rolls back as a whole, so every step in it is still all-or-nothing.
 
+A variable's value is written once per change: its current value in ``wf_variables`` and the change in
+``wf_variable_history`` (the audit; the value it replaced is the previous version's row, not stored again).
+The instance row's ``state`` holds tokens and position only: a step that does not change a variable writes
+none of it (a 1 MB document is not rewritten at every step). :func:`load_states` puts the variables back.
+
 Order matters where a later step undoes an earlier one in the same batch: a cancelled timer that was
 armed in this batch is simply never inserted; row-keyed deletes run before inserts; tokens are
 written as the difference between the state loaded and the state reached.
@@ -19,6 +24,7 @@ from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from engine.model.values import dumps as _typed_dumps
+from engine.model.values import loads
 from engine.runtime.history import ActivityBuffer
 from engine.runtime.tables import (
     IncidentRow,
@@ -46,6 +52,8 @@ _UPDATE_TOKEN = (update(T).where(T.c.instance_id == bindparam("i"), T.c.token_id
                  .values(node_id=bindparam("n"), status=bindparam("st"), parent=bindparam("p")))
 _UPDATE_VARIABLE = (update(V).where(V.c.instance_id == bindparam("i"), V.c.name == bindparam("nm"))
                     .values(value=bindparam("v"), version=bindparam("ver")))
+_VARIABLES = (select(V.c.instance_id, V.c.name, V.c.value, V.c.version).where(V.c.instance_id.in_(bindparam("ids",
+              expanding=True))))
 _UPDATE_INSTANCE = update(INST).where(INST.c.id == bindparam("i")).values(
     state=bindparam("state"), status=bindparam("status"), steps=bindparam("steps"), rev=bindparam("rev"),
     ended_at=bindparam("ended_at"), error=bindparam("error"))
@@ -54,6 +62,24 @@ _UPDATE_INSTANCE = update(INST).where(INST.c.id == bindparam("i")).values(
 def dumps(value: Any) -> str:
     """JSON text of a row's value; typed variables are tagged (see :mod:`engine.model.values`)."""
     return _typed_dumps(value)
+
+
+def load_states(conn: Connection, rows: dict[str, Any], writes: Writes | None = None) -> dict[str, InstanceState]:
+    """The states of instance rows (``id`` and ``state`` columns), with their variables read from
+    ``wf_variables`` in one query; ``writes`` learns each variable's stored version (no second read when a
+    step changes it). A state stored before variables left it (older databases) is read the same way: the
+    variables table was always kept with it."""
+    states = {i: InstanceState.from_dict(loads(r.state)) for i, r in rows.items()}
+    for state in states.values():
+        state.variables = {}
+    if states:
+        for r in conn.execute(_VARIABLES, {"ids": list(states)}):
+            states[r.instance_id].variables[r.name] = loads(r.value)
+            if writes is not None:
+                writes.versions[(r.instance_id, r.name)] = r.version
+    if writes is not None:
+        writes.versioned.update(states)
+    return states
 
 
 class Writes:
@@ -74,6 +100,8 @@ class Writes:
         self.tokens_before: dict[str, dict[str, tuple[str, str, str | None]]] = {}
         self.tokens_after: dict[str, dict[str, Token]] = {}
         self.activities = ActivityBuffer()  # the activity history's rows (engine.runtime.history)
+        self.versions: dict[tuple[str, str], int] = {}  # stored variable versions of the loaded instances
+        self.versioned: set[str] = set()  # instances whose variable versions are known (load_states)
 
     # --- what steps call ------------------------------------------------------------------------
 
@@ -168,26 +196,25 @@ class Writes:
 
     def _flush_variables(self, conn: Connection) -> None:
         """Each change is a history row with the next version number; the current value is upserted."""
-        instance_ids = sorted({c[0] for c in self.changes} - self.created.keys())
-        versions: dict[tuple[str, str], int] = {
-            (r.instance_id, r.name): r.version
-            for r in conn.execute(select(V.c.instance_id, V.c.name, V.c.version)
-                                  .where(V.c.instance_id.in_(instance_ids)))
-        } if instance_ids else {}
+        unknown = sorted({c[0] for c in self.changes} - self.created.keys() - self.versioned)
+        if unknown:  # not loaded through load_states (none on the engine's paths): read their versions
+            self.versions.update(((r.instance_id, r.name), r.version) for r in conn.execute(
+                select(V.c.instance_id, V.c.name, V.c.version).where(V.c.instance_id.in_(unknown))))
+        versions = self.versions
         stored = set(versions)
         history: list[dict[str, Any]] = []
-        latest: dict[tuple[str, str], Any] = {}
-        for instance_id, name, old, new, node_id, actor, at in self.changes:
+        latest: dict[tuple[str, str], str] = {}
+        for instance_id, name, _old, new, node_id, actor, at in self.changes:
             key = (instance_id, name)
             versions[key] = versions.get(key, 0) + 1
-            latest[key] = new
+            latest[key] = text = dumps(new)  # serialised once for both rows
             history.append({"instance_id": instance_id, "name": name, "version": versions[key],
-                            "old_value": dumps(old) if old is not None else None, "new_value": dumps(new),
+                            "old_value": None, "new_value": text,  # the old value: the previous version's row
                             "node_id": node_id, "actor": actor, "at": at})
         conn.execute(insert(H), history)
-        inserts = [{"instance_id": k[0], "name": k[1], "value": dumps(v), "version": versions[k]}
+        inserts = [{"instance_id": k[0], "name": k[1], "value": v, "version": versions[k]}
                    for k, v in latest.items() if k not in stored]
-        updates = [{"i": k[0], "nm": k[1], "v": dumps(v), "ver": versions[k]} for k, v in latest.items() if k in stored]
+        updates = [{"i": k[0], "nm": k[1], "v": v, "ver": versions[k]} for k, v in latest.items() if k in stored]
         if inserts:
             conn.execute(insert(V), inserts)
         if updates:

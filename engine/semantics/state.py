@@ -75,11 +75,13 @@ class InstanceState:
     def finished(self) -> bool:
         return self.status != "running"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, variables: bool = True) -> dict[str, Any]:
         """Plain data for JSON (written by hand: ``dataclasses.asdict`` deep-copies and was a third of a
-        step's cost). Containers are copied; variable values are shared, so serialise, don't mutate."""
-        return {
-            "variables": dict(self.variables),
+        step's cost). Containers are copied; variable values are shared, so serialise, don't mutate.
+        ``variables=False`` leaves them out: the engine stores them once, in their own rows (``wf_variables``),
+        not again in every step's copy of the state."""
+        out = {"variables": dict(self.variables)} if variables else {}
+        return out | {
             "tokens": {tid: {"id": t.id, "node": t.node, "status": t.status, "parent": t.parent, "via": t.via,
                              "work_id": t.work_id, "attempt": t.attempt, "waits": dict(t.waits),
                              "fired": dict(t.fired), "pending": list(t.pending), "error": t.error,

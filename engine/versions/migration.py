@@ -46,7 +46,7 @@ from engine.runtime.tables import (
     TokenRow,
     VariableRow,
 )
-from engine.runtime.writes import dumps
+from engine.runtime.writes import dumps, load_states
 from engine.security import guard
 from engine.semantics import InstanceState
 from engine.semantics.state import JOIN
@@ -221,13 +221,16 @@ def plan_migration(engine: Engine, name: str, source: int, target: int,
     ).order_by(INST.c.started_at, INST.c.id)
     if instance_ids is not None:
         query = query.where(INST.c.id.in_(instance_ids))
+    plans = []
     with engine.reader.connect() as conn:
         rows = conn.execute(query).all()
-    plans = []
-    for row in rows:
-        plan = InstancePlan(row.id, row.business_key)
-        _check_instance(plan, InstanceState.from_dict(json.loads(row.state)), old, new, full)
-        plans.append(plan)
+        for at in range(0, len(rows), 500):  # states with their variables, 500 instances a query
+            chunk = rows[at:at + 500]
+            states = load_states(conn, {r.id: r for r in chunk})
+            for row in chunk:
+                plan = InstancePlan(row.id, row.business_key)
+                _check_instance(plan, states[row.id], old, new, full)
+                plans.append(plan)
     if instance_ids is not None:
         found = {r.id for r in rows}
         plans.extend(InstancePlan(i, None, refusals=[f"not a running instance of {name!r} v{source}"])
@@ -269,14 +272,14 @@ def _migrate_one(engine: Engine, instance_id: str, old: ProcessDefinition, new: 
         row = conn.execute(query, {"i": instance_id}).first()
         if row is None or row.definition_version != old.version or row.status != "running":
             return f"no longer a running instance of v{old.version}"
-        state = InstanceState.from_dict(json.loads(row.state))
+        state = load_states(conn, {instance_id: row})[instance_id]
         check = InstancePlan(instance_id, None)
         _check_instance(check, state, old, new, mapping)
         if not check.ok:
             return "; ".join(check.refusals)
         _rename(conn, instance_id, state, mapping, now)
-        conn.execute(_MOVE_INSTANCE, {"i": instance_id, "b_version": new.version, "b_state": dumps(state.to_dict()),
-                                      "b_rev": row.rev + 1})
+        conn.execute(_MOVE_INSTANCE, {"i": instance_id, "b_version": new.version,
+                                      "b_state": dumps(state.to_dict(variables=False)), "b_rev": row.rev + 1})
         conn.execute(_RECORD, {"instance_id": instance_id, "definition_name": new.id, "from_version": old.version,
                                "to_version": new.version, "mapping": dumps(check.moves), "actor": actor, "at": now})
     return None
