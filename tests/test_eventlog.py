@@ -204,3 +204,47 @@ def test_pm4py_precision_on_the_campaign(tmp_path) -> None:
     assert fitness_precision(log) == (pytest.approx(1.0), pytest.approx(1.0))
     as_before = log.assign(**{"concept:name": log["concept:name"].str.removeprefix("Undo: ")})
     assert fitness_precision(as_before)[1] < 0.99
+
+
+def test_exports_mask_sensitive_variables_unless_the_principal_may_see_them(db_url: str, tmp_path: Path) -> None:
+    """The event log with case variables (DataFrame, CSV, XES), the history export and the task frames show a
+    sensitive value only to an operator or admin, as ``instance()`` does."""
+    import json
+
+    from engine.eventlog import write_csv
+    from engine.model import FormField
+    from engine.model.builder import ProcessBuilder
+    from engine.model.definition import VariableDecl
+    from engine.security.sensitive import MASK
+
+    secret = "078-05-1120"
+    b = ProcessBuilder("kyc", variables=[VariableDecl(name="ssn", type="string", sensitive=True),
+                                         VariableDecl(name="age", type="integer")])
+    b.start().user("review", title="Review", candidate_groups=["kyc"],
+                   form=[FormField(name="ssn", type="string")]).user("check", title="Check", assignee="clerk").end()
+    system = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
+    system.deploy(b.build())
+    iid = system.start("kyc", {"ssn": "000-00-0000", "age": 41})
+    (task,) = system.tasks(instance_id=iid)
+    system.complete_task(task["id"], {"ssn": secret}, actor="kim", groups=["kyc"])  # a form value, too
+    viewers = {"clerk": Principal("clerk", roles={"designer", "deployer"}), "operator": Principal(
+        "olga", roles={"operator"}), "admin": Principal("ada", roles={"admin"}), "system": Principal.system()}
+    for who, principal in viewers.items():
+        engine = system.acting_as(principal)
+        masked = who == "clerk"
+        log = live_event_log(engine, [iid], variables=True)
+        assert set(log["case:ssn"]) == ({MASK} if masked else {secret}) and set(log["case:age"]) == {41}
+        csv, xes, archive = (tmp_path / f"{who}.csv", tmp_path / f"{who}.xes", tmp_path / f"{who}.jsonl")
+        write_csv(log, csv)
+        write_xes(log, xes)
+        engine.export_history(archive)
+        audit = engine.task_audit(instance_id=iid).to_string()
+        outcome = " ".join(str(t["outcome"]) for t in engine.tasks(instance_id=iid, status=None))
+        for text in (csv.read_text(), xes.read_text(), archive.read_text(), audit, outcome):
+            assert (secret in text) is not masked
+            if masked:
+                assert "000-00-0000" not in text and (MASK in text or json.dumps(MASK) in text)
+        assert ("000-00-0000" in archive.read_text()) is not masked  # the start value, in the variable history
+        record = json.loads(archive.read_text())
+        assert record["instance"]["id"] == iid and record["rows"]["wf_variables"]  # the export is whole otherwise
+    assert "case:ssn" not in live_event_log(system, [iid]).columns  # without variables: no values at all

@@ -17,6 +17,11 @@ with give what the history does not hold:
   the ``Undo:`` activity's).
 
 A passage cancelled before any attempt or task started is one ``withdraw`` event.
+
+With ``variables=True`` each case also carries its instance's current variables as ``case:<name>`` columns
+(XES trace attributes), the values as the engine's principal may see them: a sensitive variable is masked
+unless the principal is an operator or admin (``engine.security.sensitive``), the rule ``instance()`` and the
+variable history follow. Without it the log holds no variable values at all.
 """
 
 from __future__ import annotations
@@ -216,6 +221,38 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def event_log(engine: Engine, instance_ids: Iterable[str] | None = None,
-              definition: str | None = None) -> pd.DataFrame:
-    """One row per lifecycle transition of the chosen live instances (``engine.eventlog.transitions``)."""
-    return transitions(activity_log(engine, instance_ids, definition))
+              definition: str | None = None, variables: bool = False) -> pd.DataFrame:
+    """One row per lifecycle transition of the chosen live instances (``engine.eventlog.transitions``);
+    ``variables``: add each case's variables as ``case:<name>`` columns (sensitive ones masked, see above)."""
+    log = transitions(activity_log(engine, instance_ids, definition))
+    return with_variables(engine, log) if variables else log
+
+
+def with_variables(engine: Engine, log: pd.DataFrame) -> pd.DataFrame:
+    """``log`` (a column ``case:concept:name`` holding instance ids) with a ``case:<name>`` column per variable
+    of its instances, as ``engine.principal`` may see them (``mask_values``); a variable a case lacks is None."""
+    from engine.model.values import loads
+    from engine.runtime.tables import InstanceRow, VariableRow
+    from engine.security.sensitive import mask_values
+
+    inst, var = InstanceRow.__table__, VariableRow.__table__
+    ids = list(dict.fromkeys(log["case:concept:name"].astype(str))) if not log.empty else []
+    values: dict[str, dict[str, Any]] = {}
+    with engine.reader.connect() as conn:
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk:chunk + 500]
+            kinds = {r.id: (r.definition_name, r.definition_version)
+                     for r in conn.execute(select(inst.c.id, inst.c.definition_name, inst.c.definition_version)
+                                           .where(inst.c.id.in_(part)))}
+            raw: dict[str, dict[str, Any]] = {i: {} for i in kinds}
+            rows = conn.execute(select(var.c.instance_id, var.c.name, var.c.value).where(var.c.instance_id.in_(part)))
+            for r in rows:
+                raw[r.instance_id][r.name] = loads(r.value)
+            for i, found in raw.items():
+                values[i] = mask_values(engine.definition(*kinds[i]), found, engine.principal)
+    names = sorted({n for v in values.values() for n in v})
+    out = log.copy()
+    cases = out["case:concept:name"].astype(str)
+    for name in names:
+        out[f"case:{name}"] = pd.Series([values.get(c, {}).get(name) for c in cases], index=out.index, dtype=object)
+    return out

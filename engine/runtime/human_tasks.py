@@ -36,7 +36,7 @@ from engine.runtime.clock import aware
 from engine.runtime.plain import values_problems
 from engine.runtime.tables import HumanTaskRow, InstanceRow, TaskAuditRow
 from engine.security.guard import audit_task, task_actor
-from engine.security.sensitive import shown
+from engine.security.sensitive import mask_nested, may_see, sensitive_names, shown
 from engine.semantics import events as ev
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: a worker never pays its ~100 MB
@@ -90,7 +90,8 @@ class HumanTaskApi:
         if status:
             query = query.where(HT.c.status == status)
         with self.reader.connect() as conn:
-            return [_task_dict(r) for r in conn.execute(query).mappings()]
+            rows = [_task_dict(r) for r in conn.execute(query).mappings()]
+        return self._masked(rows, "outcome")
 
     def inbox(self, user: str, groups: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Open tasks assigned to ``user``, then unclaimed open tasks offered to one of ``groups``;
@@ -102,7 +103,8 @@ class HumanTaskApi:
             mine = or_(mine, (HT.c.assignee.is_(None)) & offered)
         with self.reader.connect() as conn:
             rows = [_task_dict(r) for r in conn.execute(select(HT).where(HT.c.status == "open", mine)).mappings()]
-        rows = [r for r in rows if r["assignee"] == user or groups.intersection(r["candidate_groups"])]
+        rows = self._masked([r for r in rows if r["assignee"] == user or groups.intersection(r["candidate_groups"])],
+                            "outcome")
         never = datetime.max.replace(tzinfo=UTC)
         return sorted(rows, key=lambda r: (aware(r["due_at"]) if r["due_at"] is not None else never, r["id"]))
 
@@ -124,6 +126,7 @@ class HumanTaskApi:
             query = query.where(TA.c.instance_id == instance_id)
         with self.reader.connect() as conn:
             rows = [{**r, "detail": loads(r["detail"] or "{}")} for r in conn.execute(query).mappings()]
+        rows = self._masked(rows, "detail")
         frame = pd.DataFrame(rows, columns=AUDIT_COLUMNS)
         frame["actor"] = pd.Series([r["actor"] for r in rows], dtype=object)  # keep None, not NaN
         return frame
@@ -243,6 +246,28 @@ class HumanTaskApi:
             raise EngineError(f"human task {task_id} was completed, cancelled or reassigned meanwhile")
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _masked(self, rows: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
+        """``rows`` (each with ``instance_id``) with sensitive variables inside ``column`` (form values: JSON
+        text or a dict) masked unless the principal may see them (``engine.security.sensitive``)."""
+        if may_see(self.principal) or not rows:
+            return rows
+        ids = sorted({r["instance_id"] for r in rows})
+        with self.reader.connect() as conn:
+            kinds = {r.id: (r.definition_name, r.definition_version) for r in conn.execute(
+                select(INST.c.id, INST.c.definition_name, INST.c.definition_version).where(INST.c.id.in_(ids)))}
+        hidden = {i: sensitive_names(self.definition(*k)) for i, k in kinds.items()}
+        out = []
+        for r in rows:
+            names, value = hidden.get(r["instance_id"]), r.get(column)
+            if names and value is not None:
+                if isinstance(value, str):
+                    value = _dumps(mask_nested(loads(value), names))
+                else:
+                    value = mask_nested(value, names)
+                r = {**r, column: value}
+            out.append(r)
+        return out
 
     def _declared_problems(self, instance_id: str, values: dict[str, Any]) -> list[str]:
         """Values for a task without a form: when the definition declares variables, only those, each of its

@@ -15,7 +15,9 @@ cleaned, so tables added later are covered without changes here.
 Archive: with ``archive=path`` each removed instance is first written as one JSON line
 (``{"instance": {...}, "rows": {table: [row, ...]}}``, timestamps in ISO 8601, ``.gz`` paths
 compressed), flushed before the batch commits: a crash between the two archives a batch twice, never
-loses one. ``export`` writes the same lines for any filtered set of instances without removing them.
+loses one. ``export`` writes the same lines for any filtered set of instances without removing them, with
+sensitive variables masked unless the engine's principal may see them (``engine.security.sensitive``; the
+cleanup archive is the backup of what it removes and keeps every value).
 """
 
 from __future__ import annotations
@@ -143,9 +145,20 @@ def export(engine: Engine, archive: str | Path | Callable[[dict[str, Any]], None
             if not keys:
                 return count
             for record in _records(conn, [k.id for k in keys]):
-                write(record)
+                write(_shown(engine, record))
                 count += 1
             after = (keys[-1].started_at, keys[-1].id)
+
+
+def _shown(engine: Engine, record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` as the engine's principal may see it (sensitive variables masked unless operator/admin)."""
+    from engine.security.sensitive import mask_record, may_see
+
+    if may_see(engine.principal):
+        return record
+    instance = record["instance"]
+    definition = engine.definition(instance["definition_name"], instance["definition_version"])
+    return mask_record(definition, record, engine.principal)
 
 
 # --- cleanup -----------------------------------------------------------------------------------------

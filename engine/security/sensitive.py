@@ -78,3 +78,48 @@ def mask_problems(definition: ProcessDefinition | None, values: Mapping[str, Any
                 problem = problem.replace(shown_str, MASK)
         out.append(problem)
     return out
+
+
+def mask_nested(value: Any, hidden: frozenset[str]) -> Any:
+    """``value`` (JSON-like: dicts, lists, scalars) with the value of every key in ``hidden`` replaced by
+    ``MASK``, at any depth (form values, task outcomes, audit details, instance state)."""
+    if isinstance(value, dict):
+        return {k: (MASK if k in hidden and v is not None else mask_nested(v, hidden)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_nested(v, hidden) for v in value]
+    return value
+
+
+def _masked_text(text: str, hidden: frozenset[str]) -> str:
+    """JSON text with hidden keys masked; other text as it is."""
+    import json
+
+    if not text or text[0] not in "{[" or not any(f'"{name}"' in text for name in hidden):
+        return text
+    try:
+        return json.dumps(mask_nested(json.loads(text), hidden), separators=(",", ":"), default=str)
+    except ValueError:
+        return text
+
+
+VALUE_COLUMNS = ("value", "old_value", "new_value")
+
+
+def mask_record(definition: ProcessDefinition | None, record: Mapping[str, Any],
+                principal: Principal | None) -> dict[str, Any]:
+    """An archive record (``{"instance": {...}, "rows": {table: [row, ...]}}``, ``engine.runtime.retention``)
+    with sensitive values masked unless ``principal`` may see them: a variable row's value columns when its
+    ``name`` is sensitive, and every hidden key inside JSON text (instance state, form values, audit details,
+    payloads)."""
+    hidden = sensitive_names(definition)
+    if not hidden or may_see(principal):
+        return dict(record)
+
+    def row(r: Mapping[str, Any]) -> dict[str, Any]:
+        out = {k: (_masked_text(v, hidden) if isinstance(v, str) else mask_nested(v, hidden)) for k, v in r.items()}
+        if out.get("name") in hidden:
+            out.update({c: MASK for c in VALUE_COLUMNS if out.get(c) is not None})
+        return out
+
+    return {**record, "instance": row(record.get("instance") or {}),
+            "rows": {table: [row(r) for r in rows] for table, rows in (record.get("rows") or {}).items()}}
