@@ -129,7 +129,7 @@ RELAY_ARRIVALS = [0.0, 3.0, 20.0, 70.0, 75.5, 75.75]
 RELAY_TTL = timedelta(minutes=40)
 
 
-def test_the_simulator_routes_thrown_messages_by_the_engines_rule(tmp_path: Path) -> None:
+def test_the_simulator_routes_thrown_messages_by_the_engines_rule(db_url: str) -> None:
     s = scenario(start=T0.isoformat(), horizon="PT2H", drain="PT1H", replications=1, seed=1,
                  arrivals={"timestamps": [(T0 + m * MINUTE).isoformat() for m in RELAY_ARRIVALS]},
                  message_ttl=RELAY_TTL.total_seconds())
@@ -137,7 +137,7 @@ def test_the_simulator_routes_thrown_messages_by_the_engines_rule(tmp_path: Path
     sim = [(r["end_node"], timedelta(seconds=r["ended_s"])) for r in results.cases(0).to_dict("records")]
     sim_messages = sorted(results.messages(0)["status"])
 
-    engine = Engine(f"sqlite:///{tmp_path / 'relay.db'}", clock=VirtualClock(T0), message_ttl=RELAY_TTL,
+    engine = Engine(db_url, clock=VirtualClock(T0), message_ttl=RELAY_TTL,
                     principal=Principal.system())
     engine.deploy(_relay())
     ids = []

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from engine.errors import EngineError
@@ -105,14 +105,17 @@ def _candidates_query(message: str, correlation: Any, filters: Mapping[str, Any]
     return query.order_by(S.c.created_at, S.c.id)
 
 
+_BUFFERED = (select(M.c.id, M.c.correlation, M.c.payload, M.c.filters)  # built once: it runs at every catch
+             .where(M.c.name == bindparam("name"), M.c.status == "buffered", M.c.expires_at > bindparam("now"))
+             .order_by(M.c.id))
+
+
 def take_buffered(conn: Connection, instance_id: str, business_key: str | None, message: str, correlation: Any,
                   variables: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
     """Inside a step that opens a catch: the payload of the oldest buffered, unexpired message that matches
     it (now marked delivered to ``instance_id``), or None. Which messages match is
     :func:`engine.semantics.messages.deliverable`, the simulator's rule too."""
-    query = (select(M.c.id, M.c.correlation, M.c.payload, M.c.filters)
-             .where(M.c.name == message, M.c.status == "buffered", M.c.expires_at > now).order_by(M.c.id))
-    rows = {row.id: row for row in conn.execute(query).all()}
+    rows = {row.id: row for row in conn.execute(_BUFFERED, {"name": message, "now": now}).all()}
     candidates = ((row.id, row.correlation, loads(row.filters or "{}"), None) for row in rows.values())
     for row_id in messages.deliverable(candidates, messages.key_text(correlation), now, instance_id, business_key,
                                        variables, stored=True):
