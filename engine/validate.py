@@ -83,6 +83,7 @@ from engine.model.nodes import (
     BOUNDARY_KINDS,
     CATCH_KINDS,
     END_KINDS,
+    EVENT_SUB_PROCESS_START_KINDS,
     LOOP_VARIABLES,
     START_KINDS,
     BoundaryEvent,
@@ -105,7 +106,8 @@ if TYPE_CHECKING:
 #: Throw events with no outgoing flow are end events in BPMN (a message or compensation end event).
 THROW_END_KINDS = frozenset({"message_throw", "compensation_throw", "signal_throw", "escalation_throw"})
 #: Kinds a boundary event may be attached to.
-ATTACHABLE_KINDS = frozenset({"task", "service_task", "user_task", "sub_process"})
+ATTACHABLE_KINDS = frozenset({"task", "service_task", "user_task", "sub_process", "script_task", "receive_task",
+                              "call_activity"})
 SYNC_JOIN_KINDS = frozenset({"parallel_gateway", "inclusive_gateway"})
 
 _LABELS = {
@@ -313,7 +315,25 @@ class _Validator:
 
     def _check_starts_and_ends(self, s: _Scope) -> None:
         starts = [n for n in s.nodes.values() if n.kind in START_KINDS]  # type: ignore[attr-defined]
-        if not starts:
+        scope_node = self.index.nodes.get(s.id) if s.id is not None else None
+        esp = isinstance(scope_node, SubProcess) and scope_node.triggered_by_event
+        for node in starts:
+            timer = getattr(node, "timer", None)
+            if not esp and timer is not None and timer.kind == "duration":
+                self.error(node.id, f"{describe(node)}: a timer start needs a date or a cycle (a duration has nothing "
+                                    "to count from; inside an event sub-process it counts from when its scope starts)")
+            if not esp and node.kind in EVENT_SUB_PROCESS_START_KINDS:  # type: ignore[attr-defined]
+                self.error(node.id, f"{describe(node)} starts only an event sub-process (triggered_by_event): put it "
+                                    "in one, or use another start event")
+            if not esp and getattr(node, "interrupting", True) is False:
+                self.warn(node.id, f"{describe(node)} is non-interrupting, which only means something in an event "
+                                   "sub-process: it is ignored here")
+        if esp:
+            if len(starts) != 1 or starts[0].kind == "start":  # type: ignore[attr-defined]
+                self.error(s.where, f"{s.title} is an event sub-process: it needs exactly one start event with a "
+                                    "trigger (timer, message, signal, conditional, error or escalation), found "
+                                    f"{_names(n.id for n in starts) or 'none'}")
+        elif not starts:
             self.error(s.where, f"{s.title} has no start event: add one (ProcessBuilder.start(), kind 'start')")
         elif s.id is not None:
             for node in starts:
@@ -338,6 +358,7 @@ class _Validator:
                 if n.kind in END_KINDS or (not s.outgoing[n.id] and not n.is_gateway  # type: ignore[attr-defined]
                                            and n.kind not in START_KINDS  # type: ignore[attr-defined]
                                            and not getattr(n, "for_compensation", False)
+                                           and not getattr(n, "triggered_by_event", False)
                                            and n.kind != "link_throw")}  # type: ignore[attr-defined]
 
     def _check_node(self, s: _Scope, node: Node) -> None:
@@ -359,6 +380,13 @@ class _Validator:
         if kind in END_KINDS and out:
             self.error(node.id, f"{name} has outgoing flow(s) {_names(f.id for f in out)}: nothing runs after an "
                                 "end event; remove them or use another kind of node")
+        if isinstance(node, SubProcess) and node.triggered_by_event:
+            if inc or out:
+                self.error(node.id, f"{name} is an event sub-process: its start event starts it, so it has no flows "
+                                    f"in or out; remove {_names(f.id for f in [*inc, *out])}")
+            if self.index.boundaries.get(node.id):
+                self.error(node.id, f"{name} is an event sub-process: boundary events cannot attach to it")
+            return
         if kind in ("link_throw", "link_catch"):
             self._check_link(s, node, out, inc)
         elif kind in BOUNDARY_KINDS:
@@ -429,7 +457,8 @@ class _Validator:
                                 "attached_to to an activity's id")
         elif target.kind not in ATTACHABLE_KINDS:  # type: ignore[attr-defined]
             self.error(node.id, f"{name} is attached to {describe(target)}: boundary events attach only to "
-                                "activities (task, service_task, user_task, sub_process)")
+                                "activities (task, service_task, user_task, script_task, receive_task, sub_process, "
+                                "call_activity)")
         elif node.attached_to not in s.nodes:
             self.error(node.id, f"{name} is in {s.title} but its activity {node.attached_to!r} is not: put the "
                                 "boundary event in the same scope as the activity")
@@ -558,8 +587,8 @@ class _Validator:
                 if isinstance(node, BoundaryEvent) and node.attached_to in s.nodes \
                         and node.attached_to not in reached:
                     continue  # its activity is reported
-                if getattr(node, "for_compensation", False):
-                    continue  # a compensation handler is run by compensation, not reached by flows
+                if getattr(node, "for_compensation", False) or getattr(node, "triggered_by_event", False):
+                    continue  # a compensation handler is run by compensation, an event sub-process by its event
                 self.error(node.id, f"{describe(node)} cannot be reached from any start event of {s.title}: "
                                     "connect a flow into it, or remove it")
         ends = self._ends(s)

@@ -62,13 +62,19 @@ def sample_definitions() -> list[ProcessDefinition]:
     left.on_escalation("LATE", id="late", interrupting=False).signal_end("late_signal", "report.late")
     left.on_signal("report.cancel", id="cancelled").escalation_end("cancel_escalation", "CANCELLED")
     right = body.branch().inclusive("pick", default=None)
-    one = right.when("day == 'MON'").task("weekly", compensation="undo_weekly")
+    one = right.when("day == 'MON'").receive_task("confirm", "report.confirmed").task("weekly",
+                                                                                       compensation="undo_weekly")
+    s.at("confirm").on_condition("day == 'SAT'", id="weekend", interrupting=False).end("weekend_end")
     two = right.otherwise().task("daily", compensation="undo_daily")
     joined = s.join("pick_join", one, two, kind="inclusive_gateway")
     s.join("fan_join", left, joined).compensate("undo_run").signal("announce", "report.done", payload=["day"]
                                                                ).wait_signal("acked", "report.ack").end("done")
     s.message_start("on_demand", "report.requested").to("begin")
     s.signal_start("on_signal", "report.signal").to("begin")
+    s.event_sub_process("on_stop", lambda e: e.conditional_start("stop_now", "day == 'SUN'").end("stopped"))
+    s.event_sub_process("on_failure", lambda e: e.error_start("failure", "BROKEN").task("tidy").end("tidied"))
+    s.event_sub_process("on_late", lambda e: e.escalation_start("late_run", None, interrupting=False).end("noted"))
+    s.event_sub_process("on_tick", lambda e: e.timer_start("tick", "PT30M", interrupting=False).end("ticked"))
     # compensation handler activities (BPMN isForCompensation): a person undoes one, an agent the other
     s.add(UserTask(id="undo_weekly", title="Undo the weekly report", assignee="ops", for_compensation=True))
     s.add(ServiceTask(id="undo_daily", agent="agents.report:retract", for_compensation=True))

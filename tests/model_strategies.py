@@ -83,7 +83,7 @@ class _Grower:
 
     def activity(self, cursor: Cursor) -> Cursor:
         d = self.draw
-        kind = d(st.sampled_from(["task", "service", "user"]))
+        kind = d(st.sampled_from(["task", "service", "user", "receive_task"]))
         ident = self.nid(kind[0])
         extra = self.common()
         if d(st.booleans()):
@@ -91,6 +91,8 @@ class _Grower:
             self.compensable.append(ident)
         if kind == "task":
             cursor = cursor.task(ident, **extra)
+        elif kind == "receive_task":
+            cursor = cursor.receive_task(ident, d(words), correlation_key=d(st.none() | st.just("n")), **extra)
         elif kind == "service":
             names = st.lists(st.sampled_from(sorted(VARIABLES)), unique=True, max_size=2)
             retry = d(st.none() | st.builds(dict, attempts=st.integers(1, 9), backoff=durations,
@@ -119,9 +121,11 @@ class _Grower:
     def boundaries(self, cursor: Cursor) -> None:
         """Boundary events whose paths end on their own (so the model stays sound)."""
         d = self.draw
-        for kind in d(st.lists(st.sampled_from(["timer", "error", "message", "signal"]), max_size=2)):
+        for kind in d(st.lists(st.sampled_from(["timer", "error", "message", "signal", "condition"]), max_size=2)):
             bid = self.nid("b")
-            if kind == "signal":
+            if kind == "condition":
+                path = cursor.on_condition(d(st.sampled_from(["n > 1", "ok"])), id=bid, interrupting=d(st.booleans()))
+            elif kind == "signal":
                 path = cursor.on_signal(d(words), id=bid, interrupting=d(st.booleans()))
             elif kind == "timer":
                 path = cursor.on_timer(d(timers), id=bid, interrupting=d(st.booleans()))
@@ -205,6 +209,30 @@ class _Grower:
         self.blocks.append((kind, split_id, join_id))
         return self.b.join(join_id, *branches, kind=join_kind)
 
+    def event_sub_process(self, builder: ProcessBuilder) -> None:
+        """An event sub-process in the scope of ``builder``, with one of each kind of start across examples."""
+        d = self.draw
+        kind = d(st.sampled_from(["error", "escalation", "conditional", "timer", "message", "signal"]))
+        interrupting = d(st.booleans())
+
+        def body(e: ProcessBuilder) -> None:
+            sid = self.nid("es")
+            if kind == "error":
+                start = e.error_start(sid, d(st.none() | idents))
+            elif kind == "escalation":
+                start = e.escalation_start(sid, d(st.none() | idents), interrupting=interrupting)
+            elif kind == "conditional":
+                start = e.conditional_start(sid, d(st.sampled_from(["n > 1", "ok"])), interrupting=interrupting)
+            elif kind == "timer":
+                start = e.timer_start(sid, d(durations | timers), interrupting=interrupting)
+            elif kind == "message":
+                start = e.message_start(sid, d(words), interrupting=interrupting)
+            else:
+                start = e.signal_start(sid, d(words), interrupting=interrupting)
+            start.end(self.nid("e"))
+
+        builder.event_sub_process(self.nid("esp"), body, **self.common())
+
     def sub_process(self, cursor: Cursor, depth: int) -> Cursor:
         inner_blocks: list[tuple[str, str, str]] = []
 
@@ -213,6 +241,8 @@ class _Grower:
             grower.compensable = self.compensable
             grower.sequence(inner.start(self.nid("s")), depth + 1).end(self.nid("e"))
             inner_blocks.extend(grower.blocks)
+            if self.draw(st.booleans()):
+                self.event_sub_process(inner)
 
         cursor = cursor.sub_process(self.nid("sp"), body, **self.common())
         self.blocks.extend(inner_blocks)
@@ -241,6 +271,8 @@ def generated_models(draw: Any, max_depth: int = 2) -> GeneratedModel:
     else:
         cursor = b.message_start("hello", draw(words))
     cursor = grower.sequence(cursor, 0)
+    if draw(st.booleans()):
+        grower.event_sub_process(b)
     ending = draw(st.sampled_from(["end", "terminate", "fail", "signal_end", "escalation_end"]))
     if ending == "fail":
         cursor.fail(draw(idents), id="failed")

@@ -126,6 +126,11 @@ VALID: dict[str, dict[str, Any]] = {
     "escalation_throw": {"escalation_code": "LATE"},
     "escalation_end": {"escalation_code": "LATE"},
     "boundary_escalation": {"attached_to": "work", "escalation_code": "LATE", "interrupting": False},
+    "boundary_conditional": {"attached_to": "work", "condition": "blocked", "interrupting": False},
+    "error_start": {"error_code": "DAMAGED"},
+    "escalation_start": {"escalation_code": "LATE", "interrupting": False},
+    "conditional_start": {"condition": "priority > 5", "interrupting": False},
+    "receive_task": {"message": "reply", "correlation_key": "order_id", "compensation": "agents:undo"},
     "boundary_timer": {"attached_to": "work", "timer": "PT4H", "interrupting": False},
     "boundary_error": {"attached_to": "work", "error_code": "E1"},
     "boundary_message": {"attached_to": "work", "message": "cancel", "correlation_key": "order_id"},
@@ -146,7 +151,6 @@ VALID: dict[str, dict[str, Any]] = {
 }
 
 BAD: list[tuple[str, dict[str, Any], str]] = [
-    ("timer_start", {"timer": "PT1H"}, "needs a date or a cycle"),
     ("timer_start", {}, "Field required"),
     ("message_start", {"message": ""}, "at least 1 character"),
     ("error_end", {}, "Field required"),
@@ -217,7 +221,7 @@ def test_kind_sets_and_class_flags_agree() -> None:
     assert {k for k, c in NODE_CLASSES.items() if c.is_gateway} == {
         "exclusive_gateway", "inclusive_gateway", "parallel_gateway", "event_gateway"}
     assert {k for k, c in NODE_CLASSES.items() if c.is_activity} == {"task", "service_task", "user_task", "script_task",
-                                                                        "sub_process"}
+                                                                        "receive_task", "sub_process"}
     assert all(NODE_CLASSES[k].is_event for k in START_KINDS | END_KINDS | BOUNDARY_KINDS | CATCH_KINDS)
 
 

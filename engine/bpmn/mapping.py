@@ -20,6 +20,8 @@ DEFAULT_TAG = {
     "signal_start": "startEvent", "signal_end": "endEvent", "signal_catch": "intermediateCatchEvent",
     "signal_throw": "intermediateThrowEvent", "boundary_signal": "boundaryEvent", "escalation_end": "endEvent",
     "escalation_throw": "intermediateThrowEvent", "boundary_escalation": "boundaryEvent",
+    "error_start": "startEvent", "escalation_start": "startEvent", "conditional_start": "startEvent",
+    "boundary_conditional": "boundaryEvent", "receive_task": "receiveTask",
     "boundary_error": "boundaryEvent", "boundary_message": "boundaryEvent",
     "exclusive_gateway": "exclusiveGateway", "inclusive_gateway": "inclusiveGateway",
     "parallel_gateway": "parallelGateway", "event_gateway": "eventBasedGateway", "task": "task",

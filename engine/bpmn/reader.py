@@ -22,14 +22,19 @@ not the default one for the kind, so an export writes it back:
     serviceTask, sendTask                -> service_task (agent from vendor extensions, else the id)
     sendTask with messageRef, no code    -> message_throw (sends the message and completes)
     userTask                             -> user_task
-    receiveTask                          -> message_catch
+    receiveTask                          -> message_catch (receive_task when a boundary event is attached)
+    subProcess triggeredByEvent          -> sub_process with triggered_by_event (an event sub-process): its start
+                                            is timer/message/signal_start (isInterrupting kept), error_start,
+                                            escalation_start or conditional_start
+    boundaryEvent conditional            -> boundary_conditional
     exclusive/inclusive/parallel/eventBasedGateway -> the four gateway kinds (default flows kept)
     subProcess                           -> sub_process (embedded)
 
 A scriptTask whose script is assignments of safe expressions is a script_task (``engine.model.scripts``).
 Refused (strict) or replaced by a placeholder and reported (lenient): any other scriptTask, businessRuleTask,
 callActivity (-> task), complexGateway (-> inclusive gateway), transaction (-> sub_process),
-adHocSubProcess (-> task), cancel events and the remaining conditional events (-> plain start/end/task;
+adHocSubProcess (-> task), cancel events, a conditional start outside an event sub-process, an event sub-process
+started by compensation (-> plain start/end/task;
 boundary events and event sub-processes are left out with their outgoing flows), loops and
 multi-instance (-> a single run), default flows on activities, timers that do not parse (-> the
 placeholder of the event), conditions that do not parse (-> no condition; the text is kept in the
@@ -715,6 +720,8 @@ class Reader:
             return "service_task", None, None
         if tag == "receiveTask":
             data["message"] = self._message_name(el.get("messageRef")) or self._unnamed_message(el)
+            if self._has_boundary(el):  # an activity, so that its boundary events have something to attach to
+                return "receive_task", None, None
             return "message_catch", None, None
         if tag == "scriptTask":
             return self._script_task(el, data)
@@ -725,8 +732,12 @@ class Reader:
             return None, f"callActivity (calling {called!r}) is not supported", "task"
         if tag == "subProcess":
             if (el.get("triggeredByEvent") or "").lower() == "true":
-                inner = len([c for c in el.iter() if local(c) in FLOW_NODE_TAGS]) - 1
-                return None, f"an event sub-process is not supported ({inner} inner elements not imported)", None
+                starts = [c for c in el if local(c) == "startEvent"]
+                if any(c.find(b("compensateEventDefinition")) is not None for c in starts):
+                    inner = len([c for c in el.iter() if local(c) in FLOW_NODE_TAGS]) - 1
+                    return None, ("an event sub-process started by compensation is not supported "
+                                  f"({inner} inner elements not imported)"), None
+                data["triggered_by_event"] = True
             nodes, flows = self.read_scope(el, el.get("id"))
             data["nodes"], data["flows"] = nodes, flows
             return "sub_process", None, None
@@ -757,12 +768,32 @@ class Reader:
         if tag == "startEvent":
             if scope is None:
                 self.start_variables.extend(extensions.start_variables(el, vendor))
+            in_esp = scope is not None and (self.element(scope) is not None) and \
+                (self.element(scope).get("triggeredByEvent") or "").lower() == "true"
+            if in_esp and (el.get("isInterrupting") or "true").lower() == "false" and trigger != "error":
+                data["interrupting"] = False
             if trigger == "none":
                 return "start", None, None
+            if in_esp and trigger == "error":
+                code = self._error_code(definition)
+                if code is not None:
+                    data["error_code"] = code
+                return "error_start", None, None
+            if in_esp and trigger == "escalation":
+                code = self._escalation_code(definition, el, throws=False)
+                if code is not None:
+                    data["escalation_code"] = code
+                return "escalation_start", None, None
+            if in_esp and trigger == "conditional":
+                return self._conditional(definition, data, placeholder, "conditional_start")
             if trigger == "timer":
-                return self._timer(definition, data, "timer_start", placeholder)
+                found = self._timer(definition, data, "timer_start", placeholder)
+                if found[0] == "timer_start" and not in_esp and "duration" in data.get("timer", {}):
+                    return None, "a timer start needs a date or a cycle (a duration has nothing to count from)", \
+                        placeholder
+                return found
             if trigger == "message":
-                self._message_of(definition, el, data, correlates=False)
+                self._message_of(definition, el, data, correlates=in_esp)
                 return "message_start", None, None
             if trigger == "signal":
                 data["signal"] = self._signal_name(definition, el)
@@ -835,9 +866,6 @@ class Reader:
             if target.getparent() is not el.getparent():
                 self.note("error", el, f"attached to {attached!r}, which is in another (sub-)process")
                 return None, "", None
-            if local(target) == "receiveTask":
-                return None, f"a boundary event on the receive task {attached!r} is not supported (a receive task " \
-                             "is imported as a message catch event)", None
             if local(target) not in ACTIVITY_TAGS:
                 self.note("error", el, f"attached to {attached!r}, a <{local(target)}>, not an activity")
                 return None, "", None
@@ -859,6 +887,9 @@ class Reader:
                 data["interrupting"] = interrupting
                 data["signal"] = self._signal_name(definition, el)
                 return "boundary_signal", None, None
+            if trigger == "conditional":
+                data["interrupting"] = interrupting
+                return self._conditional(definition, data, None, "boundary_conditional")
             if trigger == "escalation":
                 data["interrupting"] = interrupting
                 code = self._escalation_code(definition, el, throws=False)
@@ -993,8 +1024,8 @@ class Reader:
         return parent is not None and any(local(c) == "boundaryEvent" and ref(c.get("attachedToRef")) == el.get("id")
                                           for c in parent)
 
-    def _conditional(self, definition: etree._Element | None, data: dict[str, Any], placeholder: str | None
-                     ) -> tuple[str | None, str | None, str | None]:
+    def _conditional(self, definition: etree._Element | None, data: dict[str, Any], placeholder: str | None,
+                     kind: str = "conditional_catch") -> tuple[str | None, str | None, str | None]:
         """A conditional catch event's ``condition`` is read like a flow's condition (JUEL/FEEL rewrites)."""
         cond_el = definition.find(b("condition")) if definition is not None else None
         text = "".join(cond_el.itertext()) if cond_el is not None else ""
@@ -1008,7 +1039,7 @@ class Reader:
             self.findings.append(Finding("info", "condition", definition.getparent().get("id"),
                                          cond_el.sourceline if cond_el is not None else None, note))
         data["condition"] = condition
-        return "conditional_catch", None, None
+        return kind, None, None
 
     def _link(self, definition: etree._Element | None, el: etree._Element, data: dict[str, Any], kind: str
               ) -> tuple[str | None, str | None, str | None]:
@@ -1181,7 +1212,8 @@ class Reader:
 
 def _fallback(kind: str) -> str | None:
     """What a node becomes in a lenient import when its fields are unusable."""
-    if kind in ("timer_start", "message_start", "signal_start", "start"):
+    if kind in ("timer_start", "message_start", "signal_start", "start", "error_start", "escalation_start",
+                "conditional_start"):
         return "start"
     if kind in ("end", "terminate_end", "error_end", "signal_end", "escalation_end"):
         return "end"

@@ -30,7 +30,7 @@ from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubP
 
 # Node fields standard BPMN carries; the rest of a node goes to JSON.
 STANDARD_FIELDS = {"id", "kind", "name", "documentation", "message", "error_code", "attached_to", "interrupting",
-                   "signal", "escalation_code",
+                   "signal", "escalation_code", "triggered_by_event",
                    "default", "nodes", "flows", "compensation", "activity", "link", "script", "script_format",
                    "condition"}
 # Metadata keys drawn or written as BPMN (DI, lanes, element name, unusable condition text).
@@ -359,6 +359,10 @@ class Writer:
             el.set("attachedToRef", node.attached_to)
             if not node.interrupting:
                 el.set("cancelActivity", "false")
+        elif tag == "startEvent" and getattr(node, "interrupting", True) is False:
+            el.set("isInterrupting", "false")
+        if getattr(node, "triggered_by_event", False):
+            el.set("triggeredByEvent", "true")
         if kind in ("exclusive_gateway", "inclusive_gateway") and getattr(node, "default", None):
             el.set("default", node.default)  # type: ignore[attr-defined]
         self._event_definition(el, node, tag)
@@ -420,14 +424,14 @@ class Writer:
                     expr = etree.SubElement(definition, b(element))
                     expr.set(q(XSI, "type"), "bpmn:tFormalExpression")
                     expr.text = value
-        elif kind in ("message_start", "message_catch", "message_throw", "boundary_message"):
+        elif kind in ("message_start", "message_catch", "message_throw", "boundary_message", "receive_task"):
             ref = self.messages[node.message]  # type: ignore[attr-defined]
             if tag in ("receiveTask", "sendTask"):
                 el.set("messageRef", ref)
                 self.ids.used.discard(defn_id)
             else:
                 etree.SubElement(el, b("messageEventDefinition"), id=defn_id, messageRef=ref)
-        elif kind in ("error_end", "boundary_error"):
+        elif kind in ("error_end", "boundary_error", "error_start"):
             definition = etree.SubElement(el, b("errorEventDefinition"), id=defn_id)
             code = getattr(node, "error_code", None)
             if code:
@@ -435,14 +439,14 @@ class Writer:
         elif kind in ("signal_start", "signal_catch", "signal_throw", "signal_end", "boundary_signal"):
             etree.SubElement(el, b("signalEventDefinition"), id=defn_id,
                              signalRef=self.signals[node.signal])  # type: ignore[attr-defined]
-        elif kind in ("escalation_throw", "escalation_end", "boundary_escalation"):
+        elif kind in ("escalation_throw", "escalation_end", "boundary_escalation", "escalation_start"):
             definition = etree.SubElement(el, b("escalationEventDefinition"), id=defn_id)
             code = getattr(node, "escalation_code", None)
             if code:
                 definition.set("escalationRef", self.escalations[code])
         elif kind == "terminate_end":
             etree.SubElement(el, b("terminateEventDefinition"), id=defn_id)
-        elif kind == "conditional_catch":
+        elif kind in ("conditional_catch", "conditional_start", "boundary_conditional"):
             definition = etree.SubElement(el, b("conditionalEventDefinition"), id=defn_id)
             condition = etree.SubElement(definition, b("condition"))
             condition.set(q(XSI, "type"), "bpmn:tFormalExpression")

@@ -78,6 +78,10 @@ class Cursor:
         """A script task: assignments of safe expressions, one a line (``total = price * quantity``)."""
         return self.then(n.ScriptTask(id=id, script=script, **fields))
 
+    def receive_task(self, id: str, message: str, correlation_key: str | None = None, **fields: Any) -> Cursor:
+        """A receive task: waits for ``message`` like a message catch event, but boundary events attach to it."""
+        return self.then(n.ReceiveTask(id=id, message=message, correlation_key=correlation_key, **fields))
+
     def task(self, id: str, **fields: Any) -> Cursor:
         return self.then(n.Task(id=id, **fields))
 
@@ -174,6 +178,12 @@ class Cursor:
     def on_signal(self, signal: str, id: str | None = None, interrupting: bool = True, **fields: Any) -> Cursor:
         return self._boundary(n.SignalBoundaryEvent, id, signal=signal, interrupting=interrupting, **fields)
 
+    def on_condition(self, condition: str, id: str | None = None, interrupting: bool = True, **fields: Any
+                     ) -> Cursor:
+        """A conditional boundary event: fires when ``condition`` becomes true while the activity runs."""
+        return self._boundary(n.ConditionalBoundaryEvent, id, condition=condition, interrupting=interrupting,
+                              **fields)
+
     def on_escalation(self, escalation_code: str | None = None, id: str | None = None, interrupting: bool = True,
                       **fields: Any) -> Cursor:
         """An escalation boundary event on a sub-process: catches ``escalation_code`` (None: every code)."""
@@ -232,6 +242,31 @@ class ProcessBuilder:
 
     def message_start(self, id: str, message: str, **fields: Any) -> Cursor:
         return self.add(n.MessageStartEvent(id=id, message=message, **fields))
+
+    def event_sub_process(self, id: str, body: Callable[[ProcessBuilder], Any], **fields: Any) -> Cursor:
+        """An event sub-process in this scope (no flows in or out): ``body`` gets a builder for its inside, which
+        begins with one start event with a trigger (``timer_start``, ``message_start``, ``signal_start``,
+        ``error_start``, ``escalation_start``, ``conditional_start``; ``interrupting=False`` runs it beside the
+        scope)."""
+        inner = ProcessBuilder(id)
+        body(inner)
+        self._gateway_defaults.update(inner._gateway_defaults)
+        return self.add(n.SubProcess(id=id, nodes=inner._final_nodes(), flows=inner._flows, triggered_by_event=True,
+                                     **fields))
+
+    def error_start(self, id: str, error_code: str | None = None, **fields: Any) -> Cursor:
+        """An event sub-process's error start event: catches ``error_code`` (None: every error) in its scope."""
+        return self.add(n.ErrorStartEvent(id=id, error_code=error_code, **fields))
+
+    def escalation_start(self, id: str, escalation_code: str | None = None, interrupting: bool = True,
+                         **fields: Any) -> Cursor:
+        """An event sub-process's escalation start event (None: every escalation)."""
+        return self.add(n.EscalationStartEvent(id=id, escalation_code=escalation_code, interrupting=interrupting,
+                                               **fields))
+
+    def conditional_start(self, id: str, condition: str, interrupting: bool = True, **fields: Any) -> Cursor:
+        """An event sub-process's conditional start event: when ``condition`` becomes true while its scope runs."""
+        return self.add(n.ConditionalStartEvent(id=id, condition=condition, interrupting=interrupting, **fields))
 
     def signal_start(self, id: str, signal: str, **fields: Any) -> Cursor:
         """A signal start event: every broadcast of ``signal`` starts an instance."""

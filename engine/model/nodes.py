@@ -53,6 +53,18 @@ def _duration_text(value: Any) -> Any:
 Duration = Annotated[str, BeforeValidator(_duration_text)]
 
 
+def _check_expression(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            expressions.parse(value)
+        except ExpressionError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+Expression = Annotated[str, BeforeValidator(_check_expression)]
+
+
 class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -95,18 +107,14 @@ class StartEvent(Node):
 
 
 class TimerStartEvent(Node):
-    """Starts a new instance at a date or on every tick of a cycle (e.g. a daily 9am report)."""
+    """Starts a new instance at a date or on every tick of a cycle (e.g. a daily 9am report). Inside an event
+    sub-process it may also be a duration, counted from when its enclosing scope starts (validation refuses a
+    duration anywhere else: it would have nothing to count from)."""
 
     kind: Literal["timer_start"] = "timer_start"
     timer: Timer
+    interrupting: bool = True  # inside an event sub-process: does it cancel the rest of the scope?
     is_event = True
-
-    @field_validator("timer")
-    @classmethod
-    def _no_duration(cls, timer: Timer) -> Timer:
-        if timer.kind == "duration":
-            raise ValueError("a timer start needs a date or a cycle (a duration has nothing to count from)")
-        return timer
 
 
 class MessageStartEvent(Node):
@@ -115,6 +123,37 @@ class MessageStartEvent(Node):
     kind: Literal["message_start"] = "message_start"
     message: str = Field(min_length=1)
     result_variable: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")  # the whole payload goes here
+    correlation_key: Expression | None = None  # inside an event sub-process: which instance's message it is
+    interrupting: bool = True  # inside an event sub-process: does it cancel the rest of the scope?
+    is_event = True
+
+
+class ErrorStartEvent(Node):
+    """Starts an event sub-process when an error with ``error_code`` (None: any error) is thrown in its
+    enclosing scope; it always interrupts the scope (BPMN 2.0 §10.3.5, Event Sub-Process)."""
+
+    kind: Literal["error_start"] = "error_start"
+    error_code: str | None = None
+    is_event = True
+
+
+class EscalationStartEvent(Node):
+    """Starts an event sub-process when an escalation with ``escalation_code`` (None: any) is thrown in its
+    enclosing scope, interrupting the scope or not (BPMN 2.0 §10.3.5)."""
+
+    kind: Literal["escalation_start"] = "escalation_start"
+    escalation_code: str | None = None
+    interrupting: bool = True
+    is_event = True
+
+
+class ConditionalStartEvent(Node):
+    """Starts an event sub-process when ``condition`` becomes true while its enclosing scope runs (evaluated
+    when the scope starts and at the end of every step that changed a variable; BPMN 2.0 §10.5.2)."""
+
+    kind: Literal["conditional_start"] = "conditional_start"
+    condition: Expression
+    interrupting: bool = True
     is_event = True
 
 
@@ -177,16 +216,6 @@ class TimerCatchEvent(Node):
     is_event = True
 
 
-def _check_expression(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            expressions.parse(value)
-        except ExpressionError as exc:
-            raise ValueError(str(exc)) from None
-    return value
-
-
-Expression = Annotated[str, BeforeValidator(_check_expression)]
 
 
 class MessageCatchEvent(Node):
@@ -328,6 +357,15 @@ class SignalBoundaryEvent(BoundaryEvent):
 
     kind: Literal["boundary_signal"] = "boundary_signal"
     signal: str = Field(min_length=1)
+
+
+class ConditionalBoundaryEvent(BoundaryEvent):
+    """Fires when ``condition`` becomes true while the activity runs: evaluated when the activity starts and at
+    the end of every step that changed a variable (BPMN 2.0 §10.5.4, Conditional); interrupting or not (a
+    non-interrupting one fires again only after the condition was false in between)."""
+
+    kind: Literal["boundary_conditional"] = "boundary_conditional"
+    condition: Expression
 
 
 class EscalationBoundaryEvent(BoundaryEvent):
@@ -635,11 +673,28 @@ class ScriptTask(Activity):
 
 
 class SubProcess(Activity):
-    """An embedded scope: its own start, nodes and flows; a compensation and error scope."""
+    """An embedded scope: its own start, nodes and flows; a compensation and error scope.
+
+    ``triggered_by_event``: an event sub-process (BPMN 2.0 §10.3.5). It has no flows in or out and one start
+    event (timer, message, signal, conditional, error or escalation) that starts it while the scope it sits in
+    (the process or a sub-process) runs: an interrupting start cancels the rest of that scope, which ends when
+    the event sub-process ends; a non-interrupting one runs beside it (as often as its event happens)."""
 
     kind: Literal["sub_process"] = "sub_process"
     nodes: list[AnyNode] = Field(default_factory=list)
     flows: list[SequenceFlow] = Field(default_factory=list)
+    triggered_by_event: bool = False
+
+
+class ReceiveTask(Activity):
+    """Waits for a message, like a message catch event, but is an activity: boundary events attach to it and
+    it can be compensated (BPMN 2.0 §10.3.3, Receive Task)."""
+
+    kind: Literal["receive_task"] = "receive_task"
+    message: str = Field(min_length=1)
+    correlation_key: Expression | None = None
+    outputs: list[str] | None = None
+    result_variable: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")
 
 
 class SequenceFlow(Model):
@@ -672,6 +727,11 @@ AnyNode = Annotated[
     | EscalationEndEvent
     | EscalationThrowEvent
     | EscalationBoundaryEvent
+    | ErrorStartEvent
+    | EscalationStartEvent
+    | ConditionalStartEvent
+    | ConditionalBoundaryEvent
+    | ReceiveTask
     | CompensationThrowEvent
     | IntermediateThrowEvent
     | LinkThrowEvent
@@ -700,12 +760,16 @@ NODE_CLASSES: dict[str, type[Node]] = {
         TimerCatchEvent, MessageCatchEvent, ConditionalCatchEvent, MessageThrowEvent, CompensationThrowEvent,
         IntermediateThrowEvent, LinkThrowEvent, LinkCatchEvent, SignalStartEvent, SignalEndEvent, SignalCatchEvent,
         SignalThrowEvent, SignalBoundaryEvent, EscalationEndEvent, EscalationThrowEvent, EscalationBoundaryEvent,
+        ErrorStartEvent, EscalationStartEvent, ConditionalStartEvent, ConditionalBoundaryEvent, ReceiveTask,
         TimerBoundaryEvent, ErrorBoundaryEvent, MessageBoundaryEvent, ExclusiveGateway,
         InclusiveGateway, ParallelGateway, EventBasedGateway, Task, ServiceTask, UserTask, ScriptTask, SubProcess,
     )
 }
-START_KINDS = frozenset({"start", "timer_start", "message_start", "signal_start"})
+START_KINDS = frozenset({"start", "timer_start", "message_start", "signal_start", "error_start", "escalation_start",
+                         "conditional_start"})
+#: Start events that only an event sub-process may have (they start it from inside its enclosing scope).
+EVENT_SUB_PROCESS_START_KINDS = frozenset({"error_start", "escalation_start", "conditional_start"})
 END_KINDS = frozenset({"end", "terminate_end", "error_end", "signal_end", "escalation_end"})
 BOUNDARY_KINDS = frozenset({"boundary_timer", "boundary_error", "boundary_message", "boundary_signal",
-                            "boundary_escalation"})
+                            "boundary_escalation", "boundary_conditional"})
 CATCH_KINDS = frozenset({"timer_catch", "message_catch", "signal_catch"})

@@ -61,6 +61,21 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
   does; a non-interrupting one starts a token at the boundary event (or the event sub-process) and the
   throwing token goes on (a throw event) or ends (an end event). An escalation nothing catches is recorded
   (``Escalated``) and changes nothing: it is not an error.
+- Event sub-processes (BPMN 2.0 §10.3.5): when a scope starts (the process, or a sub-process's activation), each
+  event sub-process in it whose start waits (timer, message, signal, conditional) gets a listener token holding
+  that wait; error and escalation starts are looked for by a throw, innermost scope first and before the
+  boundary events of the scope's own activity. An interrupting start cancels everything else in the scope and
+  the listener becomes the event sub-process's scope token; the scope ends when it does. A non-interrupting
+  start runs a new token beside the scope, and the listener waits again (a timer cycle re-arms; a duration or
+  date fires once). A scope whose only tokens left are listeners is done: they are disarmed. An error or
+  escalation thrown inside an event sub-process goes to the scope around the one it sits in.
+- Conditional boundary events and conditional event sub-process starts (BPMN 2.0 §10.5.4) fire when their
+  condition becomes true: evaluated when armed and at the end of every step that changed a variable; a
+  non-interrupting one fires again only after its condition was false in between. A condition that cannot be
+  evaluated is reported once as an incident at the event and counts as not holding.
+- A receive task waits for its message like a message catch event, but is an activity: boundary events attach
+  to it. A script task whose script fails throws the error code "script": an error boundary event (or error
+  event sub-process) catches it, else it is an incident.
 - Results for work that is no longer wanted (stale work ids, interrupted tasks) are ignored, so a
   shell may deliver events at least once.
 """
@@ -89,8 +104,10 @@ from engine.model.nodes import (
     ServiceTask,
     SignalBoundaryEvent,
     SignalCatchEvent,
+    SubProcess,
     TimerBoundaryEvent,
     TimerCatchEvent,
+    TimerStartEvent,
     UserTask,
 )
 from engine.model.timers import Timer, parse_duration
@@ -101,6 +118,7 @@ from engine.semantics.state import (
     CONDITION,
     INCIDENT,
     JOIN,
+    LISTEN,
     MESSAGE,
     MULTI,
     RACE,
@@ -114,6 +132,10 @@ from engine.semantics.state import (
     Token,
 )
 
+CONDITIONAL_KINDS = frozenset({"conditional_catch", "boundary_conditional", "conditional_start"})
+#: Event sub-process starts that wait for something while their scope runs (a listener token holds the wait);
+#: error and escalation starts wait for nothing: a throw looks for them.
+LISTEN_KINDS = frozenset({"timer_start", "message_start", "signal_start", "conditional_start"})
 SLA = "@sla"
 RETRY_WAIT = "@retry"
 WORK_KINDS = frozenset({"service_task", "user_task", "task"})
@@ -160,7 +182,18 @@ class Semantics:
         # Per-step lookups are cached here: the simulator calls step() hundreds of thousands of times.
         self._boundaries = {nid: list(bs) for nid, bs in index.boundaries.items()}
         self._has_inclusive = any(n.kind == "inclusive_gateway" for n in index.nodes.values())
-        self._has_conditional = any(n.kind == "conditional_catch" for n in index.nodes.values())
+        self._has_conditional = any(n.kind in CONDITIONAL_KINDS for n in index.nodes.values())
+        # Event sub-processes by the scope they sit in (None: the process), and the start event of each.
+        self._esps: dict[str | None, list[SubProcess]] = {}
+        self._esp_start: dict[str, Node] = {}
+        for nid, n in index.nodes.items():
+            if isinstance(n, SubProcess) and n.triggered_by_event:
+                self._esps.setdefault(index.scope_of.get(nid), []).append(n)
+                starts = [c for c in n.nodes if c.kind in START_KINDS]
+                if starts:
+                    self._esp_start[nid] = starts[0]
+        self._has_listeners = any(self._esp_start.get(e.id) is not None and self._esp_start[e.id].kind in LISTEN_KINDS
+                                  for esps in self._esps.values() for e in esps)
         self._plain_start_id: str | None = None
         self._defaults = {v.name: v.default for v in definition.variables if v.default is not None}
         self._start_ids = frozenset(nid for nid, n in index.nodes.items() if n.kind in START_KINDS)
@@ -195,6 +228,8 @@ class Semantics:
         token = Token(id=state.next_id("t"), node=node_id, status="")
         state.tokens[token.id] = token
         step.queue.append((token, node_id, None))
+        if self._has_listeners:
+            self._arm_listeners(step, None, None)
         self._drain(step)
         return state, step.effects
 
@@ -332,11 +367,17 @@ class Semantics:
             self._start_work(step, token, self._nodes[token.node], attempt=token.attempt + 1, arm=False)
         elif target == SLA:
             self._sla_breached(step, token)
-        elif token.status in (TIMER, MESSAGE, SIGNAL):
+        elif token.status == LISTEN:
+            self._listener_fired(step, token, wait_id, target, payload, due)
+        elif token.status in (TIMER, MESSAGE, SIGNAL) and target == token.node:  # (a receive task's boundaries: below)
+            node = self._nodes[token.node]
             if payload:
-                self._message_vars(step, self._nodes[token.node], payload, token)
+                self._message_vars(step, node, payload, token)
+            if node.kind == "receive_task":
+                self._finish_activity(step, token, node)
+                return
             self._cancel_waits(step, token)
-            self._leave(step, token, self._nodes[token.node])
+            self._leave(step, token, node)
         elif token.status == RACE:
             self._cancel_waits(step, token)
             catch = self._nodes[target]
@@ -363,6 +404,9 @@ class Semantics:
                         token.fired[new_id] = fired
                 elif isinstance(boundary, SignalBoundaryEvent):  # a broadcast may come again while it runs
                     self._arm_signal(step, token, boundary, boundary.id)
+                elif boundary.kind == "boundary_conditional":  # again once the condition was false in between
+                    token.fired.pop(wait_id, None)
+                    self._arm_condition(step, token, boundary.id, held=True)
                 extra = Token(id=step.state.next_id("t"), node=boundary.id, status="", parent=token.parent)
                 step.state.tokens[extra.id] = extra
                 step.effects.append(fx.Entered(extra.id, boundary.id))
@@ -386,6 +430,11 @@ class Semantics:
                     continue
             if not self._has_inclusive or not self._fire_inclusive_joins(step):
                 break
+        if self._has_listeners and state.status == "running" and state.tokens \
+                and all(t.status == LISTEN and t.parent is None for t in state.tokens.values()):
+            for listener in list(state.tokens.values()):  # the process is done: its event sub-processes disarm
+                self._cancel_waits(step, listener)
+            state.tokens.clear()
         if not state.tokens and state.status == "running":
             state.status = "completed"
             step.effects.append(fx.InstanceEnded("completed"))
@@ -401,8 +450,13 @@ class Semantics:
         elif kind in WORK_KINDS:
             self._start_work(step, token, node, attempt=1, arm=True)
         elif kind in ("start", "timer_start", "message_start", "signal_start", "task", "intermediate_throw",
-                      "link_catch"):
+                      "link_catch", "error_start", "escalation_start", "conditional_start"):
             self._leave(step, token, node)
+        elif kind == "receive_task":
+            token.status = MESSAGE
+            token.work_id = step.state.next_id("w")
+            self._arm_boundaries(step, token, node)
+            self._arm_message(step, token, node, node.id)
         elif kind == "end":
             self._remove(step, token)
         elif kind == "terminate_end":
@@ -444,7 +498,7 @@ class Semantics:
             token.status = SIGNAL
             self._arm_signal(step, token, node, node.id)
         elif kind == "signal_throw" or kind == "signal_end":
-            variables = step.state.variables
+            variables = self._scope_vars(step.state, token)
             step.effects.append(fx.BroadcastSignal(
                 node.signal, {name: variables.get(name) for name in node.payload}, node.id))  # type: ignore[attr-defined]
             if kind == "signal_end":
@@ -479,15 +533,142 @@ class Semantics:
             return False
 
     def _fire_conditions(self, step: _Step) -> bool:
-        """Tokens waiting at conditional catch events whose condition now holds go on; True if any did."""
+        """Tokens waiting at conditional catch events whose condition now holds go on; conditional boundary events
+        and conditional event sub-process starts whose condition became true fire (a wait remembers in
+        ``token.fired`` whether its condition held when last evaluated). True if anything fired."""
         fired = False
-        for token in [t for t in step.state.tokens.values() if t.status == CONDITION]:
-            node = self._nodes[token.node]
-            if self._condition_holds(step, token, node):
-                token.status = ""
-                self._leave(step, token, node)
-                fired = True
+        for token in [t for t in step.state.tokens.values() if t.status == CONDITION or t.waits]:
+            if token.id not in step.state.tokens:
+                continue  # removed by what fired before it
+            if token.status == CONDITION:
+                node = self._nodes[token.node]
+                if self._condition_holds(step, token, node):
+                    token.status = ""
+                    self._leave(step, token, node)
+                    fired = True
+                continue
+            for wait_id, target in list(token.waits.items()):
+                node = self._nodes.get(target)
+                if node is None or node.kind not in CONDITIONAL_KINDS or wait_id not in token.waits:
+                    continue
+                try:
+                    holds = bool(expressions.evaluate(node.condition,  # type: ignore[attr-defined]
+                                                      self._scope_vars(step.state, token)))
+                except ExpressionError as exc:
+                    if token.fired.get(wait_id) != -1:  # reported once, then treated as not holding
+                        token.fired[wait_id] = -1
+                        step.effects.append(fx.Incident(token.id, node.id, f"condition of {node.id!r} failed: {exc}"))
+                    continue
+                if holds and token.fired.get(wait_id, 0) != 1:
+                    token.fired[wait_id] = 1
+                    self._on_wait_fired(step, wait_id, None)
+                    fired = True
+                    break  # the token may have moved: its other waits are looked at in the next round
+                if not holds:
+                    token.fired[wait_id] = 0
         return fired
+
+    # --- event sub-processes (BPMN 2.0 §10.3.5) ------------------------------------------------
+
+    def _arm_listeners(self, step: _Step, scope: Token | None, scope_id: str | None) -> None:
+        """A scope (the process, or a sub-process's token) starts: the event sub-processes in it whose start
+        event waits (timer, message, signal, condition) get a listener token holding that wait."""
+        for esp in self._esps.get(scope_id, ()):
+            start = self._esp_start.get(esp.id)
+            if start is None or start.kind not in LISTEN_KINDS:
+                continue
+            listener = Token(id=step.state.next_id("t"), node=esp.id, status=LISTEN,
+                             parent=scope.id if scope is not None else None)
+            step.state.tokens[listener.id] = listener
+            self._arm_listener(step, listener, start)
+
+    def _arm_listener(self, step: _Step, listener: Token, start: Node, fired: int = 0) -> bool:
+        """Arm a listener's wait; False when there is nothing (more) to wait for (a timer that fired)."""
+        if isinstance(start, TimerStartEvent):
+            due = self.due(start.timer, step.now, fired) if fired else self.due(start.timer, step.now)
+            if fired and start.timer.kind != "cycle":
+                return False
+            if due is None:
+                return False
+            wait_id = self._arm_timer(step, listener, start.id, due, "event_sub_process")
+            if start.timer.kind == "cycle":
+                listener.fired[wait_id] = fired
+        elif start.kind == "message_start":
+            self._arm_message(step, listener, start, start.id)
+        elif start.kind == "signal_start":
+            self._arm_signal(step, listener, start, start.id)
+        elif start.kind == "conditional_start":
+            self._arm_condition(step, listener, start.id, held=bool(fired))
+        return True
+
+    def _arm_condition(self, step: _Step, token: Token, target: str, held: bool = False) -> None:
+        """A conditional boundary event or event sub-process start: a wait with no job, evaluated at the end of
+        this step (so a condition true on arrival fires at once) and of every step that changes a variable."""
+        wait_id = f"{token.id}.{target}.{step.state.next_id('')}"
+        token.waits[wait_id] = target
+        token.fired[wait_id] = 1 if held else 0
+        step.changed = True
+
+    def _listener_fired(self, step: _Step, listener: Token, wait_id: str, target: str,
+                        payload: dict[str, Any] | None, due: datetime | None) -> None:
+        esp = self._nodes[listener.node]
+        start = self._nodes[target]
+        if payload:
+            self._message_vars(step, start, payload, listener)
+        if getattr(start, "interrupting", True):
+            listener.fired.pop(wait_id, None)
+            self._start_esp(step, esp, start, listener.parent, listener)
+            return
+        previous = listener.fired.pop(wait_id, 0)
+        if not self._arm_listener(step, listener, start, fired=max(previous, 0) + 1):
+            step.state.tokens.pop(listener.id, None)  # a timer that fired once: nothing more to wait for
+        self._start_esp(step, esp, start, listener.parent, None)
+
+    def _start_esp(self, step: _Step, esp: Node, start: Node, parent: str | None, token: Token | None) -> None:
+        """Start an event sub-process in the scope ``parent`` (a token id; None: the process). Interrupting (the
+        start's ``interrupting``): everything else in that scope is cancelled first, and ``token`` (the
+        listener) becomes the event sub-process's scope token; else a new token runs beside the scope."""
+        state = step.state
+        if getattr(start, "interrupting", True):
+            for other in [t for t in state.tokens.values() if t.parent == parent and t is not token]:
+                self._abandon(step, other)
+                self._interrupt(step, other)
+                state.tokens.pop(other.id, None)
+        if token is None:
+            token = Token(id=state.next_id("t"), node=esp.id, status="", parent=parent)
+            state.tokens[token.id] = token
+        self._cancel_waits(step, token)
+        token.node, token.status, token.work_id = esp.id, SCOPE, state.next_id("w")
+        step.effects.append(fx.Entered(token.id, esp.id))
+        child = Token(id=state.next_id("t"), node=start.id, status="", parent=token.id)
+        state.tokens[child.id] = child
+        step.queue.append((child, start.id, None))
+        if self._has_listeners:
+            self._arm_listeners(step, token, esp.id)
+
+    def _catch_in_esp(self, step: _Step, token: Token, kind: str, code: str) -> bool:
+        """An error or escalation thrown by ``token`` (or ended in its scope): an event sub-process of the scope
+        ``token`` runs in, with an ``error_start``/``escalation_start`` for ``code`` (an exact code before a
+        catch-all), starts. An event sub-process does not catch what its own body throws (that goes on to the
+        scope around it). True if one caught it."""
+        node = self._nodes.get(token.node)
+        if isinstance(node, SubProcess) and node.triggered_by_event:
+            return False
+        scope_id = self.definition.index.scope_of.get(token.node)
+        candidates = [(e, self._esp_start.get(e.id)) for e in self._esps.get(scope_id, ())]
+        matching = [(e, s) for e, s in candidates if s is not None and s.kind == kind
+                    and getattr(s, f"{kind.split('_')[0]}_code", None) in (None, code)]
+        if not matching:
+            return False
+        exact = [(e, s) for e, s in matching if getattr(s, f"{kind.split('_')[0]}_code", None) == code]
+        esp, start = (exact or matching)[0]
+        parent = token.parent
+        while parent is not None and step.state.tokens[parent].node != scope_id:
+            parent = step.state.tokens[parent].parent  # a loop body between: the scope is further out
+        name = "error_code" if kind == "error_start" else "escalation_code"
+        self._set_vars(step, start.id, {name: code}, None)
+        self._start_esp(step, esp, start, parent, None)
+        return True
 
     def _script(self, step: _Step, token: Token, node: Node) -> None:
         """Run a script task's assignments; a failing line is an incident and assigns nothing."""
@@ -495,8 +676,8 @@ class Semantics:
 
         try:
             values = parse_script(node.script).run(self._scope_vars(step.state, token))  # type: ignore[attr-defined]
-        except ExpressionError as exc:
-            self._incident(step, token, f"script of {node.id!r} failed: {exc}")
+        except ExpressionError as exc:  # an error boundary or error event sub-process may catch it (code "script")
+            self._throw_error(step, token, "script", f"script of {node.id!r} failed: {exc}", technical=True)
             return
         self._set_vars(step, node.id, values, None, token)
         self._finish_activity(step, token, node)
@@ -732,6 +913,8 @@ class Semantics:
             child = Token(id=step.state.next_id("t"), node=start.id, status="", parent=token.id)
             step.state.tokens[child.id] = child
             step.queue.append((child, start.id, None))
+        if self._has_listeners:
+            self._arm_listeners(step, token, node.id)
 
     def _arm_boundaries(self, step: _Step, token: Token, node: Node) -> None:
         if node.id in self._looped and self._is_instance(step.state, token):
@@ -747,6 +930,8 @@ class Semantics:
                 self._arm_message(step, token, boundary, boundary.id)
             elif isinstance(boundary, SignalBoundaryEvent):
                 self._arm_signal(step, token, boundary, boundary.id)
+            elif boundary.kind == "boundary_conditional":
+                self._arm_condition(step, token, boundary.id)
 
     def _move_to_boundary(self, step: _Step, token: Token, boundary: BoundaryEvent) -> None:
         token.node, token.status, token.work_id, token.loop = boundary.id, "", None, None
@@ -965,6 +1150,9 @@ class Semantics:
                     self._interrupt(step, current)
                     self._move_to_boundary(step, current, boundary)
                     return True
+            if self._esps and self._catch_in_esp(step, current, "error_start", code):
+                self._set_vars(step, None, {"error_message": message}, None)
+                return True
             current = step.state.tokens.get(current.parent) if current.parent else None
         if technical:
             self._incident(step, token, message)
@@ -974,7 +1162,7 @@ class Semantics:
     def _escalate(self, step: _Step, token: Token, node: Node) -> None:
         """An escalation throw or end event (the rule is in the module docstring)."""
         code: str = node.escalation_code  # type: ignore[attr-defined]
-        caught = False
+        caught = bool(self._esps) and self._catch_in_esp(step, token, "escalation_start", code)
         scope = step.state.tokens.get(token.parent) if token.parent else None
         while scope is not None and not caught:
             instance = scope.node in self._looped and self._is_instance(step.state, scope)  # its body's boundaries
@@ -993,6 +1181,8 @@ class Semantics:
                         self._leave(step, extra, boundary)
                     caught = True
                     break
+            if not caught and self._esps and self._catch_in_esp(step, scope, "escalation_start", code):
+                caught = True
             scope = step.state.tokens.get(scope.parent) if scope.parent and not caught else None
         if not caught:
             step.effects.append(fx.Escalated(token.id, node.id, code))
@@ -1006,6 +1196,9 @@ class Semantics:
     def _error_end(self, step: _Step, token: Token, node: ErrorEndEvent) -> None:
         scope = step.state.tokens.get(token.parent) if token.parent else None
         del step.state.tokens[token.id]
+        if self._esps and self._catch_in_esp(step, token, "error_start", node.error_code):
+            self._set_vars(step, node.id, {"error_message": f"error end {node.id!r}"}, None)
+            return
         if scope is None or not self._throw_error(step, scope, node.error_code, f"error end {node.id!r}", False):
             self._end_instance(step, "failed", f"error {node.error_code!r} thrown by {node.id!r} was not caught")
 
@@ -1083,8 +1276,10 @@ class Semantics:
             return
         for wait_id, target in token.waits.items():
             node = self._nodes.get(target)
-            if target in (SLA, RETRY_WAIT) or isinstance(node, TimerCatchEvent | TimerBoundaryEvent):
+            if target in (SLA, RETRY_WAIT) or isinstance(node, TimerCatchEvent | TimerBoundaryEvent | TimerStartEvent):
                 step.effects.append(fx.CancelTimer(wait_id))
+            elif node is not None and node.kind in CONDITIONAL_KINDS:
+                continue  # evaluated by the core: nothing outside to cancel
             else:
                 step.effects.append(fx.Unsubscribe(wait_id))
         token.waits.clear()
@@ -1126,11 +1321,22 @@ class Semantics:
 
     def _remove(self, step: _Step, token: Token) -> None:
         self._cancel_waits(step, token)
-        step.state.tokens.pop(token.id, None)
-        if token.parent is not None and not any(t.parent == token.parent for t in step.state.tokens.values()):
-            scope = step.state.tokens.get(token.parent)
-            if scope is not None:
-                self._finish_activity(step, scope, self._nodes[scope.node])
+        tokens = step.state.tokens
+        tokens.pop(token.id, None)
+        if token.parent is None:
+            return
+        if self._has_listeners:  # a scope whose only tokens left are its event sub-processes' listeners is done
+            inside = [t for t in tokens.values() if t.parent == token.parent]
+            if any(t.status != LISTEN for t in inside):
+                return
+            for listener in inside:
+                self._cancel_waits(step, listener)
+                tokens.pop(listener.id, None)
+        elif any(t.parent == token.parent for t in tokens.values()):
+            return
+        scope = tokens.get(token.parent)
+        if scope is not None:
+            self._finish_activity(step, scope, self._nodes[scope.node])
 
     def _terminate(self, step: _Step, token: Token) -> None:
         if token.parent is None:
