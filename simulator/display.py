@@ -18,6 +18,18 @@ MAX_ROWS = 40
 HEADLINE = ("cycle_time_mean_h", "cycle_time_p90_h", "throughput_per_day", "cases_completed", "wip_at_end")
 
 
+def hours_text(hours: float) -> str:
+    """Hours as a person reads them: "45 min", "3.2 h", "7.0 days" (the app's KPI cards, headline and the
+    cycle-time histogram all use it, so one figure reads the same everywhere)."""
+    if hours is None or math.isnan(hours):
+        return "–"
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:.1f} days"
+
+
 def _num(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""

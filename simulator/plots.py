@@ -29,20 +29,31 @@ class InlineFigure(Figure):
 
 
 def cycle_time_histogram(results: Results, bins: int = 40, replication: int | None = None) -> Figure:
-    """Cycle times (hours) of completed cases after warm-up, with mean and p90 marked."""
+    """Cycle times of completed cases that arrived after warm-up (the sample of the cycle-time KPIs), with the
+    mean and p90 marked. Over all replications the marks are the KPIs themselves (the mean over replications
+    of each one's mean and p90), so they equal what ``results.summary()`` and the app's cards say. Days on the
+    axis when the mean is 48 h or more, hours otherwise."""
+    from simulator.display import hours_text
+
     cases = results.cases(replication)
     warm = results.scenario.warmup.total_seconds()
     done = cases[(cases["status"] == "completed") & (cases["arrived_s"] >= warm)]["cycle_time_h"].to_numpy()
-    fig = InlineFigure(figsize=(7, 4), layout="constrained")
+    fig = InlineFigure(figsize=(6, 3.6), layout="constrained")
     ax = fig.add_subplot()
     if len(done):
-        ax.hist(done, bins=bins, color="#4C72B0", alpha=0.85)
-        for value, label, style in ((np.mean(done), "mean", "-"), (np.percentile(done, 90), "p90", "--")):
-            ax.axvline(value, color="#C44E52", linestyle=style, label=f"{label} {value:,.2f} h")
+        if replication is None:
+            mean, p90 = (float(results.kpi(k).mean()) for k in ("cycle_time_mean_h", "cycle_time_p90_h"))
+        else:
+            mean, p90 = float(np.mean(done)), float(np.percentile(done, 90))
+        scale, unit = (24.0, "days") if mean >= 48 else (1.0, "hours")
+        ax.hist(done / scale, bins=bins, color="#4C72B0", alpha=0.85)
+        for value, label, style in ((mean, "mean", "-"), (p90, "90% within", "--")):
+            ax.axvline(value / scale, color="#C44E52", linestyle=style, label=f"{label} {hours_text(value)}")
         ax.legend()
     else:
+        unit = "hours"
         ax.text(0.5, 0.5, "no completed cases", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("cycle time (hours)")
+    ax.set_xlabel(f"cycle time ({unit}), finished cases")
     ax.set_ylabel("cases")
     ax.set_title(f"Cycle time: {results.compiled.definition.id}")
     return fig
@@ -51,7 +62,7 @@ def cycle_time_histogram(results: Results, bins: int = 40, replication: int | No
 def queue_length(results: Results, pool: str | None = None, replication: int = 0) -> Figure:
     """Queue length over time per pool (one replication; a step plot)."""
     trace = results.queue(replication)
-    fig = InlineFigure(figsize=(8, 4), layout="constrained")
+    fig = InlineFigure(figsize=(6, 3.6), layout="constrained")
     ax = fig.add_subplot()
     pools = [pool] if pool is not None else sorted(trace["pool"].unique())
     end_h = results.scenario.end / 3600.0
@@ -74,7 +85,7 @@ def utilisation_bars(results: Results) -> Figure:
     """Utilisation per pool with the 95% confidence interval across replications."""
     summary = results.summary()
     util = summary[summary["kpi"] == "utilisation"]
-    fig = InlineFigure(figsize=(7, 4), layout="constrained")
+    fig = InlineFigure(figsize=(6, 3.6), layout="constrained")
     ax = fig.add_subplot()
     if len(util):
         err = util["half_width"].fillna(0).to_numpy()

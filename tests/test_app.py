@@ -109,7 +109,7 @@ def test_simulator_runs_and_shows_kpis() -> None:
     at.selectbox(key="sim_pick").set_value(("library", "pr_review")).run()
     assert not at.dataframe  # nothing before a run
     at.number_input(key="sim_f0:library:pr_review:reps").set_value(2)
-    at.button(key="FormSubmitter:sim_form:library:pr_review:0-Apply the form").click().run()
+    at.run()
     at.button(key="sim_run").click().run()
     assert not at.exception
     kpis = next(d.value for d in at.dataframe if "95% CI" in d.value.columns)

@@ -195,9 +195,9 @@ def test_results_speak_a_managers_language() -> None:
     definition = designs.load_design("customer_onboarding")
     results = simulate(definition, load_scenario(designs.scenario_path("customer_onboarding")), replications=3)
     line = dominant_line(results, definition)
-    assert "of the 168." in line and "the 7-day trial timer" in line
     cards = {c.label: c for c in kpi_cards(results, definition)}
     assert cards["Cycle time (mean)"].value == "7.0 days"
+    assert line.startswith("Mean cycle time 7.0 days") and "the 7-day trial timer" in line
     for card in cards.values():  # no negative lower bound
         assert "– -" not in card.interval and not card.interval.startswith("95% interval -")
     b = simulate(definition, load_scenario(designs.scenario_path("customer_onboarding")).replace(
@@ -429,9 +429,9 @@ def test_simulator_page_generates_a_scenario_for_a_saved_design_and_compares(dat
     assert at.selectbox(key="sim_pick").value == ("saved", "intake")
     assert any("no scenario yet" in i.value for i in at.info)
     assert "design: intake" in at.text_area(key="sim_yaml:saved:intake").value
-    at.number_input(key="sim_f0:saved:intake:reps").set_value(2)
-    at.button(key="FormSubmitter:sim_form:saved:intake:0-Apply the form").click().run()
-    assert "replications: 2" in at.text_area(key="sim_yaml:saved:intake").value
+    at.number_input(key="sim_f0:saved:intake:reps").set_value(2).run()
+    assert "replications: 2" in at.text_area(key="sim_yaml:saved:intake").value  # no "apply" step
+    assert any("Unsaved changes" in c.value for c in at.caption)
     at.button(key="sim_save").click().run()
     assert "replications: 2" in (ws.scenario_text("intake") or "")
     at.button(key="sim_run").click().run()
@@ -463,3 +463,119 @@ def test_on_postgresql_the_app_leaves_jobs_to_external_workers(tmp_path: Path, p
             runtime.stop()
             runtime.engine.db.dispose()
             runtime.engine.reader.dispose()
+
+
+# --- the Simulator page: the form is the run, drafts survive, one cycle time, overload said plainly --------
+
+
+def expense(group: str = "engineering") -> Any:
+    """An expense approval: one person-task (a group of 2 in the starting scenario), a gateway, a payment."""
+    from engine.model import FormField
+
+    b = ProcessBuilder("expense_approval", name="Expense approval",
+                       variables={"amount": float, "approved": bool})
+    gateway = (b.start().user("approve", title="Approve expense", candidate_groups=[group],
+                              form=[FormField(name="approved", type="boolean", required=True,
+                                              label="Approve this expense?")])
+               .exclusive("approved_gw", name="Approved?"))
+    gateway.when("approved").service("pay", name="Pay expense", agent="designs.agents:notify").end("paid", name="Paid")
+    gateway.otherwise().end("rejected", name="Rejected")
+    return b.build()
+
+
+def test_durations_in_plain_words() -> None:
+    from app.sim_view import duration_seconds, duration_words, iso_duration
+
+    assert duration_seconds("30 min") == 1800 and duration_seconds("1 h 30 min") == 5400
+    assert duration_seconds("PT2H") == 7200 and duration_seconds("1.5 days") == 129600 and duration_seconds("90") == 90
+    assert iso_duration("30 min") == "PT30M" and iso_duration("2 hours") == "PT2H"
+    assert [duration_words(v) for v in ("PT30M", "PT2H", "P1DT12H", 45, "P7D")] == [
+        "30 min", "2 h", "1.5 days", "45 s", "7 days"]
+    with pytest.raises(ValueError, match="plain words"):
+        duration_seconds("3 parsecs")
+
+
+def test_the_form_shows_names_and_reads_back_unchanged() -> None:
+    from app.sim_view import compose, duration_words, flow_label, node_label, spec_to_form
+
+    definition = expense()
+    data = starting_scenario(definition)
+    assert node_label(definition, "approve") == "Approve expense"
+    assert {flow_label(definition, f) for f in data["branches"]["approved_gw"]} == {
+        "to Pay expense (if approved)", "to Rejected"}
+    shown = {t: (spec_to_form(s["duration"])[0], [duration_words(v) for v in spec_to_form(s["duration"])[1]],
+                 s.get("pool")) for t, s in data["tasks"].items()}
+    form = {"horizon": duration_words(data["horizon"]), "warmup": duration_words(data["warmup"]),
+            "drain": duration_words(data["drain"]), "replications": data["replications"], "seed": data["seed"],
+            "rate": 2.0, "tasks": shown, "pools": {p: (v["size"], "always") for p, v in data["pools"].items()},
+            "branches": data["branches"], "labels": {"approve": node_label(definition, "approve")}}
+    assert compose(data, form) == (data, [])  # shown and read back: nothing changes
+    form["tasks"]["approve"] = ("fixed", ["2 h"], "engineering")
+    changed, problems = compose(data, {**form, "rate": 3.0})
+    assert not problems and changed["tasks"]["approve"]["duration"] == "PT2H"
+    assert changed["arrivals"]["poisson"]["rate"] == 3.0
+    form["tasks"]["approve"] = ("lognormal", ["3 parsecs", "1 h"], "engineering")
+    kept, problems = compose(data, form)
+    assert kept["tasks"]["approve"] == data["tasks"]["approve"]
+    assert problems and problems[0].startswith("Approve expense, mean:")
+
+
+def test_an_overloaded_run_says_so_with_the_numbers() -> None:
+    from app.sim_view import load_report, mean_cycle_time
+    from simulator.display import hours_text
+
+    definition = expense()
+    data = starting_scenario(definition)
+    data["tasks"]["approve"]["duration"] = "PT2H"  # 3 an hour × 2 h for 2 people: ρ = 3
+    data["arrivals"]["poisson"]["rate"] = 3
+    data["replications"] = 2
+    results = simulate(definition, scenario_from_dict(data))
+    load = load_report(results)
+    assert load.overloaded and load.offered["engineering"] > 2.5
+    assert load.open_at_end > 0.3 * load.arrived
+    text = load.message()
+    assert "Overloaded" in text and f"{load.arrived:,.0f} cases" in text
+    assert f"{load.open_at_end:,.0f} were still open" in text
+    # one cycle-time figure: the headline, the card and the histogram say the same
+    line, card = dominant_line(results, definition), kpi_cards(results, definition)[0]
+    assert card.label == "Cycle time (mean)" and card.value == hours_text(mean_cycle_time(results))
+    assert line.startswith(f"Mean cycle time {card.value} ")
+    from simulator import plots
+
+    legend = [t.get_text() for t in plots.cycle_time_histogram(results).axes[0].get_legend().get_texts()]
+    assert legend[0] == f"mean {card.value}"
+    light = simulate(definition, scenario_from_dict({**starting_scenario(definition), "replications": 2}))
+    assert not load_report(light).overloaded and load_report(light).message() == ""
+
+
+def test_simulator_runs_what_the_form_shows_and_keeps_the_draft_across_pages(data_dir: Path) -> None:
+    ws = Workspace(data_dir)
+    ws.new_blank("expense_approval")
+    ws.save("expense_approval", expense().to_yaml())
+    at = run("pages/2_Simulator.py", {"design": "expense_approval", "acting_as": "engineer"}, timeout=120)
+    assert not at.exception
+    k = "sim_f0:saved:expense_approval"
+    labels = {n.label for n in at.number_input}
+    assert {"to Pay expense (if approved)", "to Rejected"} <= labels  # flows by what they lead to, not ids
+    assert at.text_input(key=f"{k}:p0:lognormal:approve").value == "30 min"
+    at.number_input(key=f"{k}:rate").set_value(3.0).run()
+    at.selectbox(key=f"{k}:dist:approve").set_value("fixed").run()
+    at.text_input(key=f"{k}:p0:fixed:approve").set_value("2 h").run()
+    at.number_input(key=f"{k}:reps").set_value(2).run()
+    yaml_text = at.text_area(key="sim_yaml:saved:expense_approval").value
+    assert "rate: 3.0" in yaml_text and "duration: PT2H" in yaml_text
+    at.switch_page("3_Tasks.py").run()  # leave the page …
+    at.switch_page("2_Simulator.py").run()  # … and come back: the draft is still there
+    assert not at.exception
+    assert at.text_input(key=f"{k}:p0:fixed:approve").value == "2 h"
+    assert any("Unsaved changes" in c.value for c in at.caption)
+    at.button(key="sim_run").click().run()  # no "apply" step: the run is the form
+    assert not at.exception
+    assert any("Overloaded" in e.value for e in at.error)
+    headline = next(m.value for m in at.markdown if "Mean cycle time" in m.value)
+    card = next(m for m in at.metric if m.label == "Cycle time (mean)")
+    assert f"Mean cycle time {card.value} " in headline
+    at.text_input(key=f"{k}:p0:fixed:approve").set_value("soon").run()
+    assert any("Approve expense, value:" in e.value for e in at.error)
+    at.button(key="sim_run").click().run()
+    assert any("fix the form first" in e.value for e in at.error)
