@@ -111,9 +111,17 @@ class ProcessDefinition(BaseModel):
 
     @property
     def index(self) -> Index:
-        if self._index is None:
-            self._index = _build_index(self)
-        return self._index
+        # Read the private dict directly: ``self._index`` goes through pydantic's ``__getattr__`` (~5 us), and
+        # the core and the simulator look nodes and flows up on every token move.
+        private = self.__pydantic_private__
+        index = private.get("_index") if private is not None else None
+        if index is None:
+            index = _build_index(self)
+            if private is None:
+                self._index = index
+            else:
+                private["_index"] = index
+        return index
 
     def node(self, node_id: str) -> Node:
         try:

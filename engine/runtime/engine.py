@@ -46,6 +46,7 @@ from engine.runtime.history import InspectApi
 from engine.runtime.human_tasks import HumanTaskApi, check_form  # noqa: F401  (check_form: re-exported)
 from engine.runtime.ids import new_instance_id
 from engine.runtime.plain import values_problems
+from engine.runtime.prepared import pipelined
 from engine.runtime.signals import SignalApi
 from engine.runtime.steps import Pending, StepWriter
 from engine.runtime.tables import (
@@ -82,6 +83,7 @@ TA = TaskAuditRow.__table__
 log = logging.getLogger("waooaw.engine")
 # A locked job is due again when its lock expires (the holder may have died): advance() must not spin on it.
 _NEXT_DUE = select(func.min(case((J.c.lock_expires_at > J.c.due_at, J.c.lock_expires_at), else_=J.c.due_at)))
+QUICK_AGENT_SECONDS = 0.001  # an agent whose last call took less runs in the worker's thread (Engine._quick)
 _LATEST_VERSION = select(D.c.version).where(D.c.name == bindparam("n")).order_by(D.c.version.desc()).limit(1)
 
 
@@ -171,6 +173,7 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
         self.agent_threads = max(1, agent_threads)
         self._agents: ThreadPoolExecutor | None = None  # concurrent agent calls of a batch
         self._pool: ThreadPoolExecutor | None = None  # calls with a timeout
+        self._agent_seconds: dict[str, float] = {}  # handler -> its last call's duration (see _quick)
         # The message bus (engine.bus): a MessageBus, a URL, or None for WAOOAW_BUS / the in-process default.
         self._bus = bus
         self.bus_configured = bus is not None or bool(os.environ.get("WAOOAW_BUS"))
@@ -275,8 +278,9 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
                 self._check_variables(chosen[v], values)
             ids = [self._start_in(conn, writes, chosen[v], values, key, start_node, actor, instance_id=iid)
                    for (iid, v), values, key in zip(plan, batch, keys, strict=True)]
-            guard.within(conn)
-            writes.flush(conn)
+            with pipelined(conn):  # PostgreSQL: the start's writes and its audit row in one round trip
+                writes.flush(conn)
+                guard.within(conn)
         return ids
 
     def _start_in(self, conn: Connection, writes: Writes, definition: ProcessDefinition, variables: dict[str, Any],
@@ -493,19 +497,20 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
             from engine.bus.external import desk
 
             jobs = desk(self).hand_out(jobs)
+        payloads = {job.id: loads(job.payload) for job in jobs if job.kind == "work"}
         calls: dict[int, Future[Pending]] = {}
-        if self.agent_threads > 1:
+        threaded = [job for job in jobs if job.kind == "work" and not self._quick(payloads[job.id])]
+        if self.agent_threads > 1 and threaded:
             if self._agents is None:
                 self._agents = ThreadPoolExecutor(max_workers=self.agent_threads, thread_name_prefix="agents")
-            calls = {job.id: self._agents.submit(self._run_work, job, loads(job.payload))
-                     for job in jobs if job.kind == "work"}
+            calls = {job.id: self._agents.submit(self._run_work, job, payloads[job.id]) for job in threaded}
         batch: list[Pending] = []
         flush_at = time.monotonic() + self.lease.total_seconds() / 3
         for done, job in enumerate(jobs, start=1):
             if job.kind == "timer":
                 batch.append(Pending(job.instance_id, ev.TimerFired(job.ref, aware(job.due_at)), job.id))
             else:
-                batch.append(calls[job.id].result() if calls else self._run_work(job, loads(job.payload)))
+                batch.append(calls[job.id].result() if job.id in calls else self._run_work(job, payloads[job.id]))
             if time.monotonic() > flush_at:  # slow agents: write what is done, renew the rest's lease
                 self._apply_batch(batch)
                 batch = []
@@ -603,6 +608,12 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
                         instance_id=job.instance_id, token_id=job.ref, node_id=node_id, error=message,
                         traceback="".join(tb.format_exception(error)), created_at=self.clock.now()))
 
+    def _quick(self, payload: dict[str, Any]) -> bool:
+        """Whether this agent's last call returned within ``QUICK_AGENT_SECONDS`` (and it has no timeout): it then
+        runs in the worker's own thread, in claim order, instead of being handed to a pool thread and waited
+        for (a hand-off costs more than such a call). An agent not called yet, or a slow one, is threaded."""
+        return not payload.get("timeout") and self._agent_seconds.get(payload["handler"], 1.0) < QUICK_AGENT_SECONDS
+
     def _run_work(self, job: Any, payload: dict[str, Any]) -> Pending:
         """Call the agent (outside any transaction); the result waits for the batch's transaction."""
         context = AgentContext(instance_id=job.instance_id, node_id=payload["node_id"], work_id=payload["work_id"],
@@ -611,8 +622,12 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
         started = self.clock.now()
         trace = None
         status = "completed"
+        began = time.perf_counter()
         try:
-            outputs = self._call(payload["handler"], payload.get("inputs", {}), context, payload.get("timeout"))
+            try:
+                outputs = self._call(payload["handler"], payload.get("inputs", {}), context, payload.get("timeout"))
+            finally:
+                self._agent_seconds[payload["handler"]] = time.perf_counter() - began
             problems = values_problems(outputs) if isinstance(outputs, Mapping) else [
                 f"outputs must be a dict of variables, got {type(outputs).__name__}"] if outputs is not None else []
             if problems:  # the agent's failure (retried, then an incident): never stored as str

@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 
 from engine.model.nodes import BoundaryEvent
 from engine.model.values import loads
+from engine.runtime.prepared import Prepared
 from engine.runtime.tables import ActivityRow, InstanceRow, JobRow, SubscriptionRow, TokenRow
 from engine.semantics import effects as fx
 from engine.semantics.state import COMPENSATING
@@ -52,7 +53,7 @@ A, J, S, T, INST = (ActivityRow.__table__, JobRow.__table__, SubscriptionRow.__t
 ACTIVITY_COLUMNS = ["node_id", "kind", "scope", "token_id", "started_at", "ended_at", "duration", "outcome"]
 WAIT_COLUMNS = ["kind", "node_id", "purpose", "due_at", "message", "correlation", "token_id", "attempts",
                 "locked_by", "lock_expires_at"]
-_INSERT = insert(A)
+_INSERT = Prepared(insert(A))  # compiled once: see engine.runtime.prepared
 _END_KINDS = frozenset({"end", "terminate_end", "error_end", "signal_end", "escalation_end", "message_throw",
                         "compensation_throw"})
 _JOIN_KINDS = frozenset({"parallel_gateway", "inclusive_gateway"})
@@ -82,7 +83,7 @@ class ActivityBuffer:
 
     def flush(self, conn: Connection) -> None:
         if self.rows:
-            conn.execute(_INSERT, self.rows)
+            _INSERT.executemany(conn, self.rows)
 
 
 class ActivityLog:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
 from engine.errors import EngineError, FormError
 from engine.limits import check_key
@@ -49,6 +49,13 @@ if TYPE_CHECKING:  # pandas is imported where a frame is built: a worker never p
     from engine.security.principal import Principal
 
 HT, TA, INST = HumanTaskRow.__table__, TaskAuditRow.__table__, InstanceRow.__table__
+# Built once (a completion only binds its values): close an open task, held by nobody or by the one assignee.
+_COMPLETE = update(HT).where(HT.c.id == bindparam("b_id"), HT.c.status == "open").values(
+    status="completed", completed_at=bindparam("b_at"), completed_by=bindparam("b_by"),
+    within_sla=bindparam("b_within"), outcome=bindparam("b_outcome"))
+_COMPLETE_UNHELD = _COMPLETE.where(HT.c.assignee.is_(None))
+_COMPLETE_HELD = _COMPLETE.where(HT.c.assignee == bindparam("b_held"))
+_INSERT_TASK_AUDIT = insert(TA)
 
 AUDIT_COLUMNS = ["id", "task_id", "instance_id", "node_id", "action", "actor", "detail", "at"]
 SLA_COLUMNS = ["definition", "node_id", "count", "open", "completed", "cancelled", "within_sla", "within_sla_pct",
@@ -229,16 +236,14 @@ class HumanTaskApi:
 
         def close(conn: Connection) -> bool:
             within = task.due_at is None or now < aware(task.due_at)  # the SLA fires at due_at
-            where = [HT.c.id == task_id, HT.c.status == "open"]
-            if not person.is_system:  # nobody took it over meanwhile
-                where.append(HT.c.assignee.is_(None) if task.assignee is None else HT.c.assignee == task.assignee)
-            if conn.execute(update(HT).where(*where).values(
-                    status="completed", completed_at=now, completed_by=actor, within_sla=within,
-                    outcome=_dumps(clean))).rowcount != 1:
+            statement = (_COMPLETE if person.is_system  # else: nobody took it over meanwhile
+                         else _COMPLETE_UNHELD if task.assignee is None else _COMPLETE_HELD)
+            if conn.execute(statement, {"b_id": task_id, "b_at": now, "b_by": actor, "b_within": within,
+                                        "b_outcome": _dumps(clean), "b_held": task.assignee}).rowcount != 1:
                 return False
-            conn.execute(insert(TA).values(task_id=task_id, instance_id=task.instance_id, node_id=task.node_id,
-                                           action="completed", actor=actor,
-                                           detail=_dumps({"values": clean, "within_sla": within}), at=now))
+            conn.execute(_INSERT_TASK_AUDIT, {"task_id": task_id, "instance_id": task.instance_id,
+                                              "node_id": task.node_id, "action": "completed", "actor": actor,
+                                              "detail": _dumps({"values": clean, "within_sla": within}), "at": now})
             audit_task(conn, self, "complete", task, person)
             return True
 
@@ -308,8 +313,9 @@ class HumanTaskApi:
             changed = conn.execute(update(HT).where(HT.c.id == task.id, HT.c.status == "open", held)
                                    .values(**values)).rowcount
             if changed == 1:
-                conn.execute(insert(TA).values(task_id=task.id, instance_id=task.instance_id, node_id=task.node_id,
-                                               action=action, actor=person.user, detail=_dumps(detail), at=now))
+                conn.execute(_INSERT_TASK_AUDIT, {"task_id": task.id, "instance_id": task.instance_id,
+                                                  "node_id": task.node_id, "action": action, "actor": person.user,
+                                                  "detail": _dumps(detail), "at": now})
                 audit_task(conn, self, verb, task, person)
                 return
             now_row = conn.execute(select(HT.c.status, HT.c.assignee).where(HT.c.id == task.id)).first()

@@ -28,6 +28,7 @@ from engine.semantics import events as ev
 
 HT, TA = HumanTaskRow.__table__, TaskAuditRow.__table__
 log = logging.getLogger("waooaw.engine")
+_INSERT_TASK, _INSERT_TASK_AUDIT = insert(HT), insert(TA)  # built once: a step only binds its values
 
 
 @dataclass(slots=True)
@@ -96,8 +97,8 @@ class StepWriter:
             cancelled = (update(HT).where(HT.c.instance_id == self.id, HT.c.work_id == e.work_id, HT.c.status == "open")
                          .values(status="cancelled", completed_at=now).returning(HT.c.id, HT.c.node_id))
             for task in conn.execute(cancelled).all():
-                conn.execute(insert(TA).values(task_id=task.id, instance_id=self.id, node_id=task.node_id,
-                                               action="cancelled", actor=None, detail="{}", at=now))
+                conn.execute(_INSERT_TASK_AUDIT, {"task_id": task.id, "instance_id": self.id, "node_id": task.node_id,
+                                                  "action": "cancelled", "actor": None, "detail": "{}", "at": now})
         elif isinstance(e, fx.ScheduleTimer):
             self.jobs.append({"instance_id": self.id, "kind": "timer", "ref": e.timer_id, "due_at": e.due,
                               "payload": dumps({"node_id": e.node_id, "purpose": e.purpose})})
@@ -141,14 +142,16 @@ class StepWriter:
             return ev.WorkDone(e.token_id, {})
         node = self.sem.definition.node(e.node_id)
         if e.kind == "user_task" and isinstance(node, UserTask):
-            task_id = self.conn.execute(insert(HT).values(
-                instance_id=self.id, token_id=e.token_id, work_id=e.work_id, node_id=e.node_id,
-                title=node.title or node.label, assignee=node.assignee, candidate_groups=dumps(node.candidate_groups),
-                form=dumps([f.model_dump(mode="json") for f in node.form]), status="open", escalated=False,
-                created_at=self.now, due_at=e.due)).inserted_primary_key[0]
-            self.conn.execute(insert(TA).values(
-                task_id=task_id, instance_id=self.id, node_id=e.node_id, action="created", actor=None, at=self.now,
-                detail=dumps({"assignee": node.assignee, "candidate_groups": node.candidate_groups, "due_at": e.due})))
+            task_id = self.conn.execute(_INSERT_TASK, {
+                "instance_id": self.id, "token_id": e.token_id, "work_id": e.work_id, "node_id": e.node_id,
+                "title": node.title or node.label, "assignee": node.assignee,
+                "candidate_groups": dumps(node.candidate_groups), "status": "open", "escalated": False,
+                "form": dumps([f.model_dump(mode="json") for f in node.form]), "created_at": self.now,
+                "due_at": e.due}).inserted_primary_key[0]
+            self.conn.execute(_INSERT_TASK_AUDIT, {
+                "task_id": task_id, "instance_id": self.id, "node_id": e.node_id, "action": "created", "actor": None,
+                "at": self.now, "detail": dumps({"assignee": node.assignee, "candidate_groups": node.candidate_groups,
+                                                 "due_at": e.due})})
             return None
         timeout = parse_duration(node.timeout).total_seconds() if isinstance(node, ServiceTask) and node.timeout \
             else None
@@ -179,7 +182,7 @@ class StepWriter:
             detail["handler"] = action.handler
         if tasks:
             audit = {"escalate": "escalated", "reassign": "reassigned", "complete": "sla_completed"}
-            conn.execute(insert(TA), [{"task_id": t.id, "instance_id": self.id, "node_id": e.node_id,
+            conn.execute(_INSERT_TASK_AUDIT, [{"task_id": t.id, "instance_id": self.id, "node_id": e.node_id,
                                        "action": audit.get(kind or "", "sla_breached"), "actor": "sla", "at": self.now,
                                        "detail": dumps({**detail, "from": t.assignee, "to": action.assignee}
                                                        if kind in ("escalate", "reassign") else detail)}

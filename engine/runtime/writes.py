@@ -20,12 +20,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from engine.model.values import dumps as _typed_dumps
 from engine.model.values import loads
 from engine.runtime.history import ActivityBuffer
+from engine.runtime.prepared import Prepared, pipelined
 from engine.runtime.tables import (
     IncidentRow,
     InstanceRow,
@@ -44,19 +45,26 @@ J, S, INC, X = JobRow.__table__, SubscriptionRow.__table__, IncidentRow.__table_
 # Cancellable jobs are keyed (instance, kind, ref): a timer by its id, an activity's work by its token.
 CANCELLABLE = ("timer", "work")
 
-_DELETE_JOB = delete(J).where(J.c.instance_id == bindparam("i"), J.c.kind == bindparam("k"),
-                              J.c.ref == bindparam("r"))
-_DELETE_SUB = delete(S).where(S.c.id == bindparam("s"))
-_DELETE_TOKEN = delete(T).where(T.c.instance_id == bindparam("i"), T.c.token_id == bindparam("t"))
-_UPDATE_TOKEN = (update(T).where(T.c.instance_id == bindparam("i"), T.c.token_id == bindparam("t"))
-                 .values(node_id=bindparam("n"), status=bindparam("st"), parent=bindparam("p")))
-_UPDATE_VARIABLE = (update(V).where(V.c.instance_id == bindparam("i"), V.c.name == bindparam("nm"))
-                    .values(value=bindparam("v"), version=bindparam("ver")))
+_DELETE_JOB = Prepared(delete(J).where(J.c.instance_id == bindparam("i"), J.c.kind == bindparam("k"),
+                                       J.c.ref == bindparam("r")))
+_DELETE_ENDED_JOBS = Prepared(delete(J).where(J.c.instance_id == bindparam("i"),
+                                              or_(*(J.c.kind == kind for kind in CANCELLABLE))))
+_DELETE_ENDED_SUBS = Prepared(delete(S).where(S.c.instance_id == bindparam("i")))
+_DELETE_SUB = Prepared(delete(S).where(S.c.id == bindparam("s")))
+_DELETE_TOKEN = Prepared(delete(T).where(T.c.instance_id == bindparam("i"), T.c.token_id == bindparam("t")))
+_UPDATE_TOKEN = Prepared(update(T).where(T.c.instance_id == bindparam("i"), T.c.token_id == bindparam("t"))
+                         .values(node_id=bindparam("n"), status=bindparam("st"), parent=bindparam("p")))
+_UPDATE_VARIABLE = Prepared(update(V).where(V.c.instance_id == bindparam("i"), V.c.name == bindparam("nm"))
+                            .values(value=bindparam("v"), version=bindparam("ver")))
 _VARIABLES = (select(V.c.instance_id, V.c.name, V.c.value, V.c.version).where(V.c.instance_id.in_(bindparam("ids",
               expanding=True))))
-_UPDATE_INSTANCE = update(INST).where(INST.c.id == bindparam("i")).values(
+_UPDATE_INSTANCE = Prepared(update(INST).where(INST.c.id == bindparam("i")).values(
     state=bindparam("state"), status=bindparam("status"), steps=bindparam("steps"), rev=bindparam("rev"),
-    ended_at=bindparam("ended_at"), error=bindparam("error"))
+    ended_at=bindparam("ended_at"), error=bindparam("error")))
+_INSERT_JOB, _INSERT_SUB, _INSERT_INCIDENT, _INSERT_EXECUTION = (Prepared(insert(J)), Prepared(insert(S)),
+                                                                 Prepared(insert(INC)), Prepared(insert(X)))
+_INSERT_HISTORY, _INSERT_VARIABLE, _INSERT_TOKEN, _INSERT_INSTANCE = (Prepared(insert(H)), Prepared(insert(V)),
+                                                                      Prepared(insert(T)), Prepared(insert(INST)))
 
 
 def dumps(value: Any) -> str:
@@ -146,31 +154,36 @@ class Writes:
     # --- the end of the transaction -------------------------------------------------------------
 
     def flush(self, conn: Connection) -> None:
+        """Write everything (on PostgreSQL in one pipeline: one round trip, see ``prepared.pipelined``)."""
+        with pipelined(conn):
+            self._flush(conn)
+
+    def _flush(self, conn: Connection) -> None:
         if self.job_deletes:
-            conn.execute(_DELETE_JOB, self.job_deletes)
+            _DELETE_JOB.executemany(conn, self.job_deletes)
         if self.ended:
-            conn.execute(delete(J).where(J.c.instance_id.in_(self.ended), J.c.kind.in_(CANCELLABLE)))
-            conn.execute(delete(S).where(S.c.instance_id.in_(self.ended)))
+            _DELETE_ENDED_JOBS.executemany(conn, [{"i": i} for i in self.ended])
+            _DELETE_ENDED_SUBS.executemany(conn, [{"i": i} for i in self.ended])
         if self.sub_deletes:
-            conn.execute(_DELETE_SUB, [{"s": s} for s in self.sub_deletes])
+            _DELETE_SUB.executemany(conn, [{"s": s} for s in self.sub_deletes])
         jobs = [j for j in self.jobs if j is not None]
         if jobs:
-            conn.execute(insert(J), jobs)
+            _INSERT_JOB.executemany(conn, jobs)
         if self.subs:
-            conn.execute(insert(S), list(self.subs.values()))
+            _INSERT_SUB.executemany(conn, list(self.subs.values()))
         if self.incidents:
-            conn.execute(insert(INC), self.incidents)
+            _INSERT_INCIDENT.executemany(conn, self.incidents)
         if self.executions:
-            conn.execute(insert(X), self.executions)
+            _INSERT_EXECUTION.executemany(conn, self.executions)
         self.activities.flush(conn)
         if self.changes:
             self._flush_variables(conn)
         self._flush_tokens(conn)
         if self.created:
-            conn.execute(insert(INST), [{**row, **self.instances[i]} for i, row in self.created.items()])
+            _INSERT_INSTANCE.executemany(conn, [{**row, **self.instances[i]} for i, row in self.created.items()])
         updates = [{"i": i, **v} for i, v in self.instances.items() if i not in self.created]
         if updates:
-            conn.execute(_UPDATE_INSTANCE, updates)
+            _UPDATE_INSTANCE.executemany(conn, updates)
 
     def _flush_tokens(self, conn: Connection) -> None:
         deletes, inserts, updates = [], [], []
@@ -188,11 +201,11 @@ class Writes:
                     updates.append({"i": instance_id, "t": token.id, "n": token.node, "st": token.status,
                                     "p": token.parent})
         if deletes:
-            conn.execute(_DELETE_TOKEN, deletes)
+            _DELETE_TOKEN.executemany(conn, deletes)
         if updates:
-            conn.execute(_UPDATE_TOKEN, updates)
+            _UPDATE_TOKEN.executemany(conn, updates)
         if inserts:
-            conn.execute(insert(T), inserts)
+            _INSERT_TOKEN.executemany(conn, inserts)
 
     def _flush_variables(self, conn: Connection) -> None:
         """Each change is a history row with the next version number; the current value is upserted."""
@@ -211,14 +224,14 @@ class Writes:
             history.append({"instance_id": instance_id, "name": name, "version": versions[key],
                             "old_value": None, "new_value": text,  # the old value: the previous version's row
                             "node_id": node_id, "actor": actor, "at": at})
-        conn.execute(insert(H), history)
+        _INSERT_HISTORY.executemany(conn, history)
         inserts = [{"instance_id": k[0], "name": k[1], "value": v, "version": versions[k]}
                    for k, v in latest.items() if k not in stored]
         updates = [{"i": k[0], "nm": k[1], "v": v, "ver": versions[k]} for k, v in latest.items() if k in stored]
         if inserts:
-            conn.execute(insert(V), inserts)
+            _INSERT_VARIABLE.executemany(conn, inserts)
         if updates:
-            conn.execute(_UPDATE_VARIABLE, updates)
+            _UPDATE_VARIABLE.executemany(conn, updates)
 
 
 def guard_jobs(conn: Connection, job_ids: list[int], owner: str) -> set[int]:

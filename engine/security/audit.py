@@ -14,6 +14,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as SAEngine
 
+from engine.runtime.prepared import Prepared
 from engine.security.principal import Principal
 from engine.security.tables import AuditRow
 
@@ -24,6 +25,7 @@ AUDIT = AuditRow.__table__
 AUDIT_COLUMNS = ["id", "at", "principal", "roles", "action", "target", "allowed", "outcome", "rule", "detail"]
 OUTCOMES = ("succeeded", "failed", "refused")
 _DEFAULT = "default"
+_INSERT = Prepared(insert(AUDIT).returning(AUDIT.c.id))  # compiled once (engine.runtime.prepared)
 
 
 def record(db: SAEngine | Connection, principal: Principal | None, action: str, allowed: bool, at: datetime,
@@ -42,9 +44,9 @@ def record(db: SAEngine | Connection, principal: Principal | None, action: str, 
               "allowed": allowed, "outcome": outcome, "rule": rule,
               "detail": json.dumps(detail or {}, default=str, sort_keys=True)}
     if isinstance(db, Connection):
-        return int(db.execute(insert(AUDIT).values(**values)).inserted_primary_key[0])
+        return int(_INSERT.execute(db, values).fetchone()[0])
     with db.begin() as conn:
-        return int(conn.execute(insert(AUDIT).values(**values)).inserted_primary_key[0])
+        return int(_INSERT.execute(conn, values).fetchone()[0])
 
 
 def exists(db: SAEngine, row_id: int) -> bool:

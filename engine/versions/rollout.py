@@ -20,17 +20,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from engine.errors import EngineError
 from engine.runtime.clock import aware
+from engine.runtime.ids import new_instance_id
 from engine.runtime.tables import DefinitionRow, RolloutChangeRow, RolloutRow
 from engine.security import guard
 
@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from engine.runtime.engine import Engine
 
 D, R, RC = DefinitionRow.__table__, RolloutRow.__table__, RolloutChangeRow.__table__
+# A start's one lookup: the rollout policy's weights (or NULL) and the latest deployed version (or NULL).
+_POLICY_AND_LATEST = select(
+    select(R.c.weights).where(R.c.name == bindparam("n")).scalar_subquery().label("weights"),
+    select(func.max(D.c.version)).where(D.c.name == bindparam("n")).scalar_subquery().label("latest"))
 
 
 @dataclass(frozen=True)
@@ -212,16 +216,19 @@ def rollout_history(engine: Engine, name: str | None = None) -> pd.DataFrame:
 
 def assign(conn: Connection, name: str, version: int | None,
            business_keys: Sequence[str | None]) -> list[tuple[str, int | None]]:
-    """Instance ids and versions for new instances of ``name`` (inside the start transaction).
+    """Instance ids (time-ordered: ``engine.runtime.ids``) and versions for new instances of ``name``
+    (inside the start transaction).
 
     An explicit ``version`` wins; otherwise the rollout policy picks per instance (keyed by business
-    key, else by the new instance id); without a policy ``None`` means "the latest"."""
-    ids = [uuid.uuid4().hex for _ in business_keys]
+    key, else by the new instance id); without a policy, the latest deployed version (``None`` when
+    nothing is deployed: the caller names the problem). One statement reads the policy and the latest
+    version together, so a start costs one lookup whatever process deployed last."""
+    ids = [new_instance_id() for _ in business_keys]
     if version is not None:
         return [(i, version) for i in ids]
-    row = conn.execute(select(R.c.weights).where(R.c.name == name)).first()
-    if row is None:
-        return [(i, None) for i in ids]
+    row = conn.execute(_POLICY_AND_LATEST, {"n": name}).first()
+    if row is None or row.weights is None:
+        return [(i, row.latest if row is not None else None) for i in ids]
     weights = {int(v): float(w) for v, w in json.loads(row.weights).items()}
     return [(i, choose_version(name, weights, key if key is not None else i))
             for i, key in zip(ids, business_keys, strict=True)]
