@@ -1,5 +1,5 @@
 """Operations against an engine's database, as ``zbctl``/``c8ctl`` users expect: deploy, start, instances,
-instance, tasks, complete, correlate, signal, incidents, retry, cancel.
+instance, tasks, complete, correlate, signal, incidents, retry, cancel-incident, cancel.
 
 Every command takes ``--db URL`` (default: the ``WAOOAW_DB`` environment variable, else
 ``sqlite:///waooaw.db``) and ``--output table|json``. JSON output is one document on stdout, for scripts
@@ -292,7 +292,8 @@ def incidents(
     rows = open_engine(db).incidents(open_only=not all_)
     for row in rows:
         row.pop("traceback", None) if output is Output.table else None
-    emit(output, rows, table(rows, ["id", "instance_id", "node_id", "error", "created_at", "resolved_at"]))
+    shown = [{**row, "job": row["job"]["kind"] if row.get("job") else ""} for row in rows]
+    emit(output, rows, table(shown, ["id", "instance_id", "node_id", "job", "error", "created_at", "resolved_at"]))
 
 
 def retry(
@@ -304,6 +305,15 @@ def retry(
     engine.retry(incident_id)
     _drive(engine, run)
     emit(output, {"incident": incident_id, "retried": True}, f"retrying incident {incident_id}")
+
+
+def cancel_incident(
+    incident_id: Annotated[int, typer.Argument(metavar="INCIDENT_ID", help="An open incident's id.")],
+    db: Db = DEFAULT_DB, output: Out = Output.table,
+) -> None:
+    """Give up an incident that holds a job (a message delivery, a timer start): the job is dropped."""
+    open_engine(db).cancel_incident(incident_id)
+    emit(output, {"incident": incident_id, "cancelled": True}, f"cancelled incident {incident_id}; its job is dropped")
 
 
 def cancel(
@@ -321,10 +331,11 @@ def cancel(
     emit(output, {"instance": instance_id, "status": status}, f"cancelled {instance_id}")
 
 
-COMMANDS = [deploy, start, instances, instance, tasks, complete, correlate, signal, incidents, retry, cancel]
+COMMANDS = [deploy, start, instances, instance, tasks, complete, correlate, signal, incidents, retry, cancel_incident,
+            cancel]
 
 
 def register(app: typer.Typer) -> None:
     """Add the operations commands to the project's CLI (in the order above)."""
     for command in COMMANDS:
-        app.command(command.__name__, rich_help_panel="Operate an engine (--db / WAOOAW_DB)")(command)
+        app.command(command.__name__.replace("_", "-"), rich_help_panel="Operate an engine (--db / WAOOAW_DB)")(command)

@@ -15,6 +15,7 @@ Guarantee (read this before writing agents):
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import socket
@@ -422,24 +423,69 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
         return retention.export(self, archive, **filters)
 
     def incidents(self, open_only: bool = True) -> list[dict[str, Any]]:
+        """Incidents, oldest first: dicts of ``wf_incidents``' columns (see ``IncidentRow``). ``job`` is None for
+        an instance's token, else the held job as a dict (kind, ref, instance_id, payload, due_at); a timer
+        start's incident has ``instance_id`` None."""
         query = select(INC).order_by(INC.c.id)
         if open_only:
             query = query.where(INC.c.resolved_at.is_(None))
         with self.reader.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        for row in rows:
+            if row.get("job"):
+                row["job"] = json.loads(row["job"])
+        return rows
 
-    @guard.audited
-    def retry(self, incident: int | Mapping[str, Any]) -> None:
-        """Try the failed work (or gateway) of an incident again."""
+    def _open_incident(self, incident: int | Mapping[str, Any], action: str) -> Any:
         incident_id = incident if isinstance(incident, int) else int(incident["id"])
-        guard.authorize(self, "retry", f"incident {incident_id}")
+        guard.authorize(self, action, f"incident {incident_id}")
         with self.reader.connect() as conn:
             row = conn.execute(select(INC).where(INC.c.id == incident_id)).first()
         if row is None or row.resolved_at is not None:
             raise EngineError(f"no open incident {incident_id}")
+        return row
+
+    def _resolve(self, conn: Connection, incident_id: int) -> None:
+        if conn.execute(update(INC).where(INC.c.id == incident_id, INC.c.resolved_at.is_(None))
+                        .values(resolved_at=self.clock.now())).rowcount != 1:
+            raise EngineError(f"no open incident {incident_id}")  # resolved meanwhile by someone else
+
+    @guard.audited
+    def retry(self, incident: int | Mapping[str, Any]) -> None:
+        """Try the failed work (or gateway) of an incident again; an incident that holds a job (a message
+        delivery, a timer start) puts the job back in the queue, due at once. A timer start whose definition
+        was deployed again since is refused: the new version's schedule replaced it (``cancel_incident``)."""
+        row = self._open_incident(incident, "retry")
+        incident_id = row.id
+        if row.job is not None:
+            held = json.loads(row.job)
+            if held["kind"] == timer_starts.KIND:
+                scheduled = int(json.loads(held["payload"]).get("version", 0))
+                latest = self.definition(held["ref"]).version
+                if latest != scheduled:
+                    raise EngineError(f"incident {incident_id}: {held['ref']!r} v{latest} was deployed since; its "
+                                      f"schedule replaced this timer start of v{scheduled}: cancel the incident")
+            with self.db.begin() as conn:
+                self._resolve(conn, incident_id)
+                conn.execute(insert(J).values(instance_id=held["instance_id"], kind=held["kind"], ref=held["ref"],
+                                              payload=held["payload"], due_at=min(
+                                                  datetime.fromisoformat(held["due_at"]), self.clock.now())))
+            return
         self._apply(row.instance_id, [ev.RetryIncident(row.token_id)],
                     before=lambda conn: conn.execute(update(INC).where(INC.c.id == incident_id)
                                                      .values(resolved_at=self.clock.now())).rowcount == 1)
+
+    @guard.audited
+    def cancel_incident(self, incident: int | Mapping[str, Any]) -> None:
+        """Give up an incident that holds a job (a message delivery, a timer start): the job is dropped, the
+        incident resolved. An incident on an instance's token is ended by ``retry`` or by cancelling the
+        instance (``EngineError`` says so). Needs the operator's ``cancel`` rule."""
+        row = self._open_incident(incident, "cancel")
+        if row.job is None:
+            raise EngineError(f"incident {row.id} holds a token of instance {row.instance_id}: retry it, or cancel "
+                              "the instance")
+        with self.db.begin() as conn:
+            self._resolve(conn, row.id)
 
     @guard.audited
     def cancel(self, instance_id: str, reason: str = "cancelled") -> None:
@@ -484,7 +530,7 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
             if end > start:
                 self._run_batch(jobs[start:end])
             if end < len(jobs):
-                self._run_job(jobs[end])
+                self._run_alone(jobs[end])
                 end += 1
             start = end
         return len(jobs)
@@ -577,6 +623,45 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
                 conn.execute(update(J).where(J.c.id.in_([j.id for j in jobs])).values(
                     lock_owner=self.worker_id, lock_expires_at=now + self.lease, attempts=J.c.attempts + 1))
         return jobs
+
+    def _run_alone(self, job: Any) -> None:
+        """A job that runs alone (a message, an SLA handler, a timer start). A failure that says nothing about
+        the job (``is_transient``: the database, a lock) propagates and the job runs again when its lease ends;
+        any other failure would repeat at every lease, so the job becomes an incident (``_fail_job``)."""
+        try:
+            self._run_job(job)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            self._fail_job(job, exc)
+
+    def _fail_job(self, job: Any, error: Exception) -> None:
+        """Hold a job that failed for a reason of its own in an incident (one transaction: the job leaves the
+        queue, the incident keeps it for ``retry``). A message's incident is on the instance that sent it, a
+        timer start's has no instance."""
+        try:
+            payload = loads(job.payload)
+        except Exception:
+            payload = {}
+        payload = payload if isinstance(payload, dict) else {}
+        node_id = str(payload.get("node_id") or "")
+        if job.kind == "message":
+            what = f"delivering message {job.ref!r}"
+        elif job.kind == "start":
+            what = f"the timer start {node_id!r} of {job.ref!r}"
+        else:
+            what = f"a {job.kind} job"
+        text = " ".join(str(error).split()) or type(error).__name__
+        message = f"{what} failed: {type(error).__name__}: {text[:500] + '...' if len(text) > 500 else text}"
+        log.warning("job %s (%s): %s", job.id, job.kind, message)
+        held = json.dumps({"kind": job.kind, "ref": job.ref, "instance_id": job.instance_id,
+                           "payload": job.payload, "due_at": aware(job.due_at).isoformat()})
+        with self.db.begin() as conn:
+            if not self._settle(conn, job.id):
+                return  # another worker holds it now
+            conn.execute(insert(INC).values(
+                instance_id=job.instance_id, token_id="", node_id=node_id, error=message,
+                traceback="".join(tb.format_exception(error)), created_at=self.clock.now(), job=held))
 
     def _run_job(self, job: Any) -> None:
         """A job that is not batched (timers and work are: see ``_run_batch``)."""

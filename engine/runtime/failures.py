@@ -10,6 +10,11 @@ bad step holds up no other). An event that still fails alone is either:
   rule). Running it again would fail again, so it becomes an **incident** on the token the event concerned
   (``StepFailed``), with the error and the traceback, and the job is removed in the same transaction. The
   worker goes on; ``Engine.retry(incident)`` tries the token again once the cause is fixed.
+
+Jobs that run alone (a message delivery, an SLA handler, a timer start) follow the same rule: a transient failure
+leaves the job for its next lease; any other ends as an incident that holds the job itself (``wf_incidents.job``;
+on the sending instance for a message, without an instance for a timer start). ``retry`` puts the job back,
+``Engine.cancel_incident`` drops it.
 """
 
 from __future__ import annotations
@@ -23,8 +28,12 @@ def is_transient(error: BaseException) -> bool:
     """True for failures that say nothing about the step itself (the database, the connection, a lock)."""
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError
-                      | sa_exc.DisconnectionError | ConnectionError | TimeoutError)
+    if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError
+                  | sa_exc.DisconnectionError | ConnectionError | TimeoutError):
+        return True
+    # The message bus (redis-py's errors are not the builtins): checked by name, redis is imported only with a bus.
+    return type(error).__module__.startswith("redis") and type(error).__name__ in (
+        "ConnectionError", "TimeoutError", "BusyLoadingError")
 
 
 def ref_of(event: ev.Event) -> str | None:

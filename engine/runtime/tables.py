@@ -170,15 +170,22 @@ class SubscriptionRow(SQLModel, table=True):
 
 
 class IncidentRow(SQLModel, table=True):
+    """A failure waiting for an operator: ``Engine.retry`` tries again, ``Engine.cancel_incident`` gives up.
+
+    Most hold a token of an instance (``token_id``). A job that failed for a reason of its own -- a message
+    delivery, a timer start -- holds the job itself in ``job`` (JSON: kind, ref, instance_id, payload, due_at):
+    it no longer runs, and a retry puts it back. A timer start has no instance yet: ``instance_id`` is None."""
+
     __tablename__ = "wf_incidents"
     id: int | None = Field(default=None, primary_key=True)
-    instance_id: str = Field(index=True)
+    instance_id: str | None = Field(default=None, index=True)
     token_id: str
     node_id: str
     error: str = Field(sa_column=Column(Text))
     traceback: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     resolved_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    job: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class TaskAuditRow(SQLModel, table=True):
