@@ -58,12 +58,12 @@ def test_every_palette_entry_becomes_its_node_kind() -> None:
     with sync_playwright() as p:
         browser = launch_chromium(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = browser.new_page(viewport={"width": 2200, "height": 1100})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto((STATIC / "index.html").as_uri())
             page.evaluate("([xml, palette]) => window.postMessage({type: 'streamlit:render', args: {xml, "
-                          "revision: 1, commands: [], ack: 0, markers: [], height: 860, palette}}, '*')",
+                          "revision: 1, commands: [], ack: 0, markers: [], height: 1060, palette}}, '*')",
                           [xml, PALETTE])
             page.wait_for_function("() => window.canvasState && window.canvasState.imports === 1")
             made: dict[str, str] = {}
@@ -73,7 +73,7 @@ def test_every_palette_entry_becomes_its_node_kind() -> None:
                 assert len(new) == 1, (entry["action"], new)
                 made[entry["action"]] = new.pop()
             for i, entry in enumerate(FREE):
-                x, y = 260 + (i % 7) * 150, 560 + (i // 7) * 80
+                x, y = 260 + (i % 10) * 150, 700 + (i // 10) * 90
                 new = drag(page, entry["action"], (x, y))
                 assert new, entry["action"]
                 made[entry["action"]] = next(iter(sorted(new, key=lambda e: e.startswith("Event"))))  # a sub's start
