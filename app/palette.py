@@ -16,7 +16,9 @@ Each entry is a dict the canvas component (``frontend/src/palette.js``) turns in
 
 ``options`` may also hold ``cancelActivity`` (False: non-interrupting), ``isForCompensation``,
 ``definition`` (attributes of the event definition, e.g. a link's name), ``message`` (a send task's message) and
-``properties`` (attributes of the element itself, e.g. a script task's first script).
+``properties`` (attributes of the element itself, e.g. a script task's first script), ``container``
+("eventSubProcess": the shape goes into a new event sub-process) and ``start`` (the event definition of an event
+sub-process's start).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ FIRST_VALUES: dict[str, dict[str, Any]] = {
     "sendTask": {"message": "message"},  # a send task is a message throw only with its message
     "scriptTask": {"properties": {"scriptFormat": "waooaw", "script": "result = None"}},
 }
+# Start events that start only an event sub-process: offered inside a new one (BPMN 2.0 §10.5.2).
+EVENT_SUBPROCESS_STARTS = {"error_start", "escalation_start", "conditional_start"}
 GROUPS = ("event", "boundary", "gateway", "activity")
 _GATEWAY_ICONS = {"exclusiveGateway": "gateway-xor", "parallelGateway": "gateway-parallel",
                   "inclusiveGateway": "gateway-or", "eventBasedGateway": "gateway-eventbased",
@@ -149,14 +153,27 @@ def palette_entries() -> list[dict[str, Any]]:
         tag = DEFAULT_TAG.get(kind)
         if tag is None:
             continue  # a kind the exporter cannot write yet has no element to draw
+        if kind in EVENT_SUBPROCESS_STARTS:
+            entry = _entry(kind, tag, container="eventSubProcess")
+            entry["group"] = "activity"
+            entry["title"] = entry["title"].replace(": ", " (in a new event sub-process): ", 1)
+            entries.append(entry)
+            continue
         entries.append(_entry(kind, tag))
         if tag == "boundaryEvent" and "interrupting" in cls.model_fields and kind != "boundary_error":
             word = _word(kind) or "event"
             entries.append(_entry(kind, tag, head=f"{word.capitalize()} boundary event, non-interrupting",
                                   action=f"create.{kind}.non-interrupting", cancelActivity=False))
         for variant_kind, variant_tag, head in VARIANTS:
-            if variant_kind == kind:
+            if variant_kind == kind and variant_tag not in DEFAULT_TAG.values():  # not yet a kind of its own
                 entries.append(_entry(kind, variant_tag, head=head, action=f"create.{kind}.{variant_tag}"))
+    if "triggered_by_event" in NODE_CLASSES["sub_process"].model_fields:
+        entry = _entry("sub_process", "subProcess", head="Event sub-process", action="create.event_sub_process",
+                       container="eventSubProcess", start="bpmn:MessageEventDefinition")
+        entry["icon"] = "bpmn-icon-event-subprocess-expanded"
+        entry["title"] = ("Event sub-process: runs when its start event fires while the (sub-)process is active "
+                          "(change the start's type with the wrench)")
+        entries.append(entry)
     entries.append({"action": "create.compensation_boundary", "kind": None, "group": "boundary",
                     "type": "bpmn:BoundaryEvent", "icon": "bpmn-icon-intermediate-event-catch-compensation",
                     "title": "Compensation boundary event (drop it on a task, then connect it to the task that "

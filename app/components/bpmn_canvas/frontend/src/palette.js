@@ -5,7 +5,9 @@
 // An entry: {action, kind, group, type, icon, title, options}; options may hold eventDefinitionType,
 // cancelActivity, isForCompensation, expression: [property, text] (the event definition's formal expression,
 // e.g. a timer's timeDuration), definition: {attribute: value} (e.g. a link's name) and message: a name (a send
-// task's message, found or created), properties: {attribute: value} of the element (a script task's script).
+// task's message, found or created), properties: {attribute: value} of the element (a script task's script),
+// container: 'eventSubProcess' (the shape is made inside a new event sub-process), start: an event sub-process's
+// start event definition.
 
 function PaletteProvider(palette, create, elementFactory, spaceTool, lassoTool, handTool, globalConnect, translate,
   moddle, eventBus, modeling, bpmnjs) {
@@ -102,20 +104,35 @@ PaletteProvider.prototype.getPaletteEntries = function() {
     'tool-separator': { group: 'tools', separator: true },
   };
   for (const entry of this._entries) {
-    const start = entry.type === 'bpmn:SubProcess'
-      ? (event) => this._subProcess(event)
-      : (event) => this._create.start(event, this._shape(entry));
+    const container = (entry.options || {}).container;
+    let start = (event) => this._create.start(event, this._shape(entry));
+    if (entry.type === 'bpmn:SubProcess') {
+      start = (event) => this._subProcess(event, container === 'eventSubProcess', entry.options.start);
+    } else if (container === 'eventSubProcess') {
+      start = (event) => this._subProcess(event, true, null, this._shape(entry));
+    }
     actions[entry.action] = { group: entry.group, className: entry.icon, title: translate(entry.title),
       action: { dragstart: start, click: start } };
   }
   return actions;
 };
 
-PaletteProvider.prototype._subProcess = function(event) {
+// An expanded sub-process with its start event (an event sub-process: triggeredByEvent, and its start given or
+// made with the event definition named).
+PaletteProvider.prototype._subProcess = function(event, triggered, definition, startShape) {
   const elementFactory = this._elementFactory;
-  const sub = elementFactory.createShape({ type: 'bpmn:SubProcess', x: 0, y: 0, isExpanded: true });
-  const start = elementFactory.createShape({ type: 'bpmn:StartEvent', x: 40, y: 82, parent: sub });
-  this._create.start(event, [sub, start], { hints: { autoSelect: [sub] } });
+  const attrs = { type: 'bpmn:SubProcess', x: 0, y: 0, isExpanded: true };
+  if (triggered) {
+    attrs.triggeredByEvent = true;
+  }
+  const sub = elementFactory.createShape(attrs);
+  const startAttrs = { type: 'bpmn:StartEvent' };
+  if (definition) {
+    startAttrs.eventDefinitionType = definition;
+  }
+  const start = startShape || elementFactory.createShape(startAttrs);
+  Object.assign(start, { x: 40, y: 82, parent: sub });
+  this._create.start(event, [sub, start], { hints: { autoSelect: [startShape ? start : sub] } });
 };
 
 export default {
