@@ -412,6 +412,10 @@ class _Validator:
                 else:
                     self.warn(node.id, f"{name} has {len(out)} outgoing flows without conditions: all of them are "
                                        "taken at once (an implicit parallel split); use a parallel gateway to say so")
+        default = getattr(node, "default", None) if node.is_activity else None
+        if default is not None and default not in [f.id for f in out]:
+            self.error(node.id, f"{name} has default={default!r}, which is not one of its outgoing flows "
+                                f"({_names(f.id for f in out)}): set default to one of them or remove it")
         if isinstance(node, CompensationThrowEvent):
             self._check_compensation(s, node)
         if isinstance(node, UserTask):
@@ -635,7 +639,17 @@ class _Validator:
                     splits.append(_Split(node.id, True, "warning", name, tuple(flows)))
                     splits.append(_Split(node.id, False, "warning", name, tuple(flows)))
             elif not node.is_gateway and kind not in BOUNDARY_KINDS:
-                if len(flows) > 1:
+                default = getattr(node, "default", None) if node.is_activity else None
+                others = [f for f in s.outgoing[node.id] if f.id != default]
+                if len(flows) > 1 and default is not None and all(f.condition for f in others):
+                    # a default flow: the conditional flows, else the default (as an exclusive/inclusive gateway)
+                    if len(others) == 1:
+                        splits.append(_Split(node.id, False, "error", f"{name} (a condition or its default flow)",
+                                             tuple(flows)))
+                    else:
+                        splits.append(_Split(node.id, True, "warning", f"{name} (conditional flows)", tuple(flows)))
+                        splits.append(_Split(node.id, False, "warning", f"{name} (conditional flows)", tuple(flows)))
+                elif len(flows) > 1:
                     conditional = any(f.condition for f in s.outgoing[node.id])
                     splits.append(_Split(node.id, True, "warning" if conditional else "error",
                                          f"{name} (several outgoing flows)", tuple(flows)))

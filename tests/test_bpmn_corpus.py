@@ -60,7 +60,6 @@ KNOWN_UNSUPPORTED = {
     "executable/BPMN2-AdHocSubProcess.bpmn2": ["adHocSubProcess", "scriptTask"],
     "miwg/C.6.0.bpmn": ["boundaryEvent", "intermediateCatchEvent", "subProcess"],  # event sub-process
     "miwg/C.7.0.bpmn": ["businessRuleTask", "multiInstanceLoopCharacteristics"],
-    "miwg/A.2.1.bpmn": ["task"],  # default flows on tasks
 }
 IMPORTED_FULLY = [
     "miwg/A.1.0.bpmn", "miwg/A.2.0.bpmn", "executable/event-gateway.bpmn",

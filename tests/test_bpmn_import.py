@@ -305,3 +305,17 @@ def test_load_reads_bpmn_in_its_declared_encoding(tmp_path: Path) -> None:
     definition = load(path)
     assert definition.node("t").name == "Prüfung"
     assert load(save(definition, tmp_path / "again.bpmn2")) == definition
+
+
+def test_xpath_conditions_with_bpmn_get_data_object_read_the_variable() -> None:
+    """BPMN 2.0's XPath function bpmn:getDataObject('x') (§10.4.4) reads the data object x, a variable here;
+    XPath's '=' is equality. The MIWG file C.1.1 writes its gateway conditions so."""
+    from engine.bpmn.conversions import condition
+
+    assert condition("bpmn:getDataObject('clarified') = 'yes'")[0] == "clarified == 'yes'"
+    assert condition("not(bpmn:getDataObject('approved'))")[0] == "not(approved)"
+    assert condition("bpmn:getDataObject('approved') != 'x'")[0] == "approved != 'x'"
+    path = CORPUS / "miwg/C.1.1.bpmn"
+    if path.exists():
+        d = from_bpmn(path.read_bytes())  # strict: no refusal
+        assert {"approved", "clarified"} <= {v.name for v in d.variables}

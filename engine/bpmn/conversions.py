@@ -47,6 +47,9 @@ def jbpm_duration(text: str) -> str | None:
     return iso if iso != "P" else "PT0S"
 
 
+_DATA_OBJECT = re.compile(r"(?:bpmn:)?getDataObject\(\s*['\"](?P<name>[A-Za-z_]\w*)['\"]\s*\)")
+
+
 def condition(text: str) -> tuple[str | None, str | None, str | None]:
     """(condition for the model, note about a rewrite, reason it cannot be used).
 
@@ -67,6 +70,10 @@ def condition(text: str) -> tuple[str | None, str | None, str | None]:
     if "!" in inner:
         rewritten = _JUEL_NOT.sub(" not ", inner).strip()
         candidates.append((rewritten, "JUEL '!' read as 'not'"))
+    if "getDataObject(" in raw:  # XPath with BPMN 2.0's own function (§10.4.4 Table 10.20): a data object is a variable
+        xpath = _DATA_OBJECT.sub(lambda m: m.group("name"), raw)
+        xpath = _FEEL_EQ.sub("==", xpath)  # XPath's '=' is equality
+        candidates.append((xpath, "XPath bpmn:getDataObject('x') read as the variable x, '=' as '=='"))
     for candidate, note in candidates:
         if expressions.check(candidate) is None:
             return candidate, f"condition {raw!r} read as {candidate!r} ({note})", None

@@ -36,7 +36,8 @@ callActivity (-> task), complexGateway (-> inclusive gateway), transaction (-> s
 adHocSubProcess (-> task), cancel events, a conditional start outside an event sub-process, an event sub-process
 started by compensation (-> plain start/end/task;
 boundary events and event sub-processes are left out with their outgoing flows), loops and
-multi-instance (-> a single run), default flows on activities, timers that do not parse (-> the
+multi-instance (-> a single run), a default flow on a call activity or business rule task, timers that do not
+parse (-> the
 placeholder of the event), conditions that do not parse (-> no condition; the text is kept in the
 flow's ``metadata['condition_text']`` and exported again).
 Tolerated and listed as info: data objects and stores, data associations, annotations, groups,
@@ -691,7 +692,9 @@ class Reader:
             return "event_gateway", None, None
         if tag == "complexGateway":
             return None, "complexGateway is not supported", "inclusive_gateway"
-        if el.get("default"):
+        if el.get("default") and tag in ("task", "manualTask", "userTask", "serviceTask", "scriptTask", "subProcess"):
+            data["default"] = ref(el.get("default"))  # BPMN 2.0 §10.3.1: taken when no conditional flow holds
+        elif el.get("default"):
             self.note("unsupported", el, f"a default flow on an activity ({ref(el.get('default'))!r}) is not "
                       "supported" + ("; the flow is imported without its default role" if self.lenient else ""))
         if tag in ("task", "manualTask"):

@@ -363,7 +363,7 @@ class Writer:
             el.set("isInterrupting", "false")
         if getattr(node, "triggered_by_event", False):
             el.set("triggeredByEvent", "true")
-        if kind in ("exclusive_gateway", "inclusive_gateway") and getattr(node, "default", None):
+        if (kind in ("exclusive_gateway", "inclusive_gateway") or node.is_activity) and getattr(node, "default", None):
             el.set("default", node.default)  # type: ignore[attr-defined]
         self._event_definition(el, node, tag)
         if isinstance(node, Activity):

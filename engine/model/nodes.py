@@ -494,12 +494,15 @@ class StandardLoop(Model):
 
 class Activity(Node):
     """Work that takes time; boundary events attach here and compensation undoes it. ``multi_instance`` or
-    ``loop`` (never both: BPMN has one ``loopCharacteristics``) runs it more than once."""
+    ``loop`` (never both: BPMN has one ``loopCharacteristics``) runs it more than once. ``default`` names the
+    outgoing flow taken when none of its conditional outgoing flows holds (BPMN 2.0 §10.3.1, Activity
+    ``default``)."""
 
     compensation: HandlerRef | None = None  # a registered handler, or the id of a for_compensation activity
     for_compensation: bool = False  # BPMN isForCompensation: runs only as another activity's compensation
     multi_instance: MultiInstance | None = None
     loop: StandardLoop | None = None
+    default: str | None = None  # id of the default outgoing flow (beside conditional flows out of the activity)
     is_activity = True
 
     @model_validator(mode="after")

@@ -692,13 +692,23 @@ class Semantics:
         step.queue.append((token, target, None))
 
     def _leave(self, step: _Step, token: Token, node: Node) -> None:
-        """Follow the outgoing flows of a node that is done (conditions on non-gateway flows are honoured)."""
+        """Follow the outgoing flows of a node that is done (conditions on non-gateway flows are honoured). An
+        activity's ``default`` flow is taken when none of its conditional flows holds (BPMN 2.0 §10.3.1)."""
         chosen = []
+        default = getattr(node, "default", None) if node.is_activity else None
+        held = False
         for flow in self._outgoing.get(node.id, []):
-            if flow.condition is None or self._holds(step, token, flow):
+            if flow.id == default:
+                continue
+            if flow.condition is None:
                 chosen.append(flow)
+            elif self._holds(step, token, flow):
+                chosen.append(flow)
+                held = True
             if token.status == INCIDENT:
                 return
+        if default is not None and not held:
+            chosen += [f for f in self._outgoing.get(node.id, []) if f.id == default]
         self._follow(step, token, chosen)
 
     def _follow(self, step: _Step, token: Token, flows: list[SequenceFlow]) -> None:
