@@ -29,6 +29,7 @@ from engine.model.nodes import Node, SequenceFlow
 from engine.semantics import InstanceState, Semantics, messages
 from engine.semantics import effects as fx
 from engine.semantics import events as ev
+from engine.semantics.core import message_variables
 from engine.semantics.messages import MessageBuffer
 from simulator.distributions import BATCH
 from simulator.resources import Pool, Work
@@ -186,6 +187,7 @@ class Run:
         # (the core's subscription ids repeat across cases)
         self._subs_by_message: dict[str, dict[str | None, dict[tuple[int, str], _Case]]] = {}
         self._buffer = MessageBuffer(s.message_ttl)  # the engine's rule 3 (engine.semantics.messages)
+        self._message_starts = self.sem.message_starts()  # message name -> start event (rule 3, first)
         self._wants_compensation = any(t.compensation is not None for t in s.tasks.values())
         self._durations: dict[str, Callable[[], float]] = {}
         self._outputs: dict[str, list[tuple[str, Callable[[], Any]]]] = {}
@@ -313,16 +315,19 @@ class Run:
             t = self._next_time()
             if t is not None:
                 Timeout(env, t - env._now, None).callbacks.append(self._arrival_cb)  # type: ignore[union-attr]
+        variables = {name: draw() for name, draw in self._variables} if self._variables else None
+        self._new_case(variables, self._start_node)
+
+    def _new_case(self, variables: dict[str, Any] | None, start_node: str | None) -> None:
+        now = self.env._now
         self.n_cases = n = self.n_cases + 1
-        now = env._now
         case = _Case(n, now)
         self.cases[n] = case
-        variables = {name: draw() for name, draw in self._variables} if self._variables else None
         self.events += 1
         if now != self._dt_t:
             self._dt_t = now
             self._dt = datetime.fromtimestamp(self._t0_ts + now, self._tz)
-        case.state, effects = self._sem_start(variables, self._dt, self._start_node)
+        case.state, effects = self._sem_start(variables, self._dt, start_node)
         self._apply(case, effects)
 
     def _send(self, case: _Case, event: ev.Event) -> None:
@@ -554,7 +559,8 @@ class Run:
         """A design's own message throw, by the engine's rule (``engine.semantics.messages``), decided after
         the step that threw it (the engine's message job runs after the step commits): the one waiting case
         whose catch matches receives it; several matching is ambiguous (recorded, given to none); none waiting
-        buffers it for the scenario's ``message_ttl``, for the first catch that opens and matches."""
+        starts a case at the design's message start event for it, else buffers it for the scenario's
+        ``message_ttl``, for the first catch that opens and matches."""
         self._at(0.0, self._route_message, (sender, e))
 
     def _route_message(self, event: Any) -> None:
@@ -574,6 +580,9 @@ class Run:
             names = ", ".join(f"case {case.id} at {case.subs[sub_id][1]!r}" for sub_id, case in receivers)
             self._buffer.add(e.message, e.correlation, e.payload, self._dt_now(), f"case {sender.id}:{e.node_id}",
                              status="ambiguous", error=f"matches {len(receivers)} waiting catches: {names}")
+        elif e.message in self._message_starts:  # nobody waits: a message start event starts a case
+            start = self._message_starts[e.message]
+            self._new_case(message_variables(self.sem.definition.node(start), dict(e.payload)), start)
         else:
             self._buffer.add(e.message, e.correlation, e.payload, self._dt_now(), f"case {sender.id}:{e.node_id}")
 

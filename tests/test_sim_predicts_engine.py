@@ -157,3 +157,29 @@ def test_the_simulator_routes_thrown_messages_by_the_engines_rule(db_url: str) -
     assert sim_messages == lived_messages == ["ambiguous", "delivered", "expired", "expired", "expired"]
     ambiguous = results.messages(0).query("status == 'ambiguous'")["error"].iloc[0]
     assert "case 5" in ambiguous and "case 6" in ambiguous
+
+
+def _chain() -> ProcessDefinition:
+    """A case works 10 minutes and throws ``next``; nobody waits, so ``next`` starts a case at the message
+    start event, which works 5 minutes."""
+    b = ProcessBuilder("chain", variables={"batch": str})
+    b.start().timer("working", "PT10M").send("hand_on", "next", payload=["batch"]).end("handed_on")
+    b.message_start("on_next", "next").timer("finishing", "PT5M").end("finished")
+    return b.build()
+
+
+def test_a_thrown_message_nobody_waits_for_starts_a_case_at_a_message_start_in_both(db_url: str) -> None:
+    s = scenario(start=T0.isoformat(), horizon="PT1M", drain="PT1H", replications=1, seed=1,
+                 arrivals={"timestamps": [T0.isoformat()]}, variables={"batch": "B-1"})
+    results = simulate(_chain(), s)
+    sim = sorted((r["end_node"], timedelta(seconds=r["ended_s"])) for r in results.cases(0).to_dict("records"))
+    assert results.messages(0).empty  # started a case: nothing buffered
+
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
+    engine.deploy(_chain())
+    engine.start("chain", {"batch": "B-1"})
+    engine.advance(timedelta(hours=1))
+    lived = sorted((engine.activities(i.id).query("kind == 'end'")["node_id"].iloc[-1], i.ended_at - T0)
+                   for i in (engine.instance(row) for row in engine.instances()["id"]))
+    assert sim == lived == [("finished", 15 * MINUTE), ("handed_on", 10 * MINUTE)]
+    assert engine.messages().empty
