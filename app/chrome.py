@@ -71,11 +71,40 @@ def page(title: str, icon: str) -> PageContext:
     st.title(title)
     if flash := st.session_state.pop("flash", None):
         st.success(flash, icon=":material/check_circle:")
+        if instance_id := st.session_state.pop("flash_instance", None):  # after Start or Complete: go there
+            st.session_state["instance_id"] = st.session_state["instance_pick"] = instance_id
+            instance_link(instance_id)
     if problem := st.session_state.pop("flash_error", None):
         st.error(problem, icon=":material/error:")
     if note := st.session_state.pop("flash_info", None):
         st.info(note, icon=":material/info:")
     return PageContext(runtime, workspace, principal)
+
+
+def note_deployed(name: str, version: int) -> None:
+    """Remember the design just deployed: the pickers that choose a process default to it (``prefer_deployed``)."""
+    st.session_state["deployed"] = (name, version)
+    st.session_state["design"] = name
+
+
+def prefer_deployed(key: str, options: list[str]) -> None:
+    """Before the select box ``key`` over ``options`` is drawn: after each deploy, select the design just deployed
+    once (the visitor's own later choice then stands)."""
+    deployed = st.session_state.get("deployed")
+    if deployed and deployed[0] in options and st.session_state.get(f"{key}:deployed") != deployed:
+        st.session_state[key] = deployed[0]
+        st.session_state[f"{key}:deployed"] = deployed
+
+
+def instance_link(instance_id: str) -> None:
+    """A link to the Instance page showing ``instance_id`` (which it reads from the session)."""
+    from streamlit.errors import StreamlitPageNotFoundError
+
+    label = f"Open instance {instance_id[:8]}"
+    try:
+        st.page_link("pages/6_Instance.py", label=label, icon=":material/account_tree:")
+    except StreamlitPageNotFoundError:  # a page run on its own (AppTest): no navigation to link into
+        st.caption(f"{label} (the Instance page)")
 
 
 def flash(message: str) -> None:

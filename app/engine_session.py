@@ -94,7 +94,8 @@ def written_by_nodes(definition: ProcessDefinition) -> set[str]:
     written: set[str] = set()
     for node in definition.all_nodes():
         written.update(getattr(node, "output_variables", None) or [])
-        written.update(f.name for f in getattr(node, "form", None) or [])
+        for f in getattr(node, "form", None) or []:
+            written.update({f.name, getattr(f, "variable", None) or f.name})
         written.update(getattr(node, "outputs", None) or [])
     return written
 
@@ -170,6 +171,24 @@ def inbox_table(tasks: list[dict[str, Any]], now: datetime) -> pd.DataFrame:
                      "overdue": is_overdue(t, now), "escalated": bool(t["escalated"])})
     return pd.DataFrame(rows, columns=["task", "title", "instance", "assignee", "offered to", "due (UTC)", "overdue",
                                        "escalated"])
+
+
+def task_context(engine: Engine, task: Mapping[str, Any]) -> dict[str, Any]:
+    """What the person working ``task`` should see of its instance: ``definition``, ``version``,
+    ``business_key``, ``status``, ``variables`` (name -> value; sensitive ones masked by the engine for
+    non-operators) and ``unset`` (declared variables with no value yet, such as a decision a form should make)."""
+    view = engine.instance(task["instance_id"])
+    declared = [d.name for d in (view.diagram.variables if view.diagram is not None else [])]
+    return {"definition": view.definition, "version": view.version, "business_key": view.business_key,
+            "status": view.status, "variables": dict(view.variables),
+            "unset": [n for n in declared if view.variables.get(n) is None]}
+
+
+def variables_table(variables: Mapping[str, Any]) -> pd.DataFrame:
+    """Variables as two text columns (``variable``, ``value``): mixed types in one column stay readable."""
+    rows = [{"variable": k, "value": v if isinstance(v, str) else json.dumps(v, default=str)}
+            for k, v in sorted(variables.items())]
+    return pd.DataFrame(rows, columns=["variable", "value"])
 
 
 def field_label(field: Mapping[str, Any]) -> str:

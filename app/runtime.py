@@ -50,8 +50,11 @@ class ClockMove:
     jobs: int
 
     def message(self) -> str:
-        hours = (self.after - self.before).total_seconds() / 3600
-        return (f"Clock moved {hours:,.1f} h to {self.after:%a %d %b %Y %H:%M} UTC; "
+        """"Clock moved 4.0 h to …" (minutes or seconds below an hour: a move to the next timer can be short)."""
+        seconds = (self.after - self.before).total_seconds()
+        moved = (f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 60
+                 else f"{seconds:.0f} s")
+        return (f"Clock moved {moved} to {self.after:%a %d %b %Y %H:%M} UTC; "
                 f"{self.jobs} job(s) ran (timers, SLA escalations, agents).")
 
 

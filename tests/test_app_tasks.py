@@ -203,3 +203,88 @@ def test_page_other_users_and_groups_claim_and_delegate(db: str) -> None:
     assert any("Nothing to do" in i.value for i in at.info)  # now the engineer's
     (task,) = check.inbox("engineer")
     assert task["node_id"] == "acknowledge"
+
+
+# --- what the approver sees, the form's labels, a task that left, keys with {n} ---------------------------
+
+
+def test_business_keys_replace_n() -> None:
+    from app.widgets import business_keys
+
+    assert business_keys("EXP-{n}", 3) == ["EXP-1", "EXP-2", "EXP-3"]
+    assert business_keys("EXP-{n}", 1) == ["EXP-1"]
+    assert business_keys("EXP", 2) == ["EXP-1", "EXP-2"] and business_keys("EXP", 1) == ["EXP"]
+    assert business_keys(None, 2) == [None, None]
+
+
+def test_a_short_clock_move_reads_in_minutes() -> None:
+    from app.runtime import ClockMove as Moved
+
+    t = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert Moved(t, t + timedelta(minutes=3), 1).message().startswith("Clock moved 3 min to ")
+    assert Moved(t, t + timedelta(hours=4), 1).message().startswith("Clock moved 4.0 h to ")
+    assert Moved(t, t + timedelta(seconds=20), 0).message().startswith("Clock moved 20 s to ")
+
+
+def expense_engine(db: str) -> tuple[Engine, Any]:
+    from engine.model import FormField, ProcessBuilder
+
+    b = ProcessBuilder("expense_approval", name="Expense approval", variables={"amount": float, "approved": bool})
+    gateway = (b.start().user("approve", title="Approve expense", assignee="marketing-lead",
+                              form=[FormField(name="approved", type="boolean", required=True,
+                                              label="Approve this expense?")])
+               .exclusive("approved_gw"))
+    gateway.when("approved").end("paid")
+    gateway.otherwise().end("rejected")
+    b2 = ProcessBuilder("acknowledge", variables={"amount": float, "approved": bool})
+    b2.start().user("look", title="Look at it", assignee="marketing-lead").end()
+    engine = Engine(db, principal=Principal.system())
+    engine.deploy(b.build())
+    engine.deploy(b2.build())
+    return engine, b2
+
+
+def test_the_approver_sees_the_instance_and_errors_name_the_label(db: str) -> None:
+    from app.engine_session import start_inputs
+
+    check, _ = expense_engine(db)
+    assert [d.name for d in start_inputs(check.definition("expense_approval"))] == ["amount"]  # a form sets approved
+    instance = check.start("expense_approval", {"amount": 120.5}, business_key="EXP-1")
+    at = tasks_page()
+    (task,) = [t for t in check.inbox("marketing-lead") if t["instance_id"] == instance]
+    at.selectbox(key="tasks_task").set_value(task["id"]).run()
+    assert any("key **EXP-1**" in m.value and "expense_approval v1" in m.value for m in at.markdown)
+    shown = frame(at, "variable")
+    assert dict(zip(shown["variable"], shown["value"], strict=True)) == {"amount": "120.5"}
+    at.button(key=f"tasks_complete_button:{task['id']}").click().run()
+    assert any("'Approve this expense?' (approved) is required" in e.value for e in at.error)
+    at.radio(key=f"tasks_field:{task['id']}:approved").set_value(True)
+    at.button(key=f"tasks_complete_button:{task['id']}").click().run()
+    assert not at.error and check.instance(instance).status == "completed"
+    assert any(f"Open instance {instance[:8]}" in c.value for c in at.caption)  # a link in the app (browser test)
+
+
+def test_a_task_without_a_form_says_what_completing_means(db: str) -> None:
+    check, _ = expense_engine(db)
+    instance = check.start("acknowledge", {"amount": 3.0})
+    at = tasks_page()
+    (task,) = [t for t in check.inbox("marketing-lead") if t["instance_id"] == instance]
+    at.selectbox(key="tasks_task").set_value(task["id"]).run()
+    note = next(i.value for i in at.info if "no form" in i.value)
+    assert "Not set yet: `approved`" in note
+
+
+def test_a_task_that_left_the_inbox_shows_no_complete_form(db: str) -> None:
+    check, _ = expense_engine(db)
+    instance = check.start("expense_approval", {"amount": 9.0}, business_key="EXP-2")
+    at = tasks_page()
+    (task,) = [t for t in check.inbox("marketing-lead") if t["instance_id"] == instance]
+    at.selectbox(key="tasks_task").set_value(task["id"]).run()
+    assert at.button(key=f"tasks_complete_button:{task['id']}")
+    check.cancel(instance)  # someone cancels the instance while the approver looks at its task
+    at.run()
+    assert any("It left your inbox" in w.value for w in at.warning)
+    assert not [b for b in at.button if b.key == f"tasks_complete_button:{task['id']}"]  # nothing to complete
+    assert not [b for b in at.button if b.key in ("tasks_claim", "tasks_delegate")]
+    at.button(key="tasks_dismiss").click().run()
+    assert not any("It left your inbox" in w.value for w in at.warning)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.chrome import flash, page
+from app.chrome import flash, note_deployed, page, prefer_deployed
 from app.operations import deploy_saved, node_diff, versions
 from app.support import Checked
 from app.versions_view import versions_panel
@@ -33,7 +33,7 @@ else:
             version = result.definition.version
             flash(f"Deployed {name} as version {version}." if result.new else
                   f"{name} is unchanged since version {version}: nothing new deployed (same content, same version).")
-            st.session_state["design"] = name
+            note_deployed(name, version)
             st.rerun()
 
 st.subheader("Deployed definitions")
@@ -48,6 +48,7 @@ st.dataframe(table, hide_index=True, key="deploy_versions",
 
 st.subheader("Compare two versions")
 names = sorted(table["name"].unique())
+prefer_deployed("diff_name", names)
 name = st.selectbox("Definition", names, key="diff_name")
 available = sorted(table[table["name"] == name]["version"].tolist())
 if len(available) < 2:

@@ -6,7 +6,7 @@ import math
 
 import streamlit as st
 
-from app.chrome import page
+from app.chrome import page, prefer_deployed
 from app.operations import STATUSES, RunFilter, count_runs, page_of_runs
 from app.widgets import start_form
 
@@ -16,6 +16,7 @@ names = engine.definitions()
 
 with st.expander("Start an instance", icon=":material/play_arrow:"):
     if names:
+        prefer_deployed("runs_start_design", names)
         chosen = st.selectbox("Process to start", names, key="runs_start_design")
         start_form(ctx, engine.definition(chosen), "runs")
     else:

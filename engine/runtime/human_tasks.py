@@ -328,8 +328,14 @@ class HumanTaskApi:
 TYPED_FIELDS = frozenset({"date", "datetime", "time", "duration", "decimal"})
 
 
+def _field_name(f: FormField) -> str:
+    """A form field as its user sees it: its label, with the variable name when they differ."""
+    label = getattr(f, "label", None)
+    return f"{label!r} ({f.name})" if label and label != f.name else repr(f.name)
+
+
 def check_form(form: list[FormField], values: dict[str, Any], where: str) -> dict[str, Any]:
-    """Validate form values: every problem in one FormError naming the field."""
+    """Validate form values: every problem in one FormError naming the field by its label (and variable)."""
     problems = []
     fields = {f.name: f for f in form}
     clean = dict(values)
@@ -337,13 +343,13 @@ def check_form(form: list[FormField], values: dict[str, Any], where: str) -> dic
         value = values.get(f.name, f.default)
         if value is None:
             if f.required:
-                problems.append(f"{f.name!r} is required")
+                problems.append(f"{_field_name(f)} is required")
             continue
         if f.type in TYPED_FIELDS:  # ISO text or the Python value: stored typed (engine.model.values)
             try:
                 value = coerce(f.type, value)
             except ValueError as exc:
-                problems.append(f"{f.name!r} {exc}")
+                problems.append(f"{_field_name(f)} {exc}")
                 continue
         ok = {
             "string": isinstance(value, str), "text": isinstance(value, str),
@@ -353,7 +359,7 @@ def check_form(form: list[FormField], values: dict[str, Any], where: str) -> dic
         }.get(f.type, True)
         if not ok:
             expected = f"one of {f.choices}" if f.type == "enum" else f.type
-            problems.append(f"{f.name!r} must be {expected}, got {value!r}")
+            problems.append(f"{_field_name(f)} must be {expected}, got {value!r}")
         clean[f.name] = value
     if form:
         unknown = [k for k in values if k not in fields]
