@@ -68,6 +68,8 @@ def main() -> None:
     args = parser.parse_args()
     backends = ["sqlite"] + (["postgresql"] if args.pg else [])
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as tmp:  # warm up: imports, compiled statements
+        run(f"sqlite:///{tmp}/warm.db", 50)
     print(f"{'backend':<11}{'items':>8}{'µs/item':>10}{'x smallest':>12}")
     for backend in backends:
         base: float | None = None

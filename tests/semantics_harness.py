@@ -18,6 +18,20 @@ from engine.semantics import events as ev
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
 
 
+def _tokens(state: InstanceState) -> dict[str, Any]:
+    return state.to_dict()["tokens"]
+
+
+def _check_touched(before: dict[str, Any], state: InstanceState) -> None:
+    """Every token a step added or changed is in ``state.touched``: the engine writes only those (and deletes
+    the tokens that are gone)."""
+    after = _tokens(state)
+    changed = {t for t, data in after.items() if before.get(t) != data}
+    missed = changed - state.touched
+    assert not missed, f"tokens changed but not marked touched: {sorted(missed)}"
+    state.touched.clear()
+
+
 class Harness:
     def __init__(self, definition: ProcessDefinition, now: datetime = T0, **kwargs: Any) -> None:
         self.sem = Semantics(definition, **kwargs)
@@ -36,12 +50,15 @@ class Harness:
 
     def start(self, **variables: Any) -> Harness:
         self.state, effects = self.sem.start(variables, self.now)
+        _check_touched({}, self.state)
         self._apply(effects)
         return self
 
     def send(self, event: ev.Event) -> list[fx.Effect]:
         assert self.state is not None
+        before = _tokens(self.state)
         effects = self.sem.step(self.state, event, self.now)
+        _check_touched(before, self.state)
         self._apply(effects)
         return effects
 

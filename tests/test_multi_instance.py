@@ -321,3 +321,51 @@ def test_a_multi_instance_that_does_not_say_how_many_is_refused_with_the_reason(
         import_bpmn(xml)
     lenient = import_bpmn(xml, lenient=True)
     assert lenient.definition.node("t").multi_instance is None
+
+
+# --- storage: a step writes the tokens it moved, not the other instances ---------------------------------
+
+
+def test_completing_one_of_many_instances_writes_one_token_row_and_no_token_in_the_state(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.runtime.prepared import Prepared
+
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
+    engine.deploy(reviews())
+    iid = engine.start("reviews", {"reviewers": 200})
+    task = engine.tasks(instance_id=iid)[0]
+    written: list[tuple[str, int]] = []
+    executemany = Prepared.executemany
+
+    def record(self: Prepared, conn: Any, rows: Any) -> None:
+        if self.statement.table.name == "wf_tokens":
+            written.append((type(self.statement).__name__, len(rows)))
+        executemany(self, conn, rows)
+
+    monkeypatch.setattr(Prepared, "executemany", record)
+    engine.complete_task(task["id"], {}, actor="team")
+    monkeypatch.undo()
+    assert sorted(written) == [("Delete", 1), ("Update", 1)]  # the instance's token goes, the body's counters move
+    with engine.db.connect() as conn:
+        state = conn.exec_driver_sql(f"SELECT state FROM wf_instances WHERE id = '{iid}'").scalar()
+    assert '"tokens"' not in state and len(engine.tasks(instance_id=iid)) == 199
+
+
+def test_a_state_stored_with_its_tokens_inside_still_runs(db_url: str) -> None:
+    """States written before tokens had rows of their own keep them in the instance's JSON."""
+    from sqlalchemy import text
+
+    from engine.runtime.writes import dumps, load_states
+
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
+    engine.deploy(reviews())
+    iid = engine.start("reviews", {"reviewers": 2})
+    with engine.db.begin() as conn:
+        row = conn.execute(text("SELECT id, state FROM wf_instances WHERE id = :i"), {"i": iid}).one()
+        old = load_states(conn, {iid: row})[iid].to_dict(variables=False)  # as written before token rows
+        conn.execute(text("UPDATE wf_instances SET state = :s, rev = rev + 1 WHERE id = :i"),
+                     {"s": dumps(old), "i": iid})
+        conn.execute(text("UPDATE wf_tokens SET data = NULL WHERE instance_id = :i"), {"i": iid})
+    for task in engine.tasks(instance_id=iid):
+        engine.complete_task(task["id"], {}, actor="team")
+    assert engine.instance(iid).status == "completed"

@@ -19,9 +19,11 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import traceback as tb
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -179,6 +181,11 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
         self._bus = bus
         self.bus_configured = bus is not None or bool(os.environ.get("WAOOAW_BUS"))
         self.observer: Any = None  # engine.runtime.metrics.EngineMetrics when metrics are on (None: no cost)
+        # Instance states this engine wrote last, by id: (revision, state, stored variable versions). A step whose
+        # row still has that revision starts from it instead of reading every token row back (see _states_of).
+        self._states: OrderedDict[str, tuple[int, InstanceState, dict[str, int]]] = OrderedDict()
+        self._states_lock = threading.Lock()
+        self.state_cache_size = 1024
 
     @property
     def bus(self) -> Any:
@@ -810,6 +817,31 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
             return conn.execute(select(func.count()).select_from(INC).where(
                 INC.c.instance_id == instance_id, INC.c.error == error, INC.c.resolved_at.is_(None))).scalar() > 0
 
+    def _states_of(self, conn: Connection, rows: dict[str, Any], writes: Writes) -> dict[str, InstanceState]:
+        """The instances' states: from memory when this engine wrote the stored revision itself (a big
+        multi-instance is not read back token by token for every batch), else from the rows
+        (``engine.runtime.writes.load_states``). A state taken from memory is owned by this transaction; it goes
+        back only when the transaction commits."""
+        states: dict[str, InstanceState] = {}
+        with self._states_lock:
+            for instance_id, row in rows.items():
+                kept = self._states.pop(instance_id, None)
+                if kept is not None and kept[0] == row.rev:
+                    states[instance_id] = kept[1]
+                    writes.versions.update(((instance_id, name), v) for name, v in kept[2].items())
+                    writes.versioned.add(instance_id)  # its variables' stored versions, as load_states gives
+        missing = {i: row for i, row in rows.items() if i not in states}
+        if missing:
+            states.update(load_states(conn, missing, writes))
+        return states
+
+    def _keep_state(self, instance_id: str, rev: int, state: InstanceState, versions: dict[str, int]) -> None:
+        with self._states_lock:
+            self._states[instance_id] = (rev, state, versions)
+            self._states.move_to_end(instance_id)
+            while len(self._states) > self.state_cache_size:
+                self._states.popitem(last=False)
+
     def _write_batch(self, items: list[Pending], before: Callable[[Connection], bool] | None = None,
                      strict: bool = False, wait: bool = False) -> int:
         """The transaction: lock the instances (in id order: no deadlocks between workers; always before
@@ -842,8 +874,8 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
                 conn.rollback()
                 return 0
             steps: dict[str, StepWriter] = {}
-            states = load_states(conn, {i.instance_id: rows[i.instance_id] for i in items
-                                        if i.instance_id in rows}, writes)
+            states = self._states_of(conn, {i.instance_id: rows[i.instance_id] for i in items
+                                            if i.instance_id in rows}, writes)
             for item in items:
                 row = rows.get(item.instance_id)
                 if row is None:  # removed meanwhile: nothing to advance
@@ -862,6 +894,12 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
             for instance_id, step in steps.items():
                 step.stepped(rows[instance_id].rev)
             writes.flush(conn)
+        versions: dict[str, dict[str, int]] = {}
+        for (instance_id, name), version in writes.versions.items():
+            versions.setdefault(instance_id, {})[name] = version
+        for instance_id, step in steps.items():  # committed: the next step of these starts from memory
+            if step.state.status == "running":
+                self._keep_state(instance_id, rows[instance_id].rev + 1, step.state, versions.get(instance_id, {}))
         if self.observer is not None:
             self.observer.stepped(time.perf_counter() - began, len(items))
             for instance_id, step in steps.items():

@@ -76,7 +76,8 @@ class StepWriter:
             self.ended_at, self.error = self.now, self.ended.error
         self.log.stepped(self.state.tokens, self.state.status, self.now)
         self.writes.stepped(self.id, self.state, {
-            "state": dumps(self.state.to_dict(variables=False)), "status": self.state.status, "steps": self.state.steps,
+            "state": dumps(self.state.to_dict(variables=False, tokens=False)), "status": self.state.status,
+            "steps": self.state.steps,
             "rev": rev + 1, "ended_at": self.ended_at, "error": self.error})
 
     def apply(self, e: fx.Effect) -> ev.Event | None:

@@ -71,7 +71,9 @@ class InstanceRow(SQLModel, table=True):
 
 
 class TokenRow(SQLModel, table=True):
-    """A mirror of the instance state's tokens, for queries ("which instances wait at approval?")."""
+    """The instance's tokens, one row each (node and status as columns for queries: "which instances wait at
+    approval?"; the rest in ``data``). An instance's state row holds everything else, so a step that moves one
+    of 10,000 tokens writes one token row (``engine.runtime.writes``)."""
 
     __tablename__ = "wf_tokens"
     instance_id: str = Field(primary_key=True)
@@ -79,6 +81,7 @@ class TokenRow(SQLModel, table=True):
     node_id: str = Field(index=True)
     status: str
     parent: str | None = None
+    data: str | None = Field(default=None, sa_column=Column(Text))  # the rest of the token (JSON): via, waits, ...
 
 
 class VariableRow(SQLModel, table=True):

@@ -13,6 +13,11 @@ none of it (a 1 MB document is not rewritten at every step). :func:`load_states`
 Order matters where a later step undoes an earlier one in the same batch: a cancelled timer that was
 armed in this batch is simply never inserted; row-keyed deletes run before inserts; tokens are
 written as the difference between the state loaded and the state reached.
+
+Tokens are rows of their own (``wf_tokens``: node, status and parent as columns, the rest as JSON in
+``data``), and the instance row's ``state`` holds everything else. A step writes only the tokens the core
+marked touched (``InstanceState.touched``) and deletes those that are gone, so moving one token of a
+10,000-instance multi-instance activity writes one token row, not the other 9,999.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from engine.runtime.tables import (
     VariableHistoryRow,
     VariableRow,
 )
-from engine.semantics.state import InstanceState, Token
+from engine.semantics.state import InstanceState, Token, token_data
 
 INST, T, V, H = InstanceRow.__table__, TokenRow.__table__, VariableRow.__table__, VariableHistoryRow.__table__
 J, S, INC, X = JobRow.__table__, SubscriptionRow.__table__, IncidentRow.__table__, TaskExecutionRow.__table__
@@ -53,11 +58,14 @@ _DELETE_ENDED_SUBS = Prepared(delete(S).where(S.c.instance_id == bindparam("i"))
 _DELETE_SUB = Prepared(delete(S).where(S.c.id == bindparam("s")))
 _DELETE_TOKEN = Prepared(delete(T).where(T.c.instance_id == bindparam("i"), T.c.token_id == bindparam("t")))
 _UPDATE_TOKEN = Prepared(update(T).where(T.c.instance_id == bindparam("i"), T.c.token_id == bindparam("t"))
-                         .values(node_id=bindparam("n"), status=bindparam("st"), parent=bindparam("p")))
+                         .values(node_id=bindparam("n"), status=bindparam("st"), parent=bindparam("p"),
+                                 data=bindparam("d")))
 _UPDATE_VARIABLE = Prepared(update(V).where(V.c.instance_id == bindparam("i"), V.c.name == bindparam("nm"))
                             .values(value=bindparam("v"), version=bindparam("ver")))
 _VARIABLES = (select(V.c.instance_id, V.c.name, V.c.value, V.c.version).where(V.c.instance_id.in_(bindparam("ids",
               expanding=True))))
+_TOKENS = (select(T.c.instance_id, T.c.token_id, T.c.node_id, T.c.status, T.c.parent, T.c.data)
+           .where(T.c.instance_id.in_(bindparam("ids", expanding=True))))
 _UPDATE_INSTANCE = Prepared(update(INST).where(INST.c.id == bindparam("i")).values(
     state=bindparam("state"), status=bindparam("status"), steps=bindparam("steps"), rev=bindparam("rev"),
     ended_at=bindparam("ended_at"), error=bindparam("error")))
@@ -74,12 +82,21 @@ def dumps(value: Any) -> str:
 
 def load_states(conn: Connection, rows: dict[str, Any], writes: Writes | None = None) -> dict[str, InstanceState]:
     """The states of instance rows (``id`` and ``state`` columns), with their variables read from
-    ``wf_variables`` in one query; ``writes`` learns each variable's stored version (no second read when a
-    step changes it). A state stored before variables left it (older databases) is read the same way: the
-    variables table was always kept with it."""
-    states = {i: InstanceState.from_dict(loads(r.state)) for i, r in rows.items()}
-    for state in states.values():
+    ``wf_variables`` and their tokens from ``wf_tokens`` (in the order the core made them), one query each;
+    ``writes`` learns each variable's stored version (no second read when a step changes it). A state stored
+    before variables left it is read the same way (the variables table was always kept with it); one stored
+    before tokens had rows of their own carries them in its JSON (its ``wf_tokens`` rows were their mirror):
+    they are marked touched, so the next write completes their rows."""
+    states: dict[str, InstanceState] = {}
+    need: list[str] = []
+    for instance_id, row in rows.items():
+        data = loads(row.state)
+        state = states[instance_id] = InstanceState.from_dict(data)
         state.variables = {}
+        if "tokens" in data:
+            state.touched.update(state.tokens)
+        else:
+            need.append(instance_id)
     if states:
         for r in conn.execute(_VARIABLES, {"ids": list(states)}):
             states[r.instance_id].variables[r.name] = loads(r.value)
@@ -87,6 +104,14 @@ def load_states(conn: Connection, rows: dict[str, Any], writes: Writes | None = 
                 writes.versions[(r.instance_id, r.name)] = r.version
     if writes is not None:
         writes.versioned.update(states)
+    if need:
+        found: dict[str, list[Token]] = {}
+        for r in conn.execute(_TOKENS, {"ids": need}):
+            found.setdefault(r.instance_id, []).append(
+                Token(id=r.token_id, node=r.node_id, status=r.status, parent=r.parent, **loads(r.data or "{}")))
+        for instance_id, tokens in found.items():
+            tokens.sort(key=lambda t: (len(t.id), t.id))  # t1, t2, ..., t10: creation order
+            states[instance_id].tokens.update((t.id, t) for t in tokens)
     return states
 
 
@@ -105,8 +130,9 @@ class Writes:
         self.changes: list[tuple[str, str, Any, Any, str | None, str | None, datetime]] = []
         self.instances: dict[str, dict[str, Any]] = {}
         self.created: dict[str, dict[str, Any]] = {}  # new instances: inserted whole, no stored variables
-        self.tokens_before: dict[str, dict[str, tuple[str, str, str | None]]] = {}
+        self.tokens_before: dict[str, set[str]] = {}  # the token ids stored when the instance was loaded
         self.tokens_after: dict[str, dict[str, Token]] = {}
+        self.touched: dict[str, set[str]] = {}  # the tokens the core added or changed, per instance
         self.activities = ActivityBuffer()  # the activity history's rows (engine.runtime.history)
         self.versions: dict[tuple[str, str], int] = {}  # stored variable versions of the loaded instances
         self.versioned: set[str] = set()  # instances whose variable versions are known (load_states)
@@ -143,12 +169,14 @@ class Writes:
             del self.subs[sub_id]
 
     def loaded(self, instance_id: str, state: InstanceState) -> None:
-        """Remember the tokens as stored, once per instance, to write only what changed."""
+        """Remember which tokens are stored, once per instance, to write only what changed."""
         if instance_id not in self.tokens_before:
-            self.tokens_before[instance_id] = {t.id: (t.node, t.status, t.parent) for t in state.tokens.values()}
+            self.tokens_before[instance_id] = set(state.tokens)
 
     def stepped(self, instance_id: str, state: InstanceState, values: dict[str, Any]) -> None:
         self.tokens_after[instance_id] = state.tokens
+        self.touched.setdefault(instance_id, set()).update(state.touched)
+        state.touched.clear()
         self.instances[instance_id] = values
 
     # --- the end of the transaction -------------------------------------------------------------
@@ -188,18 +216,20 @@ class Writes:
     def _flush_tokens(self, conn: Connection) -> None:
         deletes, inserts, updates = [], [], []
         for instance_id, after in self.tokens_after.items():
-            before = self.tokens_before.get(instance_id, {})
-            for token_id in before.keys() - after.keys():
+            before = self.tokens_before.get(instance_id, set())
+            for token_id in before - after.keys():
                 deletes.append({"i": instance_id, "t": token_id})
-            for token in after.values():
-                now = (token.node, token.status, token.parent)
-                was = before.get(token.id)
-                if was is None:
-                    inserts.append({"instance_id": instance_id, "token_id": token.id, "node_id": token.node,
-                                    "status": token.status, "parent": token.parent})
-                elif was != now:
+            for token_id in self.touched.get(instance_id, ()):
+                token = after.get(token_id)
+                if token is None:
+                    continue  # added and removed within the transaction, or removed: deleted above
+                data = dumps(token_data(token))
+                if token_id in before:
                     updates.append({"i": instance_id, "t": token.id, "n": token.node, "st": token.status,
-                                    "p": token.parent})
+                                    "p": token.parent, "d": data})
+                else:
+                    inserts.append({"instance_id": instance_id, "token_id": token.id, "node_id": token.node,
+                                    "status": token.status, "parent": token.parent, "data": data})
         if deletes:
             _DELETE_TOKEN.executemany(conn, deletes)
         if updates:
@@ -232,6 +262,15 @@ class Writes:
             _INSERT_VARIABLE.executemany(conn, inserts)
         if updates:
             _UPDATE_VARIABLE.executemany(conn, updates)
+
+
+def rewrite_tokens(conn: Connection, instance_id: str, state: InstanceState) -> None:
+    """Write every token of ``state`` again (a migration renamed nodes inside them); their rows exist."""
+    rows = [{"i": instance_id, "t": t.id, "n": t.node, "st": t.status, "p": t.parent, "d": dumps(token_data(t))}
+            for t in state.tokens.values()]
+    if rows:
+        _UPDATE_TOKEN.executemany(conn, rows)
+    state.touched.clear()
 
 
 def guard_jobs(conn: Connection, job_ids: list[int], owner: str) -> set[int]:

@@ -227,6 +227,7 @@ class Semantics:
             self._set_vars(step, node_id, initial, actor)
         token = Token(id=state.next_id("t"), node=node_id, status="")
         state.tokens[token.id] = token
+        state.touched.add(token.id)
         step.queue.append((token, node_id, None))
         if self._has_listeners:
             self._arm_listeners(step, None, None)
@@ -286,6 +287,7 @@ class Semantics:
         token = step.state.tokens.get(event.token_id)
         if token is None:
             return  # stale: the work was interrupted or already done
+        step.state.touched.add(token.id)
         if token.status == COMPENSATING:
             handler = self._nodes.get(step.state.compensable[token.pending[0]].handler)
             if event.outputs and isinstance(handler, UserTask) and handler.for_compensation:
@@ -310,6 +312,7 @@ class Semantics:
         token = step.state.tokens.get(event.token_id)
         if token is None or token.status not in (WORK, COMPENSATING):
             return
+        step.state.touched.add(token.id)
         if token.status == COMPENSATING:
             entry = step.state.compensable[token.pending[0]]
             step.effects.append(fx.Compensation(token.id, entry.node, str(entry.handler), token.work_id or "",
@@ -332,6 +335,7 @@ class Semantics:
         token = step.state.tokens.get(event.token_id)
         if token is None or token.status != INCIDENT:
             return
+        step.state.touched.add(token.id)
         token.error = None
         node = self._nodes[token.node]
         if node.id in self._looped and not self._is_instance(step.state, token):
@@ -354,6 +358,7 @@ class Semantics:
         token = step.state.tokens.get(event.ref) or self._token_waiting(step.state, event.ref)
         if token is None:
             return  # stale: nothing waits for what failed (the shell records the failure without a token)
+        step.state.touched.add(token.id)
         token.waits.pop(event.ref, None)  # a timer whose step failed does not fire again by itself
         self._incident(step, token, event.error)
 
@@ -362,6 +367,7 @@ class Semantics:
         token = self._token_waiting(step.state, wait_id)
         if token is None:
             return  # stale: cancelled or already fired
+        step.state.touched.add(token.id)
         target = token.waits.pop(wait_id)
         if target == RETRY_WAIT:
             self._start_work(step, token, self._nodes[token.node], attempt=token.attempt + 1, arm=False)
@@ -409,6 +415,7 @@ class Semantics:
                     self._arm_condition(step, token, boundary.id, held=True)
                 extra = Token(id=step.state.next_id("t"), node=boundary.id, status="", parent=token.parent)
                 step.state.tokens[extra.id] = extra
+                step.state.touched.add(extra.id)
                 step.effects.append(fx.Entered(extra.id, boundary.id))
                 self._leave(step, extra, boundary)
 
@@ -440,6 +447,7 @@ class Semantics:
             step.effects.append(fx.InstanceEnded("completed"))
 
     def _arrive(self, step: _Step, token: Token, node_id: str, via: str | None) -> None:
+        step.state.touched.add(token.id)
         node = self._nodes[node_id]
         token.node, token.via, token.status = node_id, via, ""
         step.state.steps += 1
@@ -557,15 +565,18 @@ class Semantics:
                 except ExpressionError as exc:
                     if token.fired.get(wait_id) != -1:  # reported once, then treated as not holding
                         token.fired[wait_id] = -1
+                        step.state.touched.add(token.id)
                         step.effects.append(fx.Incident(token.id, node.id, f"condition of {node.id!r} failed: {exc}"))
                     continue
                 if holds and token.fired.get(wait_id, 0) != 1:
                     token.fired[wait_id] = 1
+                    step.state.touched.add(token.id)
                     self._on_wait_fired(step, wait_id, None)
                     fired = True
                     break  # the token may have moved: its other waits are looked at in the next round
-                if not holds:
+                if not holds and token.fired.get(wait_id) != 0:
                     token.fired[wait_id] = 0
+                    step.state.touched.add(token.id)
         return fired
 
     # --- event sub-processes (BPMN 2.0 §10.3.5) ------------------------------------------------
@@ -580,6 +591,7 @@ class Semantics:
             listener = Token(id=step.state.next_id("t"), node=esp.id, status=LISTEN,
                              parent=scope.id if scope is not None else None)
             step.state.tokens[listener.id] = listener
+            step.state.touched.add(listener.id)
             self._arm_listener(step, listener, start)
 
     def _arm_listener(self, step: _Step, listener: Token, start: Node, fired: int = 0) -> bool:
@@ -605,12 +617,14 @@ class Semantics:
         """A conditional boundary event or event sub-process start: a wait with no job, evaluated at the end of
         this step (so a condition true on arrival fires at once) and of every step that changes a variable."""
         wait_id = f"{token.id}.{target}.{step.state.next_id('')}"
+        step.state.touched.add(token.id)
         token.waits[wait_id] = target
         token.fired[wait_id] = 1 if held else 0
         step.changed = True
 
     def _listener_fired(self, step: _Step, listener: Token, wait_id: str, target: str,
                         payload: dict[str, Any] | None, due: datetime | None) -> None:
+        step.state.touched.add(listener.id)
         esp = self._nodes[listener.node]
         start = self._nodes[target]
         if payload:
@@ -637,11 +651,13 @@ class Semantics:
         if token is None:
             token = Token(id=state.next_id("t"), node=esp.id, status="", parent=parent)
             state.tokens[token.id] = token
+        state.touched.add(token.id)
         self._cancel_waits(step, token)
         token.node, token.status, token.work_id = esp.id, SCOPE, state.next_id("w")
         step.effects.append(fx.Entered(token.id, esp.id))
         child = Token(id=state.next_id("t"), node=start.id, status="", parent=token.id)
         state.tokens[child.id] = child
+        state.touched.add(child.id)
         step.queue.append((child, start.id, None))
         if self._has_listeners:
             self._arm_listeners(step, token, esp.id)
@@ -712,6 +728,7 @@ class Semantics:
         self._follow(step, token, chosen)
 
     def _follow(self, step: _Step, token: Token, flows: list[SequenceFlow]) -> None:
+        step.state.touched.add(token.id)
         if not flows:
             self._remove(step, token)
             return
@@ -720,6 +737,7 @@ class Semantics:
         for flow in flows[1:]:
             extra = Token(id=step.state.next_id("t"), node=token.node, status="", parent=token.parent)
             step.state.tokens[extra.id] = extra
+            step.state.touched.add(extra.id)
             step.queue.append((extra, flow.target, flow.id))
 
     def _holds(self, step: _Step, token: Token, flow: SequenceFlow) -> bool:
@@ -832,6 +850,7 @@ class Semantics:
         return self._upstream[node_id]
 
     def _race(self, step: _Step, token: Token, node: Node) -> None:
+        step.state.touched.add(token.id)
         token.status = RACE
         for flow in self._outgoing.get(node.id, []):
             target = self._nodes[flow.target]
@@ -850,6 +869,7 @@ class Semantics:
     # --- activities --------------------------------------------------------------------------
 
     def _start_work(self, step: _Step, token: Token, node: Node, attempt: int, arm: bool) -> None:
+        step.state.touched.add(token.id)
         token.status = WORK
         token.attempt = attempt
         if arm:
@@ -882,6 +902,7 @@ class Semantics:
         return now + delta
 
     def _sla_breached(self, step: _Step, token: Token) -> None:
+        step.state.touched.add(token.id)
         node = self._nodes[token.node]
         action = getattr(node, "on_timeout", None)
         step.effects.append(fx.SlaBreached(token.id, node.id, token.work_id or "", action))
@@ -890,6 +911,7 @@ class Semantics:
             self._finish_activity(step, token, node)
 
     def _finish_activity(self, step: _Step, token: Token, node: Node) -> None:
+        step.state.touched.add(token.id)
         self._cancel_waits(step, token)
         if node.is_activity and getattr(node, "compensation", None):
             inputs_names = getattr(node, "input_variables", None) or []
@@ -912,6 +934,7 @@ class Semantics:
         self._leave(step, token, node)
 
     def _enter_sub_process(self, step: _Step, token: Token, node: Node) -> None:
+        step.state.touched.add(token.id)
         token.status = SCOPE
         token.work_id = step.state.next_id("w")
         self._arm_boundaries(step, token, node)
@@ -922,6 +945,7 @@ class Semantics:
         for start in starts:
             child = Token(id=step.state.next_id("t"), node=start.id, status="", parent=token.id)
             step.state.tokens[child.id] = child
+            step.state.touched.add(child.id)
             step.queue.append((child, start.id, None))
         if self._has_listeners:
             self._arm_listeners(step, token, node.id)
@@ -944,6 +968,7 @@ class Semantics:
                 self._arm_condition(step, token, boundary.id)
 
     def _move_to_boundary(self, step: _Step, token: Token, boundary: BoundaryEvent) -> None:
+        step.state.touched.add(token.id)
         token.node, token.status, token.work_id, token.loop = boundary.id, "", None, None
         step.effects.append(fx.Entered(token.id, boundary.id))
         self._leave(step, token, boundary)
@@ -998,6 +1023,7 @@ class Semantics:
 
     def _loop_instance(self, step: _Step, body: Token, node: Node, index: int, item: Any = None) -> None:
         """Start instance ``index``: a token of its own under the body, with its local variables."""
+        step.state.touched.add(body.id)
         mi = getattr(node, "multi_instance", None)
         local: dict[str, Any] = {"loopCounter": index}
         if mi is not None:
@@ -1007,6 +1033,7 @@ class Semantics:
                 local[mi.output_element] = None  # what the instance writes there stays its own (Zeebe's rule)
         instance = Token(id=step.state.next_id("t"), node=node.id, status="", parent=body.id, locals=local)
         step.state.tokens[instance.id] = instance
+        step.state.touched.add(instance.id)
         loop = body.loop
         assert loop is not None
         loop["active"] += 1
@@ -1015,15 +1042,20 @@ class Semantics:
 
     def _loop_instance_done(self, step: _Step, instance: Token, node: Node) -> None:
         """An instance completed: keep its output, move the counters, then the next instance or the end."""
+        step.state.touched.add(instance.id)
         state = step.state
         body = state.tokens[instance.parent]  # type: ignore[index]
+        state.touched.add(body.id)
         loop = body.loop
         assert loop is not None
         mi = getattr(node, "multi_instance", None)
         index = (instance.locals or {}).get("loopCounter", 0)
         if mi is not None and mi.output_element:
             try:
-                loop["out"][index] = expressions.evaluate(mi.output_element, self._scope_vars(state, instance))
+                scope = self._scope_vars(state, instance)
+                name = mi.output_element  # a variable's name (the common case) is read without the evaluator
+                loop["out"][index] = scope.get(name) if name.isidentifier() and name not in expressions.CONSTANTS \
+                    else expressions.evaluate(name, scope)
             except ExpressionError as exc:
                 self._incident(step, instance, f"output element of {node.id!r} failed: {exc}")
                 return
@@ -1059,6 +1091,7 @@ class Semantics:
 
     def _loop_resume(self, step: _Step, body: Token, node: Node) -> None:
         """After a retried incident at the body: the next run or instance, or the end."""
+        step.state.touched.add(body.id)
         loop = body.loop
         assert loop is not None
         mi = getattr(node, "multi_instance", None)
@@ -1104,6 +1137,7 @@ class Semantics:
 
     def _loop_complete(self, step: _Step, body: Token, node: Node) -> None:
         """All instances are done (or the completion condition held): set the output collection, move on."""
+        step.state.touched.add(body.id)
         mi = getattr(node, "multi_instance", None)
         loop = body.loop or {}
         self._cancel_waits(step, body)
@@ -1119,13 +1153,13 @@ class Semantics:
         body = state.tokens.get(token.parent)
         return body is not None and body.loop is not None and body.node == token.node
 
-    def _local_scopes(self, state: InstanceState, token: Token) -> list[dict[str, Any]]:
-        """The local variables of the token's scopes, innermost first (empty outside loop instances)."""
+    def _local_scopes(self, state: InstanceState, token: Token) -> list[Token]:
+        """The tokens of the token's scopes that hold local variables, innermost first (none outside loops)."""
         scopes = []
         current: Token | None = token
         while current is not None:
             if current.locals is not None:
-                scopes.append(current.locals)
+                scopes.append(current)
             current = state.tokens.get(current.parent) if current.parent else None
         return scopes
 
@@ -1187,6 +1221,7 @@ class Semantics:
                     else:
                         extra = Token(id=step.state.next_id("t"), node=boundary.id, status="", parent=scope.parent)
                         step.state.tokens[extra.id] = extra
+                        step.state.touched.add(extra.id)
                         step.effects.append(fx.Entered(extra.id, boundary.id))
                         self._leave(step, extra, boundary)
                     caught = True
@@ -1213,11 +1248,13 @@ class Semantics:
             self._end_instance(step, "failed", f"error {node.error_code!r} thrown by {node.id!r} was not caught")
 
     def _incident(self, step: _Step, token: Token, error: str) -> None:
+        step.state.touched.add(token.id)
         token.status = INCIDENT
         token.error = error
         step.effects.append(fx.Incident(token.id, token.node, error))
 
     def _compensate(self, step: _Step, token: Token, node: CompensationThrowEvent) -> None:
+        step.state.touched.add(token.id)
         path = self._scope_path[node.id]
         entries = step.state.compensable
         if node.activity:
@@ -1229,6 +1266,7 @@ class Semantics:
         self._next_compensation(step, token)
 
     def _next_compensation(self, step: _Step, token: Token) -> None:
+        step.state.touched.add(token.id)
         if not token.pending:
             token.status = ""
             self._leave(step, token, self._nodes[token.node])
@@ -1254,12 +1292,14 @@ class Semantics:
     # --- waits ---------------------------------------------------------------------------------
 
     def _arm_timer(self, step: _Step, token: Token, target: str, due: datetime, purpose: str) -> str:
+        step.state.touched.add(token.id)
         wait_id = f"{token.id}.{target}.{step.state.next_id('')}"
         token.waits[wait_id] = target
         step.effects.append(fx.ScheduleTimer(wait_id, due, token.id, token.node, purpose))
         return wait_id
 
     def _arm_message(self, step: _Step, token: Token, node: Any, target: str) -> None:
+        step.state.touched.add(token.id)
         wait_id = f"{token.id}.{target}.{step.state.next_id('')}"
         token.waits[wait_id] = target
         correlation = self._correlation(node.correlation_key, self._scope_vars(step.state, token))
@@ -1267,6 +1307,7 @@ class Semantics:
 
     def _arm_signal(self, step: _Step, token: Token, node: Any, target: str) -> None:
         wait_id = f"{token.id}.{target}.{step.state.next_id('')}"
+        step.state.touched.add(token.id)
         token.waits[wait_id] = target
         step.effects.append(fx.Subscribe(wait_id, node.signal, None, token.id, node.id, kind="signal"))
 
@@ -1284,6 +1325,7 @@ class Semantics:
     def _cancel_waits(self, step: _Step, token: Token) -> None:
         if not token.waits and not token.fired:
             return
+        step.state.touched.add(token.id)
         for wait_id, target in token.waits.items():
             node = self._nodes.get(target)
             if target in (SLA, RETRY_WAIT) or isinstance(node, TimerCatchEvent | TimerBoundaryEvent | TimerStartEvent):
@@ -1307,6 +1349,7 @@ class Semantics:
 
     def _interrupt(self, step: _Step, token: Token) -> None:
         """Cancel what a token is doing: its work, its waits, and (a sub-process) all its inner tokens."""
+        step.state.touched.add(token.id)
         if token.status in (WORK, COMPENSATING) and token.work_id:  # a handler's human task closes too
             step.effects.append(fx.CancelWork(token.id, token.node, token.work_id))
         self._cancel_waits(step, token)
@@ -1380,11 +1423,12 @@ class Semantics:
             if scopes:
                 rest = {}
                 for name, value in values.items():
-                    scope = next((s for s in scopes if name in s), None)
-                    if scope is None:
+                    owner = next((t for t in scopes if name in t.locals), None)  # type: ignore[operator]
+                    if owner is None:
                         rest[name] = value
-                    elif scope[name] != value:
-                        scope[name] = value
+                    elif owner.locals[name] != value:  # type: ignore[index]
+                        owner.locals[name] = value  # type: ignore[index]
+                        step.state.touched.add(owner.id)
                         step.changed = True
                 values = rest
         variables = step.state.variables

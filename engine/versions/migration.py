@@ -46,7 +46,7 @@ from engine.runtime.tables import (
     TokenRow,
     VariableRow,
 )
-from engine.runtime.writes import dumps, load_states
+from engine.runtime.writes import dumps, load_states, rewrite_tokens
 from engine.security import guard
 from engine.semantics import InstanceState
 from engine.semantics.state import JOIN
@@ -278,8 +278,10 @@ def _migrate_one(engine: Engine, instance_id: str, old: ProcessDefinition, new: 
         if not check.ok:
             return "; ".join(check.refusals)
         _rename(conn, instance_id, state, mapping, now)
+        rewrite_tokens(conn, instance_id, state)
         conn.execute(_MOVE_INSTANCE, {"i": instance_id, "b_version": new.version,
-                                      "b_state": dumps(state.to_dict(variables=False)), "b_rev": row.rev + 1})
+                                      "b_state": dumps(state.to_dict(variables=False, tokens=False)),
+                                      "b_rev": row.rev + 1})
         conn.execute(_RECORD, {"instance_id": instance_id, "definition_name": new.id, "from_version": old.version,
                                "to_version": new.version, "mapping": dumps(check.moves), "actor": actor, "at": now})
     return None
