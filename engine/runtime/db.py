@@ -138,8 +138,8 @@ def _connect(url: str, reader: bool, shown: str | None, **kwargs: Any) -> SAEngi
             return engine
 
         @event.listens_for(engine, "begin")
-        def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(conn: Any) -> None:  # on the driver's connection: no statement machinery for one keyword
+            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
     else:
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
     if shown is not None:

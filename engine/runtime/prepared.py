@@ -7,9 +7,10 @@ converts its values with the columns' own bind processors (``UtcDateTime`` and t
 and hands them to the DBAPI cursor of the caller's connection, inside the caller's transaction. What the
 database sees is exactly what SQLAlchemy would send.
 
-Scope: INSERT / UPDATE / DELETE with named ``bindparam`` values, optionally ``RETURNING`` plain columns
-(integers, text: no result processing). Columns the rows leave out get their scalar Python defaults, as
-SQLAlchemy does. Reads that need typed results stay on SQLAlchemy. These statements bypass SQLAlchemy's
+Scope: INSERT / UPDATE / DELETE with named ``bindparam`` values, optionally ``RETURNING`` plain columns,
+and SELECTs of plain columns (integers, text: results are not processed, so no dates or booleans).
+Columns the rows leave out get their scalar Python defaults, as SQLAlchemy does. Reads that need typed
+results stay on SQLAlchemy. These statements bypass SQLAlchemy's
 cursor events (nothing in the engine listens to them).
 """
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert, UpdateBase
 
 
@@ -42,7 +44,7 @@ class Prepared:
 
     __slots__ = ("_by_dialect", "statement")
 
-    def __init__(self, statement: UpdateBase) -> None:
+    def __init__(self, statement: UpdateBase | Select[Any]) -> None:
         self.statement = statement
         self._by_dialect: dict[tuple[str, str, str, tuple[str, ...] | None], _Compiled] = {}
 
@@ -89,6 +91,10 @@ class Prepared:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(c.sql, self._params(c, row))
         return cursor
+
+    def first(self, conn: Connection, row: dict[str, Any]) -> tuple[Any, ...] | None:
+        """A SELECT's first row as the driver returns it (a tuple), or None."""
+        return self.execute(conn, row).fetchone()  # type: ignore[no-any-return]
 
     def executemany(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Run for every row: one ``executemany`` per run of rows with the same keys (psycopg pipelines it)."""

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from engine.errors import EngineError
 from engine.runtime.clock import aware
 from engine.runtime.ids import new_instance_id
+from engine.runtime.prepared import Prepared
 from engine.runtime.tables import DefinitionRow, RolloutChangeRow, RolloutRow
 from engine.security import guard
 
@@ -41,9 +42,9 @@ if TYPE_CHECKING:
 
 D, R, RC = DefinitionRow.__table__, RolloutRow.__table__, RolloutChangeRow.__table__
 # A start's one lookup: the rollout policy's weights (or NULL) and the latest deployed version (or NULL).
-_POLICY_AND_LATEST = select(
+_POLICY_AND_LATEST = Prepared(select(
     select(R.c.weights).where(R.c.name == bindparam("n")).scalar_subquery().label("weights"),
-    select(func.max(D.c.version)).where(D.c.name == bindparam("n")).scalar_subquery().label("latest"))
+    select(func.max(D.c.version)).where(D.c.name == bindparam("n")).scalar_subquery().label("latest")))
 
 
 @dataclass(frozen=True)
@@ -226,9 +227,9 @@ def assign(conn: Connection, name: str, version: int | None,
     ids = [new_instance_id() for _ in business_keys]
     if version is not None:
         return [(i, version) for i in ids]
-    row = conn.execute(_POLICY_AND_LATEST, {"n": name}).first()
-    if row is None or row.weights is None:
-        return [(i, row.latest if row is not None else None) for i in ids]
-    weights = {int(v): float(w) for v, w in json.loads(row.weights).items()}
+    row = _POLICY_AND_LATEST.first(conn, {"n": name})  # (weights text or None, latest version or None)
+    if row is None or row[0] is None:
+        return [(i, row[1] if row is not None else None) for i in ids]
+    weights = {int(v): float(w) for v, w in json.loads(row[0]).items()}
     return [(i, choose_version(name, weights, key if key is not None else i))
             for i, key in zip(ids, business_keys, strict=True)]
