@@ -322,7 +322,8 @@ class _Validator:
             if not esp and timer is not None and timer.kind == "duration":
                 self.error(node.id, f"{describe(node)}: a timer start needs a date or a cycle (a duration has nothing "
                                     "to count from; inside an event sub-process it counts from when its scope starts)")
-            if not esp and node.kind in EVENT_SUB_PROCESS_START_KINDS:  # type: ignore[attr-defined]
+            if (not esp and node.kind in EVENT_SUB_PROCESS_START_KINDS  # type: ignore[attr-defined]
+                    and not (s.id is None and node.kind == "conditional_start")):  # type: ignore[attr-defined]
                 self.error(node.id, f"{describe(node)} starts only an event sub-process (triggered_by_event): put it "
                                     "in one, or use another start event")
             if not esp and getattr(node, "interrupting", True) is False:

@@ -207,3 +207,25 @@ def test_bpmn_round_trip_and_the_corpus_files() -> None:
         if path.exists():  # nothing left out but call activities (issue 16's other part)
             left = import_bpmn(path.read_bytes(), source=name, lenient=True).unsupported_elements
             assert set(left) <= {"callActivity"}, left
+
+
+def test_top_level_conditional_starts_start_when_evaluated_true(db_url: str) -> None:
+    """A conditional start event at the top of a process starts an instance when Engine.evaluate_conditions
+    finds its condition true for the given variables (Camunda 7's evaluateConditions)."""
+    b = ProcessBuilder("big_order", variables={"amount": "integer"})
+    b.conditional_start("large", "amount > 1000").user("review", assignee="ann").end("done")
+    d = b.build()
+    other = ProcessBuilder("small_order", variables={"amount": "integer"})
+    other.conditional_start("small", "amount <= 1000").end("ok")
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
+    engine.deploy(d)
+    engine.deploy(other.build())
+    (started,) = engine.evaluate_conditions({"amount": 5000})
+    view = engine.instance(started)
+    assert view.definition == "big_order" and view.active_nodes == ["review"]
+    (small,) = engine.evaluate_conditions({"amount": 10})
+    assert engine.instance(small).definition == "small_order"
+    with pytest.raises(Exception, match="not a declared variable"):
+        engine.evaluate_conditions({"amount": 5000, "other": 1})
+    assert len(engine.instances(definition="big_order")) == 1  # nothing more started
+    assert import_bpmn(to_bpmn(d)).definition == d

@@ -33,8 +33,7 @@ not the default one for the kind, so an export writes it back:
 A scriptTask whose script is assignments of safe expressions is a script_task (``engine.model.scripts``).
 Refused (strict) or replaced by a placeholder and reported (lenient): any other scriptTask, businessRuleTask,
 callActivity (-> task), complexGateway (-> inclusive gateway), transaction (-> sub_process),
-adHocSubProcess (-> task), cancel events, a conditional start outside an event sub-process, an event sub-process
-started by compensation (-> plain start/end/task;
+adHocSubProcess (-> task), cancel events, an event sub-process started by compensation (-> plain start/end/task;
 boundary events and event sub-processes are left out with their outgoing flows), loops and
 multi-instance (-> a single run), a default flow on a call activity or business rule task, timers that do not
 parse (-> the
@@ -787,7 +786,7 @@ class Reader:
                 if code is not None:
                     data["escalation_code"] = code
                 return "escalation_start", None, None
-            if in_esp and trigger == "conditional":
+            if trigger == "conditional":  # inside an event sub-process, or Engine.evaluate_conditions at the top
                 return self._conditional(definition, data, placeholder, "conditional_start")
             if trigger == "timer":
                 found = self._timer(definition, data, "timer_start", placeholder)

@@ -149,7 +149,9 @@ class EscalationStartEvent(Node):
 
 class ConditionalStartEvent(Node):
     """Starts an event sub-process when ``condition`` becomes true while its enclosing scope runs (evaluated
-    when the scope starts and at the end of every step that changed a variable; BPMN 2.0 §10.5.2)."""
+    when the scope starts and at the end of every step that changed a variable; BPMN 2.0 §10.5.2). At the top
+    of a process it starts an instance when ``Engine.evaluate_conditions(variables)`` finds it true for them
+    (Camunda 7's condition evaluation)."""
 
     kind: Literal["conditional_start"] = "conditional_start"
     condition: Expression

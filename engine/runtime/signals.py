@@ -79,6 +79,32 @@ class SignalApi:
         reached = self._deliver_signal(name, payload, now)
         return reached + self._start_by_signal(name, payload, None)
 
+    def evaluate_conditions(self, variables: Mapping[str, Any] | None = None) -> list[str]:
+        """Start every definition (latest version) whose top-level conditional start event's condition holds for
+        ``variables`` (Camunda 7's ``evaluateConditions``; BPMN 2.0 §10.5.2), one instance each with those
+        variables, all in one transaction; returns their ids. The operator's ``start`` rule. Raises
+        ``EngineError`` (nothing started) when the variables do not fit a definition that would start."""
+        guard.authorize(self, "start", "conditional start events")  # type: ignore[arg-type]
+        values = dict(variables or {})
+        problems = values_problems(values)
+        if problems:
+            raise EngineError("cannot evaluate conditions: " + "; ".join(problems))
+        with self.reader.connect() as conn:
+            latest = conn.execute(select(D.c.name, func.max(D.c.version)).group_by(D.c.name).order_by(D.c.name)).all()
+        targets = [(n, v, held[0]) for n, v in latest if (held := self.semantics(n, v).conditional_starts(values))]
+        started: list[str] = []
+        if not targets:
+            return started
+        writes = Writes()
+        with self.db.begin() as conn:
+            for definition_name, version, start in targets:
+                definition = self.definition(definition_name, version, conn)
+                checked = dict(values)
+                self._check_variables(definition, checked)
+                started.append(self._start_in(conn, writes, definition, checked, None, start_node=start))
+            writes.flush(conn)
+        return started
+
     def _broadcast_thrown(self, job: Any, payload: dict[str, Any]) -> None:
         """A signal throw or end event's job."""
         from engine.runtime.clock import aware

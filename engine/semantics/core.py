@@ -269,6 +269,20 @@ class Semantics:
         """Message name -> start node id, for messages that start instances."""
         return {n.message: n.id for n in self.definition.start_nodes() if n.kind == "message_start"}  # type: ignore[attr-defined]
 
+    def conditional_starts(self, variables: Mapping[str, Any]) -> list[str]:
+        """The top-level conditional start events whose condition holds for ``variables`` (with the declared
+        defaults), in model order; a condition that cannot be evaluated does not hold (BPMN 2.0 §10.5.2)."""
+        values = {**self._defaults, **variables}
+        held = []
+        for node in self.definition.start_nodes():
+            if node.kind == "conditional_start":  # type: ignore[attr-defined]
+                try:
+                    if expressions.evaluate(node.condition, values):  # type: ignore[attr-defined]
+                        held.append(node.id)
+                except ExpressionError:
+                    continue
+        return held
+
     def signal_starts(self) -> dict[str, str]:
         """Signal name -> start node id, for signals that start instances (BPMN 2.0 §10.5.2)."""
         return {n.signal: n.id for n in self.definition.start_nodes() if n.kind == "signal_start"}  # type: ignore[attr-defined]
