@@ -120,6 +120,12 @@ def start_values(definition: ProcessDefinition, raw: Mapping[str, Any]) -> dict[
 
 # --- the inbox ---------------------------------------------------------------------------------------------
 
+def claim_first(task: Mapping[str, Any]) -> bool:
+    """Whether the task must be claimed before it can be completed (``UserTask.requires_claim``, nobody holds it):
+    the engine refuses completing it under rule ``task.complete`` until then."""
+    return bool(task.get("requires_claim")) and task.get("assignee") is None
+
+
 def is_overdue(task: Mapping[str, Any], now: datetime) -> bool:
     due = task.get("due_at")
     return due is not None and aware(due) < aware(now)

@@ -32,6 +32,7 @@ HINTS = {
     "input_variables": "Process variables passed to the agent (comma-separated).",
     "output_variables": "Keys of the agent's result written back as process variables (comma-separated).",
     "candidate_groups": "Groups whose members may claim the task (comma-separated).",
+    "requires_claim": "A group member must claim the task before completing it (else completing claims it).",
     "timeout": "ISO-8601 duration after which a call counts as failed, e.g. PT30S.",
     "backoff": "ISO-8601 duration before the first retry, e.g. PT1S.",
     "max_backoff": "Longest wait between retries (ISO-8601), e.g. PT10M.",

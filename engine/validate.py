@@ -553,6 +553,9 @@ class _Validator:
         if not node.assignee and not node.candidate_groups:
             self.warn(node.id, f"{name} has no assignee and no candidate groups: it shows in nobody's inbox; set "
                                "assignee= or candidate_groups=")
+        if node.requires_claim and not node.candidate_groups:
+            self.warn(node.id, f"{name} has requires_claim but no candidate groups: only a candidate claims a task, "
+                               "so it has no effect; set candidate_groups= or drop requires_claim")
         if node.on_timeout is not None and not node.sla:
             self.warn(node.id, f"{name} has on_timeout but no sla: the timeout never happens; set sla (e.g. 'PT4H')")
 

@@ -288,3 +288,29 @@ def test_a_task_that_left_the_inbox_shows_no_complete_form(db: str) -> None:
     assert not [b for b in at.button if b.key in ("tasks_claim", "tasks_delegate")]
     at.button(key="tasks_dismiss").click().run()
     assert not any("It left your inbox" in w.value for w in at.warning)
+
+
+def test_a_task_that_requires_a_claim_says_claim_first_until_claimed(db: str) -> None:
+    from engine.model import FormField, ProcessBuilder
+
+    tasks_page()  # the app's runtime opens the database and seeds the personas
+    b = ProcessBuilder("triage", variables={"ok": bool})
+    b.start().user("triage", title="Triage the alert", candidate_groups=["on-call"], requires_claim=True,
+                   form=[FormField(name="ok", type="boolean")]).end()
+    system = Engine(db, principal=Principal.system())
+    system.deploy(b.build())
+    iid = system.start("triage")
+    (task,) = system.tasks(instance_id=iid)
+    at = AppTest.from_file(str(APP / PAGE), default_timeout=30)
+    at.session_state["acting_as"] = "on-call"
+    at.run()
+    assert not at.exception and at.selectbox(key="tasks_task").value == task["id"]
+    complete = f"tasks_complete_button:{task['id']}"
+    assert any("claim first" in m.value for m in at.markdown)
+    assert at.button(key=complete).disabled
+    at.button(key="tasks_claim").click().run()
+    assert not at.exception and not any("claim first" in m.value for m in at.markdown)
+    assert not at.button(key=complete).disabled
+    at.button(key=complete).click().run()
+    assert not at.exception
+    assert system.tasks(instance_id=iid, status=None)[0]["completed_by"] == "on-call"

@@ -323,3 +323,80 @@ def test_completing_an_unclaimed_group_task_checks_the_persons_groups(db_url: st
     assert engine.tasks()[0]["status"] == "open"
     engine.complete_task(task["id"], {}, actor="ada", groups=["finance"])
     assert engine.tasks() == []
+
+
+# --- a task that requires a claim (UserTask.requires_claim) ----------------------------------------------------
+
+
+def claim_desk(name: str = "claim_desk", requires_claim: bool = True) -> Any:
+    b = ProcessBuilder(name, variables={"ok": bool})
+    b.start().user("review", title="Review", candidate_groups=["desk"], requires_claim=requires_claim,
+                   form=[FormField(name="ok", type="boolean", required=True)]).end()
+    return b.build()
+
+
+def test_a_task_that_requires_a_claim_is_refused_to_a_candidate_until_claimed(db_url: str) -> None:
+    from sqlalchemy import func, select
+
+    from engine.errors import AuthorizationError
+    from engine.runtime.tables import HumanTaskRow, TaskAuditRow
+    from engine.security import audit_trail
+
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
+    engine.deploy(claim_desk())
+    iid = engine.start("claim_desk")
+    (task,) = engine.tasks(instance_id=iid)
+    assert task["requires_claim"] is True
+    dana = engine.acting_as(Principal("dana", groups={"desk"}))
+
+    def rows() -> tuple[int, int]:
+        with engine.db.connect() as conn:
+            return (conn.execute(select(func.count()).select_from(TaskAuditRow.__table__)).scalar_one(),
+                    conn.execute(select(func.count()).select_from(HumanTaskRow.__table__)
+                                 .where(HumanTaskRow.__table__.c.status == "open")).scalar_one())
+
+    before = rows()
+    with pytest.raises(AuthorizationError, match=r"'dana' may not complete task \d+ before claiming it: it requires "
+                                                 r"a claim \(claim first\) \(task.complete: ") as refused:
+        dana.complete_task(task["id"], {"ok": True})
+    assert refused.value.rule == "task.complete" and rows() == before
+    with pytest.raises(AuthorizationError, match="claim first"):  # the embedded caller naming the person: same rule
+        engine.complete_task(task["id"], {"ok": True}, actor="dana", groups=["desk"])
+    assert list(audit_trail(engine.db, action="task.complete")["outcome"]) == ["refused", "refused"]
+    dana.claim(task["id"])
+    dana.unclaim(task["id"])  # back with the group: a claim is needed again
+    with pytest.raises(AuthorizationError, match="claim first"):
+        dana.complete_task(task["id"], {"ok": True})
+    dana.claim(task["id"])
+    dana.complete_task(task["id"], {"ok": True})
+    assert engine.instance(iid).status == "completed"
+    assert engine.tasks(instance_id=iid, status=None)[0]["completed_by"] == "dana"
+
+
+def test_without_requires_claim_completing_claims_it_and_the_system_may_always_complete(db_url: str) -> None:
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
+    engine.deploy(claim_desk("plain_desk", requires_claim=False))
+    engine.deploy(claim_desk())
+    plain, strict = engine.start("plain_desk"), engine.start("claim_desk")
+    dana = engine.acting_as(Principal("dana", groups={"desk"}))
+    dana.complete_task(engine.tasks(instance_id=plain)[0]["id"], {"ok": True})  # completing claims it
+    engine.complete_task(engine.tasks(instance_id=strict)[0]["id"], {"ok": False})  # the system itself: no person
+    assert engine.instance(plain).status == engine.instance(strict).status == "completed"
+
+
+def test_requires_claim_travels_through_yaml_bpmn_and_validation() -> None:
+    from engine.bpmn import from_bpmn, to_bpmn
+    from engine.model import from_yaml, to_yaml
+    from engine.validate import validate
+
+    definition = claim_desk()
+    assert "requires_claim: true" in to_yaml(definition)
+    assert from_yaml(to_yaml(definition)) == definition
+    xml = to_bpmn(definition)
+    assert '"requires_claim": true' in xml  # our extension fields (waooaw:fields) on the user task
+    assert from_bpmn(xml).node("review").requires_claim is True  # type: ignore[attr-defined]
+    assert not [p for p in validate(definition) if "requires_claim" in p.message]
+    lonely = ProcessBuilder("lonely")
+    lonely.start().user("review", title="Review", assignee="ann", requires_claim=True).end()
+    (warning,) = [p for p in validate(lonely.build()) if "requires_claim" in p.message]
+    assert warning.severity == "warning" and warning.where == "review" and "no candidate groups" in warning.message

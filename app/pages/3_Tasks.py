@@ -8,6 +8,7 @@ import streamlit as st
 
 from app.chrome import page, prefer_deployed
 from app.engine_session import (
+    claim_first,
     countdown,
     form_values,
     inbox_table,
@@ -68,6 +69,9 @@ else:
         badges.badge(f"assigned to {task['assignee']}", icon=":material/person:", color="gray")
     elif not gone and task.get("candidate_groups"):
         badges.badge("offered to " + ", ".join(task["candidate_groups"]), icon=":material/group:", color="gray")
+    must_claim = not gone and claim_first(task)
+    if must_claim:
+        badges.badge("claim first", icon=":material/back_hand:", color="orange")
 
     # what the approver approves: the instance's key and variables, and a way to its page
     about = task_context(engine, task)
@@ -107,7 +111,9 @@ else:
                         "variables above." + (f" Not set yet: {unset}. If a later decision needs one of them, "
                                               "the design must give this task a form field for it (Designer)."
                                               if unset else ""), icon=":material/info:")
-            if st.form_submit_button("Complete", type="primary", key=f"tasks_complete_button:{task_id}"):
+            if st.form_submit_button("Complete", type="primary", key=f"tasks_complete_button:{task_id}",
+                                     disabled=must_claim, help="This task requires a claim: claim it first, then "
+                                     "complete it." if must_claim else None):
                 st.session_state["flash_instance"] = task["instance_id"]
                 act(ctx, f"Task {task_id} completed.", engine.complete_task, task_id,
                     form_values(task["form"], values), actor=user, groups=groups, forget=("tasks_working",))

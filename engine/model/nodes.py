@@ -619,12 +619,16 @@ def notify(message: str) -> OnTimeout:
 
 
 class UserTask(Activity):
-    """Work done by a person: appears in an inbox, completed with a form, due within an SLA."""
+    """Work done by a person: appears in an inbox, completed with a form, due within an SLA.
+
+    ``requires_claim``: a member of a candidate group must claim the task before completing it (Camunda's
+    Tasklist asks the same of a group task); otherwise completing an unclaimed group task claims it."""
 
     kind: Literal["user_task"] = "user_task"
     title: str | None = None
     assignee: str | None = None
     candidate_groups: list[str] = Field(default_factory=list)
+    requires_claim: bool = False
     form: list[FormField] = Field(default_factory=list)
     sla: Duration | None = None
     sla_calendar: str | None = None  # count the SLA in this calendar's working time

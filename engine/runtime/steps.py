@@ -146,7 +146,8 @@ class StepWriter:
             task_id = self.conn.execute(_INSERT_TASK, {
                 "instance_id": self.id, "token_id": e.token_id, "work_id": e.work_id, "node_id": e.node_id,
                 "title": node.title or node.label, "assignee": node.assignee,
-                "candidate_groups": dumps(node.candidate_groups), "status": "open", "escalated": False,
+                "candidate_groups": dumps(node.candidate_groups), "requires_claim": node.requires_claim,
+                "status": "open", "escalated": False,
                 "form": dumps([f.model_dump(mode="json") for f in node.form]), "created_at": self.now,
                 "due_at": e.due}).inserted_primary_key[0]
             self.conn.execute(_INSERT_TASK_AUDIT, {

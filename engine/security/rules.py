@@ -9,7 +9,8 @@ Human tasks need no role. ``check_task`` applies the task actor rules (Camunda's
 
 - ``task.claim``: the task is open and unassigned, and the user is in one of its candidate groups;
 - ``task.complete``: the user is the assignee, or the task is unassigned and the user is in one of its
-  candidate groups (completing it claims it);
+  candidate groups (completing it claims it), unless the task requires a claim (``UserTask.requires_claim``,
+  as Camunda's Tasklist): then a candidate claims it first and completes it as its assignee;
 - ``task.delegate``: as ``task.complete`` (the holder, or a candidate when nobody holds it);
 - ``task.unclaim``: the user is the assignee.
 
@@ -64,6 +65,8 @@ TASK_RULES = {
     "claim": "task.claim: an unassigned task may be claimed by a member of one of its candidate groups",
     "complete": "task.complete: only the assignee, or a member of a candidate group while nobody holds the task, "
                 "may complete it",
+    "complete.claim": "task.complete: this task requires a claim; a member of a candidate group claims it first, "
+                      "then completes it as its assignee",
     "delegate": "task.delegate: only the assignee, or a member of a candidate group while nobody holds the task, "
                 "may delegate it",
     "unclaim": "task.unclaim: only the assignee may give a task back",
@@ -91,6 +94,13 @@ def require(principal: Principal, action: str, target: str | None = None) -> Rul
                              f"{principal.user!r} has roles: {has}", action)
 
 
+def _requires_claim(get: Any) -> bool:
+    try:
+        return bool(get("requires_claim"))
+    except (KeyError, AttributeError):  # a row read before the column existed
+        return False
+
+
 def check_task(principal: Principal, task: Mapping[str, Any] | Any, verb: str) -> None:
     """Apply the task actor rule for ``verb`` (claim, complete, delegate, unclaim) to a task row
     (mapping or row with ``id``, ``assignee``, ``candidate_groups`` as a list or JSON text).
@@ -115,6 +125,9 @@ def check_task(principal: Principal, task: Mapping[str, Any] | Any, verb: str) -
     elif not candidates:
         reason = "it is offered to nobody (no assignee, no candidate groups)"
     elif principal.in_any(candidates):
+        if verb == "complete" and _requires_claim(get):
+            raise AuthorizationError(f"{user!r} may not complete task {task_id} before claiming it: it requires a "
+                                     f"claim (claim first) ({TASK_RULES['complete.claim']})", "task.complete")
         return
     else:
         mine = ", ".join(sorted(principal.groups)) or "no groups"
