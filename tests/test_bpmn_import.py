@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.bpmn import from_bpmn, import_bpmn
+from engine.bpmn import from_bpmn, import_bpmn, to_bpmn
 from engine.errors import DefinitionError
 from engine.model.nodes import FormField, RetryPolicy
 
@@ -224,6 +224,27 @@ def test_compensation_boundary_and_handler_fold_into_the_activity() -> None:
     for handler in ("cancelFlight", "cancelHotel"):  # user tasks: kept as handler activities (people undo it)
         assert d.node(handler).kind == "user_task" and d.node(handler).for_compensation  # type: ignore[attr-defined]
     assert d.node("throwCompensation").kind == "compensation_throw"
+
+
+def test_a_service_task_compensation_handler_is_an_activity_of_the_process() -> None:
+    """BPMN 2.0 §10.7.2 (and what the Designer canvas draws): the isForCompensation service task associated with
+    the compensation boundary event stays an activity, with its agent; a script-task handler is folded into a
+    handler name (the core cannot run a script as a handler)."""
+    xml = doc('''<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="charge"/>
+      <bpmn:serviceTask id="charge" camunda:class="com.acme.Charge"/>
+      <bpmn:sequenceFlow id="f2" sourceRef="charge" targetRef="e"/><bpmn:endEvent id="e"/>
+      <bpmn:boundaryEvent id="b" attachedToRef="charge"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>
+      <bpmn:serviceTask id="refund" name="Refund" isForCompensation="true" camunda:class="com.acme.Refund"/>
+      <bpmn:association id="a" associationDirection="One" sourceRef="b" targetRef="refund"/>''')
+    d = import_bpmn(xml).definition
+    assert d.node("charge").compensation == "refund"  # type: ignore[attr-defined]
+    refund = d.node("refund")
+    assert refund.kind == "service_task" and refund.for_compensation and refund.agent == "com.acme.Refund"  # type: ignore[attr-defined]
+    assert from_bpmn(to_bpmn(d)) == d
+    handler = '<bpmn:serviceTask id="refund" name="Refund" isForCompensation="true" camunda:class="com.acme.Refund"/>'
+    scripted = xml.replace(handler, '<bpmn:scriptTask id="refund" isForCompensation="true"/>')
+    d = import_bpmn(scripted).definition
+    assert "refund" not in d.index.nodes and d.node("charge").compensation == "refund"  # type: ignore[attr-defined]
 
 
 def test_lanes_become_node_metadata_and_the_pool_is_remembered() -> None:

@@ -17,7 +17,9 @@ not the default one for the kind, so an export writes it back:
     intermediateThrowEvent message/comp. -> message_throw / compensation_throw
     boundaryEvent timer/error/message    -> boundary_timer / boundary_error / boundary_message
     boundaryEvent compensate + association to an isForCompensation activity
-                                         -> the activity's ``compensation`` handler name
+                                         -> the activity's ``compensation``: the handler activity itself
+                                            (user, service, plain or manual task; ``for_compensation``),
+                                            else (script task, sub-process) a handler name
     task, manualTask                     -> task
     serviceTask, sendTask                -> service_task (agent from vendor extensions, else the id)
     sendTask with messageRef, no code    -> message_throw (sends the message and completes)
@@ -398,14 +400,16 @@ class Reader:
 
     @staticmethod
     def _handler_is_node(el: etree._Element) -> bool:
-        """A compensation handler imported as an activity (``for_compensation``), not folded into a handler name:
-        a user task (people undo it), or any activity our export marked as a handler activity of the process."""
+        """A compensation handler imported as an activity (``for_compensation``, BPMN 2.0 §10.7.2), not folded into
+        a handler name: a user task (people undo it), a service task (its agent undoes it), a plain or manual
+        task, and any activity our export marked as a handler activity. Other kinds (a script task, a
+        compensation sub-process) are folded into a handler name, with a finding for a sub-process's content."""
         if not el.get("id"):
             return False
-        if local(el) == "userTask":
-            return True
         own, _, _ = own_fields(el)
-        return bool(own and own.get("for_compensation") is True and "handler" not in own)
+        if own is not None:  # written by us: a handler activity says so; a stand-in for a reference does not
+            return own.get("for_compensation") is True and "handler" not in own
+        return local(el) in ("userTask", "serviceTask", "task", "manualTask")
 
     def _handler_name(self, el: etree._Element) -> str:
         own, _, _ = own_fields(el)
