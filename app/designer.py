@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.palette import PALETTE
 from engine.errors import DefinitionError
 from engine.model import ProcessDefinition
 from engine.model.nodes import Node, SequenceFlow
@@ -337,4 +338,4 @@ class DesignerSession:
         """The canvas component's arguments."""
         return {"xml": self.xml, "revision": self.revision, "commands": self.commands, "ack": self.ack,
                 "markers": [p.as_marker() for p in self.reading.problems if p.element],
-                "select": self.select_request, "dirty": self.dirty}
+                "select": self.select_request, "dirty": self.dirty, "palette": PALETTE}

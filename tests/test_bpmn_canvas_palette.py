@@ -9,29 +9,33 @@ from app_support import browser_or_skip, launch_chromium
 
 from app.components.bpmn_canvas.bundle import STATIC
 from app.designer import read_canvas, to_canvas
+from app.palette import PALETTE
 from engine.model import ProcessBuilder
+from engine.model.nodes import NODE_CLASSES
 
-# palette entry -> the kind it becomes (entries that need a host are dropped on a task's lower border)
-FREE = {"start-event": "start", "timer-start-event": "timer_start", "message-start-event": "message_start",
-        "end-event": "end", "terminate-end-event": "terminate_end", "error-end-event": "error_end",
-        "message-end-event": "message_throw", "timer-catch-event": "timer_catch",
-        "message-catch-event": "message_catch", "message-throw-event": "message_throw",
-        "compensation-throw-event": "compensation_throw", "exclusive-gateway": "exclusive_gateway",
-        "parallel-gateway": "parallel_gateway", "inclusive-gateway": "inclusive_gateway",
-        "event-based-gateway": "event_gateway", "task": "task", "service-task": "service_task",
-        "user-task": "user_task", "subprocess-expanded": "sub_process"}
-ATTACHED = {"timer-boundary-event": ("boundary_timer", True),
-            "timer-boundary-event-non-interrupting": ("boundary_timer", False),
-            "message-boundary-event": ("boundary_message", True),
-            "message-boundary-event-non-interrupting": ("boundary_message", False),
-            "error-boundary-event": ("boundary_error", True)}
+# Every create tool the palette offers (generated from the model's kinds): a boundary event is dropped on a task's
+# lower border, the rest on free canvas. The compensation boundary event is structure (the handler link), no kind.
+ENTRIES = [e for e in PALETTE if e["kind"] is not None]
+# The reader's rule (engine/bpmn/reader.py): a receive task with no boundary event is a message catch.
+READS_AS = {"receive_task": "message_catch"}
+ATTACHED = [e for e in ENTRIES if e["group"] == "boundary"]
+FREE = [e for e in ENTRIES if e["group"] != "boundary"]
+
+
+def test_the_palette_has_an_entry_for_every_node_kind() -> None:
+    assert {e["kind"] for e in ENTRIES} == set(NODE_CLASSES)
+    actions = [e["action"] for e in PALETTE]
+    assert len(actions) == len(set(actions))
+    icons = (STATIC / "bundle.css").read_text()
+    for entry in PALETTE:
+        assert f".{entry['icon']}:before" in icons, entry["icon"]  # a glyph bpmn-font has
 
 
 def drag(page: Any, action: str, to: tuple[float, float]) -> set[str]:
     before = set(page.evaluate("() => window.bpmnModeler.get('elementRegistry').getAll().map(e => e.id)"))
     page.mouse.click(1380, 20)  # nothing selected: no context pad where the new shape goes
     page.wait_for_timeout(450)  # diagram-js ignores a click within 400 ms of a drag
-    entry = page.locator(f'.djs-palette .entry[data-action="create.{action}"]').bounding_box()
+    entry = page.locator(f'.djs-palette .entry[data-action="{action}"]').bounding_box()
     page.mouse.move(entry["x"] + entry["width"] / 2, entry["y"] + entry["height"] / 2)
     page.mouse.down()
     page.mouse.move(entry["x"] + 30, entry["y"] + 30)
@@ -56,32 +60,38 @@ def test_every_palette_entry_becomes_its_node_kind() -> None:
     with sync_playwright() as p:
         browser = launch_chromium(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = browser.new_page(viewport={"width": 2200, "height": 1100})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto((STATIC / "index.html").as_uri())
-            page.evaluate("(xml) => window.postMessage({type: 'streamlit:render', args: {xml, revision: 1, "
-                          "commands: [], ack: 0, markers: [], height: 860}}, '*')", xml)
+            page.evaluate("([xml, palette]) => window.postMessage({type: 'streamlit:render', args: {xml, "
+                          "revision: 1, commands: [], ack: 0, markers: [], height: 1060, palette}}, '*')",
+                          [xml, PALETTE])
             page.wait_for_function("() => window.canvasState && window.canvasState.imports === 1")
-            made: dict[str, str] = {}
-            for i, (action, _) in enumerate(ATTACHED.items()):
+            made: dict[str, Any] = {}
+            for i, entry in enumerate(ATTACHED):
                 host = page.locator(f'.djs-element.djs-shape[data-element-id="host_{i}"]').bounding_box()
-                new = drag(page, action, (host["x"] + 20, host["y"] + host["height"]))
-                assert len(new) == 1, (action, new)
-                made[action] = new.pop()
-            for i, action in enumerate(FREE):
-                x, y = 260 + (i % 7) * 150, 640 + (i // 7) * 95
-                new = drag(page, action, (x, y))
-                assert new, action
-                made[action] = next(iter(sorted(new, key=lambda e: e.startswith("Event"))))  # a sub-process's start
+                new = drag(page, entry["action"], (host["x"] + 20, host["y"] + host["height"]))
+                assert len(new) == 1, (entry["action"], new)
+                made[entry["action"]] = new.pop()
+            for i, entry in enumerate(FREE):
+                x, y = 260 + (i % 10) * 150, 700 + (i // 10) * 90
+                new = drag(page, entry["action"], (x, y))
+                assert new, entry["action"]
+                made[entry["action"]] = new  # a sub-process and its start event
             out = page.evaluate("async () => (await window.bpmnModeler.saveXML({format: true})).xml")
             assert not errors, errors
         finally:
             browser.close()
     definition = read_canvas(out).definition
     assert definition is not None
-    for action, kind in FREE.items():
-        assert definition.node(made[action]).kind == kind, action  # type: ignore[attr-defined]
-    for action, (kind, interrupting) in ATTACHED.items():
-        node = definition.node(made[action])
-        assert (node.kind, node.interrupting) == (kind, interrupting), action  # type: ignore[attr-defined]
+    for entry in FREE:
+        kinds = {definition.node(i).kind for i in made[entry["action"]]}  # type: ignore[attr-defined]
+        assert READS_AS.get(entry["kind"], entry["kind"]) in kinds, (entry["action"], kinds)
+        if entry["options"].get("container") == "eventSubProcess":
+            (sub,) = [definition.node(i) for i in made[entry["action"]] if definition.node(i).kind == "sub_process"]
+            assert sub.triggered_by_event, entry["action"]  # type: ignore[attr-defined]
+    for entry in ATTACHED:
+        node = definition.node(made[entry["action"]])
+        interrupting = entry["options"].get("cancelActivity", True)
+        assert (node.kind, node.interrupting) == (entry["kind"], interrupting), entry["action"]  # type: ignore

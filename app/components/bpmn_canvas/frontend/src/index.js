@@ -8,6 +8,7 @@
 //   markers             [{id, severity, message}] validation problems drawn on their elements
 //   select              {seq, id}: select the element and scroll it into view (a click in the problem list)
 //   height              frame height in px
+//   palette             the create tools, one per node kind of the model (app/palette.py; see palette.js)
 // Canvas -> Python (component value): {seq, revision, ack, xml, selected} after every change or selection.
 import BpmnModeler from 'bpmn-js/lib/Modeler';
 import 'bpmn-js/dist/assets/diagram-js.css';
@@ -132,6 +133,7 @@ async function render(args) {
       document.getElementById('canvas').style.height = `${args.height}px`;
       post('streamlit:setFrameHeight', { height: args.height });
     }
+    modeler.get('paletteProvider').setEntries(args.palette);
     if (args.revision !== state.revision) {
       const first = state.revision === null;
       const canvas = modeler.get('canvas');

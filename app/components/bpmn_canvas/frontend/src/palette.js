@@ -1,73 +1,17 @@
-// The palette: every node kind the process model has (engine/model/nodes.py), grouped as bpmn.io groups them.
-// Tools come from bpmn-js; each create entry makes the standard BPMN element the exporter writes for the kind.
-
-const EVENT = 'bpmn:TimerEventDefinition';
-const MESSAGE = 'bpmn:MessageEventDefinition';
-const ERROR = 'bpmn:ErrorEventDefinition';
-const TERMINATE = 'bpmn:TerminateEventDefinition';
-const COMPENSATE = 'bpmn:CompensateEventDefinition';
-
-// [action, group, bpmn type, icon, title, options]
-export const ENTRIES = [
-  ['start-event', 'event', 'bpmn:StartEvent', 'bpmn-icon-start-event-none', 'Start event', {}],
-  ['timer-start-event', 'event', 'bpmn:StartEvent', 'bpmn-icon-start-event-timer', 'Timer start event',
-    { eventDefinitionType: EVENT }],
-  ['message-start-event', 'event', 'bpmn:StartEvent', 'bpmn-icon-start-event-message', 'Message start event',
-    { eventDefinitionType: MESSAGE }],
-  ['end-event', 'event', 'bpmn:EndEvent', 'bpmn-icon-end-event-none', 'End event', {}],
-  ['terminate-end-event', 'event', 'bpmn:EndEvent', 'bpmn-icon-end-event-terminate', 'Terminate end event',
-    { eventDefinitionType: TERMINATE }],
-  ['error-end-event', 'event', 'bpmn:EndEvent', 'bpmn-icon-end-event-error', 'Error end event',
-    { eventDefinitionType: ERROR }],
-  ['message-end-event', 'event', 'bpmn:EndEvent', 'bpmn-icon-end-event-message', 'Message end event',
-    { eventDefinitionType: MESSAGE }],
-  ['timer-catch-event', 'event', 'bpmn:IntermediateCatchEvent', 'bpmn-icon-intermediate-event-catch-timer',
-    'Timer catch event (wait); drop it on a task\'s border for a timer boundary event',
-    { eventDefinitionType: EVENT }],
-  ['message-catch-event', 'event', 'bpmn:IntermediateCatchEvent', 'bpmn-icon-intermediate-event-catch-message',
-    'Message catch event; drop it on a task\'s border for a message boundary event',
-    { eventDefinitionType: MESSAGE }],
-  ['message-throw-event', 'event', 'bpmn:IntermediateThrowEvent', 'bpmn-icon-intermediate-event-throw-message',
-    'Message throw event', { eventDefinitionType: MESSAGE }],
-  ['compensation-throw-event', 'event', 'bpmn:IntermediateThrowEvent',
-    'bpmn-icon-intermediate-event-throw-compensation', 'Compensation throw event (undo completed work)',
-    { eventDefinitionType: COMPENSATE }],
-  ['timer-boundary-event', 'boundary', 'bpmn:BoundaryEvent', 'bpmn-icon-intermediate-event-catch-timer',
-    'Timer boundary event, interrupting (drop it on a task)', { eventDefinitionType: EVENT }],
-  ['timer-boundary-event-non-interrupting', 'boundary', 'bpmn:BoundaryEvent',
-    'bpmn-icon-intermediate-event-catch-non-interrupting-timer',
-    'Timer boundary event, non-interrupting (drop it on a task)', { eventDefinitionType: EVENT, cancelActivity: false }],
-  ['message-boundary-event', 'boundary', 'bpmn:BoundaryEvent', 'bpmn-icon-intermediate-event-catch-message',
-    'Message boundary event, interrupting (drop it on a task)', { eventDefinitionType: MESSAGE }],
-  ['message-boundary-event-non-interrupting', 'boundary', 'bpmn:BoundaryEvent',
-    'bpmn-icon-intermediate-event-catch-non-interrupting-message',
-    'Message boundary event, non-interrupting (drop it on a task)',
-    { eventDefinitionType: MESSAGE, cancelActivity: false }],
-  ['error-boundary-event', 'boundary', 'bpmn:BoundaryEvent', 'bpmn-icon-intermediate-event-catch-error',
-    'Error boundary event (drop it on a task)', { eventDefinitionType: ERROR }],
-  ['compensation-boundary-event', 'boundary', 'bpmn:BoundaryEvent',
-    'bpmn-icon-intermediate-event-catch-compensation',
-    'Compensation boundary event (drop it on a task, then connect it to its handler)',
-    { eventDefinitionType: COMPENSATE }],
-  ['exclusive-gateway', 'gateway', 'bpmn:ExclusiveGateway', 'bpmn-icon-gateway-xor', 'Exclusive gateway (XOR)', {}],
-  ['parallel-gateway', 'gateway', 'bpmn:ParallelGateway', 'bpmn-icon-gateway-parallel', 'Parallel gateway (AND)', {}],
-  ['inclusive-gateway', 'gateway', 'bpmn:InclusiveGateway', 'bpmn-icon-gateway-or', 'Inclusive gateway (OR)', {}],
-  ['event-based-gateway', 'gateway', 'bpmn:EventBasedGateway', 'bpmn-icon-gateway-eventbased',
-    'Event-based gateway (the first event wins)', {}],
-  ['task', 'activity', 'bpmn:Task', 'bpmn-icon-task', 'Task (no code runs)', {}],
-  ['service-task', 'activity', 'bpmn:ServiceTask', 'bpmn-icon-service-task', 'Service task (an agent does it)', {}],
-  ['user-task', 'activity', 'bpmn:UserTask', 'bpmn-icon-user-task', 'User task (a person does it)', {}],
-  ['compensation-handler', 'activity', 'bpmn:ServiceTask', 'bpmn-icon-service-task',
-    'Compensation handler (a service task that undoes an activity)', { isForCompensation: true }],
-];
-
-// A timer event needs a value to be a timer the model can hold (and the property panel can edit): a new one
-// starts with one (a start: weekdays at 09:00; a wait or deadline: one hour), changed in the panel.
-const DEFAULT_TIMER = { 'bpmn:StartEvent': ['timeCycle', '0 9 * * 1-5'] };
-const DEFAULT_WAIT = ['timeDuration', 'PT1H'];
+// The palette. Its create tools are not written here: the Python side generates one per node kind of the process
+// model (app/palette.py) and sends them with the render arguments (`palette`), so a kind added to the model
+// appears without frontend work. Tools (hand, lasso, space, connect) come from bpmn-js.
+//
+// An entry: {action, kind, group, type, icon, title, options}; options may hold eventDefinitionType,
+// cancelActivity, isForCompensation, expression: [property, text] (the event definition's formal expression,
+// e.g. a timer's timeDuration), definition: {attribute: value} (e.g. a link's name) and message: a name (a send
+// task's message, found or created), properties: {attribute: value} of the element (a script task's script),
+// container: 'eventSubProcess' (the shape is made inside a new event sub-process), start: an event sub-process's
+// start event definition.
 
 function PaletteProvider(palette, create, elementFactory, spaceTool, lassoTool, handTool, globalConnect, translate,
-  moddle) {
+  moddle, eventBus, modeling, bpmnjs) {
+  this._palette = palette;
   this._moddle = moddle;
   this._create = create;
   this._elementFactory = elementFactory;
@@ -76,14 +20,78 @@ function PaletteProvider(palette, create, elementFactory, spaceTool, lassoTool, 
   this._handTool = handTool;
   this._globalConnect = globalConnect;
   this._translate = translate;
+  this._entries = [];
+  this._key = '';
   palette.registerProvider(this);
+  // A task that needs a message to be its kind (a send task is a message throw only with one) gets it in the
+  // same undoable step as its creation.
+  eventBus.on('commandStack.shape.create.postExecuted', (event) => {
+    const shape = event.context.shape;
+    const name = shape && shape.waooawMessage;
+    if (!name || shape.businessObject.messageRef) {
+      return;
+    }
+    delete shape.waooawMessage;
+    const definitions = bpmnjs.getDefinitions();
+    const roots = definitions.rootElements || [];
+    let message = roots.find((r) => r.$instanceOf('bpmn:Message') && r.name === name);
+    if (!message) {
+      message = moddle.create('bpmn:Message', { id: moddle.ids.nextPrefixed('Message_', {}), name });
+      modeling.updateModdleProperties(shape, definitions, { rootElements: [...roots, message] });
+    }
+    modeling.updateModdleProperties(shape, shape.businessObject, { messageRef: message });
+  });
 }
 
 PaletteProvider.$inject = ['palette', 'create', 'elementFactory', 'spaceTool', 'lassoTool', 'handTool',
-  'globalConnect', 'translate', 'moddle'];
+  'globalConnect', 'translate', 'moddle', 'eventBus', 'modeling', 'bpmnjs'];
+
+// New entries from the render arguments; the palette is drawn again only when they changed.
+PaletteProvider.prototype.setEntries = function(entries) {
+  const key = JSON.stringify(entries || []);
+  if (key === this._key) {
+    return;
+  }
+  this._key = key;
+  this._entries = entries || [];
+  this._palette._rebuild();
+};
+
+PaletteProvider.prototype._shape = function(entry) {
+  const { eventDefinitionType, cancelActivity, isForCompensation, expression, definition, message, properties } =
+    entry.options || {};
+  const attrs = { type: entry.type };
+  if (eventDefinitionType) {
+    attrs.eventDefinitionType = eventDefinitionType;
+  }
+  if (cancelActivity === false) {
+    attrs.cancelActivity = false;
+  }
+  const shape = this._elementFactory.createShape(attrs);
+  const bo = shape.businessObject;
+  if (isForCompensation) {
+    bo.isForCompensation = true;
+  }
+  if (properties) {
+    Object.assign(bo, properties);
+  }
+  const eventDefinition = (bo.eventDefinitions || [])[0];
+  if (eventDefinition && expression) {
+    const [prop, text] = expression;
+    eventDefinition[prop] = this._moddle.create('bpmn:FormalExpression', { body: text });
+    eventDefinition[prop].$parent = eventDefinition;
+  }
+  if (eventDefinition && definition) {
+    Object.assign(eventDefinition, definition);
+  }
+  if (message) {
+    shape.waooawMessage = message;
+  }
+  return shape;
+};
 
 PaletteProvider.prototype.getPaletteEntries = function() {
-  const { _create: create, _elementFactory: elementFactory, _translate: translate } = this;
+  const translate = this._translate;
   const actions = {
     'hand-tool': { group: 'tools', className: 'bpmn-icon-hand-tool', title: translate('Hand tool (H)'),
       action: { click: (event) => this._handTool.activateHand(event) } },
@@ -95,39 +103,36 @@ PaletteProvider.prototype.getPaletteEntries = function() {
       title: translate('Connect (C)'), action: { click: (event) => this._globalConnect.start(event) } },
     'tool-separator': { group: 'tools', separator: true },
   };
-  for (const [name, group, type, icon, title, options] of ENTRIES) {
-    const start = (event) => {
-      const { isForCompensation, ...shapeOptions } = options;
-      const shape = elementFactory.createShape({ type, ...shapeOptions });
-      if (isForCompensation) {
-        shape.businessObject.isForCompensation = true;
-      }
-      if (options.eventDefinitionType === EVENT) {
-        const [prop, text] = DEFAULT_TIMER[type] || DEFAULT_WAIT;
-        const definition = shape.businessObject.eventDefinitions[0];
-        definition[prop] = this._moddle.create('bpmn:FormalExpression', { body: text });
-        definition[prop].$parent = definition;
-      }
-      create.start(event, shape);
-    };
-    actions[`create.${name}`] = { group, className: icon, title: translate(title),
+  for (const entry of this._entries) {
+    const container = (entry.options || {}).container;
+    let start = (event) => this._create.start(event, this._shape(entry));
+    if (entry.type === 'bpmn:SubProcess') {
+      start = (event) => this._subProcess(event, container === 'eventSubProcess', entry.options.start);
+    } else if (container === 'eventSubProcess') {
+      start = (event) => this._subProcess(event, true, null, this._shape(entry));
+    }
+    actions[entry.action] = { group: entry.group, className: entry.icon, title: translate(entry.title),
       action: { dragstart: start, click: start } };
   }
-  actions['create.subprocess-expanded'] = {
-    group: 'activity', className: 'bpmn-icon-subprocess-expanded', title: translate('Embedded sub-process'),
-    action: {
-      dragstart: (event) => this._subProcess(event),
-      click: (event) => this._subProcess(event),
-    },
-  };
   return actions;
 };
 
-PaletteProvider.prototype._subProcess = function(event) {
+// An expanded sub-process with its start event (an event sub-process: triggeredByEvent, and its start given or
+// made with the event definition named).
+PaletteProvider.prototype._subProcess = function(event, triggered, definition, startShape) {
   const elementFactory = this._elementFactory;
-  const sub = elementFactory.createShape({ type: 'bpmn:SubProcess', x: 0, y: 0, isExpanded: true });
-  const start = elementFactory.createShape({ type: 'bpmn:StartEvent', x: 40, y: 82, parent: sub });
-  this._create.start(event, [sub, start], { hints: { autoSelect: [sub] } });
+  const attrs = { type: 'bpmn:SubProcess', x: 0, y: 0, isExpanded: true };
+  if (triggered) {
+    attrs.triggeredByEvent = true;
+  }
+  const sub = elementFactory.createShape(attrs);
+  const startAttrs = { type: 'bpmn:StartEvent' };
+  if (definition) {
+    startAttrs.eventDefinitionType = definition;
+  }
+  const start = startShape || elementFactory.createShape(startAttrs);
+  Object.assign(start, { x: 40, y: 82, parent: sub });
+  this._create.start(event, [sub, start], { hints: { autoSelect: [startShape ? start : sub] } });
 };
 
 export default {
