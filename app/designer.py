@@ -79,6 +79,23 @@ def element_ids(xml: str) -> set[str]:
     return set(re.findall(r'\sid="([^"]+)"', xml))
 
 
+# The importer's note that a validation error makes the import undeployable: the Designer lists that error itself.
+DEPLOY_REFUSES = "imported, but Engine.deploy refuses it"
+_UNUSABLE_CONDITION = re.compile(r"^condition (?P<text>'.*') cannot be used: (?P<why>.*?); imported without a "
+                                 r"condition.*$", re.DOTALL)
+
+
+def _designer_problem(finding: Any, ids: set[str]) -> DesignProblem:
+    """An import finding in the Designer's words: a condition that does not parse is an error of the flow (the
+    engine would take the flow as if it had none), not an approximation of an import."""
+    problem = finding.problem(lenient=True)
+    element = finding.id if finding.id in ids else None
+    match = _UNUSABLE_CONDITION.match(finding.message)
+    if match:
+        return DesignProblem(element, "error", f"condition {match['text']} {match['why']}", problem.where)
+    return DesignProblem(element, problem.severity, finding.message, problem.where)
+
+
 def read_canvas(xml: str, source: str = "canvas") -> Reading:
     """Read the canvas's BPMN XML leniently and validate it. Problems from the import (what could not be carried
     over) and from validation are listed together, each tied to its element where it names one."""
@@ -91,12 +108,12 @@ def read_canvas(xml: str, source: str = "canvas") -> Reading:
     except DefinitionError as exc:
         return Reading(None, [DesignProblem(_element_of(p.where, ids), "error", p.message, p.where)
                               for p in exc.problems])
-    problems = [DesignProblem(f.id if f.id in ids else None, f.problem(lenient=True).severity, f.message,
-                              f.problem(lenient=True).where)
-                for f in result.findings if f.category in ("unsupported", "warning", "error")]
+    problems = [_designer_problem(f, ids) for f in result.findings
+                if f.category in ("unsupported", "warning", "error") and not f.message.startswith(DEPLOY_REFUSES)]
     ids |= {n.id for n in result.definition.all_nodes()} | {f.id for f in result.definition.all_flows()}
-    problems += [DesignProblem(_element_of(p.where, ids), p.severity, p.message, p.where)
-                 for p in validate(result.definition)]
+    unparsed = {f.id for f in result.definition.all_flows() if "condition_text" in f.metadata}
+    problems += [DesignProblem(element, p.severity, p.message, p.where) for p in validate(result.definition)
+                 if not ((element := _element_of(p.where, ids)) in unparsed and "with no condition" in p.message)]
     order = {"error": 0, "warning": 1, "info": 2}
     problems.sort(key=lambda p: order.get(p.severity, 3))
     return Reading(result.definition, problems)
@@ -255,6 +272,9 @@ class DesignerSession:
     panel_seen: dict[str, Any] = field(default_factory=dict)  # element id -> the data its widgets show
     panel_gen: dict[str, int] = field(default_factory=dict)
     _reading: tuple[str, Reading] | None = None
+    # Which design the canvas shows: an open, a new design or an upload is a new one (fitted to the view); the
+    # YAML tab and a save re-import the same one (the view is kept).
+    design: int = field(default_factory=lambda: next(_REVISIONS))
 
     @classmethod
     def open(cls, definition: ProcessDefinition, name: str | None = None, saved_hash: str | None = None,
@@ -338,4 +358,4 @@ class DesignerSession:
         """The canvas component's arguments."""
         return {"xml": self.xml, "revision": self.revision, "commands": self.commands, "ack": self.ack,
                 "markers": [p.as_marker() for p in self.reading.problems if p.element],
-                "select": self.select_request, "dirty": self.dirty, "palette": PALETTE}
+                "select": self.select_request, "dirty": self.dirty, "palette": PALETTE, "design": self.design}

@@ -180,14 +180,14 @@ def test_draw_save_reload_break_and_reimport(tmp_path: Path) -> None:
             x0 = start["x"] + start["width"]
 
             # start -> service task (an agent from the registry)
-            service = canvas.place("service-task", (x0 + 100, y))
+            service = canvas.place("service_task", (x0 + 100, y))
             canvas.connect("start", service)
             canvas.select(service)
             type_into(page, "Name", "Check documents")
             choose(page, "Agent", "designs.agents:wowvision_validate")
 
             # -> user task: assignee, SLA 4 h, one required boolean form field
-            user = canvas.place("user-task", (x0 + 240, y))
+            user = canvas.place("user_task", (x0 + 240, y))
             canvas.connect(service, user)
             canvas.select(user)
             type_into(page, "Name", "Approve documents")
@@ -201,10 +201,10 @@ def test_draw_save_reload_break_and_reimport(tmp_path: Path) -> None:
             settle(page)
 
             # -> exclusive gateway -> two end events, one flow conditional, the other the default
-            gateway = canvas.place("exclusive-gateway", (x0 + 370, y))
+            gateway = canvas.place("exclusive_gateway", (x0 + 370, y))
             canvas.connect(user, gateway)
-            done = canvas.place("end-event", (x0 + 470, y - 90))
-            redo = canvas.place("end-event", (x0 + 470, y + 90))
+            done = canvas.place("end", (x0 + 470, y - 90))
+            redo = canvas.place("end", (x0 + 470, y + 90))
             approved = canvas.connect(gateway, done)
             other = canvas.connect(gateway, redo)
             canvas.select(approved)

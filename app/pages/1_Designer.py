@@ -10,9 +10,10 @@ from pydantic import ValidationError
 from app import auth, config
 from app.components.bpmn_canvas import bpmn_canvas
 from app.designer import DesignerSession, flow_commands, import_upload, node_commands, process_commands
-from app.properties import PanelContext, edit
+from app.properties import PanelContext, edit, label_of
 from app.support import UPLOAD_TYPES
 from app.workspace import Workspace, WorkspaceError
+from engine import limits
 from engine.bpmn.ids import ASCII_ID
 from engine.errors import AuthorizationError, DefinitionError
 from engine.model import ProcessDefinition, from_yaml
@@ -27,8 +28,14 @@ state = st.session_state
 session: DesignerSession | None = state.get("designer")
 
 
-def _pydantic(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors())
+# Fields whose widget already says what is wrong with them (the expression parser's message as it is typed).
+SHOWN_BY_WIDGETS = {"condition", "correlation_key"}
+
+
+def _pydantic(exc: ValidationError, shown: set[str] | frozenset[str] = frozenset()) -> str:
+    """The model's refusal in words, without what a widget already showed."""
+    return "; ".join(f"{label_of(str(e['loc'][-1])) if e['loc'] else 'Value'}: {e['msg'].removeprefix('Value error, ')}"
+                     for e in exc.errors() if not (e["loc"] and e["loc"][-1] in shown))
 
 
 # --- actions that replace the open design: asked first when it has unsaved changes ----------------------------
@@ -82,6 +89,9 @@ def save_as(name: str) -> None:
 # --- the design bar --------------------------------------------------------------------------------------------
 
 st.title("Designer")
+# The problem list reads as a list: each entry left-aligned and wrapped (long agent names included).
+st.html("<style>.st-key-designer_problems button {justify-content: flex-start; text-align: left;}"
+        ".st-key-designer_problems button p {text-align: left; overflow-wrap: anywhere;}</style>")
 if read_only:
     auth.read_only_notice(principal, "design.save", "Creating, uploading, saving, renaming and deleting designs")
 saved = ws.list()
@@ -95,7 +105,9 @@ with bar[0]:
 with bar[1]:
     if st.button("Open", disabled=chosen is None or chosen == current, width="stretch"):
         request({"op": "open", "name": chosen})
-with bar[2], st.popover("New", width="stretch"):
+if state.pop("designer_close_new", False):
+    state["designer_new_popover"] = False  # Create was clicked: the popover closes, the new design shows
+with bar[2], st.popover("New", width="stretch", key="designer_new_popover", on_change="rerun"):
     new_name = st.text_input("Name (becomes the process id)", key="designer_new_name", placeholder="my_design")
     template = st.selectbox("Start from", ["blank", *ws.templates()], key="designer_new_template",
                             format_func=lambda t: "a blank design" if t == "blank" else f"template: {t}")
@@ -104,14 +116,20 @@ with bar[2], st.popover("New", width="stretch"):
             request({"op": "blank", "name": new_name.strip()})
         else:
             request({"op": "template", "template": template, "name": new_name.strip()})
+        state.designer_close_new = True
+        st.rerun()
 with bar[3], st.popover("Upload", width="stretch"):
-    upload = st.file_uploader("BPMN, YAML or JSON", type=UPLOAD_TYPES, key="designer_upload")
+    upload = st.file_uploader(f"BPMN, YAML or JSON, up to {limits.current().max_file_bytes / 1e6:g} MB",
+                              type=UPLOAD_TYPES, key="designer_upload")
     lenient = st.checkbox("Lenient: import what is supported and list what is left out", key="designer_lenient")
     if upload is not None and st.button("Import", key="designer_import", type="primary", disabled=read_only):
         try:
             definition, left_out = import_upload(upload.name, upload.getvalue(), lenient=lenient)
         except DefinitionError as exc:
-            state.designer_error = f"{upload.name} does not import:\n\n" + "\n".join(f"- {p}" for p in exc.problems)
+            state.designer_error = f"{upload.name} does not import:\n\n" + "\n".join(
+                f"- {p}" if p.where != "import" else
+                "- To import the rest and see these listed as left out, tick **Lenient** and import again."
+                for p in exc.problems)
         else:
             notice = f"Imported {upload.name}" + (
                 "; left out or approximated:\n\n" + "\n".join(f"- {w}" for w in left_out) if left_out else ".")
@@ -227,7 +245,9 @@ def panel(selected: str | None) -> None:
         try:
             new = cls.model_validate({**data, **values, "id": new_id.strip()})
         except ValidationError as exc:
-            st.error(_pydantic(exc))
+            message = _pydantic(exc, shown=SHOWN_BY_WIDGETS)
+            if message:
+                st.error(message)
             return
         if new.id != node.id and not ASCII_ID.match(new.id):
             st.error(f"{new.id!r}: ids on the canvas are ASCII letters, digits, '_', '-' and '.' (bpmn.io's rule); "
@@ -252,8 +272,13 @@ def panel(selected: str | None) -> None:
         try:
             new = SequenceFlow.model_validate({**data, **values})
         except ValidationError as exc:
-            st.error(_pydantic(exc))
-            return
+            if {e["loc"][:1] for e in exc.errors()} != {("condition",)}:
+                st.error(_pydantic(exc, shown=SHOWN_BY_WIDGETS))
+                return
+            # a condition that does not parse (its widget says why) still goes to the canvas, so what was typed is
+            # kept and the flow is marked as an error until it is fixed
+            new = SequenceFlow.model_validate({**data, **values, "condition": None})
+            new = new.model_copy(update={"condition": values["condition"]})
         commands = flow_commands(flow, new, gateway)
         if commands:
             session.send(commands)
@@ -331,7 +356,7 @@ if definition is not None:
     from app.support import exports
 
     files = exports(definition)
-    cols = st.columns([1, 1, 1, 5])
+    cols = st.columns([2, 2, 2, 3])  # wide enough for "Download BPMN" with the sidebar open
     cols[0].download_button("Download YAML", definition.to_yaml(), file_name=f"{definition.id}.yaml",
                             mime="application/yaml", key="designer_dl_yaml")
     json_name, json_text = files["JSON"]

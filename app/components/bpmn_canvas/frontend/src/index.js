@@ -8,6 +8,7 @@
 //   markers             [{id, severity, message}] validation problems drawn on their elements
 //   select              {seq, id}: select the element and scroll it into view (a click in the problem list)
 //   height              frame height in px
+//   design              which design this is: a re-import of the same design keeps the view, another is fitted
 //   palette             the create tools, one per node kind of the model (app/palette.py; see palette.js)
 // Canvas -> Python (component value): {seq, revision, ack, xml, selected} after every change or selection.
 import BpmnModeler from 'bpmn-js/lib/Modeler';
@@ -137,7 +138,9 @@ async function render(args) {
     if (args.revision !== state.revision) {
       const first = state.revision === null;
       const canvas = modeler.get('canvas');
-      const keep = !first && args.keepView ? canvas.viewbox() : null;
+      // The same design drawn again (the YAML tab, a save) keeps the view; another design is fitted to it.
+      const keep = !first && args.keepView && args.design === state.design ? canvas.viewbox() : null;
+      state.design = args.design;
       try {
         state.imports += 1;
         const result = await modeler.importXML(args.xml);
@@ -179,6 +182,15 @@ async function render(args) {
     state.busy = false;
   }
 }
+
+function zoomBy(factor) {
+  const canvas = modeler.get('canvas');
+  canvas.zoom(Math.min(4, Math.max(0.2, canvas.zoom() * factor)));
+}
+document.getElementById('zoom-fit').addEventListener('click', () => showAll(modeler.get('canvas')));
+document.getElementById('zoom-in').addEventListener('click', () => zoomBy(1.2));
+document.getElementById('zoom-out').addEventListener('click', () => zoomBy(1 / 1.2));
+document.getElementById('zoom-reset').addEventListener('click', () => modeler.get('canvas').zoom(1));
 
 let queue = Promise.resolve();
 window.addEventListener('message', (event) => {
