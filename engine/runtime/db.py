@@ -139,7 +139,10 @@ def _connect(url: str, reader: bool, shown: str | None, **kwargs: Any) -> SAEngi
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:  # on the driver's connection: no statement machinery for one keyword
-            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
+            try:
+                conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
+            except conn.dialect.loaded_dbapi.Error as error:  # e.g. "database is locked": SQLAlchemy's error
+                conn._handle_dbapi_exception(error, "BEGIN IMMEDIATE", None, None, None)
     else:
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
     if shown is not None:

@@ -11,7 +11,9 @@ Scope: INSERT / UPDATE / DELETE with named ``bindparam`` values, optionally ``RE
 and SELECTs of plain columns (integers, text: results are not processed, so no dates or booleans).
 Columns the rows leave out get their scalar Python defaults, as SQLAlchemy does. Reads that need typed
 results stay on SQLAlchemy. These statements bypass SQLAlchemy's
-cursor events (nothing in the engine listens to them).
+cursor events (nothing in the engine listens to them). A driver error is raised as SQLAlchemy raises it
+(``OperationalError`` and the rest, a lost connection invalidated), so ``failures.is_transient`` and the
+pool see what they would see through ``conn.execute``.
 """
 
 from __future__ import annotations
@@ -88,8 +90,12 @@ class Prepared:
     def execute(self, conn: Connection, row: dict[str, Any]) -> Any:
         """Run once in ``conn``'s transaction; returns the DBAPI cursor (``rowcount``, ``fetchone`` for RETURNING)."""
         c = self._compiled(conn.dialect, row)
+        params = self._params(c, row)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(c.sql, self._params(c, row))
+        try:
+            cursor.execute(c.sql, params)
+        except conn.dialect.loaded_dbapi.Error as error:
+            conn._handle_dbapi_exception(error, c.sql, params, cursor, None)  # raises SQLAlchemy's error
         return cursor
 
     def first(self, conn: Connection, row: dict[str, Any]) -> tuple[Any, ...] | None:
@@ -107,8 +113,12 @@ class Prepared:
                     end += 1
             else:
                 end = len(rows)
+            params = [self._params(c, row) for row in rows[start:end]]
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            cursor.executemany(c.sql, [self._params(c, row) for row in rows[start:end]])
+            try:
+                cursor.executemany(c.sql, params)
+            except conn.dialect.loaded_dbapi.Error as error:
+                conn._handle_dbapi_exception(error, c.sql, params, cursor, None)
             cursor.close()
             start = end
 
@@ -124,8 +134,11 @@ def pipelined(conn: Connection) -> Iterator[None]:
     if raw is None or getattr(raw, "_pipeline", None) is not None or not _pipeline_supported():
         yield
         return
-    with raw.pipeline():  # type: ignore[attr-defined]
-        yield
+    try:
+        with raw.pipeline():  # type: ignore[attr-defined]
+            yield
+    except conn.dialect.loaded_dbapi.Error as error:  # a statement's error, raised when the pipeline syncs
+        conn._handle_dbapi_exception(error, "(pipeline)", None, None, None)
 
 
 def _pipeline_supported() -> bool:
