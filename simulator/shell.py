@@ -188,6 +188,7 @@ class Run:
         self._subs_by_message: dict[str, dict[str | None, dict[tuple[int, str], _Case]]] = {}
         self._buffer = MessageBuffer(s.message_ttl)  # the engine's rule 3 (engine.semantics.messages)
         self._message_starts = self.sem.message_starts()  # message name -> start event (rule 3, first)
+        self._signal_starts = self.sem.signal_starts()  # signal name -> start event (a thrown signal starts one)
         self._wants_compensation = any(t.compensation is not None for t in s.tasks.values())
         self._durations: dict[str, Callable[[], float]] = {}
         self._outputs: dict[str, list[tuple[str, Callable[[], Any]]]] = {}
@@ -587,11 +588,18 @@ class Run:
             self._buffer.add(e.message, e.correlation, e.payload, self._dt_now(), f"case {sender.id}:{e.node_id}")
 
     def _broadcast(self, e: fx.BroadcastSignal) -> None:
-        """A design's own signal throw reaches every case waiting for it at this instant (next instant), as in
-        the engine (engine.runtime.signals). Signal start events are not started by it: cases arrive as the
-        scenario's arrivals say."""
+        """A design's own signal throw, by the engine's rule (engine.runtime.signals): every case waiting for it
+        at this instant receives it, and the design's signal start event for it (if any) starts a case with the
+        payload as variables, both at the next instant (the engine's signal job runs after the throw commits)."""
         for (_, sub_id), case in list(self._subs_by_signal.get(e.signal, {}).items()):
             self._at(0.0, self._on_message, (case, sub_id, dict(e.payload)))
+        start = self._signal_starts.get(e.signal)
+        if start is not None:
+            self._at(0.0, self._signal_start, (start, dict(e.payload)))
+
+    def _signal_start(self, event: Any) -> None:
+        start, payload = event._value
+        self._new_case(message_variables(self.sem.definition.node(start), payload), start)
 
     # --- gateways --------------------------------------------------------------------------------
 

@@ -188,6 +188,18 @@ def test_the_simulator_broadcasts_a_thrown_signal_to_every_waiting_case() -> Non
     assert timedelta(hours=row["cycle_time_h"]) == timedelta(minutes=10)  # the wait ends when 'go' is thrown
 
 
+def test_the_simulator_starts_a_case_at_a_signal_start_as_the_engine_does() -> None:
+    b = ProcessBuilder("chain", variables={"note": "string"})
+    b.start().user("first", assignee="ann").signal_end("pass_on", "next", payload=["note"])
+    b.signal_start("again", "next").user("second", assignee="ann").end("done")
+    s = scenario(start=T0.isoformat(), horizon="PT1M", drain="P1D", replications=1, seed=1,
+                 arrivals={"timestamps": [T0.isoformat()]}, variables={"note": "n"}, pools={"ann": {"size": 1}},
+                 tasks={"first": {"duration": 600}, "second": {"duration": 300}})
+    rows = simulate(b.build(), s).cases(0).sort_values("arrived_s").to_dict("records")
+    assert [(r["status"], r["end_node"]) for r in rows] == [("completed", "pass_on"), ("completed", "done")]
+    assert rows[1]["arrived_s"] == 600.0  # started when the first case threw the signal
+
+
 # --- BPMN ---------------------------------------------------------------------------------------------
 
 
