@@ -44,16 +44,40 @@ def _comments(cls: type) -> dict[str, str]:
     return out
 
 
+def _without_annotated(text: str) -> str:
+    """``Annotated[str, FieldInfo(...), AfterValidator(...)]`` -> ``str``: the metadata (patterns with brackets
+    of their own, validators with memory addresses) is not the type a reader wants, nor stable text."""
+    while (at := text.find("Annotated[")) >= 0:
+        depth, quote, end, comma = 0, "", at + len("Annotated"), None
+        for i in range(end, len(text)):
+            c = text[i]
+            if quote:
+                quote = "" if c == quote and text[i - 1] != "\\" else quote
+            elif c in "'\"":
+                quote = c
+            elif c == "[":
+                depth += 1
+            elif c == "]":
+                depth -= 1
+                if depth == 0:
+                    end = i
+                    break
+            elif c == "," and depth == 1 and comma is None:
+                comma = i
+        text = text[:at] + text[at + len("Annotated["):comma if comma is not None else end] + text[end + 1:]
+    return text
+
+
 def _type(annotation: Any) -> str:
     text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None) or repr(annotation)
     if not isinstance(annotation, str | type):
         text = repr(annotation)
     text = re.sub(r"typing\.|engine\.model\.\w+\.|<class '([\w.]+)'>", lambda m: (m.group(1) or "").split(".")[-1],
                   text)
-    text = re.sub(r"Annotated\[(\w+), [^\]]*\]", r"\1", text)
-    text = text.replace("NoneType", "None")
     if "discriminator=" in text:  # a sub-process's nodes: any node kind, told apart by ``kind``
-        text = "list[Node]"
+        return "list[Node]"
+    text = _without_annotated(text)
+    text = text.replace("NoneType", "None")
     return text
 
 

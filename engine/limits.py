@@ -53,8 +53,12 @@ class Limits:
     expression_seconds: float = _limit(
         0.5, "time one evaluation of an expression may take, checked at every step of the evaluation (seconds)")
     max_variable_bytes: int = _limit(1_000_000, "JSON size of one process variable's value (bytes)")
+    max_id_length: int = _limit(
+        255, "characters of an id in a definition (the definition's own, its elements') and of a variable name; "
+             "the alphabet is fixed: ids are XML names (NCName), variable names identifiers")
     max_key_length: int = _limit(
-        255, "characters of a business key, message correlation key, user or group name (no control characters)")
+        255, "characters of a business key, message correlation key, user or group name, and of a message, signal, "
+             "error or escalation name in a definition (printable text: no control characters)")
     min_timer_cycle: str = _limit(
         "PT1S", "shortest interval of a repeating timer (cycle): a 1 ms reminder commits 1,000 steps a second")
     max_timer_duration: str = _limit(

@@ -70,6 +70,17 @@ def _definition(text: str) -> Any:
     return definition
 
 
+def _bpmn(process_id: str) -> Any:
+    from engine.bpmn import import_bpmn, to_bpmn
+    from engine.model import ProcessBuilder
+
+    builder = ProcessBuilder("short")
+    builder.start().task("t").end("done")
+    xml = to_bpmn(builder.build())
+    xml = xml if isinstance(xml, str) else xml.decode()
+    return import_bpmn(xml.replace("short", process_id))
+
+
 def _json_definition(text: str) -> Any:
     from engine.model.serialize import from_json
 
@@ -153,6 +164,17 @@ PROBES: dict[str, tuple[Callable[[], Any], str]] = {
     "subprocesses-nested-200": (lambda: _json_definition(json.dumps(nested_subprocesses(200))), "max_nesting_depth"),
     "subprocesses-nested-40": (lambda: _definition(json.dumps(nested_subprocesses(40))), "max_nesting_depth"),
     "metadata-binary": (lambda: _validate_metadata(b"\xff\xfe\x00"), "cannot be saved"),
+    # kind 5: ids and names, one length and alphabet everywhere (model, YAML, BPMN import, deploy, both databases)
+    "id-too-long": (lambda: _definition("id: " + "p" * 300 + "\nnodes: []\n"), "max_id_length"),
+    "element-id-too-long": (lambda: _definition(design().replace("big", "b" * 300)), "max_id_length"),
+    "id-with-a-space": (lambda: _definition("id: two words\nnodes: []\n"), "not a valid id"),
+    "variable-name-too-long": (lambda: _definition("id: v\nvariables: [{name: " + "v" * 300 + ", type: int}]\n"
+                                                   "nodes: []\n"), "max_id_length"),
+    "message-name-control-character": (lambda: _definition(design().replace(
+        "{id: big, kind: end}", '{id: big, kind: message_throw, message: "m\\x01"}')), "control character"),
+    "message-name-too-long": (lambda: _definition(design().replace(
+        "{id: big, kind: end}", "{id: big, kind: message_throw, message: " + "m" * 300 + "}")), "max_key_length"),
+    "bpmn-process-id-too-long": (lambda: _bpmn("p" * 300), "max_id_length"),
     # kind 1 and 2: durations, cycles, multipliers
     "duration-beyond-calendar": (lambda: _definition(design(timer="P99999999999D")), "beyond"),
     "duration-beyond-limit": (lambda: _definition(design(timer="P99999D")), "max_timer_duration"),

@@ -228,3 +228,33 @@ def test_a_limit_set_in_the_environment_is_used_and_a_bad_one_is_named() -> None
     assert Limits.from_env({"WAOOAW_MAX_YAML_NODES": "1_000"}).max_yaml_nodes == 1000
     with pytest.raises(ConfigError, match="WAOOAW_MAX_FILE_BYTES"):
         Limits.from_env({"WAOOAW_MAX_FILE_BYTES": "lots"})
+
+
+def _named(definition_id: str, message: str = "ping") -> Any:
+    b = ProcessBuilder(definition_id)
+    b.start().receive("wait", message=message).end("done")
+    return b.build()
+
+
+def test_ids_and_names_at_the_limit_work_on_both_databases_and_beyond_it_are_refused(db_url: str) -> None:
+    """One rule on SQLite and PostgreSQL: an id of max_id_length characters and a message name of max_key_length
+    deploy, start, wait and correlate; one more is refused before anything is written (even when the model's
+    checks are bypassed: deploy re-checks that what it stores loads back)."""
+    from engine import limits
+
+    engine = Engine(db_url, principal=Principal.system())
+    longest, name = "d" * limits.current().max_id_length, "m" * limits.current().max_key_length
+    engine.deploy(_named(longest, name))
+    instance_id = engine.start(longest, business_key="k" * limits.current().max_key_length)
+    assert engine.correlate(name) == instance_id and engine.instance(instance_id).status == "completed"
+    assert engine.definitions() == [longest]
+    before = _rows(engine)
+    with pytest.raises(WaooawError, match="max_id_length"):
+        _named(longest + "d")
+    bypassed = _named("short").model_copy(update={"id": longest + "d"})  # no validation on model_copy
+    with pytest.raises(WaooawError, match="max_id_length"):
+        engine.deploy(bypassed)
+    assert _rows(engine) == before
+    with limits.override(max_id_length=300):  # the limit is configurable, the same for every path
+        engine.deploy(_named("e" * 300))
+        assert "e" * 300 in engine.definitions()

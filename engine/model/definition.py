@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
-from engine.model.ids import ElementId
+from engine.model.ids import ElementId, VariableName
 from engine.model.nodes import START_KINDS, AnyNode, BoundaryEvent, Node, SequenceFlow, SubProcess
 
 VariableType = Literal["string", "integer", "number", "boolean", "decimal", "datetime", "date", "time", "duration",
@@ -46,7 +46,7 @@ class VariableDecl(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z_]\w*$")
+    name: VariableName
     type: Annotated[VariableType, BeforeValidator(_type_name)] = "any"
     required: bool = False  # must be given when an instance starts
     default: Any = None

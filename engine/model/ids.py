@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 # XML 1.0 NameStartChar without ':' and NameChar, as character classes (real characters, not escapes, so the
 # same pattern works in pydantic's Rust regex engine and in Python's re).
@@ -40,7 +40,11 @@ def to_ncname(text: str, fallback: str = "_") -> str:
 
 
 def check_id(value: str) -> str:
-    """Pydantic validator: the value is an NCName, else a ValueError that says what an id may contain."""
+    """Pydantic validator: the value is an NCName of at most ``max_id_length`` characters (``engine.limits``),
+    else a ValueError that says what an id may contain."""
+    too_long = _too_long(value, "an id")
+    if too_long:
+        raise ValueError(too_long)
     if not is_ncname(value):
         raise ValueError(f"{value!r} is not a valid id: an id starts with a letter (any script) or '_' and goes on "
                          f"with letters, digits, '_', '-' or '.', without spaces or ':' (an XML name, as BPMN "
@@ -48,4 +52,36 @@ def check_id(value: str) -> str:
     return value
 
 
+def _too_long(value: str, what: str) -> str | None:
+    from engine.limits import LimitExceeded, current
+
+    if len(value) <= current().max_id_length:
+        return None
+    return str(LimitExceeded("max_id_length", f"{what} has {len(value):,} characters"))
+
+
+def check_variable_name(value: str) -> str:
+    """Pydantic validator of a variable or form-field name (an identifier, by the pattern of ``VariableName``):
+    at most ``max_id_length`` characters."""
+    too_long = _too_long(value, "a variable name")
+    if too_long:
+        raise ValueError(too_long)
+    return value
+
+
+def check_name(value: str) -> str:
+    """Pydantic validator of a message, signal, error or escalation name: the rule of keys
+    (``engine.limits.check_key``: printable text, at most ``max_key_length`` characters), so what a definition
+    names, ``correlate`` accepts and both databases store."""
+    from engine.errors import WaooawError
+    from engine.limits import check_key
+
+    try:
+        return check_key(value, "a name")
+    except WaooawError as exc:
+        raise ValueError(str(exc)) from None
+
+
 ElementId = Annotated[str, AfterValidator(check_id)]
+VariableName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_]\w*$"), AfterValidator(check_variable_name)]
+Name = Annotated[str, AfterValidator(check_name)]

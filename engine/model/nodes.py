@@ -24,7 +24,7 @@ from pydantic import (
 
 from engine.errors import ExpressionError, TimerSpecError
 from engine.model import expressions
-from engine.model.ids import ElementId
+from engine.model.ids import ElementId, Name, VariableName
 from engine.model.timers import Timer, format_duration, parse_duration
 from engine.registry import ref_of
 
@@ -121,8 +121,8 @@ class MessageStartEvent(Node):
     """Starts a new instance when a message with this name arrives."""
 
     kind: Literal["message_start"] = "message_start"
-    message: str = Field(min_length=1)
-    result_variable: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")  # the whole payload goes here
+    message: Name = Field(min_length=1)
+    result_variable: VariableName | None = None  # the whole payload goes here
     correlation_key: Expression | None = None  # inside an event sub-process: which instance's message it is
     interrupting: bool = True  # inside an event sub-process: does it cancel the rest of the scope?
     is_event = True
@@ -133,7 +133,7 @@ class ErrorStartEvent(Node):
     enclosing scope; it always interrupts the scope (BPMN 2.0 §10.3.5, Event Sub-Process)."""
 
     kind: Literal["error_start"] = "error_start"
-    error_code: str | None = None
+    error_code: Name | None = None
     is_event = True
 
 
@@ -142,7 +142,7 @@ class EscalationStartEvent(Node):
     enclosing scope, interrupting the scope or not (BPMN 2.0 §10.3.5)."""
 
     kind: Literal["escalation_start"] = "escalation_start"
-    escalation_code: str | None = None
+    escalation_code: Name | None = None
     interrupting: bool = True
     is_event = True
 
@@ -164,7 +164,7 @@ class SignalStartEvent(Node):
     event): every deployed definition (latest version) with a matching signal start starts one."""
 
     kind: Literal["signal_start"] = "signal_start"
-    signal: str = Field(min_length=1)
+    signal: Name = Field(min_length=1)
     interrupting: bool = True  # inside an event sub-process: does it cancel the rest of the scope?
     is_event = True
 
@@ -187,7 +187,7 @@ class ErrorEndEvent(Node):
     """Throws a business error, caught by an error boundary event of an enclosing activity."""
 
     kind: Literal["error_end"] = "error_end"
-    error_code: str = Field(min_length=1)
+    error_code: Name = Field(min_length=1)
     is_event = True
 
 
@@ -195,7 +195,7 @@ class SignalEndEvent(Node):
     """Broadcasts a signal, carrying the named variables, and ends its token (BPMN 2.0 §10.5.3)."""
 
     kind: Literal["signal_end"] = "signal_end"
-    signal: str = Field(min_length=1)
+    signal: Name = Field(min_length=1)
     payload: list[str] = Field(default_factory=list)
     is_event = True
 
@@ -206,7 +206,7 @@ class EscalationEndEvent(Node):
     error, an escalation nothing catches is recorded and the instance goes on."""
 
     kind: Literal["escalation_end"] = "escalation_end"
-    escalation_code: str = Field(min_length=1)
+    escalation_code: Name = Field(min_length=1)
     is_event = True
 
 
@@ -224,10 +224,10 @@ class MessageCatchEvent(Node):
     """Waits for a message by name; ``correlation_key`` (an expression over variables) picks the instance."""
 
     kind: Literal["message_catch"] = "message_catch"
-    message: str = Field(min_length=1)
+    message: Name = Field(min_length=1)
     correlation_key: Expression | None = None
     outputs: list[str] | None = None  # payload fields copied into variables (None: all)
-    result_variable: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")  # the whole payload goes here
+    result_variable: VariableName | None = None  # the whole payload goes here
     is_event = True
 
 
@@ -246,7 +246,7 @@ class SignalCatchEvent(Node):
     fields become variables."""
 
     kind: Literal["signal_catch"] = "signal_catch"
-    signal: str = Field(min_length=1)
+    signal: Name = Field(min_length=1)
     is_event = True
 
 
@@ -255,7 +255,7 @@ class SignalThrowEvent(Node):
     signal event sub-process and signal start event, then passes on (BPMN 2.0 §10.5.4)."""
 
     kind: Literal["signal_throw"] = "signal_throw"
-    signal: str = Field(min_length=1)
+    signal: Name = Field(min_length=1)
     payload: list[str] = Field(default_factory=list)
     is_event = True
 
@@ -266,7 +266,7 @@ class EscalationThrowEvent(Node):
     lets this token go on, an interrupting one cancels the scope it is thrown in."""
 
     kind: Literal["escalation_throw"] = "escalation_throw"
-    escalation_code: str = Field(min_length=1)
+    escalation_code: Name = Field(min_length=1)
     is_event = True
 
 
@@ -276,7 +276,7 @@ class MessageThrowEvent(Node):
     whole (a receiver's ``result_variable`` gets it)."""
 
     kind: Literal["message_throw"] = "message_throw"
-    message: str = Field(min_length=1)
+    message: Name = Field(min_length=1)
     correlation_key: Expression | None = None
     payload: list[str] = Field(default_factory=list)
     payload_expression: Expression | None = None
@@ -335,7 +335,7 @@ class ErrorBoundaryEvent(BoundaryEvent):
     """Catches an error thrown by the activity (an agent failure with this code, or an error end)."""
 
     kind: Literal["boundary_error"] = "boundary_error"
-    error_code: str | None = None  # None catches every error
+    error_code: Name | None = None  # None catches every error
 
     @field_validator("interrupting")
     @classmethod
@@ -349,16 +349,16 @@ class MessageBoundaryEvent(BoundaryEvent):
     """A message arriving while the activity runs."""
 
     kind: Literal["boundary_message"] = "boundary_message"
-    message: str = Field(min_length=1)
+    message: Name = Field(min_length=1)
     correlation_key: Expression | None = None
-    result_variable: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")  # the whole payload goes here
+    result_variable: VariableName | None = None  # the whole payload goes here
 
 
 class SignalBoundaryEvent(BoundaryEvent):
     """A broadcast signal arriving while the activity runs (interrupting or not)."""
 
     kind: Literal["boundary_signal"] = "boundary_signal"
-    signal: str = Field(min_length=1)
+    signal: Name = Field(min_length=1)
 
 
 class ConditionalBoundaryEvent(BoundaryEvent):
@@ -375,7 +375,7 @@ class EscalationBoundaryEvent(BoundaryEvent):
     ``escalation_code`` only that code, without it every escalation. Interrupting or not."""
 
     kind: Literal["boundary_escalation"] = "boundary_escalation"
-    escalation_code: str | None = None
+    escalation_code: Name | None = None
 
 
 # --- gateways -----------------------------------------------------------------------------------
@@ -436,7 +436,8 @@ LOOP_VARIABLES = ("loopCounter", "nrOfInstances", "nrOfCompletedInstances", "nrO
 """The variables a multi-instance or loop activity defines for its instances (BPMN 2.0 §10.2.8 and
 §13.2.7; Camunda's names): ``loopCounter`` is the instance's index, counted from 0 (Camunda 7)."""
 
-VariableName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z_]\w*$")]
+# VariableName (identifier, max_id_length) and Name (message, signal, error, escalation: printable, max_key_length)
+# are engine.model.ids' rules.
 
 
 class MultiInstance(Model):
@@ -550,13 +551,13 @@ FieldType = Literal["string", "text", "integer", "number", "boolean", "date", "e
 class FormField(Model):
     """One field of a human task's form."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z_]\w*$")
+    name: VariableName
     type: FieldType = "string"
     label: str | None = None
     required: bool = False
     choices: list[str] | None = None
     default: Any = None
-    variable: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")  # the variable it sets (default: name)
+    variable: VariableName | None = None  # the variable it sets (default: name)
 
     @model_validator(mode="after")
     def _choices(self) -> FormField:
@@ -571,7 +572,7 @@ class OnTimeout(Model):
     action: Literal["escalate", "reassign", "complete", "notify", "handler"]
     assignee: str | None = None  # escalate / reassign target
     values: dict[str, Any] = Field(default_factory=dict)  # complete: the default outcome
-    message: str | None = None  # notify: the message name
+    message: Name | None = None  # notify: the message name
     handler: HandlerRef | None = None
 
     @model_validator(mode="before")
@@ -700,10 +701,10 @@ class ReceiveTask(Activity):
     it can be compensated (BPMN 2.0 §10.3.3, Receive Task)."""
 
     kind: Literal["receive_task"] = "receive_task"
-    message: str = Field(min_length=1)
+    message: Name = Field(min_length=1)
     correlation_key: Expression | None = None
     outputs: list[str] | None = None
-    result_variable: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")
+    result_variable: VariableName | None = None
 
 
 class SequenceFlow(Model):

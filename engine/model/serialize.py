@@ -105,6 +105,10 @@ def serialisation_problems(definition: ProcessDefinition) -> list[Problem]:
         check_depth(data, limits.max_nesting_depth)
     except LimitExceeded as exc:
         return [Problem("definition", f"is nested too deeply to save and load back: {exc}")]
+    try:  # loads back: the model's field rules hold also for a definition built without them (model_copy, ...)
+        ProcessDefinition.model_validate(data)
+    except ValidationError as exc:
+        return _problems(exc, data, {})
     return []
 
 
