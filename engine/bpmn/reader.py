@@ -1092,10 +1092,10 @@ class Reader:
         msg = self.element(ref(message_ref))
         if msg is None:
             return ref(message_ref)
-        return msg.get("name") or msg.get("id") or None
+        return _one_line(msg.get("name") or msg.get("id")) or None
 
     def _unnamed_message(self, el: etree._Element) -> str:
-        name = el.get("name") or el.get("id") or "message"
+        name = _one_line(el.get("name") or el.get("id")) or "message"
         self.note("warning", el, f"no message given: the message is named {name!r} after the element")
         return name
 
@@ -1149,8 +1149,8 @@ class Reader:
             if signal is None:
                 self.note("error", el, f"signalRef {signal_ref!r} names no element in the file")
                 return signal_ref
-            return signal.get("name") or signal.get("id") or signal_ref
-        name = el.get("name") or el.get("id") or "signal"
+            return _one_line(signal.get("name") or signal.get("id")) or signal_ref
+        name = _one_line(el.get("name") or el.get("id")) or "signal"
         self.note("warning", el, f"no signal given: the signal is named {name!r} after the event")
         return name
 
@@ -1163,7 +1163,7 @@ class Reader:
             if escalation is None:
                 self.note("error", el, f"escalationRef {escalation_ref!r} names no element in the file")
                 return escalation_ref
-            code = escalation.get("escalationCode") or escalation.get("name") or escalation.get("id")
+            code = _one_line(escalation.get("escalationCode") or escalation.get("name") or escalation.get("id"))
             if code:
                 return code
         if not throws:
@@ -1179,7 +1179,7 @@ class Reader:
         err = self.element(ref(error_ref))
         if err is None:
             return ref(error_ref)
-        return err.get("errorCode") or err.get("name") or err.get("id") or None
+        return _one_line(err.get("errorCode") or err.get("name") or err.get("id")) or None
 
     # --- variables of a file that is not ours ---------------------------------------------------
 
@@ -1254,3 +1254,9 @@ def read(text: str | bytes, source: str | None = None, lenient: bool = False,
 
 
 __all__ = ["Reader", "parse_xml", "read"]
+
+
+def _one_line(text: str | None) -> str | None:
+    """A message, signal, error or escalation name as the model takes it (printable text, ``engine.model.ids``):
+    modelers write labels over several lines (``End Event 1&#10;Message``), a name is their words on one line."""
+    return " ".join(text.split()) if text else text
