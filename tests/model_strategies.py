@@ -23,6 +23,8 @@ texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn
 tricky = st.sampled_from(["yes", "no", "null", "~", "001", "1e3", "a: b", "#x", "- y", "'q'", '"d"', "é", "日本",
                           " sp "])
 words = texts | tricky
+# message, signal, error and escalation names: printable text, not only blanks (engine.model.ids.Name)
+event_names = words.filter(str.strip)
 idents = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)
 durations = st.sampled_from(["PT30M", "PT4H", "P7D", "PT1S", "P1DT2H"])
 cycles = st.sampled_from(["R5/PT1H", "R/PT10M", "0 9 * * *", "R3/2026-01-05T09:00:00+01:00/P1D"])
@@ -92,7 +94,7 @@ class _Grower:
         if kind == "task":
             cursor = cursor.task(ident, **extra)
         elif kind == "receive_task":
-            cursor = cursor.receive_task(ident, d(words), correlation_key=d(st.none() | st.just("n")), **extra)
+            cursor = cursor.receive_task(ident, d(event_names), correlation_key=d(st.none() | st.just("n")), **extra)
         elif kind == "service":
             names = st.lists(st.sampled_from(sorted(VARIABLES)), unique=True, max_size=2)
             retry = d(st.none() | st.builds(dict, attempts=st.integers(1, 9), backoff=durations,
@@ -126,19 +128,19 @@ class _Grower:
             if kind == "condition":
                 path = cursor.on_condition(d(st.sampled_from(["n > 1", "ok"])), id=bid, interrupting=d(st.booleans()))
             elif kind == "signal":
-                path = cursor.on_signal(d(words), id=bid, interrupting=d(st.booleans()))
+                path = cursor.on_signal(d(event_names), id=bid, interrupting=d(st.booleans()))
             elif kind == "timer":
                 path = cursor.on_timer(d(timers), id=bid, interrupting=d(st.booleans()))
             elif kind == "error":
                 path = cursor.on_error(d(st.none() | idents), id=bid)
             else:
-                path = cursor.on_message(d(words), id=bid, interrupting=d(st.booleans()),
+                path = cursor.on_message(d(event_names), id=bid, interrupting=d(st.booleans()),
                                          correlation_key=d(st.none() | st.just("name")))
             ending = d(st.sampled_from(["end", "terminate", "fail", "send"]))
             if ending == "fail":
                 path.fail(d(idents), id=self.nid("fail"))
             elif ending == "send":
-                path.send(self.nid("m"), d(words), payload=["n"]).end(self.nid("e"))
+                path.send(self.nid("m"), d(event_names), payload=["n"]).end(self.nid("e"))
             else:
                 getattr(path, ending)(self.nid(ending[0]))
 
@@ -148,10 +150,10 @@ class _Grower:
                                   "signal", "wait_signal", "escalate"]))
         extra = self.common()
         if kind == "signal":
-            return cursor.signal(self.nid("st"), d(words), payload=d(st.lists(st.sampled_from(sorted(VARIABLES)),
+            return cursor.signal(self.nid("st"), d(event_names), payload=d(st.lists(st.sampled_from(sorted(VARIABLES)),
                                                                             unique=True, max_size=2)), **extra)
         if kind == "wait_signal":
-            return cursor.wait_signal(self.nid("sc"), d(words), **extra)
+            return cursor.wait_signal(self.nid("sc"), d(event_names), **extra)
         if kind == "escalate":
             return cursor.escalate(self.nid("es"), d(idents), **extra)
         if kind == "condition":
@@ -168,10 +170,10 @@ class _Grower:
         if kind == "timer":
             return cursor.timer(self.nid("w"), d(timers), **extra)
         if kind == "receive":
-            return cursor.receive(self.nid("r"), d(words), correlation_key=d(st.none() | st.just("n")),
+            return cursor.receive(self.nid("r"), d(event_names), correlation_key=d(st.none() | st.just("n")),
                                   outputs=d(st.none() | st.just(["score"])), **extra)
         if kind == "send":
-            return cursor.send(self.nid("m"), d(words), payload=d(st.lists(st.sampled_from(sorted(VARIABLES)),
+            return cursor.send(self.nid("m"), d(event_names), payload=d(st.lists(st.sampled_from(sorted(VARIABLES)),
                                                                          unique=True, max_size=2)), **extra)
         target = d(st.sampled_from(self.compensable)) if self.compensable and d(st.booleans()) else None
         return cursor.compensate(self.nid("c"), activity=target, **extra)
@@ -189,7 +191,7 @@ class _Grower:
         if kind == "race":
             gate = cursor.race(split_id)
             ends = [gate.branch().timer(self.nid("w"), d(durations)),
-                    gate.branch().receive(self.nid("r"), d(words))]
+                    gate.branch().receive(self.nid("r"), d(event_names))]
             ends = [self.sequence(e, depth + 1) if d(st.booleans()) else e for e in ends]
             self.blocks.append((kind, split_id, join_id))
             return self.b.merge(join_id, *ends)
@@ -226,9 +228,9 @@ class _Grower:
             elif kind == "timer":
                 start = e.timer_start(sid, d(durations | timers), interrupting=interrupting)
             elif kind == "message":
-                start = e.message_start(sid, d(words), interrupting=interrupting)
+                start = e.message_start(sid, d(event_names), interrupting=interrupting)
             else:
-                start = e.signal_start(sid, d(words), interrupting=interrupting)
+                start = e.signal_start(sid, d(event_names), interrupting=interrupting)
             start.end(self.nid("e"))
 
         builder.event_sub_process(self.nid("esp"), body, **self.common())
@@ -263,13 +265,13 @@ def generated_models(draw: Any, max_depth: int = 2) -> GeneratedModel:
     grower = _Grower(draw, b, itertools.count(1), max_depth)
     start_kind = draw(st.sampled_from(["start", "timer_start", "message_start", "signal_start"]))
     if start_kind == "signal_start":
-        cursor = b.signal_start("woken", draw(words))
+        cursor = b.signal_start("woken", draw(event_names))
     elif start_kind == "start":
         cursor = b.start(metadata=draw(metadata))
     elif start_kind == "timer_start":
         cursor = b.timer_start("tick", draw(cycles | st.just("2026-12-01T09:00:00+01:00")))
     else:
-        cursor = b.message_start("hello", draw(words))
+        cursor = b.message_start("hello", draw(event_names))
     cursor = grower.sequence(cursor, 0)
     if draw(st.booleans()):
         grower.event_sub_process(b)
@@ -277,7 +279,7 @@ def generated_models(draw: Any, max_depth: int = 2) -> GeneratedModel:
     if ending == "fail":
         cursor.fail(draw(idents), id="failed")
     elif ending == "signal_end":
-        cursor.signal_end("signalled", draw(words))
+        cursor.signal_end("signalled", draw(event_names))
     elif ending == "escalation_end":
         cursor.escalation_end("escalated", draw(idents))
     else:
