@@ -81,6 +81,11 @@ def _app_config() -> tuple[str, bool]:
     return cfg.db_url, cfg.demo
 
 
+def accounts() -> list[UserInfo]:
+    """The app's accounts (the demo personas in demo mode), enabled ones only: who a design can name."""
+    return [u for u in user_store(*_app_config()).users() if not u.disabled]
+
+
 def accounts_db(db_url: str | None = None, demo: bool | None = None) -> Any:
     """The engine's database as the accounts store opened it (SQLAlchemy engine): where a page that has no
     engine of its own (the Designer) records its decisions in ``wf_audit``."""

@@ -52,6 +52,8 @@ class PanelContext:
     agents: list[str] = field(default_factory=list)
     variables: list[str] = field(default_factory=list)
     activities: list[str] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)  # known people (the accounts), offered as assignees
+    groups: list[str] = field(default_factory=list)  # known groups, offered as candidate groups
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -105,6 +107,16 @@ def _field(name: str, annotation: Any, value: Any, key: str, ctx: PanelContext) 
         return sla_hours(value, key)
     if name in ("condition", "correlation_key"):
         return expression_input(label, value, key, ctx, hint)
+    if name == "candidate_groups" and ctx.groups:
+        chosen = st.multiselect(label, sorted(set(ctx.groups) | set(value or [])), default=value or [], key=key,
+                                accept_new_options=True, help="Groups whose members may claim the task: pick a "
+                                "known group or type a new one.")
+        return list(chosen)
+    if name == "assignee" and ctx.users:
+        options = sorted(set(ctx.users) | ({value} if value else set()))
+        return st.selectbox(label, options, index=options.index(value) if value else None, key=key,
+                            accept_new_options=True, placeholder="— (nobody: the candidate groups claim it)",
+                            help="The person who does the task: pick a known user or type a user name.")
     if name == "documentation":
         text = st.text_area(label, value or "", key=key, height=68)
         return text or None

@@ -286,3 +286,36 @@ def test_the_panel_shows_every_element_without_changing_it(name: str) -> None:
         at.run()
         assert not at.exception, (element, at.exception)
         assert session.commands == [], (element, session.commands)
+
+
+def test_people_and_groups_are_offered_and_new_ones_accepted() -> None:
+    at = create(designer(), "people", template="incident_response")
+    at = canvas_posts(at, selected=["acknowledge"])
+    assert not at.exception
+    groups = next(m for m in at.multiselect if m.label == "Candidate groups")
+    assert {"engineering", "on-call", "leadership"} <= set(groups.options)  # the demo people's groups
+    assert groups.value == ["on-call"]
+    assignee = next(s for s in at.selectbox if s.label == "Assignee")
+    assert "engineering-manager" in assignee.options and assignee.value is None
+    at = assignee.set_value("engineering-manager").run()
+    commands = at.session_state["designer"].commands
+    assert commands and commands[-1]["op"] == "fields"
+    assert commands[-1]["value"]["assignee"] == "engineering-manager"
+
+
+def test_a_condition_that_does_not_parse_is_kept_and_is_an_error_of_its_flow() -> None:
+    at = create(designer(), "badcond", template="pr_review")
+    session: DesignerSession = at.session_state["designer"]
+    flow = next(f for f in session.reading.definition.all_flows() if f.condition)  # type: ignore[union-attr]
+    at = canvas_posts(at, selected=[flow.id])
+    box = next(t for t in at.text_input if t.label == "Condition")
+    at = box.input("amount > and not approved").run()
+    assert [e.value for e in at.error if "does not parse" in e.value] and not [
+        e for e in at.error if "Value error" in e.value]  # said once, in the panel's words
+    command = at.session_state["designer"].commands[-1]
+    assert (command["op"], command["value"]) == ("condition", "amount > and not approved")  # kept, not dropped
+    from app.designer import read_canvas
+
+    xml = session.xml.replace(f">{flow.condition}<", ">amount &gt; and not approved<")
+    problems = [p for p in read_canvas(xml).problems if p.element == flow.id]
+    assert [p.severity for p in problems] == ["error"] and "does not parse" in problems[0].message

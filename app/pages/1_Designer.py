@@ -229,9 +229,23 @@ def agents_catalogue(current: ProcessDefinition | None) -> list[str]:
     return sorted(found)
 
 
+def known_people() -> tuple[list[str], list[str]]:
+    """User names and groups of the app's accounts (the demo people included), offered in the panel."""
+    from app.people import demo_people
+
+    users = {p.user for p in demo_people()}
+    groups = {g for p in demo_people() for g in p.groups}
+    for account in auth.accounts():
+        users.add(account.name)
+        groups.update(account.groups)
+    return sorted(users), sorted(groups)
+
+
 def panel(selected: str | None) -> None:
     assert definition is not None
+    users, groups = known_people()
     ctx = PanelContext(agents=agents_catalogue(definition), variables=[v.name for v in definition.variables],
+                       users=users, groups=groups,
                        activities=[n.id for n in definition.all_nodes() if n.is_activity])
     nodes, flows = definition.index.nodes, definition.index.flows
     if selected in nodes:
