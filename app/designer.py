@@ -14,6 +14,7 @@ canvas commands (:func:`node_commands`), so an edit is one undoable step and not
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import re
@@ -24,7 +25,7 @@ from typing import Any
 from app.palette import PALETTE
 from engine.errors import DefinitionError
 from engine.model import ProcessDefinition
-from engine.model.nodes import Node, SequenceFlow
+from engine.model.nodes import LOOP_VARIABLES, Node, SequenceFlow
 
 # Fields the panel does not show (structure is drawn on the canvas; metadata is the drawing itself).
 HIDDEN_FIELDS = {"id", "kind", "metadata", "nodes", "flows", "attached_to", "source", "target"}
@@ -114,9 +115,57 @@ def read_canvas(xml: str, source: str = "canvas") -> Reading:
     unparsed = {f.id for f in result.definition.all_flows() if "condition_text" in f.metadata}
     problems += [DesignProblem(element, p.severity, p.message, p.where) for p in validate(result.definition)
                  if not ((element := _element_of(p.where, ids)) in unparsed and "with no condition" in p.message)]
+    problems += unset_condition_variables(result.definition)
     order = {"error": 0, "warning": 1, "info": 2}
     problems.sort(key=lambda p: order.get(p.severity, 3))
     return Reading(result.definition, problems)
+
+
+def unset_condition_variables(definition: ProcessDefinition) -> list[DesignProblem]:
+    """Warnings for variables a flow condition reads that nothing in the design sets: no user task's form field,
+    service task's or message's outputs, script, loop or result variable writes them, and they are not declared
+    as inputs of the start form (``input: true`` or required). Such a condition takes the same branch for every
+    instance unless the starter happens to give the value. Nothing is said when some node may write any name
+    (a service task without ``output_variables`` keeps every key its agent returns; a message without
+    ``outputs`` copies every payload field)."""
+    from engine.model import expressions
+    from engine.model.scripts import parse_script
+
+    written: set[str] = {d.name for d in definition.variables if d.input or d.required}
+    for node in definition.all_nodes():
+        if getattr(node, "agent", None) is not None and not getattr(node, "output_variables", None):
+            return []
+        if hasattr(node, "outputs") and node.outputs is None and getattr(node, "message", None):
+            return []
+        written.update(getattr(node, "output_variables", None) or [])
+        written.update(getattr(node, "outputs", None) or [])
+        for f in getattr(node, "form", None) or []:
+            written.update({f.name, getattr(f, "variable", None) or f.name})
+        for attr in ("result_variable",):
+            if getattr(node, attr, None):
+                written.add(getattr(node, attr))
+        loop = getattr(node, "multi_instance", None)
+        if loop is not None:
+            written.update(n for n in (loop.element_variable, loop.output_collection) if n)
+        if getattr(node, "script", None):
+            with contextlib.suppress(Exception):  # a script that does not parse is reported by validation
+                written.update(parse_script(node.script).targets)  # type: ignore[attr-defined]
+    declared = {d.name for d in definition.variables} - set(LOOP_VARIABLES)
+    problems: list[DesignProblem] = []
+    for flow in definition.all_flows():
+        if not flow.condition:
+            continue
+        try:
+            names = expressions.variable_names(flow.condition)
+        except Exception:  # reported by validation
+            continue
+        for name in sorted((names & declared) - written):  # an undeclared name is a validation error already
+            problems.append(DesignProblem(
+                flow.id, "warning", f"the condition reads {name!r}, which nothing in the design sets (no task form "
+                f"field, agent output, message or script writes it): every instance takes the same branch unless "
+                f"the starter gives it. Add it to a user task's form, or declare it as a start input",
+                f"sequenceFlow {flow.id!r}"))
+    return problems
 
 
 def blank_bpmn(process_id: str, name: str | None = None) -> str:

@@ -319,3 +319,22 @@ def test_a_condition_that_does_not_parse_is_kept_and_is_an_error_of_its_flow() -
     xml = session.xml.replace(f">{flow.condition}<", ">amount &gt; and not approved<")
     problems = [p for p in read_canvas(xml).problems if p.element == flow.id]
     assert [p.severity for p in problems] == ["error"] and "does not parse" in problems[0].message
+
+
+def test_a_condition_on_a_variable_nothing_sets_is_a_warning() -> None:
+    from app.designer import read_canvas, to_canvas
+    from engine.model import ProcessBuilder
+
+    def design(form: bool) -> ProcessDefinition:
+        b = ProcessBuilder("expense", variables={"approved": bool})
+        fields = [{"name": "approved", "type": "boolean", "required": True}] if form else []
+        gateway = b.start("start").user("approve", title="Approve", assignee="cto", form=fields).exclusive("ok")
+        gateway.when("approved").end("paid")
+        gateway.otherwise().end("refused")
+        return b.build()
+
+    warned = [p for p in read_canvas(to_canvas(design(form=False))).problems
+              if "nothing in the design sets" in p.message]
+    assert [p.element for p in warned] == ["ok__paid"]
+    assert not [p for p in read_canvas(to_canvas(design(form=True))).problems
+                if "nothing in the design sets" in p.message]  # the approver's form sets it
