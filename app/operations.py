@@ -212,6 +212,16 @@ def executions(engine: Engine, instance_id: str) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=["node", "attempt", "status", "started", "ended", "error"])
 
 
+INCIDENT_COLUMNS = ["id", "node_id", "error", "created_at", "resolved_at"]
+
+
+def incident_table(incidents: list[dict[str, Any]]) -> pd.DataFrame:
+    """Incidents as a visitor sees them: where, the readable error, when. The Python traceback stays in the
+    database (``wf_incidents.traceback``, for operators with database access): a page never shows server
+    paths or code."""
+    return pd.DataFrame([{c: i.get(c) for c in INCIDENT_COLUMNS} for i in incidents], columns=INCIDENT_COLUMNS)
+
+
 def timers(engine: Engine, instance_id: str) -> pd.DataFrame:
     """The instance's armed timers, soonest first (``Engine.waits``): node, purpose (catch, boundary, race,
     sla, retry), due."""

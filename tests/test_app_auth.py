@@ -202,6 +202,68 @@ def test_a_viewer_signed_in_with_a_local_account_sees_the_designer_read_only(pro
     assert not [b for b in at.button if b.key == "auth_switch_role"]  # no personas outside demo mode
 
 
+HOSTILE = """\
+id: hostile
+name: Hostile power
+variables:
+  - {name: base, type: integer, required: true}
+  - {name: exponent, type: integer, required: true}
+nodes:
+  - {id: start, kind: start}
+  - {id: big, kind: exclusive_gateway, default: small_path}
+  - {id: large, kind: end}
+  - {id: small, kind: end}
+flows:
+  - {id: f0, source: start, target: big}
+  - {id: large_path, source: big, target: large, condition: "base ** exponent > 10"}
+  - {id: small_path, source: big, target: small}
+"""
+
+
+def test_a_hostile_expression_becomes_an_incident_through_the_app(data_dir: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A condition that validates but cannot be computed within the limits (a power of variables with a billion
+    digits), deployed and started through the pages, ends as an incident with a readable message on the
+    Instance page: no traceback, and the app keeps answering."""
+    import time
+
+    from engine.validate import errors_only
+
+    monkeypatch.setenv("WAOOAW_MODE", "demo")
+    run("pages/3_Tasks.py")
+    Workspace(data_dir).save("hostile", HOSTILE)
+    assert not errors_only(Workspace(data_dir).load("hostile"))  # validation passes: it is a runtime matter
+    manager = {"acting_as": "engineering-manager"}  # designer, deployer and operator
+    at = run("pages/4_Deployments.py", {**manager, "design": "hostile"})
+    at.button(key="deploy_button").click().run()
+    assert not at.exception and any("Deployed hostile as version 1" in s.value for s in at.success)
+    at = run("pages/3_Tasks.py", manager)
+    at.selectbox(key="tasks_design").set_value("hostile").run()
+    at.number_input(key="tasks_var:hostile:base").set_value(10)
+    at.number_input(key="tasks_var:hostile:exponent").set_value(10**9)
+    began = time.monotonic()
+    at.button(key="tasks_start_button:hostile").click().run()
+    assert time.monotonic() - began < 30 and not at.exception  # limited, not a minute of CPU
+    check = Engine(db_url(data_dir), principal=Principal.system())
+    (iid,) = check.instances(definition="hostile")["id"]
+    view = check.instance(iid)
+    assert view.status == "running" and view.active_nodes == ["big"]
+    (incident,) = view.incidents
+    assert "has too many digits (limit max_int_digits" in incident["error"]
+    at = run("pages/6_Instance.py", {**manager, "instance_id": iid})
+    assert not at.exception
+    shown = [m.value for m in at.markdown if "Incident at `big`" in m.value]
+    assert shown and "condition of flow 'large_path' failed" in shown[0] and "max_int_digits" in shown[0]
+    page = " ".join(str(e.value) for e in [*at.markdown, *at.error, *at.warning, *at.info] if hasattr(e, "value"))
+    assert "Traceback" not in page and "File \"" not in page and str(Path(__file__).parents[1]) not in page
+    for frame in (d.value for d in at.dataframe):  # the incidents tab too: the traceback stays in the database
+        text = frame.to_string()
+        assert "traceback" not in frame.columns and "Traceback" not in text and ".py\"" not in text
+    assert any("incident" in frame.columns.tolist() or "error" in frame.columns for frame in (d.value for d in
+                                                                                                at.dataframe))
+    assert not run("pages/3_Tasks.py", manager).exception  # still answering
+
+
 # --- in a browser --------------------------------------------------------------------------------------
 
 @pytest.fixture

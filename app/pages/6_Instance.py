@@ -7,7 +7,15 @@ import streamlit as st
 
 from app.chrome import flash, page
 from app.engine_session import token_overlay
-from app.operations import executions, parse_correlation, parse_payload, path_taken, timers, waiting_messages
+from app.operations import (
+    executions,
+    incident_table,
+    parse_correlation,
+    parse_payload,
+    path_taken,
+    timers,
+    waiting_messages,
+)
 from app.widgets import act
 from engine.errors import EngineError
 from engine.render import to_dot
@@ -113,6 +121,6 @@ with calls_tab:
     st.dataframe(executions(engine, instance_id), hide_index=True, key="instance_executions")
 with incidents_tab:
     if view.incidents:
-        st.dataframe(view.incidents, hide_index=True, key="instance_incidents")
+        st.dataframe(incident_table(view.incidents), hide_index=True, key="instance_incidents")  # no traceback
     else:
         st.caption("No incidents.")
