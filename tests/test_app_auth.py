@@ -139,8 +139,17 @@ def test_a_task_delegated_away_while_open_is_refused_on_completion(data_dir: Pat
     at.button(key=f"tasks_complete_button:{task['id']}").click().run()
     assert not at.exception
     assert check.tasks(instance_id=task["instance_id"])[0]["status"] == "open"
+    # the page reads the task again before acting: it says who has it now and offers no Complete
+    assert any("delegated" in w.value and "engineering-manager" in w.value for w in at.warning)
+    assert not [b for b in at.button if b.key == f"tasks_complete_button:{task['id']}"]
+    assert audit_trail(check.db, principal="on-call", action="task.complete", outcome="succeeded").empty
+    # in a race past that read, the engine's rule decides, with the same page's identity
+    oncall = check.acting_as(Principal("on-call", groups={"engineering", "on-call"}, roles={"operator"}))
+    with pytest.raises(AuthorizationError, match="assigned to 'engineering-manager'"):
+        oncall.complete_task(task["id"], {})
     refused = audit_trail(check.db, principal="on-call", action="task.complete")
-    assert list(refused["allowed"]) == [False] and "assigned to 'engineering-manager'" in refused["detail"][0]["error"]
+    assert list(refused["outcome"]) == ["refused"]
+    assert "assigned to 'engineering-manager'" in refused["detail"][0]["error"]
 
 
 def test_the_designer_is_read_only_without_the_designer_role(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
