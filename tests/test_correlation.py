@@ -116,3 +116,24 @@ def test_an_ambiguous_thrown_message_is_recorded_not_given_to_one_by_chance(db_u
     (row,) = e.messages(status="ambiguous").to_dict("records")
     assert all(w in row["error"] for w in waiting)
     assert all(e.instance(w).status == "running" for w in waiting)
+
+
+def test_a_catch_that_opens_while_a_message_is_being_buffered_gets_it(engine: Engine) -> None:
+    """The race of a delivery that finds no catch and a catch that opens before the message is buffered:
+    the buffering transaction looks again (under a per-message lock on PostgreSQL) and delivers instead of
+    stranding the message beside a waiting catch."""
+    original = engine._deliver
+    opened: list[str] = []
+
+    def deliver_then_a_catch_opens(*args, **kwargs):  # type: ignore[no-untyped-def]
+        got = original(*args, **kwargs)
+        if not got and not opened:  # between the look and the buffering, an instance starts and waits
+            opened.append(engine.start("waiter", {"order_id": "R-1", "region": "eu"}))
+        return got
+
+    engine._deliver = deliver_then_a_catch_opens  # type: ignore[method-assign]
+    got = engine.correlate("order.paid", payload={"paid_at": "noon"}, ttl=timedelta(hours=1))
+    assert opened and got == opened[0]
+    assert engine.instance(opened[0]).status == "completed"
+    assert engine.instance(opened[0]).variables["paid_at"] == "noon"
+    assert "buffered" not in set(engine.messages()["status"])

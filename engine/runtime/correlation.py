@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, exists, func, insert, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from engine.errors import EngineError
@@ -110,11 +110,31 @@ _BUFFERED = (select(M.c.id, M.c.correlation, M.c.payload, M.c.filters)  # built 
              .order_by(M.c.id))
 
 
+def message_lock(conn: Connection, message: str) -> None:
+    """Serialise, per message name, a catch that opens against a message that is buffered.
+
+    The step that opens a catch subscribes and then looks in the buffer; a delivery that found no catch looks
+    for one again and then buffers. Under READ COMMITTED both could miss the other (each looks before the
+    other commits) and strand the message in the buffer beside a waiting catch. On PostgreSQL both take this
+    transaction-scoped advisory lock first, so the later one sees what the earlier one committed; SQLite's
+    write transactions (``BEGIN IMMEDIATE``) are serial already."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK, {"key": "waooaw.message:" + message})
+
+
+_LOCK = text("select pg_advisory_xact_lock(hashtext(:key))")
+
+
+class _CatchOpened(Exception):
+    """Raised inside a buffering transaction when a matching catch opened meanwhile: deliver to it instead."""
+
+
 def take_buffered(conn: Connection, instance_id: str, business_key: str | None, message: str, correlation: Any,
                   variables: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
     """Inside a step that opens a catch: the payload of the oldest buffered, unexpired message that matches
     it (now marked delivered to ``instance_id``), or None. Which messages match is
     :func:`engine.semantics.messages.deliverable`, the simulator's rule too."""
+    message_lock(conn, message)
     rows = {row.id: row for row in conn.execute(_BUFFERED, {"name": message, "now": now}).all()}
     candidates = ((row.id, row.correlation, loads(row.filters or "{}"), None) for row in rows.values())
     for row_id in messages.deliverable(candidates, messages.key_text(correlation), now, instance_id, business_key,
@@ -168,12 +188,17 @@ class MessageApi:
         if problems:
             raise EngineError(f"cannot deliver message {message!r}: " + "; ".join(problems))
         filters = _filters(where, instance_id, business_key)
-        delivered = self._deliver(message, correlation, body, filters=filters, all=all)
-        if delivered:
-            return delivered if all else delivered[0]
-        if ttl is not None and ttl > timedelta(0):
-            with self.db.begin() as conn:
-                self._buffer(conn, message, correlation, body, filters, ttl, message_id, "api")
+        for _ in range(5):  # a catch that opens between the look and the buffering gets the message
+            delivered = self._deliver(message, correlation, body, filters=filters, all=all)
+            if delivered:
+                return delivered if all else delivered[0]
+            if ttl is None or ttl <= timedelta(0):
+                break
+            try:
+                with self.db.begin() as conn:
+                    self._buffer(conn, message, correlation, body, filters, ttl, message_id, "api")
+            except _CatchOpened:
+                continue
             return [] if all else None
         if all:
             return []
@@ -262,8 +287,14 @@ class MessageApi:
     def _buffer(self, conn: Connection, message: str, correlation: Any, payload: dict[str, Any],
                 filters: Mapping[str, Any], ttl: timedelta, message_id: str | None, source: str,
                 status: str = "buffered", error: str | None = None) -> bool:
-        """Record a message (buffered until now + ttl, or ambiguous); False if ``message_id`` is buffered already."""
+        """Record a message (buffered until now + ttl, or ambiguous); False if ``message_id`` is buffered already.
+        Raises ``_CatchOpened`` (the transaction rolls back) when a matching catch opened since the delivery
+        looked: the caller delivers again (see :func:`message_lock`)."""
         now = self.clock.now()
+        if status == "buffered":
+            message_lock(conn, message)
+            if conn.execute(_candidates_query(message, correlation, filters).limit(1)).first() is not None:
+                raise _CatchOpened(message)
         if message_id is not None:
             dup = conn.execute(select(M.c.id).where(M.c.name == message, M.c.message_id == message_id,
                                                      M.c.status == "buffered", M.c.expires_at > now)).first()
@@ -280,17 +311,22 @@ class MessageApi:
         """A message throw event's job: deliver, else buffer for ``message_ttl``; ambiguity is recorded."""
         message, correlation, body = payload["message"], payload.get("correlation"), payload.get("payload", {})
         source = f"throw:{job.instance_id}:{payload.get('node_id', '')}"
-        try:
-            if self._deliver(message, correlation, body, job_id=job.id):
+        for _ in range(5):  # a catch that opens between the look and the buffering gets the message
+            try:
+                if self._deliver(message, correlation, body, job_id=job.id):
+                    return
+                status, error = "buffered", None
+            except AmbiguousCorrelation as exc:
+                status, error = "ambiguous", str(exc)
+            try:
+                with self.db.begin() as conn:
+                    if not self._settle(conn, job.id):
+                        return  # another worker holds it now
+                    self._buffer(conn, message, correlation, body, {}, self.message_ttl,
+                                 f"{job.instance_id}:{job.id}", source, status=status, error=error)
                 return
-            status, error = "buffered", None
-        except AmbiguousCorrelation as exc:
-            status, error = "ambiguous", str(exc)
-        with self.db.begin() as conn:
-            if not self._settle(conn, job.id):
-                return  # another worker holds it now
-            self._buffer(conn, message, correlation, body, {}, self.message_ttl, f"{job.instance_id}:{job.id}",
-                         source, status=status, error=error)
+            except _CatchOpened:
+                continue
 
 
 __all__ = ["AmbiguousCorrelation", "MessageApi", "take_buffered"]
