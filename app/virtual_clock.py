@@ -1,85 +1,8 @@
-"""The demo's virtual clock, stored in the engine's database so it survives a restart.
-
-Demo time runs at the wall clock's pace plus an offset that only grows: the clock control (+1 h, +4 h, +1 day,
-+7 days, to the next due timer) adds to the offset through ``Engine.advance_to`` — the worker's own path,
-firing every timer that falls due on the way, in due order. The offset lives in the one-row table
-``app_virtual_clock`` (created on first use); every move is written there before the next timer fires, so a
-restart resumes at (at least) the last virtual time reached. ``flowing=False`` stops the wall-clock part
-(tests: time moves only when told to).
-
-It is a :class:`engine.runtime.clock.VirtualClock`, so ``Engine.advance`` accepts it; unlike that one,
-``set()`` to a moment already passed is a no-op rather than an error (the wall clock keeps moving between
-two reads).
-"""
+"""The demo's virtual clock: :mod:`engine.runtime.stored_clock` (the engine's external workers read it too,
+``waooaw worker --clock demo``); kept importable here for the app."""
 
 from __future__ import annotations
 
-import threading
-from datetime import UTC, datetime, timedelta
+from engine.runtime.stored_clock import CLOCK_TABLE, FollowedClock, StoredClock
 
-from sqlalchemy import Column, DateTime, Float, Integer, MetaData, Table, insert, select, update
-from sqlalchemy.engine import Engine as SAEngine
-
-from engine.runtime.clock import VirtualClock
-
-_META = MetaData()
-CLOCK_TABLE = Table(
-    "app_virtual_clock", _META,
-    Column("id", Integer, primary_key=True),
-    Column("offset_seconds", Float, nullable=False),  # virtual time = wall time + offset
-    Column("base", DateTime(timezone=True), nullable=True),  # flowing=False: the virtual time itself
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-
-def _wall() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-class StoredClock(VirtualClock):
-    """Virtual time stored in ``db`` (SQLAlchemy engine of the engine's database).
-
-    ``flowing=True``: wall time + a stored offset (demo). ``flowing=False``: a fixed moment that only moves
-    when set (tests), starting at ``start`` (default: now)."""
-
-    def __init__(self, db: SAEngine, flowing: bool = True, start: datetime | None = None) -> None:
-        self.db = db
-        self.flowing = flowing
-        self._lock = threading.Lock()
-        _META.create_all(db)
-        with db.begin() as conn:
-            row = conn.execute(select(CLOCK_TABLE).where(CLOCK_TABLE.c.id == 1)).first()
-            if row is None:
-                base = _aware(start) if start else _wall()
-                offset = (base - _wall()).total_seconds() if flowing else 0.0
-                conn.execute(insert(CLOCK_TABLE).values(id=1, offset_seconds=offset, base=base, updated_at=_wall()))
-                self._offset, self._base = offset, base
-            else:
-                self._offset = float(row.offset_seconds)
-                self._base = _aware(row.base) if row.base is not None else _wall() + timedelta(seconds=self._offset)
-        super().__init__(self.now())
-
-    def now(self) -> datetime:
-        if self.flowing:
-            return _wall() + timedelta(seconds=self._offset)
-        return self._base
-
-    def set(self, moment: datetime) -> None:
-        """Move to ``moment`` if it is later than now (and store it); earlier moments are ignored."""
-        moment = _aware(moment)
-        with self._lock:
-            if moment <= self.now():
-                return
-            if self.flowing:
-                self._offset = (moment - _wall()).total_seconds()
-            self._base = moment
-            with self.db.begin() as conn:
-                conn.execute(update(CLOCK_TABLE).where(CLOCK_TABLE.c.id == 1)
-                             .values(offset_seconds=self._offset, base=self._base, updated_at=_wall()))
-
-    def advance(self, delta: timedelta) -> None:
-        self.set(self.now() + delta)
+__all__ = ["CLOCK_TABLE", "FollowedClock", "StoredClock"]

@@ -18,11 +18,13 @@ def register(app: typer.Typer) -> None:
         lease: float = typer.Option(60.0, help="seconds a claimed job stays locked"),
         max_idle: float | None = typer.Option(None, help="exit after this many idle seconds"),
         metrics_port: int | None = typer.Option(None, "--metrics-port", help="serve Prometheus metrics on this port"),
+        clock: str | None = typer.Option(None, "--clock", help="wall: real time; demo: the app's virtual demo clock "
+                                         "stored in the database (default: demo when WAOOAW_MODE=demo, else wall)"),
     ) -> None:
         """Run the job loop: agent calls, timers, message delivery."""
         import logging
 
-        from engine.runtime.worker import run_worker
+        from engine.runtime.worker import default_clock, run_worker
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -32,7 +34,7 @@ def register(app: typer.Typer) -> None:
 
         try:
             ran = run_worker(db, poll=poll, batch=batch, lease=lease, max_idle=max_idle, threads=threads,
-                             metrics_port=metrics_port)
+                             metrics_port=metrics_port, clock=clock or default_clock())
         except WaooawError as exc:  # a start-up problem (the database, a setting): one line, exit 1
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,7 +18,7 @@ import time
 from datetime import timedelta
 from types import FrameType
 
-from engine.errors import WaooawError
+from engine.errors import EngineError, WaooawError
 from engine.registry import allow_modules
 from engine.runtime.db import is_sqlite
 from engine.runtime.engine import Engine
@@ -31,14 +32,29 @@ CLEANUP_BATCHES = 5  # per pass: a pass stays short (each batch is one small tra
 def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 60.0,
                stop: threading.Event | None = None, max_idle: float | None = None, threads: int = 8,
                guardrail_interval: float = 60.0, cleanup_every: float | None = 300.0,
-               metrics_port: int | None = None) -> int:
+               metrics_port: int | None = None, clock: str = "wall") -> int:
     """Run jobs until ``stop`` is set, SIGTERM/SIGINT arrives, or (``max_idle``) nothing was due that long.
     Every ``guardrail_interval`` seconds the rollout guardrails are checked (``engine.versions.guardrail``).
 
     Every ``cleanup_every`` seconds (None: never) the worker removes a few batches of history past its
     time-to-live (``Engine.set_history_ttl``; nothing without one), between job batches. With
-    ``metrics_port`` it serves Prometheus metrics on that port (engine.runtime.metrics)."""
+    ``metrics_port`` it serves Prometheus metrics on that port (engine.runtime.metrics).
+
+    ``clock``: ``"wall"`` (real time) or ``"demo"``: the app's virtual demo clock stored in the database
+    (:class:`engine.runtime.stored_clock.FollowedClock`), so jobs the app made due at demo time run here too;
+    EngineError when the database holds no demo clock."""
     engine = Engine(db_url, lease=timedelta(seconds=lease), agent_threads=threads, principal=Principal.system())
+    if clock == "demo":
+        from engine.runtime.stored_clock import FollowedClock
+
+        followed = FollowedClock(engine.db, refresh=min(poll, 1.0))
+        if not followed.found:
+            raise EngineError(f"no demo clock in {engine.db.url.render_as_string(hide_password=True)}: open the app "
+                              "on this database in demo mode first (WAOOAW_MODE=demo), or run with --clock wall")
+        engine.clock = followed
+        log.info("following the demo clock stored in the database (now %s)", followed.now().isoformat())
+    elif clock != "wall":
+        raise EngineError(f"--clock {clock!r}: use wall or demo")
     observer = None
     if metrics_port is not None:
         from engine.runtime.metrics import serve
@@ -104,6 +120,12 @@ def run_worker(db_url: str, poll: float = 0.2, batch: int = 50, lease: float = 6
     return ran
 
 
+def default_clock() -> str:
+    """``demo`` when ``WAOOAW_MODE=demo`` (the app's variable: one environment for the app and its workers),
+    else ``wall``."""
+    return "demo" if os.environ.get("WAOOAW_MODE", "").strip().lower() == "demo" else "wall"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the waooaw job loop.")
     parser.add_argument("--db", default="sqlite:///waooaw.db", help="SQLAlchemy URL")
@@ -115,6 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lease", type=float, default=60.0, help="seconds a claimed job stays locked")
     parser.add_argument("--max-idle", type=float, default=None, help="exit after this many idle seconds")
     parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
+    parser.add_argument("--clock", choices=["wall", "demo"], default=default_clock(),
+                        help="wall: real time; demo: the app's virtual clock stored in the database (default: demo "
+                             "when WAOOAW_MODE=demo)")
     parser.add_argument("--cleanup-every", type=float, default=300.0,
                         help="seconds between history cleanup passes (time-to-live per definition); 0: never")
     args = parser.parse_args(argv)
@@ -125,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         ran = run_worker(args.db, poll=args.poll, batch=args.batch, lease=args.lease, max_idle=args.max_idle,
                          threads=args.threads, cleanup_every=args.cleanup_every or None,
-                         metrics_port=args.metrics_port)
+                         metrics_port=args.metrics_port, clock=args.clock)
     except WaooawError as exc:  # a start-up problem (the database, a setting): one line, exit 1
         sys.exit(f"error: {exc}")
     print(f"worker stopped after {ran} jobs")
