@@ -87,6 +87,12 @@ def note_deployed(name: str, version: int) -> None:
     st.session_state["design"] = name
 
 
+def current_design() -> str | None:
+    """The design the visitor works on: the one open in the Designer, else the last one deployed or chosen."""
+    open_in_designer = getattr(st.session_state.get("designer"), "name", None)
+    return open_in_designer or st.session_state.get("design")
+
+
 def prefer_deployed(key: str, options: list[str]) -> None:
     """Before the select box ``key`` over ``options`` is drawn: after each deploy, select the design just deployed
     once (the visitor's own later choice then stands)."""

@@ -3,7 +3,7 @@
 ``AppRuntime(config)`` (cached by the pages with ``st.cache_resource``, so one per process and database):
 
 - **Engine** on ``config.db_url``. Demo mode deploys the library's designs (same content, same version).
-- **Clock**: demo mode uses :class:`app.virtual_clock.StoredClock` (virtual time in the database, moved by
+- **Clock**: demo mode uses :class:`engine.runtime.stored_clock.StoredClock` (virtual time in the database, moved by
   :meth:`move_clock`); production the wall clock.
 - **Worker**: with ``config.worker == "embedded"`` one daemon thread runs due jobs (agents, timers, SLA
   escalations) every ``poll`` seconds, whether or not a browser is open. On SQLite only one process may
@@ -97,8 +97,8 @@ class AppRuntime:
             self.worker_note = ("Jobs run in external `waooaw worker` processes (WAOOAW_WORKER=external): "
                                 "start at least one beside the app.")
             if config.demo:
-                self.worker_note += (" Demo mode: the clock control moves this app's virtual clock and runs what "
-                                     "falls due here; external workers keep the wall clock.")
+                self.worker_note += (" Demo mode: start them with `--clock demo` (or WAOOAW_MODE=demo) so they "
+                                     "follow this app's virtual clock.")
         self.poll = poll
         self.thread: threading.Thread | None = None
         if self.runs_jobs and start_worker:

@@ -435,7 +435,8 @@ def sla_breach(results: Results, definition: ProcessDefinition) -> pd.DataFrame:
             half = float(stats.t.ppf(0.975, len(per_rep) - 1) * per_rep.std(ddof=1) / math.sqrt(len(per_rep)))
         else:
             half = 0.0
-        rows.append({"task": str(task), "breach": mean, "low": max(0.0, mean - half), "high": min(1.0, mean + half),
+        rows.append({"task": node_label(definition, str(task)), "breach": mean,
+                     "low": max(0.0, mean - half), "high": min(1.0, mean + half),
                      "completions": len(part)})
     frame = pd.DataFrame(rows, columns=["task", "breach", "low", "high", "completions"])
     return frame.sort_values("breach", ascending=False, kind="stable").reset_index(drop=True)

@@ -1,7 +1,9 @@
 """The whole loop in a real browser (Playwright + Debian's Chromium), each flow in one visit to the app:
 
-1. a saved design: simulate it, deploy it, start an instance, move the clock 4 hours, see the approval
-   escalated to the CTO, approve it as the CTO, see the instance completed with its path and variable history;
+1. a design drawn on the canvas (palette drag, connect, properties: the Designer test's helpers): simulate it,
+   deploy it, start an instance, move the clock 4 hours, see the approval escalated to the CTO, approve it as
+   the CTO (seeing what is approved), follow the link to the instance and see it completed with its path and
+   variable history;
 2. start 20 customer-onboarding instances, move the clock 7 days, see them finish, and the simulator's
    predicted-vs-observed view.
 
@@ -19,7 +21,6 @@ from typing import Any
 import pytest
 from app_support import launch_chromium, serve_app
 
-from app.workspace import Workspace
 from engine.runtime import Engine
 from engine.security import Principal
 
@@ -31,8 +32,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def served(data_dir: Path) -> Iterator[str]:
-    """The app on a fresh data directory holding one saved design, ``campaign`` (from the library's template)."""
-    Workspace(data_dir).new_from_template("marketing_campaign", "campaign")
+    """The app on a fresh data directory (no saved design yet)."""
     env = {"WAOOAW_DATA_DIR": str(data_dir), "WAOOAW_DB": "", "WAOOAW_MODE": "demo"}
     with serve_app(env) as url:
         yield url
@@ -47,14 +47,30 @@ def settle(page: Any) -> None:
 
 
 def go(page: Any, name: str) -> None:
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    if not nav.is_visible():  # the Designer collapses the sidebar for the canvas: open it again
+        page.locator('[data-testid="stExpandSidebarButton"], [data-testid="stSidebarCollapsedControl"] button'
+                     ).first.click()
+        nav.wait_for()
     page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=name, exact=True).click()
     settle(page)
 
 
 def act_as(page: Any, label: str) -> None:
+    """Pick a demo persona (again if a rerun closed the list before the click)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_role("combobox", name="Acting as").click()
-    page.get_by_role("option", name=label).click()
+    for attempt in range(3):
+        sidebar.get_by_role("combobox", name="Acting as").click()
+        try:
+            page.get_by_role("option", name=label).click(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+            settle(page)
     settle(page)
 
 
@@ -107,6 +123,108 @@ def browser_page(p: Any) -> tuple[Any, Any, list[str]]:
     return browser, page, errors
 
 
+def append(canvas: Any, source: str, action: str) -> str:
+    """Select ``source`` on the canvas and click a context-pad entry (``append.append-task``, ``append.gateway``,
+    ``append.end-event``); the id of the shape it adds."""
+    from test_app_designer_browser import settle as canvas_settle
+
+    before = set(canvas.js("() => window.bpmnModeler.get('elementRegistry').getAll().map(e => e.id)"))
+    canvas.select(source)
+    canvas.locator.locator(f'.djs-context-pad .entry[data-action="{action}"]').click()
+    canvas.page.wait_for_timeout(500)
+    canvas_settle(canvas.page)
+    after = set(canvas.js("() => window.bpmnModeler.get('elementRegistry').getAll().map(e => e.id)"))
+    new = [i for i in after - before if not i.endswith("_label")
+           and not canvas.js("id => !!window.bpmnModeler.get('elementRegistry').get(id).waypoints", i)]
+    assert len(new) == 1, (action, new)
+    return new[0]
+
+
+def add_row(page: Any, button: str) -> None:
+    """Click an item editor's add button and wait until its new row (one more Name box) is there."""
+    from playwright.sync_api import expect
+    from test_app_designer_browser import settle as canvas_settle
+
+    names = page.locator(".st-key-designer_panel").get_by_label("Name", exact=True)
+    count = names.count()
+    page.get_by_role("button", name=button).click()
+    expect(names).to_have_count(count + 1, timeout=30_000)
+    canvas_settle(page)
+
+
+def draw_expense(page: Any) -> None:
+    """In the Designer, draw with the mouse and the property panel (tests/test_app_designer_browser.py's
+    helpers): start → "Approve expense" (the marketing lead, SLA 4 h, escalated to the CTO, a required yes/no
+    form field) → "Approved?" → Paid (if approved) / Rejected (default); the process takes ``amount``."""
+    from playwright.sync_api import expect
+    from test_app_designer_browser import Canvas, field, type_into
+    from test_app_designer_browser import choose as panel_choose
+    from test_app_designer_browser import settle as canvas_settle
+
+    page.get_by_role("button", name="Act as Engineer (engineer)").click()  # a designer
+    canvas_settle(page)
+    page.get_by_role("button", name="New").click()
+    type_into(page, "Name (becomes the process id)", "expense", panel=False)
+    page.get_by_role("button", name="Create").click()
+    canvas = Canvas(page)
+    canvas.locator.locator(".djs-palette").wait_for(timeout=60_000)
+    page.keyboard.press("Escape")
+    canvas_settle(page)
+    canvas.select("end")
+    page.keyboard.press("Delete")
+    canvas_settle(page)
+    # the tasks sit low in the palette (below the canvas at 1400x900): build from the context pad instead,
+    # appending and replacing as a bpmn-js user does; each append draws its flow too
+    user = append(canvas, "start", "append.append-task")
+    canvas.select(user)
+    canvas.locator.locator('.djs-context-pad .entry[data-action="replace"]').click()
+    canvas.locator.locator('.djs-popup [data-id="replace-with-user-task"]').click()
+    page.wait_for_timeout(500)
+    canvas_settle(page)
+    (user,) = canvas.ids("bpmn:UserTask")  # the replaced shape (bpmn-js may give it a new id)
+    canvas.select(user)
+    type_into(page, "Name", "Approve expense")
+    type_into(page, "Assignee", "marketing-lead")
+    type_into(page, "SLA (hours)", "4")
+    page.locator(".st-key-designer_panel").get_by_text("On timeout", exact=True).first.click()
+    canvas_settle(page)
+    panel_choose(page, "Action", "escalate")
+    field(page, "Assignee").fill("cto")  # the escalation's (the last Assignee in the panel)
+    field(page, "Assignee").press("Enter")
+    canvas_settle(page)
+    add_row(page, "Add form field")
+    type_into(page, "Name", "approved")
+    panel_choose(page, "Type", "boolean")
+    page.locator(".st-key-designer_panel").get_by_text("Required", exact=True).last.click()
+    canvas_settle(page)
+
+    gateway = append(canvas, user, "append.gateway")
+    before = canvas.ids("bpmn:SequenceFlow")
+    paid = append(canvas, gateway, "append.end-event")
+    yes = (canvas.ids("bpmn:SequenceFlow") - before).pop()
+    before = canvas.ids("bpmn:SequenceFlow")
+    append(canvas, gateway, "append.end-event")
+    no = (canvas.ids("bpmn:SequenceFlow") - before).pop()
+    del paid
+    canvas.select(yes)
+    type_into(page, "Condition", "approved")
+    canvas.select(no)
+    page.get_by_text("Default flow", exact=False).first.click()
+    canvas_settle(page)
+
+    canvas.clear()
+    page.locator(".st-key-designer_panel").get_by_text("expense", exact=True).wait_for()
+    canvas_settle(page)
+    for name, kind in (("approved", "boolean"), ("amount", "number")):
+        add_row(page, "Add variable")
+        type_into(page, "Name", name)
+        panel_choose(page, "Type", kind)
+    expect(page.get_by_text(re.compile(r"No problems|Problems · 0 error"))).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("Saved as 'expense'")).to_be_visible(timeout=30_000)
+    canvas_settle(page)
+
+
 def test_design_simulate_deploy_run_escalate_approve(served: str, data_dir: Path, shots: Path | None) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -119,41 +237,52 @@ def test_design_simulate_deploy_run_escalate_approve(served: str, data_dir: Path
             settle(page)
             shoot(page, shots, "app_home")
 
-            # simulate the saved design (it opens first in the Simulator)
+            # design it on the canvas, as a designer (the demo's first persona on the Designer)
+            go(page, "Designer")
+            draw_expense(page)
+
+            # simulate the design open in the Designer: the form is the run (no apply step)
             go(page, "Simulator")
-            expect(page.get_by_role("combobox", name="Design", exact=True)).to_have_value("campaign (saved)")
+            expect(page.get_by_role("combobox", name="Design", exact=True)).to_have_value("expense (saved)")
+            rate = page.get_by_role("spinbutton", name="Arrivals per hour")
+            rate.fill("3")
+            rate.press("Tab")
+            settle(page)
             page.get_by_role("button", name="Run simulation").click()
             headline = page.get_by_text(re.compile(r"Mean cycle time .* \(finished cases\)"))
             expect(headline).to_be_visible(timeout=60_000)
+            expect(page.get_by_text(re.compile(r"Cases: [\d,]+ arrived after the warm-up"))).to_be_visible()
             settle(page)
             headline.evaluate("e => e.scrollIntoView({block: 'start'})")
             shoot(page, shots, "app_simulator")
 
-            # deploy it: a deployer's job (the engine refuses the marketing lead, an operator)
+            # deploy it: a deployer's job
             go(page, "Deployments")
             act_as(page, "Engineering lead (engineering-manager)")
-            expect(page.get_by_role("combobox", name="Saved design")).to_have_value("campaign")
+            expect(page.get_by_role("combobox", name="Saved design")).to_have_value("expense")
             page.get_by_role("button", name="Deploy", exact=True).click()
-            expect(page.get_by_text("Deployed campaign as version 1.")).to_be_visible()
+            expect(page.get_by_text("Deployed expense as version 1.")).to_be_visible()
             settle(page)
             shoot(page, shots, "app_deployments")
             act_as(page, "Marketing lead (marketing-lead)")
 
-            # start an instance from the Runs page: the form asks only for the campaign
+            # start an instance from the Runs page: the picker is on the design just deployed, and the form asks
+            # only for the amount (a form sets `approved`)
             go(page, "Runs")
             page.get_by_text("Start an instance").click()
-            choose(page, "Process to start", "campaign")
+            expect(page.get_by_role("combobox", name="Process to start", exact=True)).to_have_value("expense")
             form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_role("button", name="Start"))
             expect(form.get_by_label("approved")).to_have_count(0)
-            form.get_by_label("campaign", exact=True).fill("spring launch")
-            form.get_by_label("Business key (optional)").fill("E2E-1")
+            form.get_by_label("amount", exact=True).fill("120.5")
+            form.get_by_label("Business key (optional)").fill("EXP-{n}")
             form.get_by_role("button", name="Start").click()
-            expect(page.get_by_text("Started campaign.")).to_be_visible()
+            expect(page.get_by_text("Started expense.")).to_be_visible()
+            expect(page.get_by_role("link", name=re.compile(r"Open instance [0-9a-f]{8}"))).to_be_visible()
             settle(page)
             shoot(page, shots, "app_runs")
             check = Engine(f"sqlite:///{data_dir / 'waooaw.db'}", principal=Principal.system())
-            (row,) = check.instances(definition="campaign").to_dict("records")
-            assert row["business_key"] == "E2E-1"
+            (row,) = check.instances(definition="expense").to_dict("records")
+            assert row["business_key"] == "EXP-1"
 
             # four hours later the approval has escalated to the CTO
             page.locator('[data-testid="stSidebar"]').get_by_role("button", name="+4 h").click()
@@ -163,16 +292,18 @@ def test_design_simulate_deploy_run_escalate_approve(served: str, data_dir: Path
             act_as(page, "CTO (cto)")
             expect(page.get_by_role("heading", name="Inbox of cto")).to_be_visible()
             expect(page.get_by_text(re.compile(r"Escalated$")).first).to_be_visible()  # the badge
+            expect(page.get_by_text(re.compile(r"key EXP-1"))).to_be_visible()  # what is approved
             shoot(page, shots, "app_tasks")
-            complete = page.locator('[data-testid="stForm"]').filter(has_text="Approve campaign")
+            complete = page.locator('[data-testid="stForm"]').filter(has=page.get_by_role("button", name="Complete"))
             complete.get_by_text("yes", exact=True).click()
             complete.get_by_role("button", name="Complete").click()
             expect(page.get_by_text(re.compile(r"Task \d+ completed\."))).to_be_visible()
             settle(page)
 
-            # the instance: completed, with the path it took and who changed what
-            go(page, "Instance")
-            expect(page.get_by_text(re.compile(r"campaign v1 · key E2E-1 · started .* · ended "))).to_be_visible()
+            # the link after Complete: the instance, completed, with the path it took and who changed what
+            page.get_by_role("link", name=re.compile(r"Open instance [0-9a-f]{8}")).click()
+            settle(page)
+            expect(page.get_by_text(re.compile(r"expense v1 · key EXP-1 · started .* · ended "))).to_be_visible()
             expect(page.get_by_text("Path taken")).to_be_visible()
             shoot(page, shots, "app_instance")
             page.get_by_role("tab", name="Variables").click()

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 import designs
-from app.chrome import flash, page
+from app.chrome import current_design, flash, page
 from app.operations import observed_runs
 from app.sim_view import (
     DISTRIBUTIONS,
@@ -41,7 +41,7 @@ workspace = ctx.workspace
 
 # --- which design -------------------------------------------------------------------------------------------
 choices = [("saved", n) for n in workspace.names()] + [("library", n) for n in designs.names()]
-preferred = st.session_state.get("design")
+preferred = current_design()
 index = next((i for i, c in enumerate(choices) if c == ("saved", preferred)), 0)
 source, name = st.selectbox("Design", choices, index=index, key="sim_pick",
                             format_func=lambda c: f"{c[1]} ({'saved' if c[0] == 'saved' else 'template'})")

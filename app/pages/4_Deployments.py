@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.chrome import flash, note_deployed, page, prefer_deployed
+from app.chrome import current_design, flash, note_deployed, page, prefer_deployed
 from app.operations import deploy_saved, node_diff, versions
 from app.support import Checked
 from app.versions_view import versions_panel
@@ -19,9 +19,9 @@ if not saved:
             icon=":material/draw:")
 else:
     pick = st.columns([3, 1], vertical_alignment="bottom")
+    preferred = current_design()
     name = pick[0].selectbox("Saved design", saved, key="deploy_design",
-                             index=saved.index(st.session_state["design"]) if st.session_state.get("design")
-                             in saved else 0)
+                             index=saved.index(preferred) if preferred in saved else 0)
     if pick[1].button("Deploy", type="primary", key="deploy_button", icon=":material/rocket_launch:"):
         result = deploy_saved(engine, workspace, name)
         if result.refused:
