@@ -95,3 +95,37 @@ def test_every_palette_entry_becomes_its_node_kind() -> None:
         node = definition.node(made[entry["action"]])
         interrupting = entry["options"].get("cancelActivity", True)
         assert (node.kind, node.interrupting) == (entry["kind"], interrupting), entry["action"]  # type: ignore
+
+
+def test_a_generated_flow_id_follows_its_ends_when_a_task_is_dropped_on_the_flow() -> None:
+    browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    b = ProcessBuilder("blank")
+    b.start("start").end("end")
+    xml = to_canvas(b.build())
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto((STATIC / "index.html").as_uri())
+            page.evaluate("([xml, palette]) => window.postMessage({type: 'streamlit:render', args: {xml, "
+                          "revision: 1, commands: [], ack: 0, markers: [], height: 860, palette}}, '*')",
+                          [xml, PALETTE])
+            page.wait_for_function("() => window.canvasState && window.canvasState.imports === 1")
+            start = page.locator('.djs-element.djs-shape[data-element-id="start"]').bounding_box()
+            end = page.locator('.djs-element.djs-shape[data-element-id="end"]').bounding_box()
+            middle = ((start["x"] + start["width"] + end["x"]) / 2, start["y"] + start["height"] / 2)
+            new = drag(page, "create.user_task", middle)  # the task and the flow bpmn-js adds after it
+            task = next(i for i in new if i.startswith("Activity_"))
+            out = page.evaluate("async () => (await window.bpmnModeler.saveXML({format: true})).xml")
+            undone = page.evaluate("async () => { window.bpmnModeler.get('commandStack').undo(); "
+                                   "return (await window.bpmnModeler.saveXML({format: true})).xml; }")
+        finally:
+            browser.close()
+    definition = read_canvas(out).definition
+    assert definition is not None
+    flows = {(f.source, f.target): f.id for f in definition.flows}
+    assert flows[("start", task)] == f"start__{task}"  # was start__end: it now goes start -> task
+    assert flows[(task, "end")].startswith("Flow_")  # bpmn-js's new flow keeps its own id
+    assert 'id="start__end"' in undone  # one undo: the drop and the rename together

@@ -53,6 +53,18 @@ async function send() {
   });
 }
 
+// Ids the exporter generates for flows name their ends ("start__end"): when a flow is reconnected (a task dropped
+// on it, an end dragged elsewhere), such an id follows its new ends, in the same undoable step.
+modeler.on('commandStack.connection.reconnect.postExecuted', (event) => {
+  const { connection, oldSource, oldTarget } = event.context;
+  const before = `${(oldSource || connection.source).id}__${(oldTarget || connection.target).id}`;
+  const after = `${connection.source.id}__${connection.target.id}`;
+  if (connection.id !== before || before === after || modeler.get('elementRegistry').get(after)) {
+    return;
+  }
+  modeler.get('modeling').updateProperties(connection, { id: after });
+});
+
 modeler.on('commandStack.changed', () => report(250));
 modeler.on('selection.changed', () => report(30));
 
