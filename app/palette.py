@@ -57,6 +57,7 @@ FIRST_VALUES: dict[str, dict[str, Any]] = {
     "link": {"definition": {"name": "link"}},
     "sendTask": {"message": "message"},  # a send task is a message throw only with its message
     "scriptTask": {"properties": {"scriptFormat": "waooaw", "script": "result = None"}},
+    "callActivity": {"properties": {"calledElement": "process"}},  # the process it calls, named in the panel
 }
 # Start events that start only an event sub-process: offered inside a new one (BPMN 2.0 §10.5.2).
 EVENT_SUBPROCESS_STARTS = {"error_start", "escalation_start", "conditional_start"}

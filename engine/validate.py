@@ -764,6 +764,11 @@ class _Validator:
             if payload is not None:
                 self._check_expression(node.id, f"payload_expression of {describe(node)}", payload, local)
             self._check_loop(node)
+            if node.kind == "call_activity":  # type: ignore[attr-defined]
+                for target, source in (node.inputs or {}).items():  # type: ignore[attr-defined]
+                    self._check_expression(node.id, f"input mapping {target!r} of {describe(node)}", source, local)
+                if self.declared and node.outputs:  # type: ignore[attr-defined]
+                    self._check_names(node, "outputs", list(node.outputs))  # type: ignore[attr-defined]
             target = getattr(node, "result_variable", None)
             if target is not None and self.declared and target not in self.declared:
                 self._check_names(node, "result_variable", [target])

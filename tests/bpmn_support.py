@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.bpmn.schema import schema_errors
-from engine.model import ProcessBuilder, ProcessDefinition, complete_with
+from engine.model import ProcessBuilder, ProcessDefinition, complete_with, for_each, repeat, times
 from engine.model.nodes import ServiceTask, UserTask
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "bpmn"
@@ -79,4 +79,17 @@ def sample_definitions() -> list[ProcessDefinition]:
     s.add(UserTask(id="undo_weekly", title="Undo the weekly report", assignee="ops", for_compensation=True))
     s.add(ServiceTask(id="undo_daily", agent="agents.report:retract", for_compensation=True))
     second = s.build(validate=False)
-    return [first, second]
+
+    m = ProcessBuilder("campaign_loops", variables={"channels": "array", "drafts": "array", "reviewers": "integer",
+                                                    "ok": "boolean"})
+    drafts = m.start().service("draft", agent="agents.content:draft", inputs=["channel"], outputs=["draft"],
+                               multi_instance=for_each("channels", "channel", into="drafts", output="draft"))
+    reviewed = drafts.user("review", assignee="editor", multi_instance=times(
+        "reviewers", sequential=True, until="nrOfCompletedInstances >= 2"))
+    reviewed.on_timer("P1D", id="review_late").end("late")
+    looped = reviewed.sub_process("publish", lambda sub: sub.start("p_start").task("p_work").end("p_end"),
+                                  loop=repeat("not ok", test_before=True, maximum=3))
+    looped.call("approve", "approval", inputs={"amount": "reviewers"}, outputs={"ok": "ok"}, binding="version",
+                version=2).end("published")
+    third = m.build(validate=False)
+    return [first, second, third]

@@ -116,6 +116,8 @@ VALID: dict[str, dict[str, Any]] = {
     "intermediate_throw": {"name": "Order received"},
     "conditional_catch": {"condition": "stock > 0 and not blocked"},
     "script_task": {"script": "total = price * quantity\nlabel = upper(name)", "script_format": "groovy"},
+    "call_activity": {"called_element": "approval", "inputs": {"amount": "total * 2"}, "binding": "version",
+                      "version": 2},
     "link_throw": {"link": "archive"},
     "link_catch": {"link": "archive"},
     "signal_start": {"signal": "all_clear"},
@@ -221,7 +223,7 @@ def test_kind_sets_and_class_flags_agree() -> None:
     assert {k for k, c in NODE_CLASSES.items() if c.is_gateway} == {
         "exclusive_gateway", "inclusive_gateway", "parallel_gateway", "event_gateway"}
     assert {k for k, c in NODE_CLASSES.items() if c.is_activity} == {"task", "service_task", "user_task", "script_task",
-                                                                        "receive_task", "sub_process"}
+                                                                        "receive_task", "call_activity", "sub_process"}
     assert all(NODE_CLASSES[k].is_event for k in START_KINDS | END_KINDS | BOUNDARY_KINDS | CATCH_KINDS)
 
 

@@ -26,6 +26,7 @@ DEFAULT_TAG = {
     "exclusive_gateway": "exclusiveGateway", "inclusive_gateway": "inclusiveGateway",
     "parallel_gateway": "parallelGateway", "event_gateway": "eventBasedGateway", "task": "task",
     "service_task": "serviceTask", "user_task": "userTask", "script_task": "scriptTask", "sub_process": "subProcess",
+    "call_activity": "callActivity",
 }
 
 # Other elements a kind may be written as (placeholders of a lenient import included).

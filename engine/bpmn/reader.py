@@ -61,7 +61,7 @@ from engine.bpmn import conversions, diagram, extensions, labels
 from engine.bpmn.extensions import VendorRead, deep_merge, own_fields
 from engine.bpmn.ids import restore_ids
 from engine.bpmn.mapping import DEFAULT_TAG
-from engine.bpmn.namespaces import BPMN, BPMNDI, DC, DI, b
+from engine.bpmn.namespaces import BPMN, BPMNDI, DC, DI, ZEEBE, b
 from engine.bpmn.result import Category, Finding, ImportResult, raise_if_refused
 from engine.errors import DefinitionError, Problem
 from engine.model import expressions
@@ -734,8 +734,7 @@ class Reader:
         if tag == "businessRuleTask":
             return None, "businessRuleTask (a decision table call) is not supported", "task"
         if tag == "callActivity":
-            called = el.get("calledElement") or ""
-            return None, f"callActivity (calling {called!r}) is not supported", "task"
+            return self._call_activity(el, data, vendor)
         if tag == "subProcess":
             if (el.get("triggeredByEvent") or "").lower() == "true":
                 starts = [c for c in el if local(c) == "startEvent"]
@@ -997,6 +996,64 @@ class Reader:
             spec["completion_condition"] = completion
         data["multi_instance"] = spec
         return None
+
+    def _call_activity(self, el: etree._Element, data: dict[str, Any], vendor: VendorRead
+                       ) -> tuple[str | None, str | None, str | None]:
+        """``calledElement`` (or Zeebe's ``calledElement processId``), Camunda's ``calledElementBinding`` /
+        ``calledElementVersion`` and ``in``/``out`` mappings (``variables="all"``, ``source``, ``sourceExpression``),
+        Zeebe's ``ioMapping``."""
+        from engine.bpmn.extensions import _vendor_children
+
+        called = (el.get("calledElement") or "").strip()
+        zeebe = _vendor_children(el, "calledElement", (ZEEBE,))
+        if zeebe:
+            vendor.used.add(f"{ZEEBE}|calledElement")
+            called = called or (zeebe[0].get("processId") or "").removeprefix("=").strip()
+        if not called:
+            return None, "callActivity names no calledElement: which process to call is not said", "task"
+        data["called_element"] = called
+        binding = extensions._attr(el, "calledElementBinding", vendor)
+        if binding in ("latest", "deployment"):
+            data["binding"] = binding
+        elif binding == "version":
+            version = extensions._attr(el, "calledElementVersion", vendor) or ""
+            if not version.strip().isdigit():
+                return None, f"callActivity binding 'version' with calledElementVersion {version!r}: not a number", \
+                    "task"
+            data["binding"], data["version"] = "version", int(version)
+        elif binding:
+            return None, f"callActivity calledElementBinding {binding!r} is not supported (latest, deployment or " \
+                         "version)", "task"
+        for direction, key in (("in", "inputs"), ("out", "outputs")):
+            found = _vendor_children(el, direction)
+            if not found:
+                continue
+            vendor.used.update(f"{etree.QName(c).namespace}|{direction}" for c in found)
+            if any((c.get("variables") or "") == "all" for c in found):
+                continue  # every variable: the default (None)
+            mapping: dict[str, str] = {}
+            for c in found:
+                target = (c.get("target") or "").strip()
+                source = (c.get("sourceExpression") or c.get("source") or "").strip()
+                value, _, why = conversions.condition(source) if source else (None, None, "is empty")
+                if not target or value is None:
+                    return None, f"camunda:{direction} {source!r} -> {target!r}: {why or 'no target'}", "task"
+                mapping[target] = value
+            data[key] = mapping
+        io = _vendor_children(el, "ioMapping", (ZEEBE,))
+        if io:
+            vendor.used.add(f"{ZEEBE}|ioMapping")
+            for direction, key in (("input", "inputs"), ("output", "outputs")):
+                pairs = [c for c in io[0] if isinstance(c.tag, str) and etree.QName(c).localname == direction]
+                if pairs:
+                    mapping = {}
+                    for c in pairs:
+                        value, _, why = conversions.condition(c.get("source") or "")
+                        if value is None or not c.get("target"):
+                            return None, f"zeebe:{direction} {c.get('source')!r}: {why or 'no target'}", "task"
+                        mapping[c.get("target", "")] = value
+                    data[key] = mapping
+        return "call_activity", None, None
 
     def _script_task(self, el: etree._Element, data: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
         """A script in the safe language (assignments of safe expressions) is imported whatever language the file

@@ -32,7 +32,7 @@ from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubP
 STANDARD_FIELDS = {"id", "kind", "name", "documentation", "message", "error_code", "attached_to", "interrupting",
                    "signal", "escalation_code", "triggered_by_event",
                    "default", "nodes", "flows", "compensation", "activity", "link", "script", "script_format",
-                   "condition"}
+                   "called_element", "condition"}
 # Metadata keys drawn or written as BPMN (DI, lanes, element name, unusable condition text).
 NODE_META = {"bounds", "label", "lane", "bpmn"}  # and "expanded": False on a sub-process (isExpanded)
 FLOW_META = {"waypoints", "label", "condition_text", "documentation"}
@@ -366,6 +366,8 @@ class Writer:
         if (kind in ("exclusive_gateway", "inclusive_gateway") or node.is_activity) and getattr(node, "default", None):
             el.set("default", node.default)  # type: ignore[attr-defined]
         self._event_definition(el, node, tag)
+        if kind == "call_activity":
+            el.set("calledElement", node.called_element)  # type: ignore[attr-defined]
         if isinstance(node, Activity):
             self._loop_characteristics(el, node)
         if kind == "script_task":

@@ -82,6 +82,15 @@ class Cursor:
         """A receive task: waits for ``message`` like a message catch event, but boundary events attach to it."""
         return self.then(n.ReceiveTask(id=id, message=message, correlation_key=correlation_key, **fields))
 
+    def call(self, id: str, called_element: str, inputs: Mapping[str, str] | None = None,
+             outputs: Mapping[str, str] | None = None, **fields: Any) -> Cursor:
+        """A call activity: runs the deployed process ``called_element`` and waits for it (``binding=`` 'latest',
+        'deployment' or 'version' with ``version=``); ``inputs``/``outputs`` map variables by expressions (None:
+        all of them)."""
+        return self.then(n.CallActivity(id=id, called_element=called_element,
+                                        inputs=dict(inputs) if inputs is not None else None,
+                                        outputs=dict(outputs) if outputs is not None else None, **fields))
+
     def task(self, id: str, **fields: Any) -> Cursor:
         return self.then(n.Task(id=id, **fields))
 

@@ -682,6 +682,31 @@ class ScriptTask(Activity):
         return script
 
 
+class CallActivity(Activity):
+    """Calls another deployed process by name (BPMN ``callActivity`` ``calledElement``) and waits for it to end.
+
+    ``binding`` chooses the version (Camunda 7's ``calledElementBinding``): ``latest`` deployed when the call
+    happens, a fixed ``version``, or ``deployment``: the newest version deployed no later than the caller's own
+    version was. ``inputs`` maps the child's start variables from expressions over the caller's variables
+    (``{"amount": "total * 2"}``; None: every variable is passed, Camunda's ``<camunda:in variables="all"/>``);
+    ``outputs`` maps the caller's variables from expressions over the child's variables when it completes
+    (None: every variable of the child comes back). An error end event the child does not catch is thrown at the
+    call activity with its code (its error boundary events catch it); cancelling the caller cancels the child."""
+
+    kind: Literal["call_activity"] = "call_activity"
+    called_element: str = Field(min_length=1, max_length=200)
+    binding: Literal["latest", "deployment", "version"] = "latest"
+    version: int | None = Field(default=None, ge=1)
+    inputs: dict[VariableName, Expression] | None = None
+    outputs: dict[VariableName, Expression] | None = None
+
+    @model_validator(mode="after")
+    def _version(self) -> CallActivity:
+        if (self.binding == "version") != (self.version is not None):
+            raise ValueError("binding 'version' and version go together (binding='version', version=3)")
+        return self
+
+
 class SubProcess(Activity):
     """An embedded scope: its own start, nodes and flows; a compensation and error scope.
 
@@ -757,6 +782,7 @@ AnyNode = Annotated[
     | ServiceTask
     | UserTask
     | ScriptTask
+    | CallActivity
     | SubProcess,
     Field(discriminator="kind"),
 ]
@@ -772,7 +798,8 @@ NODE_CLASSES: dict[str, type[Node]] = {
         SignalThrowEvent, SignalBoundaryEvent, EscalationEndEvent, EscalationThrowEvent, EscalationBoundaryEvent,
         ErrorStartEvent, EscalationStartEvent, ConditionalStartEvent, ConditionalBoundaryEvent, ReceiveTask,
         TimerBoundaryEvent, ErrorBoundaryEvent, MessageBoundaryEvent, ExclusiveGateway,
-        InclusiveGateway, ParallelGateway, EventBasedGateway, Task, ServiceTask, UserTask, ScriptTask, SubProcess,
+        InclusiveGateway, ParallelGateway, EventBasedGateway, Task, ServiceTask, UserTask, ScriptTask, CallActivity,
+        SubProcess,
     )
 }
 START_KINDS = frozenset({"start", "timer_start", "message_start", "signal_start", "error_start", "escalation_start",

@@ -51,7 +51,7 @@ from engine.runtime.ids import new_instance_id
 from engine.runtime.plain import values_problems
 from engine.runtime.prepared import pipelined
 from engine.runtime.signals import SignalApi
-from engine.runtime.steps import Pending, StepWriter
+from engine.runtime.steps import Pending, StepWriter, child_id
 from engine.runtime.tables import (
     DefinitionRow,
     HumanTaskRow,
@@ -111,6 +111,8 @@ class InstanceView:
     diagram: ProcessDefinition | None = field(default=None, repr=False)  # the version it runs, for drawing
     activities: pd.DataFrame | None = field(default=None, repr=False)  # Engine.activities(id): what it passed
     waits: pd.DataFrame | None = field(default=None, repr=False)  # Engine.waits(id): timers, messages, jobs
+    parent: str | None = None  # the instance whose call activity started this one
+    children: list[str] = field(default_factory=list)  # the instances its call activities started
 
     def _repr_html_(self) -> str:
         """In Jupyter: status, the diagram with the nodes holding tokens highlighted, variables, incidents."""
@@ -293,17 +295,19 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
 
     def _start_in(self, conn: Connection, writes: Writes, definition: ProcessDefinition, variables: dict[str, Any],
                   business_key: str | None, start_node: str | None = None, actor: str | None = None,
-                  instance_id: str | None = None) -> str:
-        """Start one instance inside a caller's transaction (its writes go to ``writes``, flushed by the caller)."""
+                  instance_id: str | None = None, caller: dict[str, Any] | None = None) -> str:
+        """Start one instance inside a caller's transaction (its writes go to ``writes``, flushed by the caller);
+        ``caller`` names the call activity (instance, token, work) that started it."""
         sem = self.semantics(definition.id, definition.version)
         now = self.clock.now()
         instance_id = instance_id or new_instance_id()
         state, effects = sem.start(variables, now, start_node=start_node, actor=actor)
+        state.caller = caller
         writes.create(instance_id, {"id": instance_id, "definition_name": definition.id,
                                     "definition_version": definition.version, "business_key": business_key,
                                     "started_at": now})
         writes.loaded(instance_id, InstanceState())
-        step = StepWriter(conn, writes, instance_id, sem, state, now, business_key)
+        step = StepWriter(conn, writes, instance_id, sem, state, now, business_key, call=self._call_activity)
         step.run(effects, [])
         step.stepped(rev=0)
         if self.observer is not None:
@@ -311,6 +315,34 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
             if step.ended is not None:
                 self.observer.ended(definition.id, definition.version, step.ended.status)
         return instance_id
+
+    def _call_activity(self, step: StepWriter, e: Any) -> ev.Event | None:
+        """A call activity started (``StartWork`` of kind call_activity): start the called process in the same
+        transaction, its version chosen by the node's binding. A process that is not deployed, or inputs it
+        refuses, fail the work (an incident at the call activity unless an error boundary catches it)."""
+        node = step.sem.definition.node(e.node_id)
+        try:
+            if node.binding == "version":  # type: ignore[attr-defined]
+                version = node.version  # type: ignore[attr-defined]
+            elif node.binding == "deployment":  # type: ignore[attr-defined]
+                caller = step.conn.execute(select(D.c.id).where(  # deployments are numbered in their order
+                    D.c.name == step.sem.definition.id, D.c.version == step.sem.definition.version)).scalar()
+                version = step.conn.execute(select(func.max(D.c.version)).where(
+                    D.c.name == e.handler, D.c.id <= caller)).scalar()
+                if version is None:
+                    raise EngineError(f"no version of {e.handler!r} was deployed by the time "
+                                      f"{step.sem.definition.id!r} v{step.sem.definition.version} was")
+            else:
+                version = None
+            child = self.definition(e.handler, version, step.conn)
+            variables = dict(e.inputs)
+            self._check_variables(child, variables, action=f"call {e.handler!r} from {e.node_id!r}")
+        except EngineError as exc:
+            return ev.WorkFailed(e.token_id, str(exc), "call_failed")
+        self._start_in(step.conn, step.writes, child, variables, step.business_key,
+                       instance_id=child_id(step.id, e.work_id),
+                       caller={"instance": step.id, "token": e.token_id, "work": e.work_id})
+        return None
 
     def _check_variables(self, definition: ProcessDefinition, values: dict[str, Any],
                          action: str | None = None) -> None:
@@ -347,6 +379,9 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
             history_rows = conn.execute(select(H.c.name, H.c.version, H.c.old_value, H.c.new_value, H.c.node_id,
                                                H.c.actor, H.c.at).where(H.c.instance_id == instance_id)
                                         .order_by(H.c.id)).mappings().all()
+            children = [r.id for r in conn.execute(select(INST.c.id).where(INST.c.id.like(f"{instance_id}-%"))
+                                                   .order_by(INST.c.started_at))
+                        if "-" not in r.id[len(instance_id) + 1:]]  # child_id: the parent's id, "-", a work id
             incidents = [dict(r) for r in conn.execute(select(INC).where(INC.c.instance_id == instance_id)
                                                        .order_by(INC.c.id)).mappings()]
         history = pd.DataFrame(history_rows, columns=["name", "version", "old_value", "new_value", "node_id", "actor",
@@ -369,7 +404,8 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
         return InstanceView(row.id, row.definition_name, row.definition_version, row.business_key, row.status,
                             row.started_at, row.ended_at, row.error, row.steps, list(tokens["node_id"]), variables,
                             tokens, history, incidents, definition,
-                            activities=self.activities(instance_id), waits=self.waits(instance_id))
+                            activities=self.activities(instance_id), waits=self.waits(instance_id),
+                            parent=(loads(row.state).get("caller") or {}).get("instance"), children=children)
 
     def instances(self, status: str | None = None, definition: str | None = None,
                   limit: int | None = None, offset: int = 0, **filters: Any) -> pd.DataFrame:
@@ -685,6 +721,8 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
             self._broadcast_thrown(job, payload)  # every waiting catch, every signal start: see signals.py
         elif job.kind == "start":
             timer_starts.fire(self, job)
+        elif job.kind == "call":
+            self._call_answer(job, payload)
         elif job.kind == "handler":  # an SLA's handler: a failure (a missing handler too) is an incident, not a log
             error = None
             try:
@@ -705,6 +743,37 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
         runs in the worker's own thread, in claim order, instead of being handed to a pool thread and waited
         for (a hand-off costs more than such a call). An agent not called yet, or a slow one, is threaded."""
         return not payload.get("timeout") and self._agent_seconds.get(payload["handler"], 1.0) < QUICK_AGENT_SECONDS
+
+    def _call_answer(self, job: Any, payload: dict[str, Any]) -> None:
+        """A called process ended (its call activity hears how), or a caller cancelled its child."""
+        if "cancel" in payload:
+            event: ev.Event = ev.Cancel(payload["cancel"])
+        elif payload["status"] == "completed":
+            event = ev.WorkDone(payload["token"], payload.get("variables") or {})
+        elif payload["status"] == "failed" and payload.get("error_code"):
+            event = ev.WorkFailed(payload["token"], payload.get("error") or "", payload["error_code"], business=True)
+        else:
+            event = ev.WorkFailed(payload["token"], f"called process {payload['child']} ended {payload['status']}"
+                                  + (f": {payload['error']}" if payload.get("error") else ""),
+                                  "call_" + payload["status"])
+        stale: list[bool] = []
+
+        def current(conn: Connection) -> bool:  # the answer is for the activation still waiting, else dropped
+            if "cancel" not in payload:
+                data = conn.execute(select(T.c.data).where(T.c.instance_id == job.instance_id,
+                                                           T.c.token_id == payload["token"])).scalar()
+                if data is None or loads(data).get("work_id") != payload["work"]:
+                    stale.append(True)
+                    return False
+            return self._settle(conn, job.id)
+
+        try:
+            if self._apply(job.instance_id, [event], before=current) or not stale:
+                return
+        except EngineError:  # the instance is gone (history removed): nothing to tell
+            pass
+        with self.db.begin() as conn:
+            self._settle(conn, job.id)
 
     def _run_work(self, job: Any, payload: dict[str, Any]) -> Pending:
         """Call the agent (outside any transaction); the result waits for the batch's transaction."""
@@ -886,6 +955,7 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
                     writes.loaded(row.id, state)
                     sem = self.semantics(row.definition_name, row.definition_version)
                     step = steps[row.id] = StepWriter(conn, writes, row.id, sem, state, now, row.business_key,
+                                                      call=self._call_activity,
                                                  ended_at=row.ended_at, error=row.error)
                 step.traceback = item.traceback
                 step.run([], [item.event])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,8 +48,10 @@ class StepWriter:
 
     def __init__(self, conn: Connection, writes: Writes, instance_id: str, sem: Semantics,
                  state: InstanceState, now: datetime, business_key: str | None, traceback: str | None = None,
-                 ended_at: datetime | None = None, error: str | None = None) -> None:
+                 ended_at: datetime | None = None, error: str | None = None,
+                 call: Callable[[StepWriter, fx.StartWork], ev.Event | None] | None = None) -> None:
         self.conn, self.writes, self.id, self.sem = conn, writes, instance_id, sem
+        self.call = call  # starts a call activity's child (Engine._call_activity)
         self.state, self.now, self.business_key, self.traceback = state, now, business_key, traceback
         self.ended_at, self.error = ended_at, error
         self.ended: fx.InstanceEnded | None = None
@@ -95,6 +98,9 @@ class StepWriter:
             return None
         if isinstance(e, fx.CancelWork):
             w.cancel_job(self.id, "work", e.token_id)
+            if self.sem.definition.node(e.node_id).kind == "call_activity":  # type: ignore[attr-defined]
+                self.jobs.append({"instance_id": child_id(self.id, e.work_id), "kind": "call", "ref": "cancel",
+                                  "due_at": now, "payload": dumps({"cancel": f"its caller {self.id} cancelled it"})})
             cancelled = (update(HT).where(HT.c.instance_id == self.id, HT.c.work_id == e.work_id, HT.c.status == "open")
                          .values(status="cancelled", completed_at=now).returning(HT.c.id, HT.c.node_id))
             for task in conn.execute(cancelled).all():
@@ -136,11 +142,22 @@ class StepWriter:
         elif isinstance(e, fx.InstanceEnded):
             self.ended = e
             w.instance_ended(self.id)
+            caller = self.state.caller
+            if caller:  # a called process ended: its call activity hears it (engine: job kind "call")
+                self.jobs.append({"instance_id": caller["instance"], "kind": "call", "ref": caller["token"],
+                                  "due_at": now, "payload": dumps({
+                                      "token": caller["token"], "work": caller["work"], "child": self.id,
+                                      "status": e.status, "error": e.error, "error_code": e.error_code,
+                                      "variables": self.state.variables})})
         return None
 
     def _start_work(self, e: fx.StartWork) -> ev.Event | None:
         if e.kind == "task":
             return ev.WorkDone(e.token_id, {})
+        if e.kind == "call_activity":
+            if self.call is None:
+                return ev.WorkFailed(e.token_id, "this engine path cannot start a called process")
+            return self.call(self, e)
         node = self.sem.definition.node(e.node_id)
         if e.kind == "user_task" and isinstance(node, UserTask):
             task_id = self.conn.execute(_INSERT_TASK, {
@@ -199,6 +216,11 @@ class StepWriter:
             self.jobs.append({"instance_id": self.id, "kind": "handler", "ref": e.token_id, "due_at": self.now,
                               "payload": dumps({"handler": action.handler,
                                                 "inputs": {"instance_id": self.id, "node_id": e.node_id}})})
+
+
+def child_id(parent: str, work_id: str) -> str:
+    """The instance id of the process a call activity started (one per activation: its work id)."""
+    return f"{parent}-{work_id}"
 
 
 def _topic(node: object, kind: str) -> dict[str, str]:

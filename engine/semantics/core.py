@@ -76,6 +76,12 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
 - A receive task waits for its message like a message catch event, but is an activity: boundary events attach
   to it. A script task whose script fails throws the error code "script": an error boundary event (or error
   event sub-process) catches it, else it is an incident.
+- A call activity (BPMN 2.0 §10.3.4 "Call Activity") is work like a task's: ``StartWork`` of kind
+  ``call_activity`` names the called process and carries the input mapping's values; the shell starts the child
+  and answers ``WorkDone`` with the child's variables when it completes (the output mapping sets the caller's)
+  or ``WorkFailed(business=True)`` with the code of an error end event the child did not catch, so error
+  boundary events, retries of incidents and multi-instance apply unchanged; cancelling the work cancels the
+  child.
 - Results for work that is no longer wanted (stale work ids, interrupted tasks) are ignored, so a
   shell may deliver events at least once.
 """
@@ -94,6 +100,7 @@ from engine.model.nodes import (
     CATCH_KINDS,
     START_KINDS,
     BoundaryEvent,
+    CallActivity,
     CompensationThrowEvent,
     ErrorEndEvent,
     MessageBoundaryEvent,
@@ -138,7 +145,7 @@ CONDITIONAL_KINDS = frozenset({"conditional_catch", "boundary_conditional", "con
 LISTEN_KINDS = frozenset({"timer_start", "message_start", "signal_start", "conditional_start"})
 SLA = "@sla"
 RETRY_WAIT = "@retry"
-WORK_KINDS = frozenset({"service_task", "user_task", "task"})
+WORK_KINDS = frozenset({"service_task", "user_task", "task", "call_activity"})
 
 
 class Calendar(Protocol):
@@ -315,7 +322,14 @@ class Semantics:
         if token.status != WORK:
             return
         node = self._nodes[token.node]
-        if event.outputs:
+        if isinstance(node, CallActivity):  # the child's variables, through the output mapping
+            try:
+                outputs = mapped(node.outputs, event.outputs)
+            except ExpressionError as exc:
+                self._incident(step, token, f"output mapping of {node.id!r} failed: {exc}")
+                return
+            self._set_vars(step, node.id, outputs, event.actor, token)
+        elif event.outputs:
             outputs = dict(event.outputs)
             if isinstance(node, ServiceTask) and node.output_variables:
                 outputs = {k: v for k, v in outputs.items() if k in node.output_variables}
@@ -343,7 +357,7 @@ class Semantics:
         code = event.error_code or ("error" if event.business else "technical")
         caught = self._throw_error(step, token, code, event.error, technical=not event.business)
         if not caught:  # only business errors can be uncaught: technical ones become incidents
-            self._end_instance(step, "failed", f"error {code!r} from {node.id!r} not caught: {event.error}")
+            self._end_instance(step, "failed", f"error {code!r} from {node.id!r} not caught: {event.error}", code)
 
     def _on_retry_incident(self, step: _Step, event: ev.RetryIncident) -> None:
         token = step.state.tokens.get(event.token_id)
@@ -363,6 +377,8 @@ class Semantics:
             token.status = COMPENSATING
             self._next_compensation(step, token)
         elif node.kind in WORK_KINDS:
+            if node.kind == "call_activity":
+                token.work_id = step.state.next_id("w")  # a new child: the failed one keeps its own id
             self._start_work(step, token, node, attempt=1, arm=False)
         else:
             token.status = ""
@@ -896,6 +912,13 @@ class Semantics:
             handler = node.agent
             names = node.input_variables
             inputs = {n: variables.get(n) for n in names} if names else dict(variables)
+        elif isinstance(node, CallActivity):
+            handler = node.called_element
+            try:
+                inputs = mapped(node.inputs, variables)
+            except ExpressionError as exc:
+                self._incident(step, token, f"input mapping of {node.id!r} failed: {exc}")
+                return
         elif isinstance(node, UserTask):
             inputs = dict(variables)
             if node.sla:
@@ -1259,7 +1282,8 @@ class Semantics:
             self._set_vars(step, node.id, {"error_message": f"error end {node.id!r}"}, None)
             return
         if scope is None or not self._throw_error(step, scope, node.error_code, f"error end {node.id!r}", False):
-            self._end_instance(step, "failed", f"error {node.error_code!r} thrown by {node.id!r} was not caught")
+            self._end_instance(step, "failed", f"error {node.error_code!r} thrown by {node.id!r} was not caught",
+                               node.error_code)
 
     def _incident(self, step: _Step, token: Token, error: str) -> None:
         step.state.touched.add(token.id)
@@ -1418,12 +1442,12 @@ class Semantics:
         self._interrupt(step, scope)
         self._finish_activity(step, scope, self._nodes[scope.node])
 
-    def _end_instance(self, step: _Step, status: str, error: str | None) -> None:
+    def _end_instance(self, step: _Step, status: str, error: str | None, code: str | None = None) -> None:
         for token in list(step.state.tokens.values()):
             self._interrupt(step, token)
         step.state.tokens.clear()
         step.state.status = status
-        step.effects.append(fx.InstanceEnded(status, error))
+        step.effects.append(fx.InstanceEnded(status, error, code))
 
     # --- variables -----------------------------------------------------------------------------
 
@@ -1494,6 +1518,14 @@ def message_variables(node: Node, payload: dict[str, Any]) -> dict[str, Any]:
         name = getattr(node, "message", "")
         values[name if name.isidentifier() else "payload"] = payload[WHOLE]
     return values
+
+
+def mapped(mapping: Mapping[str, str] | None, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """A call activity's input or output mapping: target -> value of its expression over ``variables``; None
+    passes every variable (raises ExpressionError naming the expression that failed)."""
+    if mapping is None:
+        return dict(variables)
+    return {target: expressions.evaluate(source, variables) for target, source in mapping.items()}
 
 
 def is_catch(node: Node) -> bool:

@@ -160,6 +160,7 @@ class Compensation:
 class InstanceEnded:
     status: str  # "completed" | "terminated" | "failed" | "cancelled"
     error: str | None = None
+    error_code: str | None = None  # the code of the BPMN error that failed it (nothing caught it)
 
 
 Effect = (

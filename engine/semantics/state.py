@@ -62,6 +62,7 @@ class InstanceState:
     status: str = "running"  # running | completed | terminated | failed | cancelled
     seq: int = 0  # the source of deterministic ids
     steps: int = 0  # nodes passed, for statistics
+    caller: dict[str, Any] | None = None  # a called process: {"instance", "token", "work"} of its call activity
     # Ids of the tokens the core added or changed since the shell last cleared it (not stored): the engine
     # writes only these rows and deletes the tokens that are gone (engine.runtime.writes), so a step costs the
     # same at 10 or 10,000 tokens. tests/semantics_harness.py checks after every step that none is missed.
@@ -92,6 +93,7 @@ class InstanceState:
             "compensable": [{"node": c.node, "handler": c.handler, "scope": list(c.scope), "inputs": dict(c.inputs),
                              "done": c.done, "scope_tokens": list(c.scope_tokens)} for c in self.compensable],
             "status": self.status, "seq": self.seq, "steps": self.steps,
+            **({"caller": dict(self.caller)} if self.caller else {}),
         }
 
     @classmethod
@@ -107,6 +109,7 @@ class InstanceState:
             status=data.get("status", "running"),
             seq=int(data.get("seq", 0)),
             steps=int(data.get("steps", 0)),
+            caller=data.get("caller"),
         )
 
 
