@@ -131,3 +131,21 @@ def test_the_worker_runs_the_cleanup(tmp_path: Path) -> None:
     assert len(engine.instances()) == 1
     run_worker(url, poll=0.01, max_idle=0.05, cleanup_every=0.0)
     assert engine.instances().empty
+
+
+def test_undelivered_messages_go_once_older_than_the_time_to_live(db_url: str) -> None:
+    clock = VirtualClock()
+    engine = Engine(db_url, clock=clock)
+    waiter = ProcessBuilder("waiter", variables={"paid": str})
+    waiter.start().receive("wait", "order.paid", outputs=["paid"]).end("done")
+    engine.deploy(waiter.build())
+    engine.correlate("order.paid", payload={"paid": "early"}, ttl=timedelta(minutes=30))  # nobody waits
+    engine.correlate("order.shipped", payload={}, ttl=timedelta(hours=1))
+    engine.set_history_ttl(None, timedelta(days=1))
+    assert engine.cleanup_history().messages == 0  # still deliverable
+    clock.advance(timedelta(hours=2))  # both expired, but younger than the time-to-live
+    assert engine.cleanup_history().messages == 0
+    assert set(engine.messages()["status"]) == {"expired"}
+    clock.advance(timedelta(days=1))
+    assert engine.cleanup_history().messages == 2
+    assert engine.messages().empty

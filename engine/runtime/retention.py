@@ -18,6 +18,10 @@ compressed), flushed before the batch commits: a crash between the two archives 
 loses one. ``export`` writes the same lines for any filtered set of instances without removing them, with
 sensitive variables masked unless the engine's principal may see them (``engine.security.sensitive``; the
 cleanup archive is the backup of what it removes and keeps every value).
+
+Messages that never reached an instance (``wf_messages`` rows with no ``instance_id``: buffered ones past
+their expiry, ambiguous ones) are removed by the same pass once they are older than the default
+time-to-live (or, without a default, the shortest one set); delivered ones go with their instance.
 """
 
 from __future__ import annotations
@@ -31,14 +35,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from sqlalchemy import Table, delete, insert, select, tuple_
+from sqlalchemy import Table, and_, delete, insert, or_, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from engine.errors import EngineError
 from engine.runtime.clock import aware
 from engine.runtime.listing import filtered
-from engine.runtime.tables import HistoryTtlRow, InstanceRow
+from engine.runtime.tables import HistoryTtlRow, InstanceRow, MessageRow
 
 if TYPE_CHECKING:
     from engine.runtime.engine import Engine
@@ -57,6 +61,7 @@ class CleanupReport:
     removed: dict[str, int]
     batches: int
     more: bool  # stopped at ``max_batches`` with instances still due
+    messages: int = 0  # undelivered messages (expired or ambiguous) removed
 
     @property
     def total(self) -> int:
@@ -173,6 +178,16 @@ def _due_definitions(conn: Connection, settings: dict[str | None, timedelta]) ->
             yield name, ttl
 
 
+def _cleanup_messages(engine: Engine, keep: timedelta, now: datetime) -> int:
+    """Remove undelivered messages (expired buffered ones, ambiguous ones) older than ``keep``; their count."""
+    M = MessageRow.__table__
+    cutoff = now - keep
+    with engine.db.begin() as tx:
+        return tx.execute(delete(M).where(M.c.instance_id.is_(None), or_(
+            and_(M.c.status == "buffered", M.c.expires_at < cutoff),
+            and_(M.c.status == "ambiguous", M.c.created_at < cutoff)))).rowcount or 0
+
+
 def cleanup(engine: Engine, batch_size: int = 200, max_batches: int | None = None, archive: Archive = None,
             now: datetime | None = None) -> CleanupReport:
     """Remove finished instances past their definition's time-to-live, ``batch_size`` per transaction,
@@ -187,6 +202,7 @@ def cleanup(engine: Engine, batch_size: int = 200, max_batches: int | None = Non
         return CleanupReport(removed, 0, False)
     with engine.reader.connect() as conn:
         due = list(_due_definitions(conn, settings))
+    messages = _cleanup_messages(engine, settings.get(None) or min(settings.values()), now)
     postgres = engine.db.dialect.name == "postgresql"
     with _sink(archive) as write:
         for name, ttl in due:
@@ -194,7 +210,7 @@ def cleanup(engine: Engine, batch_size: int = 200, max_batches: int | None = Non
             for status in FINISHED:
                 while True:
                     if max_batches is not None and batches >= max_batches:
-                        return CleanupReport(removed, batches, True)
+                        return CleanupReport(removed, batches, True, messages)
                     # Oldest first through ix_wf_instances_definition_status_started; ended_at filters the rest.
                     query = (select(INST.c.id).where(INST.c.definition_name == name, INST.c.status == status,
                                                      INST.c.ended_at < cutoff)
@@ -218,7 +234,7 @@ def cleanup(engine: Engine, batch_size: int = 200, max_batches: int | None = Non
                     removed[name] = removed.get(name, 0) + len(ids)
                     if len(ids) < batch_size:
                         break
-    return CleanupReport(removed, batches, False)
+    return CleanupReport(removed, batches, False, messages)
 
 
 __all__ = ["FINISHED", "CleanupReport", "cleanup", "export", "instance_tables", "set_ttl", "ttls"]
