@@ -532,6 +532,17 @@ def _check(s: Scenario, d: ProcessDefinition) -> list[Problem]:
             if message not in s.messages and not thrown:
                 add(("messages",), f"message {message!r} (awaited at {node.id!r}) has no messages entry: "
                                    f"it never arrives", "warning")
+        rearms = node.kind in ("boundary_message", "boundary_signal") or (
+            node.kind in ("message_start", "signal_start") and d.index.scope_of.get(node.id) is not None)
+        if rearms and not node.interrupting:  # type: ignore[attr-defined]
+            name = getattr(node, "message", None) or node.signal  # type: ignore[attr-defined]
+            spec = s.messages.get(name)
+            if spec is not None and spec.after.kind in ("fixed", "empirical") and max(spec.after.params) <= 0:
+                what = "boundary event" if node.kind.startswith("boundary") else "event sub-process start"
+                add(("messages", name, "after"),
+                    f"{name!r} arrives 0 s after the wait begins, and the non-interrupting {what} {node.id!r} "
+                    f"waits again as soon as it fires: it would fire without end at one instant; give after a "
+                    f"time above 0")
 
     starts = {n.id: n.kind for n in d.start_nodes()}
     start = s.arrivals.start_node

@@ -18,7 +18,11 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
   in the same scope can still reach them.
 - An event-based gateway races its catch events; the first wins, the others are cancelled.
 - Interrupting boundary events cancel the activity (and everything inside a sub-process);
-  non-interrupting ones start an extra token, and a cycle timer re-arms until the activity ends.
+  non-interrupting ones start an extra token and stay armed while the activity runs (BPMN 2.0 §10.5.4: a
+  non-interrupting boundary event may fire any number of times; Camunda 7/8 alike): a message or signal
+  boundary subscribes again for the next message or broadcast, a cycle timer re-arms for its next
+  repetition, a duration or date timer fires once, a conditional one fires again once its condition was
+  false in between.
 - A compensation throw runs the handlers of completed activities in its scope (or one named
   activity), newest first, one at a time, then continues.
 - A terminate end cancels every token of its scope; the instance (or sub-process) completes.
@@ -440,6 +444,8 @@ class Semantics:
                         token.fired[new_id] = fired
                 elif isinstance(boundary, SignalBoundaryEvent):  # a broadcast may come again while it runs
                     self._arm_signal(step, token, boundary, boundary.id)
+                elif isinstance(boundary, MessageBoundaryEvent):  # so may another message (BPMN 2.0 §10.5.4)
+                    self._arm_message(step, token, boundary, boundary.id)
                 elif boundary.kind == "boundary_conditional":  # again once the condition was false in between
                     token.fired.pop(wait_id, None)
                     self._arm_condition(step, token, boundary.id, held=True)
