@@ -212,15 +212,37 @@ def _sign_in_form(store: UserStore) -> None:
             st.rerun()
 
 
+def oidc_account(store: UserStore, claims: Mapping[str, Any]) -> tuple[UserInfo | None, str]:
+    """The account an OpenID Connect sign-in maps to, from the ID token's claims (``st.user``), or None and why.
+
+    The mapping: the ``email`` claim (case-insensitive) names the account; the principal's user, groups and
+    roles are that account's (``UserInfo.principal()``), set by an admin in waooaw, never taken from the token.
+    The provider proves who signed in; what they may do stays in the engine's database and its audit trail.
+    Refused: no ``email`` claim (ask for the ``email`` scope), ``email_verified`` false, no account with that
+    e-mail, a disabled account."""
+    email = str(claims.get("email") or "").strip()
+    if not email:
+        return None, "the provider sent no e-mail claim (configure the 'email' scope)"
+    if claims.get("email_verified") is False:
+        return None, f"the provider says {email} is not verified"
+    info = store.by_email(email)
+    if info is None:
+        return None, f"no account for {email}: ask an admin to add you"
+    if info.disabled:
+        return None, f"the account for {email} is disabled"
+    return info, ""
+
+
 def _oidc(store: UserStore) -> Principal:
     if not st.user.is_logged_in:
         st.header("Sign in")
         st.button("Sign in with your organisation's account", type="primary", on_click=st.login,
                   key="auth_oidc_login")
         st.stop()
-    email = str(st.user.get("email") or "")
-    info: UserInfo | None = store.by_email(email) if email else None
-    if info is None and email and not store.has_admin():
+    claims = st.user.to_dict()
+    email = str(claims.get("email") or "").strip()
+    info, why = oidc_account(store, claims)
+    if info is None and why.startswith("no account") and not store.has_admin():
         st.header("Create the first admin")
         st.markdown(f"No admin account exists yet. Make **{email}** the admin (every role)?")
         if st.button("Make me the admin", type="primary", key="auth_oidc_first"):
@@ -228,8 +250,8 @@ def _oidc(store: UserStore) -> Principal:
                                      email=email)
             st.rerun()
         st.stop()
-    if info is None or info.disabled:
-        st.error(f"No enabled account for {email or 'this sign-in'}: ask an admin to add you.")
+    if info is None:
+        st.error(f"You are signed in with your organisation, but {why}.")
         st.button("Sign out", on_click=st.logout, key="auth_oidc_logout")
         st.stop()
     principal = info.principal()

@@ -46,14 +46,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_app(env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """`streamlit run app/Home.py` on a free port (``env`` added to this process's environment); yields its
-    URL once Streamlit says it is listening, and stops it afterwards."""
+def serve_app(env: Mapping[str, str] | None = None, port: int | None = None,
+              options: tuple[str, ...] = ()) -> Iterator[str]:
+    """`streamlit run app/Home.py` on ``port`` (default: a free one; ``env`` added to this process's
+    environment, ``options`` more ``--section.option value`` arguments); yields its URL once Streamlit says it
+    is listening, and stops it afterwards."""
     browser_or_skip()
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(APP / "Home.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         *options],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
     lines: queue.Queue[str | None] = queue.Queue()
 
