@@ -197,12 +197,18 @@ def import_upload(name: str, data: bytes, lenient: bool = False) -> tuple[Proces
     """An uploaded BPMN, YAML or JSON file as a definition, and what a lenient BPMN import left out or approximated.
 
     Strict (default) refuses a BPMN file with anything the model cannot carry (DefinitionError lists each with its
-    line); lenient imports the rest. YAML and JSON must load as written. DefinitionError names the problem.
+    line); lenient imports the rest. YAML and JSON must load as written. DefinitionError names the problem; a
+    file larger than ``max_file_bytes`` is refused before it is parsed.
     """
     from pathlib import Path
 
+    from engine.limits import LimitExceeded, check_file_size
     from engine.model import from_json, from_yaml
 
+    try:  # before parsing, as for a file (Streamlit's server.maxUploadSize stops larger ones in the browser)
+        check_file_size(len(data), name)
+    except LimitExceeded as exc:
+        raise DefinitionError(str(exc), name) from None
     suffix = Path(name).suffix.lower()
     if suffix in (".bpmn", ".bpmn2", ".xml"):
         from engine.bpmn import import_bpmn

@@ -51,8 +51,15 @@ def check_yaml(text: str, source: str = "design.yaml") -> Checked:
 def upload_to_yaml(name: str, data: bytes) -> str:
     """An uploaded design (YAML, JSON or BPMN) as YAML text for the editor; DefinitionError if it does not load.
 
-    YAML is kept as written (comments and order survive); JSON and BPMN are converted.
+    YAML is kept as written (comments and order survive); JSON and BPMN are converted. A file larger than
+    ``max_file_bytes`` is refused before it is read.
     """
+    from engine.limits import LimitExceeded, check_file_size
+
+    try:
+        check_file_size(len(data), name)
+    except LimitExceeded as exc:
+        raise DefinitionError(str(exc), name) from None
     suffix = Path(name).suffix.lower()
     if suffix in (".yaml", ".yml"):
         try:

@@ -315,6 +315,14 @@ def show(
     typer.echo(definition.to_yaml(), nl=False)
 
 
+def upload_mib() -> int:
+    """Streamlit's ``server.maxUploadSize`` (MiB) for the limit in force: ``max_file_bytes`` rounded up, so the
+    browser refuses what is far too large and the Designer's own check names the limit for the rest."""
+    from engine.limits import current
+
+    return max(1, -(-current().max_file_bytes // (1024 * 1024)))
+
+
 @app.command("app", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run_app(
     ctx: typer.Context,
@@ -327,7 +335,7 @@ def run_app(
 
     home = Path(app_package.__file__).resolve().parent / "Home.py"
     command = [sys.executable, "-m", "streamlit", "run", str(home), "--server.address", address,
-               "--client.showErrorDetails", "none"]
+               "--client.showErrorDetails", "none", "--server.maxUploadSize", str(upload_mib())]
     if port is not None:
         command += ["--server.port", str(port)]
     command += list(ctx.args)

@@ -288,6 +288,36 @@ def test_the_panel_shows_every_element_without_changing_it(name: str) -> None:
         assert session.commands == [], (element, session.commands)
 
 
+def test_an_upload_over_the_file_limit_gets_a_readable_message_and_imports_nothing(data_dir: Path) -> None:
+    """Issue 14: the upload is measured before it is parsed; the message names the file and the limit."""
+    from engine import limits
+
+    with limits.override(max_file_bytes=1_000):
+        at = designer()
+        big = b"id: big\nnodes: []\n# " + b"x" * 2_000 + b"\n"
+        at.file_uploader(key="designer_upload").set_value(("big.yaml", big, "application/yaml")).run()
+        at.button(key="designer_import").click().run()
+    shown = " ".join(e.value for e in at.error)
+    assert "big.yaml does not import" in shown and f"{len(big):,} bytes" in shown and "max_file_bytes" in shown, shown
+    assert "Traceback" not in shown and not at.exception
+    assert not (data_dir / "designs" / "big.yaml").exists()
+
+
+def test_streamlit_upload_size_follows_the_file_limit() -> None:
+    """``.streamlit/config.toml``'s server.maxUploadSize is max_file_bytes in MiB, rounded up (``waooaw app``
+    computes it from the limit in force)."""
+    import tomllib
+
+    from engine import limits
+    from engine.cli import upload_mib
+
+    config = tomllib.loads((APP.parent / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["server"]["maxUploadSize"] == upload_mib() == 10
+    assert upload_mib() * 1024 * 1024 >= limits.current().max_file_bytes
+    with limits.override(max_file_bytes=50_000_000):
+        assert upload_mib() == 48
+
+
 def test_people_and_groups_are_offered_and_new_ones_accepted() -> None:
     at = create(designer(), "people", template="incident_response")
     at = canvas_posts(at, selected=["acknowledge"])

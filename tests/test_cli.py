@@ -225,6 +225,7 @@ def test_app_runs_streamlit_on_home(monkeypatch) -> None:
     assert command[1:4] == ["-m", "streamlit", "run"]
     assert Path(command[4]).name == "Home.py" and Path(command[4]).parent.name == "app"
     assert command[5:] == ["--server.address", "127.0.0.1", "--client.showErrorDetails", "none",  # localhost only
+                           "--server.maxUploadSize", "10",  # max_file_bytes in MiB (issue 14)
                            "--server.port", "8765", "--server.headless", "true"]
 
 
