@@ -579,3 +579,20 @@ def test_simulator_runs_what_the_form_shows_and_keeps_the_draft_across_pages(dat
     assert any("Approve expense, value:" in e.value for e in at.error)
     at.button(key="sim_run").click().run()
     assert any("fix the form first" in e.value for e in at.error)
+
+
+def test_instance_page_links_a_caller_and_the_process_it_called(data_dir: Path, check: Engine) -> None:
+    from test_call_activities import approval, purchase
+
+    run("pages/3_Tasks.py")
+    check.deploy(approval())
+    check.deploy(purchase())
+    parent = check.start("purchase", {"total": 5})
+    (child,) = check.instance(parent).children
+    at = run("pages/6_Instance.py", {"instance_id": parent})
+    assert not at.exception and not at.error
+    at.button(key=f"open_child_{child}").click().run()
+    assert at.text_input(key="instance_pick").value == child
+    assert any("approval" in m.value for m in at.markdown)
+    at.button(key="open_parent").click().run()
+    assert at.text_input(key="instance_pick").value == parent and not at.exception

@@ -49,6 +49,20 @@ head.markdown(f"**{view.definition}** v{view.version}" + (f" · key `{view.busin
 if view.error:
     st.error(view.error)
 
+
+def _open(other: str) -> None:  # a callback: runs before the page, so the id box can take the new id
+    st.session_state["instance_pick"] = other
+
+
+if view.parent or view.children:  # call activities: the process that called this one, the ones it called
+    links = st.container(horizontal=True)
+    if view.parent:
+        links.button(f"Called by {view.parent}", key="open_parent", icon=":material/north_west:",
+                     on_click=_open, args=(view.parent,))
+    for child in view.children:
+        links.button(f"Calls {child}", key=f"open_child_{child}", icon=":material/south_east:",
+                     on_click=_open, args=(child,))
+
 open_incidents = [i for i in view.incidents if i.get("resolved_at") is None]
 for incident in open_incidents:
     with st.container(border=True):
