@@ -129,3 +129,28 @@ def test_a_generated_flow_id_follows_its_ends_when_a_task_is_dropped_on_the_flow
     assert flows[("start", task)] == f"start__{task}"  # was start__end: it now goes start -> task
     assert flows[(task, "end")].startswith("Flow_")  # bpmn-js's new flow keeps its own id
     assert 'id="start__end"' in undone  # one undo: the drop and the rename together
+
+
+def test_a_click_on_the_selected_shape_keeps_it_selected() -> None:
+    browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    b = ProcessBuilder("clicks")
+    b.start("start").task("work").end("end")
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto((STATIC / "index.html").as_uri())
+            page.evaluate("([xml, palette]) => window.postMessage({type: 'streamlit:render', args: {xml, "
+                          "revision: 1, commands: [], ack: 0, markers: [], height: 860, palette}}, '*')",
+                          [to_canvas(b.build()), PALETTE])
+            page.wait_for_function("() => window.canvasState && window.canvasState.imports === 1")
+            box = page.locator('.djs-element.djs-shape[data-element-id="work"]').bounding_box()
+            selected = "() => window.bpmnModeler.get('selection').get().map(e => e.id)"
+            for _ in range(2):  # diagram-js alone would deselect on the second click
+                page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+                page.wait_for_timeout(450)
+                assert page.evaluate(selected) == ["work"]
+        finally:
+            browser.close()

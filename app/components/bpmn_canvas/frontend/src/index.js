@@ -65,6 +65,18 @@ modeler.on('commandStack.connection.reconnect.postExecuted', (event) => {
   modeler.get('modeling').updateProperties(connection, { id: after });
 });
 
+// diagram-js toggles: a click on the one selected shape deselects it, and the panel would jump to the process.
+// As in the property panels of desktop modelers, a click on the selected shape keeps it selected.
+modeler.on('element.click', 1500, (event) => {
+  const selected = modeler.get('selection').get();
+  const original = event.originalEvent || {};
+  const modifier = original.ctrlKey || original.metaKey || original.shiftKey;
+  if (!modifier && selected.length === 1 && selected[0] === event.element) {
+    return false;
+  }
+  return undefined;
+});
+
 modeler.on('commandStack.changed', () => report(250));
 modeler.on('selection.changed', () => report(30));
 
