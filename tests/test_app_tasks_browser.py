@@ -73,7 +73,8 @@ def test_tasks_in_a_browser(served_tasks_app: str, tasks_db: str, tmp_path: Path
             expect(page.get_by_text("Started marketing_campaign.")).to_be_visible()
 
             # its approval lands in the inbox (the content agents have run)
-            complete_form = page.locator('[data-testid="stForm"]').filter(has_text="Approve campaign")
+            complete_form = page.locator('[data-testid="stForm"]').filter(
+                has=page.get_by_role("button", name="Complete"))
             expect(complete_form).to_be_visible()
             settle(page)
             check = Engine(tasks_db, principal=Principal.system())
