@@ -94,3 +94,28 @@ def test_sensitive_variables_are_masked_for_viewers_without_the_role(db_url: str
     with pytest.raises(EngineError) as refused:  # never in an error message, whoever reads it
         system.start("kyc", {"ssn": 78051120})
     assert "78051120" not in str(refused.value) and MASK in str(refused.value)
+
+
+def test_an_incident_message_never_shows_a_sensitive_value(db_url: str) -> None:
+    from engine.model import from_yaml
+
+    definition = from_yaml("""
+id: payroll
+variables:
+  - {name: salary, type: integer, sensitive: true}
+  - {name: exponent, type: integer}
+nodes:
+  - {id: start, kind: start}
+  - {id: check, kind: exclusive_gateway, default: low}
+  - {id: done, kind: end}
+  - {id: flagged, kind: end}
+flows:
+  - {id: f0, source: start, target: check}
+  - {id: high, source: check, target: flagged, condition: "salary ** exponent > 10"}
+  - {id: low, source: check, target: done}
+""")
+    system = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
+    system.deploy(definition)
+    iid = system.start("payroll", {"salary": 987654, "exponent": 10**6})
+    (incident,) = system.instance(iid).incidents
+    assert "too many digits" in incident["error"] and "987654" not in incident["error"] and MASK in incident["error"]

@@ -138,7 +138,7 @@ class StepWriter:
             self._sla(e)
         elif isinstance(e, fx.Incident):
             w.incidents.append({"instance_id": self.id, "token_id": e.token_id, "node_id": e.node_id,
-                                "error": e.error, "traceback": self.traceback, "created_at": now})
+                                "error": self._unrevealing(e.error), "traceback": self.traceback, "created_at": now})
         elif isinstance(e, fx.InstanceEnded):
             self.ended = e
             w.instance_ended(self.id)
@@ -150,6 +150,16 @@ class StepWriter:
                                       "status": e.status, "error": e.error, "error_code": e.error_code,
                                       "variables": self.state.variables})})
         return None
+
+    def _unrevealing(self, error: str) -> str:
+        """An incident's message with the values of sensitive variables masked (a failed condition may print
+        what it computed from them): ``engine.security.sensitive.mask_problems``."""
+        from engine.security.sensitive import mask_problems, sensitive_names
+
+        definition = self.sem.definition
+        if not sensitive_names(definition):
+            return error
+        return mask_problems(definition, self.state.variables, [error])[0]
 
     def _start_work(self, e: fx.StartWork) -> ev.Event | None:
         if e.kind == "task":
