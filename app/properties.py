@@ -257,6 +257,8 @@ def list_editor(label: str, model: type[BaseModel], rows: list[dict[str, Any]], 
 def describe_timer(timer: Timer, now: datetime, count: int = 3) -> tuple[str, list[datetime]]:
     """Plain words for a timer and its next ``count`` firings from ``now`` (wall clock, the timer's zone)."""
     zone = timer.timezone or "UTC"
+    if timer.expression is not None:
+        return f"the {timer.kind} {timer.expression} gives, computed from the variables when it starts waiting", []
     if timer.duration:
         return f"{_words(parse_duration(timer.duration))} after arrival", []
     if timer.date:

@@ -322,6 +322,9 @@ class _Validator:
             if not esp and timer is not None and timer.kind == "duration":
                 self.error(node.id, f"{describe(node)}: a timer start needs a date or a cycle (a duration has nothing "
                                     "to count from; inside an event sub-process it counts from when its scope starts)")
+            elif not esp and timer is not None and timer.expression is not None:
+                self.error(node.id, f"{describe(node)}: its {timer.kind} {timer.expression!r} is an expression, and a "
+                                    "process's timer start has no variables to evaluate it against: write the value")
             if (not esp and node.kind in EVENT_SUB_PROCESS_START_KINDS  # type: ignore[attr-defined]
                     and not (s.id is None and node.kind == "conditional_start")):  # type: ignore[attr-defined]
                 self.error(node.id, f"{describe(node)} starts only an event sub-process (triggered_by_event): put it "
@@ -763,6 +766,10 @@ class _Validator:
             payload = getattr(node, "payload_expression", None)
             if payload is not None:
                 self._check_expression(node.id, f"payload_expression of {describe(node)}", payload, local)
+            timer = getattr(node, "timer", None)
+            if timer is not None and timer.expression is not None:  # parses (the model checked): names it reads
+                self._check_expression(node.id, f"{timer.kind} of {describe(node)}", timer.expression, local,
+                                       unknown="warning")
             self._check_loop(node)
             if node.kind == "call_activity":  # type: ignore[attr-defined]
                 for target, source in (node.inputs or {}).items():  # type: ignore[attr-defined]
@@ -822,7 +829,9 @@ class _Validator:
             self._check_expression(node.id, f"loop condition of {describe(node)}", loop.condition,
                                    self._loop_locals(node.id))
 
-    def _check_expression(self, where: str, what: str, source: str, local: frozenset[str] = frozenset()) -> None:
+    def _check_expression(self, where: str, what: str, source: str, local: frozenset[str] = frozenset(),
+                          unknown: str = "error") -> None:
+        """``source`` parses, and reads only declared variables (else an error, or ``unknown``'s severity)."""
         reason = expressions.check(source)
         if reason is not None:
             self.error(where, f"{what} {source!r} {reason}: fix the expression (e.g. 'score >= 70 and not churned')")
@@ -833,11 +842,12 @@ class _Validator:
                 self.warn(where, f"{what} reads {_names(names)}, but the definition declares no variables, so the "
                                  "names cannot be checked: declare them in variables")
             return
-        unknown = [n for n in names if n not in self.declared]
-        if unknown:
-            hints = "".join(_did_you_mean(n, self.declared) for n in unknown)
-            self.error(where, f"{what} {source!r} reads {_names(unknown)}, not declared as variables{hints}: "
-                              "declare them in variables or fix the spelling")
+        undeclared = [n for n in names if n not in self.declared]
+        if undeclared:
+            hints = "".join(_did_you_mean(n, self.declared) for n in undeclared)
+            (self.error if unknown == "error" else self.warn)(
+                where, f"{what} {source!r} reads {_names(undeclared)}, not declared as variables{hints}: "
+                       "declare them in variables or fix the spelling")
 
     def _check_names(self, node: Node, field: str, names: list[str]) -> None:
         local = self._loop_locals(node.id)

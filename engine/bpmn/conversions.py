@@ -4,7 +4,9 @@ Our expressions accept ``${...}`` wrappers and ``&&``/``||`` already (``engine.m
 Here only the small, unambiguous rewrites are added: JUEL's ``!x`` (Camunda), FEEL's leading ``=`` and
 single ``=`` equality (Zeebe), Python-quoted durations (SpiffWorkflow), Quartz cron (Camunda 7, jBPM) and
 jBPM's own durations (``2s``, ``500ms``, ``1d 2h``: ``#d #h #m #s #ms`` in that order, as jBPM's
-``TimeUtils.parseTimeString`` reads them), turned into ISO-8601 (``PT2S``, ``PT0.5S``, ``P1DT2H``).
+``TimeUtils.parseTimeString`` reads them), turned into ISO-8601 (``PT2S``, ``PT0.5S``, ``P1DT2H``); the last
+two live in ``engine.model.timers``, which reads a timer expression's value (``${cronExpression}``) the same way
+when the timer is armed.
 Anything else that does not parse is reported by the caller; nothing is guessed.
 """
 
@@ -14,39 +16,10 @@ import re
 
 from engine.errors import ExpressionError, TimerSpecError
 from engine.model import expressions
-from engine.model.timers import Timer
+from engine.model.timers import Timer, is_expression, jbpm_duration, quartz_cron
 
 _JUEL_NOT = re.compile(r"!(?!=)")
 _FEEL_EQ = re.compile(r"(?<![<>!=])=(?!=)")
-_JBPM_DURATION = re.compile(
-    r"^(?:(?P<d>\d+)d)?\s*(?:(?P<h>\d+)h)?\s*(?:(?P<m>\d+)m(?!s))?\s*(?:(?P<s>\d+)s)?\s*(?:(?P<ms>\d+)ms)?$")
-
-
-def jbpm_duration(text: str) -> str | None:
-    """jBPM's duration text (``2s``, ``500ms``, ``1d 2h``, ``1h30m``) as ISO-8601 (``PT2S``, ``PT0.5S``,
-    ``P1DT2H``, ``PT1H30M``); None when the text is not one (an ISO-8601 text, a cron line, anything else).
-
-    The units are jBPM's ``TimeUtils``: d(ays of 24 hours), h, m(inutes), s, ms, each at most once, in that order;
-    a bare number is milliseconds."""
-    if text.strip().isdigit():  # jBPM reads a bare number as milliseconds
-        text = f"{text.strip()}ms"
-    match = _JBPM_DURATION.match(text.strip())
-    if not match or not any(match.groupdict().values()):
-        return None
-    days, hours, minutes, seconds, millis = (int(match.group(k) or 0) for k in ("d", "h", "m", "s", "ms"))
-    seconds_total = seconds * 1000 + millis
-    whole, rest = divmod(seconds_total, 1000)
-    time = ""
-    if hours:
-        time += f"{hours}H"
-    if minutes:
-        time += f"{minutes}M"
-    if seconds_total:
-        time += f"{whole}.{rest:03d}".rstrip("0").rstrip(".") + "S"
-    iso = "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
-    return iso if iso != "P" else "PT0S"
-
-
 _DATA_OBJECT = re.compile(r"(?:bpmn:)?getDataObject\(\s*['\"](?P<name>[A-Za-z_]\w*)['\"]\s*\)")
 
 
@@ -87,15 +60,8 @@ def timer_text(text: str) -> tuple[str, str | None]:
     value = text.strip()
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         return value[1:-1].strip(), f"quoted timer value {value} read as {value[1:-1].strip()!r}"
-    fields = value.split()
-    if len(fields) in (6, 7) and ("?" in fields or len(fields) == 7):
-        seconds, minute, hour, day, month, weekday = fields[:6]
-        if any(c.isdigit() for c in weekday):
-            return value, None  # Quartz numbers weekdays from 1 (Sunday): too easy to get wrong silently
-        weekday = "*" if weekday == "?" else weekday
-        day = "*" if day == "?" else day
-        cron = [minute, hour, day, month, weekday] + ([] if seconds in ("0", "00") else [seconds])
-        converted = " ".join(cron)
+    converted = quartz_cron(value)
+    if converted is not None:
         return converted, f"Quartz cron {value!r} read as {converted!r}"
     return value, None
 
@@ -110,8 +76,13 @@ def timer(kind: str, text: str) -> tuple[Timer | None, str | None, str | None]:
     if not value:
         example = {"timeDuration": "'PT5M'", "timeDate": "'2030-01-01T09:00:00Z'", "timeCycle": "'R/PT1H' or cron"}
         return None, None, f"the {kind} is empty: the timer has no value (give one such as {example[kind]})"
-    if re.match(r"^[$#]\{.*\}$", value, re.DOTALL):
-        return None, None, f"{kind} {value!r} is an expression; only fixed ISO-8601 or cron values are supported"
+    if is_expression(value):  # evaluated against the variables when the timer is armed (Timer.resolve)
+        field = {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}[kind]
+        try:
+            return Timer(**{field: value}), f"{kind} {value!r} is an expression: evaluated against the " \
+                                            "process variables when the timer is armed", None
+        except ValueError as exc:
+            return None, None, f"{kind} {value!r}: {_reason(exc)}"
     if kind == "timeCycle" and "###" in value:
         return None, None, (f"timeCycle {value!r} is jBPM's 'delay###period', which has no ISO-8601 equivalent; "
                             "write it as 'R/<start date>/<period>' or as cron")
@@ -125,7 +96,11 @@ def timer(kind: str, text: str) -> tuple[Timer | None, str | None, str | None]:
     try:
         return Timer(**{field: value}), note, None
     except (ValueError, TimerSpecError, ExpressionError) as exc:
-        message = str(exc)
-        if hasattr(exc, "errors"):  # pydantic: keep only the reason
-            message = "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors())
-        return None, None, f"{kind} {value!r}: {message}"
+        return None, None, f"{kind} {value!r}: {_reason(exc)}"
+
+
+def _reason(exc: Exception) -> str:
+    """An error's reason; pydantic's without its own wording."""
+    if hasattr(exc, "errors"):
+        return "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors())
+    return str(exc)

@@ -67,6 +67,7 @@ from engine.errors import DefinitionError, Problem
 from engine.model import expressions
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import NODE_CLASSES, Node, SequenceFlow
+from engine.model.timers import Timer
 
 ACTIVITY_TAGS = {
     "task", "manualTask", "userTask", "serviceTask", "sendTask", "receiveTask", "scriptTask",
@@ -796,6 +797,10 @@ class Reader:
                 if found[0] == "timer_start" and not in_esp and "duration" in data.get("timer", {}):
                     return None, "a timer start needs a date or a cycle (a duration has nothing to count from)", \
                         placeholder
+                if found[0] == "timer_start" and not in_esp and Timer(**data["timer"]).expression is not None:
+                    return None, (f"{Timer(**data['timer']).expression!r} is an expression, and a timer start event "
+                                  "of a process has no variables to evaluate it against: write the date or cycle"), \
+                        placeholder
                 return found
             if trigger == "message":
                 self._message_of(definition, el, data, correlates=in_esp)
@@ -1241,8 +1246,8 @@ class Reader:
     # --- variables of a file that is not ours ---------------------------------------------------
 
     def _foreign_variables(self, process: etree._Element, nodes: list[Node]) -> list[dict[str, Any]]:
-        """Declare what a foreign file uses: its start form fields, then every name a condition or a
-        correlation key reads and every variable a user task's form sets (our validation only lets
+        """Declare what a foreign file uses: its start form fields, then every name a condition, a correlation
+        key or a timer's expression reads and every variable a user task's form sets (our validation only lets
         expressions read declared variables; completion accepts declared variables beyond the form)."""
         declared: dict[str, dict[str, Any]] = {}
         for var in self.start_variables:
@@ -1261,6 +1266,9 @@ class Reader:
                 read.add(form_field.variable or form_field.name)
             if getattr(node, "payload_expression", None):
                 read |= expressions.variable_names(node.payload_expression)  # type: ignore[attr-defined]
+            timer = getattr(node, "timer", None)
+            if timer is not None and timer.expression is not None:  # evaluated when the timer is armed
+                read |= expressions.variable_names(timer.expression)
             if getattr(node, "result_variable", None):
                 read.add(node.result_variable)  # type: ignore[attr-defined]
             pending.extend(getattr(node, "nodes", []))

@@ -4,12 +4,21 @@ A cycle is either an ISO-8601 repeating interval (``R5/PT1H``, ``R/2026-01-05T09
 or a cron expression (``0 9 * * *``) read in the timer's time zone, so a daily 9am stays 9am
 across a DST change. Parsing uses ``isodate`` and ``croniter``; the due-time arithmetic here is
 pure (it takes the "now" it is given) and is shared by the engine and the simulator.
+
+A value may also be an expression, as Camunda and jBPM write them (``${cronExpression}``, ``#{delay}``):
+the project's safe expression language (``engine.model.expressions``), checked to parse when the timer is
+made and evaluated against the process variables when the timer is armed (:meth:`Timer.resolve`, BPMN 2.0
+§10.5.2 "timeDuration ... of type Expression"; Camunda 7 evaluates it when the timer job is created). What it
+gives is read as a written value would be, plus jBPM's durations (``5s``), Quartz cron and typed values
+(a ``timedelta`` for a duration, a ``datetime`` for a date).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from datetime import date as calendar_date
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +30,55 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 from engine.errors import TimerSpecError
 
 _REPEAT = re.compile(r"^R(?P<count>\d*)/(?P<rest>.+)$")
+_EXPRESSION = re.compile(r"^\s*[$#]\{.*\}\s*$", re.DOTALL)
+_JBPM_DURATION = re.compile(
+    r"^(?:(?P<d>\d+)d)?\s*(?:(?P<h>\d+)h)?\s*(?:(?P<m>\d+)m(?!s))?\s*(?:(?P<s>\d+)s)?\s*(?:(?P<ms>\d+)ms)?$")
+FIELDS = ("duration", "date", "cycle")
+
+
+def is_expression(text: str | None) -> bool:
+    """Is a timer value an expression (``${...}`` or ``#{...}``) rather than a written value?"""
+    return isinstance(text, str) and _EXPRESSION.match(text) is not None
+
+
+def jbpm_duration(text: str) -> str | None:
+    """jBPM's duration text (``2s``, ``500ms``, ``1d 2h``, ``1h30m``) as ISO-8601 (``PT2S``, ``PT0.5S``,
+    ``P1DT2H``, ``PT1H30M``); None when the text is not one (an ISO-8601 text, a cron line, anything else).
+
+    The units are jBPM's ``TimeUtils``: d(ays of 24 hours), h, m(inutes), s, ms, each at most once, in that order;
+    a bare number is milliseconds."""
+    if text.strip().isdigit():  # jBPM reads a bare number as milliseconds
+        text = f"{text.strip()}ms"
+    match = _JBPM_DURATION.match(text.strip())
+    if not match or not any(match.groupdict().values()):
+        return None
+    days, hours, minutes, seconds, millis = (int(match.group(k) or 0) for k in ("d", "h", "m", "s", "ms"))
+    seconds_total = seconds * 1000 + millis
+    whole, rest = divmod(seconds_total, 1000)
+    time = ""
+    if hours:
+        time += f"{hours}H"
+    if minutes:
+        time += f"{minutes}M"
+    if seconds_total:
+        time += f"{whole}.{rest:03d}".rstrip("0").rstrip(".") + "S"
+    iso = "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
+    return iso if iso != "P" else "PT0S"
+
+
+def quartz_cron(text: str) -> str | None:
+    """Quartz cron (Camunda 7, jBPM, Flowable: seconds first, ``?`` for 'any', an optional year) as the 5/6-field
+    cron croniter reads (``0 0/5 * * * ?`` -> ``0/5 * * * *``); None when the text is not Quartz or numbers its
+    weekdays (Quartz counts from 1 = Sunday: too easy to get wrong silently)."""
+    fields = text.split()
+    if len(fields) not in (6, 7) or ("?" not in fields and len(fields) != 7):
+        return None
+    seconds, minute, hour, day, month, weekday = fields[:6]
+    if any(c.isdigit() for c in weekday):
+        return None
+    weekday = "*" if weekday == "?" else weekday
+    day = "*" if day == "?" else day
+    return " ".join([minute, hour, day, month, weekday] + ([] if seconds in ("0", "00") else [seconds]))
 
 
 def parse_duration(text: str) -> timedelta:
@@ -131,6 +189,9 @@ class Timer(BaseModel):
             return {"date": data.isoformat()}
         if isinstance(data, str):
             text = data.strip()
+            if is_expression(text):
+                raise ValueError(f"say which value the expression {text!r} gives: {{'duration': {text!r}}}, "
+                                 "'date' or 'cycle'")
             if text.startswith("P"):
                 return {"duration": text}
             if text.startswith("R") or is_cron(text):
@@ -147,7 +208,13 @@ class Timer(BaseModel):
             raise ValueError(f"a timer needs exactly one of duration, date or cycle; got {given}")
         try:  # as ValueError, so pydantic reports it with its place (node, field, line) like any other field
             zone(self.timezone)
-            if self.duration:
+            if self.expression is not None:
+                from engine.model import expressions
+
+                reason = expressions.check(self.expression)
+                if reason is not None:
+                    raise TimerSpecError(f"{self.kind} {self.expression!r} is an expression that {reason}")
+            elif self.duration:
                 parse_duration(self.duration)
             elif self.date:
                 parse_datetime(self.date, self.timezone)
@@ -160,6 +227,48 @@ class Timer(BaseModel):
     @property
     def kind(self) -> Literal["duration", "date", "cycle"]:
         return "duration" if self.duration else "date" if self.date else "cycle"
+
+    @property
+    def expression(self) -> str | None:
+        """The value's expression (``${delay}``), evaluated when the timer is armed; None for a written value."""
+        value = getattr(self, self.kind)
+        return value if is_expression(value) else None
+
+    def resolve(self, variables: Mapping[str, Any]) -> Timer:
+        """This timer with its expression evaluated against ``variables`` (itself when it has none).
+
+        The value is read as written values are: a duration as ISO-8601 or a jBPM duration (``5s``) or a
+        ``timedelta``; a date as ISO-8601 or a ``datetime``; a cycle as an ISO repeating interval, cron, Quartz
+        cron or a jBPM duration (the period of an unbounded repetition). Raises ``TimerSpecError`` naming the
+        expression and what it gave when it cannot be evaluated or gives no valid value."""
+        expression = self.expression
+        if expression is None:
+            return self
+        from engine.errors import ExpressionError
+        from engine.model import expressions
+
+        kind = self.kind
+        try:
+            value = expressions.evaluate(expression, variables)
+        except ExpressionError as exc:
+            raise TimerSpecError(f"{kind} {expression!r} cannot be evaluated: {exc}") from None
+        text = _timer_value(kind, value)
+        if value is None:
+            unset = ", ".join(sorted(expressions.variable_names(expression))) or "what it reads"
+            raise TimerSpecError(f"{kind} {expression!r} gave None: is {unset} set?")
+        if text is None:
+            example = {"duration": "an ISO-8601 duration such as 'PT5M'", "date": "an ISO-8601 date-time",
+                       "cycle": "'R/PT1H' or cron such as '0 9 * * *'"}[kind]
+            raise TimerSpecError(f"{kind} {expression!r} gave {_shown(value)}, not a {kind} ({example})")
+        if is_expression(text):
+            raise TimerSpecError(f"{kind} {expression!r} gave another expression, {text!r}; a value is needed")
+        try:
+            return Timer(**{kind: text}, timezone=self.timezone, calendar=self.calendar)
+        except ValueError as exc:
+            errors = getattr(exc, "errors", None)
+            reason = "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in errors()) if errors \
+                else str(exc)
+            raise TimerSpecError(f"{kind} {expression!r} gave {_shown(value)}: {reason}") from None
 
     def _parse_cycle(self) -> tuple[int | None, datetime | None, timedelta | None, str | None]:
         """(repetitions or None for unbounded, start, interval, cron)."""
@@ -197,13 +306,20 @@ class Timer(BaseModel):
         """How many times a cycle fires (None: without end); 1 for duration and date timers."""
         if self.kind != "cycle":
             return 1
+        self._written()
         return self._parse_cycle()[0]
+
+    def _written(self) -> None:
+        if self.expression is not None:
+            raise TimerSpecError(f"{self.kind} {self.expression!r} is an expression: resolve() it against the "
+                                 "variables first")
 
     def first_due(self, now: datetime) -> datetime | None:
         """When the timer first fires if it starts waiting at ``now`` (wall-clock; business time is
         applied by the caller's calendar). None when a date lies in the past is *not* used: a past
         date fires at once, as users of other engines expect. Due times are in UTC (a database column
         without an offset, SQLite's, keeps the right instant)."""
+        self._written()
         now = aware(now)
         if self.duration:
             return now + parse_duration(self.duration)
@@ -213,6 +329,7 @@ class Timer(BaseModel):
 
     def next_due(self, after: datetime, fired: int) -> datetime | None:
         """For a cycle, the next due time strictly after ``after`` once it fired ``fired`` times."""
+        self._written()
         after = aware(after)
         if self.kind != "cycle":
             return None
@@ -233,3 +350,31 @@ class Timer(BaseModel):
             return start.astimezone(UTC)
         steps = int((after - start) / interval) + 1
         return (start + steps * interval).astimezone(UTC)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _timer_value(kind: str, value: Any) -> str | None:
+    """An expression's value as the text of a ``kind`` timer; None when it is no such value."""
+    if kind == "duration":
+        if isinstance(value, timedelta):
+            return format_duration(value)
+        if isinstance(value, str) and value.strip():
+            return jbpm_duration(value) or value.strip()
+        return None
+    if kind == "date":
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, calendar_date):
+            return datetime.combine(value, datetime.min.time()).isoformat()
+        return value.strip() if isinstance(value, str) and value.strip() else None
+    if isinstance(value, timedelta):
+        return f"R/{format_duration(value)}"
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    iso = jbpm_duration(text)
+    return f"R/{iso}" if iso is not None else quartz_cron(text) or text

@@ -514,7 +514,7 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
                                               payload=held["payload"], due_at=min(
                                                   datetime.fromisoformat(held["due_at"]), self.clock.now())))
             return
-        self._apply(row.instance_id, [ev.RetryIncident(row.token_id)],
+        self._apply(row.instance_id, [ev.RetryIncident(row.token_id, row.node_id)],
                     before=lambda conn: conn.execute(update(INC).where(INC.c.id == incident_id)
                                                      .values(resolved_at=self.clock.now())).rowcount == 1)
 

@@ -76,7 +76,15 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
 - Conditional boundary events and conditional event sub-process starts (BPMN 2.0 §10.5.4) fire when their
   condition becomes true: evaluated when armed and at the end of every step that changed a variable; a
   non-interrupting one fires again only after its condition was false in between. A condition that cannot be
-  evaluated is reported once as an incident at the event and counts as not holding.
+  evaluated is reported once as an incident at the event and counts as not holding; retrying that incident
+  (after fixing the variables) evaluates it again at once: it fires if it holds, is reported again if it fails.
+- A timer whose value is an expression (``${delay}``, ``#{cronExpression}``: BPMN 2.0 §10.5.2 gives timeDuration,
+  timeDate and timeCycle as Expressions) is evaluated against its token's variables when it is armed, and again
+  at each repetition of a cycle (Camunda 7 evaluates it when it creates the timer job). A value that cannot be
+  evaluated, or is no valid duration, date or cycle, is an incident naming the timer and the value: at a timer
+  catch (or an event gateway racing one) the token waits, and retrying arms it again; a boundary timer or an
+  event sub-process's timer start is left unarmed while its activity or scope runs on, and retrying the
+  incident arms it then.
 - A receive task waits for its message like a message catch event, but is an activity: boundary events attach
   to it. A script task whose script fails throws the error code "script": an error boundary event (or error
   event sub-process) catches it, else it is an incident.
@@ -97,7 +105,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from engine.errors import ExpressionError, WaooawError
+from engine.errors import ExpressionError, TimerSpecError, WaooawError
 from engine.model import expressions
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import (
@@ -365,6 +373,9 @@ class Semantics:
 
     def _on_retry_incident(self, step: _Step, event: ev.RetryIncident) -> None:
         token = step.state.tokens.get(event.token_id)
+        if token is not None and event.node_id is not None and event.node_id != token.node:
+            self._retry_wait(step, token, event.node_id)
+            return
         if token is None or token.status != INCIDENT:
             return
         step.state.touched.add(token.id)
@@ -387,6 +398,27 @@ class Semantics:
         else:
             token.status = ""
             step.queue.append((token, node.id, token.via))
+
+    def _retry_wait(self, step: _Step, token: Token, node_id: str) -> None:
+        """Retry an incident of an event that waits beside ``token``: a boundary event on its activity, or the
+        start of the event sub-process it listens for. A conditional one is evaluated again (at the end of this
+        step, so a failure is reported again); a timer whose expression failed is armed again. Stale (the token
+        left the activity, the wait is armed) does nothing."""
+        node = self._nodes.get(node_id)
+        if node is None:
+            return
+        for wait_id, target in token.waits.items():
+            if target == node_id:
+                if node.kind in CONDITIONAL_KINDS:
+                    step.state.touched.add(token.id)
+                    token.fired[wait_id] = 0  # evaluated again: fires if it holds, reported if it fails
+                    step.changed = True
+                return  # armed: nothing to do
+        if token.status == LISTEN:
+            if self._esp_start.get(token.node) is node:
+                self._arm_listener(step, token, node)
+        elif isinstance(node, BoundaryEvent) and node.attached_to == token.node and token.status != "":
+            self._arm_boundary(step, token, node)
 
     def _on_step_failed(self, step: _Step, event: ev.StepFailed) -> None:
         token = step.state.tokens.get(event.ref) or self._token_waiting(step.state, event.ref)
@@ -438,10 +470,14 @@ class Semantics:
             else:
                 if isinstance(boundary, TimerBoundaryEvent) and boundary.timer.kind == "cycle":
                     fired = token.fired.pop(wait_id, 0) + 1
-                    nxt = self.due(boundary.timer, min(due or step.now, step.now), fired)
-                    if nxt is not None:
-                        new_id = self._arm_timer(step, token, boundary.id, nxt, "boundary")
-                        token.fired[new_id] = fired
+                    timer = self._resolve(step, token, boundary, boundary.timer)
+                    if isinstance(timer, str):
+                        step.effects.append(fx.Incident(token.id, boundary.id, timer))
+                    else:
+                        nxt = self.due(timer, min(due or step.now, step.now), fired)
+                        if nxt is not None:
+                            new_id = self._arm_timer(step, token, boundary.id, nxt, "boundary")
+                            token.fired[new_id] = fired
                 elif isinstance(boundary, SignalBoundaryEvent):  # a broadcast may come again while it runs
                     self._arm_signal(step, token, boundary, boundary.id)
                 elif isinstance(boundary, MessageBoundaryEvent):  # so may another message (BPMN 2.0 §10.5.4)
@@ -514,8 +550,12 @@ class Semantics:
             self._race(step, token, node)
         elif kind == "timer_catch":
             assert isinstance(node, TimerCatchEvent)
+            timer = self._resolve(step, token, node, node.timer)
+            if isinstance(timer, str):
+                self._incident(step, token, timer)
+                return
             token.status = TIMER
-            due = self.due(node.timer, step.now)
+            due = self.due(timer, step.now)
             if due is None:
                 self._leave(step, token, node)
             else:
@@ -633,9 +673,14 @@ class Semantics:
     def _arm_listener(self, step: _Step, listener: Token, start: Node, fired: int = 0) -> bool:
         """Arm a listener's wait; False when there is nothing (more) to wait for (a timer that fired)."""
         if isinstance(start, TimerStartEvent):
-            due = self.due(start.timer, step.now, fired) if fired else self.due(start.timer, step.now)
             if fired and start.timer.kind != "cycle":
                 return False
+            timer = self._resolve(step, listener, start, start.timer)
+            if isinstance(timer, str):  # the listener stays, unarmed: a retry of the incident arms it
+                step.state.touched.add(listener.id)
+                step.effects.append(fx.Incident(listener.id, start.id, timer))
+                return True
+            due = self.due(timer, step.now, fired) if fired else self.due(timer, step.now)
             if due is None:
                 return False
             wait_id = self._arm_timer(step, listener, start.id, due, "event_sub_process")
@@ -891,13 +936,19 @@ class Semantics:
         for flow in self._outgoing.get(node.id, []):
             target = self._nodes[flow.target]
             if isinstance(target, TimerCatchEvent):
-                due = self.due(target.timer, step.now) or step.now
+                timer = self._resolve(step, token, target, target.timer)
+                if isinstance(timer, str):  # the race is run again, whole, when the incident is retried
+                    self._cancel_waits(step, token)
+                    self._incident(step, token, timer)
+                    return
+                due = self.due(timer, step.now) or step.now
                 self._arm_timer(step, token, target.id, due, "race")
             elif isinstance(target, MessageCatchEvent):
                 self._arm_message(step, token, target, target.id)
             elif isinstance(target, SignalCatchEvent):
                 self._arm_signal(step, token, target, target.id)
             else:
+                self._cancel_waits(step, token)
                 self._incident(step, token, f"event gateway {node.id!r} leads to {target.id!r}, "
                                             f"which is not a timer, message or signal catch event")
                 return
@@ -997,18 +1048,26 @@ class Semantics:
         if node.id in self._looped and self._is_instance(step.state, token):
             return  # a loop instance: the boundary events belong to the body (armed once, on it)
         for boundary in self._boundaries.get(node.id, ()):
-            if isinstance(boundary, TimerBoundaryEvent):
-                due = self.due(boundary.timer, step.now)
-                if due is not None:
-                    wait_id = self._arm_timer(step, token, boundary.id, due, "boundary")
-                    if boundary.timer.kind == "cycle":
-                        token.fired[wait_id] = 0
-            elif isinstance(boundary, MessageBoundaryEvent):
-                self._arm_message(step, token, boundary, boundary.id)
-            elif isinstance(boundary, SignalBoundaryEvent):
-                self._arm_signal(step, token, boundary, boundary.id)
-            elif boundary.kind == "boundary_conditional":
-                self._arm_condition(step, token, boundary.id)
+            self._arm_boundary(step, token, boundary)
+
+    def _arm_boundary(self, step: _Step, token: Token, boundary: BoundaryEvent) -> None:
+        if isinstance(boundary, TimerBoundaryEvent):
+            timer = self._resolve(step, token, boundary, boundary.timer)
+            if isinstance(timer, str):  # the activity runs on without it; a retry of the incident arms it
+                step.state.touched.add(token.id)
+                step.effects.append(fx.Incident(token.id, boundary.id, timer))
+                return
+            due = self.due(timer, step.now)
+            if due is not None:
+                wait_id = self._arm_timer(step, token, boundary.id, due, "boundary")
+                if timer.kind == "cycle":
+                    token.fired[wait_id] = 0
+        elif isinstance(boundary, MessageBoundaryEvent):
+            self._arm_message(step, token, boundary, boundary.id)
+        elif isinstance(boundary, SignalBoundaryEvent):
+            self._arm_signal(step, token, boundary, boundary.id)
+        elif boundary.kind == "boundary_conditional":
+            self._arm_condition(step, token, boundary.id)
 
     def _move_to_boundary(self, step: _Step, token: Token, boundary: BoundaryEvent) -> None:
         step.state.touched.add(token.id)
@@ -1334,6 +1393,16 @@ class Semantics:
                                          dict(entry.inputs), entry.handler))
 
     # --- waits ---------------------------------------------------------------------------------
+
+    def _resolve(self, step: _Step, token: Token, node: Node, timer: Timer) -> Timer | str:
+        """``node``'s timer with its expression evaluated against ``token``'s variables (``Timer.resolve``), or
+        the incident's text naming the timer and the value when that fails."""
+        if timer.expression is None:
+            return timer
+        try:
+            return timer.resolve(self._scope_vars(step.state, token))
+        except TimerSpecError as exc:
+            return f"timer of {node.id!r}: {exc}"
 
     def _arm_timer(self, step: _Step, token: Token, target: str, due: datetime, purpose: str) -> str:
         step.state.touched.add(token.id)

@@ -58,9 +58,12 @@ class SignalReceived:
 
 @dataclass(frozen=True, slots=True)
 class RetryIncident:
-    """Somebody fixed the cause of an incident and asks to try the work again."""
+    """Somebody fixed the cause of an incident and asks to try the work again. ``node_id`` is the incident's node:
+    when it is not the token's own (a boundary event on the token's activity, an event sub-process start the
+    token listens for), that event's wait is armed or evaluated again instead."""
 
     token_id: str
+    node_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
