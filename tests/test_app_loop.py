@@ -348,6 +348,19 @@ def test_instance_page_lists_the_path_and_variable_history(data_dir: Path, check
     assert "penwidth=4" in at.get("graphviz_chart")[0].proto.spec  # the token on the approval
 
 
+def test_instance_page_path_shows_an_escalation_nothing_caught(data_dir: Path, check: Engine) -> None:
+    run("pages/3_Tasks.py")
+    b = ProcessBuilder("loose")
+    b.start().escalate("shout", "NOBODY").user("after", assignee="ann").end("done")
+    check.deploy(b.build())
+    instance = check.start("loose")
+    at = run("pages/6_Instance.py", {"instance_id": instance})
+    assert not at.exception and not at.error
+    path = next(d.value for d in at.dataframe if "outcome" in d.value.columns)
+    rows = list(zip(path["node"], path["kind"], path["outcome"], strict=True))
+    assert rows[1:3] == [("shout", "escalation_throw", "completed"), ("shout", "escalation", "uncaught")]
+
+
 def test_send_message_completes_an_incident_response_instance(data_dir: Path, check: Engine) -> None:
     run("pages/3_Tasks.py")
     instance = check.start("incident_response", {"incident_id": "INC-7", "summary": "site down"})

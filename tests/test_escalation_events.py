@@ -71,6 +71,30 @@ def test_an_escalation_nothing_catches_changes_nothing() -> None:
     assert [e.code for e in h.of(fx.Escalated)] == ["NOBODY", "ALSO_NOBODY"] and h.status == "completed"
 
 
+def test_the_engine_writes_an_escalation_nothing_caught_to_the_activity_history(db_url: str) -> None:
+    b = ProcessBuilder("loose")
+    b.start().escalate("shout", "NOBODY").user("after", assignee="ann").escalation_end("bye", "ALSO_NOBODY")
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
+    engine.deploy(b.build())
+    iid = engine.start("loose")
+    (task,) = engine.inbox("ann")
+    engine.clock.advance(timedelta(minutes=5))
+    engine.complete_task(task["id"], {}, actor="ann")
+    rows = engine.activities(iid)[["node_id", "kind", "outcome", "started_at", "ended_at"]].to_dict("records")
+    assert [(r["node_id"], r["kind"], r["outcome"]) for r in rows] == [
+        ("start", "start", "completed"), ("shout", "escalation_throw", "completed"),
+        ("shout", "escalation", "uncaught"), ("after", "user_task", "completed"),
+        ("bye", "escalation_end", "completed"), ("bye", "escalation", "uncaught")]
+    assert rows[2]["started_at"] == rows[2]["ended_at"] == T0
+    assert rows[5]["started_at"] == T0 + timedelta(minutes=5)
+    assert engine.instance(iid).status == "completed"  # not an error
+    engine.deploy(fulfilment())  # a caught escalation writes no such row
+    ok = engine.start("fulfilment", {"damaged": False})
+    (pack,) = [t for t in engine.inbox("ann") if t["instance_id"] == ok]
+    engine.complete_task(pack["id"], {}, actor="ann")
+    assert "escalation" not in set(engine.activities(ok)["kind"])
+
+
 def test_a_boundary_without_a_code_catches_every_escalation_and_codes_must_match() -> None:
     b = ProcessBuilder("codes")
     sp = b.start().sub_process("inner", lambda s: s.start("s").escalate("x", "OTHER").end("e"))

@@ -15,6 +15,10 @@ exactly as durable as the state. Outcomes:
   the activity's own end; the undoing is the handler's run, below);
 - None: still there (``ended_at`` is None).
 
+An escalation nothing caught (BPMN 2.0 §10.5.6: it changes nothing, it is not an error) is a row of its own with
+kind ``escalation`` and outcome ``uncaught``: ``node_id`` is the throw or end event that threw it (its
+``escalation_code`` is the code), started and ended at the moment it was thrown, after the event's own passage.
+
 A compensation handler's run is a row of its own with kind ``compensation``: ``node_id`` is the handler
 activity (``for_compensation``), or the undone activity when its handler is a reference to code; ``token_id``
 is the run's work id. Its outcome is ``completed``, ``failed`` (an incident at the throw; a retry is a new run)
@@ -120,6 +124,12 @@ class ActivityLog:
             self.buffer.rows.append({"instance_id": self.instance_id, "token_id": "", "node_id": e.activity_id,
                                      "kind": "", "scope": None, "started_at": None, "ended_at": now,
                                      "outcome": "compensated"})
+
+    def escalated(self, e: fx.Escalated, now: datetime) -> None:
+        """An escalation nothing caught: a finished row of its own at the event that threw it."""
+        self.buffer.rows.append({"instance_id": self.instance_id, "token_id": e.token_id, "node_id": e.node_id,
+                                 "kind": "escalation", "scope": self.definition.index.scope_of.get(e.node_id),
+                                 "started_at": now, "ended_at": now, "outcome": "uncaught"})
 
     def entered(self, e: fx.Entered, now: datetime) -> None:
         index = self.definition.index
