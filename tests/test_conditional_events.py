@@ -93,3 +93,67 @@ def test_bpmn_round_trip_and_camunda_conditions() -> None:
         import_bpmn(doc('''<bpmn:startEvent id="s"/><bpmn:intermediateCatchEvent id="w">
           <bpmn:conditionalEventDefinition/></bpmn:intermediateCatchEvent>
           <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="w"/>'''))
+
+
+# --- a conditional boundary or event sub-process start whose condition fails: retrying re-evaluates it ---------
+
+
+def guarded() -> ProcessDefinition:
+    """Work on an order; while it runs, an amount over the limit calls a manager (a non-interrupting conditional
+    boundary) and a 'stop' flag above zero cancels the order (an interrupting conditional event sub-process)."""
+    b = ProcessBuilder("guarded", variables={"amount": "integer", "limit": "integer", "stop": "integer"})
+    work = b.start().user("work", assignee="ann")
+    work.end("done")
+    work.on_condition("amount > limit", id="over_limit", interrupting=False).task("call_manager").end("called")
+    b.event_sub_process("on_stop", lambda s: s.conditional_start("stopped", "stop > 0").end("cancelled"))
+    return b.build()
+
+
+def test_retrying_a_failed_conditional_boundary_evaluates_it_again() -> None:
+    from engine.semantics import events as ev
+
+    h = Harness(guarded()).start(amount=50, stop=0)  # limit unset: None cannot be compared
+    (incident,) = h.incidents
+    assert incident.node_id == "over_limit" and "condition of 'over_limit' failed" in incident.error
+    assert h.open_work("work") and "call_manager" not in h.entered()  # the activity runs on
+    h.send(ev.RetryIncident(incident.token_id, incident.node_id))  # nothing fixed: evaluated, reported again
+    assert len(h.incidents) == 2 and "call_manager" not in h.entered()
+    h.send(ev.SetVariables({"limit": 10}))  # the fix: evaluated at once, holds, fires
+    assert h.entered().count("call_manager") == 1
+    h.send(ev.RetryIncident(incident.token_id, incident.node_id))  # the open incident's retry: held already
+    assert h.entered().count("call_manager") == 1 and len(h.incidents) == 2
+    h.done("work")
+    assert h.status == "completed"
+
+
+def test_retrying_a_failed_conditional_event_sub_process_start_evaluates_it_again() -> None:
+    from engine.semantics import events as ev
+
+    h = Harness(guarded()).start(amount=1, limit=10, stop="no")  # 'no' > 0 cannot be evaluated
+    (incident,) = h.incidents
+    assert incident.node_id == "stopped" and h.open_work("work")
+    h.send(ev.RetryIncident(incident.token_id, incident.node_id))
+    assert len(h.incidents) == 2
+    h.state.variables["stop"] = 1  # changed outside any step: only a retry looks again
+    h.send(ev.RetryIncident(incident.token_id, incident.node_id))
+    assert h.entered()[-1] == "cancelled" and h.status == "completed" and not h.open_work()
+
+
+def test_the_engine_retries_a_failed_conditional_boundary(db_url: str) -> None:
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
+    engine.deploy(guarded())
+    iid = engine.start("guarded", {"amount": 50, "stop": 0})
+    engine.run_until_idle()
+    (incident,) = engine.incidents()
+    assert incident["node_id"] == "over_limit" and "condition of 'over_limit' failed" in incident["error"]
+    engine.retry(incident["id"])  # not fixed: a Retry evaluates it again and says so again, not silently resolved
+    (again,) = engine.incidents()
+    assert again["id"] != incident["id"] and again["node_id"] == "over_limit"
+    engine.set_variables(iid, {"limit": 10})
+    engine.run_until_idle()
+    engine.retry(again["id"])
+    engine.run_until_idle()
+    assert engine.incidents() == []
+    called = [a for a in engine.activities(iid).to_dict("records") if a["node_id"] == "call_manager"]
+    assert len(called) == 1  # fired by the fix, not again by the retry
+    assert sorted(engine.instance(iid).active_nodes) == ["on_stop", "work"]  # the work, and the listener

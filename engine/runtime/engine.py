@@ -495,7 +495,9 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
 
     @guard.audited
     def retry(self, incident: int | Mapping[str, Any]) -> None:
-        """Try the failed work (or gateway) of an incident again; an incident that holds a job (a message
+        """Try the failed work (or gateway) of an incident again; an incident at a boundary event or an event
+        sub-process start (a condition that failed to evaluate, a timer whose expression gave no value) evaluates
+        that condition again, or arms that timer again, now; an incident that holds a job (a message
         delivery, a timer start) puts the job back in the queue, due at once. A timer start whose definition
         was deployed again since is refused: the new version's schedule replaced it (``cancel_incident``)."""
         row = self._open_incident(incident, "retry")

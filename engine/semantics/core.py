@@ -409,10 +409,11 @@ class Semantics:
             return
         for wait_id, target in token.waits.items():
             if target == node_id:
-                if node.kind in CONDITIONAL_KINDS:
-                    step.state.touched.add(token.id)
-                    token.fired[wait_id] = 0  # evaluated again: fires if it holds, reported if it fails
-                    step.changed = True
+                if node.kind in CONDITIONAL_KINDS:  # evaluated again at the end of this step
+                    if token.fired.get(wait_id) == -1:  # it failed: fires if it holds now, reported if it fails
+                        step.state.touched.add(token.id)
+                        token.fired[wait_id] = 0
+                    step.changed = True  # (one that held when last evaluated does not fire twice)
                 return  # armed: nothing to do
         if token.status == LISTEN:
             if self._esp_start.get(token.node) is node:
