@@ -136,7 +136,7 @@ def _demo(store: UserStore, prefer_role: str | None = None) -> Principal:
     personas = [u for u in store.users() if u.demo and not u.disabled]
     names = [u.name for u in personas]
     by_name = {u.name: u for u in personas}
-    st.warning(DEMO_BANNER, icon="🎭")
+    st.warning(DEMO_BANNER, icon=":material/theater_comedy:")
     if not names:
         st.error("Demo mode has no personas to act as.")
         st.stop()

@@ -25,8 +25,10 @@ from engine.model import ProcessDefinition
 from engine.runtime import Engine
 from engine.runtime.clock import aware
 from engine.runtime.tables import (
+    ActivityRow,
     DefinitionRow,
     HumanTaskRow,
+    IncidentRow,
     InstanceRow,
     JobRow,
     SubscriptionRow,
@@ -37,6 +39,8 @@ from engine.versions import rollouts
 
 D, INST, J, HT, S, X = (DefinitionRow.__table__, InstanceRow.__table__, JobRow.__table__, HumanTaskRow.__table__,
                         SubscriptionRow.__table__, TaskExecutionRow.__table__)
+A, INC = ActivityRow.__table__, IncidentRow.__table__
+END_KINDS = ("end", "terminate_end", "error_end", "escalation_end", "message_end", "signal_end", "compensation_end")
 STATUSES = ["running", "completed", "failed", "cancelled", "terminated"]
 
 
@@ -50,6 +54,7 @@ class DeployResult:
     definition: ProcessDefinition | None
     new: bool = False
     problems: list[Problem] = field(default_factory=list)
+    refusal: str | None = None  # a permission refusal (the engine's rule), not a problem of the design
 
     @property
     def refused(self) -> bool:
@@ -75,9 +80,20 @@ def deploy_saved(engine: Engine, workspace: Workspace, name: str) -> DeployResul
     except DefinitionError as exc:  # the engine's own check (same rules): nothing written
         return DeployResult(None, problems=exc.problems)
     except AuthorizationError as exc:  # the visitor is no deployer: refused, the rule named
-        return DeployResult(None, problems=[Problem(name, str(exc))])
+        return DeployResult(None, refusal=permission_refusal(str(exc), "deploy"))
     new = before.empty or int(before["version"].max()) < deployed.version
     return DeployResult(deployed, new=new, problems=problems)
+
+
+def permission_refusal(error: str, action: str, demo: bool = True) -> str:
+    """The engine's refusal ``error`` for ``action`` said as a permission problem, naming the demo personas who
+    may do it (``engine.security.allowed`` over ``DEMO_PERSONAS``) so the visitor knows whom to act as."""
+    from engine.security import allowed
+    from engine.security.demo import DEMO_PERSONAS
+
+    who = [f"{p.display_name} ({p.name})" for p in DEMO_PERSONAS if allowed(p.principal(), action)]
+    return f"Not permitted: {error}." + (f" In the demo, {', '.join(who)} may; switch persona in the sidebar."
+                                         if who else "")
 
 
 def versions(engine: Engine, name: str | None = None) -> pd.DataFrame:
@@ -165,6 +181,35 @@ def page_of_runs(engine: Engine, f: RunFilter, page: int = 0, size: int = 50) ->
     return frame, result.total_text
 
 
+def mark_runs(engine: Engine, frame: pd.DataFrame) -> pd.DataFrame:
+    """One page of runs (``page_of_runs``) made readable: ``status`` says "running · incident" when the instance
+    has an open incident on one of its tokens (as the A/B tab counts it), ``outcome`` is the end event the
+    instance reached (its name, else its id; "" while running), and times lose their "+00:00"."""
+    out = frame.copy()
+    ids = out["id"].tolist()
+    if not ids:
+        return out.assign(outcome=[])
+    with engine.reader.connect() as conn:
+        incidents = {r[0] for r in conn.execute(select(INC.c.instance_id).where(
+            INC.c.instance_id.in_(ids), INC.c.resolved_at.is_(None), INC.c.job.is_(None)))}
+        ends = conn.execute(select(A.c.instance_id, A.c.node_id).where(
+            A.c.instance_id.in_(ids), A.c.kind.in_(END_KINDS), A.c.scope.is_(None)).order_by(A.c.id)).all()
+    reached: dict[str, str] = {}
+    definitions: dict[tuple[str, int], ProcessDefinition] = {}
+    versions = dict(zip(out["id"], zip(out["definition"], out["version"], strict=True), strict=True))
+    for instance_id, node_id in ends:
+        name, version = versions[instance_id]
+        if (name, version) not in definitions:
+            definitions[(name, version)] = engine.definition(name, int(version))
+        reached[instance_id] = node_name(definitions[(name, version)], node_id)
+    out["status"] = [f"{s} · incident" if i in incidents and s == "running" else s
+                     for i, s in zip(ids, out["status"], strict=True)]
+    out.insert(out.columns.get_loc("status") + 1, "outcome", [reached.get(i, "") for i in ids])
+    for column in ("started", "ended"):
+        out[column] = [when(v) for v in out[column]]
+    return out
+
+
 def count_runs(engine: Engine, f: RunFilter) -> int:
     """How many instances match ``f``, counted up to 10,000 (enough to page through)."""
     result = engine.instance_page(
@@ -178,13 +223,85 @@ def count_runs(engine: Engine, f: RunFilter) -> int:
 
 # --- one instance ------------------------------------------------------------------------------------------
 
-def path_taken(engine: Engine, instance_id: str) -> pd.DataFrame:
-    """Every node the instance's tokens passed, in the order they started (``Engine.activities``): ``node``,
-    ``kind``, ``started``, ``ended``, ``took`` (text), ``outcome`` (None while a token is still there)."""
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def when(value: Any) -> str:
+    """A moment as the tables show it: ``2026-12-08 00:06`` (UTC, no "+00:00"); "—" for none (still running).
+    Takes a datetime, a pandas Timestamp, ISO text or epoch milliseconds (the task audit's ``due_at``)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "—"
+    if isinstance(value, int | float):
+        value = datetime.fromtimestamp(value / 1000, UTC)
+    try:
+        return pd.Timestamp(value).strftime(TIME_FORMAT)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def node_name(definition: ProcessDefinition, node_id: str) -> str:
+    """The node's name ("Paid"), or its id when it has none or is not in ``definition``."""
+    try:
+        node = definition.node(node_id)
+    except KeyError:
+        return node_id
+    return node.name or getattr(node, "title", None) or node_id
+
+
+def path_taken(engine: Engine, instance_id: str, definition: ProcessDefinition | None = None) -> pd.DataFrame:
+    """Every node the instance's tokens passed, in the order they started (``Engine.activities``): ``step``
+    (the node's name), ``node`` (id), ``kind``, ``started``, ``ended`` (text, "—" while a token is still
+    there), ``took`` (text), ``outcome``."""
     frame = engine.activities(instance_id)
     took = [("" if pd.isna(d) else _duration_text(d.total_seconds())) for d in frame["duration"]]
-    return pd.DataFrame({"node": frame["node_id"], "kind": frame["kind"], "started": frame["started_at"],
-                         "ended": frame["ended_at"], "took": took, "outcome": frame["outcome"]})
+    names = [node_name(definition, n) if definition else n for n in frame["node_id"]]
+    return pd.DataFrame({"step": names, "node": frame["node_id"], "kind": frame["kind"],
+                         "started": [when(t) for t in frame["started_at"]],
+                         "ended": [when(t) for t in frame["ended_at"]], "took": took,
+                         "outcome": frame["outcome"].fillna("")})
+
+
+def visited(engine: Engine, instance_id: str) -> list[str]:
+    """The ids of the nodes the instance passed (its path, to highlight on a finished instance's diagram)."""
+    return sorted(set(engine.activities(instance_id)["node_id"]))
+
+
+def variable_history(history: pd.DataFrame) -> pd.DataFrame:
+    """The variable history for a table: values as JSON text (a column mixing numbers, text and None is
+    not one Arrow type), times formatted, "—" for no value."""
+    out = history.copy()
+    for column in ("old_value", "new_value"):
+        if column in out:
+            out[column] = ["—" if v is None else json.dumps(v, default=str) for v in out[column]]
+    for column in out.columns:
+        if column.endswith("_at"):
+            out[column] = [when(v) for v in out[column]]
+    return out
+
+
+def task_audit(engine: Engine, instance_id: str) -> pd.DataFrame:
+    """The instance's human-task audit, readable: time, task, action, actor and the detail as "key: value"
+    text with times as dates (``due_at`` is stored in epoch milliseconds)."""
+    frame = engine.task_audit(instance_id=instance_id)
+    if frame.empty:
+        return frame
+
+    def detail(d: dict[str, Any]) -> str:
+        parts = []
+        for key, value in (d or {}).items():
+            if key.endswith("_at") and isinstance(value, int | float | str):
+                value = when(value)
+            elif isinstance(value, list):
+                value = ", ".join(map(str, value))
+            parts.append(f"{key.replace('_', ' ')}: {value}")
+        return "; ".join(parts)
+
+    out = frame.drop(columns=[c for c in ("instance_id",) if c in frame]).copy()
+    for column in out.columns:
+        if column.endswith("_at"):
+            out[column] = [when(v) for v in out[column]]
+    out["detail"] = [detail(d) for d in frame["detail"]]
+    return out
 
 
 def _duration_text(seconds: float) -> str:
@@ -204,12 +321,22 @@ def _kind(definition: ProcessDefinition, node_id: str) -> str:
         return ""
 
 
-def executions(engine: Engine, instance_id: str) -> pd.DataFrame:
-    """Agent calls: node, attempt, status, started, ended, error."""
+def executions(engine: Engine, instance_id: str, definition: ProcessDefinition | None = None) -> pd.DataFrame:
+    """Agent calls: node, agent (the registered agent the node calls), attempt, status, started, ended (text),
+    error."""
     with engine.reader.connect() as conn:
         rows = conn.execute(select(X.c.node_id, X.c.attempt, X.c.status, X.c.started_at, X.c.ended_at, X.c.error)
                             .where(X.c.instance_id == instance_id).order_by(X.c.id)).all()
-    return pd.DataFrame([tuple(r) for r in rows], columns=["node", "attempt", "status", "started", "ended", "error"])
+
+    def agent(node_id: str) -> str:
+        try:
+            return str(getattr(definition.node(node_id), "agent", "") or "") if definition else ""
+        except KeyError:
+            return ""
+
+    return pd.DataFrame([(r.node_id, agent(r.node_id), r.attempt, r.status, when(r.started_at), when(r.ended_at),
+                          r.error or "") for r in rows],
+                        columns=["node", "agent", "attempt", "status", "started", "ended", "error"])
 
 
 INCIDENT_COLUMNS = ["id", "node_id", "error", "created_at", "resolved_at"]
@@ -219,7 +346,8 @@ def incident_table(incidents: list[dict[str, Any]]) -> pd.DataFrame:
     """Incidents as a visitor sees them: where, the readable error, when. The Python traceback stays in the
     database (``wf_incidents.traceback``, for operators with database access): a page never shows server
     paths or code."""
-    return pd.DataFrame([{c: i.get(c) for c in INCIDENT_COLUMNS} for i in incidents], columns=INCIDENT_COLUMNS)
+    return pd.DataFrame([{c: when(i.get(c)) if c.endswith("_at") else i.get(c) for c in INCIDENT_COLUMNS}
+                         for i in incidents], columns=INCIDENT_COLUMNS)
 
 
 def timers(engine: Engine, instance_id: str) -> pd.DataFrame:
@@ -291,3 +419,46 @@ def observed_runs(engine: Engine, name: str) -> tuple[pd.DataFrame, pd.DataFrame
              "end_node": ends.get(r.id)} for r in runs]
     return (pd.DataFrame(rows, columns=["id", "cycle_time_h", "end_node"]),
             pd.DataFrame(tasks, columns=["node_id", "within_sla"]))
+
+
+# --- messages ----------------------------------------------------------------------------------------------
+
+MESSAGE_KINDS = ("message_throw", "message_catch", "message_start", "boundary_message")
+
+
+def engine_messages(engine: Engine, limit: int = 200) -> pd.DataFrame:
+    """The BPMN messages of the engine's instances, newest first, at most ``limit`` of each source: thrown and
+    caught by message events (the activity history; the message name from the node) and sent through
+    ``Engine.correlate`` (the audit trail: who, whether it was delivered). Columns: ``at`` (text), ``message``,
+    ``event`` (thrown | caught | started | sent), ``by``, ``instance`` (8 characters), ``node``, ``outcome``."""
+    from engine.security.audit import audit_trail
+
+    with engine.reader.connect() as conn:
+        passed = conn.execute(select(A.c.instance_id, A.c.node_id, A.c.kind, A.c.started_at, INST.c.definition_name,
+                                     INST.c.definition_version)
+                              .join(INST, INST.c.id == A.c.instance_id)
+                              .where(A.c.kind.in_(MESSAGE_KINDS), A.c.started_at.is_not(None))
+                              .order_by(A.c.id.desc()).limit(limit)).all()
+    definitions: dict[tuple[str, int], ProcessDefinition] = {}
+    event = {"message_throw": "thrown", "message_catch": "caught", "message_start": "started",
+             "boundary_message": "caught"}
+    rows = []
+    for r in passed:
+        key = (r.definition_name, int(r.definition_version))
+        if key not in definitions:
+            definitions[key] = engine.definition(*key)
+        try:
+            message = getattr(definitions[key].node(r.node_id), "message", "") or ""
+        except KeyError:
+            message = ""
+        rows.append((aware(r.started_at), message, event[r.kind], r.definition_name, r.instance_id[:8],
+                     node_name(definitions[key], r.node_id), "completed"))
+    sent = audit_trail(engine.db, action="correlate", limit=limit)
+    for r in sent.itertuples():
+        detail = r.detail or {}
+        rows.append((aware(r.at), r.target, "sent", r.principal, "", "",
+                     r.outcome if not detail.get("error") else f"{r.outcome}: {detail['error']}"))
+    rows.sort(key=lambda row: row[0], reverse=True)
+    return pd.DataFrame([(when(at), *rest) for at, *rest in rows],
+                        columns=["at", "message", "event", "by", "instance", "node", "outcome"])
+

@@ -214,8 +214,10 @@ class _Drawing:
     def _outside_label(self, attrs: dict[str, str], node: Node) -> None:
         """Events and gateways carry their name (and count badge) beside the shape, as in BPMN."""
         parts = []
-        if node.name:
-            parts.append("<BR/>".join(html.escape(line) for line in _wrap(node.name, 16)))
+        # an end event without a name is labelled with its id: which end an instance reached is its outcome
+        name = node.name or (node.id if node.kind == "end" or node.kind.endswith("_end") else None)
+        if name:
+            parts.append("<BR/>".join(html.escape(line) for line in _wrap(name, 16)))
         if node.id in self.counts:
             parts.append(f'<FONT COLOR="white" POINT-SIZE="9"><B> {self.counts[node.id]} </B></FONT>')
         if not parts:

@@ -342,7 +342,9 @@ def test_instance_page_lists_the_path_and_variable_history(data_dir: Path, check
     path = next(d.value for d in at.dataframe if "outcome" in d.value.columns)
     assert list(path["node"][:2]) == ["start", "fork"] or path.loc[0, "node"] == "start"
     assert {"create_blog", "create_social", "approval"} <= set(path["node"])  # gateways and events too
-    assert path[path["node"] == "approval"]["outcome"].isna().all()  # the token is still there
+    still = path[path["node"] == "approval"]
+    assert (still["outcome"] == "").all() and (still["ended"] == "—").all()  # the token is still there
+    assert "Approve campaign" in set(path["step"])  # names next to ids
     history = next(d.value for d in at.dataframe if "new_value" in d.value.columns)
     assert "campaign" in set(history["name"])
     assert "penwidth=4" in at.get("graphviz_chart")[0].proto.spec  # the token on the approval

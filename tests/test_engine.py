@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 import designs
 from engine import register
@@ -145,6 +146,28 @@ def test_retries_then_incident_then_retry_through_the_api(db_url: str) -> None:
     engine.advance(timedelta(seconds=30))
     assert engine.instance(iid).status == "completed" and engine.incidents() == []
     assert engine.instance(iid).variables["done"] is True
+
+
+def test_cancelling_an_instance_resolves_its_incidents_and_retry_refuses_after(db_url: str) -> None:
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
+    b = ProcessBuilder("flaky_cancel", variables={"fail": int, "done": bool})
+    b.start().service("call", agent="test.flaky", inputs=["fail"], outputs=["done"], retry={"attempts": 1}).end()
+    engine.deploy(b.build())
+    iid = engine.start("flaky_cancel", {"fail": 3})
+    engine.run_until_idle()
+    (incident,) = engine.incidents()
+    engine.cancel(iid, "given up")
+    assert engine.instance(iid).status == "cancelled" and engine.incidents() == []
+    with pytest.raises(EngineError, match="no open incident"):
+        engine.retry(incident)
+    # an incident left open on an ended instance (a database written before cancel resolved them): refused too
+    from engine.runtime.tables import IncidentRow
+    with engine.db.begin() as conn:
+        conn.execute(update(IncidentRow.__table__).where(IncidentRow.__table__.c.id == incident["id"])
+                     .values(resolved_at=None))
+    with pytest.raises(EngineError, match=f"instance {iid} is cancelled, so there is nothing to retry"):
+        engine.retry(incident)
+    assert engine.instance(iid).status == "cancelled"
 
 
 def test_business_error_goes_to_the_error_boundary(db_url: str) -> None:

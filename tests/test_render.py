@@ -217,3 +217,9 @@ def test_missing_dot_binary_says_how_to_install(monkeypatch, tmp_path) -> None:
 def test_notebook_display_is_svg() -> None:
     bundle = designs.load_design("pr_review")._repr_mimebundle_()
     assert "<svg" in bundle["image/svg+xml"]
+
+
+def test_an_unnamed_end_event_is_labelled_with_its_id() -> None:
+    dot = to_dot(designs.load_design("pr_review"))  # its ends 'deployed' and 'issue_created' have no name
+    assert "deployed</TD>" in dot and "issue_created</TD>" in dot
+    assert ">start</TD>" not in dot  # an unnamed start event stays unlabelled

@@ -24,7 +24,10 @@ else:
                              index=saved.index(preferred) if preferred in saved else 0)
     if pick[1].button("Deploy", type="primary", key="deploy_button", icon=":material/rocket_launch:"):
         result = deploy_saved(engine, workspace, name)
-        if result.refused:
+        if result.refusal:
+            st.error(result.refusal if ctx.runtime.config.demo else result.refusal.split(" In the demo,")[0],
+                     icon=":material/lock:")
+        elif result.refused:
             st.error(f"{name} was not deployed: {len(result.problems)} problem(s) to fix in the Designer first.",
                      icon=":material/block:")
             st.dataframe(Checked(None, result.problems).table(), hide_index=True, key="deploy_problems")

@@ -7,7 +7,7 @@ import math
 import streamlit as st
 
 from app.chrome import page, prefer_deployed
-from app.operations import STATUSES, RunFilter, count_runs, page_of_runs
+from app.operations import STATUSES, RunFilter, count_runs, mark_runs, page_of_runs
 from app.widgets import start_form
 
 ctx = page("Runs", ":material/list_alt:")
@@ -40,12 +40,13 @@ pages = max(1, math.ceil(count_runs(engine, filters) / size))
 nav = st.columns([1, 4], vertical_alignment="center")
 page_no = nav[0].number_input("Page", min_value=1, max_value=pages, step=1, key="runs_page")
 frame, total = page_of_runs(engine, filters, int(page_no) - 1, size)
+frame = mark_runs(engine, frame)
 nav[1].caption(f"{total} instance(s) match; page {page_no} of {pages}, newest first.")
 if frame.empty:
     st.info("No instance matches." if total == "0" else "This page is empty.")
     st.stop()
 event = st.dataframe(frame, hide_index=True, key="runs_table", on_select="rerun", selection_mode="single-row",
-                     column_config={"id": st.column_config.TextColumn(width="small")})
+                     column_config={"id": st.column_config.TextColumn(width="medium")})
 picked = event.selection.rows if event and event.selection else []
 if picked:
     st.session_state["instance_id"] = st.session_state["instance_pick"] = frame.iloc[picked[0]]["id"]

@@ -13,8 +13,12 @@ from app.operations import (
     parse_correlation,
     parse_payload,
     path_taken,
+    task_audit,
     timers,
+    variable_history,
+    visited,
     waiting_messages,
+    when,
 )
 from app.widgets import act
 from engine.errors import EngineError
@@ -23,8 +27,8 @@ from engine.render import to_dot
 ctx = page("Instance", ":material/account_tree:")
 engine = ctx.engine
 
-if "instance_pick" not in st.session_state:
-    st.session_state["instance_pick"] = st.session_state.get("instance_id", "")
+if "instance_pick" not in st.session_state:  # a deep link ?id=<instance> first, then the one picked on Runs
+    st.session_state["instance_pick"] = st.query_params.get("id") or st.session_state.get("instance_id", "")
 typed = st.text_input("Instance id", key="instance_pick",
                       placeholder="pick one on the Runs page, or paste an id")
 instance_id = typed.strip()
@@ -37,6 +41,8 @@ except EngineError as exc:
     st.error(str(exc))
     st.stop()
 st.session_state["instance_id"] = instance_id
+st.query_params["id"] = instance_id  # the address is a link to this instance: a reload or a new tab shows it
+definition = engine.definition(view.definition, view.version)
 
 status_icon = {"running": ":material/sync:", "completed": ":material/check_circle:",
                "failed": ":material/error:", "cancelled": ":material/cancel:"}.get(view.status, ":material/info:")
@@ -44,8 +50,8 @@ head = st.container(horizontal=True)
 head.badge(view.status, icon=status_icon, color={"completed": "green", "failed": "red", "running": "blue"}
            .get(view.status, "gray"))
 head.markdown(f"**{view.definition}** v{view.version}" + (f" · key `{view.business_key}`" if view.business_key else "")
-              + f" · started {view.started_at:%Y-%m-%d %H:%M}"
-              + (f" · ended {view.ended_at:%Y-%m-%d %H:%M}" if view.ended_at else "") + f" · {view.steps} steps")
+              + f" · started {when(view.started_at)}"
+              + (f" · ended {when(view.ended_at)}" if view.ended_at else "") + f" · {view.steps} steps")
 if view.error:
     st.error(view.error)
 
@@ -63,7 +69,8 @@ if view.parent or view.children:  # call activities: the process that called thi
         links.button(f"Calls {child}", key=f"open_child_{child}", icon=":material/south_east:",
                      on_click=_open, args=(child,))
 
-open_incidents = [i for i in view.incidents if i.get("resolved_at") is None]
+# incidents can be acted on only while the instance runs (Engine.retry refuses otherwise)
+open_incidents = [i for i in view.incidents if i.get("resolved_at") is None] if view.status == "running" else []
 for incident in open_incidents:
     with st.container(border=True):
         st.markdown(f":material/report: **Incident at `{incident['node_id']}`**: {incident['error']}")
@@ -85,13 +92,16 @@ for incident in open_incidents:
                 st.rerun()
         if cols[1].button("Cancel instance", key=f"cancel_{incident['id']}", icon=":material/cancel:"):
             act(ctx, f"Instance {instance_id[:8]} cancelled.", engine.cancel, instance_id,
-                f"cancelled by {ctx.user} at incident {incident['id']}")
+                f"cancelled by {ctx.user} (incident {incident['id']} at {incident['node_id']})")
 
 drawing, side = st.columns([3, 2])
 with drawing:
-    st.graphviz_chart(to_dot(engine.definition(view.definition, view.version), **token_overlay(view.active_nodes)),
-                      width="stretch")
-    st.caption("Highlighted, with a badge: where the tokens are now.")
+    if view.status == "running":
+        st.graphviz_chart(to_dot(definition, **token_overlay(view.active_nodes)), width="stretch")
+        st.caption("Highlighted, with a badge: where the tokens are now.")
+    else:
+        st.graphviz_chart(to_dot(definition, highlight=visited(engine, instance_id)), width="stretch")
+        st.caption(f"Highlighted: the path the instance took before it was {view.status}.")
 with side:
     pending = timers(engine, instance_id)
     waits = waiting_messages(engine, instance_id)
@@ -117,6 +127,16 @@ with side:
                 def send() -> str:
                     return engine.correlate(message.strip(), parse_correlation(correlation), parse_payload(payload))
                 act(ctx, f"Message {message.strip()!r} delivered.", send)
+        with st.expander("Set variables", icon=":material/edit:"):
+            st.caption("Fix an incident's cause (a bad input, say), then Retry. Goes through Engine.set_variables: "
+                       "needs the operator role, checked against the process's variable types, audited.")
+            with st.form("set_variables"):
+                values = st.text_area("Values (JSON object)", value="{}", key="set_vars_payload", height=80,
+                                      help='e.g. {"pr_number": 7}')
+                if st.form_submit_button("Set", icon=":material/save:"):
+                    def set_values() -> None:
+                        engine.set_variables(instance_id, parse_payload(values), actor=ctx.user)
+                    act(ctx, "Variables set.", set_values)
         if not open_incidents and st.button("Cancel instance", key="cancel_instance", icon=":material/cancel:"):
             act(ctx, f"Instance {instance_id[:8]} cancelled.", engine.cancel, instance_id,
                 f"cancelled by {ctx.user}")
@@ -124,15 +144,15 @@ with side:
 path_tab, variables_tab, tasks_tab, calls_tab, incidents_tab = st.tabs(
     ["Path taken", "Variables", "Human tasks", "Agent calls", "Incidents"])
 with path_tab:
-    st.dataframe(path_taken(engine, instance_id), hide_index=True, key="instance_path")
+    st.dataframe(path_taken(engine, instance_id, definition), hide_index=True, key="instance_path")
 with variables_tab:
     st.json(view.variables, expanded=True)
     st.markdown("**History** (who changed what, when)")
-    st.dataframe(view.history, hide_index=True, key="instance_variable_history")
+    st.dataframe(variable_history(view.history), hide_index=True, key="instance_variable_history")
 with tasks_tab:
-    st.dataframe(engine.task_audit(instance_id=instance_id), hide_index=True, key="instance_task_audit")
+    st.dataframe(task_audit(engine, instance_id), hide_index=True, key="instance_task_audit")
 with calls_tab:
-    st.dataframe(executions(engine, instance_id), hide_index=True, key="instance_executions")
+    st.dataframe(executions(engine, instance_id, definition), hide_index=True, key="instance_executions")
 with incidents_tab:
     if view.incidents:
         st.dataframe(incident_table(view.incidents), hide_index=True, key="instance_incidents")  # no traceback

@@ -6,24 +6,36 @@ import os
 
 import streamlit as st
 
+from app.chrome import page
+from app.operations import engine_messages
 from engine.bus import ENV, BusError, connect_bus
 
-st.set_page_config(page_title="Bus · waooaw", layout="wide")
-st.title("Message bus")
+ctx = page("Message bus", ":material/hub:")
 
+st.subheader("Messages in the engine")
+st.caption("BPMN messages the engine's instances threw and the correlations it delivered (Send a message on the "
+           "Instance page, message end and throw events), newest first, from its audit and history tables.")
+messages = engine_messages(ctx.engine)
+if messages.empty:
+    st.info("No message thrown or correlated yet.")
+else:
+    st.dataframe(messages, hide_index=True, key="bus_engine_messages")
+
+st.subheader("Bus topics")
 url = os.environ.get(ENV, "")
+if not url:
+    st.caption(f"The in-process bus of this app (its engine correlates messages directly, shown above). Set {ENV}="
+               "redis://host:6379/0 to watch a Redis Streams bus's topics (start events, external tasks, answers).")
 try:
     bus = connect_bus(url)
 except BusError as exc:
     st.error(f"{ENV}={url!r}: {exc}")
     st.stop()
-st.caption(f"{bus!r} — set {ENV}=redis://host:6379/0 to watch the Redis Streams bus; the in-process bus "
-           "shows this app's own messages.")
 
 stats = bus.stats()
 if stats.empty:
-    st.info("No messages yet. Topics appear when a start event, a correlation message, an external task or an "
-            "answer is published.")
+    st.info("No messages on the bus yet. Topics appear when a start event, a correlation message, an external "
+            "task or an answer is published.")
     st.stop()
 
 totals = stats[["published", "delivered", "acked", "pending", "parked"]].sum()

@@ -516,6 +516,11 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
                                               payload=held["payload"], due_at=min(
                                                   datetime.fromisoformat(held["due_at"]), self.clock.now())))
             return
+        with self.reader.connect() as conn:
+            status = conn.execute(select(INST.c.status).where(INST.c.id == row.instance_id)).scalar()
+        if status != "running":
+            raise EngineError(f"incident {incident_id}: instance {row.instance_id} is {status}, so there is "
+                              "nothing to retry")
         self._apply(row.instance_id, [ev.RetryIncident(row.token_id, row.node_id)],
                     before=lambda conn: conn.execute(update(INC).where(INC.c.id == incident_id)
                                                      .values(resolved_at=self.clock.now())).rowcount == 1)
@@ -534,8 +539,17 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
 
     @guard.audited
     def cancel(self, instance_id: str, reason: str = "cancelled") -> None:
+        """Cancel a running instance: its tokens, timers and subscriptions end, and the incidents on its tokens
+        are resolved in the same transaction (as Camunda deletes them), so none is left to retry.
+        ``EngineError`` when it is not running; needs the operator's ``cancel`` rule."""
         guard.authorize(self, "cancel", instance_id, reason=reason)
-        self._apply(instance_id, [ev.Cancel(reason)])
+
+        def resolve_incidents(conn: Connection) -> bool:
+            conn.execute(update(INC).where(INC.c.instance_id == instance_id, INC.c.job.is_(None),
+                                           INC.c.resolved_at.is_(None)).values(resolved_at=self.clock.now()))
+            return True
+
+        self._apply(instance_id, [ev.Cancel(reason)], before=resolve_incidents)
 
     @guard.audited
     def set_variables(self, instance_id: str, values: Mapping[str, Any], actor: str | None = None) -> None:
