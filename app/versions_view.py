@@ -101,7 +101,12 @@ def ab_section(ctx: PageContext, name: str, versions: list[int]) -> None:
         b = cols[1].selectbox("with version", ran, index=len(ran) - 1, key=f"ab_b:{name}")
         if a != b:
             diff = compare_versions(ctx.engine, name, int(a), int(b))
-            st.dataframe(diff, hide_index=True, key=f"ab_diff:{name}")
+            number = st.column_config.NumberColumn(format="%.3f")  # hours and shares: no 0.000003
+            st.dataframe(diff.assign(metric=diff["metric"].str.replace("cycle_time_h", "cycle time (h)")
+                                     .str.replace("_", " ")),
+                         hide_index=True, key=f"ab_diff:{name}",
+                         column_config={c: number for c in ("v1", "v2", "difference", "ci_low", "ci_high")}
+                         | {"p_value": st.column_config.NumberColumn("p value", format="%.4f")})
             worse = diff[diff["significant"]]
             st.caption("Significant at 5 %: " + (", ".join(f"{m} {s}".strip() for m, s in
                                                           zip(worse["metric"], worse["subject"], strict=True))
