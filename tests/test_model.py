@@ -337,3 +337,16 @@ def test_builder_wraps_field_errors_in_a_definition_error() -> None:
     b.start().end()
     with pytest.raises(DefinitionError, match="is not a valid id"):
         b.build()
+
+
+def test_a_copy_with_other_nodes_looks_up_its_own_nodes() -> None:
+    from engine.model import ProcessBuilder
+
+    b = ProcessBuilder("copied")
+    b.start().service("work", agent="designs.agents:deploy").end("done")
+    original = b.build()
+    assert original.node("work").id == "work"  # the original's index is built
+    renamed = [n.model_copy(update={"name": "Renamed"}) if n.id == "work" else n for n in original.nodes]
+    copy = original.model_copy(update={"nodes": renamed})
+    assert copy.node("work").name == "Renamed"
+    assert original.node("work").name != "Renamed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -106,6 +107,13 @@ class ProcessDefinition(BaseModel):
         return type(self) is type(other) and self.__dict__ == other.__dict__
 
     __hash__ = BaseModel.__hash__
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> ProcessDefinition:
+        """Pydantic's copy, without the node index of the original (its nodes or flows may be replaced)."""
+        copy = super().model_copy(update=update, deep=deep)
+        if copy.__pydantic_private__ is not None:
+            copy.__pydantic_private__["_index"] = None
+        return copy
 
     # --- lookups ---------------------------------------------------------------------------
 
