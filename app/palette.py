@@ -1,7 +1,7 @@
 """The canvas's palette, generated from the process model's node kinds (``engine.model.nodes.NODE_CLASSES``).
 
 One entry per kind, plus the other BPMN elements a kind may be drawn as (a message end event and a send task are
-both ``message_throw``; a receive task is ``message_catch``; a compensation end event is ``compensation_throw``),
+both ``message_throw``; a compensation end event is ``compensation_throw``),
 the non-interrupting form of a boundary event that has one, and the compensation boundary event (structure: the
 task it is connected to becomes the activity's compensation handler; bpmn-js sets ``isForCompensation``).
 The BPMN element of a kind is the one the exporter writes (:data:`engine.bpmn.mapping.DEFAULT_TAG`); its event
@@ -46,7 +46,6 @@ DEFINITION_WORDS: dict[str, tuple[str, str]] = {
 VARIANTS: list[tuple[str, str, str]] = [
     ("message_throw", "endEvent", "Message end event"),
     ("message_throw", "sendTask", "Send task"),
-    ("message_catch", "receiveTask", "Receive task"),
     ("compensation_throw", "endEvent", "Compensation end event"),
 ]
 # A new element starts with the value its kind cannot do without, changed in the property panel.

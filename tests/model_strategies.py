@@ -85,7 +85,7 @@ class _Grower:
 
     def activity(self, cursor: Cursor) -> Cursor:
         d = self.draw
-        kind = d(st.sampled_from(["task", "service", "user", "receive_task"]))
+        kind = d(st.sampled_from(["task", "service", "user", "receive_task", "call"]))
         ident = self.nid(kind[0])
         extra = self.common()
         if d(st.booleans()):
@@ -93,6 +93,11 @@ class _Grower:
             self.compensable.append(ident)
         if kind == "task":
             cursor = cursor.task(ident, **extra)
+        elif kind == "call":
+            mapping = st.none() | st.dictionaries(st.sampled_from(sorted(VARIABLES)), st.sampled_from(["n", "n + 1"]),
+                                                  max_size=2)
+            cursor = cursor.call(ident, d(st.sampled_from(["child", "approval.flow"])), inputs=d(mapping),
+                                 outputs=d(mapping), **extra)
         elif kind == "receive_task":
             cursor = cursor.receive_task(ident, d(event_names), correlation_key=d(st.none() | st.just("n")), **extra)
         elif kind == "service":
@@ -263,8 +268,10 @@ def generated_models(draw: Any, max_depth: int = 2) -> GeneratedModel:
                        version=draw(st.integers(1, 50)), description=draw(st.none() | words),
                        variables=VARIABLES, **draw(metadata))
     grower = _Grower(draw, b, itertools.count(1), max_depth)
-    start_kind = draw(st.sampled_from(["start", "timer_start", "message_start", "signal_start"]))
-    if start_kind == "signal_start":
+    start_kind = draw(st.sampled_from(["start", "timer_start", "message_start", "signal_start", "conditional_start"]))
+    if start_kind == "conditional_start":
+        cursor = b.conditional_start("when", draw(st.sampled_from(["n > 1", "ok"])))
+    elif start_kind == "signal_start":
         cursor = b.signal_start("woken", draw(event_names))
     elif start_kind == "start":
         cursor = b.start(metadata=draw(metadata))

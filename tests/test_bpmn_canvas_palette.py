@@ -16,8 +16,8 @@ from engine.model.nodes import NODE_CLASSES
 # Every create tool the palette offers (generated from the model's kinds): a boundary event is dropped on a task's
 # lower border, the rest on free canvas. The compensation boundary event is structure (the handler link), no kind.
 ENTRIES = [e for e in PALETTE if e["kind"] is not None]
-# The reader's rule (engine/bpmn/reader.py): a receive task with no boundary event is a message catch.
-READS_AS = {"receive_task": "message_catch"}
+# Kinds that read back as another kind (the reader's rules, engine/bpmn/reader.py): none at present.
+READS_AS: dict[str, str] = {}
 ATTACHED = [e for e in ENTRIES if e["group"] == "boundary"]
 FREE = [e for e in ENTRIES if e["group"] != "boundary"]
 

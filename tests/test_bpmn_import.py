@@ -161,10 +161,10 @@ def test_events_and_their_definitions() -> None:
     assert (n("b3").kind, n("b3").interrupting, n("b3").attached_to) == ("boundary_message", True, "work")
 
 
-def test_receive_task_is_a_message_catch() -> None:
+def test_receive_task_is_an_activity_waiting_for_its_message() -> None:
     d = from_bpmn(doc('<bpmn:receiveTask id="r" messageRef="m"/>', root='<bpmn:message id="m" name="signed"/>'))
     node = d.node("r")
-    assert (node.kind, node.message, node.metadata["bpmn"]) == ("message_catch", "signed", "receiveTask")
+    assert (node.kind, node.message) == ("receive_task", "signed")
 
 
 def test_gateways_defaults_and_conditions_from_other_engines() -> None:

@@ -80,7 +80,7 @@ def test_generated_models_use_every_node_kind() -> None:
     """The property tests above are only as wide as the generator: check it reaches every kind."""
     seen: set[str] = set()
 
-    @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=600, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(generated_models())
     def collect(m: GeneratedModel) -> None:
         seen.update(n.kind for n in m.definition.all_nodes())  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ not the default one for the kind, so an export writes it back:
     serviceTask, sendTask                -> service_task (agent from vendor extensions, else the id)
     sendTask with messageRef, no code    -> message_throw (sends the message and completes)
     userTask                             -> user_task
-    receiveTask                          -> message_catch (receive_task when a boundary event is attached)
+    receiveTask                          -> receive_task (an activity waiting for its message)
     subProcess triggeredByEvent          -> sub_process with triggered_by_event (an event sub-process): its start
                                             is timer/message/signal_start (isInterrupting kept), error_start,
                                             escalation_start or conditional_start
@@ -727,9 +727,7 @@ class Reader:
             return "service_task", None, None
         if tag == "receiveTask":
             data["message"] = self._message_name(el.get("messageRef")) or self._unnamed_message(el)
-            if self._has_boundary(el):  # an activity, so that its boundary events have something to attach to
-                return "receive_task", None, None
-            return "message_catch", None, None
+            return "receive_task", None, None  # an activity (boundary events, compensation, loops), as in BPMN
         if tag == "scriptTask":
             return self._script_task(el, data)
         if tag == "businessRuleTask":
@@ -1324,4 +1322,6 @@ __all__ = ["Reader", "parse_xml", "read"]
 def _one_line(text: str | None) -> str | None:
     """A message, signal, error or escalation name as the model takes it (printable text, ``engine.model.ids``):
     modelers write labels over several lines (``End Event 1&#10;Message``), a name is their words on one line."""
-    return " ".join(text.split()) if text else text
+    if not text or not any(c in text for c in "\n\r\t"):
+        return text  # a one-line name is kept exactly as written (an export reads back equal)
+    return " ".join(text.split())
