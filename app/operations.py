@@ -462,3 +462,23 @@ def engine_messages(engine: Engine, limit: int = 200) -> pd.DataFrame:
     return pd.DataFrame([(when(at), *rest) for at, *rest in rows],
                         columns=["at", "message", "event", "by", "instance", "node", "outcome"])
 
+
+
+def resolve_instance_id(engine: Engine, typed: str) -> str:
+    """The full id of the instance ``typed`` names: the id itself, or the short prefix the app's tables show
+    (at least 6 characters, one instance only). Raises ``EngineError`` naming the problem otherwise."""
+    from engine.errors import EngineError
+
+    typed = typed.strip()
+    inst = INST
+    with engine.reader.connect() as conn:
+        if conn.execute(select(inst.c.id).where(inst.c.id == typed)).first() is not None or len(typed) < 6:
+            return typed
+        escaped = typed.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        found = [r[0] for r in conn.execute(select(inst.c.id).where(inst.c.id.like(escaped + "%", escape="\\"))
+                                            .limit(3))]
+    if len(found) == 1:
+        return str(found[0])
+    if found:
+        raise EngineError(f"several instances start with {typed!r}: paste more of the id")
+    return typed  # engine.instance() says there is no such instance

@@ -132,7 +132,9 @@ def _time_average(trace: list[tuple[float, int]], lo: float, hi: float) -> float
 def replication_kpis(run: RunData, compiled: Compiled) -> list[tuple[str, str, float]]:
     """(kpi, subject, value) for one replication. Subject is '' for process-wide KPIs."""
     out: list[tuple[str, str, float]] = []
-    warm, end = run.warmup, run.end
+    # Rates (throughput, utilisation, queue length) are measured over the arrival window [warm-up, horizon]:
+    # the drain after it only lets the window's cases finish, so counting its idle time would understate them.
+    warm, end = run.warmup, run.horizon if run.horizon is not None else run.end
     days = (end - warm) / 86400.0
     c = cases(run)
     after = c[c["arrived_s"] >= warm]
@@ -142,8 +144,10 @@ def replication_kpis(run: RunData, compiled: Compiled) -> list[tuple[str, str, f
     out.append(("cases_completed", "", float(len(done))))
     out.append(("cases_failed", "", float((after["status"] == "failed").sum())))
     out.append(("wip_at_end", "", float((c["status"] == "running").sum())))
-    finished_in_window = c[(c["status"] == "completed") & (c["ended_s"] >= warm)]
-    out.append(("throughput_per_day", "", len(finished_in_window) / days if days > 0 else math.nan))
+    # Completions of the cases that arrived in the window (the drain lets them finish): in steady state the
+    # departure rate equals the arrival rate, and cases still open at the end are not counted.
+    arrived_in_window = done[done["arrived_s"] < end]
+    out.append(("throughput_per_day", "", len(arrived_in_window) / days if days > 0 else math.nan))
     for name, value in (("cycle_time_mean_h", np.mean), ("cycle_time_p50_h", 50), ("cycle_time_p90_h", 90),
                         ("cycle_time_p95_h", 95)):
         if len(ct) == 0:

@@ -54,7 +54,8 @@ def cycle_time_histogram(results: Results, bins: int = 40, replication: int | No
         unit = "hours"
         ax.text(0.5, 0.5, "no completed cases", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(f"cycle time ({unit}), finished cases")
-    ax.set_ylabel("cases")
+    runs = len(results.kpis["replication"].unique()) if replication is None else 1
+    ax.set_ylabel("cases" if runs == 1 else f"cases (all {runs} replications)")
     ax.set_title(f"Cycle time: {results.compiled.definition.id}")
     return fig
 

@@ -61,6 +61,7 @@ class RunData:
     # thrown messages that found no single waiting case at once: (name, correlation, status, from case,
     # to case, created s, delivered s, expires s); status buffered / delivered / expired / ambiguous
     messages: list[tuple[Any, ...]] = field(default_factory=list)
+    horizon: float | None = None  # when arrivals stop (s); rates are measured in [warmup, horizon]
 
 
 SIGNAL = object()
@@ -144,7 +145,7 @@ class Run:
         self.horizon = s.horizon.total_seconds()
         self.warmup = s.warmup.total_seconds()
         self.tick = tick
-        self.data = RunData(replication, seed, self.t0, self.end, self.warmup)
+        self.data = RunData(replication, seed, self.t0, self.end, self.warmup, horizon=self.horizon)
         self.sem = Semantics(compiled.definition, calendars=compiled.calendars,
                              choose=self._choose if compiled.branches else None)
         self.cases: dict[int, _Case] = {}
@@ -155,7 +156,7 @@ class Run:
         self._tz = self.t0.tzinfo
         self._samplers: dict[str, Callable[[], Any]] = {}
         self.pools: dict[str, Pool] = {}
-        window = (self.warmup, self.end)
+        window = (self.warmup, self.horizon)  # rates are measured while cases arrive; the drain lets them finish
         for name, pool in s.pools.items():
             cal = compiled.calendars.get(pool.calendar) if pool.calendar else None
             if cal is not None and getattr(cal, "always", False):
@@ -381,7 +382,7 @@ class Run:
             pool = self._unlimited.get(key)
             if pool is None:
                 pool = self._unlimited[key] = Pool(key, UNLIMITED, self.env, self._begin, None, self.t0,
-                                                   (self.warmup, self.end))
+                                                   (self.warmup, self.horizon))
         if e.kind != "compensation":
             self._pool_by_node[e.node_id] = pool
         return pool
@@ -643,10 +644,10 @@ class Run:
                     case.id, work.node_id, work.kind, work.person if work.start >= 0 else None,
                     work.pool.name if work.pool else None, work.enabled, work.start if work.start >= 0 else math.nan,
                     math.nan, outcome, work.attempt, work.breached))
-        span = end - self.warmup
+        span = self.horizon - self.warmup  # the KPI window: rates are measured while cases arrive
         for name, pool in {**self.pools, **self._unlimited}.items():
             pool.close(end, open_work)
-            available = pool.working_seconds(self.warmup, end) if pool.calendar is not None else span
+            available = pool.working_seconds(self.warmup, self.horizon) if pool.calendar is not None else span
             self.data.pools[name] = {
                 "size": pool.size, "busy_seconds": pool.busy_seconds, "available_seconds": available,
                 "unlimited": pool.size is None, "served": pool.served,

@@ -85,6 +85,20 @@ def test_a_deep_link_opens_the_instance(data_dir, check: Engine) -> None:  # noq
     assert picked.query_params["id"] == instance
 
 
+def test_the_short_id_the_tables_show_opens_the_instance(data_dir, check: Engine) -> None:  # noqa: F811
+    run("pages/3_Tasks.py")
+    instance = check.start("marketing_campaign", {"campaign": "spring"})
+    short = AppTest.from_file(str(APP / "pages/6_Instance.py"), default_timeout=60)
+    short.query_params["id"] = instance[:8]  # as Runs and Tasks show it
+    short.run()
+    assert not short.exception and not short.error, [e.value for e in short.error]
+    assert short.query_params["id"] == instance  # the address now names the whole id
+    none = AppTest.from_file(str(APP / "pages/6_Instance.py"), default_timeout=60)
+    none.query_params["id"] = "zzzzzzzz"
+    none.run()
+    assert "no instance" in none.error[0].value
+
+
 def test_the_bus_page_shows_the_engines_messages_with_the_sidebar(data_dir, check: Engine) -> None:  # noqa: F811
     run("pages/3_Tasks.py")
     instance = check.start("incident_response", {"incident_id": "INC-3", "summary": "down"})

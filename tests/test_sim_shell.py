@@ -45,11 +45,13 @@ def test_hand_computed_kpis() -> None:
     assert kpi(r, "waiting_time_mean_h", "serve") == pytest.approx(300 / 3600)
     assert kpi(r, "working_time_mean_h", "serve") == pytest.approx(900 / 3600)
     assert kpi(r, "waiting_time_mean_h", "notify") == 0
-    assert kpi(r, "utilisation", "clerk") == pytest.approx(2700 / 5400)
-    # queue: 1 during [600, 900) and [1200, 1800): 900 s of 5400
-    assert kpi(r, "queue_length_mean", "clerk") == pytest.approx(900 / 5400)
-    assert kpi(r, "throughput_per_day") == pytest.approx(3 / (5400 / 86400))
-    assert kpi(r, "busy_mean", "mailer") == pytest.approx(180 / 5400)
+    # Rates are measured in the arrival window [0, 1800 s] (the hour of drain only lets the cases finish):
+    # the clerk is busy all of it; the queue is 1 during [600, 900) and [1200, 1800): 900 s of 1800;
+    # the 3 cases that arrived in it completed; the mailer works 900-960 s in it (1800-1860, 2700-2760 after).
+    assert kpi(r, "utilisation", "clerk") == pytest.approx(1800 / 1800)
+    assert kpi(r, "queue_length_mean", "clerk") == pytest.approx(900 / 1800)
+    assert kpi(r, "throughput_per_day") == pytest.approx(3 / (1800 / 86400))
+    assert kpi(r, "busy_mean", "mailer") == pytest.approx(60 / 1800)
 
 
 def test_hand_computed_event_log() -> None:

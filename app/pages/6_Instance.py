@@ -13,6 +13,7 @@ from app.operations import (
     parse_correlation,
     parse_payload,
     path_taken,
+    resolve_instance_id,
     task_audit,
     timers,
     variable_history,
@@ -36,6 +37,7 @@ if not instance_id:
     st.info("Open an instance from the Runs page (select its row) or paste its id.", icon=":material/list_alt:")
     st.stop()
 try:
+    instance_id = resolve_instance_id(engine, instance_id)  # the short id the other pages show works too
     view = engine.instance(instance_id)
 except EngineError as exc:
     st.error(str(exc))
