@@ -119,3 +119,24 @@ flows:
     iid = system.start("payroll", {"salary": 987654, "exponent": 10**6})
     (incident,) = system.instance(iid).incidents
     assert "too many digits" in incident["error"] and "987654" not in incident["error"] and MASK in incident["error"]
+
+
+def test_an_agent_failure_never_stores_a_sensitive_value(db_url: str) -> None:
+    from engine.runtime.tables import IncidentRow, TaskExecutionRow
+
+    def charge(inputs: dict, context: object) -> dict:
+        raise ValueError(f"card {inputs['card']} was declined")
+
+    b = ProcessBuilder("charge_flow", variables=[VariableDecl(name="card", type="string", sensitive=True)])
+    b.start().service("charge", agent=charge, inputs=["card"], retry={"attempts": 1}).end("done")
+    system = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
+    system.deploy(b.build())
+    iid = system.start("charge_flow", {"card": "4111-1111-1111-1111"})
+    system.run_until_idle()
+    (incident,) = system.instance(iid).incidents
+    assert "declined" in incident["error"] and "4111" not in incident["error"]
+    with system.reader.connect() as conn:
+        stored = [r.error for r in conn.execute(select(TaskExecutionRow.__table__.c.error))]
+        traces = [r[0] for r in conn.execute(select(IncidentRow.__table__.c.traceback))]
+    assert stored and all("4111" not in (e or "") and MASK in (e or "") for e in stored)
+    assert all("4111" not in (t or "") for t in traces)

@@ -973,9 +973,11 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
                     step = steps[row.id] = StepWriter(conn, writes, row.id, sem, state, now, row.business_key,
                                                       call=self._call_activity,
                                                  ended_at=row.ended_at, error=row.error)
-                step.traceback = item.traceback
+                step.traceback = step.unrevealing(item.traceback) if item.traceback else item.traceback
                 step.run([], [item.event])
                 if item.execution is not None:
+                    if item.execution.get("error"):  # an agent's message may print a sensitive input
+                        item.execution["error"] = step.unrevealing(item.execution["error"])
                     writes.executions.append(item.execution)
             for instance_id, step in steps.items():
                 step.stepped(rows[instance_id].rev)

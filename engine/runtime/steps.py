@@ -139,7 +139,7 @@ class StepWriter:
             self._sla(e)
         elif isinstance(e, fx.Incident):
             w.incidents.append({"instance_id": self.id, "token_id": e.token_id, "node_id": e.node_id,
-                                "error": self._unrevealing(e.error), "traceback": self.traceback, "created_at": now})
+                                "error": self.unrevealing(e.error), "traceback": self.traceback, "created_at": now})
         elif isinstance(e, fx.InstanceEnded):
             self.ended = e
             w.instance_ended(self.id)
@@ -152,7 +152,7 @@ class StepWriter:
                                       "variables": self.state.variables})})
         return None
 
-    def _unrevealing(self, error: str) -> str:
+    def unrevealing(self, error: str) -> str:
         """An incident's message with the values of sensitive variables masked (a failed condition may print
         what it computed from them): ``engine.security.sensitive.mask_problems``."""
         from engine.security.sensitive import mask_problems, sensitive_names
