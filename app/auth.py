@@ -141,6 +141,8 @@ def _demo(store: UserStore, prefer_role: str | None = None) -> Principal:
         st.error("Demo mode has no personas to act as.")
         st.stop()
     current = st.session_state.get(SESSION_PERSONA)
+    if current not in by_name and st.query_params.get("as") in by_name:
+        current = st.query_params.get("as")  # a reload keeps the address, so the persona comes back with it
     if current not in by_name:
         fitting = [u.name for u in personas if prefer_role is not None and prefer_role in u.roles]
         current = fitting[0] if fitting else DEFAULT_PERSONA if DEFAULT_PERSONA in by_name else names[0]
@@ -149,6 +151,7 @@ def _demo(store: UserStore, prefer_role: str | None = None) -> Principal:
                             format_func=lambda n: by_name[n].label,
                             help="Demo personas, their groups and roles (engine/security/demo.py).")
     st.session_state[SESSION_PERSONA] = name
+    st.query_params["as"] = name
     principal = by_name[name].principal()
     _signed_in_sidebar(principal, "demo persona", None)
     return principal

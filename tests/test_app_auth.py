@@ -114,6 +114,12 @@ def test_demo_mode_is_marked_and_switches_persona(data_dir: Path, monkeypatch: p
     assert any("Signed in as **engineer** (demo persona)" in m.value for m in at.sidebar.markdown)
     # the engineer is a designer only: the clock control is disabled for them
     assert all(b.disabled for b in at.sidebar.button if b.key and b.key.startswith("clock_"))
+    # the address names the persona, so a reload (a new session with the same address) keeps it
+    assert at.query_params["as"] == "engineer"
+    reloaded = AppTest.from_file(str(APP / "pages/3_Tasks.py"), default_timeout=60)
+    reloaded.query_params["as"] = "engineer"
+    reloaded.run()
+    assert reloaded.sidebar.selectbox(key="acting_as_pick").value == "engineer"
 
 
 def test_demo_mode_is_refused_under_the_production_flag(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
