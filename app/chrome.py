@@ -100,6 +100,15 @@ def prefer_deployed(key: str, options: list[str]) -> None:
     if deployed and deployed[0] in options and st.session_state.get(f"{key}:deployed") != deployed:
         st.session_state[key] = deployed[0]
         st.session_state[f"{key}:deployed"] = deployed
+    elif key not in st.session_state and st.session_state.get(f"{key}:kept") in options:
+        # Streamlit forgets a widget's value when its page is left: the choice comes back on return
+        st.session_state[key] = st.session_state[f"{key}:kept"]
+
+
+def remember(key: str) -> None:
+    """After the select box ``key`` is drawn: keep its value for :func:`prefer_deployed` on the next visit."""
+    if key in st.session_state:
+        st.session_state[f"{key}:kept"] = st.session_state[key]
 
 
 def instance_link(instance_id: str) -> None:
@@ -128,6 +137,8 @@ def _clock(runtime: AppRuntime, principal: Principal) -> None:
                "falls due on the way, in order.")
     may = allowed(principal, "clock.advance")
     hint = None if may else "Moving the clock needs the operator role."
+    if not may:  # said, not only greyed out (a disabled button shows no tooltip in every browser)
+        st.caption(f":material/lock: {hint} Act as an operator (e.g. on-call or the engineering lead) to move it.")
     cols = st.columns(2)
     for i, (label, delta) in enumerate(CLOCK_STEPS.items()):
         if cols[i % 2].button(label, key=f"clock_{label}", width="stretch", disabled=not may, help=hint):

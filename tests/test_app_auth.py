@@ -114,6 +114,7 @@ def test_demo_mode_is_marked_and_switches_persona(data_dir: Path, monkeypatch: p
     assert any("Signed in as **engineer** (demo persona)" in m.value for m in at.sidebar.markdown)
     # the engineer is a designer only: the clock control is disabled for them
     assert all(b.disabled for b in at.sidebar.button if b.key and b.key.startswith("clock_"))
+    assert any("needs the operator role" in c.value for c in at.sidebar.caption)  # and the page says why
     # the address names the persona, so a reload (a new session with the same address) keeps it
     assert at.query_params["as"] == "engineer"
     reloaded = AppTest.from_file(str(APP / "pages/3_Tasks.py"), default_timeout=60)

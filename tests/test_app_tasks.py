@@ -314,3 +314,15 @@ def test_a_task_that_requires_a_claim_says_claim_first_until_claimed(db: str) ->
     at.button(key=complete).click().run()
     assert not at.exception
     assert system.tasks(instance_id=iid, status=None)[0]["completed_by"] == "on-call"
+
+
+def test_the_design_to_start_is_kept_when_the_page_is_left_and_visited_again(db: str) -> None:
+    at = tasks_page()
+    at.selectbox(key="tasks_design").set_value("pr_review").run()
+    kept = at.session_state["tasks_design:kept"]
+    assert kept == "pr_review"
+    # Streamlit drops a widget's value when its page is left; the session keeps the rest
+    back = AppTest.from_file(str(APP / PAGE), default_timeout=30)
+    back.session_state["tasks_design:kept"] = kept
+    back.run()
+    assert back.selectbox(key="tasks_design").value == "pr_review"

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from app.chrome import page, prefer_deployed
+from app.chrome import page, prefer_deployed, remember
 from app.engine_session import (
     claim_first,
     countdown,
@@ -127,6 +127,7 @@ st.subheader("Start an instance")
 names = engine.definitions()
 prefer_deployed("tasks_design", names)
 name = st.selectbox("Design", names, key="tasks_design")
+remember("tasks_design")
 start_form(ctx, engine.definition(name), "tasks")
 
 st.divider()

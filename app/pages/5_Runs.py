@@ -6,7 +6,7 @@ import math
 
 import streamlit as st
 
-from app.chrome import page, prefer_deployed
+from app.chrome import page, prefer_deployed, remember
 from app.operations import STATUSES, RunFilter, count_runs, mark_runs, page_of_runs
 from app.widgets import start_form
 
@@ -18,6 +18,7 @@ with st.expander("Start an instance", icon=":material/play_arrow:"):
     if names:
         prefer_deployed("runs_start_design", names)
         chosen = st.selectbox("Process to start", names, key="runs_start_design")
+        remember("runs_start_design")
         start_form(ctx, engine.definition(chosen), "runs")
     else:
         st.info("Deploy a design first (Deployments page).")
