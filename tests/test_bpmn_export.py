@@ -390,3 +390,26 @@ def test_property_generated_models_round_trip(definition: ProcessDefinition) -> 
     assert to_bpmn(back) == xml
     if (XSD / "BPMN20.xsd").exists():
         assert_schema_valid(xml)
+
+
+def test_a_user_task_names_its_assignee_and_candidate_groups_as_camunda_modeler_reads_them() -> None:
+    from lxml import etree
+
+    from engine.bpmn import from_bpmn, to_bpmn
+    from engine.model import ProcessBuilder
+
+    b = ProcessBuilder("approval")
+    b.start().user("approve", title="Approve expense", assignee="cto", candidate_groups=["finance", "leadership"]) \
+        .end("done")
+    definition = b.build()
+    xml = to_bpmn(definition)
+    task = etree.fromstring(xml.encode()).find(".//{http://www.omg.org/spec/BPMN/20100524/MODEL}userTask")
+    camunda = "{http://camunda.org/schema/1.0/bpmn}"
+    assert task.get(camunda + "assignee") == "cto"
+    assert task.get(camunda + "candidateGroups") == "finance,leadership"
+    assert from_bpmn(xml) == definition
+    stripped = etree.fromstring(xml.encode())  # without our own fields, the Camunda attributes carry them
+    for fields in stripped.iter("{https://waooaw.dev/schema/bpmn/1.0}fields"):
+        fields.getparent().remove(fields)
+    again = from_bpmn(etree.tostring(stripped).decode()).node("approve")
+    assert (again.assignee, again.candidate_groups) == ("cto", ["finance", "leadership"])

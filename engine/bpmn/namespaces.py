@@ -24,7 +24,7 @@ CAMUNDA_LIKE = (CAMUNDA, ACTIVITI, FLOWABLE)
 VENDOR_PREFIX = {CAMUNDA: "camunda", ACTIVITI: "activiti", FLOWABLE: "flowable", ZEEBE: "zeebe"}
 
 # The prefixes bpmn.io and Camunda Modeler write; tools recognise files more readily with them.
-NSMAP = {"bpmn": BPMN, "bpmndi": BPMNDI, "dc": DC, "di": DI, "xsi": XSI, "waooaw": WAOOAW}
+NSMAP = {"bpmn": BPMN, "bpmndi": BPMNDI, "dc": DC, "di": DI, "xsi": XSI, "waooaw": WAOOAW, "camunda": CAMUNDA}
 
 TARGET_NAMESPACE = "https://waooaw.dev/processes"
 

@@ -24,7 +24,7 @@ from engine.bpmn.diagram import fmt
 from engine.bpmn.extensions import FIELDS, LAYOUT
 from engine.bpmn.ids import to_ascii_ids
 from engine.bpmn.mapping import size_of, tag_of
-from engine.bpmn.namespaces import BPMNDI, DC, DI, NSMAP, TARGET_NAMESPACE, XSI, b, q
+from engine.bpmn.namespaces import BPMNDI, CAMUNDA, DC, DI, NSMAP, TARGET_NAMESPACE, XSI, b, q
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubProcess
 
@@ -368,6 +368,11 @@ class Writer:
         self._event_definition(el, node, tag)
         if kind == "call_activity":
             el.set("calledElement", node.called_element)  # type: ignore[attr-defined]
+        if kind == "user_task":  # who does it, as Camunda Modeler and Tasklist read it (our fields keep the rest)
+            if node.assignee:  # type: ignore[attr-defined]
+                el.set(q(CAMUNDA, "assignee"), node.assignee)  # type: ignore[attr-defined]
+            if node.candidate_groups:  # type: ignore[attr-defined]
+                el.set(q(CAMUNDA, "candidateGroups"), ",".join(node.candidate_groups))  # type: ignore[attr-defined]
         if isinstance(node, Activity):
             self._loop_characteristics(el, node)
         if kind == "script_task":
