@@ -413,3 +413,17 @@ def test_a_user_task_names_its_assignee_and_candidate_groups_as_camunda_modeler_
         fields.getparent().remove(fields)
     again = from_bpmn(etree.tostring(stripped).decode()).node("approve")
     assert (again.assignee, again.candidate_groups) == ("cto", ["finance", "leadership"])
+
+
+def test_an_element_with_a_modelers_random_id_is_labelled_with_its_kind() -> None:
+    from engine.bpmn import from_bpmn, to_bpmn
+    from engine.model import ProcessBuilder
+
+    b = ProcessBuilder("drawn", variables={"ok": bool})
+    gate = b.start("StartEvent_1").exclusive("Gateway_09ddg4m")
+    gate.when("ok").end("Event_1fofb85")
+    gate.otherwise().end("issue_closed")
+    definition = b.build()
+    xml = to_bpmn(definition)
+    assert 'name="Exclusive gateway"' in xml and 'name="End event"' in xml and 'name="Issue closed"' in xml
+    assert from_bpmn(xml) == definition  # generated labels are dropped again on import

@@ -2,7 +2,8 @@
 
 The model leaves ``name`` empty where an id or a title says enough, but bpmn.io then draws empty boxes and bare
 events, and bpmnlint's ``label-required`` rule fails. The exporter writes a label for each such element: a user
-task's title, else the id in words (``issue_created`` -> "Issue created"); a conditional flow's condition; a
+task's title, else the id in words (``issue_created`` -> "Issue created"; a modeler's random id such as
+``Gateway_09ddg4m`` -> the element's kind, "Exclusive gateway"); a conditional flow's condition; a
 compensation handler's agent in words ("Rollback validation", not ``designs.agents:rollback_validation``). Each
 generated label is recorded in the process's ``<waooaw:labels>`` and dropped again on import while it is
 unchanged, so export -> import gives the same definition; a label someone edited in another tool is kept.
@@ -20,6 +21,8 @@ from engine.model.nodes import Node, SequenceFlow
 LABELS = q(WAOOAW, "labels")
 LABEL = q(WAOOAW, "label")
 MAX_CONDITION = 60
+# The ids bpmn-js (and Camunda Modeler) give a new element: a type word, "_" and seven random characters.
+MODELER_ID = re.compile(r"^(Activity|Gateway|Event|StartEvent|EndEvent|Flow|Task|SubProcess)_[0-9a-z]{7}$")
 
 
 def words(text: str) -> str:
@@ -35,7 +38,12 @@ def node_label(node: Node) -> str | None:
     if node.name:
         return None
     title = getattr(node, "title", None)
-    return title if isinstance(title, str) and title.strip() else words(node.id)
+    if isinstance(title, str) and title.strip():
+        return title
+    if MODELER_ID.match(node.id):  # "Gateway_09ddg4m" in words is noise: say what the element is
+        kind = node.kind  # type: ignore[attr-defined]
+        return words(kind) + (" event" if kind in ("start", "end") else "")
+    return words(node.id)
 
 
 def flow_label(flow: SequenceFlow) -> str | None:
