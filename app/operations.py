@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import and_, case, func, select
 
 from app.workspace import Workspace
-from engine.errors import AuthorizationError, DefinitionError, Problem
+from engine.errors import AuthorizationError, DefinitionError, EngineError, Problem
 from engine.model import ProcessDefinition
 from engine.runtime import Engine
 from engine.runtime.clock import aware
@@ -467,15 +467,12 @@ def engine_messages(engine: Engine, limit: int = 200) -> pd.DataFrame:
 def resolve_instance_id(engine: Engine, typed: str) -> str:
     """The full id of the instance ``typed`` names: the id itself, or the short prefix the app's tables show
     (at least 6 characters, one instance only). Raises ``EngineError`` naming the problem otherwise."""
-    from engine.errors import EngineError
-
     typed = typed.strip()
-    inst = INST
     with engine.reader.connect() as conn:
-        if conn.execute(select(inst.c.id).where(inst.c.id == typed)).first() is not None or len(typed) < 6:
+        if conn.execute(select(INST.c.id).where(INST.c.id == typed)).first() is not None or len(typed) < 6:
             return typed
         escaped = typed.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        found = [r[0] for r in conn.execute(select(inst.c.id).where(inst.c.id.like(escaped + "%", escape="\\"))
+        found = [r[0] for r in conn.execute(select(INST.c.id).where(INST.c.id.like(escaped + "%", escape="\\"))
                                             .limit(3))]
     if len(found) == 1:
         return str(found[0])
