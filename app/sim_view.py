@@ -408,12 +408,18 @@ def kpi_cards(results: Results, definition: ProcessDefinition) -> list[Card]:
         worst = breach.iloc[0]
         cards.append(Card(f"SLA breached ({worst['task']})", f"{worst['breach']:.0%}",
                           f"95% interval {worst['low']:.0%} – {worst['high']:.0%}"))
-    busy = s[s["kpi"].isin(["utilisation", "busy_mean"])]
+    # A pool's utilisation is a share of its people; an unlimited resource's busy_mean is how many run at once:
+    # the two do not compare, so the busiest pool wins and an unlimited resource only stands in for none.
+    busy = s[s["kpi"] == "utilisation"]
+    if busy.empty:
+        busy = s[s["kpi"] == "busy_mean"]
     if not busy.empty:
         top = busy.sort_values("mean", ascending=False).iloc[0]
         pct = top["kpi"] == "utilisation"
-        fmt = (lambda v: f"{v:.0%}") if pct else (lambda v: f"{v:.2f}")
-        cards.append(Card(f"Busiest: {top['subject']}", fmt(top["mean"]),
+        fmt = (lambda v: f"{v:.0%}") if pct else (lambda v: f"{v:.2f} at once")
+        node = definition.index.nodes.get(top["subject"])
+        who = (node.name or getattr(node, "title", None) or top["subject"]) if node is not None else top["subject"]
+        cards.append(Card(f"Busiest: {who}", fmt(top["mean"]),
                           _interval(top, fmt, ceiling=1.0 if pct else None)))
     return cards
 

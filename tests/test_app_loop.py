@@ -611,3 +611,22 @@ def test_instance_page_links_a_caller_and_the_process_it_called(data_dir: Path, 
     assert any("approval" in m.value for m in at.markdown)
     at.button(key="open_parent").click().run()
     assert at.text_input(key="instance_pick").value == parent and not at.exception
+
+
+def test_the_busiest_card_compares_pools_with_pools_and_names_the_task() -> None:
+    from sim_support import scenario as make_scenario
+
+    from app.sim_view import kpi_cards
+    from engine.model import ProcessBuilder
+    from simulator import simulate
+
+    b = ProcessBuilder("busy")
+    b.start().user("approve", title="Approve", assignee="clerk").service("send", agent="mailer").end("done")
+    definition = b.build()
+    results = simulate(definition, make_scenario(
+        horizon="PT10H", arrivals={"interval": "PT10M"}, pools={"clerk": {"size": 1}},
+        tasks={"approve": {"duration": "PT5M"}, "send": {"duration": "PT2H"}}, replications=2))
+    s = results.summary().set_index(["kpi", "subject"])
+    assert s.loc[("busy_mean", "mailer"), "mean"] > 1 > s.loc[("utilisation", "clerk"), "mean"]  # 12 at once
+    busiest = next(c for c in kpi_cards(results, definition) if c.label.startswith("Busiest"))
+    assert busiest.label == "Busiest: clerk" and busiest.value.endswith("%")
