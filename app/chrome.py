@@ -17,6 +17,7 @@ from app.runtime import CLOCK_STEPS, AppRuntime
 from app.workspace import Workspace
 from engine.errors import EngineError
 from engine.runtime import Engine
+from engine.runtime.ids import short_id
 from engine.security import Principal, allowed
 
 USER_KEY = auth.SESSION_PERSONA  # "acting_as": session state, not a widget key: it survives switching pages
@@ -115,7 +116,7 @@ def instance_link(instance_id: str) -> None:
     """A link to the Instance page showing ``instance_id`` (which it reads from the session)."""
     from streamlit.errors import StreamlitPageNotFoundError
 
-    label = f"Open instance {instance_id[:8]}"
+    label = f"Open instance {short_id(instance_id)}"
     try:
         st.page_link("pages/6_Instance.py", label=label, icon=":material/account_tree:")
     except StreamlitPageNotFoundError:  # a page run on its own (AppTest): no navigation to link into

@@ -21,6 +21,7 @@ from engine.model.definition import VariableDecl
 from engine.model.nodes import UserTask
 from engine.runtime import Engine
 from engine.runtime.clock import aware
+from engine.runtime.ids import short_id
 from engine.security import Principal
 
 DB_ENV = "WAOOAW_DB"
@@ -163,7 +164,8 @@ def why_gone(engine: Engine, task_id: int) -> str:
 
 def task_label(task: Mapping[str, Any], now: datetime) -> str:
     flags = [f for f, on in (("overdue", is_overdue(task, now)), ("escalated", task.get("escalated"))) if on]
-    return f"#{task['id']} {task['title']} · {task['instance_id'][:8]}" + (f" ({', '.join(flags)})" if flags else "")
+    label = f"#{task['id']} {task['title']} · {short_id(task['instance_id'])}"
+    return label + (f" ({', '.join(flags)})" if flags else "")
 
 
 def inbox_table(tasks: list[dict[str, Any]], now: datetime) -> pd.DataFrame:
@@ -171,7 +173,7 @@ def inbox_table(tasks: list[dict[str, Any]], now: datetime) -> pd.DataFrame:
     rows = []
     for t in tasks:
         due = aware(t["due_at"]) if t["due_at"] is not None else None
-        rows.append({"task": t["id"], "title": t["title"], "instance": t["instance_id"][:8],
+        rows.append({"task": t["id"], "title": t["title"], "instance": short_id(t["instance_id"]),
                      "assignee": t["assignee"] or "", "offered to": ", ".join(t["candidate_groups"]),
                      "due (UTC)": due.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if due else "",
                      "overdue": is_overdue(t, now), "escalated": bool(t["escalated"])})
@@ -235,7 +237,7 @@ def instance_label(row: Mapping[str, Any]) -> str:
     """What never changes about an instance (Streamlit keeps showing a selected option's old text, so a
     status here would go stale; the table and the details show it)."""
     key = f" · {row['business key']}" if row.get("business key") else ""
-    return f"{row['definition']}{key} · {row['id'][:8]}"
+    return f"{row['definition']}{key} · {short_id(row['id'])}"
 
 
 def token_overlay(active_nodes: list[str]) -> dict[str, Any]:
@@ -250,5 +252,5 @@ def audit_table(frame: pd.DataFrame, last: int = 50) -> pd.DataFrame:
     """The last ``last`` rows of ``engine.task_audit()``, newest first, ``detail`` as JSON text."""
     out = frame.tail(last).iloc[::-1].copy()
     out["detail"] = [json.dumps(d, default=str, sort_keys=True) for d in out["detail"]]
-    out["instance_id"] = out["instance_id"].str[:8]
+    out["instance_id"] = out["instance_id"].map(short_id)
     return out.reset_index(drop=True)

@@ -24,6 +24,7 @@ from engine.errors import AuthorizationError, DefinitionError, EngineError, Prob
 from engine.model import ProcessDefinition
 from engine.runtime import Engine
 from engine.runtime.clock import aware
+from engine.runtime.ids import short_id
 from engine.runtime.tables import (
     ActivityRow,
     DefinitionRow,
@@ -451,7 +452,7 @@ def engine_messages(engine: Engine, limit: int = 200) -> pd.DataFrame:
             message = getattr(definitions[key].node(r.node_id), "message", "") or ""
         except KeyError:
             message = ""
-        rows.append((aware(r.started_at), message, event[r.kind], r.definition_name, r.instance_id[:8],
+        rows.append((aware(r.started_at), message, event[r.kind], r.definition_name, short_id(r.instance_id),
                      node_name(definitions[key], r.node_id), "completed"))
     sent = audit_trail(engine.db, action="correlate", limit=limit)
     for r in sent.itertuples():
@@ -465,8 +466,8 @@ def engine_messages(engine: Engine, limit: int = 200) -> pd.DataFrame:
 
 
 def resolve_instance_id(engine: Engine, typed: str) -> str:
-    """The full id of the instance ``typed`` names: the id itself, or the short prefix the app's tables show
-    (at least 6 characters, one instance only). Raises ``EngineError`` naming the problem otherwise."""
+    """The full id of the instance ``typed`` names: the id itself, its start, or its end as the app's tables show
+    it (``short_id``; at least 6 characters, one instance only). Raises ``EngineError`` naming the problem otherwise."""
     typed = typed.strip()
     with engine.reader.connect() as conn:
         if conn.execute(select(INST.c.id).where(INST.c.id == typed)).first() is not None or len(typed) < 6:
@@ -474,6 +475,9 @@ def resolve_instance_id(engine: Engine, typed: str) -> str:
         escaped = typed.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         found = [r[0] for r in conn.execute(select(INST.c.id).where(INST.c.id.like(escaped + "%", escape="\\"))
                                             .limit(3))]
+        if not found:  # the end of the id, as the app's tables show it (engine.runtime.ids.short_id)
+            found = [r[0] for r in conn.execute(select(INST.c.id).where(INST.c.id.like("%" + escaped, escape="\\"))
+                                                .limit(3))]
     if len(found) == 1:
         return str(found[0])
     if found:

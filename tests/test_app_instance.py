@@ -15,6 +15,7 @@ from test_app_loop import APP, check, data_dir, db_file, run, until  # noqa: F40
 from app.operations import RunFilter, mark_runs, page_of_runs, variable_history, when
 from engine.model import ProcessBuilder
 from engine.runtime import Engine
+from engine.runtime.ids import short_id
 
 
 def ratio(inputs: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -89,10 +90,14 @@ def test_the_short_id_the_tables_show_opens_the_instance(data_dir, check: Engine
     run("pages/3_Tasks.py")
     instance = check.start("marketing_campaign", {"campaign": "spring"})
     short = AppTest.from_file(str(APP / "pages/6_Instance.py"), default_timeout=60)
-    short.query_params["id"] = instance[:8]  # as Runs and Tasks show it
+    short.query_params["id"] = short_id(instance)  # as Runs and Tasks show it
     short.run()
     assert not short.exception and not short.error, [e.value for e in short.error]
     assert short.query_params["id"] == instance  # the address now names the whole id
+    twin = check.start("marketing_campaign", {"campaign": "summer"})  # started the same second: same id start
+    from app.operations import resolve_instance_id
+    assert short_id(twin) != short_id(instance)
+    assert [resolve_instance_id(check, short_id(i)) for i in (instance, twin)] == [instance, twin]
     none = AppTest.from_file(str(APP / "pages/6_Instance.py"), default_timeout=60)
     none.query_params["id"] = "zzzzzzzz"
     none.run()
@@ -110,7 +115,7 @@ def test_the_bus_page_shows_the_engines_messages_with_the_sidebar(data_dir, chec
     assert any(b.key == "clock_+1 h" for b in bus.sidebar.button)  # the common sidebar: the clock control
     messages = bus.dataframe[0].value
     thrown = messages[messages["event"] == "thrown"]
-    assert "incident.reminder" in set(thrown["message"]) and instance[:8] in set(thrown["instance"])
+    assert "incident.reminder" in set(thrown["message"]) and short_id(instance) in set(thrown["instance"])
 
 
 def test_readable_values() -> None:

@@ -25,6 +25,7 @@ from app.engine_session import (
 )
 from engine.model.definition import VariableDecl
 from engine.runtime import Engine
+from engine.runtime.ids import short_id
 from engine.security import Principal
 
 APP = Path(__file__).resolve().parents[1] / "app"
@@ -109,8 +110,8 @@ def test_inbox_table_marks_overdue_and_escalated() -> None:
     table = inbox_table(tasks, now)
     assert list(table["overdue"]) == [True, False, False]
     assert list(table["escalated"]) == [False, True, False]
-    assert table.loc[0, "instance"] == "abcdef01" and table.loc[0, "offered to"] == "on-call"
-    assert task_label(tasks[0], now) == "#1 Late · abcdef01 (overdue)"
+    assert table.loc[0, "instance"] == "23456789" and table.loc[0, "offered to"] == "on-call"
+    assert task_label(tasks[0], now) == "#1 Late · 23456789 (overdue)"
     assert inbox_table([], now).empty
 
 
@@ -135,7 +136,7 @@ def test_open_engine_deploys_the_library_once(tmp_path: Path) -> None:
     engine.run_until_idle()
     engine.complete_task(engine.inbox("marketing-lead")[0]["id"], {"approved": True}, actor="marketing-lead")
     audit = audit_table(engine.task_audit(), last=1)
-    assert list(audit["action"]) == ["completed"] and audit.loc[0, "instance_id"] == instance[:8]
+    assert list(audit["action"]) == ["completed"] and audit.loc[0, "instance_id"] == short_id(instance)
     assert '"approved": true' in audit.loc[0, "detail"]
 
 
@@ -261,7 +262,7 @@ def test_the_approver_sees_the_instance_and_errors_name_the_label(db: str) -> No
     at.radio(key=f"tasks_field:{task['id']}:approved").set_value(True)
     at.button(key=f"tasks_complete_button:{task['id']}").click().run()
     assert not at.error and check.instance(instance).status == "completed"
-    assert any(f"Open instance {instance[:8]}" in c.value for c in at.caption)  # a link in the app (browser test)
+    assert any(f"Open instance {short_id(instance)}" in c.value for c in at.caption)  # a link in the app (browser test)
 
 
 def test_a_task_without_a_form_says_what_completing_means(db: str) -> None:

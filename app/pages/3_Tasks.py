@@ -19,6 +19,7 @@ from app.engine_session import (
     why_gone,
 )
 from app.widgets import act, start_form, task_form_fields
+from engine.runtime.ids import short_id
 
 ctx = page("Tasks", ":material/task_alt:")
 engine, user, groups = ctx.engine, ctx.user, ctx.groups
@@ -78,7 +79,7 @@ else:
     head = st.columns([4, 1], vertical_alignment="center")
     head[0].markdown(f"**{task['title']}** · {about['definition']} v{about['version']}"
                      + (f" · key **{about['business_key']}**" if about["business_key"] else "")
-                     + f" · instance `{task['instance_id'][:8]}` ({about['status']})")
+                     + f" · instance `{short_id(task['instance_id'])}` ({about['status']})")
     if head[1].button("Open its instance", key="tasks_open_instance", icon=":material/account_tree:"):
         st.session_state["instance_id"] = st.session_state["instance_pick"] = task["instance_id"]
         st.switch_page("pages/6_Instance.py")

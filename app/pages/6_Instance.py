@@ -24,6 +24,7 @@ from app.operations import (
 from app.widgets import act
 from engine.errors import EngineError
 from engine.render import to_dot
+from engine.runtime.ids import short_id
 
 ctx = page("Instance", ":material/account_tree:")
 engine = ctx.engine
@@ -93,7 +94,7 @@ for incident in open_incidents:
                 flash(f"Incident {incident['id']} retried: `{incident['node_id']}` went through.")
                 st.rerun()
         if cols[1].button("Cancel instance", key=f"cancel_{incident['id']}", icon=":material/cancel:"):
-            act(ctx, f"Instance {instance_id[:8]} cancelled.", engine.cancel, instance_id,
+            act(ctx, f"Instance {short_id(instance_id)} cancelled.", engine.cancel, instance_id,
                 f"cancelled by {ctx.user} (incident {incident['id']} at {incident['node_id']})")
 
 drawing, side = st.columns([3, 2])
@@ -140,7 +141,7 @@ with side:
                         engine.set_variables(instance_id, parse_payload(values), actor=ctx.user)
                     act(ctx, "Variables set.", set_values)
         if not open_incidents and st.button("Cancel instance", key="cancel_instance", icon=":material/cancel:"):
-            act(ctx, f"Instance {instance_id[:8]} cancelled.", engine.cancel, instance_id,
+            act(ctx, f"Instance {short_id(instance_id)} cancelled.", engine.cancel, instance_id,
                 f"cancelled by {ctx.user}")
 
 path_tab, variables_tab, tasks_tab, calls_tab, incidents_tab = st.tabs(

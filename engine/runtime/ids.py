@@ -23,4 +23,10 @@ def new_instance_id() -> str:
     return f"{value:032x}"
 
 
-__all__ = ["new_instance_id"]
+def short_id(instance_id: str) -> str:
+    """The 8 characters a screen shows for an instance: the end of the id, which is random. The start is the
+    creation time, the same for instances started within a few seconds of each other."""
+    return instance_id[-8:]
+
+
+__all__ = ["new_instance_id", "short_id"]
