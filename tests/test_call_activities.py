@@ -22,6 +22,7 @@ from engine.model.nodes import CallActivity
 from engine.runtime import Engine, VirtualClock
 from engine.security import Principal
 from engine.semantics import effects as fx
+from engine.semantics import events as ev
 from simulator import simulate
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -176,3 +177,95 @@ def test_bpmn_round_trip_and_camunda_and_zeebe_call_activities() -> None:
     '''))
     assert (zeebe.definition.node("c").called_element, zeebe.definition.node("c").inputs) == (
         "approval", {"amount": "total"})
+
+
+def review() -> ProcessDefinition:
+    """The called review: it says at once that it is slow (escalation 'LATE', then goes on); a rejection throws
+    'GIVE_UP' and goes on to rework (unless its caller interrupts it)."""
+    b = ProcessBuilder("review", variables={"ok": "boolean"})
+    gate = b.start().escalate("slow", "LATE").user("decide", assignee="boss").exclusive("decided")
+    gate.when("ok").end("yes")
+    b.at("decided").otherwise().escalate("give_up", "GIVE_UP").user("rework", assignee="boss").end("reworked")
+    return b.build()
+
+
+def order(late: bool = True) -> ProcessDefinition:
+    b = ProcessBuilder("order", variables={"ok": "boolean"})
+    step = b.start().call("check", "review", outputs={"ok": "ok"})
+    step.end("done")
+    if late:
+        step.on_escalation("LATE", id="on_late", interrupting=False).user("notify", assignee="bob").end("notified")
+    step.on_escalation("GIVE_UP", id="on_give_up").end("given_up")
+    return b.build()
+
+
+def test_the_core_throws_a_childs_escalation_at_the_call_activity() -> None:
+    h = Harness(order()).start()
+    (work,) = h.open_work("check")
+    h.send(ev.WorkEscalated(work.token_id, "LATE"))  # non-interrupting: both go on
+    assert {w.node_id for w in h.open_work()} == {"check", "notify"} and h.variables["escalation_code"] == "LATE"
+    assert not h.of(fx.CancelWork) and not h.of(fx.Escalated)
+    h.send(ev.WorkEscalated(work.token_id, "GIVE_UP"))  # interrupting: the call activity (and its child) stop
+    assert [c.work_id for c in h.of(fx.CancelWork)] == [work.work_id] and h.entered()[-2:] == ["on_give_up",
+                                                                                                  "given_up"]
+    h.send(ev.WorkEscalated(work.token_id, "GIVE_UP"))  # stale: the call activity is gone
+    assert h.entered().count("given_up") == 1
+    h.done("notify")
+    assert h.status == "completed" and "done" not in h.entered()
+    h = Harness(order(late=False)).start()
+    h.send(ev.WorkEscalated(h.open_work("check")[0].token_id, "LATE"))  # nothing catches it: recorded there
+    assert [(e.node_id, e.code) for e in h.of(fx.Escalated)] == [("check", "LATE")] and h.open_work("check")
+
+
+def test_a_childs_escalation_goes_on_out_of_the_sub_process_around_the_call_activity() -> None:
+    b = ProcessBuilder("outer")
+    sp = b.start().sub_process("wrap", lambda s: s.start("s").call("check", "review").end("e"))
+    sp.end("done")
+    sp.on_escalation(None, id="any", interrupting=False).end("noted")
+    h = Harness(b.build()).start()
+    h.send(ev.WorkEscalated(h.open_work("check")[0].token_id, "LATE"))
+    assert "any" in h.entered() and h.open_work("check") and not h.of(fx.Escalated)
+
+
+def _review_engine(db_url: str) -> Engine:
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
+    engine.deploy(review())
+    engine.deploy(order())
+    return engine
+
+
+def test_the_engine_throws_a_childs_escalation_at_the_call_activity_and_both_go_on(db_url: str) -> None:
+    engine = _review_engine(db_url)
+    iid = engine.start("order")
+    engine.run_until_idle()
+    (child,) = engine.instance(iid).children
+    assert [t["node_id"] for t in engine.tasks() if t["status"] == "open"] in (["decide", "notify"],
+                                                                               ["notify", "decide"])
+    assert engine.instance(iid).variables["escalation_code"] == "LATE"
+    rows = engine.activities(child)
+    assert rows[rows["kind"] == "escalation"][["node_id", "outcome"]].to_dict("records") == [
+        {"node_id": "slow", "outcome": "propagated"}]
+    (decide,) = engine.tasks(instance_id=child)
+    engine.complete_task(decide["id"], {"ok": True}, actor="boss")
+    engine.run_until_idle()
+    (notify,) = [t for t in engine.tasks() if t["status"] == "open"]
+    engine.complete_task(notify["id"], {}, actor="bob")
+    engine.run_until_idle()
+    view = engine.instance(iid)
+    assert (view.status, engine.instance(child).status) == ("completed", "completed")
+    assert {"done", "notified"} <= set(view.activities["node_id"])
+
+
+def test_the_engine_cancels_the_child_when_an_interrupting_boundary_catches_its_escalation(db_url: str) -> None:
+    engine = _review_engine(db_url)
+    iid = engine.start("order")
+    engine.run_until_idle()
+    (child,) = engine.instance(iid).children
+    (decide,) = engine.tasks(instance_id=child)
+    engine.complete_task(decide["id"], {"ok": False}, actor="boss")
+    engine.run_until_idle()
+    view = engine.instance(iid)
+    assert engine.instance(child).status == "cancelled" and "rework" not in [
+        t["node_id"] for t in engine.tasks() if t["status"] == "open"]
+    assert "given_up" in set(view.activities["node_id"]) and "done" not in set(view.activities["node_id"])
+    assert view.variables["escalation_code"] == "GIVE_UP"

@@ -761,9 +761,11 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
         return not payload.get("timeout") and self._agent_seconds.get(payload["handler"], 1.0) < QUICK_AGENT_SECONDS
 
     def _call_answer(self, job: Any, payload: dict[str, Any]) -> None:
-        """A called process ended (its call activity hears how), or a caller cancelled its child."""
+        """A called process ended (its call activity hears how) or escalated, or a caller cancelled its child."""
         if "cancel" in payload:
             event: ev.Event = ev.Cancel(payload["cancel"])
+        elif "escalation" in payload:  # the child escalated, caught nothing, and goes on
+            event = ev.WorkEscalated(payload["token"], payload["escalation"])
         elif payload["status"] == "completed":
             event = ev.WorkDone(payload["token"], payload.get("variables") or {})
         elif payload["status"] == "failed" and payload.get("error_code"):

@@ -38,7 +38,7 @@ def is_transient(error: BaseException) -> bool:
 
 def ref_of(event: ev.Event) -> str | None:
     """The token, timer or subscription id an event concerns (None for instance-wide events)."""
-    if isinstance(event, ev.WorkDone | ev.WorkFailed | ev.RetryIncident):
+    if isinstance(event, ev.WorkDone | ev.WorkFailed | ev.WorkEscalated | ev.RetryIncident):
         return event.token_id
     if isinstance(event, ev.TimerFired):
         return event.timer_id

@@ -18,6 +18,8 @@ exactly as durable as the state. Outcomes:
 An escalation nothing caught (BPMN 2.0 §10.5.6: it changes nothing, it is not an error) is a row of its own with
 kind ``escalation`` and outcome ``uncaught``: ``node_id`` is the throw or end event that threw it (its
 ``escalation_code`` is the code), started and ended at the moment it was thrown, after the event's own passage.
+In a called process its outcome is ``propagated``: it went on to the calling call activity, whose instance records
+the catch there (or, caught nowhere, an ``uncaught`` row at the call activity).
 
 A compensation handler's run is a row of its own with kind ``compensation``: ``node_id`` is the handler
 activity (``for_compensation``), or the undone activity when its handler is a reference to code; ``token_id``
@@ -125,11 +127,12 @@ class ActivityLog:
                                      "kind": "", "scope": None, "started_at": None, "ended_at": now,
                                      "outcome": "compensated"})
 
-    def escalated(self, e: fx.Escalated, now: datetime) -> None:
-        """An escalation nothing caught: a finished row of its own at the event that threw it."""
+    def escalated(self, e: fx.Escalated, now: datetime, outcome: str = "uncaught") -> None:
+        """An escalation nothing caught: a finished row of its own at the event that threw it (``outcome``
+        ``propagated`` in a called process: it went on to the call activity)."""
         self.buffer.rows.append({"instance_id": self.instance_id, "token_id": e.token_id, "node_id": e.node_id,
                                  "kind": "escalation", "scope": self.definition.index.scope_of.get(e.node_id),
-                                 "started_at": now, "ended_at": now, "outcome": "uncaught"})
+                                 "started_at": now, "ended_at": now, "outcome": outcome})
 
     def entered(self, e: fx.Entered, now: datetime) -> None:
         index = self.definition.index

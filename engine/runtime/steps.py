@@ -131,8 +131,15 @@ class StepWriter:
             self.jobs.append({"instance_id": self.id, "kind": "signal", "ref": e.signal, "due_at": now,
                               "payload": dumps({"signal": e.signal, "payload": e.payload, "node_id": e.node_id})})
         elif isinstance(e, fx.Escalated):  # nothing caught it: not an error (BPMN 2.0 §10.5.6), in the history
-            self.log.escalated(e, now)
-            log.info("instance %s: escalation %r thrown at %r was not caught", self.id, e.code, e.node_id)
+            caller = self.state.caller
+            self.log.escalated(e, now, "propagated" if caller else "uncaught")
+            if caller:  # a called process: its call activity throws it on (engine: job kind "call")
+                self.jobs.append({"instance_id": caller["instance"], "kind": "call", "ref": caller["token"],
+                                  "due_at": now, "payload": dumps({
+                                      "token": caller["token"], "work": caller["work"], "child": self.id,
+                                      "escalation": e.code})})
+            else:
+                log.info("instance %s: escalation %r thrown at %r was not caught", self.id, e.code, e.node_id)
         elif isinstance(e, fx.VariablesChanged):
             w.changes.extend((self.id, name, old, new, e.node_id, e.actor, now) for name, old, new in e.changes)
         elif isinstance(e, fx.SlaBreached):

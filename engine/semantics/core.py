@@ -64,7 +64,11 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
   (a catch without a code catches every escalation). An interrupting catch cancels that scope, as an error
   does; a non-interrupting one starts a token at the boundary event (or the event sub-process) and the
   throwing token goes on (a throw event) or ends (an end event). An escalation nothing catches is recorded
-  (``Escalated``) and changes nothing: it is not an error.
+  (``Escalated``) and changes nothing: it is not an error. In a called process, the shell then throws it at
+  the calling call activity (``WorkEscalated``; BPMN 2.0 §10.5.6: an escalation not caught in the called process
+  propagates to the call activity, as an error does): the call activity's escalation boundary events first,
+  then on out as from a throw there. An interrupting catch cancels the call activity (and so the child); a
+  non-interrupting one lets both go on. Uncaught there too, it is recorded at the call activity.
 - Event sub-processes (BPMN 2.0 §10.3.5): when a scope starts (the process, or a sub-process's activation), each
   event sub-process in it whose start waits (timer, message, signal, conditional) gets a listener token holding
   that wait; error and escalation starts are looked for by a throw, innermost scope first and before the
@@ -92,8 +96,8 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
   ``call_activity`` names the called process and carries the input mapping's values; the shell starts the child
   and answers ``WorkDone`` with the child's variables when it completes (the output mapping sets the caller's)
   or ``WorkFailed(business=True)`` with the code of an error end event the child did not catch, so error
-  boundary events, retries of incidents and multi-instance apply unchanged; cancelling the work cancels the
-  child.
+  boundary events, retries of incidents and multi-instance apply unchanged; ``WorkEscalated`` with the code of
+  an escalation the child did not catch (see Escalations); cancelling the work cancels the child.
 - Results for work that is no longer wanted (stale work ids, interrupted tasks) are ignored, so a
   shell may deliver events at least once.
 """
@@ -263,6 +267,8 @@ class Semantics:
                 self._on_work_done(step, event)
             case ev.WorkFailed():
                 self._on_work_failed(step, event)
+            case ev.WorkEscalated():
+                self._on_work_escalated(step, event)
             case ev.TimerFired():
                 self._on_wait_fired(step, event.timer_id, None, event.due)
             case ev.MessageReceived() | ev.SignalReceived():
@@ -370,6 +376,15 @@ class Semantics:
         caught = self._throw_error(step, token, code, event.error, technical=not event.business)
         if not caught:  # only business errors can be uncaught: technical ones become incidents
             self._end_instance(step, "failed", f"error {code!r} from {node.id!r} not caught: {event.error}", code)
+
+    def _on_work_escalated(self, step: _Step, event: ev.WorkEscalated) -> None:
+        """A called process escalated and caught nothing: thrown at the call activity (module docstring)."""
+        token = step.state.tokens.get(event.token_id)
+        if token is None or token.status != WORK:
+            return  # stale: the call activity was interrupted or is done
+        code = event.escalation_code
+        if not self._route_escalation(step, token, code, own_boundaries=True):
+            step.effects.append(fx.Escalated(token.id, token.node, code))
 
     def _on_retry_incident(self, step: _Step, event: ev.RetryIncident) -> None:
         token = step.state.tokens.get(event.token_id)
@@ -1309,30 +1324,7 @@ class Semantics:
     def _escalate(self, step: _Step, token: Token, node: Node) -> None:
         """An escalation throw or end event (the rule is in the module docstring)."""
         code: str = node.escalation_code  # type: ignore[attr-defined]
-        caught = bool(self._esps) and self._catch_in_esp(step, token, "escalation_start", code)
-        scope = step.state.tokens.get(token.parent) if token.parent else None
-        while scope is not None and not caught:
-            instance = scope.node in self._looped and self._is_instance(step.state, scope)  # its body's boundaries
-            for boundary in () if instance else self._boundaries.get(scope.node, ()):
-                if boundary.kind == "boundary_escalation" and getattr(boundary, "escalation_code", None) in (None,
-                                                                                                              code):
-                    self._set_vars(step, boundary.id, {"escalation_code": code}, None)
-                    if boundary.interrupting:
-                        self._abandon(step, scope)
-                        self._interrupt(step, scope)
-                        self._move_to_boundary(step, scope, boundary)
-                    else:
-                        extra = Token(id=step.state.next_id("t"), node=boundary.id, status="", parent=scope.parent)
-                        step.state.tokens[extra.id] = extra
-                        step.state.touched.add(extra.id)
-                        step.effects.append(fx.Entered(extra.id, boundary.id))
-                        self._leave(step, extra, boundary)
-                    caught = True
-                    break
-            if not caught and self._esps and self._catch_in_esp(step, scope, "escalation_start", code):
-                caught = True
-            scope = step.state.tokens.get(scope.parent) if scope.parent and not caught else None
-        if not caught:
+        if not self._route_escalation(step, token, code, own_boundaries=False):
             step.effects.append(fx.Escalated(token.id, node.id, code))
         if token.id not in step.state.tokens:
             return  # an interrupting catch cancelled the scope it was thrown in
@@ -1340,6 +1332,36 @@ class Semantics:
             self._remove(step, token)
         else:
             self._leave(step, token, node)
+
+    def _route_escalation(self, step: _Step, thrower: Token, code: str, own_boundaries: bool) -> bool:
+        """Escalate ``code`` from ``thrower`` to the enclosing scopes, innermost first: the escalation boundary
+        events of ``thrower``'s own activity (``own_boundaries``: a call activity whose child escalated), an
+        escalation event sub-process of the scope it runs in, the boundary events of that scope's sub-process,
+        and so on out. True if something caught it (an interrupting catch cancelled its scope)."""
+        current: Token | None = thrower
+        own = own_boundaries
+        while current is not None:
+            instance = own and current.node in self._looped and self._is_instance(step.state, current)
+            for boundary in self._boundaries.get(current.node, ()) if own and not instance else ():
+                if boundary.kind == "boundary_escalation" and getattr(boundary, "escalation_code", None) in (None,
+                                                                                                              code):
+                    self._set_vars(step, boundary.id, {"escalation_code": code}, None)
+                    if boundary.interrupting:
+                        self._abandon(step, current)
+                        self._interrupt(step, current)
+                        self._move_to_boundary(step, current, boundary)
+                    else:
+                        extra = Token(id=step.state.next_id("t"), node=boundary.id, status="", parent=current.parent)
+                        step.state.tokens[extra.id] = extra
+                        step.state.touched.add(extra.id)
+                        step.effects.append(fx.Entered(extra.id, boundary.id))
+                        self._leave(step, extra, boundary)
+                    return True
+            if self._esps and self._catch_in_esp(step, current, "escalation_start", code):
+                return True
+            current = step.state.tokens.get(current.parent) if current.parent else None
+            own = True
+        return False
 
     def _error_end(self, step: _Step, token: Token, node: ErrorEndEvent) -> None:
         scope = step.state.tokens.get(token.parent) if token.parent else None

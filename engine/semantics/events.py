@@ -32,6 +32,15 @@ class WorkFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkEscalated:
+    """The work threw an escalation it did not catch and goes on (a called process's escalation throw or end
+    event, BPMN 2.0 §10.5.6): the escalation is thrown at the activity, its boundary events first."""
+
+    token_id: str
+    escalation_code: str
+
+
+@dataclass(frozen=True, slots=True)
 class TimerFired:
     """A timer fell due. ``due`` is when it was scheduled for (shells pass it): a cycle re-arms from
     its schedule, so a late worker neither drifts the next occurrence nor skips one."""
@@ -88,6 +97,5 @@ class Cancel:
     reason: str = "cancelled"
 
 
-Event = (WorkDone | WorkFailed | TimerFired | MessageReceived | SignalReceived | RetryIncident | StepFailed
-         | SetVariables
-         | Cancel)
+Event = (WorkDone | WorkFailed | WorkEscalated | TimerFired | MessageReceived | SignalReceived | RetryIncident
+         | StepFailed | SetVariables | Cancel)
