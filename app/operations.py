@@ -42,7 +42,10 @@ D, INST, J, HT, S, X = (DefinitionRow.__table__, InstanceRow.__table__, JobRow._
                         SubscriptionRow.__table__, TaskExecutionRow.__table__)
 A, INC = ActivityRow.__table__, IncidentRow.__table__
 END_KINDS = ("end", "terminate_end", "error_end", "escalation_end", "message_end", "signal_end", "compensation_end")
-STATUSES = ["running", "completed", "failed", "cancelled", "terminated"]
+#: The Runs page's status choices. INCIDENT is a running instance with an open incident on a token: what
+#: ``mark_runs`` shows as "running · incident" and an operator filters for first.
+INCIDENT = "running · incident"
+STATUSES = ["running", INCIDENT, "completed", "failed", "cancelled", "terminated"]
 
 
 # --- deploying ---------------------------------------------------------------------------------------------
@@ -167,16 +170,22 @@ class RunFilter:
 RUN_COLUMNS = ["id", "definition", "version", "business key", "status", "started", "ended", "steps"]
 
 
+def _run_query(f: RunFilter) -> dict[str, Any]:
+    """``Engine.instance_page``'s filters for ``f`` (dates as whole days, UTC; INCIDENT as running + incident)."""
+    incident = f.status == INCIDENT
+    return {"definition": f.definition, "version": f.version if f.definition else None,
+            "status": "running" if incident else f.status, "with_incident": True if incident else None,
+            "business_key": f.business_key,
+            "started_from": datetime.combine(f.started_from, time.min, UTC) if f.started_from else None,
+            "started_before": (datetime.combine(f.started_to + timedelta(days=1), time.min, UTC)
+                               if f.started_to else None)}
+
+
 def page_of_runs(engine: Engine, f: RunFilter, page: int = 0, size: int = 50) -> tuple[pd.DataFrame, str]:
     """One page of instances (newest first) matching ``f``, and how many match ("1,234", "10,000+"), through
     ``Engine.instance_page`` (indexed paging and a capped count: fast at 100,000s of instances).
     EngineError for a filter the engine refuses (a version without its definition)."""
-    result = engine.instance_page(
-        definition=f.definition, version=f.version if f.definition else None, status=f.status,
-        business_key=f.business_key,
-        started_from=datetime.combine(f.started_from, time.min, UTC) if f.started_from else None,
-        started_before=datetime.combine(f.started_to + timedelta(days=1), time.min, UTC) if f.started_to else None,
-        limit=size, offset=max(page, 0) * size)
+    result = engine.instance_page(**_run_query(f), limit=size, offset=max(page, 0) * size)
     frame = result.rows.copy()
     frame.columns = RUN_COLUMNS
     return frame, result.total_text
@@ -213,13 +222,7 @@ def mark_runs(engine: Engine, frame: pd.DataFrame) -> pd.DataFrame:
 
 def count_runs(engine: Engine, f: RunFilter) -> int:
     """How many instances match ``f``, counted up to 10,000 (enough to page through)."""
-    result = engine.instance_page(
-        definition=f.definition, version=f.version if f.definition else None, status=f.status,
-        business_key=f.business_key,
-        started_from=datetime.combine(f.started_from, time.min, UTC) if f.started_from else None,
-        started_before=datetime.combine(f.started_to + timedelta(days=1), time.min, UTC) if f.started_to else None,
-        limit=1)
-    return int(result.total or 0)
+    return int(engine.instance_page(**_run_query(f), limit=1).total or 0)
 
 
 # --- one instance ------------------------------------------------------------------------------------------

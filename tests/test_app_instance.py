@@ -12,7 +12,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 from test_app_loop import APP, check, data_dir, db_file, run, until  # noqa: F401  (fixtures)
 
-from app.operations import RunFilter, mark_runs, page_of_runs, variable_history, when
+from app.operations import INCIDENT, RunFilter, mark_runs, page_of_runs, variable_history, when
 from engine.model import ProcessBuilder
 from engine.runtime import Engine
 from engine.runtime.ids import short_id
@@ -40,6 +40,9 @@ def test_set_a_variable_then_retry_fixes_an_incident(data_dir, check: Engine) ->
     runs = run("pages/5_Runs.py", {"acting_as": "engineering-manager"})
     table = runs.dataframe[0].value.set_index("business key")
     assert table.loc["R-1", "status"] == "running · incident"
+    check.start("ratio_flow", {"n": 5}, business_key="R-2")  # works: not an incident
+    runs.selectbox(key="runs_status").select("running · incident").run()
+    assert list(runs.dataframe[0].value["business key"]) == ["R-1"]
     at.run()
     at.text_area(key="set_vars_payload").set_value('{"n": 4}')
     at.button[[b.label for b in at.button].index("Set")].click().run()
@@ -52,6 +55,8 @@ def test_set_a_variable_then_retry_fixes_an_incident(data_dir, check: Engine) ->
     view = check.instance(instance)
     assert view.status == "completed" and view.variables["ratio"] == 25 and check.incidents() == []
     runs.run()
+    assert not runs.dataframe and any("No instance matches" in i.value for i in runs.info)  # fixed: off the list
+    runs.selectbox(key="runs_status").select(None).run()
     row = runs.dataframe[0].value.set_index("business key").loc["R-1"]
     assert (row["status"], row["outcome"]) == ("completed", "done") and "+00:00" not in row["started"]
 
@@ -133,3 +138,4 @@ def test_readable_values() -> None:
 def test_mark_runs_on_an_empty_page(data_dir, check: Engine) -> None:  # noqa: F811
     frame, _ = page_of_runs(check, RunFilter(definition="nothing"))
     assert mark_runs(check, frame).empty
+    assert page_of_runs(check, RunFilter(status=INCIDENT))[1] == "0"

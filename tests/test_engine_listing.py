@@ -112,3 +112,29 @@ def test_sqlite_serves_every_filter_from_an_index(tmp_path: Path, filters: dict)
         count_plan = " | ".join(row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {count_sql}")))
     assert "USING INDEX ix_wf_instances_" in plan and "TEMP B-TREE" not in plan, plan
     assert "COVERING INDEX" in count_plan or not filters, count_plan
+
+
+def _ledger_down(inputs: dict, context: object) -> dict:
+    raise RuntimeError("the ledger is down")
+
+
+def test_the_incident_filter_keeps_instances_with_an_open_incident_on_a_token(db_url: str) -> None:
+    """with_incident=True: running instances whose token waits on an open incident; cancelling one of them
+    resolves its incident and takes it off that list; False gives the rest. Counts and pages agree."""
+    engine = Engine(db_url, clock=VirtualClock(), principal=Principal.system())
+    fragile = ProcessBuilder("fragile")
+    fragile.start().service("post", agent=_ledger_down, retry={"attempts": 1}).end("done")
+    engine.deploy(fragile.build())
+    two_definitions(engine)
+    broken = [engine.start("fragile") for _ in range(3)]
+    healthy = [engine.start("alpha", {"x": 1}) for _ in range(2)]
+    engine.run_until_idle()
+    assert len(engine.incidents()) == 3
+    page = engine.instance_page(with_incident=True)
+    assert sorted(page.rows["id"]) == sorted(broken) and page.total == 3
+    assert set(page.rows["status"]) == {"running"}
+    others = engine.instance_page(with_incident=False, status="running")
+    assert sorted(others.rows["id"]) == sorted(healthy)
+    engine.cancel(broken[0])
+    assert sorted(engine.instance_page(with_incident=True).rows["id"]) == sorted(broken[1:])
+    assert broken[0] in set(engine.instance_page(with_incident=False).rows["id"])

@@ -425,13 +425,14 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
     def instance_page(self, *, status: str | Sequence[str] | None = None, definition: str | None = None,
                       version: int | None = None, business_key: str | None = None,
                       started_from: datetime | None = None, started_before: datetime | None = None,
-                      limit: int = 50, offset: int = 0, after: str | None = None,
+                      with_incident: bool | None = None, limit: int = 50, offset: int = 0, after: str | None = None,
                       count_up_to: int | None = 10_000) -> listing.InstancePage:
         """One page of instances, newest first, with the number matching: what a Runs page shows.
 
         Filters (all optional, combined with AND): ``status`` (one, or a list: running | completed | failed |
         cancelled), ``definition`` (name) and ``version`` (needs ``definition``), ``business_key`` (exact),
-        ``started_from`` (inclusive) / ``started_before`` (exclusive), aware datetimes (naive: UTC).
+        ``started_from`` (inclusive) / ``started_before`` (exclusive), aware datetimes (naive: UTC),
+        ``with_incident`` (True: only instances with an open incident on a token; False: only those without).
         Paging: ``limit`` rows (1..1000) after skipping ``offset``, or after the cursor ``after`` (a
         previous page's ``next_after``: constant cost at any depth). ``total`` counts the matching
         instances up to ``count_up_to`` (then ``total_capped``; None: count all, 0: do not count).
@@ -441,7 +442,8 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
         with self.reader.connect() as conn:
             return listing.page(conn, limit=limit, offset=offset, after=after, count_up_to=count_up_to, status=status,
                                 definition=definition, version=version, business_key=business_key,
-                                started_from=started_from, started_before=started_before)
+                                started_from=started_from, started_before=started_before,
+                                with_incident=with_incident)
 
     # --- history retention (engine.runtime.retention) ------------------------------------------
 

@@ -15,17 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, exists, func, select, tuple_
 from sqlalchemy.engine import Connection
 
 from engine.errors import EngineError
 from engine.runtime.clock import aware
-from engine.runtime.tables import InstanceRow
+from engine.runtime.tables import IncidentRow, InstanceRow
 
 if TYPE_CHECKING:
     import pandas as pd
 
 INST = InstanceRow.__table__
+INC = IncidentRow.__table__
 #: The columns of ``Engine.instances()`` and of ``InstancePage.rows``, in this order.
 INSTANCE_COLUMNS = ("id", "definition_name", "definition_version", "business_key", "status", "started_at",
                     "ended_at", "steps")
@@ -67,8 +68,11 @@ class InstancePage:
 
 def filtered(query: Select[Any], *, status: str | Sequence[str] | None = None, definition: str | None = None,
              version: int | None = None, business_key: str | None = None, started_from: datetime | None = None,
-             started_before: datetime | None = None) -> Select[Any]:
-    """``query`` restricted to the instances matching every given filter (None: no restriction)."""
+             started_before: datetime | None = None, with_incident: bool | None = None) -> Select[Any]:
+    """``query`` restricted to the instances matching every given filter (None: no restriction).
+
+    ``with_incident``: True keeps the instances with an open incident on one of their tokens (what an operator
+    must look at; ``wf_incidents`` is indexed on ``instance_id``), False those without one."""
     if status:
         query = query.where(INST.c.status == status) if isinstance(status, str) else \
             query.where(INST.c.status.in_(list(status)))
@@ -84,6 +88,10 @@ def filtered(query: Select[Any], *, status: str | Sequence[str] | None = None, d
         query = query.where(INST.c.started_at >= aware(started_from))
     if started_before is not None:
         query = query.where(INST.c.started_at < aware(started_before))
+    if with_incident is not None:
+        open_incident = exists().where(INC.c.instance_id == INST.c.id, INC.c.resolved_at.is_(None),
+                                       INC.c.job.is_(None))
+        query = query.where(open_incident if with_incident else ~open_incident)
     return query
 
 
