@@ -157,6 +157,23 @@ def _demo(store: UserStore, prefer_role: str | None = None) -> Principal:
     return principal
 
 
+def act_as(name: str) -> None:
+    """Switch the demo persona to ``name`` (a button's ``on_click``: the sidebar's switcher follows on the rerun)."""
+    st.session_state[SESSION_PERSONA] = st.session_state["acting_as_pick"] = name
+
+
+def offer_personas(action: str, key: str) -> None:
+    """In demo mode, after a permission refusal: one button per demo persona allowed to ``action``
+    (``engine.security.allowed``), acting as them in one click instead of a trip to the sidebar."""
+    from engine.security import allowed
+    from engine.security.demo import DEMO_PERSONAS
+
+    able = [p for p in DEMO_PERSONAS if allowed(p.principal(), action)]
+    for column, persona in zip(st.columns(max(len(able), 1)), able, strict=False):
+        column.button(f"Act as {persona.display_name}", key=f"{key}_{persona.name}", on_click=act_as,
+                      args=(persona.name,), icon=":material/switch_account:")
+
+
 def _sign_out_local() -> None:
     st.session_state.pop(SESSION_USER, None)
     st.rerun()

@@ -320,3 +320,21 @@ def test_sign_in_in_a_browser(served_production: tuple[str, Path], tmp_path: Pat
             assert "Traceback" not in page.content() and str(data) not in page.content()
         finally:
             browser.close()
+
+
+def test_a_demo_deploy_refusal_offers_to_act_as_a_deployer(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default persona (marketing-lead) may not deploy: the refusal names who may and one click on "Act as
+    Engineering lead" switches persona (the sidebar follows), after which Deploy works."""
+    monkeypatch.setenv("WAOOAW_MODE", "demo")
+    Workspace(data_dir).new_from_template("pr_review", "review")
+    at = run("pages/4_Deployments.py")
+    at.sidebar.selectbox(key="acting_as_pick").set_value("marketing-lead").run()
+    at.button(key="deploy_button").click().run()
+    assert any(e.value.startswith("Not permitted") for e in at.error)
+    offered = {b.key for b in at.button if b.key and b.key.startswith("deploy_as_")}
+    assert offered == {"deploy_as_engineering-manager", "deploy_as_cto"}
+    at.button(key="deploy_as_engineering-manager").click().run()
+    assert at.sidebar.selectbox(key="acting_as_pick").value == "engineering-manager"
+    at.button(key="deploy_button").click().run()
+    assert not at.exception and not at.error
+    assert "review" in Engine(db_url(data_dir), principal=Principal.system()).definitions()

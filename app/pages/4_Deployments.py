@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.auth import offer_personas
 from app.chrome import current_design, flash, note_deployed, page, prefer_deployed
 from app.operations import deploy_saved, node_diff, versions
 from app.support import Checked
@@ -27,6 +28,8 @@ else:
         if result.refusal:
             st.error(result.refusal if ctx.runtime.config.demo else result.refusal.split(" In the demo,")[0],
                      icon=":material/lock:")
+            if ctx.runtime.config.demo:
+                offer_personas("deploy", "deploy_as")
         elif result.refused:
             st.error(f"{name} was not deployed: {len(result.problems)} problem(s) to fix in the Designer first.",
                      icon=":material/block:")
