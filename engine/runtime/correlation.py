@@ -33,7 +33,7 @@ gets it), and receives it in the same step.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ from engine.errors import EngineError
 from engine.limits import check_key
 from engine.model.values import dumps, loads
 from engine.runtime.clock import aware
+from engine.runtime.parts import EngineParts
 from engine.runtime.plain import values_problems
 from engine.runtime.tables import DefinitionRow, InstanceRow, MessageRow, SubscriptionRow, VariableRow
 from engine.runtime.writes import Writes
@@ -54,11 +55,6 @@ from engine.semantics.core import message_variables
 
 if TYPE_CHECKING:
     import pandas as pd
-    from sqlalchemy.engine import Engine as SAEngine
-
-    from engine.model.definition import ProcessDefinition
-    from engine.runtime.clock import Clock
-    from engine.semantics import Semantics
 
 S, INST, V, M, D = (SubscriptionRow.__table__, InstanceRow.__table__, VariableRow.__table__, MessageRow.__table__,
                     DefinitionRow.__table__)
@@ -146,26 +142,8 @@ def take_buffered(conn: Connection, instance_id: str, business_key: str | None, 
     return None
 
 
-class MessageApi:
+class MessageApi(EngineParts):
     """Mixed into ``Engine``: correlation, the message buffer and its listing (see the module docstring)."""
-
-    if TYPE_CHECKING:
-        db: SAEngine
-        reader: SAEngine
-        clock: Clock
-        message_ttl: timedelta
-
-        def _apply(self, instance_id: str, events: Any, before: Callable[[Connection], bool] | None = None,
-                   traceback: str | None = None) -> bool: ...
-        def _settle(self, conn: Connection, job_id: int) -> bool: ...
-        def semantics(self, name: str, version: int) -> Semantics: ...
-        def definition(self, name: str, version: int | None = None, conn: Connection | None = None
-                       ) -> ProcessDefinition: ...
-        def _check_variables(self, definition: ProcessDefinition, values: dict[str, Any],
-                             action: str | None = None) -> None: ...
-        def _start_in(self, conn: Connection, writes: Writes, definition: ProcessDefinition,
-                      variables: dict[str, Any], business_key: str | None, start_node: str | None = None,
-                      actor: str | None = None) -> str: ...
 
     @guard.audited
     def correlate(self, message: str, correlation: Any = None, payload: Mapping[str, Any] | None = None, *,

@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection
 
 from engine.model.nodes import BoundaryEvent
 from engine.model.values import loads
+from engine.runtime.parts import EngineParts
 from engine.runtime.prepared import Prepared
 from engine.runtime.tables import ActivityRow, InstanceRow, JobRow, SubscriptionRow, TokenRow
 from engine.semantics import effects as fx
@@ -49,7 +50,6 @@ from engine.semantics.state import COMPENSATING
 
 if TYPE_CHECKING:
     import pandas as pd
-    from sqlalchemy.engine import Engine as SAEngine
 
     from engine.model.definition import ProcessDefinition
 
@@ -203,14 +203,8 @@ def passages(stored: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-class InspectApi:
+class InspectApi(EngineParts):
     """Mixed into ``Engine``: an instance's activity history and its armed waits."""
-
-    if TYPE_CHECKING:
-        reader: SAEngine
-
-        def definition(self, name: str, version: int | None = None, conn: Connection | None = None
-                       ) -> ProcessDefinition: ...
 
     def activities(self, instance_id: str) -> pd.DataFrame:
         """The instance's activity instances in the order they started: node_id, kind, scope, token_id,

@@ -33,6 +33,7 @@ from engine.limits import check_key
 from engine.model.nodes import FormField
 from engine.model.values import coerce, dumps, loads
 from engine.runtime.clock import aware
+from engine.runtime.parts import EngineParts
 from engine.runtime.plain import values_problems
 from engine.runtime.tables import HumanTaskRow, InstanceRow, TaskAuditRow
 from engine.security.guard import audit_task, task_actor
@@ -40,12 +41,8 @@ from engine.security.sensitive import mask_nested, may_see, sensitive_names, sho
 from engine.semantics import events as ev
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: a worker never pays its ~100 MB
-    from collections.abc import Callable
-
     import pandas as pd
-    from sqlalchemy.engine import Engine as SAEngine
 
-    from engine.runtime.clock import Clock
     from engine.security.principal import Principal
 
 HT, TA, INST = HumanTaskRow.__table__, TaskAuditRow.__table__, InstanceRow.__table__
@@ -71,19 +68,8 @@ def _task_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     return {**row, "candidate_groups": json.loads(row["candidate_groups"]), "form": json.loads(row["form"])}
 
 
-class HumanTaskApi:
+class HumanTaskApi(EngineParts):
     """Mixed into ``Engine``: everything people do with human tasks."""
-
-    if TYPE_CHECKING:
-        db: SAEngine
-        reader: SAEngine
-        clock: Clock
-        principal: Principal
-
-        def _apply(self, instance_id: str, events: Iterable[ev.Event],
-                   before: Callable[[Connection], bool] | None = None, traceback: str | None = None) -> bool: ...
-
-        def definition(self, name: str, version: int | None = None, conn: Connection | None = None) -> Any: ...
 
     # --- reading -------------------------------------------------------------------------------
 

@@ -16,15 +16,16 @@ The rule (BPMN 2.0 §10.5.2-4, "Signal"; the same for a signal throw or end even
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from engine.errors import EngineError
 from engine.limits import check_key
+from engine.runtime.parts import EngineParts
 from engine.runtime.plain import values_problems
 from engine.runtime.tables import DefinitionRow, SubscriptionRow
 from engine.runtime.writes import Writes
@@ -32,35 +33,11 @@ from engine.security import guard
 from engine.semantics import events as ev
 from engine.semantics.core import message_variables
 
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine as SAEngine
-
-    from engine.model.definition import ProcessDefinition
-    from engine.runtime.clock import Clock
-    from engine.semantics import Semantics
-
 S, D = SubscriptionRow.__table__, DefinitionRow.__table__
 
 
-class SignalApi:
+class SignalApi(EngineParts):
     """Mixed into ``Engine``: ``signal()`` and the delivery of thrown signals (see the module docstring)."""
-
-    if TYPE_CHECKING:
-        db: SAEngine
-        reader: SAEngine
-        clock: Clock
-
-        def _apply(self, instance_id: str, events: Any, before: Callable[[Connection], bool] | None = None,
-                   traceback: str | None = None) -> bool: ...
-        def _settle(self, conn: Connection, job_id: int) -> bool: ...
-        def semantics(self, name: str, version: int) -> Semantics: ...
-        def definition(self, name: str, version: int | None = None, conn: Connection | None = None
-                       ) -> ProcessDefinition: ...
-        def _check_variables(self, definition: ProcessDefinition, values: dict[str, Any],
-                             action: str | None = None) -> None: ...
-        def _start_in(self, conn: Connection, writes: Writes, definition: ProcessDefinition,
-                      variables: dict[str, Any], business_key: str | None, start_node: str | None = None,
-                      actor: str | None = None) -> str: ...
 
     def signal(self, name: str, variables: Mapping[str, Any] | None = None) -> list[str]:
         """Broadcast the signal ``name`` (an operator's action, rule ``signal``): every waiting signal catch
