@@ -26,6 +26,7 @@ CASES: dict[str, tuple[str, int, tuple[str, ...], bool]] = {
     "default_not_outgoing.bpmn": ("exclusiveGateway 'check'", 5, ("default flow 'f1'", "not an outgoing"), False),
     "flow_crosses_subprocess.bpmn": ("sequenceFlow 'f1'", 10, ("'inner_work'", "sub-process boundary"), False),
     "bad_extension_json.bpmn": ("userTask 'approve'", 7, ("waooaw:fields", "not valid JSON"), False),
+    "bad_typed_value.bpmn": ("serviceTask 'charge'", 8, ("<waooaw:retry>", "attempts='five'", "whole number"), False),
     "bad_timer_duration.bpmn": ("intermediateCatchEvent 'wait'", 5, ("'seven days'", "ISO-8601 duration"), True),
     "bad_timer_cycle.bpmn": ("startEvent 'daily'", 4, ("every monday at nine", "cron"), True),
     "timer_expression.bpmn": ("boundaryEvent 'reminder'", 6, ("${reminderCycle +}", "does not parse"), True),

@@ -116,3 +116,66 @@ def test_bpmnlint_recommended_passes_on_the_designs(node: str, tmp_path: Path, n
     lint = check(node, [path])[str(path)]["lint"]
     found = [item for item in lint if (name, item["rule"], item["id"]) not in MODEL_CONFLICTS]
     assert found == [], found
+
+
+ROUNDTRIP = FRONTEND / "tools" / "roundtrip.mjs"
+
+
+def test_bpmn_js_save_keeps_our_typed_fields(node: str, tmp_path: Path) -> None:
+    """Export -> bpmn-moddle with our descriptor (the canvas's) reads it and writes it back (what the canvas's
+    ``saveXML`` gives) -> import gives the same definition: every typed field element survives bpmn-js."""
+    definitions = [designs.load_design(n) for n in designs.names()] + sample_definitions() + [
+        unicode_design(), typed_fields_design()]
+    args: list[str] = []
+    for i, definition in enumerate(definitions):
+        path = tmp_path / f"{i}.bpmn"
+        path.write_text(to_bpmn(definition), encoding="utf-8")
+        args += [str(path), str(tmp_path / f"{i}.saved.bpmn")]
+    run = subprocess.run([node, str(ROUNDTRIP), *args], capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    results = {r["file"]: r for r in map(json.loads, run.stdout.splitlines())}
+    for i, definition in enumerate(definitions):
+        result = results[str(tmp_path / f"{i}.bpmn")]
+        assert "error" not in result and result["warnings"] == [], (definition.id, result)
+        saved = (tmp_path / f"{i}.saved.bpmn").read_bytes()
+        assert b"waooaw:fields" not in saved
+        assert from_bpmn(saved) == definition, definition.id
+
+
+def typed_fields_design() -> ProcessDefinition:
+    """Every kind of typed field: scalars, a retry policy, a form with choices and typed defaults, an SLA with an
+    on-timeout outcome, declared variables, call-activity mappings, message outputs, metadata of every type."""
+    data = {
+        "id": "typed", "name": "Typed fields", "version": 3,
+        "variables": [{"name": "amount", "type": "number", "required": True, "default": 1.5,
+                       "description": "Amount\nin EUR", "sensitive": True},
+                      {"name": "tags", "type": "array", "default": ["a", 1, None, {"x": False}]}],
+        "metadata": {"owner": "ops", "weights": [0.25, 3], "nested": {"on": True, "none": None}},
+        "nodes": [
+            {"kind": "start", "id": "start"},
+            {"kind": "service_task", "id": "score", "agent": "designs.agents:score", "topic": "scoring",
+             "input_variables": ["amount"], "output_variables": ["score", "band"], "timeout": "PT30S",
+             "retry": {"attempts": 5, "backoff": "PT5S", "multiplier": 1.5, "max_backoff": "PT1M"}},
+            {"kind": "user_task", "id": "review", "title": "Review <the> \"case\" & co", "assignee": "anna",
+             "candidate_groups": ["risk", "ops"], "requires_claim": True, "sla": "PT4H", "sla_calendar": "berlin",
+             "on_timeout": {"action": "complete", "values": {"ok": False, "note": "auto", "n": 0}},
+             "form": [{"name": "ok", "type": "boolean", "required": True, "default": False},
+                      {"name": "level", "type": "enum", "choices": ["low", "high"], "label": "Level"},
+                      {"name": "count", "type": "integer", "default": 0, "variable": "review_count"},
+                      {"name": "remark", "type": "text", "choices": []}],
+             "metadata": {"colour": "#ffcc00"}},
+            {"kind": "call_activity", "id": "child", "called_element": "other", "binding": "version", "version": 2,
+             "inputs": {"x": "amount * 2"}, "outputs": {}},
+            {"kind": "message_catch", "id": "wait", "message": "paid", "correlation_key": "order_id",
+             "outputs": []},
+            {"kind": "end", "id": "end"},
+        ],
+        "flows": [
+            {"id": "f1", "source": "start", "target": "score"},
+            {"id": "f2", "source": "score", "target": "review", "metadata": {"weight": 2}},
+            {"id": "f3", "source": "review", "target": "child"},
+            {"id": "f4", "source": "child", "target": "wait"},
+            {"id": "f5", "source": "wait", "target": "end"},
+        ],
+    }
+    return ProcessDefinition.model_validate(data)

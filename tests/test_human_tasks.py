@@ -393,7 +393,7 @@ def test_requires_claim_travels_through_yaml_bpmn_and_validation() -> None:
     assert "requires_claim: true" in to_yaml(definition)
     assert from_yaml(to_yaml(definition)) == definition
     xml = to_bpmn(definition)
-    assert '"requires_claim": true' in xml  # our extension fields (waooaw:fields) on the user task
+    assert 'requiresClaim="true"' in xml  # our typed extension fields (waooaw:properties) on the user task
     assert from_bpmn(xml).node("review").requires_claim is True  # type: ignore[attr-defined]
     assert not [p for p in validate(definition) if "requires_claim" in p.message]
     lonely = ProcessBuilder("lonely")

@@ -9,8 +9,9 @@ Vendor mapping (only where the meaning is clear):
   ``subscription correlationKey`` -> correlation key.
 Every vendor attribute or element that is not mapped is listed (as info) by :func:`unmapped`.
 
-Our own fields travel as one JSON object in ``<waooaw:fields>``: JSON keeps types (a form default of
-``0`` stays an int) and carries any field the model gains later without a format change.
+Our own fields travel as typed elements of our namespace (see typed.py). Exports before those carried them as one
+JSON object in ``<waooaw:fields>``; that form is still read. Where an element has both our fields and the standard
+or Camunda form of the same field (a user task's performers, its ``camunda:formData``), ours win.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from lxml import etree
 
+from engine.bpmn import typed
 from engine.bpmn.namespaces import BPMN, CAMUNDA_LIKE, VENDOR_PREFIX, WAOOAW, XSI, ZEEBE, b, q
 
 FIELDS = q(WAOOAW, "fields")
@@ -56,8 +58,17 @@ def extension_elements(el: etree._Element) -> list[etree._Element]:
 
 
 def own_fields(el: etree._Element) -> tuple[dict[str, Any] | None, etree._Element | None, str | None]:
-    """(our JSON fields, the element holding them, error) for a BPMN element."""
-    for child in extension_elements(el):
+    """(our fields, the element holding them, error) for a BPMN element: the typed elements (typed.py), or the
+    JSON object of an older export's ``<waooaw:fields>`` (which wins when both are there: the Designer's canvas
+    wrote it over an imported file's typed fields)."""
+    children = extension_elements(el)
+    if not any(child.tag == FIELDS for child in children):
+        holder = next((child for child in children if typed.is_typed(child)), None)
+        try:
+            return typed.read_fields(children), holder, None
+        except typed.TypedFieldsError as exc:
+            return None, exc.element if exc.element is not None else holder, str(exc)
+    for child in children:
         if child.tag == FIELDS:
             text = (child.text or "").strip() or "{}"
             try:

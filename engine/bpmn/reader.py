@@ -630,8 +630,11 @@ class Reader:
             data["compensation"] = self.compensation_of[ident]
         data["kind"] = kind
         data["metadata"] = meta
-        data = deep_merge(data, vendor.values)
         own, holder, err = own_fields(el)
+        if own is not None:  # ours: the standard/Camunda forms of the same fields (maybe stale) are not read over it
+            vendor.values = {k: v for k, v in vendor.values.items()
+                             if k not in ("assignee", "candidate_groups", "form")}
+        data = deep_merge(data, vendor.values)
         if err:
             self._own_error(el, holder, err)
         if own:

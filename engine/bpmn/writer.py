@@ -2,8 +2,9 @@
 
 Standard BPMN carries what it can (events and their definitions, gateways and default flows,
 conditions, messages, errors, sub-processes, compensation as boundary event + association + handler,
-lanes in a pool). Everything else the model holds goes into ``<waooaw:fields>`` JSON inside
-``bpmn:extensionElements`` (see extensions.py), so a file read back gives an equal definition.
+lanes in a pool, a user task's performers and potential owners). Everything else the model holds goes into typed
+elements of our namespace inside ``bpmn:extensionElements`` (see typed.py; a user task's form is also written as
+``camunda:formData``), so a file read back gives an equal definition.
 Positions come from the nodes' metadata when present, else from :mod:`engine.bpmn.layout`; the
 elements we placed ourselves are listed in ``<waooaw:layout>`` with a digest (see diagram.py).
 Element order follows the schema's sequences, which validators check.
@@ -11,7 +12,6 @@ Element order follows the schema's sequences, which validators check.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from importlib import metadata as pkg_metadata
@@ -19,16 +19,16 @@ from typing import Any
 
 from lxml import etree
 
-from engine.bpmn import diagram, labels, layout
+from engine.bpmn import diagram, labels, layout, typed
 from engine.bpmn.diagram import fmt
-from engine.bpmn.extensions import FIELDS, LAYOUT
+from engine.bpmn.extensions import LAYOUT
 from engine.bpmn.ids import to_ascii_ids
 from engine.bpmn.mapping import size_of, tag_of
 from engine.bpmn.namespaces import BPMNDI, CAMUNDA, DC, DI, NSMAP, TARGET_NAMESPACE, XSI, b, q
 from engine.model.definition import ProcessDefinition
-from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubProcess
+from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubProcess, UserTask
 
-# Node fields standard BPMN carries; the rest of a node goes to JSON.
+# Node fields standard BPMN carries; the rest of a node goes to our typed extension elements.
 STANDARD_FIELDS = {"id", "kind", "name", "documentation", "message", "error_code", "attached_to", "interrupting",
                    "signal", "escalation_code", "triggered_by_event",
                    "default", "nodes", "flows", "compensation", "activity", "link", "script", "script_format",
@@ -146,7 +146,8 @@ class Writer:
         if d.description:
             etree.SubElement(process, b("documentation")).text = d.description
         ext = etree.SubElement(process, b("extensionElements"))
-        etree.SubElement(ext, FIELDS).text = _json(self._process_fields())
+        typed.write_fields(ext, self._process_fields())
+        typed.marker(ext)  # the process's fields are ours even when none is set
         layout_el = etree.SubElement(ext, LAYOUT)
         if lanes:
             lane_set = etree.SubElement(process, b("laneSet"), id=self.ids.new(f"{d.id}_lanes"))
@@ -347,14 +348,17 @@ class Writer:
         if node.documentation:
             etree.SubElement(el, b("documentation")).text = node.documentation
         extra = _node_fields(node)
-        if extra:
+        kind = node.kind  # type: ignore[attr-defined]
+        if extra or kind == "user_task":
             ext = etree.SubElement(el, b("extensionElements"))
-            etree.SubElement(ext, FIELDS).text = _json(extra)
+            typed.write_fields(ext, extra)
+            if kind == "user_task":  # ours even when empty: the standard/Camunda forms below are not read over it
+                typed.marker(ext)
+                _camunda_form(ext, node)  # type: ignore[arg-type]
         for flow_id in incoming:
             etree.SubElement(el, b("incoming")).text = flow_id
         for flow_id in outgoing:
             etree.SubElement(el, b("outgoing")).text = flow_id
-        kind = node.kind  # type: ignore[attr-defined]
         if isinstance(node, BoundaryEvent):
             el.set("attachedToRef", node.attached_to)
             if not node.interrupting:
@@ -373,6 +377,8 @@ class Writer:
                 el.set(q(CAMUNDA, "assignee"), node.assignee)  # type: ignore[attr-defined]
             if node.candidate_groups:  # type: ignore[attr-defined]
                 el.set(q(CAMUNDA, "candidateGroups"), ",".join(node.candidate_groups))  # type: ignore[attr-defined]
+        if isinstance(node, UserTask):
+            _performers(el, node)
         if isinstance(node, Activity):
             self._loop_characteristics(el, node)
         if kind == "script_task":
@@ -394,7 +400,7 @@ class Writer:
     def _loop_characteristics(self, el: etree._Element, node: Activity) -> None:
         """``multiInstanceLoopCharacteristics`` / ``standardLoopCharacteristics`` (BPMN 2.0 §10.2.8), in the
         schema's order; the input and output collections (expressions BPMN has no attribute for) stay in our
-        JSON fields (see ``_node_fields``)."""
+        typed extension fields (see ``_node_fields``)."""
         mi, loop = node.multi_instance, node.loop
         if mi is not None:
             chars = etree.SubElement(el, b("multiInstanceLoopCharacteristics"))
@@ -480,8 +486,7 @@ class Writer:
             etree.SubElement(el, b("documentation")).text = doc
         extra = _flow_fields(flow)
         if extra:
-            ext = etree.SubElement(el, b("extensionElements"))
-            etree.SubElement(ext, FIELDS).text = _json(extra)
+            typed.write_fields(etree.SubElement(el, b("extensionElements")), extra)
         text = flow.condition if flow.condition is not None else flow.metadata.get("condition_text")
         if isinstance(text, str) and text:
             cond = etree.SubElement(el, b("conditionExpression"))
@@ -510,8 +515,7 @@ class Writer:
             handler = str(activity.compensation)
             task = etree.SubElement(parent, b("serviceTask"), id=handler_id, name=labels.words(handler),
                                     isForCompensation="true")
-            ext = etree.SubElement(task, b("extensionElements"))
-            etree.SubElement(ext, FIELDS).text = _json({"handler": handler})
+            typed.write_fields(etree.SubElement(task, b("extensionElements")), {"handler": handler})
         box = self.boxes.get(activity.id)
         if box is not None:
             x, y, w, h = box
@@ -597,12 +601,48 @@ def _points(value: Any) -> bool:
 
 
 def _loses_space(text: str | None) -> bool:
-    """Documentation is read back stripped (files indent it); text with outer white space goes to JSON too."""
+    """Documentation is read back stripped (files indent it); text with outer white space goes to our fields too."""
     return bool(text) and text != text.strip()
 
 
-def _json(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=False, separators=(", ", ": "))
+# Camunda 7's form field types for ours (Camunda Modeler offers these; others are custom types there)
+_CAMUNDA_FORM_TYPE = {"string": "string", "text": "string", "integer": "long", "number": "double",
+                      "boolean": "boolean", "date": "date", "datetime": "date", "enum": "enum"}
+
+
+def _camunda_form(ext: etree._Element, task: UserTask) -> None:
+    """The form as ``camunda:formData`` (Camunda Modeler's properties panel and Camunda 7's Tasklist read it):
+    ``formField id type label defaultValue``, ``validation/constraint name="required"``, an enum's ``value``s.
+    Our typed ``<waooaw:formField>`` keeps what Camunda's form cannot (a text or decimal type, typed defaults,
+    the variable set); on import ours wins."""
+    if not task.form:
+        return
+    data = etree.SubElement(ext, q(CAMUNDA, "formData"))
+    for item in task.form:
+        field_el = etree.SubElement(data, q(CAMUNDA, "formField"), id=item.name)
+        if item.label:
+            field_el.set("label", item.label)
+        field_el.set("type", _CAMUNDA_FORM_TYPE.get(item.type, "string"))
+        if item.default is not None and not isinstance(item.default, dict | list):
+            field_el.set("defaultValue", str(item.default).lower() if isinstance(item.default, bool)
+                         else str(item.default))
+        if item.required:
+            validation = etree.SubElement(field_el, q(CAMUNDA, "validation"))
+            etree.SubElement(validation, q(CAMUNDA, "constraint"), name="required")
+        if item.type == "enum":
+            for choice in item.choices or []:
+                etree.SubElement(field_el, q(CAMUNDA, "value"), id=choice, name=choice)
+
+
+def _performers(el: etree._Element, task: UserTask) -> None:
+    """Who does the task in standard BPMN (§10.3.2 resource assignment), as Camunda reads it: the assignee as a
+    ``humanPerformer``, each candidate group as a ``potentialOwner`` with ``group(name)``."""
+    people = [("humanPerformer", task.assignee)] if task.assignee else []
+    people += [("potentialOwner", f"group({group})") for group in task.candidate_groups]
+    for role, text in people:
+        res = etree.SubElement(el, b(role))
+        expr = etree.SubElement(etree.SubElement(res, b("resourceAssignmentExpression")), b("formalExpression"))
+        expr.text = text
 
 
 def _node_fields(node: Node) -> dict[str, Any]:
