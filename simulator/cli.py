@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +38,29 @@ def resolve_design(design: str) -> tuple[ProcessDefinition, Path | None]:
                                               f"{', '.join(designs.names())})")) from None
 
 
+def same_set(path: Path | None) -> Callable[[str], ProcessDefinition | None]:
+    """The loader of the designs beside ``path`` (a design file's folder; None: ``designs/``), by name:
+    ``<name>.yaml``, ``.yml``, ``.json`` or ``.bpmn``; None when there is none (a call activity's design the
+    set does not have). A file there that does not load is an error (DefinitionError), not a silent fallback."""
+    from engine.model import load
+
+    if path is None:
+        import designs
+
+        folder = Path(designs.__file__).parent
+    else:
+        folder = path.parent
+
+    def find(name: str) -> ProcessDefinition | None:
+        for suffix in (".yaml", ".yml", ".json", ".bpmn"):
+            candidate = folder / f"{name}{suffix}"
+            if candidate.name == Path(name).name + suffix and candidate.exists():  # a plain name, no path
+                return load(candidate)
+        return None
+
+    return find
+
+
 def default_scenario(design: str, path: Path | None) -> Path:
     candidates = []
     if path is not None:
@@ -65,13 +89,15 @@ def simulate_command(
 ) -> None:
     """Simulate a design with a scenario and print KPIs with 95% confidence intervals."""
     from simulator import load_scenario, simulate
+    from simulator.run import called_designs
 
     # A design or scenario that does not load (DefinitionError; ScenarioError is one) is reported by the CLI's
     # top-level handler (engine.cli): one line per problem, exit code 1.
     definition, path = resolve_design(design)
     scenario_path = scenario or default_scenario(design, path)
     sc = load_scenario(scenario_path)
-    results = simulate(definition, sc, replications=replications, seed=seed, progress=progress)
+    called = called_designs(definition, same_set(path))  # call activities run the designs beside it
+    results = simulate(definition, sc, replications=replications, seed=seed, progress=progress, called=called)
     for warning in results.warnings:
         typer.echo(f"warning: {warning}", err=True)
     n = len(results.runs)

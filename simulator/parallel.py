@@ -150,7 +150,7 @@ def run_replications(compiled: Compiled, n: int, seed: int, workers: int | None,
         with lock:
             return None if errors else next(queue, None)
 
-    blob = pickle.dumps((compiled.definition, compiled.scenario, compiled.calendars, seed),
+    blob = pickle.dumps((compiled.definition, compiled.scenario, compiled.calendars, seed, compiled.called),
                         protocol=pickle.HIGHEST_PROTOCOL)
 
     def drive() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.model.definition import ProcessDefinition
@@ -31,16 +31,19 @@ def load_calendars(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def compile_scenario(definition: ProcessDefinition, scenario: Scenario,
-                     calendars: dict[str, Any] | None = None) -> tuple[Compiled, list[str]]:
+                     calendars: dict[str, Any] | None = None,
+                     called: Mapping[str, ProcessDefinition] | None = None) -> tuple[Compiled, list[str]]:
     """Check the scenario against the design (ScenarioError on errors) and prepare it for runs."""
-    warnings = [str(p) for p in scenario.validate_for(definition)]
+    warnings = [str(p) for p in scenario.validate_for(definition, called)]
     cals = dict(calendars) if calendars is not None else load_calendars(scenario.calendars)
-    return Compiled(definition, scenario, cals), warnings
+    compiled = Compiled(definition, scenario, cals, called)
+    return compiled, warnings + compiled.warnings
 
 
 def simulate(definition: ProcessDefinition, scenario: Scenario, *, replications: int | None = None,
              seed: int | None = None, progress: Progress = False,
-             calendars: dict[str, Any] | None = None, workers: int | None = None) -> Results:
+             calendars: dict[str, Any] | None = None, workers: int | None = None,
+             called: Mapping[str, ProcessDefinition] | None = None) -> Results:
     """Run ``replications`` independent replications (default: the scenario's) of ``definition``.
 
     The same seed gives identical results, whatever ``workers`` is. ``workers``: processes sharing the
@@ -48,6 +51,9 @@ def simulate(definition: ProcessDefinition, scenario: Scenario, *, replications:
     when the remaining replications would take longer than their start-up (see simulator.parallel).
     ``progress``: True for a bar where someone sees it (a widget in Jupyter, tqdm in a terminal, nothing in
     a log or pipe: ``simulator.progress``), or a callable receiving the fraction done (the app draws its own bar).
+    ``called``: the designs its call activities call, by name (the same design set; ``called_designs`` finds
+    them): each runs inline as part of the case (``simulator.shell``). A call activity whose design is not
+    given is work of its task duration, with a warning in ``Results.warnings``.
     """
     changes: dict[str, Any] = {}
     if replications is not None:
@@ -58,7 +64,7 @@ def simulate(definition: ProcessDefinition, scenario: Scenario, *, replications:
         lines, source = scenario._lines, scenario._source
         scenario = scenario.replace(**changes)
         scenario._lines, scenario._source = lines, source
-    compiled, warnings = compile_scenario(definition, scenario, calendars)
+    compiled, warnings = compile_scenario(definition, scenario, calendars, called)
     n = scenario.replications
     started = time.perf_counter()
     bar: Any = None
@@ -85,3 +91,25 @@ def simulate(definition: ProcessDefinition, scenario: Scenario, *, replications:
         bar.update(n * 100 - bar.n)
         bar.close()
     return Results(compiled, runs, warnings, time.perf_counter() - started)
+
+
+def called_designs(definition: ProcessDefinition, load: Callable[[str], ProcessDefinition | None]
+                   ) -> dict[str, ProcessDefinition]:
+    """The designs ``definition``'s call activities call, and theirs in turn, by name: ``load(name)`` gives the
+    design of that name in the same set, or None when the set has none (that call activity then is work of its
+    duration). A design that calls itself is loaded once."""
+    found: dict[str, ProcessDefinition] = {}
+    missing: set[str] = set()
+    todo = [definition]
+    while todo:
+        for node in todo.pop().all_nodes():
+            name = getattr(node, "called_element", None)
+            if node.kind != "call_activity" or not name or name in found or name in missing:
+                continue
+            design = definition if name == definition.id else load(name)
+            if design is None:
+                missing.add(name)
+            else:
+                found[name] = design
+                todo.append(design)
+    return found

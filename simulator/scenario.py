@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -309,14 +310,17 @@ class Scenario(Model):
 
     # --- checking against a design -------------------------------------------------------------
 
-    def check(self, definition: ProcessDefinition) -> list[Problem]:
+    def check(self, definition: ProcessDefinition,
+              called: Mapping[str, ProcessDefinition] | None = None) -> list[Problem]:
         """Problems of this scenario for ``definition``: errors make a run meaningless, warnings are
-        assumptions the run makes (an unassigned user task gets unlimited people)."""
-        return _check(self, definition)
+        assumptions the run makes (an unassigned user task gets unlimited people). ``called``: the designs its
+        call activities run (by name); ``tasks`` and ``branches`` may name their activities and gateways too."""
+        return _check(self, definition, called or {})
 
-    def validate_for(self, definition: ProcessDefinition) -> list[Problem]:
+    def validate_for(self, definition: ProcessDefinition,
+                     called: Mapping[str, ProcessDefinition] | None = None) -> list[Problem]:
         """Raise ScenarioError on errors; return the warnings."""
-        problems = self.check(definition)
+        problems = self.check(definition, called)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             raise ScenarioError(errors, self._source)
@@ -441,9 +445,12 @@ def _known_fields(parent: Path_) -> list[str]:
 # --- checks against a definition --------------------------------------------------------------
 
 
-def _check(s: Scenario, d: ProcessDefinition) -> list[Problem]:
+def _check(s: Scenario, d: ProcessDefinition, called: Mapping[str, ProcessDefinition]) -> list[Problem]:
     problems: list[Problem] = []
-    nodes = d.index.nodes
+    owner: dict[str, ProcessDefinition] = {}  # node id -> its design (the design's own ids first)
+    for design in [*called.values(), d]:
+        owner.update(dict.fromkeys(design.index.nodes, design))
+    nodes = {nid: design.index.nodes[nid] for nid, design in owner.items()}
 
     def add(path: Path_, message: str, severity: str = "error") -> None:
         problems.append(Problem(_where(path), message, line=_line(s._lines, path), severity=severity))
@@ -476,8 +483,8 @@ def _check(s: Scenario, d: ProcessDefinition) -> list[Problem]:
             add(("branches", gw_id), f"{gw_id!r} is not an exclusive or inclusive gateway of {d.id!r}"
                                      f"{hint(gw_id, gateways)}")
             continue
-        outgoing = [f.id for f in d.outgoing(gw_id)]
-        targets = {f.target: f.id for f in d.outgoing(gw_id)}
+        outgoing = [f.id for f in owner[gw_id].outgoing(gw_id)]
+        targets = {f.target: f.id for f in owner[gw_id].outgoing(gw_id)}
         for flow_id in probs:
             if flow_id not in outgoing and flow_id not in targets:
                 add(("branches", gw_id, flow_id), f"{flow_id!r} is not an outgoing flow of {gw_id!r} "
@@ -522,13 +529,13 @@ def _check(s: Scenario, d: ProcessDefinition) -> list[Problem]:
         if node.kind in ("signal_catch", "boundary_signal"):
             signal = node.signal  # type: ignore[attr-defined]
             thrown = any(getattr(n, "signal", None) == signal and n.kind in ("signal_throw", "signal_end")  # type: ignore[attr-defined]
-                         for n in d.all_nodes())
+                         for n in nodes.values())
             if signal not in s.messages and not thrown:
                 add(("messages",), f"signal {signal!r} (awaited at {node.id!r}) is never broadcast by the design and "
                                    f"has no messages entry: it never arrives", "warning")
         if node.kind in ("message_catch", "boundary_message"):
             message = node.message  # type: ignore[attr-defined]
-            thrown = any(getattr(n, "message", None) == message for n in d.all_nodes() if n.kind == "message_throw")
+            thrown = any(getattr(n, "message", None) == message for n in nodes.values() if n.kind == "message_throw")
             if message not in s.messages and not thrown:
                 add(("messages",), f"message {message!r} (awaited at {node.id!r}) has no messages entry: "
                                    f"it never arrives", "warning")

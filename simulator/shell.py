@@ -7,6 +7,15 @@ the outcomes back as events. Gateway rules, timers, boundaries, retries and comp
 core's; the shell only answers "how long" and "which way" (branch probabilities, through the core's
 ``choose`` hook).
 
+A call activity whose called design is known (``simulate(..., called=...)``: the designs of the same set, by
+name) runs that design inline, as part of the case (BPMN 2.0 §10.3.4, as the engine runs it): a child case
+started with the input mapping's values, whose tasks queue at the same pools and whose timers run on the same
+clock; its end answers the call activity as the engine's does (completed: its variables through the output
+mapping; an error end nothing caught: that error; an escalation nothing caught: thrown at the call activity),
+and interrupting the call activity cancels the child. A child is not a case of its own: its rows carry the
+calling case's id. A call activity whose design is not known is work of ``tasks.<id>.duration`` (a warning
+says so).
+
 The per-event path is kept lean: SimPy events with callbacks (no generator per case), samples drawn
 in batches, log rows appended as tuples, DataFrames built once at the end.
 """
@@ -15,7 +24,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,11 +78,16 @@ SIGNAL = object()
 
 
 class _Case:
-    __slots__ = ("arrived", "id", "state", "subs", "timers", "work")
+    __slots__ = ("arrived", "caller", "children", "id", "log", "state", "step", "subs", "timers", "work")
 
-    def __init__(self, case_id: int, arrived: float) -> None:
+    def __init__(self, case_id: int, arrived: float, step: Callable[..., list[fx.Effect]],
+                 log: int | None = None) -> None:
         self.id = case_id
+        self.log = case_id if log is None else log  # the case id its rows carry (a child: its calling case's)
         self.arrived = arrived
+        self.step = step  # its definition's Semantics.step
+        self.caller: tuple[_Case, str, str] | None = None  # a child: (calling case, call activity token, work id)
+        self.children: dict[str, _Case] | None = None  # call activity token -> its running child
         self.state: InstanceState | None = None
         self.work: dict[str, Work] = {}  # token id -> its open work
         self.timers: dict[str, tuple[str, str, float]] = {}  # live timer id -> (purpose, node, armed at)
@@ -83,14 +97,24 @@ class _Case:
 class Compiled:
     """What does not change between replications: the scenario read against the design."""
 
-    def __init__(self, definition: ProcessDefinition, scenario: Scenario, calendars: dict[str, Any]) -> None:
+    def __init__(self, definition: ProcessDefinition, scenario: Scenario, calendars: dict[str, Any],
+                 called: Mapping[str, ProcessDefinition] | None = None) -> None:
         self.definition = definition
         self.scenario = scenario
         self.calendars = calendars
-        nodes = definition.index.nodes
+        self.called = dict(called or {})  # the designs call activities may run inline, by name
+        self.kinds = {nid: n.kind for nid, n in definition.index.nodes.items()}  # the design's own (end shares)
+        owner: dict[str, ProcessDefinition] = {}  # node id -> its design (the design's own ids first)
+        for d in [*self.called.values(), definition]:
+            owner.update(dict.fromkeys(d.index.nodes, d))
+        nodes = {nid: d.index.nodes[nid] for nid, d in owner.items()}
         self.nodes = nodes
         self.names = {nid: (n.name or getattr(n, "title", None) or nid) for nid, n in nodes.items()}
-        self.kinds = {nid: n.kind for nid, n in nodes.items()}
+        self.warnings = [
+            f"call activity {n.id!r} calls {n.called_element!r}, which is not among the designs given to the "  # type: ignore[attr-defined]
+            f"simulation: it is work of tasks.{n.id}.duration (or no time), not the called process"
+            for d in [definition, *self.called.values()] for n in d.all_nodes()
+            if n.kind == "call_activity" and n.called_element not in self.called]  # type: ignore[attr-defined]
         # Which pool does each activity's work, by name (None: unlimited, no queue).
         self.pool_of: dict[str, str | None] = {}
         for nid, node in nodes.items():
@@ -101,12 +125,12 @@ class Compiled:
                 self.pool_of[nid] = f"agent:{agent}" if agent in scenario.agents and \
                     scenario.agents[agent].capacity is not None else None
         self.agent_of = {nid: getattr(n, "agent", None) or getattr(n, "topic", None) for nid, n in nodes.items()}
-        flows = {f.id: f for f in definition.all_flows()}
+        flows = {f.id: f for d in owner.values() for f in d.all_flows()}
         # Branch probabilities by gateway: (flows, cumulative or independent probabilities, default flow).
         self.branches: dict[str, tuple[str, list[SequenceFlow], list[float], SequenceFlow | None]] = {}
         for gw_id, probs in scenario.branches.items():
             node = nodes[gw_id]
-            by_target = {f.target: f for f in definition.outgoing(gw_id)}
+            by_target = {f.target: f for f in owner[gw_id].outgoing(gw_id)}
             chosen = [flows.get(k) or by_target[k] for k in probs]
             default_id = getattr(node, "default", None)
             default = flows.get(default_id) if default_id else None
@@ -148,6 +172,11 @@ class Run:
         self.data = RunData(replication, seed, self.t0, self.end, self.warmup, horizon=self.horizon)
         self.sem = Semantics(compiled.definition, calendars=compiled.calendars,
                              choose=self._choose if compiled.branches else None)
+        self._called = {name: Semantics(d, calendars=compiled.calendars,
+                                        choose=self._choose if compiled.branches else None)
+                        for name, d in compiled.called.items()}
+        self.children: dict[int, _Case] = {}  # running children of call activities, by their own (negative) id
+        self._n_children = 0
         self.cases: dict[int, _Case] = {}
         self.n_cases = 0
         self._dt_t = -1.0
@@ -181,7 +210,7 @@ class Run:
             fx.CancelTimer: self._cancel_timer, fx.CancelWork: self._cancel_work, fx.SlaBreached: self._sla_breached,
             fx.Subscribe: self._subscribe, fx.Unsubscribe: lambda case, e: self._unsubscribe(case, e.subscription_id),
             fx.SendMessage: self._send_message, fx.Incident: self._incident,
-            fx.BroadcastSignal: lambda case, e: self._broadcast(e)}
+            fx.BroadcastSignal: lambda case, e: self._broadcast(e), fx.Escalated: self._escalated}
         # waiting signal catches: signal name -> (case id, subscription id) -> case (a signal has no key)
         self._subs_by_signal: dict[str, dict[tuple[int, str], _Case]] = {}
         # waiting catches: message name -> key as stored (messages.key_text) -> (case id, subscription id) -> case
@@ -323,7 +352,7 @@ class Run:
     def _new_case(self, variables: dict[str, Any] | None, start_node: str | None) -> None:
         now = self.env._now
         self.n_cases = n = self.n_cases + 1
-        case = _Case(n, now)
+        case = _Case(n, now, self._sem_step)
         self.cases[n] = case
         self.events += 1
         if now != self._dt_t:
@@ -336,7 +365,7 @@ class Run:
         state = case.state
         assert state is not None
         self.events += 1
-        self._apply(case, self.sem.step(state, event, self._dt_now()))
+        self._apply(case, case.step(state, event, self._dt_now()))
 
     def _apply(self, case: _Case, effects: list[fx.Effect]) -> None:
         entered = self.data.entered
@@ -358,11 +387,14 @@ class Run:
         case.timers.pop(e.timer_id, None)
 
     def _incident(self, case: _Case, e: fx.Incident) -> None:
-        self.data.incidents.append((case.id, e.node_id, self.env._now, e.error))
+        self.data.incidents.append((case.log, e.node_id, self.env._now, e.error))
 
     # --- work ------------------------------------------------------------------------------------
 
     def _start_work(self, case: _Case, e: fx.StartWork) -> None:
+        if e.kind == "call_activity" and e.handler in self._called:
+            self._call(case, e)
+            return
         work = Work(case, e.token_id, e.node_id, e.kind, e.work_id, e.attempt, self.env._now)
         case.work[e.token_id] = work
         pool = self._pool_by_node.get(e.node_id) if e.kind != "compensation" else None
@@ -417,14 +449,14 @@ class Run:
         pool = work.pool
         pool.release(work)
         self._log_row((
-            case.id, node_id, work.kind, work.person, pool.name, work.enabled, work.start, work.end,
+            case.log, node_id, work.kind, work.person, pool.name, work.enabled, work.start, work.end,
             work.outcome, work.attempt, work.breached))
         self.events += 1
         now = self.env._now
         if now != self._dt_t:
             self._dt_t = now
             self._dt = datetime.fromtimestamp(self._t0_ts + now, self._tz)
-        self._apply(case, self._sem_step(case.state, event_out, self._dt))  # type: ignore[arg-type]
+        self._apply(case, case.step(case.state, event_out, self._dt))
 
     def _outcome(self, work: Work) -> ev.Event:
         """Sample how the work ended: a technical failure, a business error, or done with outputs."""
@@ -445,7 +477,7 @@ class Run:
         pool = pool or work.pool
         started = work.start >= 0
         self.data.work_rows.append((
-            work.case.id, work.node_id, work.kind, work.person if started else None, pool.name if pool else None,
+            work.case.log, work.node_id, work.kind, work.person if started else None, pool.name if pool else None,
             work.enabled, work.start if started else math.nan, work.end if started else self.env._now,
             work.outcome, work.attempt, work.breached))
 
@@ -464,6 +496,9 @@ class Run:
         self._log_work(work, pool)
 
     def _cancel_work(self, case: _Case, e: fx.CancelWork) -> None:
+        if case.children and e.token_id in case.children:
+            self._cancel_child(case, e)
+            return
         work = case.work.get(e.token_id)
         if work is not None and work.work_id == e.work_id:
             del case.work[e.token_id]
@@ -471,7 +506,7 @@ class Run:
 
     def _sla_breached(self, case: _Case, e: fx.SlaBreached) -> None:
         work = case.work.get(e.token_id)
-        self.data.breaches.append((case.id, e.node_id, self.env._now))
+        self.data.breaches.append((case.log, e.node_id, self.env._now))
         if work is None or work.work_id != e.work_id:
             return
         work.breached = True
@@ -486,6 +521,72 @@ class Run:
             pool = work.pool
             if pool is not None and pool is not target and pool.withdraw(work):
                 target.request(work)  # queued work moves; work in progress stays with its person
+
+    # --- call activities: the called design inline --------------------------------------------------
+
+    def _call(self, case: _Case, e: fx.StartWork) -> None:
+        """Start the called design as a child of ``case`` (as ``Engine._call_activity`` does, in the same
+        step), with the input mapping's values as its variables."""
+        self._n_children = n = self._n_children + 1
+        sem = self._called[e.handler]  # type: ignore[index]
+        child = _Case(-n, self.env._now, sem.step, log=case.log)
+        child.caller = (case, e.token_id, e.work_id)
+        if case.children is None:
+            case.children = {}
+        case.children[e.token_id] = child
+        self.children[child.id] = child
+        self.events += 1
+        child.state, effects = sem.start(dict(e.inputs), self._dt_now())
+        self._apply(child, effects)
+
+    def _call_row(self, child: _Case, node_id: str, outcome: str) -> None:
+        """The call activity's row: from its child's start to its end (no person, no pool)."""
+        self.data.work_rows.append((child.log, node_id, "call_activity", None, None, child.arrived, child.arrived,
+                                    self.env._now, outcome, 1, False))
+
+    def _child_ended(self, child: _Case, e: fx.InstanceEnded) -> None:
+        """A child ended: its call activity hears how, at the same instant after this step (the engine's
+        ``call`` job runs after the child's step commits), unless the caller already cancelled it."""
+        self.children.pop(child.id, None)
+        parent, token_id, _work_id = child.caller  # type: ignore[misc]
+        if parent.children is None or parent.children.get(token_id) is not child:
+            return  # the caller cancelled it
+        del parent.children[token_id]
+        node_id = parent.state.tokens[token_id].node if parent.state and token_id in parent.state.tokens else ""
+        answer: ev.Event
+        if e.status == "completed":
+            answer = ev.WorkDone(token_id, dict(child.state.variables) if child.state else {})
+        elif e.status == "failed" and e.error_code:
+            answer = ev.WorkFailed(token_id, e.error or "", e.error_code, business=True)
+        else:
+            answer = ev.WorkFailed(token_id, f"called process ended {e.status}" + (f": {e.error}" if e.error else ""),
+                                   "call_" + e.status)
+        self._call_row(child, node_id, "completed" if e.status == "completed" else "failed")
+        self._at(0.0, self._answer, (parent, answer))
+
+    def _answer(self, event: Any) -> None:
+        parent, answer = event._value
+        if parent.state is not None and not parent.state.finished:
+            self._send(parent, answer)
+
+    def _cancel_child(self, case: _Case, e: fx.CancelWork) -> None:
+        """The call activity was interrupted (or its case ended): its child is cancelled with it."""
+        child = case.children[e.token_id]  # type: ignore[index]
+        if child.caller is None or child.caller[2] != e.work_id:
+            return
+        del case.children[e.token_id]  # type: ignore[union-attr]
+        self._call_row(child, e.node_id, "cancelled")
+        if child.state is not None and not child.state.finished:
+            self._send(child, ev.Cancel(f"its caller, case {case.log}, cancelled it"))
+
+    def _escalated(self, case: _Case, e: fx.Escalated) -> None:
+        """An escalation a child did not catch is thrown at its call activity (after this step, as the engine's
+        ``call`` job); a case's own uncaught escalation changes nothing."""
+        if case.caller is None:
+            return
+        parent, token_id, _work_id = case.caller
+        if parent.children is not None and parent.children.get(token_id) is case:
+            self._at(0.0, self._answer, (parent, ev.WorkEscalated(token_id, e.code)))
 
     # --- timers and messages ----------------------------------------------------------------------
 
@@ -502,7 +603,7 @@ class Run:
             return
         purpose, _node, at = armed
         if purpose in ("catch", "race"):
-            self.data.wait_rows.append((case.id, timer_id.split(".")[1], "timer", at, self.env._now))
+            self.data.wait_rows.append((case.log, timer_id.split(".")[1], "timer", at, self.env._now))
         self._send(case, ev.TimerFired(timer_id))
 
     def _subscribe(self, case: _Case, e: fx.Subscribe) -> None:
@@ -513,7 +614,7 @@ class Run:
         else:
             case.subs[e.subscription_id] = (e.message, e.node_id, now, e.correlation)
         if self._buffer.messages and e.kind == "message":  # a message thrown before the catch opened (rule 3)
-            payload = self._buffer.take(e.message, e.correlation, self._dt_now(), receiver=case.id)
+            payload = self._buffer.take(e.message, e.correlation, self._dt_now(), receiver=case.log)
             if payload is not None:  # taken: no other message can reach this catch any more
                 self._at(0.0, self._on_message, (case, e.subscription_id, payload))
                 return
@@ -551,10 +652,10 @@ class Run:
             return
         self._unsubscribe(case, sub_id)
         if sub[3] is SIGNAL:
-            self.data.wait_rows.append((case.id, sub[1], "signal", sub[2], self.env._now))
+            self.data.wait_rows.append((case.log, sub[1], "signal", sub[2], self.env._now))
             self._send(case, ev.SignalReceived(sub_id, payload))
             return
-        self.data.wait_rows.append((case.id, sub[1], "message", sub[2], self.env._now))
+        self.data.wait_rows.append((case.log, sub[1], "message", sub[2], self.env._now))
         self._send(case, ev.MessageReceived(sub_id, payload))
 
     def _send_message(self, sender: _Case, e: fx.SendMessage) -> None:
@@ -579,14 +680,14 @@ class Run:
             self._unindex(e.message, case.subs[sub_id][3], case.id, sub_id)  # taken: another message now finds it gone
             self._at(0.0, self._on_message, (case, sub_id, dict(e.payload)))
         elif decision == "ambiguous":
-            names = ", ".join(f"case {case.id} at {case.subs[sub_id][1]!r}" for sub_id, case in receivers)
-            self._buffer.add(e.message, e.correlation, e.payload, self._dt_now(), f"case {sender.id}:{e.node_id}",
+            names = ", ".join(f"case {case.log} at {case.subs[sub_id][1]!r}" for sub_id, case in receivers)
+            self._buffer.add(e.message, e.correlation, e.payload, self._dt_now(), f"case {sender.log}:{e.node_id}",
                              status="ambiguous", error=f"matches {len(receivers)} waiting catches: {names}")
         elif e.message in self._message_starts:  # nobody waits: a message start event starts a case
             start = self._message_starts[e.message]
             self._new_case(message_variables(self.sem.definition.node(start), dict(e.payload)), start)
         else:
-            self._buffer.add(e.message, e.correlation, e.payload, self._dt_now(), f"case {sender.id}:{e.node_id}")
+            self._buffer.add(e.message, e.correlation, e.payload, self._dt_now(), f"case {sender.log}:{e.node_id}")
 
     def _broadcast(self, e: fx.BroadcastSignal) -> None:
         """A design's own signal throw, by the engine's rule (engine.runtime.signals): every case waiting for it
@@ -625,23 +726,27 @@ class Run:
 
     def _ended(self, case: _Case, e: fx.InstanceEnded, last: str | None) -> None:
         """``last``: the node entered last in this step (the end event reached, for completed cases)."""
-        self._case_row((case.id, case.arrived, self.env._now, e.status, last))
         if case.subs:
             for sub_id in list(case.subs):
                 self._unsubscribe(case, sub_id)
         case.timers.clear()
+        if case.caller is not None:
+            self._child_ended(case, e)
+            return
+        self._case_row((case.id, case.arrived, self.env._now, e.status, last))
         del self.cases[case.id]
 
     def _close(self) -> None:
         end = self.end
         open_work: list[Work] = []
-        for case in self.cases.values():
-            self.data.case_rows.append((case.id, case.arrived, math.nan, "running", None))
+        for case in [*self.cases.values(), *self.children.values()]:
+            if case.caller is None:
+                self.data.case_rows.append((case.id, case.arrived, math.nan, "running", None))
             for work in case.work.values():
                 open_work.append(work)
                 outcome = "open" if 0 <= work.start <= end else "queued"
                 self.data.work_rows.append((
-                    case.id, work.node_id, work.kind, work.person if work.start >= 0 else None,
+                    case.log, work.node_id, work.kind, work.person if work.start >= 0 else None,
                     work.pool.name if work.pool else None, work.enabled, work.start if work.start >= 0 else math.nan,
                     math.nan, outcome, work.attempt, work.breached))
         span = self.horizon - self.warmup  # the KPI window: rates are measured while cases arrive

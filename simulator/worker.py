@@ -17,8 +17,8 @@ def _serve() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # anything printed by the model must not corrupt the frames
     try:
-        definition, scenario, calendars, seed = receive(stdin)
-        compiled = Compiled(definition, scenario, calendars)
+        definition, scenario, calendars, seed, called = receive(stdin)
+        compiled = Compiled(definition, scenario, calendars, called)
     except EOFError:
         return
     except Exception:  # e.g. a design that does not unpickle here: the caller runs it instead

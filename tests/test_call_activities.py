@@ -9,6 +9,7 @@ at the call activity (its error boundary events catch it), and cancelling the ca
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from semantics_harness import Harness
@@ -149,8 +150,10 @@ def test_the_simulator_takes_the_call_activity_as_work_of_its_duration() -> None
     s = scenario(start=T0.isoformat(), horizon="PT1M", drain="P2D", replications=1, seed=1,
                  arrivals={"timestamps": [T0.isoformat()]}, variables={"total": 5},
                  tasks={"approve": {"duration": 3600}})
-    (row,) = simulate(purchase(), s).cases(0).to_dict("records")
+    results = simulate(purchase(), s)  # 'approval' not given: the call activity is work of its duration
+    (row,) = results.cases(0).to_dict("records")
     assert timedelta(hours=row["cycle_time_h"]) == timedelta(hours=1)
+    assert any("'approve' calls 'approval'" in w for w in results.warnings)
 
 
 def test_bpmn_round_trip_and_camunda_and_zeebe_call_activities() -> None:
@@ -269,3 +272,13 @@ def test_the_engine_cancels_the_child_when_an_interrupting_boundary_catches_its_
         t["node_id"] for t in engine.tasks() if t["status"] == "open"]
     assert "given_up" in set(view.activities["node_id"]) and "done" not in set(view.activities["node_id"])
     assert view.variables["escalation_code"] == "GIVE_UP"
+
+
+def test_the_simulator_finds_the_called_designs_beside_the_design(tmp_path: Path) -> None:
+    from simulator.cli import same_set
+    from simulator.run import called_designs
+
+    (tmp_path / "approval.yaml").write_text(approval().to_yaml(), encoding="utf-8")
+    (tmp_path / "purchase.yaml").write_text(purchase().to_yaml(), encoding="utf-8")
+    assert called_designs(purchase(), same_set(tmp_path / "purchase.yaml")) == {"approval": approval()}
+    assert called_designs(purchase(), same_set(tmp_path / "elsewhere" / "purchase.yaml")) == {}

@@ -183,3 +183,98 @@ def test_a_thrown_message_nobody_waits_for_starts_a_case_at_a_message_start_in_b
                    for i in (engine.instance(row) for row in engine.instances()["id"]))
     assert sim == lived == [("finished", 15 * MINUTE), ("handed_on", 10 * MINUTE)]
     assert engine.messages().empty
+
+
+# --- call activities: the simulator runs the called design inline, as the engine runs the child -------------
+
+def _review() -> ProcessDefinition:
+    """The called design: someone decides, it cools off for 30 minutes, then it tells its caller (escalation
+    'NOTED', which it does not catch itself)."""
+    b = ProcessBuilder("review")
+    b.start().user("decide", assignee="boss").timer("cool", "PT30M").escalate("noted", "NOTED").end("reviewed")
+    return b.build()
+
+
+def _order() -> ProcessDefinition:
+    """The caller: the review may take an hour at most (else chase it); its escalation has someone notified
+    while the order goes on to packing."""
+    b = ProcessBuilder("order")
+    check = b.start().call("check", "review")
+    check.user("pack", assignee="ann").end("packed")
+    check.on_timer("PT1H", id="too_slow").user("chase", assignee="bob").end("chased")
+    check.on_escalation("NOTED", id="on_noted", interrupting=False).user("notify", assignee="bob").end("notified")
+    return b.build()
+
+
+CALL_DURATIONS = {"pack": 10, "chase": 7, "notify": 15}  # minutes; "decide" per case
+
+
+def _call_predicted(decide: int) -> tuple[set[str], timedelta]:
+    s = scenario(start=T0.isoformat(), horizon="PT1M", drain="P1D", replications=1, seed=1,
+                 arrivals={"timestamps": [T0.isoformat()]},
+                 pools={"boss": {"size": 1}, "ann": {"size": 1}, "bob": {"size": 1}},
+                 tasks={node: {"duration": minutes * 60} for node, minutes in
+                        {**CALL_DURATIONS, "decide": decide}.items()})
+    results = simulate(_order(), s, called={"review": _review()})
+    assert not results.warnings
+    (row,) = results.cases(0).to_dict("records")
+    log = results.activity_log(0)
+    done = set(log.loc[(log["outcome"] == "completed") & (log["kind"] == "user_task"), "activity_id"])
+    return done, timedelta(hours=row["cycle_time_h"])
+
+
+def _call_lived(decide: int, db_url: str) -> tuple[set[str], timedelta]:
+    """A person completes each task the scenario's minutes after it opened (the clock moves a minute at a time:
+    every moment in this design is a whole minute)."""
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
+    engine.deploy(_review())
+    engine.deploy(_order())
+    iid = engine.start("order")
+    durations = {**CALL_DURATIONS, "decide": decide}
+    opened: dict[int, int] = {}  # task id -> the minute it was first seen open
+    for minute in range(24 * 60):
+        engine.advance_to(T0 + minute * MINUTE)
+        for task in engine.tasks():
+            opened.setdefault(task["id"], minute)
+            if minute - opened[task["id"]] == durations[task["node_id"]]:
+                engine.complete_task(task["id"], {}, actor=task["assignee"])
+                engine.run_until_idle()
+        if engine.instance(iid).status != "running":
+            break
+    view = engine.instance(iid)
+    assert view.status == "completed"
+    done = {t["node_id"] for t in engine.tasks(status="completed")}
+    return done, view.ended_at - view.started_at
+
+
+@pytest.mark.parametrize(("decide", "path"), [
+    (20, {"decide", "pack", "notify"}),  # reviewed at 50: notified (to 65) while packed (to 60)
+    (40, {"decide", "chase"}),  # still cooling off at 60: the timer cancels the review; chased to 67
+])
+def test_the_simulator_runs_the_called_design_as_the_engine_runs_the_child(decide: int, path: set[str],
+                                                                          db_url: str) -> None:
+    sim_done, sim_cycle = _call_predicted(decide)
+    engine_done, engine_cycle = _call_lived(decide, db_url)
+    assert sim_done == engine_done == path
+    assert abs(sim_cycle - engine_cycle) < timedelta(seconds=1)
+    assert engine_cycle == (65 if decide == 20 else 67) * MINUTE
+
+
+def test_a_called_designs_tasks_queue_at_the_same_pools_and_an_unknown_one_is_a_duration() -> None:
+    s = scenario(start=T0.isoformat(), horizon="PT1M", drain="P1D", replications=1, seed=1,
+                 arrivals={"timestamps": [T0.isoformat(), T0.isoformat()]},
+                 pools={"boss": {"size": 1}, "ann": {"size": 1}, "bob": {"size": 2}},
+                 tasks={"decide": {"duration": 600}, "pack": {"duration": 60}, "notify": {"duration": 60},
+                        "check": {"duration": 7200}})
+    inline = simulate(_order(), s, called={"review": _review()})
+    cycles = sorted(inline.cases(0)["cycle_time_h"] * 60)
+    assert [round(c) for c in cycles] == [41, 51]  # one boss: the second review's decision waits 10 minutes
+    decisions = inline.activity_log(0).query("activity_id == 'decide'")  # the child's rows: its calling case's
+    assert sorted(decisions["case:concept:name"].astype(str)) == ["1", "2"]
+    assert sorted(decisions["waiting_s"]) == [0.0, 600.0]
+    tasks = {k: v for k, v in s.model_dump()["tasks"].items() if k != "decide"}  # 'decide' is review's: unknown now
+    unknown = simulate(_order(), s.replace(tasks=tasks))  # no 'review' given: the call activity is 2 h of work
+    assert any("'check' calls 'review'" in w for w in unknown.warnings)
+    # the 1 h boundary timer interrupts the 2 h of work; 'chase' has no duration here
+    assert [round(c) for c in sorted(unknown.cases(0)["cycle_time_h"] * 60)] == [60, 60]
+    assert set(unknown.activity_log(0).query("activity_id == 'check'")["outcome"]) == {"cancelled"}

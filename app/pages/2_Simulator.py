@@ -34,6 +34,7 @@ from app.support import kpi_table, overlays
 from engine.errors import DefinitionError, WaooawError
 from engine.render import to_dot
 from simulator import plots, simulate
+from simulator.run import called_designs
 from simulator.scenario import from_yaml as scenario_from_yaml
 
 ctx = page("Simulator", ":material/query_stats:")
@@ -47,8 +48,12 @@ source, name = st.selectbox("Design", choices, index=index, key="sim_pick",
                             format_func=lambda c: f"{c[1]} ({'saved' if c[0] == 'saved' else 'template'})")
 try:
     definition = workspace.load(name) if source == "saved" else designs.load_design(name)
+    # its call activities run the designs of the same set (saved designs, or the templates) inline
+    called = called_designs(definition, (lambda n: workspace.load(n) if workspace.exists(n) else None)
+                            if source == "saved" else (lambda n: designs.load_design(n) if n in designs.names()
+                                                       else None))
 except DefinitionError as exc:
-    st.error(f"{name} does not load: fix it in the Designer.\n\n{exc}")
+    st.error(f"{name} (or a design it calls) does not load: fix it in the Designer.\n\n{exc}")
     st.stop()
 
 if source == "saved":
@@ -248,11 +253,12 @@ if st.button("Run simulation", type="primary", key="sim_run", icon=":material/pl
         if form_problems:
             raise ValueError("fix the form first: " + "; ".join(form_problems))
         scenario = scenario_from_yaml(to_yaml(data), f"{name}.scenario.yaml")
-        problems = [p for p in scenario.check(definition) if p.severity == "error"]
+        problems = [p for p in scenario.check(definition, called) if p.severity == "error"]
         if problems:
             raise DefinitionError(problems, f"{name}.scenario.yaml")
         bar = st.progress(0.0, text=f"Simulating {scenario.replications} replication(s)…")
-        results = simulate(definition, scenario, progress=lambda done: bar.progress(min(max(done, 0.0), 1.0)))
+        results = simulate(definition, scenario, called=called,
+                           progress=lambda done: bar.progress(min(max(done, 0.0), 1.0)))
         bar.empty()
     except DefinitionError as exc:  # ScenarioError is one: every problem with its line
         st.error("The scenario cannot run:\n\n" + "\n".join(f"- {p}" for p in exc.problems))
@@ -315,7 +321,7 @@ with whatif_tab:
     if compare_clicked:
         try:
             scenario_b = scenario_from_yaml(st.session_state[b_key], "what-if.yaml")
-            results_b = simulate(definition, scenario_b)
+            results_b = simulate(definition, scenario_b, called=called)
         except DefinitionError as exc:
             st.error("Scenario B cannot run:\n\n" + "\n".join(f"- {p}" for p in exc.problems))
         else:
