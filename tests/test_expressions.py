@@ -69,7 +69,7 @@ def test_normalise_keeps_string_literals() -> None:
     ("(y := 1)", "NamedExpr"),
     ("import os", "does not parse"),
     ("a >", "does not parse"),
-    ("x = 1", "does not parse"),
+    ("x = = 1", "does not parse"),
     ("", "expression is empty"),
     ("${}", "expression is empty"),
 ])

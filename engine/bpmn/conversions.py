@@ -7,6 +7,8 @@ jBPM's own durations (``2s``, ``500ms``, ``1d 2h``: ``#d #h #m #s #ms`` in that 
 ``TimeUtils.parseTimeString`` reads them), turned into ISO-8601 (``PT2S``, ``PT0.5S``, ``P1DT2H``); the last
 two live in ``engine.model.timers``, which reads a timer expression's value (``${cronExpression}``) the same way
 when the timer is armed.
+A condition these rewrites do not turn into ours but that is FEEL's common subset (``engine.model.feel``: names
+with spaces, ``some``/``every``, ranges) is kept as written: our expressions read FEEL as a second language.
 Anything else that does not parse is reported by the caller; nothing is guessed.
 """
 
@@ -31,7 +33,8 @@ def condition(text: str) -> tuple[str | None, str | None, str | None]:
     raw = text.strip()
     if not raw:
         return None, None, None
-    if expressions.check(raw) is None:
+    reason = expressions.check(raw)
+    if reason is None and not expressions.is_feel(raw):
         return raw, None, None
     candidates: list[tuple[str, str]] = []
     if raw.startswith("="):  # FEEL (Camunda 8): '= a = "x"'
@@ -48,9 +51,10 @@ def condition(text: str) -> tuple[str | None, str | None, str | None]:
         xpath = _FEEL_EQ.sub("==", xpath)  # XPath's '=' is equality
         candidates.append((xpath, "XPath bpmn:getDataObject('x') read as the variable x, '=' as '=='"))
     for candidate, note in candidates:
-        if expressions.check(candidate) is None:
+        if expressions.check(candidate) is None and not expressions.is_feel(candidate):
             return candidate, f"condition {raw!r} read as {candidate!r} ({note})", None
-    reason = expressions.check(raw) or "does not parse"
+    if reason is None:  # FEEL beyond those rewrites: kept as written, read by engine.model.feel
+        return raw, f"condition {raw!r} read as FEEL", None
     return None, None, reason
 
 

@@ -137,6 +137,28 @@ def agent(el: etree._Element, out: VendorRead) -> str | None:
     return None
 
 
+def decision(el: etree._Element, out: VendorRead) -> dict[str, str]:
+    """The decision a business rule task calls: ``ref`` (``camunda:decisionRef``, Camunda 8's
+    ``zeebe:calledDecision decisionId``) and ``result`` (the variable its result goes to), when given."""
+    found: dict[str, str] = {}
+    called = _vendor_children(el, "calledDecision", (ZEEBE,))
+    if called:
+        out.used.add(f"{ZEEBE}|calledDecision")
+        if (called[0].get("decisionId") or "").strip():
+            found["ref"] = called[0].get("decisionId", "").strip().lstrip("= ").strip()
+        if (called[0].get("resultVariable") or "").strip():
+            found["result"] = called[0].get("resultVariable", "").strip()
+    ref = _attr(el, "decisionRef", out)
+    if ref and "ref" not in found:
+        found["ref"] = _strip_wrapper(ref)
+    for name in ("decisionRefBinding", "decisionRefVersion", "mapDecisionResult", "decisionRefTenantId"):
+        _attr(el, name, out)  # how Camunda 7 picks and shapes the decision's result: the agent decides that
+    result = _attr(el, "resultVariable", out)
+    if result and "result" not in found:
+        found["result"] = result
+    return found
+
+
 def retry(el: etree._Element, out: VendorRead) -> None:
     """``camunda:failedJobRetryTimeCycle`` R5/PT5M -> 5 attempts, 5 minutes apart."""
     for child in _vendor_children(el, "failedJobRetryTimeCycle"):

@@ -33,7 +33,7 @@ DEFAULT_TAG = {
 ALTERNATIVE_TAGS = {
     "task": {"manualTask", "scriptTask", "businessRuleTask", "callActivity", "adHocSubProcess",
              "intermediateThrowEvent", "intermediateCatchEvent"},
-    "service_task": {"sendTask"},
+    "service_task": {"sendTask", "businessRuleTask"},
     "message_catch": {"receiveTask"},
     "message_throw": {"endEvent", "sendTask"},
     "compensation_throw": {"endEvent"},

@@ -596,6 +596,7 @@ class Reader:
             meta["lane"] = self.lane_of[ident]
         vendor = VendorRead()
         kind, reason, placeholder = self._classify(el, tag, data, vendor, scope)
+        meta.update(data.pop("_metadata", {}))
         if kind is None and reason == "":  # a broken reference, already reported as an error
             self.dropped[ident] = "it is broken"
             return None
@@ -699,7 +700,8 @@ class Reader:
             return "event_gateway", None, None
         if tag == "complexGateway":
             return None, "complexGateway is not supported", "inclusive_gateway"
-        if el.get("default") and tag in ("task", "manualTask", "userTask", "serviceTask", "scriptTask", "subProcess"):
+        if el.get("default") and tag in ("task", "manualTask", "userTask", "serviceTask", "scriptTask", "subProcess",
+                                         "businessRuleTask"):
             data["default"] = ref(el.get("default"))  # BPMN 2.0 §10.3.1: taken when no conditional flow holds
         elif el.get("default"):
             self.note("unsupported", el, f"a default flow on an activity ({ref(el.get('default'))!r}) is not "
@@ -734,7 +736,7 @@ class Reader:
         if tag == "scriptTask":
             return self._script_task(el, data)
         if tag == "businessRuleTask":
-            return None, "businessRuleTask (a decision table call) is not supported", "task"
+            return self._business_rule_task(el, data, vendor)
         if tag == "callActivity":
             return self._call_activity(el, data, vendor)
         if tag == "subProcess":
@@ -1070,6 +1072,12 @@ class Reader:
         script_el = el.find(b("script"))
         text = "".join(script_el.itertext()) if script_el is not None else ""
         reason = check_script(text)
+        if reason is not None and _prints_only(text):
+            data["_metadata"] = {"script": text, **({"script_format": fmt} if fmt else {})}
+            self.note("warning", el, f"the script ({fmt or 'no scriptFormat'}) only prints "
+                      f"({text.strip().splitlines()[0][:80]!r}): imported as a task that does nothing, since "
+                      "printing changes no process state; the script is kept and exported again")
+            return "task", None, None
         if reason is not None:
             return None, f"scriptTask ({fmt or 'no scriptFormat'}) cannot run: {reason}", "task"
         data["script"] = text
@@ -1078,6 +1086,32 @@ class Reader:
             self.note("info", el, f"{fmt} script read as the safe expression language (assignments of "
                       "expressions); it is not run as " + fmt)
         return "script_task", None, None
+
+    def _business_rule_task(self, el: etree._Element, data: dict[str, Any], vendor: VendorRead
+                            ) -> tuple[str | None, str | None, str | None]:
+        """A business rule task is a service task whose agent is the decision (``metadata['bpmn']`` keeps the
+        element, so an export writes a businessRuleTask again). Camunda 8 lets a job worker implement it
+        (``zeebe:taskDefinition``); the decision a Camunda file names (``camunda:decisionRef``,
+        ``zeebe:calledDecision decisionId``) becomes the agent name, resolved at deploy like any agent: this
+        engine evaluates no DMN itself. ``camunda:resultVariable`` / ``resultVariable`` is its output variable."""
+        own, _, _ = own_fields(el)
+        found = extensions.agent(el, vendor)
+        extensions.retry(el, vendor)
+        decision = extensions.decision(el, vendor)
+        result = decision.get("result")
+        if found is None and decision.get("ref"):
+            found = decision["ref"]
+            self.note("warning", el, f"the decision {found!r} is run by the agent of that name (this engine "
+                      "evaluates no DMN): register an agent that returns the decision's result")
+        if found:
+            data["agent"] = found
+        elif not (own and (own.get("agent") or own.get("topic"))) and "topic" not in vendor.values:
+            data["agent"] = el.get("id")
+            self.note("warning", el, f"no decision or implementation given: the agent is named after the task id "
+                      f"{el.get('id')!r}")
+        if result and re.match(r"^[A-Za-z_]\w*$", result) and not (own and "output_variables" in own):
+            data["output_variables"] = [result]
+        return "service_task", None, None
 
     def _has_implementation(self, el: etree._Element, vendor: VendorRead) -> bool:
         """Does the send task name code that sends (a vendor class, expression, topic or job type, or our
@@ -1280,6 +1314,17 @@ class Reader:
             self.note("info", process, f"declared {len(declared)} process variables from start forms and the "
                       f"names expressions read: {', '.join(declared)}", element="process")
         return list(declared.values())
+
+
+# One print statement: Groovy's println, Java's System.out.println, JavaScript's console.log, Python's print.
+_PRINT_LINE = re.compile(r"^\s*(?:println\b.*|(?:System\.out\.print(?:ln)?|console\.log|print)\s*\(.*\)\s*;?)\s*$")
+
+
+def _prints_only(text: str) -> bool:
+    """Is the script nothing but print statements (and comments)? Printing writes to the console of the engine
+    that runs it, which is no part of a process's state: such a script task is a task that does nothing."""
+    lines = [line for line in text.strip().splitlines() if line.strip() and not line.strip().startswith(("//", "#"))]
+    return bool(lines) and all(_PRINT_LINE.match(line) for line in lines)
 
 
 def _fallback(kind: str) -> str | None:

@@ -9,6 +9,7 @@ no calls but a short list of pure functions. Never ``eval``.
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 import threading
 import time
@@ -67,14 +68,7 @@ def parse(source: str) -> ast.Expression:
     text = normalise(source)
     if not text:
         raise ExpressionError("expression is empty")
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError as exc:
-        reason = "a number has more than 4,300 digits" if "integer string conversion" in exc.msg else exc.msg
-        raise ExpressionError(f"does not parse: {reason} at column {exc.offset}: {_short(text)}") from None
-    except (ValueError, MemoryError, RecursionError) as exc:  # e.g. a 5,000-digit literal, 1,000 nested brackets
-        reason = "a number has more than 4,300 digits" if "integer string conversion" in str(exc) else str(exc)
-        raise ExpressionError(f"does not parse: {reason}: {_short(text)}") from None
+    tree = _syntax_tree(text)
     for count, node in enumerate(ast.walk(tree), start=1):
         if count > limits.max_expression_nodes:
             raise ExpressionLimitExceeded("max_expression_nodes", f"expression {_short(text)} is too large")
@@ -90,6 +84,97 @@ def parse(source: str) -> ast.Expression:
             )
         _check_static(node, text, limits)
     return tree
+
+
+def _syntax_tree(text: str) -> ast.Expression:
+    """Ours (Python's expression syntax), else ours with names containing spaces, else FEEL (``engine.model.feel``;
+    a leading ``=``, Zeebe's mark of a FEEL expression, says FEEL at once)."""
+    if text.startswith("="):
+        return _feel(text[1:])
+    try:
+        return ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        reason = "a number has more than 4,300 digits" if "integer string conversion" in exc.msg else exc.msg
+        ours = f"does not parse: {reason} at column {exc.offset}: {_short(text)}"
+    except (ValueError, MemoryError, RecursionError) as exc:  # e.g. a 5,000-digit literal, 1,000 nested brackets
+        reason = "a number has more than 4,300 digits" if "integer string conversion" in str(exc) else str(exc)
+        raise ExpressionError(f"does not parse: {reason}: {_short(text)}") from None
+    spaced = _with_spaced_names(text)
+    if spaced is not None:
+        return spaced
+    try:
+        return _feel(text)
+    except ExpressionError as exc:
+        raise ExpressionError(f"{ours}; nor as FEEL: {exc}") from None
+
+
+def _feel(text: str) -> ast.Expression:
+    from engine.model import feel
+
+    try:
+        return feel.parse(text)
+    except RecursionError:
+        raise ExpressionError(f"FEEL: nested too deeply: {_short(text)}") from None
+
+
+_STRING_OR_WORDS = re.compile(r"""(?P<text>'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*")"""
+                              r"|(?<![\w.])[A-Za-z_]\w*(?:[ \t]+[A-Za-z_]\w*)+(?![\w(])")
+_PLACEHOLDER = "_waooaw_spaced_name_"
+# JUEL's word operators (Camunda 7, Activiti) and FEEL's keywords are never part of a name: '${not empty orders}'
+# is not a variable called 'empty orders', 'some risk in risks satisfies ...' is FEEL
+_EL_WORDS = {"empty", "eq", "ne", "lt", "gt", "le", "ge", "div", "mod", "instanceof", "not", "and", "or", "some",
+             "every", "satisfies", "then", "between", "instance", "of", "return", "function", "true", "false"}
+
+
+def _with_spaced_names(text: str) -> ast.Expression | None:
+    """``Service Level == 'Premium'``: consecutive words that are not keywords are one variable name, with its
+    spaces (as in FEEL, DMN 1.3 §10.3.1.2). None when the text does not parse that way either."""
+    names: list[str] = []
+
+    def join(match: re.Match[str]) -> str:
+        if match.group("text"):
+            return match.group(0)
+        out: list[str] = []
+        run: list[str] = []
+        for word in [*match.group(0).split(), ""]:
+            if word and not keyword.iskeyword(word) and word not in CONSTANTS and word not in SAFE_FUNCTIONS \
+                    and word not in _EL_WORDS:
+                run.append(word)
+                continue
+            if len(run) > 1:
+                names.append(" ".join(run))
+                out.append(f"{_PLACEHOLDER}{len(names) - 1}")
+            else:
+                out.extend(run)
+            run = []
+            if word:
+                out.append(word)
+        return " ".join(out)
+
+    rewritten = _STRING_OR_WORDS.sub(join, text)
+    if not names:
+        return None
+    try:
+        tree = ast.parse(rewritten, mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id.startswith(_PLACEHOLDER):
+            node.id = names[int(node.id.removeprefix(_PLACEHOLDER))]
+    return tree
+
+
+@lru_cache(maxsize=4096)
+def is_feel(source: str) -> bool:
+    """Does the expression parse as FEEL (not as ours)? The BPMN export names its language then."""
+    text = normalise(source)
+    if text.startswith("="):
+        return True
+    try:
+        ast.parse(text, mode="eval")
+        return False
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return _with_spaced_names(text) is None
 
 
 def _short(text: str) -> str:
@@ -217,7 +302,7 @@ def evaluate(source: str, variables: Mapping[str, Any]) -> Any:
 
 def clear_cache() -> None:
     """Forget parsed and compiled expressions (``engine.limits`` calls this when the limits change)."""
-    for cached in (normalise, parse, _variable_names, compile_expression):
+    for cached in (normalise, parse, _variable_names, compile_expression, is_feel):
         cached.cache_clear()
 
 
