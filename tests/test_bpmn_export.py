@@ -321,8 +321,10 @@ def definitions(draw: Any) -> ProcessDefinition:
                                      "race", "sub", "compensate"]))
         label = draw(st.none() | names)
         if step == "service":
+            rules = {"bpmn": "businessRuleTask"} if draw(st.booleans()) else {}  # run by an agent too
             cursor = cursor.service(nid("s"), agent=draw(idents), inputs=draw(st.lists(idents, max_size=2)),
-                                    retry={"attempts": draw(st.integers(1, 9))}, name=label, metadata=meta(),
+                                    retry={"attempts": draw(st.integers(1, 9))}, name=label,
+                                    metadata={**meta(), **rules},
                                     timeout=draw(st.none() | durations),
                                     compensation=draw(st.none() | idents))
             if draw(st.booleans()):
@@ -359,7 +361,8 @@ def definitions(draw: Any) -> ProcessDefinition:
             cursor = b.join(nid("j"), left, right, kind="inclusive_gateway")
         elif step in ("xor", "and"):
             gate = cursor.exclusive(nid("g")) if step == "xor" else cursor.parallel(nid("g"))
-            left = (gate.when("x > 1") if step == "xor" else gate.branch()).task(nid("a"))
+            condition = draw(st.sampled_from(["x > 1", 'x = 1 or ok = true', "= some v in [x, 2] satisfies v > 1"]))
+            left = (gate.when(condition) if step == "xor" else gate.branch()).task(nid("a"))
             right = (gate.otherwise() if step == "xor" else gate.branch()).task(nid("b"))
             cursor = b.merge(nid("j"), left, right) if step == "xor" else b.join(nid("j"), left, right)
         else:
