@@ -87,9 +87,8 @@ def test_what_is_not_in_the_subset_is_refused_with_the_reason(source: str, said:
 def test_feel_keeps_the_limits_of_conditions() -> None:
     with override(max_expression_nodes=20):
         assert "too large" in (check(" or ".join(f'x = "{i}"' for i in range(20)) + " or y = z") or "")
-    with override(max_string_length=10):
-        with pytest.raises(ExpressionError, match="max_string_length|too long"):
-            evaluate('= a + "0123456789" = b', {"a": "xyz", "b": ""})
+    with override(max_string_length=10), pytest.raises(ExpressionError, match=r"too long"):
+        evaluate('= a + "0123456789" = b', {"a": "xyz", "b": ""})
     assert "nested too deeply" in (check("= " + "(" * 400 + "1" + ")" * 400) or "")
 
 
@@ -122,7 +121,7 @@ def test_feel_conditions_import_as_written_and_export_with_their_language() -> N
       <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="g"/>
       <bpmn:sequenceFlow id="f2" sourceRef="g" targetRef="yes">
         <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression"
-          language="https://www.omg.org/spec/DMN/20191111/FEEL/">Vacation Approval = "Approved"</bpmn:conditionExpression>
+  language="https://www.omg.org/spec/DMN/20191111/FEEL/">Vacation Approval = "Approved"</bpmn:conditionExpression>
       </bpmn:sequenceFlow>
       <bpmn:sequenceFlow id="f3" sourceRef="g" targetRef="no"/>''')
     d = import_bpmn(xml).definition
