@@ -97,11 +97,12 @@ def accounts_db(db_url: str | None = None, demo: bool | None = None) -> Any:
 
 
 def require_principal(db_url: str | None = None, demo: bool | None = None,
-                      prefer_role: str | None = None) -> Principal:
+                      prefer_role: str | None = None, compact: bool = False) -> Principal:
     """The principal of this visitor, or the sign-in page (and ``st.stop()``): call it at the top of each page.
 
     ``prefer_role``: in demo mode, a visitor who has not picked a persona yet starts as the first persona
-    holding this role (the Designer starts as a designer); a persona once picked is kept across pages."""
+    holding this role (the Designer starts as a designer); a persona once picked is kept across pages.
+    ``compact``: the demo banner is one line of small print (the Designer, whose canvas must start high)."""
     if db_url is None or demo is None:
         url, is_demo = _app_config()
         db_url = url if db_url is None else db_url
@@ -117,7 +118,7 @@ def require_principal(db_url: str | None = None, demo: bool | None = None,
         st.error(f"The accounts cannot be read: {exc}")
         st.stop()
     if demo:
-        return _demo(store, prefer_role)
+        return _demo(store, prefer_role, compact)
     if oidc_configured():
         return _oidc(store)
     return _local(store)
@@ -132,11 +133,14 @@ def _signed_in_sidebar(principal: Principal, how: str, sign_out: Any) -> None:
             sign_out()
 
 
-def _demo(store: UserStore, prefer_role: str | None = None) -> Principal:
+def _demo(store: UserStore, prefer_role: str | None = None, compact: bool = False) -> Principal:
     personas = [u for u in store.users() if u.demo and not u.disabled]
     names = [u.name for u in personas]
     by_name = {u.name: u for u in personas}
-    st.warning(DEMO_BANNER, icon=":material/theater_comedy:")
+    if compact:
+        st.caption(f":material/theater_comedy: {DEMO_BANNER}")
+    else:
+        st.warning(DEMO_BANNER, icon=":material/theater_comedy:")
     if not names:
         st.error("Demo mode has no personas to act as.")
         st.stop()

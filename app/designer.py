@@ -20,12 +20,15 @@ import itertools
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.palette import PALETTE
 from engine.errors import DefinitionError
 from engine.model import ProcessDefinition
 from engine.model.nodes import LOOP_VARIABLES, Node, SequenceFlow
+
+if TYPE_CHECKING:
+    from app.workspace import Deployment
 
 # Fields the panel does not show (structure is drawn on the canvas; metadata is the drawing itself).
 HIDDEN_FIELDS = {"id", "kind", "metadata", "nodes", "flows", "attached_to", "source", "target"}
@@ -222,6 +225,19 @@ def import_upload(name: str, data: bytes, lenient: bool = False) -> tuple[Proces
     except UnicodeDecodeError as exc:
         raise DefinitionError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", name) from None
     return (from_json(text, name) if suffix == ".json" else from_yaml(text, name)), []
+
+
+def deployment_note(deployment: Deployment | None, definition: ProcessDefinition | None) -> str:
+    """The status line's words for the open design's latest deployed version (``Workspace.deployed``): its number
+    and time, and whether the design on the canvas is that content (the version number the design itself carries
+    is not shown: the engine numbers versions as it deploys them)."""
+    if deployment is None:
+        return "not deployed yet"
+    when = deployment.deployed_at.strftime("%Y-%m-%d %H:%M UTC")
+    if definition is None or deployment.deploys(definition):
+        return f"deployed as **version {deployment.version}** ({when})"
+    return (f"latest deployed: **version {deployment.version}** ({when}); changed since: deploying it makes "
+            f"version {deployment.version + 1}")
 
 
 # --- commands -------------------------------------------------------------------------------------------------

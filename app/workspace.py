@@ -69,6 +69,22 @@ class DesignInfo:
     has_scenario: bool
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """The latest deployed version of a design in the engine's database: ``version``, ``deployed_at`` (UTC) and
+    ``content_hash`` (the engine's, ``ProcessDefinition.content_hash`` of the content at version 1)."""
+
+    name: str
+    version: int
+    deployed_at: datetime
+    content_hash: str
+
+    def deploys(self, definition: ProcessDefinition) -> bool:
+        """Whether deploying ``definition`` now would add no version (same content as this one, as
+        ``Engine.deploy`` compares them)."""
+        return definition.model_copy(update={"version": 1}).content_hash() == self.content_hash
+
+
 def check_name(name: str) -> str:
     """``name`` stripped, or WorkspaceError saying what a name may contain."""
     if not isinstance(name, str) or not NAME_RE.match(name.strip()):
@@ -180,6 +196,28 @@ class Workspace:
         """The saved design; DefinitionError (with lines) if its file was edited into something that does not
         load."""
         return from_yaml(self.text(name), str(self.path(name)))
+
+    def deployed(self, name: str) -> Deployment | None:
+        """The latest version of ``name`` deployed to the engine, read from its database each call (None: never
+        deployed, or the workspace has no database). Deploying happens elsewhere (the Deployments page, the CLI):
+        nothing here is cached, so a page shows the version deployed a moment ago."""
+        if self.db is None:
+            return None
+        from sqlalchemy import inspect, select
+
+        from engine.runtime.tables import DefinitionRow
+
+        table = DefinitionRow.__table__
+        if not inspect(self.db).has_table(table.name):  # an engine never opened on this database
+            return None
+        query = (select(table.c.version, table.c.deployed_at, table.c.content_hash)
+                 .where(table.c.name == name).order_by(table.c.version.desc()).limit(1))
+        with self.db.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        deployed_at = row.deployed_at if row.deployed_at.tzinfo else row.deployed_at.replace(tzinfo=UTC)
+        return Deployment(name, row.version, deployed_at, row.content_hash)
 
     def scenario_text(self, name: str) -> str | None:
         """The design's scenario YAML, or None when it has none."""

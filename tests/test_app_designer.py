@@ -44,6 +44,12 @@ def canvas_posts(at: AppTest, xml: str | None = None, selected: list[str] | None
     return at.run()
 
 
+def status_line(at: AppTest) -> str:
+    """The open design's status line above the canvas: "**name** · saved — title · deployed ..."."""
+    (line,) = [c.value for c in at.caption if c.value.startswith("**")]
+    return line
+
+
 def renamed(xml: str, element: str, name: str) -> str:
     """The canvas's XML after a person renamed an element on the canvas."""
     from lxml import etree
@@ -168,11 +174,11 @@ def test_new_save_reload_and_switch_with_the_unsaved_changes_guard(data_dir: Pat
     assert not at.exception
     session: DesignerSession = at.session_state["designer"]
     assert session.name == "first_design" and not session.dirty
-    assert "saved" in at.caption[0].value and "unsaved" not in at.caption[0].value
+    assert "saved" in status_line(at) and "unsaved" not in status_line(at)
 
     # a change on the canvas: unsaved, then saved to the workspace
     at = canvas_posts(at, renamed(session.xml, "end", "All done"))
-    assert at.session_state["designer"].dirty and "unsaved changes" in at.caption[0].value
+    assert at.session_state["designer"].dirty and "unsaved changes" in status_line(at)
     at = at.button(key="designer_save").click().run()
     assert not at.exception and "Saved as 'first_design'" in at.success[0].value
     assert "All done" in (data_dir / "designs" / "first_design.yaml").read_text()
@@ -368,3 +374,32 @@ def test_a_condition_on_a_variable_nothing_sets_is_a_warning() -> None:
     assert [p.element for p in warned] == ["ok__paid"]
     assert not [p for p in read_canvas(to_canvas(design(form=True))).problems
                 if "nothing in the design sets" in p.message]  # the approver's form sets it
+
+
+def test_the_status_line_shows_the_latest_deployed_version(data_dir: Path) -> None:
+    """Deployed elsewhere (the Deployments page) while the Designer is open: the Designer's next run shows the
+    version just deployed, not the one before nor the number written in the design."""
+    from app.operations import deploy_saved
+    from app.workspace import Workspace
+    from engine.runtime import Engine
+    from engine.security import Principal
+
+    at = create(designer(), "review", template="pr_review")
+    assert "not deployed yet" in status_line(at)
+    engine = Engine(f"sqlite:///{data_dir / 'waooaw.db'}", principal=Principal.system())
+    workspace = Workspace(data_dir)
+    assert deploy_saved(engine, workspace, "review").definition.version == 1
+    at.run()
+    assert "deployed as **version 1**" in status_line(at)
+
+    # a change saved in the Designer and deployed again: version 2 is shown
+    at = canvas_posts(at, renamed(at.session_state["designer"].xml, "review", "Look closer"))
+    assert "changed since: deploying it makes version 2" in status_line(at)
+    at = at.button(key="designer_save").click().run()
+    assert "latest deployed: **version 1**" in status_line(at)
+    assert deploy_saved(engine, workspace, "review").definition.version == 2
+    at.run()
+    assert "deployed as **version 2**" in status_line(at) and "version 1" not in status_line(at)
+    # the design's own version field (1, whatever was deployed) is not offered in the process's panel
+    assert not [n for n in at.number_input if n.label == "Version"]
+    assert at.session_state["designer"].reading.definition.version == 1

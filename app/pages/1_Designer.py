@@ -9,7 +9,14 @@ from pydantic import ValidationError
 
 from app import auth, config
 from app.components.bpmn_canvas import bpmn_canvas
-from app.designer import DesignerSession, flow_commands, import_upload, node_commands, process_commands
+from app.designer import (
+    DesignerSession,
+    deployment_note,
+    flow_commands,
+    import_upload,
+    node_commands,
+    process_commands,
+)
 from app.properties import PanelContext, edit, label_of
 from app.support import UPLOAD_TYPES
 from app.workspace import Workspace, WorkspaceError
@@ -20,8 +27,16 @@ from engine.model import ProcessDefinition, from_yaml
 from engine.model.nodes import NODE_CLASSES, SequenceFlow
 
 CANVAS_KEY = "designer_canvas"
+CANVAS_HEIGHT = 640  # px: with the compact bar above it, canvas and palette fit a 900 px high window
 st.set_page_config(page_title="Designer · waooaw", layout="wide", initial_sidebar_state="collapsed")
-principal = auth.require_principal(prefer_role="designer")  # the sign-in page (or the persona) first
+# The canvas is the page, as in bpmn.io's and Camunda's modelers: little margin above it and at its sides, the
+# bar one row, the problem list left-aligned and wrapped (long agent names included).
+st.html("<style>[data-testid='stMainBlockContainer'] {padding: 3.5rem 1.5rem 2rem;}"
+        "[data-testid='stMainBlockContainer'] > div {gap: 0.6rem;}"
+        ".st-key-designer_title h3 {padding: 0; margin: 0; white-space: nowrap;}"
+        ".st-key-designer_problems button {justify-content: flex-start; text-align: left;}"
+        ".st-key-designer_problems button p {text-align: left; overflow-wrap: anywhere;}</style>")
+principal = auth.require_principal(prefer_role="designer", compact=True)  # the sign-in page (or the persona) first
 ws = Workspace(config.load().data_dir, principal, auth.accounts_db())  # writes checked by rule design.save
 read_only = not ws.may_write
 state = st.session_state
@@ -88,26 +103,26 @@ def save_as(name: str) -> None:
 
 # --- the design bar --------------------------------------------------------------------------------------------
 
-st.title("Designer")
-# The problem list reads as a list: each entry left-aligned and wrapped (long agent names included).
-st.html("<style>.st-key-designer_problems button {justify-content: flex-start; text-align: left;}"
-        ".st-key-designer_problems button p {text-align: left; overflow-wrap: anywhere;}</style>")
 if read_only:
     auth.read_only_notice(principal, "design.save", "Creating, uploading, saving, renaming and deleting designs")
 saved = ws.list()
-bar = st.columns([3, 1, 1, 1, 1, 1, 1])
-with bar[0]:
+bar = st.columns([1.1, 3, 1, 1, 1, 1, 1.4, 1], vertical_alignment="center")
+with bar[0], st.container(key="designer_title"):
+    st.markdown("### Designer")
+with bar[1]:
     names = [d.name for d in saved]
     current = session.name if session is not None and session.name in names else None
+    if state.get("designer_open_shown", "") != current:  # the picker names the open design (a new one too)
+        state["designer_open_choice"] = state["designer_open_shown"] = current
     chosen = st.selectbox("Saved designs", names, index=names.index(current) if current else None,
                           key="designer_open_choice", placeholder="Open a saved design…",
                           label_visibility="collapsed")
-with bar[1]:
+with bar[2]:
     if st.button("Open", disabled=chosen is None or chosen == current, width="stretch"):
         request({"op": "open", "name": chosen})
 if state.pop("designer_close_new", False):
     state["designer_new_popover"] = False  # Create was clicked: the popover closes, the new design shows
-with bar[2], st.popover("New", width="stretch", key="designer_new_popover", on_change="rerun"):
+with bar[3], st.popover("New", width="stretch", key="designer_new_popover", on_change="rerun"):
     new_name = st.text_input("Name (becomes the process id)", key="designer_new_name", placeholder="my_design")
     template = st.selectbox("Start from", ["blank", *ws.templates()], key="designer_new_template",
                             format_func=lambda t: "a blank design" if t == "blank" else f"template: {t}")
@@ -118,7 +133,7 @@ with bar[2], st.popover("New", width="stretch", key="designer_new_popover", on_c
             request({"op": "template", "template": template, "name": new_name.strip()})
         state.designer_close_new = True
         st.rerun()
-with bar[3], st.popover("Upload", width="stretch"):
+with bar[4], st.popover("Upload", width="stretch"):
     upload = st.file_uploader(f"BPMN, YAML or JSON, up to {limits.current().max_file_bytes / 1e6:g} MB",
                               type=UPLOAD_TYPES, key="designer_upload")
     lenient = st.checkbox("Lenient: import what is supported and list what is left out", key="designer_lenient")
@@ -135,6 +150,8 @@ with bar[3], st.popover("Upload", width="stretch"):
                 "; left out or approximated:\n\n" + "\n".join(f"- {w}" for w in left_out) if left_out else ".")
             request({"op": "import", "definition": definition, "notice": notice})
 
+# The open design's status and the view switch, one row; filled once the canvas's report is read (below).
+status_row, view_row = st.columns([5, 2], vertical_alignment="center")
 # One container for questions and notices, so the canvas below keeps its place (and its frame).
 notices = st.container()
 with notices:
@@ -170,7 +187,7 @@ session.receive(state.get(CANVAS_KEY))
 reading = session.reading
 definition = reading.definition
 
-with bar[4]:
+with bar[5]:
     if st.button("Save", type="primary", disabled=read_only or (not session.dirty and session.name is not None),
                  width="stretch", key="designer_save"):
         if session.name is None:
@@ -178,7 +195,7 @@ with bar[4]:
         else:
             save_as(session.name)
         st.rerun()
-with bar[5], st.popover("Save as / Rename", width="stretch"):
+with bar[6], st.popover("Save as / Rename", width="stretch"):
     target = st.text_input("Design name", key="designer_target_name",
                            value=session.name or (definition.id if definition else ""))
     left_b, right_b = st.columns(2)
@@ -192,7 +209,7 @@ with bar[5], st.popover("Save as / Rename", width="stretch"):
         except (WorkspaceError, DefinitionError, AuthorizationError) as exc:
             state.designer_error = str(exc)
         st.rerun()
-with bar[6], st.popover("Delete", width="stretch", disabled=read_only or session.name is None):
+with bar[7], st.popover("Delete", width="stretch", disabled=read_only or session.name is None):
     st.write(f"Delete **{session.name}** from the workspace? Deployed versions are not touched.")
     if st.button("Delete for good", key="designer_delete", type="primary"):
         try:
@@ -206,10 +223,12 @@ with bar[6], st.popover("Delete", width="stretch", disabled=read_only or session
 
 title = session.name or "(not saved yet)"
 mark = " · ● unsaved changes" if session.dirty else " · saved"
-st.caption(f"**{title}**{mark}" + (f" — {definition.label}" if definition else ""))
-
-view = st.segmented_control("View", ["Canvas", "YAML (advanced)"], default="Canvas", key="designer_view",
-                            label_visibility="collapsed") or "Canvas"
+deployed = ws.deployed(session.name or definition.id) if session.name or definition else None  # read each run
+status_row.caption(f"**{title}**{mark}" + (f" — {definition.label}" if definition else "")
+                   + f" · {deployment_note(deployed, definition)}")
+with view_row:
+    view = st.segmented_control("View", ["Canvas", "YAML (advanced)"], default="Canvas", key="designer_view",
+                                label_visibility="collapsed", width="stretch") or "Canvas"
 
 
 # --- the property panel --------------------------------------------------------------------------------------
@@ -304,7 +323,8 @@ def panel(selected: str | None) -> None:
         data = definition.model_dump(mode="json")
         key = session.panel_key("__process__", data)
         st.markdown(f"**Process** `{definition.id}`")
-        values = edit(ProcessDefinition, data, key, ctx, hidden={"metadata"})
+        # no "version": the engine numbers versions as it deploys them (the status line shows the deployed one)
+        values = edit(ProcessDefinition, data, key, ctx, hidden={"metadata", "version"})
         try:
             new = ProcessDefinition.model_validate({**data, **values})
         except ValidationError as exc:
@@ -336,17 +356,19 @@ if view == "Canvas":
     drawing, side = st.columns([5, 2])
     with side:
         selected = session.selected[0].removesuffix("_label") if len(session.selected) == 1 else None
-        with st.container(height=470, border=True, key="designer_panel"):
+        with st.container(height=CANVAS_HEIGHT - 220, border=True, key="designer_panel"):
             if definition is None:
                 st.error("The canvas does not read as a design yet; fix the problems below.")
             else:
                 panel(selected)
-        with st.container(height=230, border=False, key="designer_problems"):
+        with st.container(height=200, border=False, key="designer_problems"):
             problems()
     with drawing:
-        bpmn_canvas(session.args(), height=700, key=CANVAS_KEY)
+        bpmn_canvas(session.args(), height=CANVAS_HEIGHT, key=CANVAS_KEY)
         st.caption("Drag from the palette, connect from the context pad (the arrow beside a selected shape), "
-                   "undo with Ctrl+Z. A selected shape's properties are on the right.")
+                   "undo with Ctrl+Z. The mouse wheel scrolls the canvas (Shift+wheel sideways); Ctrl+wheel "
+                   "(⌘+wheel on a Mac) or the buttons at the bottom right zoom. A selected shape's properties are on "
+                   "the right.")
 else:
     text = definition.to_yaml() if definition is not None else ""
     with st.form("designer_yaml"):

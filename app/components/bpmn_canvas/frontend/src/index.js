@@ -132,19 +132,29 @@ function select(id) {
   modeler.get('canvas').scrollToElement(element, { top: 120, bottom: 120, left: 160, right: 120 });
 }
 
-// The whole diagram in view, never magnified, beside the palette (which covers the canvas's left edge).
-function showAll(canvas) {
+// A design as it opens: bpmn-js's zoom('fit-viewport') into the free part of the canvas (between the palette,
+// which covers the canvas's left edge, and the zoom buttons on the right), centred there, never magnified past 1:1. Opening a design, the zoom stays
+// at least READABLE (labels legible): a larger diagram then starts at its left edge beside the palette, centred
+// vertically, and is scrolled with the wheel. The Fit button fits it whole at any zoom.
+const READABLE = 0.8;
+const MARGIN = 24;
+function showAll(canvas, readable = false) {
   canvas.zoom('fit-viewport', 'auto');
   const { inner, outer } = canvas.viewbox();
   if (!inner.width || !inner.height) {
     return;
   }
   const palette = document.querySelector('.djs-palette');
-  const left = (palette ? palette.getBoundingClientRect().right : 0) + 30;
-  const scale = Math.min(1, (outer.width - left - 30) / inner.width, (outer.height - 60) / inner.height);
+  const zoom = document.getElementById('zoom');
+  const left = (palette ? palette.getBoundingClientRect().right : 0) + MARGIN;
+  const right = (zoom ? zoom.getBoundingClientRect().left : outer.width) - MARGIN;
+  const free = { width: right - left, height: outer.height - 2 * MARGIN };
+  const fit = Math.min(1, free.width / inner.width, free.height / inner.height);
+  const scale = readable ? Math.max(fit, READABLE) : fit;
+  const offset = (room, size) => Math.max(0, (room - size * scale) / 2);  // centred, or from the start edge
   canvas.viewbox({
-    x: inner.x - left / scale,
-    y: inner.y - (outer.height - inner.height * scale) / 2 / scale,
+    x: inner.x - (left + offset(free.width, inner.width)) / scale,
+    y: inner.y - (MARGIN + offset(free.height, inner.height)) / scale,
     width: outer.width / scale,
     height: outer.height / scale,
   });
@@ -178,7 +188,7 @@ async function render(args) {
       if (keep) {
         canvas.viewbox(keep);
       } else {
-        showAll(canvas);
+        showAll(canvas, true);
       }
       state.revision = args.revision;
       if (first) {
