@@ -217,7 +217,10 @@ def test_draw_save_reload_break_and_reimport(tmp_path: Path) -> None:
             canvas.clear()
             page.locator(".st-key-designer_panel").get_by_text("document_check", exact=True).wait_for()
             settle(page)
+            names = page.locator(".st-key-designer_panel").get_by_label("Name", exact=True)
+            before = names.count()
             page.get_by_role("button", name="Add variable").click()
+            expect(names).to_have_count(before + 1, timeout=30_000)  # the variable's own Name, not the process's
             settle(page)
             type_into(page, "Name", "approved")
             choose(page, "Type", "boolean")
@@ -287,6 +290,109 @@ def test_draw_save_reload_break_and_reimport(tmp_path: Path) -> None:
             assert not errors, errors
         except BaseException:
             page.screenshot(path=shots / "designer_failed.png")
+            raise
+        finally:
+            browser.close()
+
+
+def create_from_template(page: Any, name: str, template: str) -> Canvas:
+    """New → a name → "template: ..." → Create, as a person does; the canvas once the design is drawn."""
+    page.get_by_role("button", name="New").click()
+    type_into(page, "Name (becomes the process id)", name, panel=False)
+    page.get_by_label("Start from").click()
+    page.get_by_role("option", name=f"template: {template}").click()
+    settle(page)
+    page.get_by_role("button", name="Create").click()
+    settle(page)
+    page.keyboard.press("Escape")  # the popover closes
+    canvas = Canvas(page)
+    canvas.locator.locator('.djs-element[data-element-id="start"]').wait_for(timeout=60_000)
+    canvas.frame.wait_for_function(f"() => window.canvasState.design !== undefined && "
+                                   f"window.bpmnModeler.getDefinitions().rootElements.some(e => e.id === '{name}')")
+    settle(page)
+    return canvas
+
+
+def diagram_box(canvas: Canvas) -> dict[str, float]:
+    """The drawn diagram's bounds in page pixels (every shape and label, as bpmn-js measures them)."""
+    inner = canvas.js("() => { const c = window.bpmnModeler.get('canvas'); const v = c.viewbox(); "
+                      "return {x: (v.inner.x - v.x) * v.scale, y: (v.inner.y - v.y) * v.scale, "
+                      "width: v.inner.width * v.scale, height: v.inner.height * v.scale}; }")
+    frame = canvas.locator.locator("#canvas").bounding_box()
+    return {**inner, "x": frame["x"] + inner["x"], "y": frame["y"] + inner["y"]}
+
+
+def test_a_template_opens_in_view_fitted_and_the_wheel_scrolls(tmp_path: Path) -> None:
+    """At 1400x900 the canvas and its whole palette are in the first screen; a template opens fitted between the
+    palette and the zoom buttons, centred, at most 1:1 and at least a readable 0.8 (a wide one from its left
+    edge); the wheel scrolls the canvas, Ctrl+wheel zooms, and outside the canvas the wheel scrolls the page."""
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("WAOOAW_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    with serve_app({"WAOOAW_DATA_DIR": str(tmp_path / "data")}) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{url}/Designer")
+
+            # a small template: the whole diagram at 1:1, centred in the free part of the canvas
+            canvas = create_from_template(page, "review", "pr_review")
+            page.screenshot(path=shots / "designer_template_small.png")
+            palette = canvas.locator.locator(".djs-palette").bounding_box()
+            frame = canvas.locator.locator("#canvas").bounding_box()
+            assert palette["y"] >= 0 and palette["y"] + palette["height"] <= 900, palette
+            assert frame["y"] < 300 and frame["y"] + frame["height"] <= 900, frame  # the canvas starts high
+            last_tool = canvas.locator.locator(".djs-palette .entry").last.bounding_box()
+            assert last_tool["y"] + last_tool["height"] <= min(900, palette["y"] + palette["height"])
+            zoom = canvas.locator.locator("#zoom").bounding_box()
+            assert canvas.js("() => window.bpmnModeler.get('canvas').zoom()") == pytest.approx(1, abs=0.01)
+            box = diagram_box(canvas)
+            left = box["x"] - (palette["x"] + palette["width"])
+            right = zoom["x"] - (box["x"] + box["width"])
+            top, bottom = box["y"] - frame["y"], frame["y"] + frame["height"] - (box["y"] + box["height"])
+            assert left > 0 and right > 0 and abs(left - right) <= 4, (left, right)
+            assert top > 0 and bottom > 0 and abs(top - bottom) <= 4, (top, bottom)
+
+            # a wide template: fitting it whole would make labels unreadable; it opens at 0.8 from its start
+            canvas = create_from_template(page, "campaign", "marketing_campaign")
+            page.screenshot(path=shots / "designer_template_wide.png")
+            assert canvas.js("() => window.bpmnModeler.get('canvas').zoom()") == pytest.approx(0.8, abs=0.01)
+            box = diagram_box(canvas)
+            palette = canvas.locator.locator(".djs-palette").bounding_box()
+            assert 0 < box["x"] - (palette["x"] + palette["width"]) <= 30  # the start event beside the palette
+            start = canvas.box("start")
+            assert start["x"] > palette["x"] + palette["width"] and start["y"] + start["height"] <= 900
+
+            # the wheel over the canvas scrolls it (the zoom stays), Ctrl+wheel zooms
+            frame = canvas.locator.locator("#canvas").bounding_box()
+            page.mouse.move(frame["x"] + frame["width"] * 0.6, frame["y"] + frame["height"] / 2)
+            view = "() => { const v = window.bpmnModeler.get('canvas').viewbox(); return [v.x, v.y, v.scale]; }"
+            before = canvas.js(view)
+            page.mouse.wheel(0, 200)
+            page.wait_for_timeout(300)
+            after = canvas.js(view)
+            assert after[2] == before[2] and after[1] > before[1], (before, after)
+            page.keyboard.down("Control")
+            page.mouse.wheel(0, -200)
+            page.keyboard.up("Control")
+            page.wait_for_timeout(300)
+            assert canvas.js(view)[2] > after[2]
+            # outside the canvas the page scrolls (to the downloads below it)
+            main = page.locator('[data-testid="stMain"]')
+            scrolled = "e => e.scrollTop"
+            assert main.evaluate(scrolled) == 0
+            page.mouse.move(frame["x"] + frame["width"] + 150, frame["y"] + frame["height"] + 20)
+            page.mouse.wheel(0, 300)
+            page.wait_for_timeout(500)
+            assert main.evaluate(scrolled) > 0
+            expect_help = page.get_by_text("Ctrl+wheel", exact=False)
+            assert expect_help.count() == 1 and "zoom" in expect_help.inner_text()
+            assert not errors, errors
+        except BaseException:
+            page.screenshot(path=shots / "designer_template_failed.png")
             raise
         finally:
             browser.close()

@@ -135,7 +135,8 @@ function select(id) {
 // A design as it opens: bpmn-js's zoom('fit-viewport') into the free part of the canvas (between the palette,
 // which covers the canvas's left edge, and the zoom buttons on the right), centred there, never magnified past 1:1. Opening a design, the zoom stays
 // at least READABLE (labels legible): a larger diagram then starts at its left edge beside the palette, centred
-// vertically, and is scrolled with the wheel. The Fit button fits it whole at any zoom.
+// vertically, and is scrolled with the wheel; a small one (less than half the free width: a new design) also starts
+// beside the palette, leaving room to draw to its right. The Fit button fits it whole at any zoom, centred.
 const READABLE = 0.8;
 const MARGIN = 24;
 function showAll(canvas, readable = false) {
@@ -152,8 +153,9 @@ function showAll(canvas, readable = false) {
   const fit = Math.min(1, free.width / inner.width, free.height / inner.height);
   const scale = readable ? Math.max(fit, READABLE) : fit;
   const offset = (room, size) => Math.max(0, (room - size * scale) / 2);  // centred, or from the start edge
+  const small = readable && inner.width * scale < free.width / 2;
   canvas.viewbox({
-    x: inner.x - (left + offset(free.width, inner.width)) / scale,
+    x: inner.x - (left + (small ? 0 : offset(free.width, inner.width))) / scale,
     y: inner.y - (MARGIN + offset(free.height, inner.height)) / scale,
     width: outer.width / scale,
     height: outer.height / scale,
