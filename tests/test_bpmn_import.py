@@ -340,3 +340,23 @@ def test_xpath_conditions_with_bpmn_get_data_object_read_the_variable() -> None:
     if path.exists():
         d = from_bpmn(path.read_bytes())  # strict: no refusal
         assert {"approved", "clarified"} <= {v.name for v in d.variables}
+
+
+def test_a_call_activity_without_a_called_process_is_named_in_the_finding() -> None:
+    """The lenient import's finding names the element (its name and id) and says whether calledElement is empty
+    or missing: a fresh user read "calling ''" and could not tell which box was meant."""
+    result = import_bpmn(doc('''<bpmn:startEvent id="s"/>
+      <bpmn:callActivity id="Activity_0abcdef" name="Check credit" calledElement=""/>
+      <bpmn:callActivity id="c2"/>
+      <bpmn:endEvent id="e"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="Activity_0abcdef"/>
+      <bpmn:sequenceFlow id="f2" sourceRef="Activity_0abcdef" targetRef="c2"/>
+      <bpmn:sequenceFlow id="f3" sourceRef="c2" targetRef="e"/>'''), lenient=True)
+    messages = {f.id: f.message for f in result.findings if f.category == "unsupported"}
+    assert messages["Activity_0abcdef"].startswith("call activity 'Check credit' (Activity_0abcdef): its "
+                                                   "calledElement is empty")
+    assert messages["c2"].startswith("call activity 'c2': it names no calledElement")
+    assert "''" not in messages["Activity_0abcdef"]
+    assert result.definition.node("c2").kind == "task"  # type: ignore[attr-defined]
+    with pytest.raises(DefinitionError, match="its calledElement is empty"):
+        import_bpmn(doc('<bpmn:callActivity id="c" calledElement=" "/>'))

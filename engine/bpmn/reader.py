@@ -116,6 +116,12 @@ def parse_xml(text: str | bytes, source: str | None) -> etree._Element:
     return root
 
 
+def _named(el: etree._Element) -> str:
+    """An element in a finding's words: its name and id (``'Check credit' (Activity_1x)``), else its id."""
+    ident, name = el.get("id") or "(no id)", (el.get("name") or "").strip()
+    return f"{name!r} ({ident})" if name else repr(ident)
+
+
 class Reader:
     """One import: reads a chosen process of a definitions document into the model."""
 
@@ -1018,7 +1024,9 @@ class Reader:
             vendor.used.add(f"{ZEEBE}|calledElement")
             called = called or (zeebe[0].get("processId") or "").removeprefix("=").strip()
         if not called:
-            return None, "callActivity names no calledElement: which process to call is not said", "task"
+            given = el.get("calledElement") is not None or bool(zeebe)
+            what = "its calledElement is empty" if given else "it names no calledElement"
+            return None, f"call activity {_named(el)}: {what}, so which process it calls is not said", "task"
         data["called_element"] = called
         binding = extensions._attr(el, "calledElementBinding", vendor)
         if binding in ("latest", "deployment"):
