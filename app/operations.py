@@ -244,12 +244,13 @@ def when(value: Any) -> str:
 
 
 def node_name(definition: ProcessDefinition, node_id: str) -> str:
-    """The node's name ("Paid"), or its id when it has none or is not in ``definition``."""
+    """The node as every page shows it (``Node.label``: "Paid", else its id in words), or its id when it is not
+    in ``definition``."""
     try:
         node = definition.node(node_id)
     except KeyError:
         return node_id
-    return node.name or getattr(node, "title", None) or node_id
+    return node.label
 
 
 def path_taken(engine: Engine, instance_id: str, definition: ProcessDefinition | None = None) -> pd.DataFrame:

@@ -345,12 +345,12 @@ def compose(data: dict[str, Any], form: dict[str, Any]) -> tuple[dict[str, Any],
 
 
 def node_label(definition: ProcessDefinition, node_id: str) -> str:
-    """A node's name as the diagram shows it (its id when it has none or is unknown)."""
+    """A node as the diagram shows it (``Node.label``: its name, else its id in words); the id when unknown."""
     try:
         node = definition.node(node_id)
     except KeyError:
         return node_id
-    return node.name or getattr(node, "title", None) or node.id
+    return node.label
 
 
 def flow_label(definition: ProcessDefinition, flow_id: str) -> str:
@@ -418,7 +418,7 @@ def kpi_cards(results: Results, definition: ProcessDefinition) -> list[Card]:
         pct = top["kpi"] == "utilisation"
         fmt = (lambda v: f"{v:.0%}") if pct else (lambda v: f"{v:.2f} at once")
         node = definition.index.nodes.get(top["subject"])
-        who = (node.name or getattr(node, "title", None) or top["subject"]) if node is not None else top["subject"]
+        who = node.label if node is not None else top["subject"]
         cards.append(Card(f"Busiest: {who}", fmt(top["mean"]),
                           _interval(top, fmt, ceiling=1.0 if pct else None)))
     return cards

@@ -268,7 +268,7 @@ def test_a_hostile_expression_becomes_an_incident_through_the_app(data_dir: Path
     assert "has too many digits (limit max_int_digits" in incident["error"]
     at = run("pages/6_Instance.py", {**manager, "instance_id": iid})
     assert not at.exception
-    shown = [m.value for m in at.markdown if "Incident at `big`" in m.value]
+    shown = [m.value for m in at.markdown if "Incident at **Big**" in m.value]  # the node in words
     assert shown and "condition of flow 'large_path' failed" in shown[0] and "max_int_digits" in shown[0]
     page = " ".join(str(e.value) for e in [*at.markdown, *at.error, *at.warning, *at.info] if hasattr(e, "value"))
     assert "Traceback" not in page and "File \"" not in page and str(Path(__file__).parents[1]) not in page

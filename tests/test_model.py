@@ -198,7 +198,9 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
 def test_every_kind_constructs_from_valid_fields(kind: str) -> None:
     cls = NODE_CLASSES[kind]
     node = cls(id=f"{kind}_1", **VALID[kind])
-    assert node.kind == kind and node.label == VALID[kind].get("name", f"{kind}_1")
+    # the label: its name, else a user task's title, else the id in words ("user_task_1" -> "User task 1")
+    expected = VALID[kind].get("name") or VALID[kind].get("title") or f"{kind}_1".replace("_", " ").capitalize()
+    assert node.kind == kind and node.label == expected
     assert cls.model_validate(node.model_dump()) == node
     with pytest.raises(ValidationError):  # frozen
         node.id = "other"  # type: ignore[misc]
@@ -350,3 +352,15 @@ def test_a_copy_with_other_nodes_looks_up_its_own_nodes() -> None:
     copy = original.model_copy(update={"nodes": renamed})
     assert copy.node("work").name == "Renamed"
     assert original.node("work").name != "Renamed"
+
+
+def test_a_node_label_never_shows_a_modeler_id() -> None:
+    """What every page shows for a node: its name; a modeler's random id (Activity_1wkter0) only as its kind."""
+    from engine.model.nodes import EndEvent, ExclusiveGateway, ServiceTask, UserTask
+
+    assert ServiceTask(id="Activity_1wkter0", name="Check documents", topic="docs").label == "Check documents"
+    assert ServiceTask(id="Activity_1wkter0", topic="docs").label == "Service task"
+    assert ExclusiveGateway(id="Gateway_09ddg4m").label == "Exclusive gateway"
+    assert EndEvent(id="EndEvent_0x1y2z3").label == "End event"
+    assert EndEvent(id="issue_created").label == "Issue created"
+    assert UserTask(id="Activity_0aaaaaa", title="Approve documents").label == "Approve documents"

@@ -336,6 +336,20 @@ def panel(selected: str | None) -> None:
             session.expect("__process__", new.model_dump(mode="json"), data)
 
 
+def element_title(element: str) -> str:
+    """An element as the problem list names it: its name; unnamed, what the app calls it (``Node.label``), with the
+    id only when a modeler made it up (two "Exclusive gateway"s are told apart by it)."""
+    from engine.model.ids import is_modeler_id
+
+    node = definition.index.nodes.get(element) if definition is not None else None
+    flow = definition.index.flows.get(element) if definition is not None and node is None else None
+    if node is not None and (node.name or not is_modeler_id(element)):
+        return node.label
+    if node is not None:
+        return f"{node.label} {element}"
+    return flow.name if flow is not None and flow.name else element
+
+
 def problems() -> None:
     if not reading.problems:
         st.success("No problems: the engine would deploy this design.")
@@ -344,7 +358,7 @@ def problems() -> None:
     st.markdown(f"**Problems** · {errors} error(s), {len(reading.problems) - errors} warning(s)")
     for i, problem in enumerate(reading.problems):
         icon = {"error": ":red[**error**]", "warning": ":orange[**warning**]"}.get(problem.severity, "info")
-        label = f"{icon} {problem.element or problem.where}: {problem.message}"
+        label = f"{icon} {element_title(problem.element) if problem.element else problem.where}: {problem.message}"
         if problem.element:
             if st.button(label, key=f"designer_problem:{i}", type="tertiary", help="Select it on the canvas"):
                 session.select(problem.element)

@@ -10,6 +10,7 @@ from app.engine_session import token_overlay
 from app.operations import (
     executions,
     incident_table,
+    node_name,
     parse_correlation,
     parse_payload,
     path_taken,
@@ -47,6 +48,12 @@ st.session_state["instance_id"] = instance_id
 st.query_params["id"] = instance_id  # the address is a link to this instance: a reload or a new tab shows it
 definition = engine.definition(view.definition, view.version)
 
+
+def named(node_id: str) -> str:
+    """A node as this page names it: its name (else its id in words), never a modeler's random id."""
+    return f"**{node_name(definition, node_id)}**"
+
+
 status_icon = {"running": ":material/sync:", "completed": ":material/check_circle:",
                "failed": ":material/error:", "cancelled": ":material/cancel:"}.get(view.status, ":material/info:")
 head = st.container(horizontal=True)
@@ -76,7 +83,7 @@ if view.parent or view.children:  # call activities: the process that called thi
 open_incidents = [i for i in view.incidents if i.get("resolved_at") is None] if view.status == "running" else []
 for incident in open_incidents:
     with st.container(border=True):
-        st.markdown(f":material/report: **Incident at `{incident['node_id']}`**: {incident['error']}")
+        st.markdown(f":material/report: Incident at {named(incident['node_id'])}: {incident['error']}")
         cols = st.columns([1, 1, 6])
         if cols[0].button("Retry", key=f"retry_{incident['id']}", icon=":material/replay:"):
             try:
@@ -88,10 +95,10 @@ for incident in open_incidents:
                 again = [i for i in engine.instance(instance_id).incidents
                          if i.get("resolved_at") is None and i["node_id"] == incident["node_id"]]
                 if again:
-                    st.session_state["flash_error"] = (f"Retried `{incident['node_id']}`: it failed again "
+                    st.session_state["flash_error"] = (f"Retried {named(incident['node_id'])}: it failed again "
                                                        f"({again[-1]['error']}). The instance waits as before.")
                     st.rerun()
-                flash(f"Incident {incident['id']} retried: `{incident['node_id']}` went through.")
+                flash(f"Incident {incident['id']} retried: {named(incident['node_id'])} went through.")
                 st.rerun()
         if cols[1].button("Cancel instance", key=f"cancel_{incident['id']}", icon=":material/cancel:"):
             act(ctx, f"Instance {short_id(instance_id)} cancelled.", engine.cancel, instance_id,
@@ -112,11 +119,11 @@ with side:
     if pending.empty and not waits:
         st.caption("Nothing: no armed timer and no message subscription.")
     for row in pending.itertuples():
-        st.markdown(f":material/schedule: {row.purpose or 'timer'} timer at `{row.node}` due "
+        st.markdown(f":material/schedule: {row.purpose or 'timer'} timer at {named(row.node)} due "
                     f"{row.due:%a %d %b %H:%M} UTC")
     for wait in waits:
         key = f" (key `{wait['correlation']}`)" if wait["correlation"] is not None else ""
-        st.markdown(f":material/mail: message `{wait['message']}`{key} at `{wait['node']}`")
+        st.markdown(f":material/mail: message `{wait['message']}`{key} at {named(wait['node'])}")
     if view.status == "running":
         with st.form("send_message"):
             st.markdown("**Send a message**")

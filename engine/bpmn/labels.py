@@ -11,39 +11,22 @@ unchanged, so export -> import gives the same definition; a label someone edited
 
 from __future__ import annotations
 
-import re
-
 from lxml import etree
 
 from engine.bpmn.namespaces import WAOOAW, q
+from engine.model import ids
 from engine.model.nodes import Node, SequenceFlow
 
 LABELS = q(WAOOAW, "labels")
 LABEL = q(WAOOAW, "label")
 MAX_CONDITION = 60
-# The ids bpmn-js (and Camunda Modeler) give a new element: a type word, "_" and seven random characters.
-MODELER_ID = re.compile(r"^(Activity|Gateway|Event|StartEvent|EndEvent|Flow|Task|SubProcess)_[0-9a-z]{7}$")
-
-
-def words(text: str) -> str:
-    """An identifier in words: the last part of ``module:function`` or ``a.b``; ``_``/``-``/camelCase -> spaces."""
-    tail = re.split(r"[:.]", text)[-1] or text
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", tail)
-    spaced = re.sub(r"[_\-\s]+", " ", spaced).strip()
-    return (spaced[:1].upper() + spaced[1:].lower()) if spaced else text
+words = ids.words
 
 
 def node_label(node: Node) -> str | None:
-    """The label written for a node without a name (None: it has one)."""
-    if node.name:
-        return None
-    title = getattr(node, "title", None)
-    if isinstance(title, str) and title.strip():
-        return title
-    if MODELER_ID.match(node.id):  # "Gateway_09ddg4m" in words is noise: say what the element is
-        kind = node.kind  # type: ignore[attr-defined]
-        return words(kind) + (" event" if kind in ("start", "end") else "")
-    return words(node.id)
+    """The label written for a node without a name (None: it has one): the node's ``label`` (a user task's
+    title, else the id in words, else for a modeler's random id the element's kind)."""
+    return None if node.name else node.label
 
 
 def flow_label(flow: SequenceFlow) -> str | None:

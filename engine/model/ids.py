@@ -82,6 +82,31 @@ def check_name(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+# The ids bpmn-js (and Camunda Modeler) give a new element: a type word, "_" and seven random characters.
+MODELER_ID = re.compile(r"^(Activity|Gateway|Event|StartEvent|EndEvent|Flow|Task|SubProcess|DataObjectReference|"
+                        r"DataStoreReference|Participant|Lane|TextAnnotation|Association)_[0-9a-z]{7}$")
+
+
+def is_modeler_id(ident: str) -> bool:
+    """Is ``ident`` an id a modeler made up (``Activity_1wkter0``), which says nothing to a reader?"""
+    return bool(MODELER_ID.match(ident))
+
+
+def words(text: str) -> str:
+    """An identifier in words: the last part of ``module:function`` or ``a.b``; ``_``/``-``/camelCase -> spaces,
+    the first letter capitalised (``issue_created`` -> "Issue created", ``rollbackValidation`` -> "Rollback
+    validation")."""
+    tail = re.split(r"[:.]", text)[-1] or text
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", tail)
+    spaced = re.sub(r"[_\-\s]+", " ", spaced).strip()
+    return (spaced[:1].upper() + spaced[1:].lower()) if spaced else text
+
+
+def kind_words(kind: str) -> str:
+    """A node kind in words, as a label: ``exclusive_gateway`` -> "Exclusive gateway", ``end`` -> "End event"."""
+    return words(kind) + (" event" if kind in ("start", "end") else "")
+
+
 ElementId = Annotated[str, AfterValidator(check_id)]
 VariableName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_]\w*$"), AfterValidator(check_variable_name)]
 Name = Annotated[str, AfterValidator(check_name)]

@@ -24,7 +24,7 @@ from pydantic import (
 
 from engine.errors import ExpressionError, TimerSpecError
 from engine.model import expressions
-from engine.model.ids import ElementId, Name, VariableName
+from engine.model.ids import ElementId, Name, VariableName, is_modeler_id, kind_words, words
 from engine.model.timers import Timer, format_duration, parse_duration
 from engine.registry import ref_of
 
@@ -88,7 +88,18 @@ class Node(Model):
 
     @property
     def label(self) -> str:
-        return self.name or self.id
+        """What the app shows for the node: its name; else a user task's title; else its id in words
+        (``issue_created`` -> "Issue created"), or its kind in words ("Exclusive gateway") when the id is one a
+        modeler made up (``Gateway_09ddg4m``). The one rule for every page, the diagram and the BPMN export's
+        generated labels (``engine.bpmn.labels``)."""
+        if self.name:
+            return self.name
+        title = getattr(self, "title", None)
+        if isinstance(title, str) and title.strip():
+            return title
+        if is_modeler_id(self.id):
+            return kind_words(getattr(self, "kind", "node"))
+        return words(self.id)
 
     # Classification used by validation, rendering and the token semantics.
     is_activity: ClassVar[bool] = False
