@@ -34,17 +34,20 @@ BADGE = "#1c7ed6"  # count badges
 MISSING = "#e03131"  # a flow names a node that does not exist
 
 GATEWAY_MARKS = {"exclusive_gateway": "×", "parallel_gateway": "+", "inclusive_gateway": "○", "event_gateway": "⬠"}
+# Every mark is a character of DejaVu Sans (Graphviz's and most Linux browsers' fallback font), so no machine
+# draws an empty box for it: no emoji (👤, ⏱ and ⏪ were drawn as boxes where no emoji font is installed).
+TIMER = "◷"
 EVENT_MARKS = {
-    "timer_start": "⏱", "message_start": "✉", "terminate_end": "●", "error_end": "⚡",
-    "timer_catch": "⏱", "message_catch": "✉", "message_throw": "✉", "compensation_throw": "⏪",
-    "boundary_timer": "⏱", "boundary_error": "⚡", "boundary_message": "✉", "link_throw": "➜", "link_catch": "➜",
+    "timer_start": TIMER, "message_start": "✉", "terminate_end": "●", "error_end": "⚡",
+    "timer_catch": TIMER, "message_catch": "✉", "message_throw": "✉", "compensation_throw": "◀◀",
+    "boundary_timer": TIMER, "boundary_error": "⚡", "boundary_message": "✉", "link_throw": "➜", "link_catch": "➜",
     "conditional_catch": "≣", "signal_start": "△", "signal_catch": "△", "signal_throw": "▲", "signal_end": "▲",
     "boundary_signal": "△", "escalation_throw": "⇑", "escalation_end": "⇑", "boundary_escalation": "⇑",
 }
 # BPMN draws these markers filled
 THROW_KINDS = frozenset({"message_throw", "compensation_throw", "error_end", "link_throw", "signal_throw", "signal_end",
                          "escalation_throw", "escalation_end"})
-TASK_MARKS = {"service_task": "⚙", "user_task": "👤", "task": "", "sub_process": "⊞", "script_task": "≡"}
+TASK_MARKS = {"service_task": "⚙", "user_task": "♙", "task": "", "sub_process": "⊞", "script_task": "≡"}
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
 
@@ -192,8 +195,7 @@ class _Drawing:
 
     def _activity(self, attrs: dict[str, str], node: Node, kind: str) -> None:
         mark = TASK_MARKS.get(kind, "")
-        title = getattr(node, "title", None) if kind == "user_task" else None
-        text = node.name or title or node.id
+        text = node.label  # its name, a user task's title, else its id in words
         lines = "<BR/>".join(html.escape(line) for line in _wrap(text))
         count = self.counts.get(node.id)
         badge = "<TD></TD>"
@@ -213,24 +215,21 @@ class _Drawing:
 
     def _outside_label(self, attrs: dict[str, str], node: Node) -> None:
         """Events and gateways carry their name (and count badge) beside the shape, as in BPMN."""
-        parts = []
-        # an end event without a name is labelled with its id: which end an instance reached is its outcome
-        name = node.name or (node.id if node.kind == "end" or node.kind.endswith("_end") else None)
+        rows = []
+        if node.id in self.counts:  # the token badge on a row of its own, above the name: never over it
+            count = str(self.counts[node.id])
+            rows.append(f'<TD FIXEDSIZE="TRUE" WIDTH="{8 + 7 * len(count)}" HEIGHT="13" BGCOLOR="{BADGE}">'
+                        f'<FONT COLOR="white" POINT-SIZE="9"><B>{count}</B></FONT></TD>')
+        # an end event is labelled even without a name (its id in words): which end an instance reached is its
+        # outcome
+        ends = node.kind == "end" or node.kind.endswith("_end")  # type: ignore[attr-defined]
+        name = node.name or (node.label if ends else None)
         if name:
-            parts.append("<BR/>".join(html.escape(line) for line in _wrap(name, 16)))
-        if node.id in self.counts:
-            parts.append(f'<FONT COLOR="white" POINT-SIZE="9"><B> {self.counts[node.id]} </B></FONT>')
-        if not parts:
+            rows.append("<TD>" + "<BR/>".join(html.escape(line) for line in _wrap(name, 16)) + "</TD>")
+        if not rows:
             return
-        if node.id in self.counts:
-            cells = "".join(
-                f'<TD BGCOLOR="{BADGE}">{p}</TD>' if i == len(parts) - 1 else f"<TD>{p}</TD>"
-                for i, p in enumerate(parts)
-            )
-        else:
-            cells = f"<TD>{parts[0]}</TD>"
-        attrs["xlabel"] = (f'<<FONT POINT-SIZE="10"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="0">'
-                           f"<TR>{cells}</TR></TABLE></FONT>>")
+        attrs["xlabel"] = ('<<FONT POINT-SIZE="10"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="0">'
+                           + "".join(f"<TR>{row}</TR>" for row in rows) + "</TABLE></FONT>>")
 
     def _boundary(self, g: graphviz.Digraph, event: BoundaryEvent) -> None:
         """A small double circle below its activity, tied to it by a dotted line."""
