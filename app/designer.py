@@ -190,10 +190,25 @@ def blank_bpmn(process_id: str, name: str | None = None) -> str:
 
 
 def to_canvas(definition: ProcessDefinition) -> str:
-    """A definition as the canvas opens it: BPMN with its own layout, else a computed one."""
+    """A definition as the canvas opens it: BPMN with its own layout, else a computed one, and only the names the
+    definition has. The labels the exporter makes up for other modelers (``engine.bpmn.labels``) are not written:
+    on the canvas they would read as names the user typed, and an element drawn now would lack one until the next
+    reload. What an unnamed element is called is shown beside it instead (:func:`placeholders`)."""
     from engine.bpmn import to_bpmn
 
-    return to_bpmn(definition)
+    return to_bpmn(definition, generated_labels=False)
+
+
+def placeholders(definition: ProcessDefinition | None) -> dict[str, str]:
+    """Element id -> what the app calls an unnamed node (``Node.label``: a user task's title, else its id in
+    words), drawn on the canvas in grey where its name would be; not for an id a modeler made up
+    (``Activity_1wkter0``: its kind in words says no more than its shape)."""
+    from engine.model.ids import is_modeler_id
+
+    if definition is None:
+        return {}
+    return {n.id: n.label for n in definition.all_nodes()
+            if not n.name and (getattr(n, "title", None) or not is_modeler_id(n.id))}
 
 
 def import_upload(name: str, data: bytes, lenient: bool = False) -> tuple[ProcessDefinition, list[str]]:
@@ -429,4 +444,5 @@ class DesignerSession:
         """The canvas component's arguments."""
         return {"xml": self.xml, "revision": self.revision, "commands": self.commands, "ack": self.ack,
                 "markers": [p.as_marker() for p in self.reading.problems if p.element],
-                "select": self.select_request, "dirty": self.dirty, "palette": PALETTE, "design": self.design}
+                "select": self.select_request, "dirty": self.dirty, "palette": PALETTE, "design": self.design,
+                "placeholders": placeholders(self.reading.definition)}

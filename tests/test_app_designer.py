@@ -229,7 +229,8 @@ def test_problems_are_listed_and_a_click_selects_the_element() -> None:
     at = canvas_posts(at, xml)
     labels = [b.label for b in at.button if b.key and b.key.startswith("designer_problem:")]
     assert any("end" in label and "error" in label for label in labels), labels
-    first = next(b for b in at.button if b.key and b.key.startswith("designer_problem:") and "end:" in b.label)
+    # the end event in words (Node.label), not its id
+    first = next(b for b in at.button if b.key and b.key.startswith("designer_problem:") and "End:" in b.label)
     at = first.click().run()
     assert at.session_state["designer"].args()["select"]["id"] == "end"
 
@@ -403,3 +404,54 @@ def test_the_status_line_shows_the_latest_deployed_version(data_dir: Path) -> No
     # the design's own version field (1, whatever was deployed) is not offered in the process's panel
     assert not [n for n in at.number_input if n.label == "Version"]
     assert at.session_state["designer"].reading.definition.version == 1
+
+
+def test_the_canvas_shows_the_design_s_names_and_save_and_reload_agree(data_dir: Path) -> None:
+    """The labels the exporter makes up for other modelers are not names: the canvas gets only the names the design
+    has (each unnamed node's label goes as a grey placeholder, never into the XML), so what the canvas shows
+    before a save is what it shows after a reload, and a name typed on the canvas stays a name."""
+    from engine.bpmn import to_bpmn
+
+    at = create(designer(), "review", template="pr_review")
+    session: DesignerSession = at.session_state["designer"]
+    assert 'name="Issue created"' not in session.xml and "waooaw:labels" not in session.xml
+    assert 'name="Deploy"' in session.xml  # a name the design has
+    placeholders = session.args()["placeholders"]
+    assert placeholders["issue_created"] == "Issue created" and "deploy" not in placeholders
+    assert 'name="Issue created"' in to_bpmn(session.reading.definition)  # the download still labels it
+
+    # one end named on the canvas with the very text of its placeholder, the other left alone; save; reload
+    at = canvas_posts(at, renamed(session.xml, "deployed", "Deployed"))
+    at = at.button(key="designer_save").click().run()
+    assert not at.exception
+    before = at.session_state["designer"]
+    again = designer().session_state["designer"]
+    for shown in (before, again):
+        d = shown.reading.definition
+        assert d.node("deployed").name == "Deployed" and d.node("issue_created").name is None
+        assert 'name="Deployed"' in shown.xml and 'name="Issue created"' not in shown.xml
+        assert "deployed" not in shown.args()["placeholders"]
+        assert shown.args()["placeholders"]["issue_created"] == "Issue created"
+    assert not again.dirty
+
+
+def test_an_element_a_modeler_named_gets_no_placeholder_and_pages_show_its_kind() -> None:
+    """A node bpmn-js just placed (``Activity_1wkter0``) has no placeholder (its shape says as much); a user task
+    with a title shows the title; every page names a node by ``Node.label``, never by a modeler's random id."""
+    from app.designer import placeholders
+    from app.operations import node_name
+    from app.sim_view import node_label
+
+    d = ProcessDefinition.model_validate({
+        "id": "p", "nodes": [{"id": "StartEvent_1abcdef", "kind": "start"},
+                             {"id": "Activity_1wkter0", "kind": "user_task", "title": "Check the file"},
+                             {"id": "Gateway_09ddg4m", "kind": "exclusive_gateway", "name": "Complete?"},
+                             {"id": "Event_0zzzzzz", "kind": "end"}],
+        "flows": [{"id": "f1", "source": "StartEvent_1abcdef", "target": "Activity_1wkter0"},
+                  {"id": "f2", "source": "Activity_1wkter0", "target": "Gateway_09ddg4m"},
+                  {"id": "f3", "source": "Gateway_09ddg4m", "target": "Event_0zzzzzz"}]})
+    assert placeholders(d) == {"Activity_1wkter0": "Check the file"}
+    for show in (node_name, node_label):
+        assert show(d, "Gateway_09ddg4m") == "Complete?"
+        assert show(d, "Event_0zzzzzz") == "End event"
+        assert show(d, "Activity_1wkter0") == "Check the file"

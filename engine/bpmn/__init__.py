@@ -43,11 +43,14 @@ def import_all(text: str | bytes, source: str | None = None, lenient: bool = Fal
     return _import_all(text, source=source, lenient=lenient)
 
 
-def to_bpmn(definition: ProcessDefinition) -> str:
-    """Write BPMN 2.0 XML with a diagram (kept from an import, else laid out with graphviz)."""
+def to_bpmn(definition: ProcessDefinition, *, generated_labels: bool = True) -> str:
+    """Write BPMN 2.0 XML with a diagram (kept from an import, else laid out with graphviz).
+
+    ``generated_labels``: give unnamed tasks, events and conditional flows a label (``engine.bpmn.labels``), as
+    other modelers need; False writes only the names the definition has (the Designer's canvas)."""
     from engine.bpmn.writer import write
 
-    return write(definition)
+    return write(definition, generated_labels)
 
 
 __all__ = ["WAOOAW", "Finding", "ImportResult", "from_bpmn", "import_all", "import_bpmn", "to_bpmn"]

@@ -98,8 +98,9 @@ class _Drawing:
 
 
 class Writer:
-    def __init__(self, definition: ProcessDefinition) -> None:
+    def __init__(self, definition: ProcessDefinition, generated_labels: bool = True) -> None:
         self.d = definition
+        self.generated_labels = generated_labels  # write labels for unnamed elements (labels.py)
         self.ids = _Ids({n.id for n in definition.all_nodes()} | {f.id for f in definition.all_flows()}
                         | {definition.id})
         self.messages: dict[str, str] = {}
@@ -344,7 +345,7 @@ class Writer:
         self._draw_node(node, tag, plane)  # containers before their contents: renderers paint in order
         if node.name:
             el.set("name", node.name)
-        elif (text := labels.node_label(node)) is not None:
+        elif self.generated_labels and (text := labels.node_label(node)) is not None:
             el.set("name", text)
             self.labels[node.id] = text
         if node.documentation:
@@ -484,7 +485,7 @@ class Writer:
         el = etree.SubElement(parent, b("sequenceFlow"), id=flow.id, sourceRef=flow.source, targetRef=flow.target)
         if flow.name:
             el.set("name", flow.name)
-        elif (text := labels.flow_label(flow)) is not None:
+        elif self.generated_labels and (text := labels.flow_label(flow)) is not None:
             el.set("name", text)
             self.labels[flow.id] = text
         doc = flow.metadata.get("documentation")
@@ -704,5 +705,5 @@ def _flow_fields(flow: SequenceFlow) -> dict[str, Any]:
     return data
 
 
-def write(definition: ProcessDefinition) -> str:
-    return Writer(definition).write()
+def write(definition: ProcessDefinition, generated_labels: bool = True) -> str:
+    return Writer(definition, generated_labels).write()

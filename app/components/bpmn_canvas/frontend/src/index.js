@@ -10,6 +10,8 @@
 //   height              frame height in px
 //   design              which design this is: a re-import of the same design keeps the view, another is fitted
 //   palette             the create tools, one per node kind of the model (app/palette.py; see palette.js)
+//   placeholders        {id: text}: what the app calls an unnamed element, drawn in grey where its name would be
+//                       (not a name: the XML keeps none, app/designer.py placeholders)
 // Canvas -> Python (component value): {seq, revision, ack, xml, selected} after every change or selection.
 import BpmnModeler from 'bpmn-js/lib/Modeler';
 import 'bpmn-js/dist/assets/diagram-js.css';
@@ -27,7 +29,8 @@ const modeler = new BpmnModeler({
 });
 window.bpmnModeler = modeler;
 
-const state = { revision: null, ack: 0, selectSeq: 0, seq: 0, height: 0, markers: [], busy: false, imports: 0 };
+const state = { revision: null, ack: 0, selectSeq: 0, seq: 0, height: 0, markers: [], busy: false, imports: 0,
+  placeholders: {} };
 window.canvasState = state;  // for tests and debugging: what this frame has applied
 
 function post(type, extra) {
@@ -77,7 +80,10 @@ modeler.on('element.click', 1500, (event) => {
   return undefined;
 });
 
-modeler.on('commandStack.changed', () => report(250));
+modeler.on('commandStack.changed', () => {
+  drawPlaceholders(state.placeholders);  // a name just typed replaces its placeholder at once
+  report(250);
+});
 modeler.on('selection.changed', () => report(30));
 
 function escapeHtml(text) {
@@ -121,6 +127,30 @@ function drawMarkers(markers) {
     });
   }
   state.markers = drawn;
+}
+
+// An unnamed element's placeholder: inside a task's box, below an event or a gateway (where bpmn-js puts their
+// labels); gone as soon as the element has a name.
+function drawPlaceholders(placeholders) {
+  const registry = modeler.get('elementRegistry');
+  const overlays = modeler.get('overlays');
+  overlays.remove({ type: 'waooaw-placeholder' });
+  for (const [id, text] of Object.entries(placeholders || {})) {
+    const element = registry.get(id);
+    if (!element || element.waypoints || element.labelTarget || element.businessObject.name) {
+      continue;
+    }
+    const outside = /Event$|Gateway$/.test(element.type);
+    const expanded = !outside && element.businessObject.$instanceOf('bpmn:SubProcess') && element.isExpanded;
+    const width = outside ? 100 : element.width - (expanded ? 12 : 8);
+    const position = outside ? { top: element.height + 4, left: element.width / 2 - width / 2 }
+      : { top: expanded ? 6 : element.height / 2 - 8, left: expanded ? 8 : 4 };
+    overlays.add(id, 'waooaw-placeholder', {
+      position,
+      html: `<div class="waooaw-placeholder${expanded ? ' waooaw-placeholder-left' : ''}" style="width: ${width}px"`
+        + ` title="No name: the app calls it this">${escapeHtml(text)}</div>`,
+    });
+  }
 }
 
 function select(id) {
@@ -208,6 +238,8 @@ async function render(args) {
       }
     }
     drawMarkers(args.markers);
+    state.placeholders = args.placeholders || {};
+    drawPlaceholders(state.placeholders);
     // Leaving the page (reload, close) with unsaved work asks first, as desktop modelers do.
     window.onbeforeunload = args.dirty ? (event) => { event.preventDefault(); return ''; } : null;
     if (args.select && args.select.seq > state.selectSeq) {
