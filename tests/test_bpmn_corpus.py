@@ -119,3 +119,25 @@ def test_published_table_is_current() -> None:
     summary = table.split("\n\n")[0]
     if README.exists() and "## BPMN interchange" in README.read_text():
         assert summary in README.read_text(), "copy the summary line of python -m engine.bpmn.conformance to README"
+
+
+# Strict imports won by FEEL conditions, business rule tasks and print-only scripts (issue 16): each deploys once
+# its agents are registered (nothing else in the definition is refused by Engine.deploy's validation).
+DEPLOYABLE = ["executable/invoice.v2.bpmn", "executable/process.bpmn", "miwg/C.8.0.bpmn", "miwg/C.8.1.bpmn",
+              "miwg/C.9.0.bpmn"]
+
+
+@pytest.mark.parametrize("name", DEPLOYABLE)
+def test_newly_imported_files_deploy_but_for_their_agents(name: str) -> None:
+    result = import_bpmn((CORPUS / name).read_bytes())
+    refused = [w.message for w in result.warnings if "refuses" in w.message and "is not registered" not in w.message]
+    assert refused == []
+
+
+def test_invoice_declares_what_its_call_activity_passes_on() -> None:
+    d = import_bpmn((CORPUS / "executable/invoice.v2.bpmn").read_bytes()).definition
+    passed = {"amount", "creditor", "invoiceCategory", "invoiceDocument", "invoiceNumber"}
+    assert passed <= {v.name for v in d.variables}
+    assign = d.node("assignApprover")
+    assert (assign.kind, assign.agent, assign.metadata["bpmn"]) == ("service_task", "invoice-assign-approver",
+                                                                     "businessRuleTask")

@@ -1307,6 +1307,9 @@ class Reader:
                 read |= expressions.variable_names(key)
             for form_field in getattr(node, "form", None) or []:  # what completing a user task sets
                 read.add(form_field.variable or form_field.name)
+            for source in (getattr(node, "inputs", None) or {}).values():  # a call activity's input mappings
+                if isinstance(source, str):
+                    read |= expressions.variable_names(source)
             if getattr(node, "payload_expression", None):
                 read |= expressions.variable_names(node.payload_expression)  # type: ignore[attr-defined]
             timer = getattr(node, "timer", None)
