@@ -162,6 +162,9 @@ LISTEN_KINDS = frozenset({"timer_start", "message_start", "signal_start", "condi
 SLA = "@sla"
 RETRY_WAIT = "@retry"
 WORK_KINDS = frozenset({"service_task", "user_task", "task", "call_activity"})
+#: Nodes a token passes straight through (a plain task is work: the simulator samples its duration).
+PASS_KINDS = frozenset({"start", "timer_start", "message_start", "signal_start", "intermediate_throw", "link_catch",
+                        "error_start", "escalation_start", "conditional_start"})
 
 
 class Calendar(Protocol):
@@ -234,6 +237,23 @@ class Semantics:
         self._link_targets = definition.link_targets()
         self._looped = {nid: n for nid, n in index.nodes.items()
                         if getattr(n, "multi_instance", None) is not None or getattr(n, "loop", None) is not None}
+        # Compiled once per definition, so a token's arrival costs one lookup, not a walk through every kind:
+        # what a token arriving at each node does (by the node's kind; a loop's own entry first), and the
+        # outgoing flows of nodes a token leaves by every flow (no condition, no default flow to weigh).
+        by_kind: dict[str, Callable[[_Step, Token, Any], None]] = {
+            **dict.fromkeys(WORK_KINDS, self._enter_work), **dict.fromkeys(PASS_KINDS, self._leave),
+            "end": self._enter_end, "terminate_end": self._enter_terminate, "error_end": self._error_end,
+            **dict.fromkeys(("exclusive_gateway", "inclusive_gateway", "parallel_gateway"), self._gateway),
+            "event_gateway": self._race, "sub_process": self._enter_sub_process, "link_throw": self._link,
+            "script_task": self._script, "escalation_throw": self._escalate, "escalation_end": self._escalate,
+            "compensation_throw": self._compensate}
+        self._enter: dict[str, Callable[[_Step, Token, Any], None]] = {
+            nid: self._enter_looped if nid in self._looped else by_kind.get(n.kind, self._enter_other)
+            for nid, n in index.nodes.items()}
+        self._enter_kind = by_kind
+        self._plain_out: dict[str, list[SequenceFlow]] = {
+            nid: list(flows) for nid, flows in index.outgoing.items()
+            if all(f.condition is None for f in flows) and getattr(index.nodes.get(nid), "default", None) is None}
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -535,35 +555,37 @@ class Semantics:
             step.effects.append(fx.InstanceEnded("completed"))
 
     def _arrive(self, step: _Step, token: Token, node_id: str, via: str | None) -> None:
-        step.state.touched.add(token.id)
-        node = self._nodes[node_id]
+        state = step.state
+        state.touched.add(token.id)
         token.node, token.via, token.status = node_id, via, ""
-        step.state.steps += 1
+        state.steps += 1
         step.effects.append(fx.Entered(token.id, node_id))
-        kind = node.kind
-        if node_id in self._looped and not self._is_instance(step.state, token):
+        self._enter[node_id](step, token, self._nodes[node_id])
+
+    def _enter_looped(self, step: _Step, token: Token, node: Node) -> None:
+        """A multi-instance or loop activity: a token from outside becomes its body; an instance does the work."""
+        if self._is_instance(step.state, token):
+            self._enter_kind.get(node.kind, self._enter_other)(step, token, node)
+        else:
             self._enter_loop(step, token, node)
-        elif kind in WORK_KINDS:
-            self._start_work(step, token, node, attempt=1, arm=True)
-        elif kind in ("start", "timer_start", "message_start", "signal_start", "task", "intermediate_throw",
-                      "link_catch", "error_start", "escalation_start", "conditional_start"):
-            self._leave(step, token, node)
-        elif kind == "receive_task":
+
+    def _enter_work(self, step: _Step, token: Token, node: Node) -> None:
+        self._start_work(step, token, node, attempt=1, arm=True)
+
+    def _enter_end(self, step: _Step, token: Token, node: Node) -> None:
+        self._remove(step, token)
+
+    def _enter_terminate(self, step: _Step, token: Token, node: Node) -> None:
+        self._terminate(step, token)
+
+    def _enter_other(self, step: _Step, token: Token, node: Node) -> None:
+        """Arriving at the kinds without a handler of their own in ``_enter`` (waits and throws)."""
+        kind = node.kind
+        if kind == "receive_task":
             token.status = MESSAGE
             token.work_id = step.state.next_id("w")
             self._arm_boundaries(step, token, node)
             self._arm_message(step, token, node, node.id)
-        elif kind == "end":
-            self._remove(step, token)
-        elif kind == "terminate_end":
-            self._terminate(step, token)
-        elif kind == "error_end":
-            assert isinstance(node, ErrorEndEvent)
-            self._error_end(step, token, node)
-        elif kind == "exclusive_gateway" or kind == "inclusive_gateway" or kind == "parallel_gateway":
-            self._gateway(step, token, node)
-        elif kind == "event_gateway":
-            self._race(step, token, node)
         elif kind == "timer_catch":
             assert isinstance(node, TimerCatchEvent)
             timer = self._resolve(step, token, node, node.timer)
@@ -605,17 +627,6 @@ class Semantics:
                 self._remove(step, token)
             else:
                 self._leave(step, token, node)
-        elif kind == "escalation_throw" or kind == "escalation_end":
-            self._escalate(step, token, node)
-        elif kind == "compensation_throw":
-            assert isinstance(node, CompensationThrowEvent)
-            self._compensate(step, token, node)
-        elif kind == "sub_process":
-            self._enter_sub_process(step, token, node)
-        elif kind == "link_throw":
-            self._link(step, token, node)
-        elif kind == "script_task":
-            self._script(step, token, node)
         elif kind == "conditional_catch":
             if self._condition_holds(step, token, node):
                 self._leave(step, token, node)
@@ -807,6 +818,10 @@ class Semantics:
     def _leave(self, step: _Step, token: Token, node: Node) -> None:
         """Follow the outgoing flows of a node that is done (conditions on non-gateway flows are honoured). An
         activity's ``default`` flow is taken when none of its conditional flows holds (BPMN 2.0 §10.3.1)."""
+        plain = self._plain_out.get(node.id)
+        if plain is not None:  # every flow, nothing to evaluate
+            self._follow(step, token, plain)
+            return
         chosen = []
         default = getattr(node, "default", None) if node.is_activity else None
         held = False

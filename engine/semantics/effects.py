@@ -3,6 +3,10 @@
 The engine turns them into rows and jobs in one transaction; the simulator into SimPy events.
 Ids (token, work, timer, subscription) are made by the core, deterministically, so both shells
 name things the same way.
+
+Plain slotted dataclasses, read-only by convention but not ``frozen``: a frozen dataclass sets each field
+through ``object.__setattr__``, which made building one 2-2.5x dearer, and a step builds several (issue 19).
+Compared by value; not hashable.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Entered:
     """A token reached a node (for audit trails, heat maps, the simulator's event log)."""
 
@@ -20,7 +24,7 @@ class Entered:
     node_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Left:
     """A token completed its node without moving on by a flow: one instance of a multi-instance or loop
     activity (its token is gone; the body goes on when all are done)."""
@@ -29,7 +33,7 @@ class Left:
     node_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StartWork:
     """Do the work of an activity: call an agent (service_task), open a human task (user_task),
     nothing or a sampled duration (task), or run a compensation handler (compensation).
@@ -45,7 +49,7 @@ class StartWork:
     due: datetime | None = None  # SLA due time of a user task
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CancelWork:
     """Work in progress is no longer wanted (a boundary event interrupted it, the instance ended)."""
 
@@ -54,7 +58,7 @@ class CancelWork:
     work_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ScheduleTimer:
     """Fire ``TimerFired(timer_id)`` at ``due``. ``purpose``: catch, boundary, race, sla or retry."""
 
@@ -65,12 +69,12 @@ class ScheduleTimer:
     purpose: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CancelTimer:
     timer_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Subscribe:
     """Deliver the next message ``message`` whose key equals ``correlation`` as MessageReceived; with
     ``kind="signal"``, every broadcast of the signal named ``message`` as SignalReceived (no key)."""
@@ -83,12 +87,12 @@ class Subscribe:
     kind: str = "message"  # "message" | "signal"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Unsubscribe:
     subscription_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SendMessage:
     message: str
     correlation: Any
@@ -96,7 +100,7 @@ class SendMessage:
     node_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BroadcastSignal:
     """Broadcast ``signal`` to every signal subscription waiting now (of any instance) and start every
     definition with a matching signal start event; ``payload`` becomes their variables."""
@@ -106,7 +110,7 @@ class BroadcastSignal:
     node_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Escalated:
     """An escalation thrown at ``node_id`` that nothing caught (recorded; the instance goes on)."""
 
@@ -115,7 +119,7 @@ class Escalated:
     code: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VariablesChanged:
     """Every change of a process variable, with the node (or actor) that made it."""
 
@@ -124,7 +128,7 @@ class VariablesChanged:
     actor: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SlaBreached:
     """A user task's SLA passed; ``action`` is its on_timeout (None: only record the breach)."""
 
@@ -134,7 +138,7 @@ class SlaBreached:
     action: Any  # engine.model.nodes.OnTimeout | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Incident:
     """Work failed for good and nothing caught it: the token waits until RetryIncident."""
 
@@ -143,7 +147,7 @@ class Incident:
     error: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Compensation:
     """A compensation handler's run started (``outcome`` None) or ended (``completed``: the activity is
     compensated; ``failed``: an incident at the throw), for the activity history. ``activity_id`` is the
@@ -156,7 +160,7 @@ class Compensation:
     outcome: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InstanceEnded:
     status: str  # "completed" | "terminated" | "failed" | "cancelled"
     error: str | None = None

@@ -2,6 +2,10 @@
 
 The shells (engine, simulator) turn the world into these: an agent returned, a person completed a
 form, a timer fell due, a message arrived, somebody cancelled.
+
+Plain slotted dataclasses, read-only by convention but not ``frozen``: a frozen dataclass sets each field
+through ``object.__setattr__``, which made building one 2-2.5x dearer, and the simulator builds one per
+completed task (issue 19). Compared by value; not hashable.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WorkDone:
     """The work a ``StartWork`` effect asked for finished (agent outputs, form values)."""
 
@@ -20,7 +24,7 @@ class WorkDone:
     actor: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WorkFailed:
     """The work failed. ``business=True`` (a BpmnError raised by the agent) skips retries and goes
     straight to error boundary events matching ``error_code``."""
@@ -31,7 +35,7 @@ class WorkFailed:
     business: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WorkEscalated:
     """The work threw an escalation it did not catch and goes on (a called process's escalation throw or end
     event, BPMN 2.0 §10.5.6): the escalation is thrown at the activity, its boundary events first."""
@@ -40,7 +44,7 @@ class WorkEscalated:
     escalation_code: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TimerFired:
     """A timer fell due. ``due`` is when it was scheduled for (shells pass it): a cycle re-arms from
     its schedule, so a late worker neither drifts the next occurrence nor skips one."""
@@ -49,7 +53,7 @@ class TimerFired:
     due: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MessageReceived:
     """A message matched the subscription (the shell correlates by name and key)."""
 
@@ -57,7 +61,7 @@ class MessageReceived:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SignalReceived:
     """A broadcast signal reached the subscription (every subscription of the signal's name gets one)."""
 
@@ -65,7 +69,7 @@ class SignalReceived:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RetryIncident:
     """Somebody fixed the cause of an incident and asks to try the work again. ``node_id`` is the incident's node:
     when it is not the token's own (a boundary event on the token's activity, an event sub-process start the
@@ -75,7 +79,7 @@ class RetryIncident:
     node_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepFailed:
     """The shell could not apply an event (``ref``: its token, timer or subscription id) because computing or
     writing the step raised ``error``: the token it concerned gets an incident instead of a retry forever."""
@@ -84,7 +88,7 @@ class StepFailed:
     error: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SetVariables:
     """Variables changed from outside (an operator, an API call): recorded like any other change."""
 
@@ -92,7 +96,7 @@ class SetVariables:
     actor: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cancel:
     reason: str = "cancelled"
 
