@@ -109,7 +109,11 @@ class Pool:
         self.served += 1
         if self.calendar is None:
             lo, hi = self.window
-            a, b = max(work.start, lo), min(work.end, hi)
+            a, b = work.start, work.end  # max(start, lo), min(end, hi) without two builtin calls per task
+            if lo > a:
+                a = lo
+            if hi < b:
+                b = hi
             if b > a:
                 self.busy_seconds += b - a
         else:

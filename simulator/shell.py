@@ -16,8 +16,8 @@ and interrupting the call activity cancels the child. A child is not a case of i
 calling case's id. A call activity whose design is not known is work of ``tasks.<id>.duration`` (a warning
 says so).
 
-The per-event path is kept lean: SimPy events with callbacks (no generator per case), samples drawn
-in batches, log rows appended as tuples, DataFrames built once at the end.
+The per-event path is kept lean: SimPy events with callbacks (no generator per case; slotted ``_Due`` events, not
+``Timeout``s), samples drawn in batches, log rows appended as tuples, DataFrames built once at the end.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from heapq import heappush
 from typing import Any
 
 import numpy as np
 import simpy
-from simpy.events import Timeout
+from simpy.events import NORMAL
 
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import Node, SequenceFlow
@@ -75,6 +76,16 @@ class RunData:
 
 SIGNAL = object()
 """What a case's signal subscription holds where a message's holds its correlation (a signal has none)."""
+
+
+class _Due:
+    """A SimPy event that is triggered when made, for the shell's own callbacks: what ``Environment.step`` reads of
+    an event (``callbacks``, ``_ok``, ``_value``) and no more. ``Run._at`` queues it as ``simpy.Timeout`` queues
+    itself (time, priority, sequence number), so events run in the same order; building one costs a slotted object
+    instead of a Timeout's ``__init__`` and ``Environment.schedule`` calls (issue 19)."""
+
+    __slots__ = ("_value", "callbacks")
+    _ok = True
 
 
 class _Case:
@@ -257,9 +268,13 @@ class Run:
             self._dt = datetime.fromtimestamp(self._t0_ts + now, self._tz)
         return self._dt
 
-    def _at(self, delay: float, callback: Callable[[Any], None], value: Any) -> Timeout:
-        event = Timeout(self.env, delay if delay > 0 else 0.0, value)
-        event.callbacks.append(callback)  # type: ignore[union-attr]
+    def _at(self, delay: float, callback: Callable[[Any], None], value: Any) -> _Due:
+        """Call ``callback(event)`` after ``delay`` seconds (at once if <= 0), with ``event._value`` = ``value``."""
+        env = self.env
+        event = _Due()
+        event._value = value
+        event.callbacks = [callback]
+        heappush(env._queue, (env._now + (delay if delay > 0 else 0.0), NORMAL, next(env._eid), event))
         return event
 
     # --- running ---------------------------------------------------------------------------------
@@ -270,7 +285,7 @@ class Run:
         self._arr_i = 0
         t = self._next_time()
         if t is not None:
-            Timeout(self.env, t, None).callbacks.append(self._arrival_cb)  # type: ignore[union-attr]
+            self._at(t, self._arrival_cb, None)
         env = self.env
         if self.tick is None:
             env.run(until=self.end)
@@ -341,11 +356,15 @@ class Run:
         i = self._arr_i
         if i < len(self._arr):
             self._arr_i = i + 1
-            Timeout(env, self._arr[i] - env._now, None).callbacks.append(self._arrival_cb)  # type: ignore[union-attr]
+            now = env._now
+            due = _Due()
+            due._value = None
+            due.callbacks = [self._arrival_cb]
+            heappush(env._queue, (now + (self._arr[i] - now), NORMAL, next(env._eid), due))  # as _at, inlined
         else:
             t = self._next_time()
             if t is not None:
-                Timeout(env, t - env._now, None).callbacks.append(self._arrival_cb)  # type: ignore[union-attr]
+                self._at(t - env._now, self._arrival_cb, None)
         variables = {name: draw() for name, draw in self._variables} if self._variables else None
         self._new_case(variables, self._start_node)
 
@@ -427,9 +446,13 @@ class Run:
         assert pool is not None
         end = pool.finish_time(start, seconds) if pool.calendar is not None else start + seconds
         work.end = end
-        delay = end - self.env._now
-        work.timer = timer = Timeout(self.env, delay if delay > 0 else 0.0, work)
-        timer.callbacks.append(self._work_end_cb)  # type: ignore[union-attr]
+        env = self.env
+        now = env._now
+        delay = end - now
+        work.timer = timer = _Due()  # as _at, inlined
+        timer._value = work
+        timer.callbacks = [self._work_end_cb]
+        heappush(env._queue, (now + (delay if delay > 0 else 0.0), NORMAL, next(env._eid), timer))
 
     def _on_work_end(self, event: Any) -> None:
         work: Work = event._value

@@ -241,8 +241,8 @@ class Semantics:
         # what a token arriving at each node does (by the node's kind; a loop's own entry first), and the
         # outgoing flows of nodes a token leaves by every flow (no condition, no default flow to weigh).
         by_kind: dict[str, Callable[[_Step, Token, Any], None]] = {
-            **dict.fromkeys(WORK_KINDS, self._enter_work), **dict.fromkeys(PASS_KINDS, self._leave),
-            "end": self._enter_end, "terminate_end": self._enter_terminate, "error_end": self._error_end,
+            **dict.fromkeys(WORK_KINDS, self._start_work), **dict.fromkeys(PASS_KINDS, self._leave),
+            "end": self._remove, "terminate_end": self._terminate, "error_end": self._error_end,
             **dict.fromkeys(("exclusive_gateway", "inclusive_gateway", "parallel_gateway"), self._gateway),
             "event_gateway": self._race, "sub_process": self._enter_sub_process, "link_throw": self._link,
             "script_task": self._script, "escalation_throw": self._escalate, "escalation_end": self._escalate,
@@ -531,12 +531,17 @@ class Semantics:
 
     def _drain(self, step: _Step) -> None:
         state = step.state
-        queue, tokens = step.queue, state.tokens
+        queue, tokens, touched, effects = step.queue, state.tokens, state.touched, step.effects
+        enter, nodes = self._enter, self._nodes
         while True:
             while queue:
                 token, node_id, via = queue.popleft()
-                if token.id in tokens and state.status == "running":
-                    self._arrive(step, token, node_id, via)
+                if token.id in tokens and state.status == "running":  # the token arrives at node_id
+                    touched.add(token.id)
+                    token.node, token.via, token.status = node_id, via, ""
+                    state.steps += 1
+                    effects.append(fx.Entered(token.id, node_id))
+                    enter[node_id](step, token, nodes[node_id])
             if state.status != "running":
                 break
             if self._has_conditional and step.changed:
@@ -554,29 +559,12 @@ class Semantics:
             state.status = "completed"
             step.effects.append(fx.InstanceEnded("completed"))
 
-    def _arrive(self, step: _Step, token: Token, node_id: str, via: str | None) -> None:
-        state = step.state
-        state.touched.add(token.id)
-        token.node, token.via, token.status = node_id, via, ""
-        state.steps += 1
-        step.effects.append(fx.Entered(token.id, node_id))
-        self._enter[node_id](step, token, self._nodes[node_id])
-
     def _enter_looped(self, step: _Step, token: Token, node: Node) -> None:
         """A multi-instance or loop activity: a token from outside becomes its body; an instance does the work."""
         if self._is_instance(step.state, token):
             self._enter_kind.get(node.kind, self._enter_other)(step, token, node)
         else:
             self._enter_loop(step, token, node)
-
-    def _enter_work(self, step: _Step, token: Token, node: Node) -> None:
-        self._start_work(step, token, node, attempt=1, arm=True)
-
-    def _enter_end(self, step: _Step, token: Token, node: Node) -> None:
-        self._remove(step, token)
-
-    def _enter_terminate(self, step: _Step, token: Token, node: Node) -> None:
-        self._terminate(step, token)
 
     def _enter_other(self, step: _Step, token: Token, node: Node) -> None:
         """Arriving at the kinds without a handler of their own in ``_enter`` (waits and throws)."""
@@ -820,7 +808,12 @@ class Semantics:
         activity's ``default`` flow is taken when none of its conditional flows holds (BPMN 2.0 §10.3.1)."""
         plain = self._plain_out.get(node.id)
         if plain is not None:  # every flow, nothing to evaluate
-            self._follow(step, token, plain)
+            if len(plain) == 1:  # _follow, for the common one
+                step.state.touched.add(token.id)
+                token.status = ""
+                step.queue.append((token, plain[0].target, plain[0].id))
+            else:
+                self._follow(step, token, plain)
             return
         chosen = []
         default = getattr(node, "default", None) if node.is_activity else None
@@ -986,14 +979,18 @@ class Semantics:
 
     # --- activities --------------------------------------------------------------------------
 
-    def _start_work(self, step: _Step, token: Token, node: Node, attempt: int, arm: bool) -> None:
-        step.state.touched.add(token.id)
+    def _start_work(self, step: _Step, token: Token, node: Node, attempt: int = 1, arm: bool = True) -> None:
+        """Start an activity's work (``attempt`` 1 and ``arm``: a token arrived; its boundary events arm)."""
+        state = step.state
+        state.touched.add(token.id)
         token.status = WORK
         token.attempt = attempt
         if arm:
-            token.work_id = step.state.next_id("w")
-            self._arm_boundaries(step, token, node)
-        variables = self._scope_vars(step.state, token)
+            token.work_id = state.next_id("w")
+            if self._boundaries.get(node.id):
+                self._arm_boundaries(step, token, node)
+        variables = state.variables if token.locals is None and token.parent is None and token.loop is None \
+            else self._scope_vars(state, token)  # outside loops and sub-processes: the process variables
         due: datetime | None = None
         handler: str | None = None
         if isinstance(node, ServiceTask):
@@ -1037,7 +1034,8 @@ class Semantics:
 
     def _finish_activity(self, step: _Step, token: Token, node: Node) -> None:
         step.state.touched.add(token.id)
-        self._cancel_waits(step, token)
+        if token.waits or token.fired:
+            self._cancel_waits(step, token)
         if node.is_activity and getattr(node, "compensation", None):
             inputs_names = getattr(node, "input_variables", None) or []
             output_names = getattr(node, "output_variables", None) or []
@@ -1523,8 +1521,10 @@ class Semantics:
             if token.work_id in entry.scope_tokens:
                 entry.done = True
 
-    def _remove(self, step: _Step, token: Token) -> None:
-        self._cancel_waits(step, token)
+    def _remove(self, step: _Step, token: Token, node: Node | None = None) -> None:
+        """The token is gone (an end event, no flow to follow); its scope completes when nothing is left in it."""
+        if token.waits or token.fired:
+            self._cancel_waits(step, token)
         tokens = step.state.tokens
         tokens.pop(token.id, None)
         if token.parent is None:
@@ -1542,7 +1542,7 @@ class Semantics:
         if scope is not None:
             self._finish_activity(step, scope, self._nodes[scope.node])
 
-    def _terminate(self, step: _Step, token: Token) -> None:
+    def _terminate(self, step: _Step, token: Token, node: Node | None = None) -> None:
         if token.parent is None:
             for other in list(step.state.tokens.values()):
                 if other.id != token.id:
