@@ -4,7 +4,9 @@ Each scope (the process, then every expanded sub-process inside out) is ranked b
 (rankdir=LR), which keeps crossings low; a sub-process enters its parent's layout as one box of its
 computed size, so no clusters are needed. If the ``dot`` binary is missing the same scopes are
 layered with networkx (topological generations after dropping back edges), so export never fails.
-Boundary events sit on the bottom edge of their activity; flows are drawn as right-angled lines.
+Boundary events sit on the bottom edge of their activity, with free room below it for their labels; a
+compensation handler sits right below its activity, in its column (as Camunda Modeler draws it); a flow
+with a label gets a gap twice as wide. The writer draws the edges around the shapes (routing.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ MARGIN = 40
 PAD_X, PAD_TOP, PAD_BOTTOM = 30, 40, 30
 RANK_SEP, NODE_SEP = 50, 40
 LANE_HEADER, LANE_PAD, MIN_LANE = 30, 30, 150
+# Free space above and below an activity with boundary events: the events reach 18 px below it, their
+# labels (two lines) below that.
+ROOM = 50
 
 
 @dataclass
@@ -65,7 +70,8 @@ def compute(definition: ProcessDefinition, engine: str | None = None) -> Layout:
         if not placed:
             return 0.0, 0.0
         width = max(x + sizes[i][0] for i, (x, _) in placed.items())
-        height = max(y + sizes[i][1] for i, (_, y) in placed.items())
+        roomy = {n.attached_to for n in nodes if isinstance(n, BoundaryEvent)}  # their labels hang below
+        height = max(y + sizes[i][1] + (ROOM if i in roomy else 0) for i, (_, y) in placed.items())
         return width, height
 
     scope(list(definition.nodes), list(definition.flows), "")
@@ -122,34 +128,46 @@ def compensation_key(activity_id: str) -> str:
 def _rank(nodes: list[Node], flows: list[SequenceFlow], sizes: dict[str, tuple[float, float]],
           engine: str) -> dict[str, tuple[float, float]]:
     """Top-left corners of the scope's nodes (boundary events excluded), origin at (0, 0).
-    A compensation handler is drawn too, one rank after its activity."""
+    A compensation handler is drawn too, in its activity's column right below it (as Camunda Modeler
+    draws it). An activity with boundary events or a compensation handler is ranked with ``ROOM`` more
+    space above and below it, so the events' labels and the association to the handler have a free band."""
     ids = [n.id for n in nodes if not isinstance(n, BoundaryEvent)]
     if not ids:
         return {}
     edges = [(s, t) for s, t in _graph_edges(nodes, flows) if s in sizes and t in sizes and s in ids and t in ids]
-    side: set[tuple[str, str]] = set()  # activity -> its compensation handler: drawn nearby, not in the flow
+    below: list[tuple[str, str]] = []  # activity -> its compensation handler: same column, right below
     handlers = {n.id for n in nodes if getattr(n, "for_compensation", False)}
+    pad: dict[str, float] = {}
+    attached = {n.attached_to for n in nodes if isinstance(n, BoundaryEvent)}
     for node in nodes:
         handler = getattr(node, "compensation", None)
+        if node.id in attached or (handler and node.id in ids):
+            pad[node.id] = ROOM
         if handler and node.id in ids:
-            if handler in handlers and handler in ids:  # a handler activity of the scope: it sits after its activity
+            if handler in handlers and handler in ids:  # a handler activity of the scope
                 key = handler
+                edges = [e for e in edges if key not in e]  # (it has no flows; kept out of the ranking)
             else:  # a handler reference: the export draws a task for it
                 key = compensation_key(node.id)
                 sizes[key] = TASK_SIZE
                 ids.append(key)
-            edges.append((node.id, key))
-            side.add((node.id, key))
-    placed = _dot(ids, edges, sizes, side) if engine == "dot" else None
+            below.append((node.id, key))
+    ranked = {i: (sizes[i][0], sizes[i][1] + 2 * pad.get(i, 0.0)) for i in ids}
+    attached_of = {n.id: n.attached_to for n in nodes if isinstance(n, BoundaryEvent)}
+    wide = {(attached_of.get(f.source, f.source), attached_of.get(f.target, f.target)) for f in flows
+            if f.name or f.condition}  # a labelled flow: a wider gap, room for its label
+    placed = _dot(ids, edges, ranked, below, wide) if engine == "dot" else None
     if placed is None:
-        placed = _layers(ids, edges, sizes)
+        placed = _layers(ids, edges, ranked, below, wide)
+    placed = {i: (x, y + pad.get(i, 0.0)) for i, (x, y) in placed.items()}
     min_x = min(x for x, _ in placed.values())
-    min_y = min(y for _, y in placed.values())
+    min_y = min(y - pad.get(i, 0.0) for i, (_, y) in placed.items())
     return {i: (x - min_x, y - min_y) for i, (x, y) in placed.items()}
 
 
 def _dot(ids: list[str], edges: list[tuple[str, str]], sizes: dict[str, tuple[float, float]],
-         side_edges: set[tuple[str, str]] | None = None) -> dict[str, tuple[float, float]] | None:
+         below: list[tuple[str, str]] | None = None, wide: set[tuple[str, str]] | None = None
+         ) -> dict[str, tuple[float, float]] | None:
     graph = graphviz.Digraph(graph_attr={"rankdir": "LR", "ranksep": str(RANK_SEP / 72),
                                          "nodesep": str(NODE_SEP / 72), "splines": "false"},
                              node_attr={"shape": "box", "fixedsize": "true", "label": ""})
@@ -157,9 +175,14 @@ def _dot(ids: list[str], edges: list[tuple[str, str]], sizes: dict[str, tuple[fl
     for ident in ids:
         w, h = sizes[ident]
         graph.node(name[ident], width=str(w / 72), height=str(h / 72))
-    for source, target in edges:  # keep the flow straight; a compensation handler just sits nearby
-        side = (source, target) in (side_edges or ())
-        graph.edge(name[source], name[target], weight="1" if side else "8", minlen="1")
+    for source, target in edges:  # keep the flow straight; a labelled one spans two ranks
+        graph.edge(name[source], name[target], weight="8", minlen="2" if (source, target) in (wide or ()) else "1")
+    for activity, handler in below or ():  # a flat edge in one rank: the handler right below its activity
+        with graph.subgraph() as same:
+            same.attr(rank="same")
+            same.node(name[activity])
+            same.node(name[handler])
+        graph.edge(name[activity], name[handler], weight="100")
     try:
         data = json.loads(graph.pipe(format="json"))
     except (graphviz.ExecutableNotFound, graphviz.CalledProcessError, OSError, ValueError):
@@ -176,22 +199,31 @@ def _dot(ids: list[str], edges: list[tuple[str, str]], sizes: dict[str, tuple[fl
     return placed if len(placed) == len(ids) else None
 
 
-def _layers(ids: list[str], edges: list[tuple[str, str]], sizes: dict[str, tuple[float, float]]
+def _layers(ids: list[str], edges: list[tuple[str, str]], sizes: dict[str, tuple[float, float]],
+            below: list[tuple[str, str]] | None = None, wide: set[tuple[str, str]] | None = None
             ) -> dict[str, tuple[float, float]]:
-    """Layered fallback: ranks are topological generations once back edges (loops) are dropped."""
+    """Layered fallback: ranks are topological generations once back edges (loops) are dropped; a
+    compensation handler goes right below its activity in the activity's column."""
+    under = dict(below or ())
+    handlers = set(under.values())
+    ranked = [i for i in ids if i not in handlers]
     graph = nx.DiGraph()
-    graph.add_nodes_from(ids)
-    graph.add_edges_from(edges)
-    roots = [n for n in ids if graph.in_degree(n) == 0]
-    back = _back_edges(graph, roots + ids)
+    graph.add_nodes_from(ranked)
+    graph.add_edges_from((s, t) for s, t in edges if s in graph and t in graph)
+    roots = [n for n in ranked if graph.in_degree(n) == 0]
+    back = _back_edges(graph, roots + ranked)
     dag = nx.DiGraph()
-    dag.add_nodes_from(ids)
-    dag.add_edges_from(e for e in edges if e not in back)
+    dag.add_nodes_from(ranked)
+    dag.add_edges_from(e for e in graph.edges if e not in back)
     order = {n: i for i, n in enumerate(ids)}
     placed: dict[str, tuple[float, float]] = {}
     x = 0.0
     for generation in nx.topological_generations(dag):
-        column = sorted(generation, key=order.__getitem__)
+        column: list[str] = []
+        for node in sorted(generation, key=order.__getitem__):
+            column.append(node)
+            if node in under:
+                column.append(under[node])
         width = max(sizes[n][0] for n in column)
         total = sum(sizes[n][1] for n in column) + NODE_SEP * (len(column) - 1)
         y = -total / 2
@@ -199,7 +231,8 @@ def _layers(ids: list[str], edges: list[tuple[str, str]], sizes: dict[str, tuple
             w, h = sizes[node]
             placed[node] = (x + (width - w) / 2, y)
             y += h + NODE_SEP
-        x += width + RANK_SEP
+        labelled = any(s in column for s, _ in (wide or ()))
+        x += width + RANK_SEP * (2 if labelled else 1)
     return placed
 
 
@@ -297,42 +330,3 @@ def lane_order(definition: ProcessDefinition) -> list[str]:
         if isinstance(lane, str) and lane not in names:
             names.append(lane)
     return names
-
-
-def route(source: Box, target: Box, from_boundary: bool = False) -> list[list[float]]:
-    """Right-angled waypoints from one shape to another (left to right, or around for a loop back)."""
-    sx, sy, sw, sh = source
-    tx, ty, tw, th = target
-    s_mid_y, t_mid_y = sy + sh / 2, ty + th / 2
-    s_mid_x, t_mid_x = sx + sw / 2, tx + tw / 2
-    if from_boundary:
-        start = [s_mid_x, sy + sh]
-        if tx >= s_mid_x:
-            return _clean([start, [s_mid_x, t_mid_y], [tx, t_mid_y]])
-        below = max(sy + sh, ty + th) + 30
-        return _clean([start, [s_mid_x, below], [t_mid_x, below], [t_mid_x, ty + th]])
-    if tx >= sx + sw:  # forward
-        if abs(s_mid_y - t_mid_y) < 1:
-            return [[sx + sw, s_mid_y], [tx, t_mid_y]]
-        mid = (sx + sw + tx) / 2
-        return _clean([[sx + sw, s_mid_y], [mid, s_mid_y], [mid, t_mid_y], [tx, t_mid_y]])
-    if abs(s_mid_x - t_mid_x) < 1 or (tx < sx + sw and tx + tw > sx):  # stacked vertically
-        if ty >= sy + sh:
-            return [[s_mid_x, sy + sh], [s_mid_x, ty]] if abs(s_mid_x - t_mid_x) < 1 else _clean(
-                [[s_mid_x, sy + sh], [s_mid_x, (sy + sh + ty) / 2], [t_mid_x, (sy + sh + ty) / 2], [t_mid_x, ty]])
-        if ty + th <= sy:
-            return _clean([[s_mid_x, sy], [s_mid_x, (ty + th + sy) / 2], [t_mid_x, (ty + th + sy) / 2],
-                           [t_mid_x, ty + th]])
-    below = max(sy + sh, ty + th) + 30  # a loop back: under both shapes
-    return _clean([[s_mid_x, sy + sh], [s_mid_x, below], [t_mid_x, below], [t_mid_x, ty + th]])
-
-
-def _clean(points: list[list[float]]) -> list[list[float]]:
-    out: list[list[float]] = []
-    for x, y in points:
-        point = [round(x), round(y)]
-        if not out or out[-1] != point:
-            out.append(point)
-    if len(out) == 1:
-        out.append(list(out[0]))
-    return out

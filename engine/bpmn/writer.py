@@ -5,8 +5,9 @@ conditions, messages, errors, sub-processes, compensation as boundary event + as
 lanes in a pool, a user task's performers and potential owners). Everything else the model holds goes into typed
 elements of our namespace inside ``bpmn:extensionElements`` (see typed.py; a user task's form is also written as
 ``camunda:formData``), so a file read back gives an equal definition.
-Positions come from the nodes' metadata when present, else from :mod:`engine.bpmn.layout`; the
-elements we placed ourselves are listed in ``<waooaw:layout>`` with a digest (see diagram.py).
+Positions come from the nodes' metadata when present, else from :mod:`engine.bpmn.layout`; edges we
+draw go around shapes and labels we place keep clear of shapes and of each other (:mod:`engine.bpmn.routing`);
+the elements we placed ourselves are listed in ``<waooaw:layout>`` with a digest (see diagram.py).
 Element order follows the schema's sequences, which validators check.
 """
 
@@ -19,13 +20,13 @@ from typing import Any
 
 from lxml import etree
 
-from engine.bpmn import diagram, labels, layout, typed
+from engine.bpmn import diagram, labels, layout, routing, typed
 from engine.bpmn.diagram import fmt
 from engine.bpmn.extensions import LAYOUT
 from engine.bpmn.ids import to_ascii_ids
+from engine.bpmn.layout_check import EXTERNAL_LABEL
 from engine.bpmn.mapping import size_of, tag_of
 from engine.bpmn.namespaces import BPMNDI, CAMUNDA, DC, DI, NSMAP, TARGET_NAMESPACE, XSI, b, q
-from engine.model import expressions
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubProcess, UserTask
 
@@ -37,7 +38,6 @@ STANDARD_FIELDS = {"id", "kind", "name", "documentation", "message", "error_code
 # Metadata keys drawn or written as BPMN (DI, lanes, element name, unusable condition text).
 NODE_META = {"bounds", "label", "lane", "bpmn"}  # and "expanded": False on a sub-process (isExpanded)
 FLOW_META = {"waypoints", "label", "condition_text", "documentation"}
-FEEL_LANGUAGE = "https://www.omg.org/spec/DMN/20191111/FEEL/"  # DMN 1.3, as Camunda and Trisotech write it
 TIMER_STANDARD = {"duration": "timeDuration", "date": "timeDate", "cycle": "timeCycle"}
 
 
@@ -116,6 +116,11 @@ class Writer:
         # compensation handler activities of the definition (BPMN isForCompensation): written as themselves
         self.handler_nodes = {n.id for n in definition.all_nodes() if getattr(n, "for_compensation", False)}
         self.labels: dict[str, str] = {}  # element id -> the label we wrote for it (see labels.py)
+        self.comp_events: dict[str, list[float]] = {}  # activity id -> its compensation boundary event's box
+        self.obstacles: set[str] = set()  # drawn elements edges must go around (not pools and lanes)
+        self.routes: list[tuple[str, str, str, list[float], list[float], bool, bool]] = []  # edges still to route
+        self.route_from: dict[str, list[float]] = {}  # edge -> its source's box
+        self.texts: dict[str, tuple[str, str]] = {}  # element -> (label text, "shape"|"boundary"|"flow") to place
 
     # --- document -------------------------------------------------------------------------------
 
@@ -165,6 +170,8 @@ class Writer:
         self._scope(process, list(d.nodes), list(d.flows), main_plane)
         if pool is not None:
             self._draw_pool(main_plane, pool, lanes)
+        self._route()
+        self._place_labels()
         if self.drawing.computed or self.drawing.generated:
             layout_el.set("computed", " ".join(self.drawing.computed))
             if self.drawing.generated:
@@ -319,6 +326,13 @@ class Writer:
                 self.boxes[node.id] = layout.boundary_box(self.d, node, self.boxes[node.attached_to])
                 self.computed_nodes.add(node.id)
 
+    def _compensation_boxes(self, activity: Activity) -> None:
+        """The compensation boundary event on the activity's bottom-left corner; a handler task the layout
+        did not place goes right below the activity."""
+        x, y, _w, h = self.boxes[activity.id]
+        self.comp_events[activity.id] = [x + 4, y + h - 18, 36, 36]
+        self.comp_boxes.setdefault(activity.id, [x, y + h + layout.ROOM + layout.NODE_SEP, 100, 80])
+
     # --- scopes ---------------------------------------------------------------------------------
 
     def _scope(self, parent: etree._Element, nodes: list[Node], flows: list[SequenceFlow], plane: str) -> None:
@@ -348,6 +362,8 @@ class Writer:
         elif self.generated_labels and (text := labels.node_label(node)) is not None:
             el.set("name", text)
             self.labels[node.id] = text
+        if node.id in self.computed_nodes and tag.endswith(EXTERNAL_LABEL) and el.get("name"):
+            self.texts[node.id] = (el.get("name") or "", "boundary" if isinstance(node, BoundaryEvent) else "shape")
         if node.documentation:
             etree.SubElement(el, b("documentation")).text = node.documentation
         extra = _node_fields(node)
@@ -384,10 +400,6 @@ class Writer:
             _performers(el, node)
         if isinstance(node, Activity):
             self._loop_characteristics(el, node)
-        if kind == "task" and tag == "scriptTask" and isinstance(node.metadata.get("script"), str):
-            if isinstance(node.metadata.get("script_format"), str):  # a print-only script, imported as a task
-                el.set("scriptFormat", node.metadata["script_format"])
-            etree.SubElement(el, b("script")).text = node.metadata["script"]
         if kind == "script_task":
             if node.script_format:  # type: ignore[attr-defined]
                 el.set("scriptFormat", node.script_format)  # type: ignore[attr-defined]
@@ -403,6 +415,8 @@ class Writer:
                        else self.ids.new(f"{node.id}_compensation_handler"))
             assoc = self.ids.new(f"{node.id}_compensation_association")
             self.compensation.append((node, boundary, handler, assoc))
+            if node.id in self.boxes:
+                self._compensation_boxes(node)
 
     def _loop_characteristics(self, el: etree._Element, node: Activity) -> None:
         """``multiInstanceLoopCharacteristics`` / ``standardLoopCharacteristics`` (BPMN 2.0 §10.2.8), in the
@@ -498,8 +512,6 @@ class Writer:
         if isinstance(text, str) and text:
             cond = etree.SubElement(el, b("conditionExpression"))
             cond.set(q(XSI, "type"), "bpmn:tFormalExpression")
-            if flow.condition is not None and not text.lstrip().startswith("=") and expressions.is_feel(text):
-                cond.set("language", FEEL_LANGUAGE)  # Zeebe's '=' says FEEL itself
             cond.text = text
         points = flow.metadata.get("waypoints")
         label = _box(flow.metadata.get("label"))
@@ -507,9 +519,12 @@ class Writer:
             self.drawing.edge(plane, flow.id, points, label)
         elif flow.source in self.boxes and flow.target in self.boxes:
             source = self.d.index.nodes.get(flow.source)
-            points = layout.route(self.boxes[flow.source], self.boxes[flow.target],
-                                  from_boundary=isinstance(source, BoundaryEvent))
-            self.drawing.edge(plane, flow.id, points, computed=True)
+            target = self.d.index.nodes.get(flow.target)
+            exact = target is None or not target.is_activity  # type: ignore[attr-defined]
+            self.routes.append((plane, flow.id, "flow", self.boxes[flow.source], self.boxes[flow.target],
+                                isinstance(source, BoundaryEvent), exact))
+            if el.get("name"):
+                self.texts[flow.id] = (el.get("name") or "", "flow")
 
     def _compensation(self, parent: etree._Element, activity: Activity, boundary_id: str, handler_id: str,
                       plane: str) -> None:
@@ -525,35 +540,30 @@ class Writer:
             task = etree.SubElement(parent, b("serviceTask"), id=handler_id, name=labels.words(handler),
                                     isForCompensation="true")
             typed.write_fields(etree.SubElement(task, b("extensionElements")), {"handler": handler})
-        box = self.boxes.get(activity.id)
-        if box is not None:
-            x, y, w, h = box
-            self.drawing.shape(plane, boundary_id, [x + 4, y + h - 18, 36, 36])
+        event_box = self.comp_events.get(activity.id)
+        if event_box is not None:
+            self.drawing.shape(plane, boundary_id, event_box)
+            self.obstacles.add(boundary_id)
+            self.texts[boundary_id] = ("Compensate", "boundary")
             if handler_id not in self.handler_nodes:
-                handler_box = self.comp_boxes.setdefault(activity.id, [x + w + 30, y + h + 40, 100, 80])
-                self.drawing.shape(plane, handler_id, handler_box)
+                self.drawing.shape(plane, handler_id, self.comp_boxes[activity.id])
+                self.obstacles.add(handler_id)
 
     def _association(self, parent: etree._Element, activity: Activity, boundary_id: str, handler_id: str,
                      assoc_id: str, plane: str) -> None:
         etree.SubElement(parent, b("association"), id=assoc_id, associationDirection="One",
                          sourceRef=boundary_id, targetRef=handler_id)
-        box = self.boxes.get(activity.id)
+        event_box = self.comp_events.get(activity.id)
         handler_box = self.boxes.get(handler_id) if handler_id in self.handler_nodes else \
             self.comp_boxes.get(activity.id)
-        if box is not None and handler_box is not None:
-            x, y, _w, h = box
-            hx, hy, hw, hh = handler_box
-            start = [x + 22, y + h + 18]
-            if hx >= start[0]:
-                points = [start, [start[0], hy + hh / 2], [hx, hy + hh / 2]]
-            else:
-                points = [start, [hx + hw / 2, start[1] + 20], [hx + hw / 2, hy]]
-            self.drawing.edge(plane, assoc_id, [p for i, p in enumerate(points) if i == 0 or p != points[i - 1]])
+        if event_box is not None and handler_box is not None:
+            self.routes.append((plane, assoc_id, "association", event_box, handler_box, True, False))
 
     def _draw_node(self, node: Node, tag: str, plane: str) -> None:
         box = self.boxes.get(node.id)
         if box is None:
             return
+        self.obstacles.add(node.id)
         attrs: dict[str, str] = {}
         if tag == "exclusiveGateway":
             attrs["isMarkerVisible"] = "true"
@@ -561,6 +571,48 @@ class Writer:
             attrs["isExpanded"] = "false" if node.metadata.get("expanded", True) is False else "true"
         self.drawing.shape(plane, node.id, box, attrs, _box(node.metadata.get("label")),
                            computed=node.id in self.computed_nodes)
+
+    # --- edges and labels -----------------------------------------------------------------------
+
+    def _shapes_on(self, plane: str) -> list[tuple[str, list[float]]]:
+        return [(s[0], s[1]) for s in self.drawing.shapes.get(plane, []) if s[0] in self.obstacles]
+
+    def _route(self) -> None:
+        """Every edge without kept waypoints, drawn around the shapes of its diagram (see routing.py): a
+        flow leaves a boundary event downwards, any other flow by its right side first."""
+        for plane, element, kind, source, target, from_below, exact in self.routes:
+            obstacles = [box for _, box in self._shapes_on(plane) if not (_contains(box, source)
+                                                                          or _contains(box, target))]
+            obstacles += [source, target]
+            exits = ("bottom",) if from_below else ("right", "bottom", "top")
+            entries = ("top", "left", "bottom") if kind == "association" else ("left", "top", "bottom")
+            points = routing.route(source, target, obstacles, exits, entries, exact_target=exact)
+            self.drawing.edge(plane, element, points, computed=kind == "flow")
+            self.route_from[element] = source
+
+    def _place_labels(self) -> None:
+        """Label bounds for the events, gateways and flows we placed, clear of shapes and of each other."""
+        for plane, shapes in self.drawing.shapes.items():
+            boxes = dict(self._shapes_on(plane))
+            edges = self.drawing.edges.get(plane, [])
+            lines = [points for _, points, _ in edges]
+            placed = [label for *_, label in shapes if label] + [label for *_, label in edges if label]
+            for i, (element, bounds, attrs, label) in enumerate(shapes):
+                if label is None and element in self.texts:
+                    text, kind = self.texts[element]
+                    others = [box for ident, box in boxes.items() if ident != element and not _contains(box, bounds)]
+                    label = routing.place_label(text, kind, bounds, None, others, placed, lines)
+                    placed.append(label)
+                    shapes[i] = (element, bounds, attrs, label)
+            for i, (element, points, label) in enumerate(edges):
+                if label is None and element in self.texts:
+                    text, _ = self.texts[element]
+                    source = self.route_from.get(element, [*points[0], 0, 0])
+                    others = [box for box in boxes.values() if not _contains(box, source)]
+                    label = routing.place_label(text, "flow", None, points, others, placed,
+                                                [p for p in lines if p is not points])
+                    placed.append(label)
+                    edges[i] = (element, points, label)
 
     # --- diagram --------------------------------------------------------------------------------
 
@@ -585,6 +637,13 @@ class Writer:
                     etree.SubElement(edge, q(DI, "waypoint"), x=fmt(x), y=fmt(y))
                 if label:
                     _bounds(etree.SubElement(edge, q(BPMNDI, "BPMNLabel")), label)
+
+
+def _contains(outer: list[float], inner: list[float]) -> bool:
+    """Whether ``outer`` holds all of ``inner`` (a sub-process around its contents) and is not it."""
+    return outer is not inner and outer[0] <= inner[0] and outer[1] <= inner[1] and \
+        inner[0] + inner[2] <= outer[0] + outer[2] and inner[1] + inner[3] <= outer[1] + outer[3] and \
+        outer[2] * outer[3] > inner[2] * inner[3]
 
 
 def _formal(parent: etree._Element, tag: str, text: str) -> None:
