@@ -27,6 +27,7 @@ from engine.bpmn.ids import to_ascii_ids
 from engine.bpmn.layout_check import EXTERNAL_LABEL
 from engine.bpmn.mapping import size_of, tag_of
 from engine.bpmn.namespaces import BPMNDI, CAMUNDA, DC, DI, NSMAP, TARGET_NAMESPACE, XSI, b, q
+from engine.model import expressions
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubProcess, UserTask
 
@@ -38,6 +39,7 @@ STANDARD_FIELDS = {"id", "kind", "name", "documentation", "message", "error_code
 # Metadata keys drawn or written as BPMN (DI, lanes, element name, unusable condition text).
 NODE_META = {"bounds", "label", "lane", "bpmn"}  # and "expanded": False on a sub-process (isExpanded)
 FLOW_META = {"waypoints", "label", "condition_text", "documentation"}
+FEEL_LANGUAGE = "https://www.omg.org/spec/DMN/20191111/FEEL/"  # DMN 1.3, as Camunda and Trisotech write it
 TIMER_STANDARD = {"duration": "timeDuration", "date": "timeDate", "cycle": "timeCycle"}
 
 
@@ -400,6 +402,10 @@ class Writer:
             _performers(el, node)
         if isinstance(node, Activity):
             self._loop_characteristics(el, node)
+        if kind == "task" and tag == "scriptTask" and isinstance(node.metadata.get("script"), str):
+            if isinstance(node.metadata.get("script_format"), str):  # a print-only script, imported as a task
+                el.set("scriptFormat", node.metadata["script_format"])
+            etree.SubElement(el, b("script")).text = node.metadata["script"]
         if kind == "script_task":
             if node.script_format:  # type: ignore[attr-defined]
                 el.set("scriptFormat", node.script_format)  # type: ignore[attr-defined]
@@ -512,6 +518,8 @@ class Writer:
         if isinstance(text, str) and text:
             cond = etree.SubElement(el, b("conditionExpression"))
             cond.set(q(XSI, "type"), "bpmn:tFormalExpression")
+            if flow.condition is not None and not text.lstrip().startswith("=") and expressions.is_feel(text):
+                cond.set("language", FEEL_LANGUAGE)  # Zeebe's '=' says FEEL itself
             cond.text = text
         points = flow.metadata.get("waypoints")
         label = _box(flow.metadata.get("label"))
