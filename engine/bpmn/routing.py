@@ -19,7 +19,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import pairwise
 
-from engine.bpmn.layout_check import LINE_HEIGHT, boxes_overlap, flow_label_point, label_box, segment_hits, text_size
+from engine.bpmn.layout_check import (
+    LINE_HEIGHT,
+    TOUCH,
+    boxes_overlap,
+    flow_label_point,
+    label_box,
+    segment_hits,
+    text_size,
+)
 
 Box = Sequence[float]
 Point = list[float]
@@ -29,6 +37,7 @@ GAP = 15  # how far a channel runs beside a shape
 NEAR = 200  # shapes this far around the ends offer channels
 SIDE_COST = 30  # the cost of leaving or entering by a side other than the first one offered
 BEND_COST = 10
+CLEARANCE = 5  # an edge keeps this far from the shapes it passes (where it can)
 
 
 def port(box: Box, side: str) -> Point:
@@ -39,16 +48,16 @@ def port(box: Box, side: str) -> Point:
 
 
 def _hits(a: Point, b: Point, box: Box) -> bool:
-    """Fast test for an axis-parallel segment (see :func:`layout_check.segment_hits`)."""
+    """Fast test for an axis-parallel segment, the same as :func:`layout_check.segment_hits`."""
     x0, y0, w, h = box
-    x1, y1 = x0 + w - 1, y0 + h - 1
-    x0, y0 = x0 + 1, y0 + 1
+    x1, y1 = x0 + w - TOUCH, y0 + h - TOUCH
+    x0, y0 = x0 + TOUCH, y0 + TOUCH
     if a[1] == b[1]:
         lo, hi = min(a[0], b[0]), max(a[0], b[0])
-        return y0 < a[1] < y1 and lo < x1 and hi > x0
+        return y0 <= a[1] <= y1 and lo < x1 and hi > x0
     if a[0] == b[0]:
         lo, hi = min(a[1], b[1]), max(a[1], b[1])
-        return x0 < a[0] < x1 and lo < y1 and hi > y0
+        return x0 <= a[0] <= x1 and lo < y1 and hi > y0
     return segment_hits(a, b, box)
 
 
@@ -149,8 +158,16 @@ def route(source: Box, target: Box, obstacles: list[Box], exits: Sequence[str] =
           entries: Sequence[str] = ("left", "top", "bottom"), exact_target: bool = True) -> list[Point]:
     """An orthogonal polyline from a side in ``exits`` of ``source`` to a side in ``entries`` of ``target``
     that runs through none of ``obstacles`` (the source and target boxes belong in it too). ``exact_target``
-    (a gateway, an event): enter at a side's middle; else (a task) straight across is fine too."""
-    xs, ys = _channels(source, target, obstacles)
+    (a gateway, an event): enter at a side's middle; else (a task) straight across is fine too. It keeps
+    ``CLEARANCE`` from the shapes it passes where some route can."""
+    roomy = [b if b is source or b is target else [b[0] - CLEARANCE, b[1] - CLEARANCE, b[2] + 2 * CLEARANCE,
+                                                    b[3] + 2 * CLEARANCE] for b in obstacles]
+    return _route(source, target, roomy, exits, entries, exact_target, obstacles)
+
+
+def _route(source: Box, target: Box, obstacles: list[Box], exits: Sequence[str], entries: Sequence[str],
+           exact_target: bool, tight: list[Box]) -> list[Point]:
+    xs, ys = _channels(source, target, tight)
     ends = []
     for i, out in enumerate(exits):
         p = port(source, out)
@@ -175,6 +192,8 @@ def route(source: Box, target: Box, obstacles: list[Box], exits: Sequence[str] =
                     fallback = (hit * 10_000 + score, points)
         if best is not None:
             return best[1]
+    if tight is not obstacles:  # nothing keeps its distance: touching is fine
+        return _route(source, target, tight, exits, entries, exact_target, tight)
     assert fallback is not None or not ends
     return fallback[1] if fallback else [port(source, "right"), port(target, "left")]
 
