@@ -131,14 +131,21 @@ def pipelined(conn: Connection) -> Iterator[None]:
     still fails the transaction. Elsewhere (SQLite: no network) nothing changes; nested blocks share the
     outer pipeline."""
     raw = conn.connection.dbapi_connection if conn.dialect.name == "postgresql" else None
-    if raw is None or getattr(raw, "_pipeline", None) is not None or not _pipeline_supported():
+    # conn.info lives as long as the DBAPI connection: it marks an open pipeline (psycopg's own flag is private)
+    if raw is None or conn.info.get(_PIPELINE) or not _pipeline_supported():
         yield
         return
+    conn.info[_PIPELINE] = True
     try:
         with raw.pipeline():  # type: ignore[attr-defined]
             yield
     except conn.dialect.loaded_dbapi.Error as error:  # a statement's error, raised when the pipeline syncs
         conn._handle_dbapi_exception(error, "(pipeline)", None, None, None)
+    finally:
+        conn.info.pop(_PIPELINE, None)
+
+
+_PIPELINE = "waooaw.pipeline"
 
 
 def _pipeline_supported() -> bool:
