@@ -25,6 +25,7 @@ from engine.runtime import Engine, VirtualClock
 from engine.security import Principal
 from engine.semantics import effects as fx
 from engine.semantics import events as ev
+from engine.semantics.state import InstanceState, Token, Tokens
 from simulator import simulate
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -171,6 +172,64 @@ def test_a_multi_instance_sub_process_gives_each_instance_its_element() -> None:
     assert [w.inputs["order"] for w in h.open_work("approve")] == [{"qty": 30, "price": 5}]
     h.done("approve")
     assert h.status == "completed" and h.variables["totals"] == [5, 150, 2] and "total" not in h.variables
+
+
+class _CountingTokens(Tokens):
+    """Tokens that count whole-instance reads (iterating all tokens): a scan."""
+
+    scans = 0
+
+    def values(self) -> Any:
+        _CountingTokens.scans += 1
+        return super().values()
+
+    def items(self) -> Any:
+        _CountingTokens.scans += 1
+        return super().items()
+
+    def __iter__(self) -> Any:
+        _CountingTokens.scans += 1
+        return super().__iter__()
+
+
+def test_an_inner_end_of_a_multi_instance_sub_process_reads_its_own_scope_not_every_token() -> None:
+    """With n sub-process instances, finding whether an instance's scope has tokens left is a lookup in the
+    core's index of tokens by scope (``state.Tokens``), not a scan of all the instance's tokens."""
+    b = ProcessBuilder("many", variables={"items": "array", "outs": "array"})
+    b.start().sub_process("each", lambda s: s.start("s").user("work", assignee="ann").end("e"),
+                          multi_instance=for_each("items", "item", into="outs", output="item")).end("done")
+    h = Harness(b.build()).start(items=list(range(50)))
+    assert h.state is not None
+    works = h.open_work("work")
+    for i, work in enumerate(works):
+        h.state.tokens = _CountingTokens(h.state.tokens)
+        _CountingTokens.scans = 0
+        effects = h.sem.step(h.state, ev.WorkDone(work.token_id, {}), h.now)
+        h.state.touched.clear()
+        h.work.pop(work.token_id)
+        assert _CountingTokens.scans == 0, f"item {i} scanned every token"
+        assert [e.node_id for e in effects if isinstance(e, fx.Left)] == ["each"]  # its instance completed
+        for parent in {t.parent for t in h.state.tokens.values()} | {None}:  # the index is the truth
+            assert h.state.tokens.in_scope(parent) == [t for t in h.state.tokens.values() if t.parent == parent]
+    assert h.state.status == "completed" and h.variables["outs"] == list(range(50))
+
+
+def test_the_tokens_index_follows_every_change_and_survives_a_copy() -> None:
+    import copy
+    import pickle
+
+    tokens = Tokens({"t1": Token("t1", "a", ""), "t2": Token("t2", "b", "", parent="t1")})
+    tokens["t3"] = Token("t3", "c", "", parent="t1")
+    tokens.update({"t4": Token("t4", "d", "", parent="t3")})
+    assert [t.id for t in tokens.in_scope("t1")] == ["t2", "t3"] and tokens.any_in_scope("t3")
+    del tokens["t2"]
+    assert tokens.pop("t4").id == "t4" and tokens.pop("nope", None) is None
+    tokens["t3"] = Token("t3", "c2", "", parent=None)  # the same id, another token: moved scopes
+    assert [t.id for t in tokens.in_scope(None)] == ["t1", "t3"] and not tokens.any_in_scope("t1")
+    for other in (copy.deepcopy(tokens), pickle.loads(pickle.dumps(tokens)), InstanceState(tokens=dict(tokens)).tokens):
+        assert isinstance(other, Tokens) and [t.id for t in other.in_scope(None)] == ["t1", "t3"]
+    tokens.clear()
+    assert not tokens.in_scope(None) and not tokens
 
 
 def test_a_collection_that_is_not_a_list_is_an_incident_retried_after_a_fix() -> None:

@@ -740,7 +740,7 @@ class Semantics:
         listener) becomes the event sub-process's scope token; else a new token runs beside the scope."""
         state = step.state
         if getattr(start, "interrupting", True):
-            for other in [t for t in state.tokens.values() if t.parent == parent and t is not token]:
+            for other in [t for t in state.tokens.in_scope(parent) if t is not token]:
                 self._abandon(step, other)
                 self._interrupt(step, other)
                 state.tokens.pop(other.id, None)
@@ -1209,7 +1209,7 @@ class Semantics:
                 self._incident(step, body, f"completion condition of {node.id!r} failed: {exc}")
                 return
             if done:
-                for other in [t for t in state.tokens.values() if t.parent == body.id]:
+                for other in state.tokens.in_scope(body.id):
                     self._interrupt(step, other)
                     state.tokens.pop(other.id, None)
                 self._loop_complete(step, body, node)
@@ -1236,7 +1236,7 @@ class Semantics:
             try:
                 variables = ChainMap({"loopCounter": loop["next"] - 1}, self._scope_vars(step.state, body))
                 if expressions.evaluate(mi.completion_condition, variables):
-                    for other in [t for t in step.state.tokens.values() if t.parent == body.id]:
+                    for other in step.state.tokens.in_scope(body.id):
                         self._interrupt(step, other)
                         step.state.tokens.pop(other.id, None)
                     self._loop_complete(step, body, node)
@@ -1503,7 +1503,7 @@ class Semantics:
             step.effects.append(fx.CancelWork(token.id, token.node, token.work_id))
         self._cancel_waits(step, token)
         if token.status == SCOPE or token.loop is not None:
-            for child in [t for t in step.state.tokens.values() if t.parent == token.id]:
+            for child in step.state.tokens.in_scope(token.id):
                 self._interrupt(step, child)
                 step.state.tokens.pop(child.id, None)
         token.work_id = None
@@ -1530,13 +1530,13 @@ class Semantics:
         if token.parent is None:
             return
         if self._has_listeners:  # a scope whose only tokens left are its event sub-processes' listeners is done
-            inside = [t for t in tokens.values() if t.parent == token.parent]
+            inside = tokens.in_scope(token.parent)
             if any(t.status != LISTEN for t in inside):
                 return
             for listener in inside:
                 self._cancel_waits(step, listener)
                 tokens.pop(listener.id, None)
-        elif any(t.parent == token.parent for t in tokens.values()):
+        elif tokens.any_in_scope(token.parent):
             return
         scope = tokens.get(token.parent)
         if scope is not None:

@@ -6,6 +6,7 @@ simulator keeps thousands in memory. Nothing here knows about databases or clock
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,94 @@ class Token:
     loop: dict[str, Any] | None = None  # a multi-instance or loop body's counters (see Semantics._loop_*)
 
 
+class Tokens(dict[str, Token]):
+    """An instance's tokens by id (a dict, in creation order), with an index of the tokens of each scope: the
+    tokens whose ``parent`` is a given token id (None: the process level), kept as tokens are added and removed
+    (a token's parent never changes). A multi-instance sub-process over 10,000 items has 10,000 scope tokens
+    under its body; asking whether one item's scope has tokens left is then a lookup, not a scan of all tokens.
+    Reads (``get``, ``[]``, iteration) are plain dict reads."""
+
+    __slots__ = ("_scopes",)
+
+    def __init__(self, tokens: Iterable[tuple[str, Token]] | dict[str, Token] = ()) -> None:
+        super().__init__()
+        self._scopes: dict[str | None, dict[str, Token]] = {}
+        self.update(tokens)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle and copy: rebuilt through __init__ (the index with it)
+        return (Tokens, (list(self.items()),))
+
+    def __setitem__(self, token_id: str, token: Token) -> None:
+        old = dict.get(self, token_id)
+        if old is not None and old is not token:
+            self._unlink(token_id, old)
+        dict.__setitem__(self, token_id, token)
+        scope = self._scopes.get(token.parent)
+        if scope is None:
+            self._scopes[token.parent] = {token_id: token}
+        else:
+            scope[token_id] = token
+
+    def __delitem__(self, token_id: str) -> None:
+        self._unlink(token_id, dict.pop(self, token_id))
+
+    def pop(self, token_id: str, *default: Any) -> Any:  # type: ignore[override]
+        token = dict.pop(self, token_id, _MISSING)
+        if token is _MISSING:
+            if default:
+                return default[0]
+            raise KeyError(token_id)
+        self._unlink(token_id, token)
+        return token
+
+    def popitem(self) -> tuple[str, Token]:
+        token_id, token = dict.popitem(self)
+        self._unlink(token_id, token)
+        return token_id, token
+
+    def setdefault(self, token_id: str, token: Token) -> Token:  # type: ignore[override]
+        if token_id not in self:
+            self[token_id] = token
+        return dict.__getitem__(self, token_id)
+
+    def update(self, *others: Any, **more: Token) -> None:  # type: ignore[override]
+        for other in others:
+            for token_id, token in (other.items() if isinstance(other, dict) else other):
+                self[token_id] = token
+        for token_id, token in more.items():
+            self[token_id] = token
+
+    def clear(self) -> None:
+        dict.clear(self)
+        self._scopes.clear()
+
+    def __ior__(self, other: Any) -> Tokens:  # type: ignore[override]
+        self.update(other)
+        return self
+
+    def in_scope(self, parent: str | None) -> list[Token]:
+        """The tokens whose ``parent`` is ``parent`` (in creation order; a copy: safe to remove while looping)."""
+        scope = self._scopes.get(parent)
+        return list(scope.values()) if scope else []
+
+    def any_in_scope(self, parent: str | None) -> bool:
+        """Whether a token's ``parent`` is ``parent``."""
+        return bool(self._scopes.get(parent))
+
+    def scope_iter(self, parent: str | None) -> Iterator[Token]:
+        """The tokens whose ``parent`` is ``parent``, without a copy (do not add or remove tokens meanwhile)."""
+        scope = self._scopes.get(parent)
+        return iter(scope.values()) if scope else iter(())
+
+    def _unlink(self, token_id: str, token: Token) -> None:
+        scope = self._scopes.get(token.parent)
+        if scope is not None and scope.pop(token_id, None) is not None and not scope:
+            del self._scopes[token.parent]
+
+
+_MISSING = object()
+
+
 @dataclass(slots=True)
 class CompensationEntry:
     """A completed activity that has a compensation handler, remembered for a later undo."""
@@ -57,7 +146,7 @@ class CompensationEntry:
 @dataclass(slots=True)
 class InstanceState:
     variables: dict[str, Any] = field(default_factory=dict)
-    tokens: dict[str, Token] = field(default_factory=dict)
+    tokens: Tokens = field(default_factory=Tokens)
     compensable: list[CompensationEntry] = field(default_factory=list)
     status: str = "running"  # running | completed | terminated | failed | cancelled
     seq: int = 0  # the source of deterministic ids
@@ -67,6 +156,10 @@ class InstanceState:
     # writes only these rows and deletes the tokens that are gone (engine.runtime.writes), so a step costs the
     # same at 10 or 10,000 tokens. tests/semantics_harness.py checks after every step that none is missed.
     touched: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tokens, Tokens):  # a plain dict given: indexed from here on
+            self.tokens = Tokens(self.tokens)
 
     def next_id(self, prefix: str) -> str:
         self.seq += 1
