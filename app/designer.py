@@ -19,6 +19,7 @@ import hashlib
 import itertools
 import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -324,6 +325,46 @@ def process_commands(old: ProcessDefinition, new: ProcessDefinition) -> list[dic
     return commands
 
 
+# --- readable ids ---------------------------------------------------------------------------------------------
+
+# Where bpmn-js itself refers to a node (it follows an id change there): any other mention is a reference to keep.
+_OWN_REFERENCES = re.compile(r'\s(?:id|bpmnElement|sourceRef|targetRef|attachedToRef|default)="(?P<id>[^"]+)"')
+
+
+def readable_id(name: str, taken: set[str]) -> str | None:
+    """A node's id from its name: lower case ASCII words joined by ``_`` (``Check documents`` ->
+    ``check_documents``, ``Prüfung`` -> ``prufung``), at most 40 characters, made unique against ``taken``
+    (``_2``, ``_3``...); None when the name has no ASCII letter to make one from (``审批``: the id stays)."""
+    from engine.bpmn.ids import ascii_id
+
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "_", plain.lower()).strip("_")[:40].rstrip("_")
+    if not re.search(r"[a-z]", slug):
+        return None
+    return ascii_id(slug, taken)
+
+
+def _referenced(xml: str, ident: str) -> bool:
+    """Is ``ident`` mentioned in the XML other than where bpmn-js keeps the reference itself?"""
+    mentions = len(re.findall(rf"(?<![\w.\-]){re.escape(ident)}(?![\w.\-])", xml))
+    own = sum(1 for m in _OWN_REFERENCES.finditer(xml) if m["id"] == ident)
+    return mentions > own
+
+
+def _node_ids(data: Any) -> set[str]:
+    """Every node id in a definition's ``to_dict`` (sub-processes included)."""
+    found: set[str] = set()
+    if isinstance(data, dict):
+        if "kind" in data and isinstance(data.get("id"), str):
+            found.add(data["id"])
+        for value in data.values():
+            found |= _node_ids(value)
+    elif isinstance(data, list):
+        for item in data:
+            found |= _node_ids(item)
+    return found
+
+
 # --- the open design ------------------------------------------------------------------------------------------
 
 
@@ -361,6 +402,7 @@ class DesignerSession:
     # Which design the canvas shows: an open, a new design or an upload is a new one (fitted to the view); the
     # YAML tab and a save re-import the same one (the view is kept).
     design: int = field(default_factory=lambda: next(_REVISIONS))
+    renamed: set[str] = field(default_factory=set)  # modeler ids already given a readable id (never twice: undo)
 
     @classmethod
     def open(cls, definition: ProcessDefinition, name: str | None = None, saved_hash: str | None = None,
@@ -434,11 +476,41 @@ class DesignerSession:
         if value.get("revision") != self.revision:
             return False
         self.value_seq = value.get("seq", 0)
+        before = self.reading.definition
         self.xml = value.get("xml") or self.xml
         self.selected = list(value.get("selected") or [])
         self.ack = max(self.ack, int(value.get("ack") or 0))
         self.commands = [c for c in self.commands if c["seq"] > self.ack]
+        self.send(self.readable_ids(before))
         return True
+
+    def readable_ids(self, before: ProcessDefinition | None) -> list[dict[str, Any]]:
+        """Id commands for nodes named since ``before`` (the canvas's previous state) whose id is still the one
+        bpmn-js made up (``Activity_1wkter0`` -> ``check_documents``, :func:`readable_id`), so the YAML, the
+        scenario and the engine's tables read well.
+        Only a node nothing can refer to yet: not in the saved design (a scenario or a deployment may name it),
+        its id in no field of the XML other than the references bpmn-js keeps itself (flows, boundary events,
+        defaults, diagram); each id once (an undo of the rename is not undone again)."""
+        from engine.model.ids import is_modeler_id
+
+        definition = self.reading.definition
+        if definition is None or before is None:
+            return []
+        saved = _node_ids(self.saved)
+        named = {n.id for n in before.all_nodes() if n.name}
+        taken = element_ids(self.xml)
+        commands: list[dict[str, Any]] = []
+        for node in definition.all_nodes():
+            if (not node.name or node.id in named or not is_modeler_id(node.id) or node.id in saved
+                    or node.id in self.renamed or _referenced(self.xml, node.id)):
+                continue
+            new = readable_id(node.name, taken)
+            if new is None:
+                continue
+            self.renamed.add(node.id)
+            taken.add(new)
+            commands.append({"op": "id", "id": node.id, "value": new})
+        return commands
 
     def args(self) -> dict[str, Any]:
         """The canvas component's arguments."""

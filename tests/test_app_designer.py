@@ -455,3 +455,51 @@ def test_an_element_a_modeler_named_gets_no_placeholder_and_pages_show_its_kind(
         assert show(d, "Gateway_09ddg4m") == "Complete?"
         assert show(d, "Event_0zzzzzz") == "End event"
         assert show(d, "Activity_1wkter0") == "Check the file"
+
+
+def placed(xml: str, tag: str, ident: str, after: str, name: str | None = None) -> str:
+    """The canvas's XML after a person placed a ``tag`` element ``ident`` (bpmn-js's random id) after ``after``."""
+    from lxml import etree
+
+    root = etree.fromstring(xml.encode())
+    bpmn = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+    process = root.find(f"{{{bpmn}}}process")
+    el = etree.SubElement(process, f"{{{bpmn}}}{tag}", id=ident)
+    if name:
+        el.set("name", name)
+    etree.SubElement(process, f"{{{bpmn}}}sequenceFlow", id=f"Flow_{ident[-7:]}", sourceRef=after, targetRef=ident)
+    return etree.tostring(root, encoding="unicode")
+
+
+def test_a_node_named_for_the_first_time_gets_a_readable_id() -> None:
+    """bpmn-js gives a new node a random id (Activity_1wkter0); when it is first named, and nothing outside the canvas
+    can refer to it yet, its id becomes the name's slug (check_documents), unique and ASCII; a node of the saved
+    design, an imported name or a renamed id undone keeps its id."""
+    from app.designer import readable_id
+
+    assert readable_id("Check documents", set()) == "check_documents"
+    assert readable_id("Prüfung (2. Runde)", {"prufung_2_runde"}) == "prufung_2_runde_2"
+    assert readable_id("审批", set()) is None and readable_id("42", set()) is None
+
+    at = create(designer(), "draft")
+    session: DesignerSession = at.session_state["designer"]
+    at = canvas_posts(at, placed(session.xml, "serviceTask", "Activity_1wkter0", "start"))
+    assert not at.session_state["designer"].commands  # placed, not named: nothing to say yet
+    at = canvas_posts(at, renamed(at.session_state["designer"].xml, "Activity_1wkter0", "Check documents"))
+    session = at.session_state["designer"]
+    assert {"op": "id", "id": "Activity_1wkter0", "value": "check_documents"} in [
+        {k: c[k] for k in ("op", "id", "value")} for c in session.commands]
+
+    # the canvas applied it (and the rename was undone): the same node is not renamed again
+    undone = session.xml
+    session.ack = session.commands[-1]["seq"]
+    at = canvas_posts(at, renamed(undone, "Activity_1wkter0", "Check the documents"))
+    assert not [c for c in at.session_state["designer"].commands if c["op"] == "id"]
+
+    # a design opened with named modeler ids (an upload from Camunda): its ids stay
+    upload = DesignerSession.open(ProcessDefinition.model_validate({
+        "id": "p", "nodes": [{"id": "StartEvent_1abcdef", "kind": "start", "name": "Go"},
+                             {"id": "Event_0zzzzzz", "kind": "end", "name": "Done"}],
+        "flows": [{"id": "Flow_1aaaaaa", "source": "StartEvent_1abcdef", "target": "Event_0zzzzzz"}]}), saved=False)
+    upload.receive({"seq": 1, "revision": upload.revision, "ack": 0, "xml": upload.xml, "selected": []})
+    assert not upload.commands
