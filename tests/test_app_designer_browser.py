@@ -258,8 +258,9 @@ def test_draw_save_reload_break_and_reimport(tmp_path: Path) -> None:
             # the default flow keeps its marker (the slash bpmn-js draws at its start) after the reload
             assert canvas.js("id => window.bpmnModeler.get('elementRegistry').get(id).businessObject.default.id",
                              gateway) == other
-            assert canvas.js("id => document.querySelector(`.djs-element[data-element-id='${id}'] path`)"
-                             ".getAttribute('marker-start') || ''", other).startswith("url("), "no default marker"
+            assert canvas.js("id => { const p = document.querySelector(`.djs-element[data-element-id='${id}'] "
+                             ".djs-visual path`); return p.style.markerStart || p.getAttribute('marker-start') "
+                             "|| ''; }", other).startswith("url("), "no default marker"
             page.screenshot(path=shots / "designer_reloaded.png")
 
             # break it: the flow is no longer the default and the other has no condition; the problem names the gateway
