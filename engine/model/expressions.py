@@ -4,6 +4,11 @@ Gateways and correlation keys hold expressions such as ``score >= 70 and not chu
 They are parsed once with Python's ``ast`` (so the names they use can be checked against the
 declared variables) and evaluated by ``simpleeval``: no attribute access to dunders, no imports,
 no calls but a short list of pure functions. Never ``eval``.
+
+A variable name may contain spaces (``Service Level == 'Premium'``: consecutive words that are not keywords are
+one name, as in FEEL). A text that is not ours is read as FEEL's common subset (``engine.model.feel``, DMN 1.3
+§10: ``Vacation Approval = "Approved"``, ``some risk in riskLevels satisfies risk = "red"``), translated into the
+same syntax tree, so the same checks, limits and evaluator apply; a leading ``=`` (Zeebe's mark) says FEEL.
 """
 
 from __future__ import annotations
