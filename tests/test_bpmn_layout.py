@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 from bpmn_support import CORPUS, sample_definitions
+from hypothesis import HealthCheck, given, settings
 from lxml import etree
+from model_strategies import GeneratedModel, generated_models
 
 from designs import NAMES, load_design
 from engine.bpmn import import_bpmn, layout, to_bpmn
@@ -59,6 +61,14 @@ def test_corpus_files_without_a_diagram_get_a_layout_that_reads_well() -> None:
         problems = check(to_bpmn(result.definition))
         assert problems == [], f"{path.name}: " + "\n".join(map(str, problems))
     assert laid_out > 0
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(generated_models(max_depth=2))
+def test_generated_models_read_well(model: GeneratedModel) -> None:
+    problems = check(to_bpmn(model.definition))
+    assert problems == [], "\n".join(map(str, problems))
 
 
 def test_a_compensation_handler_sits_right_below_its_activity_joined_straight_down() -> None:

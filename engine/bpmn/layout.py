@@ -62,7 +62,9 @@ def compute(definition: ProcessDefinition, engine: str | None = None) -> Layout:
                 w, h = scope(list(node.nodes), list(node.flows), node.id)
                 sizes[node.id] = (max(w + 2 * PAD_X, 200), max(h + PAD_TOP + PAD_BOTTOM, 140))
             elif not isinstance(node, BoundaryEvent):
-                sizes[node.id] = size_of(tag_of(node))
+                w, h = size_of(tag_of(node))
+                slots = len(definition.boundaries(node.id)) + (1 if getattr(node, "compensation", None) else 0)
+                sizes[node.id] = (max(w, 44 * slots + 12) if slots > 2 else w, h)  # room for its boundary events
             if isinstance(node, SubProcess) and node.metadata.get("expanded", True) is False:
                 scope(list(node.nodes), list(node.flows), node.id)  # its own diagram page
         placed = _rank(nodes, flows, sizes, chosen)
@@ -98,12 +100,16 @@ def compute(definition: ProcessDefinition, engine: str | None = None) -> Layout:
 
 
 def boundary_box(definition: ProcessDefinition, node: BoundaryEvent, activity: Box) -> Box:
-    """On the bottom edge of the activity, from the right, one beside the other."""
+    """On the bottom edge of the activity, from the right, one beside the other (the lower-left corner is the
+    compensation boundary event's, when the activity has a compensation handler)."""
     siblings = [b for b in definition.boundaries(node.attached_to)]
     k = next((i for i, b in enumerate(siblings) if b.id == node.id), 0)
     x, y, w, h = activity
+    owner = definition.index.nodes.get(node.attached_to)
     cx = x + w - 22 - k * 44
-    if cx < x + 18:
+    if owner is not None and getattr(owner, "compensation", None) and cx < x + 62:
+        cx = x + 62 + (k * 44) % max(w - 84, 1)  # (only on an activity drawn too narrow for all of them)
+    elif cx < x + 18:
         cx = x + 18 + (k * 44) % max(w - 36, 1)
     return [round(cx - 18), round(y + h - 18), 36, 36]
 

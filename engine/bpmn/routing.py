@@ -37,6 +37,7 @@ GAP = 15  # how far a channel runs beside a shape
 NEAR = 200  # shapes this far around the ends offer channels
 SIDE_COST = 30  # the cost of leaving or entering by a side other than the first one offered
 BEND_COST = 10
+LABEL_MARGIN = 2  # px kept between a label and what it must not overlap
 CLEARANCE = 5  # an edge keeps this far from the shapes it passes (where it can)
 
 
@@ -205,7 +206,7 @@ def _label_spots(text: str, box: Box, kind: str) -> list[tuple[float, float]]:
     cx = x + w / 2
     if kind == "boundary":  # hangs under the activity's edge: below it, shifted, then further down
         spots = []
-        for down in (0.0, LINE_HEIGHT, 2 * LINE_HEIGHT):
+        for down in (0.0, LINE_HEIGHT, 2 * LINE_HEIGHT, 3 * LINE_HEIGHT, 4 * LINE_HEIGHT):
             spots += [(cx, y + h + down), (x + w + 2 + lw / 2, y + h + down - 4), (x - 2 - lw / 2, y + h + down - 4)]
         return spots
     return [(cx, y + h), (cx, y - lh - 2), (x + w + 4 + lw / 2, y + h - 6), (x - 4 - lw / 2, y + h - 6),
@@ -216,13 +217,14 @@ def _flow_spots(text: str, points: list[Point]) -> list[tuple[float, float]]:
     _, lh = text_size(text)
     first = flow_label_point(points)
     spots = [(first[0], first[1] - 10)]  # bpmn-js: a 20 px high default box around that point
-    for a, b in pairwise(points):
-        mx, my = (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
-        if a[1] == b[1]:
-            spots += [(mx, my - lh - 3), (mx, my + 3)]
-        else:
-            lw, _ = text_size(text)
-            spots += [(mx + 4 + lw / 2, my - lh / 2), (mx - 4 - lw / 2, my - lh / 2)]
+    lw, _ = text_size(text)
+    for share in (0.5, 0.25, 0.75):  # the middle of each segment first, then its quarters
+        for a, b in pairwise(points):
+            mx, my = a[0] + (b[0] - a[0]) * share, a[1] + (b[1] - a[1]) * share
+            if a[1] == b[1]:
+                spots += [(mx, my - lh - 3), (mx, my + 3)]
+            else:
+                spots += [(mx + 4 + lw / 2, my - lh / 2), (mx - 4 - lw / 2, my - lh / 2)]
     return spots
 
 
@@ -234,9 +236,11 @@ def place_label(text: str, kind: str, box: Box | None, points: list[Point] | Non
     spots = _flow_spots(text, points or []) if kind == "flow" else _label_spots(text, box or [0, 0, 0, 0], kind)
     boxes = [[round(v) for v in label_box(text, cx, top)] for cx, top in spots]
 
-    def clear(candidate: list[float]) -> bool:
-        return not any(boxes_overlap(candidate, s) for s in shapes) and not any(
-            boxes_overlap(candidate, other) for other in labels)
+    def clear(candidate: list[float]) -> bool:  # with a margin: the checker re-measures the text from the bounds
+        wider = [candidate[0] - LABEL_MARGIN, candidate[1] - LABEL_MARGIN, candidate[2] + 2 * LABEL_MARGIN,
+                 candidate[3] + 2 * LABEL_MARGIN]
+        return not any(boxes_overlap(wider, s) for s in shapes) and not any(
+            boxes_overlap(wider, other) for other in labels)
 
     for candidate in boxes:
         if clear(candidate) and not any(segment_hits(a, b, candidate) for line in edges
