@@ -702,7 +702,11 @@ class CallActivity(Activity):
     (``{"amount": "total * 2"}``; None: every variable is passed, Camunda's ``<camunda:in variables="all"/>``);
     ``outputs`` maps the caller's variables from expressions over the child's variables when it completes
     (None: every variable of the child comes back). An error end event the child does not catch is thrown at the
-    call activity with its code (its error boundary events catch it); cancelling the caller cancels the child."""
+    call activity with its code (its error boundary events catch it), and so is an escalation it does not catch
+    (its escalation boundary events: an interrupting one cancels the child, a non-interrupting one lets both go
+    on); cancelling the caller cancels the child. The simulator runs the called design inline, as part of the
+    case, when it is given (``simulate(..., called=...)``; the CLI and the Simulator page pass the designs of
+    the same set), else the call activity is work of its task duration, with a warning."""
 
     kind: Literal["call_activity"] = "call_activity"
     called_element: str = Field(min_length=1, max_length=200)
