@@ -51,7 +51,8 @@ class Limits:
     max_string_length: int = _limit(100_000, "characters of a string an expression may produce")
     max_collection_length: int = _limit(10_000, "items of a list, tuple, set or dict an expression builds")
     expression_seconds: float = _limit(
-        0.5, "time one evaluation of an expression may take, checked at every step of the evaluation (seconds)")
+        0.5, "CPU time one evaluation of an expression may take (seconds of this thread's CPU, so a busy machine "
+        "does not fail a trivial condition)")
     max_variable_bytes: int = _limit(1_000_000, "JSON size of one process variable's value (bytes)")
     max_id_length: int = _limit(
         255, "characters of an id in a definition (the definition's own, its elements') and of a variable name; "

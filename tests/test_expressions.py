@@ -112,3 +112,18 @@ def test_variable_names_are_what_validation_checks() -> None:
 def test_parse_is_cached_and_returns_an_ast() -> None:
     assert parse("a + 1") is parse("a + 1")
     assert type(parse("a + 1").body).__name__ == "BinOp"
+
+
+def test_the_evaluation_time_limit_counts_cpu_time_not_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``expression_seconds`` bounds the CPU an evaluation spends: a long evaluation under a 0 s limit is stopped
+    and named, but a machine that pauses the process (the wall clock jumps an hour between two steps) does not
+    fail a trivial condition, which would turn into an incident or change a seeded simulation."""
+    from engine import limits
+    from engine.model.expressions import ExpressionLimitExceeded
+
+    with limits.override(expression_seconds=0.0), pytest.raises(ExpressionLimitExceeded, match="expression_seconds"):
+        evaluate("len([a for a in s if a == 'x']) > 0", {"s": "x" * 2_000})
+    clock = iter(range(0, 10**9, 3600))
+    monkeypatch.setattr("time.perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr("time.monotonic", lambda: float(next(clock)))
+    assert evaluate("amount > 100 and region == 'EU'", {"amount": 150, "region": "EU"}) is True
