@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.palette import PALETTE
+from engine.bpmn import typed
 from engine.errors import DefinitionError
 from engine.model import ProcessDefinition
 from engine.model.nodes import LOOP_VARIABLES, Node, SequenceFlow
@@ -260,7 +261,8 @@ def deployment_note(deployment: Deployment | None, definition: ProcessDefinition
 
 
 def own_fields(node: Node) -> dict[str, Any]:
-    """The node's fields that travel in ``<waooaw:fields>`` on the canvas (what BPMN has no element for)."""
+    """The node's fields that travel in our typed extension elements on the canvas (what BPMN has no element
+    for; see engine/bpmn/typed.py)."""
     from engine.bpmn.writer import _node_fields
 
     data = _node_fields(node)
@@ -288,7 +290,8 @@ def node_commands(old: Node, new: Node) -> list[dict[str, Any]]:
         commands.append({"op": "timer", "id": ident,
                          "value": {"kind": timer_new.kind, "text": getattr(timer_new, timer_new.kind)}})
     if own_fields(old) != own_fields(new):
-        commands.append({"op": "fields", "id": ident, "value": own_fields(new)})
+        commands.append({"op": "fields", "id": ident,
+                         "value": typed.panel_trees(own_fields(new), marked=new.kind == "user_task")})
     return commands
 
 
@@ -309,7 +312,7 @@ def flow_commands(old: SequenceFlow, new: SequenceFlow, gateway_default: tuple[s
 
 
 def process_fields(definition: ProcessDefinition) -> dict[str, Any]:
-    """The process's fields that travel in ``<waooaw:fields>`` of the process element."""
+    """The process's fields that travel in our typed extension elements of the process element."""
     data = definition.to_dict()
     for key in ("id", "name", "nodes", "flows", "metadata"):
         data.pop(key, None)
@@ -321,7 +324,7 @@ def process_commands(old: ProcessDefinition, new: ProcessDefinition) -> list[dic
     if old.name != new.name:
         commands.append({"op": "name", "id": None, "value": new.name})
     if process_fields(old) != process_fields(new):
-        commands.append({"op": "fields", "id": None, "value": process_fields(new)})
+        commands.append({"op": "fields", "id": None, "value": typed.panel_trees(process_fields(new), marked=True)})
     return commands
 
 

@@ -15,8 +15,17 @@ from app_support import APP
 from streamlit.testing.v1 import AppTest
 
 import designs
-from app.designer import DesignerSession, flow_commands, import_upload, node_commands, read_canvas, to_canvas
+from app.designer import (
+    DesignerSession,
+    flow_commands,
+    import_upload,
+    node_commands,
+    process_commands,
+    read_canvas,
+    to_canvas,
+)
 from app.properties import describe_timer
+from engine.bpmn.typed import fields_of_trees
 from engine.errors import DefinitionError
 from engine.model import ProcessDefinition
 from engine.model.nodes import SequenceFlow, ServiceTask, TimerCatchEvent, UserTask
@@ -109,12 +118,17 @@ def test_panel_edits_become_small_canvas_commands() -> None:
                    form=[{"name": "approved", "type": "boolean", "required": True}])
     commands = node_commands(old, new)
     assert [c["op"] for c in commands] == ["name", "fields"]
-    assert commands[1]["value"] == {"assignee": "alice", "sla": "PT4H",
-                                    "form": [{"name": "approved", "type": "boolean", "required": True}]}
+    assert fields_of_trees(commands[1]["value"]) == {  # typed moddle trees the canvas builds elements from
+        "assignee": "alice", "sla": "PT4H", "form": [{"name": "approved", "type": "boolean", "required": True}]}
+    form = next(t for t in commands[1]["value"] if t["type"] == "waooaw:FormField")
+    assert form["props"] == {"name": "approved", "type": "boolean", "required": True}  # a boolean, not "true"
+    cleared = node_commands(new, old)[-1]["value"]
+    assert cleared == [{"type": "waooaw:Properties", "props": {}}]  # a user task keeps the marker: ours, empty
     timer = node_commands(TimerCatchEvent(id="wait", timer={"duration": "P1D"}),
                           TimerCatchEvent(id="wait", timer={"cycle": "0 9 * * 1-5", "timezone": "Europe/Berlin"}))
     assert timer == [{"op": "timer", "id": "wait", "value": {"kind": "cycle", "text": "0 9 * * 1-5"}},
-                     {"op": "fields", "id": "wait", "value": {"timer": {"timezone": "Europe/Berlin"}}}]
+                     {"op": "fields", "id": "wait",
+                      "value": [{"type": "waooaw:Timer", "props": {"timezone": "Europe/Berlin"}}]}]
     renamed_id = node_commands(ServiceTask(id="a", agent="x"), ServiceTask(id="b", agent="x"))
     assert renamed_id == [{"op": "id", "id": "a", "value": "b"}]
     flow = SequenceFlow(id="f", source="g", target="t")
@@ -337,7 +351,7 @@ def test_people_and_groups_are_offered_and_new_ones_accepted() -> None:
     at = assignee.set_value("engineering-manager").run()
     commands = at.session_state["designer"].commands
     assert commands and commands[-1]["op"] == "fields"
-    assert commands[-1]["value"]["assignee"] == "engineering-manager"
+    assert fields_of_trees(commands[-1]["value"])["assignee"] == "engineering-manager"
 
 
 def test_a_condition_that_does_not_parse_is_kept_and_is_an_error_of_its_flow() -> None:
@@ -375,6 +389,41 @@ def test_a_condition_on_a_variable_nothing_sets_is_a_warning() -> None:
     assert [p.element for p in warned] == ["ok__paid"]
     assert not [p for p in read_canvas(to_canvas(design(form=True))).problems
                 if "nothing in the design sets" in p.message]  # the approver's form sets it
+
+
+def test_panel_field_edits_applied_as_the_canvas_does_read_back_as_meant(tmp_path: Path) -> None:
+    """The panel's ``fields`` commands, applied by the canvas's own code (commands.js, under node with
+    bpmn-moddle) to the canvas XML, read back as the edited definition: typed elements, stale standard forms
+    (humanPerformer, potentialOwner, camunda:formData) not read over them."""
+    import json
+    import shutil
+    import subprocess
+
+    from app.components.bpmn_canvas.bundle import FRONTEND
+    from engine.bpmn import from_bpmn, to_bpmn
+
+    node = shutil.which("node")
+    if not node or not (FRONTEND / "node_modules" / "bpmn-moddle").exists():
+        pytest.skip("node and the canvas's node_modules (`make canvas`) are needed")
+    before = designs.load_design("incident_response")
+    task = next(n for n in before.all_nodes() if n.kind == "user_task")
+    edited = type(task).model_validate({**task.model_dump(), "assignee": None, "candidate_groups": ["leadership"],
+                                        "sla": "PT4H", "form": [{"name": "ok", "type": "boolean", "required": True}]})
+    after_process = before.model_copy(update={"version": before.version + 1})
+    edits = {task.id: next(c for c in node_commands(task, edited) if c["op"] == "fields")["value"],
+             before.id: next(c for c in process_commands(before, after_process) if c["op"] == "fields")["value"]}
+    source, out = tmp_path / "canvas.bpmn", tmp_path / "saved.bpmn"
+    source.write_text(to_bpmn(before), encoding="utf-8")
+    (tmp_path / "edits.json").write_text(json.dumps(edits))
+    run = subprocess.run([node, str(FRONTEND / "tools" / "panel.mjs"), str(source), str(tmp_path / "edits.json"),
+                          str(out)], capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["warnings"] == []
+    got = from_bpmn(out.read_bytes())
+    assert got.version == before.version + 1
+    node_after = got.node(task.id)
+    for name in ("assignee", "candidate_groups", "sla", "form", "title"):
+        assert getattr(node_after, name) == getattr(edited, name), name
 
 
 def test_the_status_line_shows_the_latest_deployed_version(data_dir: Path) -> None:

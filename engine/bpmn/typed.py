@@ -474,3 +474,69 @@ def moddle_json() -> str:
 
 if __name__ == "__main__":
     print(moddle_json(), end="")
+
+
+# --- the canvas's property panel ---------------------------------------------------------------------------------
+# The Designer's panel edits the model and sends the canvas our elements as moddle trees, which bpmn-js builds
+# with ``moddle.create`` in one undoable command (parsing XML in the browser is asynchronous; commands are not):
+# ``{"type": "waooaw:FormField", "props": {"name": "ok", "required": true, "default": {"type": ...}}}``.
+
+
+def _descriptor_types() -> dict[str, dict[str, Any]]:
+    return {t["name"]: t for t in moddle_descriptor()["types"]}
+
+
+def _child_property(types_: dict[str, dict[str, Any]], parent: str, child: str) -> dict[str, Any]:
+    lineage = {child, *types_[child].get("superClass", [])}
+    for prop in types_[parent].get("properties", []):
+        if prop["type"] in lineage and not prop.get("isAttr"):
+            return prop
+    raise TypedFieldsError(f"<waooaw:{child}> has no place inside <waooaw:{parent}>")
+
+
+_FROM_MODDLE = {"Boolean": lambda t: t == "true", "Integer": int, "Real": float, "String": str}
+
+
+def moddle_tree(el: etree._Element) -> dict[str, Any]:
+    """One of our elements as ``{"type": "waooaw:Name", "props": {...}}`` for ``moddle.create`` (attributes typed
+    as the descriptor declares them, children under the property that holds them)."""
+    types_ = _descriptor_types()
+    name = _type_name(etree.QName(el).localname)
+    attr_types = {p["name"]: p["type"] for p in types_[name].get("properties", []) if p.get("isAttr")}
+    props: dict[str, Any] = {k: _FROM_MODDLE[attr_types.get(k, "String")](v) for k, v in el.attrib.items()}
+    for child in _children(el):
+        prop = _child_property(types_, name, _type_name(etree.QName(child).localname))
+        tree = moddle_tree(child)
+        if prop.get("isMany"):
+            props.setdefault(prop["name"], []).append(tree)
+        else:
+            props[prop["name"]] = tree
+    return {"type": f"waooaw:{name}", "props": props}
+
+
+def from_moddle_tree(tree: dict[str, Any]) -> etree._Element:
+    """The element a :func:`moddle_tree` stands for (what bpmn-js writes for it)."""
+    name = tree["type"].split(":", 1)[1]
+    el = etree.Element(_w(name[:1].lower() + name[1:]))
+    for key, value in tree["props"].items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                el.append(from_moddle_tree(item))
+            else:
+                el.set(key, _text(item, type(item), key))
+    return el
+
+
+def panel_trees(data: dict[str, Any], marked: bool = False) -> list[dict[str, Any]]:
+    """The moddle trees of ``data`` (an element's own fields); ``marked``: with the ``<waooaw:properties/>``
+    marker even when empty (user tasks and the process)."""
+    ext = etree.Element("extensionElements")
+    write_fields(ext, data)
+    if marked:
+        marker(ext)
+    return [moddle_tree(child) for child in ext]
+
+
+def fields_of_trees(trees: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fields a list of moddle trees carries (the inverse of :func:`panel_trees`)."""
+    return read_fields([from_moddle_tree(t) for t in trees]) or {}

@@ -1,6 +1,7 @@
 // Small edits from the property panel, each one bpmn-js command (undoable, no re-import).
 //   {op: 'name', id, value}                 the element's name (its label)
-//   {op: 'fields', id, value}               our extension fields (JSON in <waooaw:fields>); id null: the process
+//   {op: 'fields', id, value}               our typed extension elements, as moddle trees {type, props} (made by
+//                                           engine.bpmn.typed.panel_trees); id null: the process
 //   {op: 'condition', id, value}            a sequence flow's conditionExpression (null: none)
 //   {op: 'default', id, value}              a gateway's default flow id (null: none)
 //   {op: 'timer', id, value: {kind, text}}  timeDuration / timeDate / timeCycle of the event's timer
@@ -37,15 +38,36 @@ function uniqueId(modeler, base) {
   return id;
 }
 
-function setFields(modeler, element, bo, value) {
+// Our elements the panel does not edit: the process-level records and drawing metadata stay as they are.
+const KEPT = new Set(['waooaw:Ids', 'waooaw:Labels', 'waooaw:Layout', 'waooaw:Metadata']);
+
+export function buildTree(moddle, tree) {
+  const props = {};
+  for (const [key, value] of Object.entries(tree.props)) {
+    if (Array.isArray(value)) {
+      props[key] = value.map((item) => buildTree(moddle, item));
+    } else if (value && typeof value === 'object') {
+      props[key] = buildTree(moddle, value);
+    } else {
+      props[key] = value;
+    }
+  }
+  return moddle.create(tree.type, props);
+}
+
+// The extension values with ours replaced by the trees' elements (an old <waooaw:fields> goes too).
+export function withFields(moddle, values, trees) {
+  const ours = (v) => v.$type.startsWith('waooaw:') && !KEPT.has(v.$type);
+  return [...(values || []).filter((v) => !ours(v)), ...(trees || []).map((tree) => buildTree(moddle, tree))];
+}
+
+function setFields(modeler, element, bo, trees) {
   const modeling = modeler.get('modeling');
   const moddle = modeler.get('moddle');
-  const empty = !value || Object.keys(value).length === 0;
   let ext = bo.extensionElements;
-  const others = ext ? (ext.values || []).filter((v) => !v.$instanceOf('waooaw:Fields')) : [];
-  const values = empty ? others : [...others, moddle.create('waooaw:Fields', { body: JSON.stringify(value) })];
+  const values = withFields(moddle, ext ? ext.values : [], trees);
   if (!ext) {
-    if (empty) {
+    if (!values.length) {
       return;
     }
     ext = moddle.create('bpmn:ExtensionElements', { values });
