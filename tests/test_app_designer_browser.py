@@ -340,7 +340,7 @@ def test_a_template_opens_in_view_fitted_and_the_wheel_scrolls(tmp_path: Path) -
     """At 1400x900 the canvas and its whole palette are in the first screen; a template opens fitted between the
     palette and the zoom buttons, centred, at most 1:1 and at least a readable 0.8 (a wide one from its left
     edge); the wheel scrolls the canvas, Ctrl+wheel zooms, and outside the canvas the wheel scrolls the page."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     shots = Path(os.environ.get("WAOOAW_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
@@ -404,6 +404,16 @@ def test_a_template_opens_in_view_fitted_and_the_wheel_scrolls(tmp_path: Path) -
             assert main.evaluate(scrolled) > 0
             expect_help = page.get_by_text("Ctrl+wheel", exact=False)
             assert expect_help.count() == 1 and "zoom" in expect_help.inner_text()
+
+            # the process's name edited in its panel reaches the canvas (a process has no label to update)
+            name = page.locator(".st-key-designer_panel").get_by_label("Name", exact=True).first
+            name.fill("Spring campaign")
+            name.press("Enter")
+            canvas.frame.wait_for_function("() => window.bpmnModeler.get('canvas').getRootElement()"
+                                           ".businessObject.name === 'Spring campaign'", timeout=30_000)
+            settle(page)
+            expect(page.get_by_text("unsaved changes — Spring campaign", exact=False)).to_be_visible(timeout=30_000)
+            assert name.input_value() == "Spring campaign"
             assert not errors, errors
         except BaseException:
             page.screenshot(path=shots / "designer_template_failed.png")

@@ -103,7 +103,11 @@ export function applyCommand(modeler, command) {
   const definition = (bo.eventDefinitions || [])[0];
   switch (command.op) {
     case 'name':
-      modeling.updateLabel(element, value || null);
+      if (command.id) {
+        modeling.updateLabel(element, value || null);
+      } else {  // the process has no label: updateLabel would leave its name as it was
+        modeling.updateModdleProperties(element, bo, { name: value || undefined });
+      }
       break;
     case 'fields':
       setFields(modeler, element, bo, value);
