@@ -352,7 +352,7 @@ def test_a_template_opens_in_view_fitted_and_the_wheel_scrolls(tmp_path: Path) -
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(f"{url}/Designer")
 
-            # a small template: the whole diagram at 1:1, centred in the free part of the canvas
+            # a small template: the whole diagram fitted (at most 1:1), centred in the free part of the canvas
             canvas = create_from_template(page, "review", "pr_review")
             page.screenshot(path=shots / "designer_template_small.png")
             palette = canvas.locator.locator(".djs-palette").bounding_box()
@@ -362,7 +362,7 @@ def test_a_template_opens_in_view_fitted_and_the_wheel_scrolls(tmp_path: Path) -
             last_tool = canvas.locator.locator(".djs-palette .entry").last.bounding_box()
             assert last_tool["y"] + last_tool["height"] <= min(900, palette["y"] + palette["height"])
             zoom = canvas.locator.locator("#zoom").bounding_box()
-            assert canvas.js("() => window.bpmnModeler.get('canvas').zoom()") == pytest.approx(1, abs=0.01)
+            assert 0.8 <= canvas.js("() => window.bpmnModeler.get('canvas').zoom()") <= 1  # fitted, readable
             box = diagram_box(canvas)
             left = box["x"] - (palette["x"] + palette["width"])
             right = zoom["x"] - (box["x"] + box["width"])
