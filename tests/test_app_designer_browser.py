@@ -148,6 +148,26 @@ def choose(page: Any, label: str, option: str) -> None:
     settle(page)
 
 
+def add_row(page: Any, button: str) -> None:
+    """Click an item editor's add button (``Add variable``, ``Add form field``) and wait until its new row (one
+    more Name box) is there. A click that lands while a late rerun redraws the panel is lost: after 15 s without
+    the row (a slow run shows it well before), the button is clicked once more."""
+    from playwright.sync_api import expect
+
+    names = page.locator(".st-key-designer_panel").get_by_label("Name", exact=True)
+    count = names.count()
+    for attempt in range(2):
+        page.get_by_role("button", name=button).click()
+        try:
+            expect(names).to_have_count(count + 1, timeout=15_000)
+            break
+        except AssertionError:
+            if attempt:
+                raise
+            settle(page)
+    settle(page)
+
+
 def type_into(page: Any, label: str, text: str, panel: bool = True) -> None:
     box = field(page, label) if panel else page.get_by_label(label, exact=True)
     box.fill(text)
@@ -202,8 +222,7 @@ def test_draw_save_reload_break_and_reimport(tmp_path: Path) -> None:
             user = canvas.renamed(user, "approve_documents")
             type_into(page, "Assignee", "alice")
             type_into(page, "SLA (hours)", "4")
-            page.get_by_role("button", name="Add form field").click()
-            settle(page)
+            add_row(page, "Add form field")
             type_into(page, "Name", "approved")  # the form field's name (the task's own Name is filled)
             choose(page, "Type", "boolean")
             page.locator(".st-key-designer_panel").get_by_text("Required", exact=True).last.click()
@@ -226,11 +245,7 @@ def test_draw_save_reload_break_and_reimport(tmp_path: Path) -> None:
             canvas.clear()
             page.locator(".st-key-designer_panel").get_by_text("document_check", exact=True).wait_for()
             settle(page)
-            names = page.locator(".st-key-designer_panel").get_by_label("Name", exact=True)
-            before = names.count()
-            page.get_by_role("button", name="Add variable").click()
-            expect(names).to_have_count(before + 1, timeout=30_000)  # the variable's own Name, not the process's
-            settle(page)
+            add_row(page, "Add variable")  # the variable's own Name, not the process's
             type_into(page, "Name", "approved")
             choose(page, "Type", "boolean")
 

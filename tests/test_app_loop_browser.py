@@ -140,24 +140,12 @@ def append(canvas: Any, source: str, action: str) -> str:
     return new[0]
 
 
-def add_row(page: Any, button: str) -> None:
-    """Click an item editor's add button and wait until its new row (one more Name box) is there."""
-    from playwright.sync_api import expect
-    from test_app_designer_browser import settle as canvas_settle
-
-    names = page.locator(".st-key-designer_panel").get_by_label("Name", exact=True)
-    count = names.count()
-    page.get_by_role("button", name=button).click()
-    expect(names).to_have_count(count + 1, timeout=30_000)
-    canvas_settle(page)
-
-
 def draw_expense(page: Any) -> None:
     """In the Designer, draw with the mouse and the property panel (tests/test_app_designer_browser.py's
     helpers): start → "Approve expense" (the marketing lead, SLA 4 h, escalated to the CTO, a required yes/no
     form field) → "Approved?" → Paid (if approved) / Rejected (default); the process takes ``amount``."""
     from playwright.sync_api import expect
-    from test_app_designer_browser import Canvas, field, type_into
+    from test_app_designer_browser import Canvas, add_row, field, type_into
     from test_app_designer_browser import choose as panel_choose
     from test_app_designer_browser import settle as canvas_settle
 
@@ -184,6 +172,7 @@ def draw_expense(page: Any) -> None:
     (user,) = canvas.ids("bpmn:UserTask")  # the replaced shape (bpmn-js may give it a new id)
     canvas.select(user)
     type_into(page, "Name", "Approve expense")
+    user = canvas.renamed(user, "approve_expense")  # a node first named takes a readable id from its name
     type_into(page, "Assignee", "marketing-lead")
     type_into(page, "SLA (hours)", "4")
     page.locator(".st-key-designer_panel").get_by_text("On timeout", exact=True).first.click()
