@@ -57,8 +57,13 @@ class PanelContext:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+_ACRONYMS = {"sla": "SLA", "id": "id", "url": "URL", "api": "API"}
+
+
 def label_of(name: str) -> str:
-    return name.replace("_", " ").capitalize()
+    """A field's label: ``sla_calendar`` -> "SLA calendar" (words capitalised as a sentence, acronyms kept)."""
+    words = [_ACRONYMS.get(w, w) for w in name.split("_")]
+    return " ".join(words)[:1].upper() + " ".join(words)[1:]
 
 
 def _unwrap(tp: Any) -> tuple[Any, bool]:

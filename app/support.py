@@ -29,10 +29,12 @@ class Checked:
         return [p for p in self.problems if p.severity == "error"]
 
     def table(self) -> pd.DataFrame:
-        """One row per problem, errors first, for ``st.dataframe``."""
+        """One row per problem, errors first, for ``st.dataframe``; the ``line`` column only when a problem has
+        one (a design from the canvas or a saved file has no YAML lines: no column of "None")."""
         rows = [{"severity": p.severity, "where": p.where, "line": p.line, "message": p.message}
                 for p in sorted(self.problems, key=lambda p: (p.severity != "error", p.line or 0))]
-        return pd.DataFrame(rows, columns=["severity", "where", "line", "message"]).astype({"line": "Int64"})
+        table = pd.DataFrame(rows, columns=["severity", "where", "line", "message"]).astype({"line": "Int64"})
+        return table if table["line"].notna().any() else table.drop(columns="line")
 
 
 def check_yaml(text: str, source: str = "design.yaml") -> Checked:

@@ -9,7 +9,7 @@ from app_support import APP
 from streamlit.testing.v1 import AppTest
 
 import designs
-from app.support import check_yaml, exports, kpi_table, overlays, upload_to_yaml
+from app.support import Checked, check_yaml, exports, kpi_table, overlays, upload_to_yaml
 from engine.errors import DefinitionError
 from engine.model import save
 from simulator import load_scenario, simulate
@@ -118,3 +118,12 @@ def test_simulator_runs_and_shows_kpis() -> None:
     overlay = chart_dot(at)
     assert overlay.startswith("digraph pr_review") and 'BGCOLOR="#1c7ed6"' in overlay  # count badges
     assert len(at.get("image")) == 3  # cycle time, queue length, utilisation
+
+
+def test_a_problem_table_without_lines_has_no_line_column_and_labels_keep_acronyms() -> None:
+    from app.properties import label_of
+    from engine.errors import Problem
+
+    table = Checked(None, [Problem("task 'a'", "agent 'x' is not registered")]).table()
+    assert list(table.columns) == ["severity", "where", "message"]  # no column of "None" (a saved design)
+    assert label_of("sla_calendar") == "SLA calendar" and label_of("candidate_groups") == "Candidate groups"
