@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -22,6 +23,7 @@ from pydantic import BaseModel
 from app.designer import HIDDEN_FIELDS
 from engine.errors import ExpressionError, TimerSpecError
 from engine.model import expressions
+from engine.model.nodes import Node, SequenceFlow
 from engine.model.timers import Timer, format_duration, is_cron, parse_duration
 
 HANDLER_FIELDS = {"agent", "compensation", "handler"}
@@ -54,6 +56,7 @@ class PanelContext:
     activities: list[str] = field(default_factory=list)
     users: list[str] = field(default_factory=list)  # known people (the accounts), offered as assignees
     groups: list[str] = field(default_factory=list)  # known groups, offered as candidate groups
+    outgoing: dict[str, str] = field(default_factory=dict)  # the selected node's outgoing flows: id -> label
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -122,6 +125,8 @@ def _field(name: str, annotation: Any, value: Any, key: str, ctx: PanelContext) 
         return st.selectbox(label, options, index=options.index(value) if value else None, key=key,
                             accept_new_options=True, placeholder="— (nobody: the candidate groups claim it)",
                             help="The person who does the task: pick a known user or type a user name.")
+    if name == "default" and tp is str:
+        return default_flow(label, value, key, ctx, hint)
     if name == "documentation":
         text = st.text_area(label, value or "", key=key, height=68)
         return text or None
@@ -189,6 +194,24 @@ def agent_picker(label: str, value: str | None, key: str, ctx: PanelContext, opt
             st.warning(f"{choice!r} does not resolve to a registered agent or an importable module:function; "
                        "the engine would fail this step")
     return choice
+
+
+def flow_label(flow: SequenceFlow, nodes: Mapping[str, Node]) -> str:
+    """How a flow is offered in a list: its name (else id), then where it goes: ``rejected → Create issue``."""
+    target = nodes.get(flow.target)
+    return f"{flow.name or flow.id} → {target.label if target is not None else flow.target}"
+
+
+def default_flow(label: str, value: str | None, key: str, ctx: PanelContext, hint: str | None) -> str | None:
+    """The default flow: one of the node's outgoing flows, shown by where it goes (BPMN 2.0 §10.5.1
+    ``default``: taken when no other outgoing flow's condition holds). A stale id is kept and shown."""
+    options: list[str | None] = [None, *ctx.outgoing]
+    if value and value not in ctx.outgoing:
+        options.append(value)
+    return st.selectbox(label, options, index=options.index(value) if value in options else 0, key=key,
+                        help=hint or "Taken when no other outgoing flow's condition holds.",
+                        format_func=lambda v: "— (none)" if v is None else ctx.outgoing.get(
+                            v, f"{v} (not an outgoing flow of this element)"))
 
 
 def sla_hours(value: str | None, key: str) -> str | None:

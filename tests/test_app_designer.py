@@ -259,6 +259,18 @@ def test_the_panel_edits_the_selected_element() -> None:
     assert commands and commands[-1]["op"] == "name" and commands[-1]["value"] == "Ship it"
 
 
+def test_a_gateway_default_is_picked_from_its_outgoing_flows() -> None:
+    at = create(designer(), "default_pick", template="pr_review")
+    at = canvas_posts(at, selected=["approved"])
+    assert not at.exception
+    box = next(s for s in at.selectbox if s.label == "Default")
+    assert box.options == ["— (none)", "approved__deploy → Deploy", "approved__create_issue → Create issue"]
+    assert box.value == "approved__create_issue"
+    at = box.set_value("approved__deploy").run()
+    command = at.session_state["designer"].commands[-1]
+    assert (command["op"], command["value"]) == ("default", "approved__deploy")
+
+
 def test_yaml_view_applies_to_the_canvas() -> None:
     at = create(designer(), "yaml_view")
     at.segmented_control(key="designer_view").set_value("YAML (advanced)").run()

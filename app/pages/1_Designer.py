@@ -17,7 +17,7 @@ from app.designer import (
     node_commands,
     process_commands,
 )
-from app.properties import PanelContext, edit, label_of
+from app.properties import PanelContext, edit, flow_label, label_of
 from app.support import UPLOAD_TYPES
 from app.workspace import Workspace, WorkspaceError
 from engine import limits
@@ -267,6 +267,8 @@ def panel(selected: str | None) -> None:
                        users=users, groups=groups,
                        activities=[n.id for n in definition.all_nodes() if n.is_activity])
     nodes, flows = definition.index.nodes, definition.index.flows
+    if selected in nodes:
+        ctx.outgoing = {f.id: flow_label(f, nodes) for f in definition.outgoing(selected)}
     if selected in nodes:
         node = nodes[selected]
         cls = NODE_CLASSES[node.kind]  # type: ignore[attr-defined]
