@@ -4,6 +4,7 @@ safety), any SQLAlchemy URL otherwise."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,12 +145,47 @@ def _connect(url: str, reader: bool, shown: str | None, **kwargs: Any) -> SAEngi
             except conn.dialect.loaded_dbapi.Error as error:  # e.g. "database is locked": SQLAlchemy's error
                 conn._handle_dbapi_exception(error, "BEGIN IMMEDIATE", None, None, None)
     else:
-        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        engine = create_engine(url, **kwargs)
+        if not kwargs.get("pool_pre_ping"):
+            _ping_when_idle(engine)
     if shown is not None:
         from engine.runtime.migrations import ensure_schema
 
         ensure_schema(engine, shown)
     return engine
+
+
+PING_AFTER_IDLE = 1.0  # seconds a pooled PostgreSQL connection may rest before a checkout pings it
+_RETURNED = "waooaw.returned"
+
+
+def _ping_when_idle(engine: SAEngine) -> None:
+    """SQLAlchemy's ``pool_pre_ping`` costs a round trip on every checkout: a third of a start's. Here a
+    connection is pinged only when it has rested in the pool for ``PING_AFTER_IDLE`` seconds (the server
+    may have restarted, or a firewall dropped it, while nobody used it); one in steady use is not (a fresh
+    one never is). A ping that finds it dead replaces it (the pool retries the checkout on a new
+    connection). A connection that dies while in use fails its statement with a disconnect error, as it
+    would with a pre-ping, and SQLAlchemy then invalidates it and every connection opened before it (the
+    pool's invalidation time), so the next checkout connects afresh; the transaction rolled back, so no
+    step is half-written (workers retry the job: ``failures.is_transient``). ``connect(url,
+    pool_pre_ping=True)`` restores the ping on every checkout."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get(_RETURNED)  # None: a new connection (the info lives as long as it)
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.DisconnectionError(f"a pooled connection was dead after resting: {error}") from error
+            raise
 
 
 def is_sqlite(engine: SAEngine) -> bool:
