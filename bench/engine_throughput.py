@@ -12,11 +12,17 @@ the same two models in memory, in the same run: the ratio says what persistence 
   the figures are the engine's overhead, not the agents'. PR numbers are 0..n-1 (WowVision approves
   the even ones); the driver approves the even-numbered campaigns through ``tasks()``/``complete_task``.
 - SQLite: one process starts n instances, then ``run_until_idle()`` (and completes the approvals).
-- PostgreSQL (a throwaway database per run): the driver starts n instances, then 1, 2, 4 worker
+- PostgreSQL (a throwaway database per run): n instances are started, then 1, 2, 4 worker
   processes (``python -m engine.runtime.worker``) run them while the driver completes the approvals.
   "run s" starts when every worker is up and blocked in its first claim (see ``run_postgres``: the
   start-up time, seconds for 4 interpreters on 2 cores, is printed below the table) and ends when the
-  last instance completes.
+  last instance completes. ``--starts``: ``serial`` (the driver's one process starts all n, one after
+  the other) and/or ``clients`` (as many client processes as workers, each starting its share of the n
+  at the same time, as the app, API callers and start triggers do in production; "start s" runs from
+  the moment all of them are connected and ready until the last start committed). Below the table:
+  the CPU seconds each phase took in the client or worker processes, in the PostgreSQL backends serving
+  the run's database, and in the rest of the machine (PostgreSQL's WAL writer, the driver, and anything
+  else running on the machine), and the load averages at the beginning and end.
 - SpiffWorkflow: hand-written equivalent BPMN (script tasks that call the same agent functions in
   place of service tasks; the approval a user task completed in code; the same gateway conditions;
   the 4-hour SLA a non-interrupting timer boundary event; the launch error boundary event). Spiff has
@@ -84,6 +90,8 @@ class Result:
     start_s: float
     run_s: float
     steps: int
+    starts: str = ""  # PostgreSQL: serial or clients
+    cpu: dict[str, float] | None = None  # PostgreSQL: CPU seconds per phase and kind of process
 
     @property
     def seconds(self) -> float:
@@ -197,20 +205,135 @@ def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
             worker.wait()
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes have used so far (0 for one that is gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / TICK
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return (sum(values[:8]) - idle) / TICK, sum(values[:8]) / TICK
+
+
+class CpuMeter:
+    """CPU seconds of one phase: the given client/worker processes, the PostgreSQL backends of the run's
+    database (found through pg_stat_activity when the phase starts and ends), and the whole machine."""
+
+    def __init__(self, engine: Engine, processes: list[int]) -> None:
+        self.engine, self.processes = engine, processes
+        self.backends = {pid: process_cpu([pid]) for pid in self._backends()}
+        self.own = process_cpu(processes)
+        self.machine = machine_busy()[0]
+
+    def _backends(self) -> list[int]:
+        with self.engine.db.connect() as conn:
+            return [int(pid) for pid in conn.execute(text(
+                "select pid from pg_stat_activity where datname = current_database()")).scalars()]
+
+    def stop(self, wall: float, prefix: str) -> dict[str, float]:
+        backends = sum(max(0.0, process_cpu([pid]) - self.backends.get(pid, 0.0))
+                       for pid in set(self.backends) | set(self._backends()))
+        own = process_cpu(self.processes) - self.own
+        machine = machine_busy()[0] - self.machine
+        return {f"{prefix} wall": wall, f"{prefix} clients/workers": own, f"{prefix} PG backends": backends,
+                f"{prefix} rest of the machine": machine - own - backends}
+
+
+def start_clients(url: str, design: str, n: int, clients: int) -> list[subprocess.Popen[str]]:
+    """``clients`` processes, each connected (a definition read, so its pooled connection is open) and
+    waiting for a line on stdin before starting its share of instances 0..n-1."""
+    paths = [str(ROOT), os.environ.get("PYTHONPATH")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+    shares = [range(k, n, clients) for k in range(clients)]
+    return [subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--start-client", url, design,
+                              ",".join(map(str, (share.start, share.stop, share.step)))],
+                             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for share in shares]
+
+
+def start_client(url: str, design: str, share: str) -> None:
+    """One start client (``--start-client``): connect, say ready, wait for "go", start the share, print the
+    ids (a JSON object id -> instance number), wait for stdin to close (so its backend stays for the CPU
+    reading)."""
+    import json
+
+    first, stop, step = (int(v) for v in share.split(","))
+    engine = Engine(url)
+    engine.semantics(design, engine.definition(design).version)  # parsed and compiled before the clock runs
+    print("ready", flush=True)
+    sys.stdin.readline()
+    index = {engine.start(design, INPUTS[design](i)): i for i in range(first, stop, step)}
+    print(json.dumps(index), flush=True)
+    sys.stdin.read()
+    engine.db.dispose()
+
+
+def parallel_starts(engine: Engine, url: str, design: str, n: int, clients: int
+                    ) -> tuple[dict[str, int], float, dict[str, float]]:
+    """Starts n instances from ``clients`` processes at once: (instance id -> number, seconds, CPU)."""
+    import json
+
+    procs = start_clients(url, design, n, clients)
+    index: dict[str, int] = {}
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"a start client of {design} failed to get ready")
+        meter = CpuMeter(engine, [p.pid for p in procs])
+        began = time.perf_counter()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line.strip():
+                raise RuntimeError(f"a start client of {design} exited with code {proc.wait()}")
+            index.update(json.loads(line))
+        seconds = time.perf_counter() - began
+        cpu = meter.stop(seconds, "start")
+    finally:
+        for proc in procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc in procs:
+            proc.wait(timeout=60)
+    return index, seconds, cpu
+
+
 def run_postgres(design: str, n: int, workers: int, base_url: str, batch: int | None, poll: float,
-                 timeout: float) -> tuple[Result, float]:
+                 timeout: float, starts: str = "serial") -> tuple[Result, float]:
     """Returns the result and the seconds from spawning the workers until all wait at the gate.
 
     The gate: the driver holds ``LOCK TABLE wf_jobs IN EXCLUSIVE MODE`` while the workers start, so each
     blocks in its first claim (``FOR UPDATE SKIP LOCKED`` skips locked rows, not a locked table). When all
     of them wait there the clock starts and the lock is released: interpreter start-up and imports
     (seconds for 4 processes on 2 cores) are not counted as throughput."""
-    with scratch_database(base_url, prefix="waooaw_bench_") as url:
+    with scratch_database(base_url, prefix=os.environ.get("WAOOAW_BENCH_DB_PREFIX", "waooaw_bench_")) as url:
         engine = Engine(url)
         engine.deploy(designs.build_design(design))
-        started = time.perf_counter()
-        index = {engine.start(design, INPUTS[design](i)): i for i in range(n)}
-        started_all = time.perf_counter()
+        if starts == "clients":
+            index, start_s, cpu = parallel_starts(engine, url, design, n, workers)
+        else:
+            meter = CpuMeter(engine, [os.getpid()])
+            started = time.perf_counter()
+            index = {engine.start(design, INPUTS[design](i)): i for i in range(n)}
+            start_s = time.perf_counter() - started
+            cpu = meter.stop(start_s, "start")
         waiting = text("select count(*) from pg_locks where not granted and relation = 'wf_jobs'::regclass")
         probe_done = text("select status, count(*) from wf_instances group by status")
         procs: list[subprocess.Popen[bytes]] = []
@@ -227,6 +350,7 @@ def run_postgres(design: str, n: int, workers: int, base_url: str, batch: int | 
                     if any(p.poll() is not None for p in procs) or time.perf_counter() - spawned > 300:
                         raise RuntimeError(f"PostgreSQL {design}: the workers did not reach the gate")
                     time.sleep(0.01)
+                run_meter = CpuMeter(engine, [p.pid for p in procs])
                 ready = time.perf_counter()
                 hold.commit()
             while True:
@@ -244,12 +368,13 @@ def run_postgres(design: str, n: int, workers: int, base_url: str, batch: int | 
                 if not complete_open_tasks(engine, index):
                     time.sleep(0.01)
             ended = time.perf_counter()
+            cpu.update(run_meter.stop(ended - ready, "run"))
         finally:
             stop_workers(procs)
         steps = check_finished(engine, n, f"PostgreSQL {design}")
         engine.db.dispose()
-    return (Result(design, "engine PostgreSQL", str(workers), n, started_all - started, ended - ready, steps),
-            ready - spawned)
+    return (Result(design, f"engine PostgreSQL, {starts} starts", str(workers), n, start_s, ended - ready, steps,
+                   starts, cpu), ready - spawned)
 
 
 # --- SpiffWorkflow in memory -----------------------------------------------------------------------
@@ -407,11 +532,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="SQLite synchronous levels to measure (default normal,full)")
     parser.add_argument("--anchor", default=str(ROOT.parent / "shared" / "anchors" / "spiff_throughput.py"),
                         help="the independent SpiffWorkflow script, run in the same session when it exists")
+    parser.add_argument("--starts", default="serial",
+                        help="PostgreSQL: serial (the driver starts all) and/or clients (one start process per "
+                             "worker, at once), comma-separated; with both, the runs are interleaved")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip SpiffWorkflow and SQLite (PostgreSQL only)")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table (for the README)")
     parser.add_argument("--agent-ms", type=float, default=0.0,
                         help="every agent call takes this long (a remote call): PostgreSQL workers only, to show "
                              "how throughput grows with workers when agents, not the engine, are the bottleneck")
+    if argv is None and sys.argv[1:2] == ["--start-client"]:
+        start_client(*sys.argv[2:5])
+        return
     args = parser.parse_args(argv)
+    loads = [os.getloadavg()]
     if args.agent_ms:
         os.environ["WAOOAW_BENCH_AGENT_MS"] = str(args.agent_ms)
     n = 100 if args.quick else args.n
@@ -435,7 +568,7 @@ def main(argv: list[str] | None = None) -> None:
         for design in chosen:
             if args.agent_ms:
                 notes.append(f"every agent call sleeps {args.agent_ms:g} ms; SpiffWorkflow and SQLite not run")
-            else:
+            elif not args.no_sqlite:
                 rounds: dict[str, list[Result]] = {}
                 for r in range(args.repeat):  # interleaved: Spiff, SQLite NORMAL, SQLite FULL, raw commits, ...
                     print(f"{design}: round {r + 1}/{args.repeat} ...", file=sys.stderr, flush=True)
@@ -445,20 +578,43 @@ def main(argv: list[str] | None = None) -> None:
                         raw[level].append(raw_wal_commits(Path(tmp), level))
                 results += [median(runs) for runs in rounds.values()]
             if not pg_problem:
-                for count in worker_counts:
-                    print(f"{design}: PostgreSQL, {count} worker(s) ...", file=sys.stderr, flush=True)
-                    runs = [run_postgres(design, n, count, args.pg, args.batch, args.poll, args.timeout)
-                            for _ in range(args.repeat)]
-                    results.append(median([r for r, _ in runs]))
-                    notes.append(f"{design} PostgreSQL x{count}: {max(w for _, w in runs):.2f} s from spawning the "
-                                 "workers until all wait at the gate (not in run s)")
+                modes = [m.strip() for m in args.starts.split(",") if m.strip()]
+                pg_runs: dict[tuple[int, str], list[tuple[Result, float]]] = {}
+                for r in range(args.repeat):  # interleaved: x1 serial, x1 clients, x2 serial, ... each round
+                    for count in worker_counts:
+                        for mode in modes:
+                            print(f"{design}: PostgreSQL, {count} worker(s), {mode} starts, round {r + 1}/"
+                                  f"{args.repeat} ...", file=sys.stderr, flush=True)
+                            pg_runs.setdefault((count, mode), []).append(run_postgres(
+                                design, n, count, args.pg, args.batch, args.poll, args.timeout, mode))
+                for (count, mode), runs in pg_runs.items():
+                    best = median([r for r, _ in runs])
+                    results.append(best)
+                    notes.append(f"{design} PostgreSQL x{count} {mode} starts: {max(w for _, w in runs):.2f} s from "
+                                 "spawning the workers until all wait at the gate (not in run s); rounds (start+run "
+                                 "s): " + ", ".join(f"{x.start_s:.2f}+{x.run_s:.2f}" for x, _ in runs))
+                    if best.cpu:
+                        notes.append(f"{design} PostgreSQL x{count} {mode} starts, CPU s of the median run: "
+                                     + "; ".join(f"{k} {v:.2f}" for k, v in best.cpu.items()))
+                for mode in modes:
+                    one = [r for r in results if r.design == design and r.starts == mode and r.workers == "1"
+                           and (1, mode) in pg_runs]
+                    for r in results:
+                        if one and r.design == design and r.starts == mode and r.workers not in ("1", "in-process"):
+                            x1 = [a.seconds / b.seconds for (a, _), (b, _) in zip(
+                                pg_runs[(1, mode)], pg_runs[(int(r.workers), mode)], strict=True)]
+                            notes.append(f"{design} PostgreSQL {mode} starts: x{r.workers} / x1 end to end per round: "
+                                         + ", ".join(f"{v:.2f}" for v in x1) + "; of the medians "
+                                         f"{one[0].seconds / r.seconds:.2f} (run phase alone "
+                                         f"{one[0].run_s / r.run_s:.2f}, starts alone "
+                                         f"{one[0].start_s / r.start_s:.2f})")
     for level, rates in raw.items():
         if rates:
             rates.sort()
             notes.append(f"raw SQLite WAL commits (sqlite3 alone, one INSERT per transaction, synchronous="
                          f"{level.upper()}): {rates[len(rates) // 2]:,.0f}/s, median of {len(rates)} in the same run")
     anchor = Path(args.anchor)
-    if anchor.exists() and not args.agent_ms:
+    if anchor.exists() and not args.agent_ms and not args.no_sqlite:
         print("independent SpiffWorkflow anchor ...", file=sys.stderr, flush=True)
         rates_by = run_anchor(anchor, n)
         ours = {r.design: r.instances / r.seconds for r in results if r.runtime.startswith("SpiffWorkflow")}
@@ -469,6 +625,9 @@ def main(argv: list[str] | None = None) -> None:
                              f"({ours[design] / rates_by[anchor_name]:.2f}x the anchor: it also calls the demo agents"
                              + (", completes the approval and arms the timer and error boundaries"
                                 if design == "marketing_campaign" else "") + ", as the engine does)")
+    loads.append(os.getloadavg())
+    notes.append("load averages (1, 5, 15 min) at the beginning: " + ", ".join(f"{v:.2f}" for v in loads[0])
+                 + "; at the end: " + ", ".join(f"{v:.2f}" for v in loads[1]))
     df = table(results)
     print(f"\n{n:,} instances per row; {os.cpu_count()} CPUs; SpiffWorkflow {package_version('SpiffWorkflow')}; "
           f"Python {sys.version.split()[0]}; code {revision()}")
