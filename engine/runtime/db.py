@@ -3,13 +3,18 @@ safety), any SQLAlchemy URL otherwise."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import sqlite3
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import event, exc, make_url
 from sqlalchemy.engine import URL
@@ -121,10 +126,103 @@ def _sqlite_synchronous(url: str) -> tuple[str, str]:
     return parsed.difference_update_query(["synchronous"]).render_as_string(hide_password=False), level.upper()
 
 
+# The writer's own checkpoint (SQLite's autocheckpoint, run inside a commit) starts only once the WAL holds this
+# many pages: the Checkpointer below copies it into the database file long before, off the committing thread.
+WRITER_AUTOCHECKPOINT = 10_000
+
+
+class Checkpointer:
+    """Copies a SQLite file's WAL into the database (``PRAGMA wal_checkpoint(PASSIVE)``) on a thread of its own.
+
+    SQLite's default is that the commit which takes the WAL past 1,000 pages copies it back itself, and at
+    synchronous NORMAL or FULL that checkpoint syncs the WAL and then the database file: two fsyncs (ms each on
+    a virtual disk) inside one commit every few dozen starts. Here the writer is nudged after each commit and a
+    daemon thread, with its own connection at the same synchronous level (so a checkpoint syncs exactly as the
+    writer's own would), checkpoints at most every ``delay`` seconds while commits go on; it stops after
+    ``idle`` seconds without one. A PASSIVE checkpoint never takes the write lock, so the writer does not wait
+    for it, and a commit's durability is what it was: it is in the WAL when COMMIT returns. The writer keeps
+    its own autocheckpoint at WRITER_AUTOCHECKPOINT pages: it rewinds the WAL when writes never pause (a WAL is
+    only rewound by a writer that finds it fully copied) and is the fallback if this thread falls behind."""
+
+    delay = 0.1
+    idle = 2.0
+
+    def __init__(self, path: str, synchronous: str) -> None:
+        self.path, self.synchronous = path, synchronous
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self.checkpoints = 0  # completed checkpoint calls (tests, benchmarks)
+        _CHECKPOINTERS.add(self)
+
+    def nudge(self) -> None:
+        """A commit happened: checkpoint soon (cheap: no lock unless the thread must be started)."""
+        if not self._wake.is_set():
+            self._wake.set()
+        if self._thread is None and not self._stopped:
+            with self._lock:
+                if self._thread is None and not self._stopped:
+                    self._thread = threading.Thread(target=self._run, name="waooaw-sqlite-checkpoint", daemon=True)
+                    self._thread.start()
+
+    def stop(self) -> None:
+        """Finish the checkpoint under way and end the thread (at exit; the writer checkpoints by itself after)."""
+        self._stopped = True
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def _run(self) -> None:
+        try:
+            while self._wake.wait(self.idle) and not self._stopped:
+                self._stop.wait(self.delay)  # coalesce: the commits of this pause share one checkpoint
+                self._wake.clear()
+                if not self._stopped:
+                    self.checkpoint()
+        finally:
+            with self._lock:
+                self._thread = None
+            if self._wake.is_set() and not self._stopped:  # nudged while ending: start again
+                self.nudge()
+
+    def checkpoint(self) -> bool:
+        """One PASSIVE checkpoint on a connection of its own, opened for it (``mode=rw``: a file that went away
+        is not created again) and closed after (nothing stays open between commits); False if it could not."""
+        try:
+            conn = sqlite3.connect(f"file:{quote(self.path)}?mode=rw", uri=True, timeout=0, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error:
+            return False
+        try:
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")  # the checkpoint syncs as the writer would
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:  # busy: the next nudge, or the writer's own checkpoint, copies it
+            return False
+        finally:
+            conn.close()
+        self.checkpoints += 1
+        return True
+
+
+_CHECKPOINTERS: weakref.WeakSet[Checkpointer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_checkpointers() -> None:
+    for checkpointer in list(_CHECKPOINTERS):
+        checkpointer.stop()
+
+
 def _connect(url: str, reader: bool, shown: str | None, **kwargs: Any) -> SAEngine:
     if url.startswith("sqlite"):
         url, synchronous = _sqlite_synchronous(url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        database = engine.url.database or ""
+        background = not reader and bool(database) and database != ":memory:" and not database.startswith("file:")
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -132,11 +230,17 @@ def _connect(url: str, reader: bool, shown: str | None, **kwargs: Any) -> SAEngi
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA busy_timeout=30000")
+            if background:
+                cursor.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT}")
             cursor.close()
             dbapi_connection.isolation_level = None  # we issue BEGIN IMMEDIATE ourselves
 
         if reader:
             return engine
+        if background:
+            checkpointer = Checkpointer(database, synchronous)
+            engine.checkpointer = checkpointer  # type: ignore[attr-defined]
+            event.listen(engine, "commit", lambda _conn: checkpointer.nudge())
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:  # on the driver's connection: no statement machinery for one keyword
