@@ -41,7 +41,8 @@ from engine.versions import rollouts
 D, INST, J, HT, S, X = (DefinitionRow.__table__, InstanceRow.__table__, JobRow.__table__, HumanTaskRow.__table__,
                         SubscriptionRow.__table__, TaskExecutionRow.__table__)
 A, INC = ActivityRow.__table__, IncidentRow.__table__
-END_KINDS = ("end", "terminate_end", "error_end", "escalation_end", "message_end", "signal_end", "compensation_end")
+END_KINDS = ("end", "terminate_end", "error_end", "escalation_end", "message_end", "signal_end", "compensation_end",
+             "cancel_end")
 #: The Runs page's status choices. INCIDENT is a running instance with an open incident on a token: what
 #: ``mark_runs`` shows as "running · incident" and an operator filters for first.
 INCIDENT = "running · incident"

@@ -17,8 +17,9 @@ Each entry is a dict the canvas component (``frontend/src/palette.js``) turns in
 ``options`` may also hold ``cancelActivity`` (False: non-interrupting), ``isForCompensation``,
 ``definition`` (attributes of the event definition, e.g. a link's name), ``message`` (a send task's message) and
 ``properties`` (attributes of the element itself, e.g. a script task's first script), ``container``
-("eventSubProcess": the shape goes into a new event sub-process) and ``start`` (the event definition of an event
-sub-process's start).
+("eventSubProcess": the shape goes into a new event sub-process; "transaction": a new transaction with a cancel
+end event inside (``cancelEnd``) and a cancel boundary event (``cancelBoundary``)) and ``start`` (the event
+definition of an event sub-process's start).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ FIRST_VALUES: dict[str, dict[str, Any]] = {
 }
 # Start events that start only an event sub-process: offered inside a new one (BPMN 2.0 §10.5.2).
 EVENT_SUBPROCESS_STARTS = {"error_start", "escalation_start", "conditional_start"}
+# Cancel events exist only with a transaction (BPMN 2.0 §10.4.3): offered as a new transaction holding them.
+TRANSACTION_EVENTS: dict[str, dict[str, bool]] = {"cancel_end": {"cancelEnd": True, "cancelBoundary": True},
+                                                  "boundary_cancel": {"cancelBoundary": True}}
 GROUPS = ("event", "boundary", "gateway", "activity")
 _GATEWAY_ICONS = {"exclusiveGateway": "gateway-xor", "parallelGateway": "gateway-parallel",
                   "inclusiveGateway": "gateway-or", "eventBasedGateway": "gateway-eventbased",
@@ -153,6 +157,14 @@ def palette_entries() -> list[dict[str, Any]]:
         tag = DEFAULT_TAG.get(kind)
         if tag is None:
             continue  # a kind the exporter cannot write yet has no element to draw
+        if kind in TRANSACTION_EVENTS:  # made with their transaction (bpmn-js makes a cancel event elsewhere plain)
+            entry = _entry(kind, tag, container="transaction", **TRANSACTION_EVENTS[kind])
+            entry["group"] = "activity"
+            head = "Cancel end event (in a new transaction, with its cancel boundary event)" \
+                if kind == "cancel_end" else "Cancel boundary event (on a new transaction)"
+            entry["title"] = f"{head}: {entry['title'].split(': ', 1)[1]}"
+            entries.append(entry)
+            continue
         if kind in EVENT_SUBPROCESS_STARTS:
             entry = _entry(kind, tag, container="eventSubProcess")
             entry["group"] = "activity"
@@ -173,6 +185,11 @@ def palette_entries() -> list[dict[str, Any]]:
         entry["icon"] = "bpmn-icon-event-subprocess-expanded"
         entry["title"] = ("Event sub-process: runs when its start event fires while the (sub-)process is active "
                           "(change the start's type with the wrench)")
+        entries.append(entry)
+    if "transaction" in NODE_CLASSES["sub_process"].model_fields:
+        entry = _entry("sub_process", "transaction", head="Transaction", action="create.transaction")
+        entry["title"] = ("Transaction: a sub-process whose cancel end event cancels it, undoes what completed in it "
+                          "(compensation, newest first) and leaves by its cancel boundary event")
         entries.append(entry)
     entries.append({"action": "create.compensation_boundary", "kind": None, "group": "boundary",
                     "type": "bpmn:BoundaryEvent", "icon": "bpmn-icon-intermediate-event-catch-compensation",

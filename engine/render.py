@@ -43,10 +43,11 @@ EVENT_MARKS = {
     "boundary_timer": TIMER, "boundary_error": "⚡", "boundary_message": "✉", "link_throw": "➜", "link_catch": "➜",
     "conditional_catch": "≣", "signal_start": "△", "signal_catch": "△", "signal_throw": "▲", "signal_end": "▲",
     "boundary_signal": "△", "escalation_throw": "⇑", "escalation_end": "⇑", "boundary_escalation": "⇑",
+    "cancel_end": "⊗", "boundary_cancel": "⊗",
 }
 # BPMN draws these markers filled
 THROW_KINDS = frozenset({"message_throw", "compensation_throw", "error_end", "link_throw", "signal_throw", "signal_end",
-                         "escalation_throw", "escalation_end"})
+                         "escalation_throw", "escalation_end", "cancel_end"})
 TASK_MARKS = {"service_task": "⚙", "user_task": "♙", "task": "", "sub_process": "⊞", "script_task": "≡"}
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 

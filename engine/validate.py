@@ -125,7 +125,7 @@ _LABELS = {
     "exclusive_gateway": "exclusive gateway", "inclusive_gateway": "inclusive gateway",
     "parallel_gateway": "parallel gateway", "event_gateway": "event gateway", "task": "task",
     "service_task": "service task", "user_task": "user task", "script_task": "script task",
-    "sub_process": "sub-process",
+    "sub_process": "sub-process", "cancel_end": "cancel end event", "boundary_cancel": "cancel boundary event",
 }
 
 
@@ -181,6 +181,8 @@ def handler_problems(definition: ProcessDefinition, severity: str = "warning") -
 
 def describe(node: Node) -> str:
     """``exclusive gateway 'approved'``: how messages name a node."""
+    if isinstance(node, SubProcess) and node.transaction:
+        return f"transaction {node.id!r}"
     return f"{_LABELS.get(node.kind, node.kind)} {node.id!r}"  # type: ignore[attr-defined]
 
 
@@ -422,8 +424,29 @@ class _Validator:
                                 f"({_names(f.id for f in out)}): set default to one of them or remove it")
         if isinstance(node, CompensationThrowEvent):
             self._check_compensation(s, node)
+        if kind == "cancel_end":
+            scope_node = self.index.nodes.get(s.id) if s.id is not None else None
+            if not (isinstance(scope_node, SubProcess) and scope_node.transaction):
+                self.error(node.id, f"{name} is in {s.title}, which is not a transaction: a cancel end event cancels "
+                                    "the transaction it sits in (BPMN 2.0 §10.4.3); put it directly inside a "
+                                    "transaction sub-process (transaction=True), or use an end or error end event")
+        if isinstance(node, SubProcess) and node.transaction:
+            self._check_transaction(node)
         if isinstance(node, UserTask):
             self._check_user_task(node)
+
+    def _check_transaction(self, node: SubProcess) -> None:
+        """BPMN 2.0 §10.3.5 / §10.4.3: a cancel end event inside a transaction leaves it through its cancel boundary
+        event, so a transaction with one needs exactly one such boundary (more would be a choice nobody makes)."""
+        cancels = [b.id for b in self.index.boundaries.get(node.id, []) if b.kind == "boundary_cancel"]  # type: ignore[attr-defined]
+        ends = [n.id for n in node.nodes if n.kind == "cancel_end"]  # type: ignore[attr-defined]
+        if ends and not cancels:
+            self.error(node.id, f"{describe(node)} has cancel end event(s) {_names(ends)} but no cancel boundary "
+                                "event: a cancelled transaction is left through one; attach one (on_cancel(), kind "
+                                "'boundary_cancel')")
+        if len(cancels) > 1:
+            self.error(node.id, f"{describe(node)} has {len(cancels)} cancel boundary events ({_names(cancels)}): a "
+                                "cancelled transaction is left through one; remove the others")
 
     def _check_link(self, s: _Scope, node: Node, out: list[SequenceFlow], inc: list[SequenceFlow]) -> None:
         """BPMN 2.0 §10.5.6: a link throw has no outgoing flow and one target, the catch event of the same name
@@ -470,6 +493,10 @@ class _Validator:
         elif node.attached_to not in s.nodes:
             self.error(node.id, f"{name} is in {s.title} but its activity {node.attached_to!r} is not: put the "
                                 "boundary event in the same scope as the activity")
+        elif node.kind == "boundary_cancel" and not (isinstance(target, SubProcess) and target.transaction):
+            self.error(node.id, f"{name} is attached to {describe(target)}, which is not a transaction: a cancel "
+                                "boundary event goes only on a transaction sub-process (BPMN 2.0 §10.4.3); make it "
+                                "one (transaction=True) or use another boundary event")
         elif node.kind == "boundary_escalation" and target.kind not in ("sub_process", "call_activity"):  # type: ignore[attr-defined]
             self.warn(node.id, f"{name} is attached to {describe(target)}, which cannot throw an escalation (only "
                                "what runs inside a sub-process or a called process can): it never fires")

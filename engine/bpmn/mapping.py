@@ -26,7 +26,7 @@ DEFAULT_TAG = {
     "exclusive_gateway": "exclusiveGateway", "inclusive_gateway": "inclusiveGateway",
     "parallel_gateway": "parallelGateway", "event_gateway": "eventBasedGateway", "task": "task",
     "service_task": "serviceTask", "user_task": "userTask", "script_task": "scriptTask", "sub_process": "subProcess",
-    "call_activity": "callActivity",
+    "call_activity": "callActivity", "cancel_end": "endEvent", "boundary_cancel": "boundaryEvent",
 }
 
 # Other elements a kind may be written as (placeholders of a lenient import included).
@@ -38,7 +38,6 @@ ALTERNATIVE_TAGS = {
     "message_throw": {"endEvent", "sendTask"},
     "compensation_throw": {"endEvent"},
     "inclusive_gateway": {"complexGateway"},
-    "sub_process": {"transaction"},
 }
 
 EVENT_SIZE = (36, 36)
@@ -47,6 +46,8 @@ TASK_SIZE = (100, 80)
 
 
 def tag_of(node: Node) -> str:
+    if getattr(node, "transaction", False):  # a transaction sub-process (and only it) is a <transaction>
+        return "transaction"
     wanted = node.metadata.get("bpmn")
     kind = node.kind  # type: ignore[attr-defined]
     if isinstance(wanted, str) and wanted in ALTERNATIVE_TAGS.get(kind, set()):

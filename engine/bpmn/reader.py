@@ -31,11 +31,13 @@ not the default one for the kind, so an export writes it back:
     boundaryEvent conditional            -> boundary_conditional
     exclusive/inclusive/parallel/eventBasedGateway -> the four gateway kinds (default flows kept)
     subProcess                           -> sub_process (embedded)
+    transaction                          -> sub_process with transaction (cancel semantics, BPMN 2.0 §10.3.5)
+    endEvent / boundaryEvent cancel      -> cancel_end / boundary_cancel
 
 A scriptTask whose script is assignments of safe expressions is a script_task (``engine.model.scripts``).
 Refused (strict) or replaced by a placeholder and reported (lenient): any other scriptTask, businessRuleTask,
-callActivity (-> task), complexGateway (-> inclusive gateway), transaction (-> sub_process),
-adHocSubProcess (-> task), cancel events, an event sub-process started by compensation (-> plain start/end/task;
+callActivity (-> task), complexGateway (-> inclusive gateway),
+adHocSubProcess (-> task), an event sub-process started by compensation (-> plain start/end/task;
 boundary events and event sub-processes are left out with their outgoing flows), loops and
 multi-instance (-> a single run), a default flow on a call activity or business rule task, timers that do not
 parse (-> the
@@ -631,7 +633,7 @@ class Reader:
             kind = placeholder
             data = {k: v for k, v in data.items() if k in ("id", "name", "documentation", "nodes", "flows")}
             vendor.values = {}
-        if tag != DEFAULT_TAG[kind]:
+        if tag != DEFAULT_TAG[kind] and not (tag == "transaction" and data.get("transaction")):
             meta["bpmn"] = tag
         if ident in self.compensation_of and NODE_CLASSES[kind].is_activity:
             data["compensation"] = self.compensation_of[ident]
@@ -757,9 +759,12 @@ class Reader:
             data["nodes"], data["flows"] = nodes, flows
             return "sub_process", None, None
         if tag == "transaction":
+            if (el.get("method") or "##Compensate").strip() not in ("##Compensate", "##Any", ""):
+                self.note("info", el, f"transaction method {el.get('method')!r} is not kept: a cancelled "
+                          "transaction compensates what completed in it (##Compensate)")
             nodes, flows = self.read_scope(el, el.get("id"))
-            data["nodes"], data["flows"] = nodes, flows
-            return None, "transaction (cancel semantics) is not supported", "sub_process"
+            data["nodes"], data["flows"], data["transaction"] = nodes, flows, True
+            return "sub_process", None, None
         if tag == "adHocSubProcess":
             inner = len([c for c in el.iter() if local(c) in FLOW_NODE_TAGS]) - 1
             return None, f"adHocSubProcess is not supported ({inner} inner elements not imported)", "task"
@@ -840,6 +845,8 @@ class Reader:
             if trigger == "escalation":
                 data["escalation_code"] = self._escalation_code(definition, el, throws=True)
                 return "escalation_end", None, None
+            if trigger == "cancel":
+                return "cancel_end", None, None
         elif tag in ("intermediateCatchEvent",):
             if trigger == "timer":
                 return self._timer(definition, data, "timer_catch", placeholder)
@@ -909,6 +916,11 @@ class Reader:
             if trigger == "conditional":
                 data["interrupting"] = interrupting
                 return self._conditional(definition, data, None, "boundary_conditional")
+            if trigger == "cancel":  # always interrupting (BPMN 2.0 §10.4.3), whatever cancelActivity says
+                if not interrupting:
+                    self.note("warning", el, "a cancel boundary event always interrupts its transaction: "
+                              "cancelActivity=\"false\" is ignored")
+                return "boundary_cancel", None, None
             if trigger == "escalation":
                 data["interrupting"] = interrupting
                 code = self._escalation_code(definition, el, throws=False)

@@ -33,7 +33,7 @@ from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubP
 
 # Node fields standard BPMN carries; the rest of a node goes to our typed extension elements.
 STANDARD_FIELDS = {"id", "kind", "name", "documentation", "message", "error_code", "attached_to", "interrupting",
-                   "signal", "escalation_code", "triggered_by_event",
+                   "signal", "escalation_code", "triggered_by_event", "transaction",
                    "default", "nodes", "flows", "compensation", "activity", "link", "script", "script_format",
                    "called_element", "condition"}
 # Metadata keys drawn or written as BPMN (DI, lanes, element name, unusable condition text).
@@ -486,6 +486,8 @@ class Writer:
                 definition.set("escalationRef", self.escalations[code])
         elif kind == "terminate_end":
             etree.SubElement(el, b("terminateEventDefinition"), id=defn_id)
+        elif kind in ("cancel_end", "boundary_cancel"):
+            etree.SubElement(el, b("cancelEventDefinition"), id=defn_id)
         elif kind in ("conditional_catch", "conditional_start", "boundary_conditional"):
             definition = etree.SubElement(el, b("conditionalEventDefinition"), id=defn_id)
             condition = etree.SubElement(definition, b("condition"))
@@ -728,7 +730,7 @@ def _node_fields(node: Node) -> dict[str, Any]:
         if not (key == "documentation" and _loses_space(node.documentation)):
             data.pop(key, None)
     kind = node.kind  # type: ignore[attr-defined]
-    if kind == "boundary_error":
+    if kind in ("boundary_error", "boundary_cancel"):
         data.pop("interrupting", None)
     data.pop("loop", None)  # standardLoopCharacteristics carries all of it
     mi = data.pop("multi_instance", None)

@@ -101,6 +101,11 @@ class Cursor:
         self.builder._gateway_defaults.update(inner._gateway_defaults)
         return self.then(n.SubProcess(id=id, nodes=inner._final_nodes(), flows=inner._flows, **fields))
 
+    def transaction(self, id: str, body: Callable[[ProcessBuilder], Any], **fields: Any) -> Cursor:
+        """A transaction sub-process (BPMN 2.0 §10.3.5): ``body`` builds its inside, where ``cancel()`` ends a path
+        with a cancel end event; give it a cancel boundary event with ``on_cancel()``."""
+        return self.sub_process(id, body, transaction=True, **fields)
+
     # --- gateways ------------------------------------------------------------------------------
 
     def exclusive(self, id: str, **fields: Any) -> Cursor:
@@ -169,6 +174,10 @@ class Cursor:
     def terminate(self, id: str | None = None, **fields: Any) -> Cursor:
         return self.then(n.TerminateEndEvent(id=id or self.builder.new_id("terminate"), **fields))
 
+    def cancel(self, id: str | None = None, **fields: Any) -> Cursor:
+        """A cancel end event: cancels the transaction it is in (its cancel boundary event takes over)."""
+        return self.then(n.CancelEndEvent(id=id or self.builder.new_id("cancel"), **fields))
+
     def fail(self, error_code: str, id: str | None = None, **fields: Any) -> Cursor:
         """An error end event throwing ``error_code``."""
         return self.then(n.ErrorEndEvent(id=id or self.builder.new_id("error"), error_code=error_code, **fields))
@@ -180,6 +189,11 @@ class Cursor:
 
     def on_error(self, error_code: str | None = None, id: str | None = None, **fields: Any) -> Cursor:
         return self._boundary(n.ErrorBoundaryEvent, id, error_code=error_code, **fields)
+
+    def on_cancel(self, id: str | None = None, **fields: Any) -> Cursor:
+        """A cancel boundary event on a transaction: where it goes on once a cancel end event cancelled it and its
+        compensation ran."""
+        return self._boundary(n.CancelBoundaryEvent, id, **fields)
 
     def on_message(self, message: str, id: str | None = None, interrupting: bool = True, **fields: Any) -> Cursor:
         return self._boundary(n.MessageBoundaryEvent, id, message=message, interrupting=interrupting, **fields)

@@ -187,6 +187,15 @@ class EndEvent(Node):
     is_event = True
 
 
+class CancelEndEvent(Node):
+    """Cancels the transaction it sits in, undoing what completed there. Every other token inside is cancelled,
+    the completed activities inside are compensated, newest first, and the transaction is left through its cancel
+    boundary event (BPMN 2.0 §10.4.3, Cancel end event; allowed only directly inside a transaction)."""
+
+    kind: Literal["cancel_end"] = "cancel_end"
+    is_event = True
+
+
 class TerminateEndEvent(Node):
     """Ends the whole instance (or sub-process) at once, cancelling every other token."""
 
@@ -353,6 +362,21 @@ class ErrorBoundaryEvent(BoundaryEvent):
     def _always_interrupting(cls, value: bool) -> bool:
         if not value:
             raise ValueError("an error boundary event always interrupts its activity")
+        return value
+
+
+class CancelBoundaryEvent(BoundaryEvent):
+    """Where a cancelled transaction goes on, once its compensation ran. It fires after a cancel end event inside
+    the transaction cancelled it (BPMN 2.0 §10.4.3, Cancel intermediate event); only on a transaction, always
+    interrupting."""
+
+    kind: Literal["boundary_cancel"] = "boundary_cancel"
+
+    @field_validator("interrupting")
+    @classmethod
+    def _always_interrupting(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError("a cancel boundary event always interrupts its transaction")
         return value
 
 
@@ -728,12 +752,24 @@ class SubProcess(Activity):
     ``triggered_by_event``: an event sub-process (BPMN 2.0 §10.3.5). It has no flows in or out and one start
     event (timer, message, signal, conditional, error or escalation) that starts it while the scope it sits in
     (the process or a sub-process) runs: an interrupting start cancels the rest of that scope, which ends when
-    the event sub-process ends; a non-interrupting one runs beside it (as often as its event happens)."""
+    the event sub-process ends; a non-interrupting one runs beside it (as often as its event happens).
+
+    ``transaction``: a transaction sub-process (BPMN 2.0 §10.3.5, Transaction). A cancel end event inside it
+    cancels it: its other tokens are cancelled, its completed activities compensated (newest first), and it is
+    left through its cancel boundary event. An error inside it is caught as in any sub-process, with no
+    compensation (BPMN's "hazard")."""
 
     kind: Literal["sub_process"] = "sub_process"
     nodes: list[AnyNode] = Field(default_factory=list)
     flows: list[SequenceFlow] = Field(default_factory=list)
     triggered_by_event: bool = False
+    transaction: bool = False
+
+    @model_validator(mode="after")
+    def _one_variant(self) -> SubProcess:
+        if self.triggered_by_event and self.transaction:
+            raise ValueError("a sub-process is an event sub-process or a transaction, not both")
+        return self
 
 
 class ReceiveTask(Activity):
@@ -764,6 +800,7 @@ AnyNode = Annotated[
     | MessageStartEvent
     | EndEvent
     | TerminateEndEvent
+    | CancelEndEvent
     | ErrorEndEvent
     | TimerCatchEvent
     | MessageCatchEvent
@@ -788,6 +825,7 @@ AnyNode = Annotated[
     | LinkCatchEvent
     | TimerBoundaryEvent
     | ErrorBoundaryEvent
+    | CancelBoundaryEvent
     | MessageBoundaryEvent
     | ExclusiveGateway
     | InclusiveGateway
@@ -807,12 +845,12 @@ SubProcess.model_rebuild()
 NODE_CLASSES: dict[str, type[Node]] = {
     cls.model_fields["kind"].default: cls
     for cls in (
-        StartEvent, TimerStartEvent, MessageStartEvent, EndEvent, TerminateEndEvent, ErrorEndEvent,
+        StartEvent, TimerStartEvent, MessageStartEvent, EndEvent, TerminateEndEvent, ErrorEndEvent, CancelEndEvent,
         TimerCatchEvent, MessageCatchEvent, ConditionalCatchEvent, MessageThrowEvent, CompensationThrowEvent,
         IntermediateThrowEvent, LinkThrowEvent, LinkCatchEvent, SignalStartEvent, SignalEndEvent, SignalCatchEvent,
         SignalThrowEvent, SignalBoundaryEvent, EscalationEndEvent, EscalationThrowEvent, EscalationBoundaryEvent,
         ErrorStartEvent, EscalationStartEvent, ConditionalStartEvent, ConditionalBoundaryEvent, ReceiveTask,
-        TimerBoundaryEvent, ErrorBoundaryEvent, MessageBoundaryEvent, ExclusiveGateway,
+        TimerBoundaryEvent, ErrorBoundaryEvent, CancelBoundaryEvent, MessageBoundaryEvent, ExclusiveGateway,
         InclusiveGateway, ParallelGateway, EventBasedGateway, Task, ServiceTask, UserTask, ScriptTask, CallActivity,
         SubProcess,
     )
@@ -821,7 +859,7 @@ START_KINDS = frozenset({"start", "timer_start", "message_start", "signal_start"
                          "conditional_start"})
 #: Start events that only an event sub-process may have (they start it from inside its enclosing scope).
 EVENT_SUB_PROCESS_START_KINDS = frozenset({"error_start", "escalation_start", "conditional_start"})
-END_KINDS = frozenset({"end", "terminate_end", "error_end", "signal_end", "escalation_end"})
+END_KINDS = frozenset({"end", "terminate_end", "error_end", "signal_end", "escalation_end", "cancel_end"})
 BOUNDARY_KINDS = frozenset({"boundary_timer", "boundary_error", "boundary_message", "boundary_signal",
-                            "boundary_escalation", "boundary_conditional"})
+                            "boundary_escalation", "boundary_conditional", "boundary_cancel"})
 CATCH_KINDS = frozenset({"timer_catch", "message_catch", "signal_catch"})

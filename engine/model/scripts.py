@@ -9,7 +9,12 @@ a sequence of assignments, one statement a line (a statement may continue over l
 
 Each right-hand side is an expression of ``engine.model.expressions``: compiled once (``compile_expression``)
 and evaluated by the same bounded evaluator and limits (``engine.limits``) as gateway conditions; later lines
-see what earlier lines assigned. Anything else (imports, calls of functions outside ``SAFE_FUNCTIONS``,
+see what earlier lines assigned.
+
+A line that begins with ``def`` (Groovy) or ``var`` (JavaScript) declares a script-local variable
+(``def i = 1;``, ``var rate = 0.2``): later lines of the same script read it (and may assign it again), but it is
+not written to the process variables. A name is declared once, before any assignment of it. A trailing ``;``
+is allowed on any line. Anything else (imports, calls of functions outside ``SAFE_FUNCTIONS``,
 attribute or item assignment, loops, ``if`` statements, definitions) is refused with the line and the reason,
 when the definition is loaded, never when it runs.
 """
@@ -28,6 +33,8 @@ from engine.limits import LimitExceeded
 from engine.model import expressions
 
 _NAME = re.compile(r"^[A-Za-z_]\w*$")
+# ``def name = ...`` (Groovy) / ``var name = ...`` (JavaScript) at the start of a line: a script-local declaration.
+_DECLARATION = re.compile(r"^(?P<indent>[ \t]*)(?:def|var)[ \t]+(?P<name>[A-Za-z_]\w*)(?=[ \t]*=(?!=))")
 _AUGMENTED = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%"}
 _REFUSED = {
     ast.Import: "imports a module", ast.ImportFrom: "imports a module", ast.FunctionDef: "defines a function",
@@ -46,6 +53,7 @@ class Assignment:
     target: str
     expression: expressions.Compiled
     line: int
+    local: bool = False  # a script-local (declared with def/var): not written to the process variables
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +78,15 @@ class Script:
                 raise
             except ExpressionError as exc:
                 raise ExpressionError(f"line {step.line} ({step.target} = ...): {exc}") from None
-            scope[step.target] = assigned[step.target] = value
+            scope[step.target] = value
+            if not step.local:
+                assigned[step.target] = value
         return assigned
 
     @property
     def targets(self) -> list[str]:
-        """The variables the script assigns, in first-assignment order."""
-        return list(dict.fromkeys(a.target for a in self.assignments))
+        """The process variables the script assigns, in first-assignment order (not its script-locals)."""
+        return list(dict.fromkeys(a.target for a in self.assignments if not a.local))
 
 
 @lru_cache(maxsize=1024)
@@ -85,14 +95,22 @@ def parse_script(text: str) -> Script:
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("the script is empty: write assignments such as 'total = price * quantity'")
     source = text.replace("\r\n", "\n").strip("\n")
+    declared: dict[int, str] = {}  # line -> the script-local its declaration names
+    lines = source.split("\n")
+    for number, text_line in enumerate(lines, 1):
+        match = _DECLARATION.match(text_line)
+        if match:
+            declared[number] = match.group("name")
+            lines[number - 1] = match.group("indent") + text_line[match.start("name"):]
+    source = "\n".join(lines)
     try:
         module = ast.parse(source, mode="exec")
     except SyntaxError as exc:
         raise ExpressionError(f"line {exc.lineno}: does not parse: {exc.msg}") from None
     except (ValueError, MemoryError, RecursionError) as exc:
         raise ExpressionError(f"does not parse: {exc}") from None
-    lines = source.split("\n")
     result: list[Assignment] = []
+    locals_: set[str] = set()
     for stmt in module.body:
         line = stmt.lineno
         if isinstance(stmt, ast.Assign):
@@ -118,6 +136,13 @@ def parse_script(text: str) -> Script:
             raise ExpressionError(f"line {line}: only variables can be assigned, not attributes or items")
         if not _NAME.match(target.id) or target.id in expressions.CONSTANTS or target.id in expressions.SAFE_FUNCTIONS:
             raise ExpressionError(f"line {line}: {target.id!r} is a constant or function name and cannot be assigned")
+        if declared.get(line) == target.id and not any(a.line == line for a in result):
+            if target.id in locals_:
+                raise ExpressionError(f"line {line}: {target.id!r} is declared twice: declare it once, then assign it")
+            if any(a.target == target.id for a in result):
+                raise ExpressionError(f"line {line}: {target.id!r} is declared after it was assigned as a process "
+                                      "variable: declare it before its first assignment, or drop the declaration")
+            locals_.add(target.id)
         segment = segment or ""
         if "\n" in segment:  # an expression continued over lines (inside brackets): one expression again
             segment = f"({segment})"
@@ -125,7 +150,7 @@ def parse_script(text: str) -> Script:
             compiled = expressions.compile_expression(segment)
         except ExpressionError as exc:
             raise ExpressionError(f"line {line} ({target.id} = ...): {exc}") from None
-        result.append(Assignment(target.id, compiled, line))
+        result.append(Assignment(target.id, compiled, line, target.id in locals_))
     if not result:
         raise ExpressionError("the script is empty: write assignments such as 'total = price * quantity'")
     return Script(text, tuple(result))

@@ -9,7 +9,8 @@ exactly as durable as the state. Outcomes:
 - ``completed``: the token left the node by its flows (or ended there: an end event, an implicit end, a join
   that merged it);
 - ``interrupted``: an interrupting boundary event took the token off the activity;
-- ``cancelled``: the token was removed from outside (a terminate end, an interrupted sub-process, a cancel);
+- ``cancelled``: the token was removed from outside (a terminate end, an interrupted sub-process, a cancel, a
+  transaction a cancel end event cancelled);
 - ``failed``: the instance failed while the token was there;
 - ``compensated``: it completed, and a compensation handler later undid it (BPMN 2.0 §10.7; the row keeps
   the activity's own end; the undoing is the handler's run, below);
@@ -61,7 +62,7 @@ WAIT_COLUMNS = ["kind", "node_id", "purpose", "due_at", "message", "correlation"
                 "locked_by", "lock_expires_at"]
 _INSERT = Prepared(insert(A))  # compiled once: see engine.runtime.prepared
 _END_KINDS = frozenset({"end", "terminate_end", "error_end", "signal_end", "escalation_end", "message_throw",
-                        "compensation_throw"})
+                        "compensation_throw", "cancel_end"})
 _JOIN_KINDS = frozenset({"parallel_gateway", "inclusive_gateway"})
 
 
@@ -140,8 +141,9 @@ class ActivityLog:
         previous = self.passing.get(e.token_id)
         if previous is not None:
             interrupted = isinstance(node, BoundaryEvent) and node.interrupting and node.attached_to == previous
-            self.buffer.close(self.instance_id, e.token_id, previous, now,
-                              "interrupted" if interrupted else "completed")
+            outcome = ("cancelled" if getattr(node, "kind", "") == "boundary_cancel" else "interrupted") if interrupted \
+                else "completed"  # (a transaction left by its cancel boundary event was cancelled)
+            self.buffer.close(self.instance_id, e.token_id, previous, now, outcome)
             if not interrupted:
                 self.left.add(previous)
         self.passing[e.token_id] = e.node_id

@@ -26,6 +26,18 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
 - A compensation throw runs the handlers of completed activities in its scope (or one named
   activity), newest first, one at a time, then continues.
 - A terminate end cancels every token of its scope; the instance (or sub-process) completes.
+- Transactions (BPMN 2.0 §10.3.5 "Transaction"; §10.4.3 "Cancel" end and intermediate events): a token reaching
+  a cancel end event cancels the transaction it sits in. Every other token inside is cancelled (work, waits,
+  inner sub-processes), then the handlers of the activities that completed inside this run of the transaction
+  are run, newest first, one at a time, by the compensation machinery (an inner sub-process that was still
+  running did not complete, so what completed inside it is not compensated, as for an interrupted scope); then
+  the token leaves by the transaction's cancel boundary event (always interrupting; validation requires exactly
+  one, and refuses a cancel end event outside a transaction and a cancel boundary event on anything else). The
+  token waits at the cancel boundary event while the handlers run; a handler that fails is an incident there,
+  and retrying it goes on with the rest. A looped transaction is left as a whole: the run that was cancelled is
+  compensated, its other runs are cancelled and not compensated. An error thrown inside a transaction is caught
+  as in any sub-process, with no compensation (BPMN's "hazard"), and a transaction that completes is left by its
+  outgoing flows; what completed inside it can be compensated later like any completed sub-process's work.
 - A script task runs its script (assignments of safe expressions, ``engine.model.scripts``) at once, within
   the step, sets the variables it assigns and completes (BPMN 2.0 §10.3.3: "when the Script Task is ready to
   start, the engine will execute the script; when the script is completed, the Script Task will also
@@ -246,7 +258,7 @@ class Semantics:
             **dict.fromkeys(("exclusive_gateway", "inclusive_gateway", "parallel_gateway"), self._gateway),
             "event_gateway": self._race, "sub_process": self._enter_sub_process, "link_throw": self._link,
             "script_task": self._script, "escalation_throw": self._escalate, "escalation_end": self._escalate,
-            "compensation_throw": self._compensate}
+            "compensation_throw": self._compensate, "cancel_end": self._cancel_transaction}
         self._enter: dict[str, Callable[[_Step, Token, Any], None]] = {
             nid: self._enter_looped if nid in self._looped else by_kind.get(n.kind, self._enter_other)
             for nid, n in index.nodes.items()}
@@ -423,7 +435,7 @@ class Semantics:
             else:  # a loop or completion condition failed: evaluate it again
                 token.status = MULTI
                 self._loop_resume(step, token, node)
-        elif isinstance(node, CompensationThrowEvent) and token.pending:
+        elif token.pending and (isinstance(node, CompensationThrowEvent) or node.kind == "boundary_cancel"):
             token.status = COMPENSATING
             self._next_compensation(step, token)
         elif node.kind in WORK_KINDS:
@@ -1403,6 +1415,42 @@ class Semantics:
         token.pending = list(reversed(chosen))
         token.status = COMPENSATING
         self._next_compensation(step, token)
+
+    def _cancel_transaction(self, step: _Step, token: Token, node: Node) -> None:
+        """A cancel end event: cancel the transaction it sits in (the rule is in the module docstring)."""
+        state = step.state
+        state.tokens.pop(token.id, None)
+        activation = state.tokens.get(token.parent) if token.parent else None  # the transaction's run
+        owner = activation  # the token its boundary events belong to: a looped transaction's body
+        if activation is not None and activation.node in self._looped and self._is_instance(state, activation):
+            owner = state.tokens.get(activation.parent) if activation.parent else None
+        transaction = self._nodes.get(owner.node) if owner is not None else None
+        if activation is None or owner is None or not (isinstance(transaction, SubProcess) and transaction.transaction):
+            self._end_instance(step, "failed", f"cancel end event {node.id!r} is not inside a transaction")
+            return
+        state.touched.add(owner.id)
+        self._abandon_inner(step, activation)  # an unfinished inner sub-process's completions are not compensated
+        chosen = [i for i, e in enumerate(state.compensable) if not e.done and activation.work_id in e.scope_tokens]
+        if owner is not activation:
+            self._abandon(step, owner)  # the other runs of a looped transaction are not compensated later either
+        self._interrupt(step, owner)
+        boundary = next((b for b in self._boundaries.get(owner.node, ()) if b.kind == "boundary_cancel"), None)
+        if boundary is None:  # refused by validation; a definition that skipped it stops here
+            owner.status = ""
+            self._incident(step, owner, f"transaction {owner.node!r} was cancelled by {node.id!r} but has no cancel "
+                                        "boundary event to leave by")
+            return
+        owner.node, owner.status, owner.loop = boundary.id, COMPENSATING, None
+        step.effects.append(fx.Entered(owner.id, boundary.id))
+        owner.pending = list(reversed(chosen))
+        self._next_compensation(step, owner)
+
+    def _abandon_inner(self, step: _Step, scope: Token) -> None:
+        """``_abandon`` every sub-process or loop body running inside ``scope`` (at any depth)."""
+        for child in step.state.tokens.in_scope(scope.id):
+            if child.status in (SCOPE, MULTI):
+                self._abandon(step, child)
+                self._abandon_inner(step, child)
 
     def _next_compensation(self, step: _Step, token: Token) -> None:
         step.state.touched.add(token.id)

@@ -108,6 +108,8 @@ PaletteProvider.prototype.getPaletteEntries = function() {
     let start = (event) => this._create.start(event, this._shape(entry));
     if (entry.type === 'bpmn:SubProcess') {
       start = (event) => this._subProcess(event, container === 'eventSubProcess', entry.options.start);
+    } else if (entry.type === 'bpmn:Transaction' || container === 'transaction') {
+      start = (event) => this._transaction(event, entry.options.cancelEnd, entry.options.cancelBoundary);
     } else if (container === 'eventSubProcess') {
       start = (event) => this._subProcess(event, true, null, this._shape(entry));
     }
@@ -133,6 +135,30 @@ PaletteProvider.prototype._subProcess = function(event, triggered, definition, s
   const start = startShape || elementFactory.createShape(startAttrs);
   Object.assign(start, { x: 40, y: 82, parent: sub });
   this._create.start(event, [sub, start], { hints: { autoSelect: [startShape ? start : sub] } });
+};
+
+// An expanded transaction with its start event, and (asked by the cancel events' entries) a cancel end event inside
+// and a cancel boundary event on its lower border: bpmn-js turns a cancel event outside a transaction into a plain
+// one, so they are made with their transaction. The boundary event is attached as a paste attaches one.
+PaletteProvider.prototype._transaction = function(event, cancelEnd, cancelBoundary) {
+  const elementFactory = this._elementFactory;
+  const sub = elementFactory.createShape({ type: 'bpmn:Transaction', x: 0, y: 0, isExpanded: true });
+  const start = elementFactory.createShape({ type: 'bpmn:StartEvent' });
+  Object.assign(start, { x: 40, y: 82, parent: sub });
+  const elements = [sub, start];
+  if (cancelEnd) {
+    const end = elementFactory.createShape({ type: 'bpmn:EndEvent', eventDefinitionType: 'bpmn:CancelEventDefinition' });
+    Object.assign(end, { x: sub.width - 80, y: 82, parent: sub });
+    elements.push(end);
+  }
+  if (cancelBoundary) {
+    const boundary = elementFactory.createShape({ type: 'bpmn:BoundaryEvent',
+      eventDefinitionType: 'bpmn:CancelEventDefinition', host: sub });
+    boundary.businessObject.attachedToRef = sub.businessObject;
+    Object.assign(boundary, { x: sub.width / 2 - 18, y: sub.height - 18 });
+    elements.push(boundary);
+  }
+  this._create.start(event, elements, { hints: { autoSelect: [sub] } });
 };
 
 export default {
