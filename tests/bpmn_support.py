@@ -89,7 +89,13 @@ def sample_definitions() -> list[ProcessDefinition]:
     reviewed.on_timer("P1D", id="review_late").end("late")
     looped = reviewed.sub_process("publish", lambda sub: sub.start("p_start").task("p_work").end("p_end"),
                                   loop=repeat("not ok", test_before=True, maximum=3))
+    def book(t: ProcessBuilder) -> None:  # a transaction: a cancel end undoes the hold, then 'unbooked'
+        paid = t.start("b_start").task("b_hold", compensation="undo_hold").exclusive("b_paid")
+        paid.when("ok").end("b_end")
+        paid.otherwise().cancel("b_cancel")
+
     looped.call("approve", "approval", inputs={"amount": "reviewers"}, outputs={"ok": "ok"}, binding="version",
-                version=2).end("published")
+                version=2).transaction("book", book).end("published")
+    m.at("book").on_cancel("book_cancelled").end("unbooked")
     third = m.build(validate=False)
     return [first, second, third]
