@@ -57,6 +57,41 @@ def test_anything_else_is_refused_with_the_line_and_the_reason(script: str, said
     assert reason is not None and said in reason, reason
 
 
+def test_def_and_var_declare_script_locals_that_later_lines_read_but_no_variable_gets() -> None:
+    script = parse_script("def rate = vat + 1;\nvar net = price * quantity\nnet = net + 1\ntotal = net * rate;")
+    assert script.run({"price": 10, "quantity": 2, "vat": 0.5, "rate": "kept"}) == {"total": 31.5}
+    assert script.targets == ["total"] and script_variables(script.text) == {"vat", "price", "quantity"}
+    assert parse_script("def i = 1;").run({}) == {}  # Camunda's test file: a local and nothing else
+
+
+@pytest.mark.parametrize(("script", "said"), [
+    ("def i = 1\ndef i = 2", "line 2: 'i' is declared twice"),
+    ("i = 1\ndef i = 2", "line 2: 'i' is declared after it was assigned as a process variable"),
+    ("def f(x): return x", "line 1 defines a function"),
+    ("def i == 1", "line 1: does not parse"),
+])
+def test_a_declaration_is_made_once_before_any_assignment(script: str, said: str) -> None:
+    reason = check_script(script)
+    assert reason is not None and said in reason, reason
+
+
+def test_the_core_keeps_script_locals_out_of_the_process_variables() -> None:
+    b = ProcessBuilder("locals")
+    b.start().script("calc", "def twice = n * 2\nresult = twice + 1").end("e")
+    h = Harness(b.build()).start(n=4)
+    assert h.status == "completed" and h.variables == {"n": 4, "result": 9}
+
+
+def test_the_engine_keeps_script_locals_out_of_the_process_variables(db_url: str) -> None:
+    b = ProcessBuilder("locals")
+    b.start().script("calc", "def twice = n * 2;\nresult = twice + 1;", script_format="groovy").user(
+        "look", assignee="ann").end("e")
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
+    engine.deploy(b.build())
+    iid = engine.start("locals", {"n": 4})
+    assert engine.instance(iid).variables == {"n": 4, "result": 9}
+
+
 def test_a_failing_line_names_itself_and_assigns_nothing() -> None:
     with pytest.raises(ExpressionError, match=r"line 2 \(b = \.\.\.\)"):
         parse_script("a = 1\nb = a + name").run({"name": "x"})

@@ -141,8 +141,9 @@ class ActivityLog:
         previous = self.passing.get(e.token_id)
         if previous is not None:
             interrupted = isinstance(node, BoundaryEvent) and node.interrupting and node.attached_to == previous
-            outcome = ("cancelled" if getattr(node, "kind", "") == "boundary_cancel" else "interrupted") if interrupted \
-                else "completed"  # (a transaction left by its cancel boundary event was cancelled)
+            outcome = "completed"
+            if interrupted:  # (a transaction left by its cancel boundary event was cancelled)
+                outcome = "cancelled" if getattr(node, "kind", "") == "boundary_cancel" else "interrupted"
             self.buffer.close(self.instance_id, e.token_id, previous, now, outcome)
             if not interrupted:
                 self.left.add(previous)
