@@ -242,18 +242,22 @@ class _Grower:
 
     def sub_process(self, cursor: Cursor, depth: int) -> Cursor:
         inner_blocks: list[tuple[str, str, str]] = []
+        transaction = self.draw(st.integers(0, 3)) == 0  # a transaction ends in a cancel end event
 
         def body(inner: ProcessBuilder) -> None:
             grower = _Grower(self.draw, inner, self.counter, self.depth)
             grower.compensable = self.compensable
-            grower.sequence(inner.start(self.nid("s")), depth + 1).end(self.nid("e"))
+            last = grower.sequence(inner.start(self.nid("s")), depth + 1)
+            (last.cancel if transaction else last.end)(self.nid("e"))
             inner_blocks.extend(grower.blocks)
             if self.draw(st.booleans()):
                 self.event_sub_process(inner)
 
-        cursor = cursor.sub_process(self.nid("sp"), body, **self.common())
+        cursor = cursor.sub_process(self.nid("sp"), body, transaction=transaction, **self.common())
         self.blocks.extend(inner_blocks)
         self.boundaries(cursor)
+        if transaction:  # where the cancelled transaction goes on
+            cursor.on_cancel(self.nid("bc")).end(self.nid("e"))
         if self.draw(st.booleans()):  # what runs inside may escalate
             path = cursor.on_escalation(self.draw(st.none() | idents), id=self.nid("be"),
                                         interrupting=self.draw(st.booleans()))
