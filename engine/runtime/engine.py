@@ -90,6 +90,15 @@ QUICK_AGENT_SECONDS = 0.001  # an agent whose last call took less runs in the wo
 _LATEST_VERSION = select(D.c.version).where(D.c.name == bindparam("n")).order_by(D.c.version.desc()).limit(1)
 
 
+class _StaleLookup(Exception):
+    """A start sent with an assumed rollout policy and latest version found others (a deploy or a rollout
+    change since this engine's last start of the name): its transaction rolls back and it runs again."""
+
+    def __init__(self, found: tuple[Any, ...]) -> None:
+        super().__init__("stale lookup")
+        self.found: tuple[str | None, int | None] = (found[0], found[1])
+
+
 @dataclass
 class InstanceView:
     """What an instance looks like now, for code and notebooks."""
@@ -188,6 +197,8 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
         self._states: OrderedDict[str, tuple[int, InstanceState, dict[str, int]]] = OrderedDict()
         self._states_lock = threading.Lock()
         self.state_cache_size = 1024
+        # name -> (rollout weights as stored, latest version) as this engine's last start of it found them
+        self._lookups: dict[str, tuple[str | None, int | None]] = {}
 
     @property
     def bus(self) -> Any:
@@ -227,6 +238,7 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
                                           content_hash=content_hash, deployed_at=self.clock.now()))
             timer_starts.schedule(conn, stored, self.clock.now(), self.calendars)  # replaces older versions' jobs
         self._definitions[(definition.id, version)] = stored
+        self._lookups.pop(definition.id, None)  # the next start looks the latest version up
         return stored
 
     def definition(self, name: str, version: int | None = None, conn: Connection | None = None) -> ProcessDefinition:
@@ -280,22 +292,45 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
         for key in keys:
             if key is not None:
                 check_key(key, "business key")
-        writes = Writes()
-        with self.db.begin() as conn:  # an error below rolls back: nothing written
-            plan = rollout.assign(conn, name, version, keys)  # explicit version, rollout weights, or latest
-            chosen = {v: self.definition(name, v, conn) for v in dict.fromkeys(v for _, v in plan)}
-            for (_, v), values in zip(plan, batch, strict=True):
-                self._check_variables(chosen[v], values)
-            ids = [self._start_in(conn, writes, chosen[v], values, key, start_node, actor, instance_id=iid)
-                   for (iid, v), values, key in zip(plan, batch, keys, strict=True)]
-            with pipelined(conn):  # PostgreSQL: the start's writes and its audit row in one round trip
-                writes.flush(conn)
-                guard.within(conn)
-        return ids
+        # PostgreSQL: the lookup of the rollout policy and the latest version is sent with the writes (one
+        # round trip fewer), assuming what this engine's last lookup of ``name`` found; the writes and the
+        # audit row are read back with it, and if a deploy or a rollout change made the assumption stale, the
+        # transaction rolls back and the start runs again with what the lookup found (see _StaleLookup).
+        known = self._lookups.get(name) if version is None and not is_sqlite(self.db) else None
+        while True:
+            writes = Writes()
+            try:
+                with self.db.begin() as conn:  # an error below rolls back: nothing written
+                    row = known if known is not None or version is not None else rollout.lookup(conn, name)
+                    plan = rollout.plan(name, version, keys, row)  # explicit version, rollout weights, or latest
+                    chosen = {v: self.definition(name, v, conn) for v in dict.fromkeys(v for _, v in plan)}
+                    for (_, v), values in zip(plan, batch, strict=True):
+                        self._check_variables(chosen[v], values)
+                    ids = [self._start_in(conn, writes, chosen[v], values, key, start_node, actor, instance_id=iid,
+                                          observe=False)
+                           for (iid, v), values, key in zip(plan, batch, keys, strict=True)]
+                    with pipelined(conn):  # PostgreSQL: the start's writes and its audit row in one round trip
+                        check = rollout.send_lookup(conn, name) if known is not None else None
+                        writes.flush(conn)
+                        guard.within(conn)
+                    if check is not None and (found := tuple(check.fetchone())) != known:
+                        raise _StaleLookup(found)
+            except _StaleLookup as stale:
+                self._lookups[name] = known = stale.found  # what the next attempt assumes
+                guard.rolled_back()
+                continue
+            if version is None and row is not None:
+                self._lookups[name] = row
+            if self.observer is not None:
+                for start in writes.started:
+                    self.observer.started(*start[:2])
+                    if start[2] is not None:
+                        self.observer.ended(*start)
+            return ids
 
     def _start_in(self, conn: Connection, writes: Writes, definition: ProcessDefinition, variables: dict[str, Any],
                   business_key: str | None, start_node: str | None = None, actor: str | None = None,
-                  instance_id: str | None = None, caller: dict[str, Any] | None = None) -> str:
+                  instance_id: str | None = None, caller: dict[str, Any] | None = None, observe: bool = True) -> str:
         """Start one instance inside a caller's transaction (its writes go to ``writes``, flushed by the caller);
         ``caller`` names the call activity (instance, token, work) that started it."""
         sem = self.semantics(definition.id, definition.version)
@@ -311,9 +346,13 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
         step.run(effects, [])
         step.stepped(rev=0)
         if self.observer is not None:
-            self.observer.started(definition.id, definition.version)
-            if step.ended is not None:
-                self.observer.ended(definition.id, definition.version, step.ended.status)
+            ended = step.ended.status if step.ended is not None else None
+            if observe:
+                self.observer.started(definition.id, definition.version)
+                if ended is not None:
+                    self.observer.ended(definition.id, definition.version, ended)
+            else:  # counted by start_many once its transaction committed
+                writes.started.append((definition.id, definition.version, ended))
         return instance_id
 
     def _call_activity(self, step: StepWriter, e: Any) -> ev.Event | None:

@@ -135,14 +135,15 @@ def pipelined(conn: Connection) -> Iterator[None]:
     if raw is None or conn.info.get(_PIPELINE) or not _pipeline_supported():
         yield
         return
-    conn.info[_PIPELINE] = True
+    info = conn.info  # this dict, not conn.info again: that raises once a lost connection was invalidated
+    info[_PIPELINE] = True
     try:
         with raw.pipeline():  # type: ignore[attr-defined]
             yield
     except conn.dialect.loaded_dbapi.Error as error:  # a statement's error, raised when the pipeline syncs
         conn._handle_dbapi_exception(error, "(pipeline)", None, None, None)
     finally:
-        conn.info.pop(_PIPELINE, None)
+        info.pop(_PIPELINE, None)
 
 
 _PIPELINE = "waooaw.pipeline"

@@ -136,6 +136,7 @@ class Writes:
         self.activities = ActivityBuffer()  # the activity history's rows (engine.runtime.history)
         self.versions: dict[tuple[str, str], int] = {}  # stored variable versions of the loaded instances
         self.versioned: set[str] = set()  # instances whose variable versions are known (load_states)
+        self.started: list[tuple[str, int, str | None]] = []  # start_many's starts: name, version, ended status
 
     # --- what steps call ------------------------------------------------------------------------
 

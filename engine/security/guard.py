@@ -130,6 +130,13 @@ def within(conn: Any) -> bool:
     return True
 
 
+def rolled_back() -> None:
+    """The action's transaction rolled back and the action runs it again: its pending audit rows are written
+    again by the next ``within``."""
+    for row in _SCOPE.get() or ():
+        row.row_id = None
+
+
 def authorize(engine: Acting, action: str, target: str | None = None, **detail: Any) -> None:
     """Check ``engine.principal`` against ``RULES[action]``. A refusal is audited at once and raises
     ``AuthorizationError`` naming the rule. An allowed action's row waits for its outcome inside an

@@ -224,10 +224,28 @@ def assign(conn: Connection, name: str, version: int | None,
     key, else by the new instance id); without a policy, the latest deployed version (``None`` when
     nothing is deployed: the caller names the problem). One statement reads the policy and the latest
     version together, so a start costs one lookup whatever process deployed last."""
+    row = None if version is not None else lookup(conn, name)
+    return plan(name, version, business_keys, row)
+
+
+def lookup(conn: Connection, name: str) -> tuple[str | None, int | None]:
+    """The start's lookup: (the rollout policy's weights as stored, or None; the latest version, or None)."""
+    found = _POLICY_AND_LATEST.first(conn, {"n": name})
+    return (found[0], found[1]) if found is not None else (None, None)
+
+
+def send_lookup(conn: Connection, name: str) -> Any:
+    """The lookup sent, its result read later (``tuple(cursor.fetchone())``): on PostgreSQL it can then travel
+    in a pipeline with the start's writes (see ``Engine.start_many``)."""
+    return _POLICY_AND_LATEST.execute(conn, {"n": name})
+
+
+def plan(name: str, version: int | None, business_keys: Sequence[str | None],
+         row: tuple[str | None, int | None] | None) -> list[tuple[str, int | None]]:
+    """``assign`` given the lookup's ``row`` (None with an explicit ``version``)."""
     ids = [new_instance_id() for _ in business_keys]
     if version is not None:
         return [(i, version) for i in ids]
-    row = _POLICY_AND_LATEST.first(conn, {"n": name})  # (weights text or None, latest version or None)
     if row is None or row[0] is None:
         return [(i, row[1] if row is not None else None) for i in ids]
     weights = {int(v): float(w) for v, w in json.loads(row[0]).items()}
