@@ -5,6 +5,7 @@ statement, RETURNING, runs of rows with different keys, and PostgreSQL's pipelin
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -55,6 +56,44 @@ def test_constants_in_the_statement_returning_and_rowcount(db_url: str) -> None:
     assert [(r.id == first, r.status, r.escalated) for r in rows] == [(True, "completed", True),
                                                                        (False, "completed", False)]
     assert rows[0].completed_at == AT.astimezone(UTC) and rows[1].completed_at is None
+
+
+def test_a_moment_used_again_is_converted_once_and_written_as_sqlalchemy_writes_it(db_url: str) -> None:
+    """The bind processors remember the last datetime they converted (a step stamps many rows with one moment):
+    repeated, alternating and equal-but-other-zone moments are each written as SQLAlchemy writes them, also when
+    threads share the statement."""
+    other = datetime(2026, 5, 1, 10, 30, 15, 123456, tzinfo=UTC)  # the same instant as AT, another zone
+    later = AT + timedelta(microseconds=1)
+    moments = [AT, AT, later, AT, other, other, later, datetime(2026, 5, 1, 0, 0, tzinfo=UTC)]
+    engine = Engine(db_url)
+    statement = Prepared(insert(J))
+    rows = [{"instance_id": "i1", "kind": "timer", "ref": f"r{i}", "due_at": m, "payload": "{}"}
+            for i, m in enumerate(moments)]
+    with engine.db.begin() as conn:
+        conn.execute(insert(J), [{**r, "ref": "sa-" + r["ref"]} for r in rows])
+        statement.executemany(conn, rows)
+        compiled = statement._compiled(conn.dialect, rows[0])
+    with engine.db.connect() as conn:
+        raw = {r[0]: r[1] for r in conn.exec_driver_sql("select ref, cast(due_at as text) from wf_jobs")}
+    assert [raw[f"r{i}"] for i in range(len(moments))] == [raw[f"sa-r{i}"] for i in range(len(moments))]
+    assert raw["r0"] == raw["r4"] and raw["r0"] != raw["r2"]  # one instant, whatever its zone
+    # Threads converting different moments through the one shared processor each get their own moment's value.
+    process = compiled.processors[compiled.names.index("due_at")]
+    assert process is not None
+    expected = {m: process(m) for m in moments}
+    wrong: list[datetime] = []
+
+    def convert(moment: datetime) -> None:
+        for _ in range(2000):
+            if process(moment) != expected[moment]:
+                wrong.append(moment)
+
+    threads = [threading.Thread(target=convert, args=(m,)) for m in (AT, later, other, moments[-1])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong
 
 
 def test_rows_with_other_keys_go_in_order(db_url: str) -> None:

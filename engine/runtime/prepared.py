@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
@@ -75,8 +76,8 @@ class Prepared:
                 if name not in constants and not bind.required:
                     constants[name] = bind.effective_value
             processors = compiled._bind_processors
-            found = _Compiled(compiled.string, keys, names, positional, tuple(processors.get(n) for n in names),
-                              constants)
+            found = _Compiled(compiled.string, keys, names, positional,
+                              tuple(_last_moment(processors.get(n)) for n in names), constants)
             self._by_dialect[key] = found
         return found
 
@@ -121,6 +122,27 @@ class Prepared:
                 conn._handle_dbapi_exception(error, c.sql, params, cursor, None)
             cursor.close()
             start = end
+
+
+def _last_moment(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """``process`` remembering its last datetime and what it made of it: a step stamps many rows with the same
+    moment (the job's due time, the history's start and end, the variable change), each converted once. The
+    pair is replaced as one tuple, so threads sharing a statement never see one moment with another's text."""
+    if process is None:
+        return None
+    last: tuple[Any, Any] = (None, None)
+
+    def run(value: Any) -> Any:
+        nonlocal last
+        seen, made = last
+        if value is seen and value is not None:
+            return made
+        made = process(value)
+        if type(value) is datetime:  # immutable: the same object always converts alike
+            last = (value, made)
+        return made
+
+    return run
 
 
 @contextmanager
