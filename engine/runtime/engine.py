@@ -88,6 +88,11 @@ log = logging.getLogger("waooaw.engine")
 _NEXT_DUE = select(func.min(case((J.c.lock_expires_at > J.c.due_at, J.c.lock_expires_at), else_=J.c.due_at)))
 QUICK_AGENT_SECONDS = 0.001  # an agent whose last call took less runs in the worker's thread (Engine._quick)
 _LATEST_VERSION = select(D.c.version).where(D.c.name == bindparam("n")).order_by(D.c.version.desc()).limit(1)
+# A step's transaction reads its instances in id order (built once; PostgreSQL locks them, see _write_batch).
+_INSTANCES = select(INST.c.id, INST.c.definition_name, INST.c.definition_version, INST.c.state, INST.c.rev,
+                    INST.c.business_key, INST.c.ended_at, INST.c.error
+                    ).where(INST.c.id.in_(bindparam("ids", expanding=True))).order_by(INST.c.id)
+_INSTANCES_LOCKED, _INSTANCES_SKIP_LOCKED = _INSTANCES.with_for_update(), _INSTANCES.with_for_update(skip_locked=True)
 
 
 class _StaleLookup(Exception):
@@ -985,12 +990,9 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
         began = time.perf_counter()
         with self.db.begin() as conn:
             ids = sorted({i.instance_id for i in items})
-            query = select(INST.c.id, INST.c.definition_name, INST.c.definition_version, INST.c.state, INST.c.rev,
-                           INST.c.business_key, INST.c.ended_at, INST.c.error
-                           ).where(INST.c.id.in_(ids)).order_by(INST.c.id)
-            if not is_sqlite(self.db):
-                query = query.with_for_update(skip_locked=not (strict or wait))
-            rows = {r.id: r for r in conn.execute(query)} if ids else {}
+            query = (_INSTANCES if is_sqlite(self.db) else
+                     _INSTANCES_LOCKED if strict or wait else _INSTANCES_SKIP_LOCKED)
+            rows = {r.id: r for r in conn.execute(query, {"ids": ids})} if ids else {}
             if strict and len(rows) < len(ids):
                 raise EngineError(f"no instance {ids[0]!r}")
             if not (strict or wait or is_sqlite(self.db)):

@@ -53,6 +53,7 @@ _COMPLETE = update(HT).where(HT.c.id == bindparam("b_id"), HT.c.status == "open"
 _COMPLETE_UNHELD = _COMPLETE.where(HT.c.assignee.is_(None))
 _COMPLETE_HELD = _COMPLETE.where(HT.c.assignee == bindparam("b_held"))
 _INSERT_TASK_AUDIT = insert(TA)
+_TASK = select(HT).where(HT.c.id == bindparam("id"))
 
 AUDIT_COLUMNS = ["id", "task_id", "instance_id", "node_id", "action", "actor", "detail", "at"]
 SLA_COLUMNS = ["definition", "node_id", "count", "open", "completed", "cancelled", "within_sla", "within_sla_pct",
@@ -195,7 +196,7 @@ class HumanTaskApi(EngineParts):
         """Complete a human task with form values (checked against its form; a bad value keeps it open).
         The person acting must hold the task, or nobody does and it is offered to one of their groups."""
         with self.reader.connect() as conn:
-            task = conn.execute(select(HT).where(HT.c.id == task_id)).first()
+            task = conn.execute(_TASK, {"id": task_id}).first()
         if task is None or task.status != "open":
             raise EngineError(f"no open human task {task_id}")
         person = task_actor(self, task, "complete", actor, groups)
@@ -284,7 +285,7 @@ class HumanTaskApi(EngineParts):
 
     def _open_task(self, task_id: int, verb: str) -> Any:
         with self.reader.connect() as conn:
-            task = conn.execute(select(HT).where(HT.c.id == task_id)).first()
+            task = conn.execute(_TASK, {"id": task_id}).first()
         if task is None:
             raise EngineError(f"cannot {verb} task {task_id}: no such human task")
         if task.status != "open":

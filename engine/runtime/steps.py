@@ -21,6 +21,7 @@ from engine.model.nodes import ServiceTask, UserTask
 from engine.model.timers import parse_duration
 from engine.runtime.correlation import take_buffered
 from engine.runtime.history import ActivityLog
+from engine.runtime.prepared import Prepared
 from engine.runtime.tables import HumanTaskRow, TaskAuditRow
 from engine.runtime.writes import Writes, dumps
 from engine.semantics import InstanceState, Semantics
@@ -30,6 +31,8 @@ from engine.semantics import events as ev
 HT, TA = HumanTaskRow.__table__, TaskAuditRow.__table__
 log = logging.getLogger("waooaw.engine")
 _INSERT_TASK, _INSERT_TASK_AUDIT = insert(HT), insert(TA)  # built once: a step only binds its values
+# A user task's creation, on the driver's cursor (engine.runtime.prepared): its row (id returned) and audit row.
+_CREATE_TASK, _CREATE_TASK_AUDIT = Prepared(insert(HT).returning(HT.c.id)), Prepared(insert(TA))
 
 
 @dataclass(slots=True)
@@ -178,14 +181,14 @@ class StepWriter:
             return self.call(self, e)
         node = self.sem.definition.node(e.node_id)
         if e.kind == "user_task" and isinstance(node, UserTask):
-            task_id = self.conn.execute(_INSERT_TASK, {
+            task_id = _CREATE_TASK.first(self.conn, {
                 "instance_id": self.id, "token_id": e.token_id, "work_id": e.work_id, "node_id": e.node_id,
                 "title": node.title or node.label, "assignee": node.assignee,
                 "candidate_groups": dumps(node.candidate_groups), "requires_claim": node.requires_claim,
                 "status": "open", "escalated": False,
                 "form": dumps([f.model_dump(mode="json") for f in node.form]), "created_at": self.now,
-                "due_at": e.due}).inserted_primary_key[0]
-            self.conn.execute(_INSERT_TASK_AUDIT, {
+                "due_at": e.due})[0]  # type: ignore[index]
+            _CREATE_TASK_AUDIT.execute(self.conn, {
                 "task_id": task_id, "instance_id": self.id, "node_id": e.node_id, "action": "created", "actor": None,
                 "at": self.now, "detail": dumps({"assignee": node.assignee, "candidate_groups": node.candidate_groups,
                                                  "due_at": e.due})})

@@ -278,6 +278,10 @@ def guard_jobs(conn: Connection, job_ids: list[int], owner: str) -> set[int]:
     """Remove claimed jobs this worker still holds; the ones it lost (lease expired) are not its to finish."""
     if not job_ids:
         return set()
-    rows = conn.execute(delete(J).where(and_(J.c.id.in_(job_ids), J.c.lock_owner == owner)).returning(J.c.id))
+    rows = conn.execute(_GUARD_JOBS, {"ids": job_ids, "owner": owner})
     return {r.id for r in rows}
+
+
+_GUARD_JOBS = delete(J).where(and_(J.c.id.in_(bindparam("ids", expanding=True)), J.c.lock_owner == bindparam("owner"))
+                              ).returning(J.c.id)
 
