@@ -86,6 +86,7 @@ from engine.model.nodes import (
     EVENT_SUB_PROCESS_START_KINDS,
     LOOP_VARIABLES,
     START_KINDS,
+    AdHocSubProcess,
     BoundaryEvent,
     CompensationThrowEvent,
     MessageCatchEvent,
@@ -107,7 +108,7 @@ if TYPE_CHECKING:
 THROW_END_KINDS = frozenset({"message_throw", "compensation_throw", "signal_throw", "escalation_throw"})
 #: Kinds a boundary event may be attached to.
 ATTACHABLE_KINDS = frozenset({"task", "service_task", "user_task", "sub_process", "script_task", "receive_task",
-                              "call_activity"})
+                              "call_activity", "ad_hoc_sub_process"})
 SYNC_JOIN_KINDS = frozenset({"parallel_gateway", "inclusive_gateway"})
 
 _LABELS = {
@@ -126,6 +127,7 @@ _LABELS = {
     "parallel_gateway": "parallel gateway", "event_gateway": "event gateway", "task": "task",
     "service_task": "service task", "user_task": "user task", "script_task": "script task",
     "sub_process": "sub-process", "cancel_end": "cancel end event", "boundary_cancel": "cancel boundary event",
+    "ad_hoc_sub_process": "ad-hoc sub-process",
 }
 
 
@@ -334,13 +336,28 @@ class _Validator:
             if not esp and getattr(node, "interrupting", True) is False:
                 self.warn(node.id, f"{describe(node)} is non-interrupting, which only means something in an event "
                                    "sub-process: it is ignored here")
+        if isinstance(scope_node, AdHocSubProcess):
+            self._check_ad_hoc(s, scope_node, starts)
+            return
         if esp:
             if len(starts) != 1 or starts[0].kind == "start":  # type: ignore[attr-defined]
                 self.error(s.where, f"{s.title} is an event sub-process: it needs exactly one start event with a "
                                     "trigger (timer, message, signal, conditional, error or escalation), found "
                                     f"{_names(n.id for n in starts) or 'none'}")
-        elif not starts:
+        elif not starts and not s.nodes and s.id is None:
             self.error(s.where, f"{s.title} has no start event: add one (ProcessBuilder.start(), kind 'start')")
+        elif not starts and not s.nodes:
+            self.warn(s.where, f"{s.title} is empty: it completes as soon as a token enters it")
+            return
+        elif not starts:
+            implicit = self._entries(s)
+            if implicit:
+                self.warn(s.where, f"{s.title} has no start event: a token starts on each node without incoming flow "
+                                   f"({_names(implicit)}) at once (an implicit start, as BPMN 2.0 §10.5.2 allows); add "
+                                   "a start event to make the start visible")
+            else:
+                self.error(s.where, f"{s.title} has no start event and every node has an incoming flow, so nothing "
+                                    "ever starts: add one (ProcessBuilder.start(), kind 'start')")
         elif s.id is not None:
             for node in starts:
                 if node.kind != "start":  # type: ignore[attr-defined]
@@ -355,6 +372,32 @@ class _Validator:
             else:
                 self.error(s.where, f"{s.title} has no end event and every node leads on, so no token can ever "
                                     "end: add an end event (kind 'end', 'terminate_end' or 'error_end')")
+
+    def _entries(self, s: _Scope) -> list[str]:
+        """Where tokens start in the scope: its start events; else (none at all) the nodes without incoming
+        flow (the implicit start, ``ProcessDefinition.implicit_starts``); in an ad-hoc sub-process with
+        ``active_elements``, any of its elements."""
+        starts = [n for n in s.nodes if s.nodes[n].kind in START_KINDS]  # type: ignore[attr-defined]
+        if starts:
+            return starts
+        scope_node = self.index.nodes.get(s.id) if s.id is not None else None
+        if isinstance(scope_node, AdHocSubProcess) and scope_node.active_elements is not None:
+            return [n.id for n in s.nodes.values() if not isinstance(n, BoundaryEvent)
+                    and not getattr(n, "triggered_by_event", False) and not getattr(n, "for_compensation", False)]
+        return [n.id for n in self.d.implicit_starts(s.id)]
+
+    def _check_ad_hoc(self, s: _Scope, node: AdHocSubProcess, starts: list[Node]) -> None:
+        """An ad-hoc sub-process holds activities (with flows, gateways and intermediate events between them)
+        and no start event (BPMN 2.0 §10.3.6; Camunda 8 alike): what runs is what it activates."""
+        for start in starts:
+            self.error(start.id, f"{describe(start)} is inside ad-hoc {s.title}, which has no start events: its "
+                                 "elements without incoming flow (or those active_elements names) start when a "
+                                 "token enters it; remove the start event")
+        if not any(n.is_activity for n in s.nodes.values()):
+            self.error(s.where, f"ad-hoc {s.title} has no activity: add the tasks it may run")
+        if node.active_elements is None and not starts and not self._entries(s):
+            self.error(s.where, f"ad-hoc {s.title} has no element without incoming flow and no active_elements, "
+                                "so nothing in it ever starts")
 
     def _ends(self, s: _Scope) -> set[str]:
         """Explicit end events and implicit ends: a node without outgoing flow ends its token (BPMN 2.0 §13.2.1:
@@ -406,7 +449,8 @@ class _Validator:
                                    "exclusive gateway to say so, or join with a parallel gateway to run it once")
             if not out and kind in START_KINDS:
                 self.error(node.id, f"{name} has no outgoing flow: connect it to the first step")
-            elif not out and kind not in THROW_END_KINDS:
+            elif not out and kind not in THROW_END_KINDS and not isinstance(self.index.nodes.get(s.id or ""),
+                                                                              AdHocSubProcess):  # (its paths end so)
                 self.warn(node.id, f"{name} has no outgoing flow: a token ends here (an implicit end); connect it "
                                    "to the next step, or to an end event to make the end visible")
             elif len(out) > 1:
@@ -489,7 +533,7 @@ class _Validator:
         elif target.kind not in ATTACHABLE_KINDS:  # type: ignore[attr-defined]
             self.error(node.id, f"{name} is attached to {describe(target)}: boundary events attach only to "
                                 "activities (task, service_task, user_task, script_task, receive_task, sub_process, "
-                                "call_activity)")
+                                "ad_hoc_sub_process, call_activity)")
         elif node.attached_to not in s.nodes:
             self.error(node.id, f"{name} is in {s.title} but its activity {node.attached_to!r} is not: put the "
                                 "boundary event in the same scope as the activity")
@@ -497,7 +541,8 @@ class _Validator:
             self.error(node.id, f"{name} is attached to {describe(target)}, which is not a transaction: a cancel "
                                 "boundary event goes only on a transaction sub-process (BPMN 2.0 §10.4.3); make it "
                                 "one (transaction=True) or use another boundary event")
-        elif node.kind == "boundary_escalation" and target.kind not in ("sub_process", "call_activity"):  # type: ignore[attr-defined]
+        elif node.kind == "boundary_escalation" and not isinstance(target, SubProcess) \
+                and target.kind != "call_activity":  # type: ignore[attr-defined]
             self.warn(node.id, f"{name} is attached to {describe(target)}, which cannot throw an escalation (only "
                                "what runs inside a sub-process or a called process can): it never fires")
 
@@ -616,7 +661,7 @@ class _Validator:
         import networkx as nx  # imported where a graph is built: importing the engine stays light
 
         g = s.graph
-        starts = [n for n in s.nodes if s.nodes[n].kind in START_KINDS]  # type: ignore[attr-defined]
+        starts = self._entries(s)
         if starts:
             reached = set(starts).union(*(nx.descendants(g, x) for x in starts))
             for node in s.nodes.values():
@@ -648,7 +693,13 @@ class _Validator:
         g = s.graph
         # The start events of a scope form a split too: an instance begins at one start of the process
         # (alternatives), while a sub-process starts all its plain starts at once (concurrent).
-        if s.id is None:
+        implicit = not any(n.kind in START_KINDS for n in s.nodes.values())  # type: ignore[attr-defined]
+        if implicit:  # the nodes without incoming flow all start at once (an ad-hoc sub-process's: as it activates)
+            starts = self._entries(s)
+            if len(starts) > 1 and not isinstance(self.index.nodes.get(s.id or ""), AdHocSubProcess):
+                splits.append(_Split("", True, "error", f"the nodes without incoming flow of {s.title} (all start at "
+                                                        "once)", tuple(("", x, "") for x in starts)))
+        elif s.id is None:
             starts = [n for n in s.nodes if s.nodes[n].kind in START_KINDS]  # type: ignore[attr-defined]
             if len(starts) > 1:
                 splits.append(_Split("", False, "error", "the start events of the process",
@@ -705,7 +756,7 @@ class _Validator:
 
     def _check_deadlocks(self, s: _Scope, splits: list[_Split]) -> None:
         joins = [n for n in s.nodes.values() if n.kind == "parallel_gateway" and len(s.incoming[n.id]) > 1]  # type: ignore
-        starts = [n for n in s.nodes if s.nodes[n].kind in START_KINDS]  # type: ignore[attr-defined]
+        starts = self._entries(s)
         # A loop back into a parallel join: the join waits for a token only the join itself can send, i.e.
         # the join dominates the source of one of its incoming flows (seen from all the start events).
         rooted = s.simple.copy()

@@ -555,7 +555,7 @@ def _check(s: Scenario, d: ProcessDefinition, called: Mapping[str, ProcessDefini
     start = s.arrivals.start_node
     if start is not None and start not in starts:
         add(("arrivals", "start_node"), f"{start!r} is not a start event of {d.id!r} (starts: {sorted(starts)})")
-    if start is None and "start" not in starts.values():
+    if start is None and starts and "start" not in starts.values():  # (no start event at all: the implicit start)
         add(("arrivals", "start_node"), f"{d.id!r} has no plain start event: name one of {sorted(starts)}")
     for name in s.variables:
         declared = [v.name for v in d.variables]

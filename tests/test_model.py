@@ -152,6 +152,9 @@ VALID: dict[str, dict[str, Any]] = {
                   "sla": "PT4H", "sla_calendar": "office", "on_timeout": "escalate:cto"},
     "sub_process": {"nodes": [{"id": "s", "kind": "start"}, {"id": "e", "kind": "end"}],
                     "flows": [{"id": "f", "source": "s", "target": "e"}]},
+    "ad_hoc_sub_process": {"nodes": [{"id": "a", "kind": "task"}, {"id": "b", "kind": "task"}],
+                           "active_elements": "['b']", "completion_condition": "done", "cancel_remaining": False,
+                           "ordering": "sequential"},
 }
 
 BAD: list[tuple[str, dict[str, Any], str]] = [
@@ -227,7 +230,8 @@ def test_kind_sets_and_class_flags_agree() -> None:
     assert {k for k, c in NODE_CLASSES.items() if c.is_gateway} == {
         "exclusive_gateway", "inclusive_gateway", "parallel_gateway", "event_gateway"}
     assert {k for k, c in NODE_CLASSES.items() if c.is_activity} == {"task", "service_task", "user_task", "script_task",
-                                                                        "receive_task", "call_activity", "sub_process"}
+                                                                        "receive_task", "call_activity", "sub_process",
+                                                                            "ad_hoc_sub_process"}
     assert all(NODE_CLASSES[k].is_event for k in START_KINDS | END_KINDS | BOUNDARY_KINDS | CATCH_KINDS)
 
 

@@ -4,6 +4,7 @@ from engine.model.builder import Cursor, ProcessBuilder, for_each, repeat, times
 from engine.model.definition import ProcessDefinition, VariableDecl, type_matches
 from engine.model.nodes import (
     Activity,
+    AdHocSubProcess,
     BoundaryEvent,
     CompensationThrowEvent,
     EndEvent,
@@ -43,7 +44,7 @@ from engine.model.serialize import from_dict, from_json, from_yaml, load, save, 
 from engine.model.timers import Timer
 
 __all__ = [
-    "Activity", "BoundaryEvent", "CompensationThrowEvent", "Cursor", "EndEvent", "ErrorBoundaryEvent",
+    "Activity", "AdHocSubProcess", "BoundaryEvent", "CompensationThrowEvent", "Cursor", "EndEvent", "ErrorBoundaryEvent",
     "ErrorEndEvent", "EventBasedGateway", "ExclusiveGateway", "FormField", "Gateway", "InclusiveGateway",
     "MessageBoundaryEvent", "MessageCatchEvent", "MessageStartEvent", "MessageThrowEvent", "MultiInstance", "Node",
     "OnTimeout", "ParallelGateway", "ProcessBuilder", "ProcessDefinition", "RetryPolicy", "SequenceFlow",

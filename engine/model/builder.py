@@ -106,6 +106,22 @@ class Cursor:
         with a cancel end event; give it a cancel boundary event with ``on_cancel()``."""
         return self.sub_process(id, body, transaction=True, **fields)
 
+    def ad_hoc(self, id: str, body: Callable[[ProcessBuilder], Any], active_elements: str | None = None,
+               completion_condition: str | None = None, cancel_remaining: bool = True, sequential: bool = False,
+               **fields: Any) -> Cursor:
+        """An ad-hoc sub-process: ``body`` adds its activities with ``add(...)`` (no start or end events; flows
+        between them as usual). On entry it runs the elements ``active_elements`` names (an expression giving a
+        list of their ids), else every one without incoming flow; all at once, or one after another
+        (``sequential``); it completes when ``completion_condition`` holds after an inner activity completed
+        (cancelling the rest unless ``cancel_remaining=False``), else when nothing inside runs any more."""
+        inner = ProcessBuilder(id)
+        body(inner)
+        self.builder._gateway_defaults.update(inner._gateway_defaults)
+        return self.then(n.AdHocSubProcess(
+            id=id, nodes=inner._final_nodes(), flows=inner._flows, active_elements=active_elements,
+            completion_condition=completion_condition, cancel_remaining=cancel_remaining,
+            ordering="sequential" if sequential else "parallel", **fields))
+
     # --- gateways ------------------------------------------------------------------------------
 
     def exclusive(self, id: str, **fields: Any) -> Cursor:

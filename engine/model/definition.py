@@ -173,6 +173,20 @@ class ProcessDefinition(BaseModel):
         nodes, _ = self.scope(scope_id)
         return [n for n in nodes if getattr(n, "kind", "") in START_KINDS]
 
+    def implicit_starts(self, scope_id: str | None = None) -> list[Node]:
+        """Where a token starts in a (sub-)process without start events (BPMN 2.0 §10.5.2: "if there is no Start
+        Event, all Flow Nodes with no incoming Sequence Flow are instantiated when the Process starts"): the
+        flow nodes of the scope without incoming sequence flow, in model order. Not boundary events (their
+        activity starts them), event sub-processes (their event does), compensation handlers (compensation
+        does) nor link catch events (a link throw does). Empty when the scope has a start event."""
+        nodes, flows = self.scope(scope_id)
+        if any(getattr(n, "kind", "") in START_KINDS for n in nodes):
+            return []
+        targets = {f.target for f in flows}
+        return [n for n in nodes if n.id not in targets and not isinstance(n, BoundaryEvent)
+                and not getattr(n, "triggered_by_event", False) and not getattr(n, "for_compensation", False)
+                and getattr(n, "kind", "") != "link_catch"]
+
     @property
     def variable_types(self) -> dict[str, str]:
         return {v.name: v.type for v in self.variables}

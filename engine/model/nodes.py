@@ -772,6 +772,30 @@ class SubProcess(Activity):
         return self
 
 
+class AdHocSubProcess(SubProcess):
+    """An ad-hoc sub-process (BPMN 2.0 §10.3.6 ``adHocSubProcess``): inner activities without a required order,
+    run as Camunda 8 (Zeebe) runs them. On entry the inner elements named by ``active_elements`` (an expression
+    giving a list of inner element ids, Zeebe's ``activeElementsCollection``) are activated, or, without it,
+    every inner element without incoming sequence flow; inner sequence flows are followed as usual.
+    ``ordering`` "sequential" runs the activated elements one after another (in the listed, else the model's
+    order), "parallel" all at once. After each inner activity completes, ``completion_condition`` is evaluated:
+    when it holds the sub-process completes, cancelling the inner work still running (``cancel_remaining``, the
+    default) or waiting for it; without a condition it completes when no inner token is left."""
+
+    kind: Literal["ad_hoc_sub_process"] = "ad_hoc_sub_process"  # type: ignore[assignment]
+    active_elements: Expression | None = None
+    completion_condition: Expression | None = None
+    cancel_remaining: bool = True
+    ordering: Literal["parallel", "sequential"] = "parallel"
+
+    @model_validator(mode="after")
+    def _not_an_event_sub_process(self) -> AdHocSubProcess:
+        if self.triggered_by_event or self.transaction:
+            raise ValueError("an ad-hoc sub-process cannot be an event sub-process (triggered_by_event) or a "
+                             "transaction")
+        return self
+
+
 class ReceiveTask(Activity):
     """Waits for a message, like a message catch event, but is an activity: boundary events attach to it and
     it can be compensated (BPMN 2.0 §10.3.3, Receive Task)."""
@@ -836,11 +860,13 @@ AnyNode = Annotated[
     | UserTask
     | ScriptTask
     | CallActivity
-    | SubProcess,
+    | SubProcess
+    | AdHocSubProcess,
     Field(discriminator="kind"),
 ]
 
 SubProcess.model_rebuild()
+AdHocSubProcess.model_rebuild()
 
 NODE_CLASSES: dict[str, type[Node]] = {
     cls.model_fields["kind"].default: cls
@@ -852,7 +878,7 @@ NODE_CLASSES: dict[str, type[Node]] = {
         ErrorStartEvent, EscalationStartEvent, ConditionalStartEvent, ConditionalBoundaryEvent, ReceiveTask,
         TimerBoundaryEvent, ErrorBoundaryEvent, CancelBoundaryEvent, MessageBoundaryEvent, ExclusiveGateway,
         InclusiveGateway, ParallelGateway, EventBasedGateway, Task, ServiceTask, UserTask, ScriptTask, CallActivity,
-        SubProcess,
+        SubProcess, AdHocSubProcess,
     )
 }
 START_KINDS = frozenset({"start", "timer_start", "message_start", "signal_start", "error_start", "escalation_start",

@@ -110,6 +110,26 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
   or ``WorkFailed(business=True)`` with the code of an error end event the child did not catch, so error
   boundary events, retries of incidents and multi-instance apply unchanged; ``WorkEscalated`` with the code of
   an escalation the child did not catch (see Escalations); cancelling the work cancels the child.
+- Implicit start and end (BPMN 2.0 §10.5.2 "if there is no Start Event, all Flow Nodes with no incoming Sequence
+  Flow are instantiated when the (sub-)process starts"; §10.5.3 and §13.3.4: a path ends at a node without
+  outgoing flow, and a (sub-)process completes when no token is left in it). A sub-process without start events
+  starts a token on each inner node without incoming flow (not boundary events, event sub-processes,
+  compensation handlers or link catch events: something else starts those), all at once; an empty one completes
+  as soon as it is entered. A process without start events starts the same way. (Camunda 7 and 8 refuse both at
+  deploy; SpiffWorkflow and jBPM run them.)
+- An ad-hoc sub-process (BPMN 2.0 §10.3.6, run as Camunda 8.7+ runs ``adHocSubProcess``): on entry, the inner
+  elements named by ``active_elements`` (a list of element ids; Zeebe's ``activeElementsCollection``) are
+  activated, each once per mention, or without it every inner node without incoming flow (the implicit start,
+  as jBPM's autostart). An id that is not an inner element, or a value that is not a list of ids, is an
+  incident at the sub-process (retrying evaluates it again). Inner sequence flows are followed as usual and a
+  path ends where no flow leads on. ``ordering`` "sequential" runs the activated elements one at a time, in
+  the listed (else model) order: the next starts when no inner token is left. After each inner activity
+  completes, ``completion_condition`` is evaluated (with that activity's variables): when it holds, no further
+  element is activated, and with ``cancel_remaining`` (the default) the inner tokens still running are
+  cancelled and the sub-process completes at once (the completing activity does not follow its flows); without,
+  it completes when its last inner token ends. With no condition it completes when no inner token is left. A
+  condition that cannot be evaluated is an incident at the sub-process and counts as not holding. Nothing
+  activated (an empty list) completes it at once: unlike Zeebe, there is no API to activate elements later.
 - Results for work that is no longer wanted (stale work ids, interrupted tasks) are ignored, so a
   shell may deliver events at least once.
 """
@@ -126,6 +146,7 @@ from engine.model import expressions
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import (
     CATCH_KINDS,
+    AdHocSubProcess,
     START_KINDS,
     BoundaryEvent,
     CallActivity,
@@ -247,6 +268,16 @@ class Semantics:
             self._scope_path[node_id] = tuple(reversed(path))
         self._upstream: dict[str, frozenset[str]] = {}
         self._link_targets = definition.link_targets()
+        # Where a token entering each (sub-)process starts: its plain start events, else (none at all) the nodes
+        # without incoming flow (the implicit start); and the ad-hoc sub-processes, with the inner elements
+        # their ``active_elements`` may name (not boundary events, event sub-processes, start events or handlers).
+        self._entries: dict[str | None, list[str]] = {}
+        self._ad_hoc: dict[str, AdHocSubProcess] = {
+            nid: n for nid, n in index.nodes.items() if isinstance(n, AdHocSubProcess)}
+        self._ad_hoc_elements = {
+            nid: frozenset(c.id for c in n.nodes if not isinstance(c, BoundaryEvent) and c.kind not in START_KINDS
+                           and not getattr(c, "triggered_by_event", False) and not getattr(c, "for_compensation", False))
+            for nid, n in self._ad_hoc.items()}
         self._looped = {nid: n for nid, n in index.nodes.items()
                         if getattr(n, "multi_instance", None) is not None or getattr(n, "loop", None) is not None}
         # Compiled once per definition, so a token's arrival costs one lookup, not a walk through every kind:
@@ -257,6 +288,7 @@ class Semantics:
             "end": self._remove, "terminate_end": self._terminate, "error_end": self._error_end,
             **dict.fromkeys(("exclusive_gateway", "inclusive_gateway", "parallel_gateway"), self._gateway),
             "event_gateway": self._race, "sub_process": self._enter_sub_process, "link_throw": self._link,
+            "ad_hoc_sub_process": self._enter_ad_hoc,
             "script_task": self._script, "escalation_throw": self._escalate, "escalation_end": self._escalate,
             "compensation_throw": self._compensate, "cancel_end": self._cancel_transaction}
         self._enter: dict[str, Callable[[_Step, Token, Any], None]] = {
@@ -271,19 +303,24 @@ class Semantics:
 
     def start(self, variables: Mapping[str, Any] | None, now: datetime, start_node: str | None = None,
               actor: str | None = None) -> tuple[InstanceState, list[fx.Effect]]:
-        """A new instance: declared defaults, the given variables, one token on the start event."""
-        node_id = start_node or self._plain_start_id or self._plain_start()
-        if node_id not in self._start_ids:
-            raise SemanticsError(f"{node_id!r} is not a start event of {self.definition.id!r}")
+        """A new instance: declared defaults, the given variables, one token on the start event (a process without
+        start events: one token on each node without incoming flow, the implicit start)."""
+        if start_node is None and not self._start_ids:
+            node_ids = self._entry_nodes(None)
+        else:
+            node_ids = [start_node or self._plain_start_id or self._plain_start()]
+            if node_ids[0] not in self._start_ids:
+                raise SemanticsError(f"{node_ids[0]!r} is not a start event of {self.definition.id!r}")
         state = InstanceState()
         step = _Step(state, now)
         initial = {**self._defaults, **variables} if variables else self._defaults
         if initial:
-            self._set_vars(step, node_id, initial, actor)
-        token = Token(id=state.next_id("t"), node=node_id, status="")
-        state.tokens[token.id] = token
-        state.touched.add(token.id)
-        step.queue.append((token, node_id, None))
+            self._set_vars(step, node_ids[0] if node_ids else None, initial, actor)
+        for node_id in node_ids:
+            token = Token(id=state.next_id("t"), node=node_id, status="")
+            state.tokens[token.id] = token
+            state.touched.add(token.id)
+            step.queue.append((token, node_id, None))
         if self._has_listeners:
             self._arm_listeners(step, None, None)
         self._drain(step)
@@ -1066,6 +1103,8 @@ class Semantics:
         if node.id in self._looped and self._is_instance(step.state, token):
             self._loop_instance_done(step, token, node)
             return
+        if self._ad_hoc and token.parent is not None and self._ad_hoc_completed(step, token, node):
+            return
         self._leave(step, token, node)
 
     def _enter_sub_process(self, step: _Step, token: Token, node: Node) -> None:
@@ -1073,17 +1112,111 @@ class Semantics:
         token.status = SCOPE
         token.work_id = step.state.next_id("w")
         self._arm_boundaries(step, token, node)
-        starts = [n for n in self.definition.start_nodes(node.id) if n.kind == "start"]
+        starts = self._entry_nodes(node.id)
         if not starts:
-            self._incident(step, token, f"sub-process {node.id!r} has no plain start event")
+            if self.definition.start_nodes(node.id):
+                self._incident(step, token, f"sub-process {node.id!r} has no plain start event")
+            else:  # empty: nothing to run, done at once (BPMN 2.0 §13.3.4: no token is left in it)
+                self._finish_activity(step, token, node)
             return
         for start in starts:
-            child = Token(id=step.state.next_id("t"), node=start.id, status="", parent=token.id)
-            step.state.tokens[child.id] = child
-            step.state.touched.add(child.id)
-            step.queue.append((child, start.id, None))
+            self._start_inner(step, token, start)
         if self._has_listeners:
             self._arm_listeners(step, token, node.id)
+
+    def _entry_nodes(self, scope_id: str | None) -> list[str]:
+        """Where a token entering the process (None) or a sub-process starts: its plain start events, else, when it
+        has no start event at all, every node without incoming flow (``ProcessDefinition.implicit_starts``)."""
+        found = self._entries.get(scope_id)
+        if found is None:
+            starts = self.definition.start_nodes(scope_id)
+            found = [n.id for n in starts if n.kind == "start"] if starts else \
+                [n.id for n in self.definition.implicit_starts(scope_id)]
+            self._entries[scope_id] = found
+        return found
+
+    def _start_inner(self, step: _Step, scope: Token, node_id: str) -> None:
+        child = Token(id=step.state.next_id("t"), node=node_id, status="", parent=scope.id)
+        step.state.tokens[child.id] = child
+        step.state.touched.add(child.id)
+        step.queue.append((child, node_id, None))
+
+    # --- ad-hoc sub-processes (BPMN 2.0 §10.3.6, as Camunda 8 runs them) ------------------------------
+
+    def _enter_ad_hoc(self, step: _Step, token: Token, node: Node) -> None:
+        """A token reached an ad-hoc sub-process: activate its elements (the rule is in the module docstring)."""
+        assert isinstance(node, AdHocSubProcess)
+        step.state.touched.add(token.id)
+        if node.active_elements is None:
+            chosen = self._entry_nodes(node.id)
+        else:
+            try:
+                value = expressions.evaluate(node.active_elements, self._scope_vars(step.state, token))
+                if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                    raise ExpressionError(f"gives {value!r}, not a list of element ids")
+            except ExpressionError as exc:
+                self._incident(step, token, f"active elements of ad-hoc sub-process {node.id!r} failed: {exc}")
+                return
+            allowed = self._ad_hoc_elements[node.id]
+            unknown = [v for v in value if v not in allowed]
+            if unknown:
+                self._incident(step, token, f"active elements of ad-hoc sub-process {node.id!r} name "
+                                            f"{unknown!r}, which are not its inner elements {sorted(allowed)!r}")
+                return
+            chosen = list(value)
+        token.status = SCOPE
+        token.work_id = step.state.next_id("w")
+        self._arm_boundaries(step, token, node)
+        if not chosen:  # nothing activated: no inner token is left, so it is done
+            self._finish_activity(step, token, node)
+            return
+        if node.ordering == "sequential":
+            token.loop = {"ad_hoc": list(chosen[1:])}  # activated one after another: the ones still to run
+            chosen = chosen[:1]
+        for node_id in chosen:
+            self._start_inner(step, token, node_id)
+        if self._has_listeners:
+            self._arm_listeners(step, token, node.id)
+
+    def _ad_hoc_completed(self, step: _Step, token: Token, node: Node) -> bool:
+        """An activity directly inside an ad-hoc sub-process completed: evaluate the sub-process's completion
+        condition. When it holds with ``cancel_remaining`` the sub-process completes at once (its other inner
+        tokens cancelled) and True is returned (``token`` is gone); without, no further element is activated and
+        it completes when its last inner token ends. A condition that cannot be evaluated is an incident at the
+        sub-process and counts as not holding (evaluated again at the next completion)."""
+        scope = step.state.tokens.get(token.parent)  # type: ignore[arg-type]
+        adhoc = self._ad_hoc.get(scope.node) if scope is not None and scope.status == SCOPE else None
+        if adhoc is None or adhoc.completion_condition is None or scope is None:
+            return False
+        try:
+            holds = bool(expressions.evaluate(adhoc.completion_condition, self._scope_vars(step.state, token)))
+        except ExpressionError as exc:
+            step.effects.append(fx.Incident(scope.id, adhoc.id, f"completion condition of {adhoc.id!r} failed: {exc}"))
+            return False
+        if not holds:
+            return False
+        step.state.touched.add(scope.id)
+        scope.loop = None  # no further element is activated
+        if not adhoc.cancel_remaining:
+            return False
+        self._cancel_waits(step, token)
+        step.state.tokens.pop(token.id, None)
+        for other in step.state.tokens.in_scope(scope.id):
+            self._interrupt(step, other)
+            step.state.tokens.pop(other.id, None)
+        self._finish_activity(step, scope, adhoc)
+        return True
+
+    def _ad_hoc_next(self, step: _Step, scope: Token) -> bool:
+        """An ad-hoc sub-process has no inner token left: start its next element when it runs them one after
+        another (True), else it is done (False)."""
+        waiting = scope.loop.get("ad_hoc") if scope.loop else None
+        step.state.touched.add(scope.id)
+        if not waiting:
+            scope.loop = None
+            return False
+        self._start_inner(step, scope, waiting.pop(0))
+        return True
 
     def _arm_boundaries(self, step: _Step, token: Token, node: Node) -> None:
         if node.id in self._looped and self._is_instance(step.state, token):
@@ -1287,6 +1420,8 @@ class Semantics:
         body.loop, body.work_id, body.status = None, None, ""
         if mi is not None and mi.output_collection:
             self._set_vars(step, node.id, {mi.output_collection: loop.get("out", [])}, None, body)
+        if self._ad_hoc and body.parent is not None and self._ad_hoc_completed(step, body, node):
+            return
         self._leave(step, body, node)
 
     def _is_instance(self, state: InstanceState, token: Token) -> bool:
@@ -1588,6 +1723,8 @@ class Semantics:
             return
         scope = tokens.get(token.parent)
         if scope is not None:
+            if scope.node in self._ad_hoc and self._ad_hoc_next(step, scope):
+                return
             self._finish_activity(step, scope, self._nodes[scope.node])
 
     def _terminate(self, step: _Step, token: Token, node: Node | None = None) -> None:
