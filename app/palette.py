@@ -68,7 +68,8 @@ GROUPS = ("event", "boundary", "gateway", "activity")
 _GATEWAY_ICONS = {"exclusiveGateway": "gateway-xor", "parallelGateway": "gateway-parallel",
                   "inclusiveGateway": "gateway-or", "eventBasedGateway": "gateway-eventbased",
                   "complexGateway": "gateway-complex"}
-_HEADS = {"sub_process": "Embedded sub-process", "event_gateway": "Event-based gateway"}
+_HEADS = {"sub_process": "Embedded sub-process", "event_gateway": "Event-based gateway",
+          "ad_hoc_sub_process": "Ad-hoc sub-process"}
 _TAG_WORDS = {"startEvent": "start event", "endEvent": "end event", "intermediateCatchEvent": "catch event",
               "intermediateThrowEvent": "throw event", "boundaryEvent": "boundary event"}
 
@@ -101,6 +102,8 @@ def _icon(tag: str, word: str | None, interrupting: bool = True) -> str:
         return f"bpmn-icon-{_GATEWAY_ICONS[tag]}"
     if tag == "subProcess":
         return "bpmn-icon-subprocess-expanded"
+    if tag == "adHocSubProcess":
+        return "bpmn-icon-ad-hoc-subprocess"
     return f"bpmn-icon-{_kebab(tag)}"
 
 

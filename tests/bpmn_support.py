@@ -8,7 +8,7 @@ import pytest
 
 from engine.bpmn.schema import schema_errors
 from engine.model import ProcessBuilder, ProcessDefinition, complete_with, for_each, repeat, times
-from engine.model.nodes import ServiceTask, UserTask
+from engine.model.nodes import ServiceTask, Task, UserTask
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "bpmn"
 XSD = CORPUS / "xsd"
@@ -94,8 +94,14 @@ def sample_definitions() -> list[ProcessDefinition]:
         paid.when("ok").end("b_end")
         paid.otherwise().cancel("b_cancel")
 
-    looped.call("approve", "approval", inputs={"amount": "reviewers"}, outputs={"ok": "ok"}, binding="version",
-                version=2).transaction("book", book).end("published")
+    def follow_ups(inner: ProcessBuilder) -> None:  # an ad-hoc sub-process: no start, activated by a list of ids
+        inner.add(Task(id="tweet"))
+        inner.add(ServiceTask(id="mail", agent="agents.content:mail")).task("archive_mail")
+
+    booked = looped.call("approve", "approval", inputs={"amount": "reviewers"}, outputs={"ok": "ok"},
+                         binding="version", version=2).transaction("book", book)
     m.at("book").on_cancel("book_cancelled").end("unbooked")
+    booked.ad_hoc("follow_up", follow_ups, active_elements="['mail', 'tweet']", completion_condition="ok",
+                  cancel_remaining=False, sequential=True).end("published")
     third = m.build(validate=False)
     return [first, second, third]

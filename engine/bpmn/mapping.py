@@ -27,6 +27,7 @@ DEFAULT_TAG = {
     "parallel_gateway": "parallelGateway", "event_gateway": "eventBasedGateway", "task": "task",
     "service_task": "serviceTask", "user_task": "userTask", "script_task": "scriptTask", "sub_process": "subProcess",
     "call_activity": "callActivity", "cancel_end": "endEvent", "boundary_cancel": "boundaryEvent",
+    "ad_hoc_sub_process": "adHocSubProcess",
 }
 
 # Other elements a kind may be written as (placeholders of a lenient import included).

@@ -33,11 +33,13 @@ not the default one for the kind, so an export writes it back:
     subProcess                           -> sub_process (embedded)
     transaction                          -> sub_process with transaction (cancel semantics, BPMN 2.0 §10.3.5)
     endEvent / boundaryEvent cancel      -> cancel_end / boundary_cancel
+    adHocSubProcess                      -> ad_hoc_sub_process (ordering, cancelRemainingInstances,
+                                            completionCondition, zeebe:adHoc activeElementsCollection)
 
 A scriptTask whose script is assignments of safe expressions is a script_task (``engine.model.scripts``).
 Refused (strict) or replaced by a placeholder and reported (lenient): any other scriptTask, businessRuleTask,
 callActivity (-> task), complexGateway (-> inclusive gateway),
-adHocSubProcess (-> task), an event sub-process started by compensation (-> plain start/end/task;
+an event sub-process started by compensation (-> plain start/end/task;
 boundary events and event sub-processes are left out with their outgoing flows), loops and
 multi-instance (-> a single run), a default flow on a call activity or business rule task, timers that do not
 parse (-> the
@@ -650,6 +652,12 @@ class Reader:
             data = deep_merge(data, own)
         for note in vendor.notes:
             self.note("warning", el, note)
+        for script in extensions.extension_elements(el):
+            name = etree.QName(script).localname
+            if name in ("onEntry-script", "onExit-script"):  # jBPM: Java run on entering / leaving the element
+                vendor.used.add(f"{etree.QName(script).namespace}|{name}")
+                self.note("warning", el, f"{name} (a jBPM extension, {script.get('scriptFormat') or 'code'}) is not "
+                          "run: definitions here are data, and what it would set is not set")
         left = extensions.unmapped(el, vendor.used)
         if left:
             self.note("info", el, f"vendor extensions not imported: {', '.join(left)}")
@@ -766,8 +774,7 @@ class Reader:
             data["nodes"], data["flows"], data["transaction"] = nodes, flows, True
             return "sub_process", None, None
         if tag == "adHocSubProcess":
-            inner = len([c for c in el.iter() if local(c) in FLOW_NODE_TAGS]) - 1
-            return None, f"adHocSubProcess is not supported ({inner} inner elements not imported)", "task"
+            return self._ad_hoc(el, data, vendor)
         return None, f"<{tag}> is not supported", None
 
     def _event(self, el: etree._Element, tag: str, data: dict[str, Any], vendor: VendorRead,
@@ -1022,6 +1029,39 @@ class Reader:
             spec["completion_condition"] = completion
         data["multi_instance"] = spec
         return None
+
+    def _ad_hoc(self, el: etree._Element, data: dict[str, Any], vendor: VendorRead
+                ) -> tuple[str | None, str | None, str | None]:
+        """``adHocSubProcess`` (BPMN 2.0 §10.3.6): its inner scope, ``ordering``, ``cancelRemainingInstances``,
+        ``completionCondition`` (read like a flow's condition) and Zeebe's ``zeebe:adHoc
+        activeElementsCollection`` (leading ``=`` dropped) -> ``active_elements``."""
+        from engine.bpmn.extensions import _vendor_children
+
+        nodes, flows = self.read_scope(el, el.get("id"))
+        data["nodes"], data["flows"] = nodes, flows
+        if (el.get("ordering") or "Parallel") == "Sequential":
+            data["ordering"] = "sequential"
+        if (el.get("cancelRemainingInstances") or "true").strip().lower() == "false":
+            data["cancel_remaining"] = False
+        child = el.find(b("completionCondition"))
+        text = "".join(child.itertext()).strip() if child is not None else ""
+        if text:
+            value, note, why = conversions.condition(text)
+            if note:
+                self.note("info", el, f"completionCondition {note}")
+            if value is None:
+                return None, f"completionCondition {text!r} {why}", "sub_process"
+            data["completion_condition"] = value
+        zeebe = _vendor_children(el, "adHoc", (ZEEBE,))
+        if zeebe:
+            vendor.used.add(f"{ZEEBE}|adHoc")
+            collection = (zeebe[0].get("activeElementsCollection") or "").strip()
+            if collection:
+                value, _, why = conversions.condition(collection)
+                if value is None:
+                    return None, f"zeebe:adHoc activeElementsCollection {collection!r} {why}", "sub_process"
+                data["active_elements"] = value
+        return "ad_hoc_sub_process", None, None
 
     def _call_activity(self, el: etree._Element, data: dict[str, Any], vendor: VendorRead
                        ) -> tuple[str | None, str | None, str | None]:

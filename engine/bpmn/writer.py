@@ -29,13 +29,13 @@ from engine.bpmn.mapping import size_of, tag_of
 from engine.bpmn.namespaces import BPMNDI, CAMUNDA, DC, DI, NSMAP, TARGET_NAMESPACE, XSI, b, q
 from engine.model import expressions
 from engine.model.definition import ProcessDefinition
-from engine.model.nodes import Activity, BoundaryEvent, Node, SequenceFlow, SubProcess, UserTask
+from engine.model.nodes import Activity, AdHocSubProcess, BoundaryEvent, Node, SequenceFlow, SubProcess, UserTask
 
 # Node fields standard BPMN carries; the rest of a node goes to our typed extension elements.
 STANDARD_FIELDS = {"id", "kind", "name", "documentation", "message", "error_code", "attached_to", "interrupting",
                    "signal", "escalation_code", "triggered_by_event", "transaction",
                    "default", "nodes", "flows", "compensation", "activity", "link", "script", "script_format",
-                   "called_element", "condition"}
+                   "called_element", "condition", "ordering", "cancel_remaining", "completion_condition"}
 # Metadata keys drawn or written as BPMN (DI, lanes, element name, unusable condition text).
 NODE_META = {"bounds", "label", "lane", "bpmn"}  # and "expanded": False on a sub-process (isExpanded)
 FLOW_META = {"waypoints", "label", "condition_text", "documentation"}
@@ -413,6 +413,12 @@ class Writer:
         if isinstance(node, SubProcess):
             inner_plane = plane if node.metadata.get("expanded", True) is not False else node.id
             self._scope(el, list(node.nodes), list(node.flows), inner_plane)
+        if isinstance(node, AdHocSubProcess):  # after its contents, as the schema orders them (BPMN 2.0 §10.3.6)
+            if node.completion_condition is not None:
+                _formal(el, "completionCondition", node.completion_condition)
+            if not node.cancel_remaining:
+                el.set("cancelRemainingInstances", "false")
+            el.set("ordering", node.ordering.capitalize())
         if getattr(node, "for_compensation", False):
             el.set("isForCompensation", "true")
         if isinstance(node, Activity) and node.compensation:

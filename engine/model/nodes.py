@@ -773,8 +773,8 @@ class SubProcess(Activity):
 
 
 class AdHocSubProcess(SubProcess):
-    """An ad-hoc sub-process (BPMN 2.0 §10.3.6 ``adHocSubProcess``): inner activities without a required order,
-    run as Camunda 8 (Zeebe) runs them. On entry the inner elements named by ``active_elements`` (an expression
+    """Runs the activities inside it in no fixed order, as many as it activates, until it is complete (BPMN 2.0
+    §10.3.6 ``adHocSubProcess``, run as Camunda 8 runs it). On entry the inner elements named by ``active_elements`` (an expression
     giving a list of inner element ids, Zeebe's ``activeElementsCollection``) are activated, or, without it,
     every inner element without incoming sequence flow; inner sequence flows are followed as usual.
     ``ordering`` "sequential" runs the activated elements one after another (in the listed, else the model's

@@ -110,6 +110,8 @@ PaletteProvider.prototype.getPaletteEntries = function() {
       start = (event) => this._subProcess(event, container === 'eventSubProcess', entry.options.start);
     } else if (entry.type === 'bpmn:Transaction' || container === 'transaction') {
       start = (event) => this._transaction(event, entry.options.cancelEnd, entry.options.cancelBoundary);
+    } else if (entry.type === 'bpmn:AdHocSubProcess') {
+      start = (event) => this._adHoc(event);
     } else if (container === 'eventSubProcess') {
       start = (event) => this._subProcess(event, true, null, this._shape(entry));
     }
@@ -159,6 +161,16 @@ PaletteProvider.prototype._transaction = function(event, cancelEnd, cancelBounda
     elements.push(boundary);
   }
   this._create.start(event, elements, { hints: { autoSelect: [sub] } });
+};
+
+// An expanded ad-hoc sub-process with a first task inside (it has no start event: what it runs is what it
+// activates, and it needs at least one activity).
+PaletteProvider.prototype._adHoc = function(event) {
+  const elementFactory = this._elementFactory;
+  const sub = elementFactory.createShape({ type: 'bpmn:AdHocSubProcess', x: 0, y: 0, isExpanded: true });
+  const task = elementFactory.createShape({ type: 'bpmn:Task' });
+  Object.assign(task, { x: 40, y: 60, parent: sub });
+  this._create.start(event, [sub, task], { hints: { autoSelect: [sub] } });
 };
 
 export default {
