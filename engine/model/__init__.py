@@ -44,8 +44,9 @@ from engine.model.serialize import from_dict, from_json, from_yaml, load, save, 
 from engine.model.timers import Timer
 
 __all__ = [
-    "Activity", "AdHocSubProcess", "BoundaryEvent", "CompensationThrowEvent", "Cursor", "EndEvent", "ErrorBoundaryEvent",
-    "ErrorEndEvent", "EventBasedGateway", "ExclusiveGateway", "FormField", "Gateway", "InclusiveGateway",
+    "Activity", "AdHocSubProcess", "BoundaryEvent", "CompensationThrowEvent", "Cursor", "EndEvent",
+    "ErrorBoundaryEvent", "ErrorEndEvent", "EventBasedGateway", "ExclusiveGateway", "FormField", "Gateway",
+    "InclusiveGateway",
     "MessageBoundaryEvent", "MessageCatchEvent", "MessageStartEvent", "MessageThrowEvent", "MultiInstance", "Node",
     "OnTimeout", "ParallelGateway", "ProcessBuilder", "ProcessDefinition", "RetryPolicy", "SequenceFlow",
     "ServiceTask", "StandardLoop", "StartEvent", "SubProcess", "Task", "TerminateEndEvent", "Timer",

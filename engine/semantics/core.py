@@ -146,8 +146,8 @@ from engine.model import expressions
 from engine.model.definition import ProcessDefinition
 from engine.model.nodes import (
     CATCH_KINDS,
-    AdHocSubProcess,
     START_KINDS,
+    AdHocSubProcess,
     BoundaryEvent,
     CallActivity,
     CompensationThrowEvent,
@@ -276,7 +276,8 @@ class Semantics:
             nid: n for nid, n in index.nodes.items() if isinstance(n, AdHocSubProcess)}
         self._ad_hoc_elements = {
             nid: frozenset(c.id for c in n.nodes if not isinstance(c, BoundaryEvent) and c.kind not in START_KINDS
-                           and not getattr(c, "triggered_by_event", False) and not getattr(c, "for_compensation", False))
+                           and not getattr(c, "triggered_by_event", False)
+                           and not getattr(c, "for_compensation", False))
             for nid, n in self._ad_hoc.items()}
         self._looped = {nid: n for nid, n in index.nodes.items()
                         if getattr(n, "multi_instance", None) is not None or getattr(n, "loop", None) is not None}
