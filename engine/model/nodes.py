@@ -777,8 +777,8 @@ class AdHocSubProcess(SubProcess):
     §10.3.6 ``adHocSubProcess``, run as Camunda 8 runs it). On entry the inner elements named by
     ``active_elements`` (an expression giving a list of inner element ids, Zeebe's ``activeElementsCollection``)
     are activated, or, without it, every inner element without incoming sequence flow; inner sequence flows are
-    followed as usual. ``ordering`` "sequential" runs the activated elements one after another (in the listed, else the model's
-    order), "parallel" all at once. After each inner activity completes, ``completion_condition`` is evaluated:
+    followed as usual. ``ordering`` "sequential" runs the activated elements one after another (in the listed,
+    else the model's order), "parallel" all at once. After each inner activity completes, ``completion_condition`` is evaluated:
     when it holds the sub-process completes, cancelling the inner work still running (``cancel_remaining``, the
     default) or waiting for it; without a condition it completes when no inner token is left."""
 
