@@ -778,9 +778,10 @@ class AdHocSubProcess(SubProcess):
     ``active_elements`` (an expression giving a list of inner element ids, Zeebe's ``activeElementsCollection``)
     are activated, or, without it, every inner element without incoming sequence flow; inner sequence flows are
     followed as usual. ``ordering`` "sequential" runs the activated elements one after another (in the listed,
-    else the model's order), "parallel" all at once. After each inner activity completes, ``completion_condition`` is evaluated:
-    when it holds the sub-process completes, cancelling the inner work still running (``cancel_remaining``, the
-    default) or waiting for it; without a condition it completes when no inner token is left."""
+    else the model's order), "parallel" all at once. After each inner activity completes,
+    ``completion_condition`` is evaluated: when it holds the sub-process completes, cancelling the inner work
+    still running (``cancel_remaining``, the default) or waiting for it; without a condition it completes when
+    no inner token is left."""
 
     kind: Literal["ad_hoc_sub_process"] = "ad_hoc_sub_process"  # type: ignore[assignment]
     active_elements: Expression | None = None
