@@ -44,6 +44,13 @@ HINTS = {
     "payload": "Variables sent with the message (comma-separated).",
     "error_code": "The business error's code (an error boundary without a code catches every error).",
     "activity": "The activity to compensate (empty: the whole enclosing scope).",
+    "active_elements": "An ad-hoc sub-process: an expression giving the list of inner element ids to run on entry, "
+                       "e.g. ['draft', 'review'] or a variable (empty: every element without incoming flow).",
+    "completion_condition": "Checked after each inner activity completes: when it holds, the ad-hoc sub-process "
+                            "completes.",
+    "cancel_remaining": "When the completion condition holds, cancel the inner work still running (else wait "
+                        "for it).",
+    "ordering": "sequential: run the activated elements one after another; parallel: all at once.",
 }
 
 

@@ -48,7 +48,8 @@ EVENT_MARKS = {
 # BPMN draws these markers filled
 THROW_KINDS = frozenset({"message_throw", "compensation_throw", "error_end", "link_throw", "signal_throw", "signal_end",
                          "escalation_throw", "escalation_end", "cancel_end"})
-TASK_MARKS = {"service_task": "⚙", "user_task": "♙", "task": "", "sub_process": "⊞", "script_task": "≡"}
+TASK_MARKS = {"service_task": "⚙", "user_task": "♙", "task": "", "sub_process": "⊞", "script_task": "≡",
+              "ad_hoc_sub_process": "~"}
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
 
@@ -148,7 +149,7 @@ class _Drawing:
 
     def _cluster(self, g: graphviz.Digraph, sub: SubProcess) -> None:
         with g.subgraph(name=f"cluster_{sub.id}") as c:
-            label = f"{TASK_MARKS['sub_process']} {sub.label}"
+            label = f"{TASK_MARKS.get(sub.kind, TASK_MARKS['sub_process'])} {sub.label}"
             if sub.id in self.counts:
                 label += f"  [{self.counts[sub.id]}]"
             c.attr(label=label, id=sub.id, style="rounded", color="#333333", labeljust="l", fontsize="11",

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from engine.model import ProcessBuilder, ProcessDefinition
 from engine.model.builder import Cursor
+from engine.model.nodes import Task
 
 VARIABLES = {"n": int, "ok": bool, "score": float, "name": str}
 CONDITIONS = ["n > 1", "ok", "score >= 0.7 and not ok", "name == 'x'", "${n < 5}", "n > 0 && ok", "len(name) > 2"]
@@ -241,6 +242,8 @@ class _Grower:
         builder.event_sub_process(self.nid("esp"), body, **self.common())
 
     def sub_process(self, cursor: Cursor, depth: int) -> Cursor:
+        if self.draw(st.integers(0, 3)) == 0:
+            return self.ad_hoc(cursor)
         inner_blocks: list[tuple[str, str, str]] = []
         transaction = self.draw(st.integers(0, 3)) == 0  # a transaction ends in a cancel end event
 
@@ -262,6 +265,25 @@ class _Grower:
             path = cursor.on_escalation(self.draw(st.none() | idents), id=self.nid("be"),
                                         interrupting=self.draw(st.booleans()))
             path.end(self.nid("e"))
+        return cursor
+
+    def ad_hoc(self, cursor: Cursor) -> Cursor:
+        """An ad-hoc sub-process: one to three tasks without a start (the second may lead to the third)."""
+        d = self.draw
+        ids = [self.nid("ah") for _ in range(d(st.integers(1, 3)))]
+
+        def body(inner: ProcessBuilder) -> None:
+            first = inner.add(Task(id=ids[0]))
+            if len(ids) > 1:
+                inner.add(Task(id=ids[1]))
+            if len(ids) > 2:
+                first.task(ids[2])
+
+        chosen = d(st.none() | st.lists(st.sampled_from(ids[:2]), min_size=1, max_size=3))
+        cursor = cursor.ad_hoc(self.nid("adhoc"), body, active_elements=repr(chosen) if chosen else None,
+                               completion_condition=d(st.none() | st.just("n > 1")),
+                               cancel_remaining=d(st.booleans()), sequential=d(st.booleans()), **self.common())
+        self.boundaries(cursor)
         return cursor
 
 

@@ -295,6 +295,33 @@ def test_the_simulator_takes_the_same_path_as_the_core(fields: dict[str, Any], m
     assert set(log.loc[log["outcome"] == "completed", "activity_id"]) & {"a", "b", "c", "after"} == ran
 
 
+def test_the_simulation_predicts_the_engine(db_url: str) -> None:
+    """The same case in both shells: a (10 min) sets enough and ends the ad-hoc sub-process, cancelling b (20
+    min) before c; after takes 30 min. Both run a and after, not b's path, and end 40 minutes in."""
+    d = follow_ups(completion_condition="enough")
+    s = scenario(start=T0.isoformat(), horizon="PT1M", drain="P1D", replications=1, seed=1,
+                 arrivals={"timestamps": [T0.isoformat()]}, variables={"enough": False},
+                 pools={"ann": {"size": 3}, "bob": {"size": 1}},
+                 tasks={"a": {"duration": 600, "outputs": {"enough": True}}, "b": {"duration": 1200},
+                        "c": {"duration": 300}, "after": {"duration": 1800}})
+    results = simulate(d, s)
+    (row,) = results.cases(0).to_dict("records")
+    log = results.activity_log(0)
+    sim_done = set(log.loc[log["outcome"] == "completed", "activity_id"]) & {"a", "b", "c", "after"}
+
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
+    engine.deploy(d)
+    iid = engine.start("follow_ups", {"enough": False})
+    engine.advance(timedelta(minutes=10))
+    complete(engine, iid, "a", enough=True)
+    engine.advance(timedelta(minutes=30))
+    complete(engine, iid, "after")
+    view = engine.instance(iid)
+    engine_done = {t["node_id"] for t in engine.tasks(instance_id=iid, status="completed")}
+    assert view.status == "completed" and sim_done == engine_done == {"a", "after"}
+    assert timedelta(hours=row["cycle_time_h"]) == view.ended_at - view.started_at == timedelta(minutes=40)
+
+
 # --- BPMN import and export ------------------------------------------------------------------------------------
 
 

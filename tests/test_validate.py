@@ -138,9 +138,13 @@ def test_several_plain_starts_are_fine() -> None:
 
 
 def test_missing_start_and_end() -> None:
-    d = model(kinds(a="task"), [])
-    at(errors(d), "p", "has no start event")
+    d = model(kinds(a="task"), [])  # BPMN 2.0 §10.5.2: without start events, 'a' (no incoming flow) starts
+    at(warnings(d), "p", "has no start event", "implicit start")
     at(warnings(d), "p", "has no end event", "implicit end")  # 'a' has no outgoing flow: its token ends there
+    assert errors(d) == []
+    circle = model(kinds(a="task", b="task", e="end"), ["a>b", "b>a", "b>e"])
+    at(errors(circle), "p", "has no start event and every node has an incoming flow")
+    at(errors(model([], [])), "p", "has no start event")
     looping = model(kinds(s="start", a="task", b="task"), ["s>a", "a>b", "b>a"])
     at(errors(looping), "p", "has no end event and every node leads on")
 
