@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import DateTime
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert, UpdateBase
@@ -77,7 +78,8 @@ class Prepared:
                     constants[name] = bind.effective_value
             processors = compiled._bind_processors
             found = _Compiled(compiled.string, keys, names, positional,
-                              tuple(_last_moment(processors.get(n)) for n in names), constants)
+                              tuple(_moments(dialect, compiled.binds[n].type, processors.get(n)) for n in names),
+                              constants)
             self._by_dialect[key] = found
         return found
 
@@ -124,12 +126,27 @@ class Prepared:
             start = end
 
 
-def _last_moment(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
-    """``process`` remembering its last datetime and what it made of it: a step stamps many rows with the same
-    moment (the job's due time, the history's start and end, the variable change), each converted once. The
-    pair is replaced as one tuple, so threads sharing a statement never see one moment with another's text."""
+def _moments(dialect: Dialect, type_: Any, process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """The bind processor of a datetime column, shared by every column of the same type and database kind and
+    remembering the last moment it converted: a start stamps its job, history rows, variable change and
+    instance with one moment, converted once. Other processors are returned as they are."""
     if process is None:
         return None
+    if not isinstance(getattr(type_, "impl_instance", type_), DateTime):  # TypeDecorators: what they store
+        return process
+    key = (dialect.name, dialect.driver, repr(type_))
+    shared = _SHARED_MOMENTS.get(key)
+    if shared is None:
+        shared = _SHARED_MOMENTS.setdefault(key, _last_moment(process))
+    return shared
+
+
+_SHARED_MOMENTS: dict[tuple[str, str, str], Callable[[Any], Any]] = {}
+
+
+def _last_moment(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` remembering its last datetime and what it made of it. The pair is replaced as one tuple, so
+    threads sharing it never see one moment with another's text."""
     last: tuple[Any, Any] = (None, None)
 
     def run(value: Any) -> Any:
