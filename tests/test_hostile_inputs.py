@@ -258,3 +258,19 @@ def test_ids_and_names_at_the_limit_work_on_both_databases_and_beyond_it_are_ref
     with limits.override(max_id_length=300):  # the limit is configurable, the same for every path
         engine.deploy(_named("e" * 300))
         assert "e" * 300 in engine.definitions()
+
+
+@pytest.mark.parametrize("limit", [10, 40, 100_000])
+def test_the_size_limit_holds_for_scalars_checked_without_serialising_them(limit: int) -> None:
+    """Short scalars skip the JSON size check (engine.runtime.plain._surely_small); at every limit the verdict is
+    the one the JSON text gives: escaped and non-BMP text, long integers, floats."""
+    from engine import limits
+    from engine.runtime.plain import value_problem
+
+    values: list[Any] = ["", "x", "x" * 8, "é" * 3, '"\\' * 9, "x" * (limit - 2), "x" * (limit - 1),
+                         "\U0001F600" * 3, "\U0001F600" * 6, "\U0001F600" * 10_000,  # 12 bytes each as JSON
+                         7, -(10**30), -(2**1024), 2**1025, 1.5e300, True, None]
+    with limits.override(max_variable_bytes=limit):
+        for value in values:
+            too_big = len(json.dumps(value)) > limit
+            assert (value_problem(value) is not None) == too_big, (limit, str(value)[:20])

@@ -55,11 +55,22 @@ def value_problem(value: Any) -> str | None:
         hint = " (use a list)" if isinstance(item, set | frozenset) else " (use text, e.g. base64)" \
             if isinstance(item, bytes | bytearray) else ""
         return f"is a {kind}{at}, which is not JSON-representable{hint}"
+    if _surely_small(value, limits.max_variable_bytes):  # no JSON text needed to know it fits
+        return None
     size = len(json.dumps(value, default=str))
     if size > limits.max_variable_bytes:
         return (f"is {size:,} bytes as JSON, more than {limits.max_variable_bytes:,} (limit max_variable_bytes; set "
                 "WAOOAW_MAX_VARIABLE_BYTES to change it)")
     return None
+
+
+def _surely_small(value: Any, limit: int) -> bool:
+    """A scalar whose JSON text cannot exceed ``limit`` bytes (a float, an integer of at most 1,024 bits, a flag,
+    none, or text short enough that even escaping every character stays within it: 12 bytes for one outside the
+    BMP, a \\uXXXX surrogate pair): the size check needs no serialisation."""
+    if value is None or isinstance(value, float) or (isinstance(value, int) and value.bit_length() <= 1024):
+        return limit >= 330  # a float's repr is at most 24 characters, such an integer's at most 310
+    return isinstance(value, str) and 12 * len(value) + 2 <= limit
 
 
 def values_problems(values: Mapping[str, Any]) -> list[str]:

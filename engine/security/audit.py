@@ -6,6 +6,7 @@ adds every engine action and every refusal, which change nothing else and so lea
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -37,16 +38,22 @@ def record(db: SAEngine | Connection, principal: Principal | None, action: str, 
     if outcome == _DEFAULT:
         outcome = "succeeded" if allowed else "refused"
     user = principal.user if isinstance(principal, Principal) else "(none)"
-    roles = sorted(r.value for r in principal.roles) if isinstance(principal, Principal) else []
+    roles = _roles_text(principal.roles) if isinstance(principal, Principal) else "[]"
     if target is not None and "\x00" in target:  # the action itself refuses it; the record must still be written
         target = target.replace("\x00", "\\x00")
-    values = {"at": at, "principal": user, "roles": json.dumps(roles), "action": action, "target": target,
+    values = {"at": at, "principal": user, "roles": roles, "action": action, "target": target,
               "allowed": allowed, "outcome": outcome, "rule": rule,
               "detail": json.dumps(detail or {}, default=str, sort_keys=True)}
     if isinstance(db, Connection):
         return int(_INSERT.execute(db, values).fetchone()[0])
     with db.begin() as conn:
         return int(_INSERT.execute(conn, values).fetchone()[0])
+
+
+@functools.lru_cache(maxsize=64)
+def _roles_text(roles: frozenset[Any]) -> str:
+    """A principal's roles as the audit row stores them (sorted JSON list), made once per set of roles."""
+    return json.dumps(sorted(r.value for r in roles))
 
 
 def exists(db: SAEngine, row_id: int) -> bool:
