@@ -458,6 +458,7 @@ class Run:
         work: Work = event._value
         if work.timer is not event or work.outcome is not None:
             return  # cancelled, or taken back and handed out again: this completion is stale
+        work.timer = None  # the work and its completion event no longer hold each other: freed without the gc
         case = work.case
         token_id = work.token_id
         if case.work.get(token_id) is work:
