@@ -216,6 +216,7 @@ class Run:
         self._log_row = self.data.work_rows.append
         self._case_row = self.data.case_rows.append
         self._work_end_cb = self._on_work_end
+        self._clock = self._dt_now  # the core's time of a step: made into a datetime only when a rule reads it
         self._on: dict[type, Callable[[_Case, Any], None]] = {
             fx.StartWork: self._start_work, fx.ScheduleTimer: self._schedule_timer,
             fx.CancelTimer: self._cancel_timer, fx.CancelWork: self._cancel_work, fx.SlaBreached: self._sla_breached,
@@ -374,17 +375,14 @@ class Run:
         case = _Case(n, now, self._sem_step)
         self.cases[n] = case
         self.events += 1
-        if now != self._dt_t:
-            self._dt_t = now
-            self._dt = datetime.fromtimestamp(self._t0_ts + now, self._tz)
-        case.state, effects = self._sem_start(variables, self._dt, start_node)
+        case.state, effects = self._sem_start(variables, self._clock, start_node)
         self._apply(case, effects)
 
     def _send(self, case: _Case, event: ev.Event) -> None:
         state = case.state
         assert state is not None
         self.events += 1
-        self._apply(case, case.step(state, event, self._dt_now()))
+        self._apply(case, case.step(state, event, self._clock))
 
     def _apply(self, case: _Case, effects: list[fx.Effect]) -> None:
         entered = self.data.entered
@@ -476,11 +474,7 @@ class Run:
             case.log, node_id, work.kind, work.person, pool.name, work.enabled, work.start, work.end,
             work.outcome, work.attempt, work.breached))
         self.events += 1
-        now = self.env._now
-        if now != self._dt_t:
-            self._dt_t = now
-            self._dt = datetime.fromtimestamp(self._t0_ts + now, self._tz)
-        self._apply(case, case.step(case.state, event_out, self._dt))
+        self._apply(case, case.step(case.state, event_out, self._clock))
 
     def _outcome(self, work: Work) -> ev.Event:
         """Sample how the work ended: a technical failure, a business error, or done with outputs."""
@@ -560,7 +554,7 @@ class Run:
         case.children[e.token_id] = child
         self.children[child.id] = child
         self.events += 1
-        child.state, effects = sem.start(dict(e.inputs), self._dt_now())
+        child.state, effects = sem.start(dict(e.inputs), self._clock)
         self._apply(child, effects)
 
     def _call_row(self, child: _Case, node_id: str, outcome: str) -> None:

@@ -136,7 +136,7 @@ Rules in brief (BPMN 2.0 token semantics, with the choices a user of Camunda wou
 
 from __future__ import annotations
 
-from collections import ChainMap, deque
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -195,6 +195,7 @@ LISTEN_KINDS = frozenset({"timer_start", "message_start", "signal_start", "condi
 SLA = "@sla"
 RETRY_WAIT = "@retry"
 WORK_KINDS = frozenset({"service_task", "user_task", "task", "call_activity"})
+_SERVICE, _CALL, _USER, _OTHER = "service", "call", "user", "other"  # what an activity's StartWork carries
 #: Nodes a token passes straight through (a plain task is work: the simulator samples its duration).
 PASS_KINDS = frozenset({"start", "timer_start", "message_start", "signal_start", "intermediate_throw", "link_catch",
                         "error_start", "escalation_start", "conditional_start"})
@@ -215,17 +216,30 @@ class SemanticsError(WaooawError):
     """The core was driven wrongly (an unknown start node, a missing calendar)."""
 
 
+Now = datetime | Callable[[], datetime]
+"""The time of a step: a datetime, or a function that gives it (called once, when a rule first needs the time:
+most steps arm no timer, and the simulator then need not turn its clock into a datetime; issue 19)."""
+
+
 class _Step:
-    """The scratch space of one step: the state being changed, the time, the effects so far."""
+    """The scratch space of one step: the state being changed, the time, the effects so far. ``queue`` holds the
+    arrivals to make, in order (a list that ``_drain`` reads through, not a deque: cheaper to make, issue 19)."""
 
-    __slots__ = ("changed", "effects", "now", "queue", "state")
+    __slots__ = ("_now", "changed", "effects", "queue", "state")
 
-    def __init__(self, state: InstanceState, now: datetime) -> None:
+    def __init__(self, state: InstanceState, now: Now) -> None:
         self.state = state
-        self.now = now
+        self._now = now
         self.effects: list[fx.Effect] = []
-        self.queue: deque[tuple[Token, str, str | None]] = deque()
+        self.queue: list[tuple[Token, str, str | None]] = []
         self.changed = False  # a variable changed in this step (conditional events are evaluated again)
+
+    @property
+    def now(self) -> datetime:
+        now = self._now
+        if not isinstance(now, datetime):
+            now = self._now = now()
+        return now
 
 
 class Semantics:
@@ -299,13 +313,29 @@ class Semantics:
         self._plain_out: dict[str, list[SequenceFlow]] = {
             nid: list(flows) for nid, flows in index.outgoing.items()
             if all(f.condition is None for f in flows) and getattr(index.nodes.get(nid), "default", None) is None}
+        # What starting and finishing an activity reads of its node, read once here: a node's attributes are
+        # pydantic's (each read goes through its __getattr__ hook) and its classes are ABCs (isinstance is dear).
+        self._work: dict[str, tuple[str, str, str | None, list[str] | None, bool]] = {}
+        for nid, n in index.nodes.items():
+            if isinstance(n, ServiceTask):
+                self._work[nid] = (_SERVICE, n.kind, n.agent, n.input_variables, False)
+            elif isinstance(n, CallActivity):
+                self._work[nid] = (_CALL, n.kind, n.called_element, None, False)
+            elif isinstance(n, UserTask):
+                self._work[nid] = (_USER, n.kind, None, None, bool(n.sla))
+            else:
+                self._work[nid] = (_OTHER, n.kind, None, None, False)
+        self._calls = frozenset(nid for nid, n in index.nodes.items() if isinstance(n, CallActivity))
+        self._compensated = frozenset(nid for nid, n in index.nodes.items()
+                                      if n.is_activity and getattr(n, "compensation", None))
 
     # --- public API ----------------------------------------------------------------------------
 
-    def start(self, variables: Mapping[str, Any] | None, now: datetime, start_node: str | None = None,
+    def start(self, variables: Mapping[str, Any] | None, now: Now, start_node: str | None = None,
               actor: str | None = None) -> tuple[InstanceState, list[fx.Effect]]:
         """A new instance: declared defaults, the given variables, one token on the start event (a process without
-        start events: one token on each node without incoming flow, the implicit start)."""
+        start events: one token on each node without incoming flow, the implicit start). ``now``: a datetime, or a
+        function giving it (called at most once, when a rule needs the time)."""
         if start_node is None and not self._start_ids:
             node_ids = self._entry_nodes(None)
         else:
@@ -318,7 +348,8 @@ class Semantics:
         if initial:
             self._set_vars(step, node_ids[0] if node_ids else None, initial, actor)
         for node_id in node_ids:
-            token = Token(id=state.next_id("t"), node=node_id, status="")
+            state.seq = seq = state.seq + 1  # state.next_id("t"), inlined
+            token = Token(f"t{seq}", node_id, "")
             state.tokens[token.id] = token
             state.touched.add(token.id)
             step.queue.append((token, node_id, None))
@@ -327,8 +358,9 @@ class Semantics:
         self._drain(step)
         return state, step.effects
 
-    def step(self, state: InstanceState, event: ev.Event, now: datetime) -> list[fx.Effect]:
-        """Apply one event to ``state`` (changed in place) and return what the world must do."""
+    def step(self, state: InstanceState, event: ev.Event, now: Now) -> list[fx.Effect]:
+        """Apply one event to ``state`` (changed in place) and return what the world must do. ``now``: a datetime,
+        or a function giving it (called at most once, when a rule needs the time)."""
         if state.status != "running":
             return []
         step = _Step(state, now)
@@ -410,7 +442,8 @@ class Semantics:
         if token.status != WORK:
             return
         node = self._nodes[token.node]
-        if isinstance(node, CallActivity):  # the child's variables, through the output mapping
+        if token.node in self._calls:  # the child's variables, through the output mapping
+            assert isinstance(node, CallActivity)
             try:
                 outputs = mapped(node.outputs, event.outputs)
             except ExpressionError as exc:
@@ -583,9 +616,11 @@ class Semantics:
         state = step.state
         queue, tokens, touched, effects = step.queue, state.tokens, state.touched, step.effects
         enter, nodes = self._enter, self._nodes
+        i = 0
         while True:
-            while queue:
-                token, node_id, via = queue.popleft()
+            while i < len(queue):
+                token, node_id, via = queue[i]
+                i += 1
                 if token.id in tokens and state.status == "running":  # the token arrives at node_id
                     touched.add(token.id)
                     token.node, token.via, token.status = node_id, via, ""
@@ -856,7 +891,8 @@ class Semantics:
     def _leave(self, step: _Step, token: Token, node: Node) -> None:
         """Follow the outgoing flows of a node that is done (conditions on non-gateway flows are honoured). An
         activity's ``default`` flow is taken when none of its conditional flows holds (BPMN 2.0 §10.3.1)."""
-        plain = self._plain_out.get(node.id)
+        node_id = node.id
+        plain = self._plain_out.get(node_id)
         if plain is not None:  # every flow, nothing to evaluate
             if len(plain) == 1:  # _follow, for the common one
                 step.state.touched.add(token.id)
@@ -868,7 +904,7 @@ class Semantics:
         chosen = []
         default = getattr(node, "default", None) if node.is_activity else None
         held = False
-        for flow in self._outgoing.get(node.id, []):
+        for flow in self._outgoing.get(node_id, []):
             if flow.id == default:
                 continue
             if flow.condition is None:
@@ -879,7 +915,7 @@ class Semantics:
             if token.status == INCIDENT:
                 return
         if default is not None and not held:
-            chosen += [f for f in self._outgoing.get(node.id, []) if f.id == default]
+            chosen += [f for f in self._outgoing.get(node_id, []) if f.id == default]
         self._follow(step, token, chosen)
 
     def _follow(self, step: _Step, token: Token, flows: list[SequenceFlow]) -> None:
@@ -1035,37 +1071,33 @@ class Semantics:
         state.touched.add(token.id)
         token.status = WORK
         token.attempt = attempt
+        node_id = node.id
+        mode, kind, handler, names, sla = self._work[node_id]
         if arm:
-            token.work_id = state.next_id("w")
-            if self._boundaries.get(node.id):
+            state.seq = seq = state.seq + 1  # state.next_id("w"), inlined
+            token.work_id = f"w{seq}"
+            if self._boundaries.get(node_id):
                 self._arm_boundaries(step, token, node)
         variables = state.variables if token.locals is None and token.parent is None and token.loop is None \
             else self._scope_vars(state, token)  # outside loops and sub-processes: the process variables
         due: datetime | None = None
-        handler: str | None = None
-        if isinstance(node, ServiceTask):
-            handler = node.agent
-            names = node.input_variables
+        if mode is _SERVICE:
             inputs = {n: variables.get(n) for n in names} if names else dict(variables)
-        elif isinstance(node, CallActivity):
-            handler = node.called_element
+        elif mode is _CALL:
             try:
-                inputs = mapped(node.inputs, variables)
+                inputs = mapped(node.inputs, variables)  # type: ignore[attr-defined]
             except ExpressionError as exc:
-                self._incident(step, token, f"input mapping of {node.id!r} failed: {exc}")
+                self._incident(step, token, f"input mapping of {node_id!r} failed: {exc}")
                 return
-        elif isinstance(node, UserTask):
+        elif mode is _USER:
             inputs = dict(variables)
-            if node.sla:
-                if arm:
-                    due = self._sla_due(node, step.now)
-                    self._arm_timer(step, token, SLA, due, "sla")
-                else:
-                    due = None
+            if sla and arm:
+                assert isinstance(node, UserTask)
+                due = self._sla_due(node, step.now)
+                self._arm_timer(step, token, SLA, due, "sla")
         else:
             inputs = {}
-        step.effects.append(fx.StartWork(token.id, node.id, node.kind, token.work_id or "", attempt,
-                                         inputs, handler, due))
+        step.effects.append(fx.StartWork(token.id, node_id, kind, token.work_id or "", attempt, inputs, handler, due))
 
     def _sla_due(self, node: UserTask, now: datetime) -> datetime:
         delta = parse_duration(node.sla or "PT0S")
@@ -1086,7 +1118,8 @@ class Semantics:
         step.state.touched.add(token.id)
         if token.waits or token.fired:
             self._cancel_waits(step, token)
-        if node.is_activity and getattr(node, "compensation", None):
+        node_id = node.id
+        if node_id in self._compensated:
             inputs_names = getattr(node, "input_variables", None) or []
             output_names = getattr(node, "output_variables", None) or []
             variables = step.state.variables
@@ -1101,7 +1134,7 @@ class Semantics:
                 node=node.id, handler=node.compensation, scope=self._scope_path[node.id], inputs=snapshot,  # type: ignore[attr-defined]
                 scope_tokens=tuple(scope_tokens)))
         token.work_id = None
-        if node.id in self._looped and self._is_instance(step.state, token):
+        if node_id in self._looped and self._is_instance(step.state, token):
             self._loop_instance_done(step, token, node)
             return
         if self._ad_hoc and token.parent is not None and self._ad_hoc_completed(step, token, node):
