@@ -169,7 +169,8 @@ class Distribution:
         return hash(repr(self.to_data()))
 
     def sampler(self, rng: np.random.Generator) -> Callable[[], Any]:
-        """A no-argument function returning the next draw (a float; bool or a value for bernoulli/choice)."""
+        """A no-argument function returning the next draw (a float; bool or a value for bernoulli/choice). A
+        bound ``__call__``, not the object: calling a bound method is cheaper than calling an instance."""
         kind, p = self.kind, self.params
         if kind == "fixed":
             value = p[0]
@@ -179,15 +180,15 @@ class Distribution:
             return lambda: const
         if kind == "empirical":
             values = np.asarray(p)
-            return _Batched(lambda n: values[rng.integers(0, len(values), n)])
+            return _Batched(lambda n: values[rng.integers(0, len(values), n)]).__call__
         if kind == "choice":
             labels = list(self.arg)
             probs = np.asarray(p) / sum(p)
-            return _Batched(lambda n: [labels[i] for i in rng.choice(len(labels), n, p=probs)])
+            return _Batched(lambda n: [labels[i] for i in rng.choice(len(labels), n, p=probs)]).__call__
         if kind == "bernoulli":
             prob = p[0]
-            return _Batched(lambda n: rng.random(n) < prob)
-        return _Batched(_drawer(kind, p, rng))
+            return _Batched(lambda n: rng.random(n) < prob).__call__
+        return _Batched(_drawer(kind, p, rng)).__call__
 
 
 def _positive(kind: str, **values: float) -> None:

@@ -101,8 +101,9 @@ class _Case:
         self.children: dict[str, _Case] | None = None  # call activity token -> its running child
         self.state: InstanceState | None = None
         self.work: dict[str, Work] = {}  # token id -> its open work
-        self.timers: dict[str, tuple[str, str, float]] = {}  # live timer id -> (purpose, node, armed at)
-        self.subs: dict[str, tuple[str, str, float, Any]] = {}  # live subscription -> (message, node, at, corr)
+        # Made with the case's first timer or subscription (most cases of a simple design have none; issue 19):
+        self.timers: dict[str, tuple[str, str, float]] | None = None  # live timer id -> (purpose, node, armed at)
+        self.subs: dict[str, tuple[str, str, float, Any]] | None = None  # live subscription -> (message, node, at, key)
 
 
 class Compiled:
@@ -401,7 +402,8 @@ class Run:
                     handler(case, e)
 
     def _cancel_timer(self, case: _Case, e: fx.CancelTimer) -> None:
-        case.timers.pop(e.timer_id, None)
+        if case.timers:
+            case.timers.pop(e.timer_id, None)
 
     def _incident(self, case: _Case, e: fx.Incident) -> None:
         self.data.incidents.append((case.log, e.node_id, self.env._now, e.error))
@@ -610,13 +612,15 @@ class Run:
 
     def _schedule_timer(self, case: _Case, e: fx.ScheduleTimer) -> None:
         now = self.env._now
+        if case.timers is None:
+            case.timers = {}
         case.timers[e.timer_id] = (e.purpose, e.node_id, now)
         due = (e.due - self.t0).total_seconds()
         self._at(due - now, self._on_timer, (case, e.timer_id))
 
     def _on_timer(self, event: Any) -> None:
         case, timer_id = event._value
-        armed = case.timers.pop(timer_id, None)
+        armed = case.timers.pop(timer_id, None) if case.timers else None
         if armed is None or case.state is None or case.state.finished:
             return
         purpose, _node, at = armed
@@ -626,6 +630,8 @@ class Run:
 
     def _subscribe(self, case: _Case, e: fx.Subscribe) -> None:
         now = self.env._now
+        if case.subs is None:
+            case.subs = {}
         if e.kind == "signal":  # broadcast, never buffered (engine.runtime.signals)
             case.subs[e.subscription_id] = (e.message, e.node_id, now, SIGNAL)
             self._subs_by_signal.setdefault(e.message, {})[(case.id, e.subscription_id)] = case
@@ -647,7 +653,7 @@ class Run:
                 self._at(after(), self._on_message, (case, e.subscription_id, values))
 
     def _unsubscribe(self, case: _Case, sub_id: str) -> None:
-        sub = case.subs.pop(sub_id, None)
+        sub = case.subs.pop(sub_id, None) if case.subs else None
         if sub is not None and sub[3] is SIGNAL:
             waiting = self._subs_by_signal.get(sub[0])
             if waiting is not None and waiting.pop((case.id, sub_id), None) is not None and not waiting:
@@ -665,7 +671,7 @@ class Run:
 
     def _on_message(self, event: Any) -> None:
         case, sub_id, payload = event._value
-        sub = case.subs.get(sub_id)
+        sub = case.subs.get(sub_id) if case.subs else None
         if sub is None or case.state is None or case.state.finished:
             return
         self._unsubscribe(case, sub_id)
@@ -695,10 +701,10 @@ class Run:
         decision, receivers = messages.route(matching)
         if decision == "deliver":
             sub_id, case = receivers[0]
-            self._unindex(e.message, case.subs[sub_id][3], case.id, sub_id)  # taken: another message now finds it gone
+            self._unindex(e.message, case.subs[sub_id][3], case.id, sub_id)  # type: ignore[index]  # taken: gone for the next
             self._at(0.0, self._on_message, (case, sub_id, dict(e.payload)))
         elif decision == "ambiguous":
-            names = ", ".join(f"case {case.log} at {case.subs[sub_id][1]!r}" for sub_id, case in receivers)
+            names = ", ".join(f"case {case.log} at {case.subs[sub_id][1]!r}" for sub_id, case in receivers)  # type: ignore[index]
             self._buffer.add(e.message, e.correlation, e.payload, self._dt_now(), f"case {sender.log}:{e.node_id}",
                              status="ambiguous", error=f"matches {len(receivers)} waiting catches: {names}")
         elif e.message in self._message_starts:  # nobody waits: a message start event starts a case
@@ -747,7 +753,7 @@ class Run:
         if case.subs:
             for sub_id in list(case.subs):
                 self._unsubscribe(case, sub_id)
-        case.timers.clear()
+        case.timers = None
         if case.caller is not None:
             self._child_ended(case, e)
             return

@@ -221,6 +221,11 @@ Now = datetime | Callable[[], datetime]
 most steps arm no timer, and the simulator then need not turn its clock into a datetime; issue 19)."""
 
 
+_new_step = object.__new__
+_dict_set = dict.__setitem__
+_dict_pop = dict.pop
+
+
 class _Step:
     """The scratch space of one step: the state being changed, the time, the effects so far. ``queue`` holds the
     arrivals to make, in order (a list that ``_drain`` reads through, not a deque: cheaper to make, issue 19)."""
@@ -343,14 +348,19 @@ class Semantics:
             if node_ids[0] not in self._start_ids:
                 raise SemanticsError(f"{node_ids[0]!r} is not a start event of {self.definition.id!r}")
         state = InstanceState()
-        step = _Step(state, now)
+        step = _new_step(_Step)  # _Step(state, now), its __init__ inlined (issue 19)
+        step.state = state
+        step._now = now
+        step.effects = []
+        step.queue = []
+        step.changed = False
         initial = {**self._defaults, **variables} if variables else self._defaults
         if initial:
             self._set_vars(step, node_ids[0] if node_ids else None, initial, actor)
         for node_id in node_ids:
             state.seq = seq = state.seq + 1  # state.next_id("t"), inlined
             token = Token(f"t{seq}", node_id, "")
-            state.tokens[token.id] = token
+            _dict_set(state.tokens, token.id, token)  # a new process-level token: dict's own (see Tokens)
             state.touched.add(token.id)
             step.queue.append((token, node_id, None))
         if self._has_listeners:
@@ -363,7 +373,12 @@ class Semantics:
         or a function giving it (called at most once, when a rule needs the time)."""
         if state.status != "running":
             return []
-        step = _Step(state, now)
+        step = _new_step(_Step)  # _Step(state, now), its __init__ inlined (issue 19)
+        step.state = state
+        step._now = now
+        step.effects = []
+        step.queue = []
+        step.changed = False
         match event:
             case ev.WorkDone():
                 self._on_work_done(step, event)
@@ -453,7 +468,7 @@ class Semantics:
         elif event.outputs:
             outputs = dict(event.outputs)
             if isinstance(node, ServiceTask) and node.output_variables:
-                outputs = {k: v for k, v in outputs.items() if k in node.output_variables}
+                outputs = _only(outputs, node.output_variables)
             self._set_vars(step, node.id, outputs, event.actor, token)
         self._finish_activity(step, token, node)
 
@@ -915,7 +930,7 @@ class Semantics:
             if token.status == INCIDENT:
                 return
         if default is not None and not held:
-            chosen += [f for f in self._outgoing.get(node_id, []) if f.id == default]
+            chosen += _with_id(self._outgoing.get(node_id, []), default)
         self._follow(step, token, chosen)
 
     def _follow(self, step: _Step, token: Token, flows: list[SequenceFlow]) -> None:
@@ -975,7 +990,7 @@ class Semantics:
                 if node.kind == "exclusive_gateway":
                     break
         if not chosen and default:
-            chosen = [f for f in flows if f.id == default]
+            chosen = _with_id(flows, default)
         if not chosen:
             reason = "no outgoing condition holds and there is no default flow"
             self._incident(step, token, f"gateway {node.id!r}: {reason}")
@@ -1082,7 +1097,7 @@ class Semantics:
             else self._scope_vars(state, token)  # outside loops and sub-processes: the process variables
         due: datetime | None = None
         if mode is _SERVICE:
-            inputs = {n: variables.get(n) for n in names} if names else dict(variables)
+            inputs = dict(zip(names, map(variables.get, names), strict=True)) if names else dict(variables)
         elif mode is _CALL:
             try:
                 inputs = mapped(node.inputs, variables)  # type: ignore[attr-defined]
@@ -1123,7 +1138,8 @@ class Semantics:
             inputs_names = getattr(node, "input_variables", None) or []
             output_names = getattr(node, "output_variables", None) or []
             variables = step.state.variables
-            snapshot = {n: variables.get(n) for n in [*inputs_names, *output_names]} or dict(variables)
+            names = [*inputs_names, *output_names]
+            snapshot = dict(zip(names, map(variables.get, names), strict=True)) or dict(variables)
             scope_tokens: list[str] = []  # the activations (work ids) of the enclosing sub-processes
             parent = step.state.tokens.get(token.parent) if token.parent else None
             while parent is not None:
@@ -1743,9 +1759,10 @@ class Semantics:
         if token.waits or token.fired:
             self._cancel_waits(step, token)
         tokens = step.state.tokens
-        tokens.pop(token.id, None)
         if token.parent is None:
+            _dict_pop(tokens, token.id, None)  # a process-level token: dict's own (see Tokens)
             return
+        tokens.pop(token.id, None)
         if self._has_listeners:  # a scope whose only tokens left are its event sub-processes' listeners is done
             inside = tokens.in_scope(token.parent)
             if any(t.status != LISTEN for t in inside):
@@ -1793,7 +1810,7 @@ class Semantics:
             if scopes:
                 rest = {}
                 for name, value in values.items():
-                    owner = next((t for t in scopes if name in t.locals), None)  # type: ignore[operator]
+                    owner = _owner(scopes, name)
                     if owner is None:
                         rest[name] = value
                     elif owner.locals[name] != value:  # type: ignore[index]
@@ -1833,6 +1850,22 @@ class Semantics:
 
 WHOLE = "$value"
 """The payload field carrying a thrown value that is not a map (``payload_expression``)."""
+
+
+# Helpers for what a comprehension inside a hot method would do: a comprehension that reads a local variable of
+# its method makes that variable a cell, built at every call of the method, taken or not (issue 19).
+def _only(values: dict[str, Any], names: Any) -> dict[str, Any]:
+    """``values`` restricted to ``names``, in its own order."""
+    return {k: v for k, v in values.items() if k in names}
+
+
+def _with_id(flows: list[SequenceFlow], flow_id: str) -> list[SequenceFlow]:
+    return [f for f in flows if f.id == flow_id]
+
+
+def _owner(scopes: list[Token], name: str) -> Token | None:
+    """The innermost of ``scopes`` whose local variables hold ``name``."""
+    return next((t for t in scopes if name in t.locals), None)  # type: ignore[operator]
 
 
 def message_variables(node: Node, payload: dict[str, Any]) -> dict[str, Any]:

@@ -49,7 +49,9 @@ class Tokens(dict[str, Token]):
     changes). A multi-instance sub-process over 10,000 items has 10,000 scope tokens under its body; asking
     whether one item's scope has tokens left is then a lookup, not a scan of all tokens. The process level
     (``parent`` None) is not indexed: most instances have only tokens there, and the core asks for them only
-    when an event sub-process interrupts the process (a scan then, as it cancels them all; issue 19).
+    when an event sub-process interrupts the process (a scan then, as it cancels them all; issue 19). So a
+    token whose ``parent`` is None may also be added and removed with dict's own ``__setitem__`` and ``pop``
+    (the core's hot path does: a method of this class is a Python call; a new id only, for ``__setitem__``).
     Reads (``get``, ``[]``, iteration) are plain dict reads."""
 
     __slots__ = ("_scopes",)
