@@ -357,3 +357,27 @@ def test_semantics_is_reusable_across_instances_after_caching() -> None:
         (nxt,) = [t for t in state.tokens.values()]
         effects = sem.step(state, ev.WorkDone(nxt.id, {}), T0)
         assert state.status == "completed" and [e.node_id for e in effects if isinstance(e, fx.Entered)][-1] == last
+
+
+def test_the_time_of_a_step_may_be_a_function_read_only_when_a_rule_needs_it() -> None:
+    """``now`` may be a function (the simulator's clock): called at most once per step, and only by a rule that
+    reads the time (a timer armed, an SLA); the effects are those of the same step given the datetime."""
+    b = ProcessBuilder("clock")
+    b.start().service("work", agent="a").timer("wait", "PT1H").end("done")
+    sem = Semantics(b.build())
+    calls: list[int] = []
+
+    def clock() -> object:
+        calls.append(1)
+        return T0
+
+    state, effects = sem.start(None, clock)
+    assert calls == [] and [e.node_id for e in effects if isinstance(e, fx.Entered)] == ["start", "work"]
+    (work,) = [e for e in effects if isinstance(e, fx.StartWork)]
+    same, expected = sem.start(None, T0)
+    assert effects == expected and state == same
+    timed = sem.step(state, ev.WorkDone(work.token_id, {}), clock)
+    assert calls == [1]  # the timer read the time once
+    assert timed == sem.step(same, ev.WorkDone(work.token_id, {}), T0)
+    (timer,) = [e for e in timed if isinstance(e, fx.ScheduleTimer)]
+    assert timer.due == T0 + timedelta(hours=1)

@@ -297,3 +297,23 @@ def test_unlimited_agents_and_capacity() -> None:
     assert kpi(capped, "waiting_time_mean_h", "call") > 0
     assert kpi(capped, "utilisation", "agent:llm") == pytest.approx(1.0, abs=0.02)
     assert timedelta(hours=kpi(free, "cycle_time_mean_h")) == timedelta(minutes=5)
+
+
+def test_a_finished_case_is_freed_at_once_not_by_the_garbage_collector() -> None:
+    """A case's objects hold no reference cycle once it ended (its work and that work's completion event held
+    each other, keeping every case's state alive until a collection: the collector's work grew with the run)."""
+    import gc
+
+    from engine.semantics import InstanceState
+    from simulator.resources import Work
+
+    gc.collect()
+    gc.disable()
+    try:
+        results = simulate(mmc_design(), mmc_scenario(3, 0.8, cases=300, replications=1, seed=2), workers=1)
+        alive = [o for o in gc.get_objects() if isinstance(o, InstanceState | Work)]
+    finally:
+        gc.enable()
+    rows = results.runs[0].case_rows
+    assert len(rows) > 200 and all(row[3] == "completed" for row in rows)  # every case ended
+    assert alive == []

@@ -318,6 +318,10 @@ class Semantics:
         self._plain_out: dict[str, list[SequenceFlow]] = {
             nid: list(flows) for nid, flows in index.outgoing.items()
             if all(f.condition is None for f in flows) and getattr(index.nodes.get(nid), "default", None) is None}
+        # The one plain outgoing flow of a node that has only one, as (target, flow id): a flow's attributes too
+        # are pydantic's.
+        self._plain_one = {nid: (flows[0].target, flows[0].id) for nid, flows in self._plain_out.items()
+                           if len(flows) == 1}
         # What starting and finishing an activity reads of its node, read once here: a node's attributes are
         # pydantic's (each read goes through its __getattr__ hook) and its classes are ABCs (isinstance is dear).
         self._work: dict[str, tuple[str, str, str | None, list[str] | None, bool]] = {}
@@ -907,14 +911,15 @@ class Semantics:
         """Follow the outgoing flows of a node that is done (conditions on non-gateway flows are honoured). An
         activity's ``default`` flow is taken when none of its conditional flows holds (BPMN 2.0 §10.3.1)."""
         node_id = node.id
+        one = self._plain_one.get(node_id)
+        if one is not None:  # _follow, for the common case: one flow, nothing to evaluate
+            step.state.touched.add(token.id)
+            token.status = ""
+            step.queue.append((token, one[0], one[1]))
+            return
         plain = self._plain_out.get(node_id)
         if plain is not None:  # every flow, nothing to evaluate
-            if len(plain) == 1:  # _follow, for the common one
-                step.state.touched.add(token.id)
-                token.status = ""
-                step.queue.append((token, plain[0].target, plain[0].id))
-            else:
-                self._follow(step, token, plain)
+            self._follow(step, token, plain)
             return
         chosen = []
         default = getattr(node, "default", None) if node.is_activity else None
