@@ -26,7 +26,7 @@ SIGNAL = "signal"  # an intermediate signal catch
 LISTEN = "listen"  # an event sub-process's start event, armed while its enclosing scope runs
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Token:
     id: str
     node: str
@@ -41,6 +41,26 @@ class Token:
     error: str | None = None
     locals: dict[str, Any] | None = None  # variables of its own: a loop instance's loopCounter and element
     loop: dict[str, Any] | None = None  # a multi-instance or loop body's counters (see Semantics._loop_*)
+
+    def __init__(self, id: str, node: str, status: str, parent: str | None = None, via: str | None = None,
+                 work_id: str | None = None, attempt: int = 1, waits: dict[str, str] | None = None,
+                 fired: dict[str, int] | None = None, pending: list[int] | None = None, error: str | None = None,
+                 locals: dict[str, Any] | None = None, loop: dict[str, Any] | None = None) -> None:
+        # Written by hand (issue 19): the generated one calls dict() and list() for the empty containers, a
+        # quarter dearer than these literals; a token is made per case at least.
+        self.id = id
+        self.node = node
+        self.status = status
+        self.parent = parent
+        self.via = via
+        self.work_id = work_id
+        self.attempt = attempt
+        self.waits = {} if waits is None else waits
+        self.fired = {} if fired is None else fired
+        self.pending = [] if pending is None else pending
+        self.error = error
+        self.locals = locals
+        self.loop = loop
 
 
 class Tokens(dict[str, Token]):
