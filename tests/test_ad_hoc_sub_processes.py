@@ -273,6 +273,25 @@ def test_the_engine_runs_a_sub_process_without_start_and_end_events(db_url: str)
     assert engine.instance(iid).status == "completed"
 
 
+def test_the_engine_and_the_simulator_start_a_process_without_start_events(db_url: str) -> None:
+    b = ProcessBuilder("no_start")
+    b.add(n.UserTask(id="a", assignee="ann")).end("e1")
+    b.add(n.UserTask(id="b", assignee="ann")).end("e2")
+    d = b.build()
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
+    engine.deploy(d)
+    iid = engine.start("no_start")
+    assert open_tasks(engine, iid) == ["a", "b"]
+    complete(engine, iid, "a")
+    complete(engine, iid, "b")
+    assert engine.instance(iid).status == "completed"
+    s = scenario(start=T0.isoformat(), horizon="PT1M", drain="P1D", replications=1, seed=1,
+                 arrivals={"timestamps": [T0.isoformat()]}, pools={"ann": {"size": 2}},
+                 tasks={"a": {"duration": 600}, "b": {"duration": 900}})
+    (row,) = simulate(d, s).cases(0).to_dict("records")
+    assert timedelta(hours=row["cycle_time_h"]) == timedelta(minutes=15)  # a and b at once; the later ends it
+
+
 # --- the simulator: the same path with fixed durations ---------------------------------------------------------
 
 
