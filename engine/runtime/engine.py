@@ -180,7 +180,11 @@ class Engine(HumanTaskApi, MessageApi, SignalApi, InspectApi):
                  message_ttl: timedelta = DEFAULT_MESSAGE_TTL, principal: Principal | None = None) -> None:
         self.principal: Principal = guard.checked_principal(principal)
         self.db = connect(db_url)
-        self.reader = connect(db_url, reader=True) if is_sqlite(self.db) else self.db
+        # Reads: on SQLite a connection that never takes the write lock; on PostgreSQL the same pool in autocommit,
+        # so a read is one round trip (no BEGIN, no ROLLBACK: psycopg drops its prepared statements after every
+        # ROLLBACK, and the writes would be parsed again) and sees what READ COMMITTED shows, statement by statement.
+        self.reader = (connect(db_url, reader=True) if is_sqlite(self.db)
+                       else self.db.execution_options(isolation_level="AUTOCOMMIT"))
         self.url = db_url
         self.clock: Clock = clock or RealClock()
         self.calendars = dict(calendars or {})
