@@ -24,6 +24,7 @@ from engine.model.nodes import (
     MessageCatchEvent,
     MessageStartEvent,
     StartEvent,
+    SubProcess,
     TimerBoundaryEvent,
     TimerCatchEvent,
     TimerStartEvent,
@@ -72,7 +73,7 @@ def starting_scenario(definition: ProcessDefinition) -> dict[str, Any]:
             pool = node.assignee or (node.candidate_groups[0] if node.candidate_groups else None)
             tasks[node.id] = {"duration": {"lognormal": {"mean": "PT30M", "sd": "PT15M"}},
                               **({"pool": pool} if pool else {})}
-        elif node.is_activity and node.kind != "sub_process":
+        elif node.is_activity and not isinstance(node, SubProcess):  # a container: its inside takes the time
             tasks[node.id] = {"duration": {"exponential": "PT5M"}}
     branches: dict[str, dict[str, float]] = {}
     for node in definition.all_nodes():

@@ -341,6 +341,13 @@ def test_the_simulation_predicts_the_engine(db_url: str) -> None:
     assert timedelta(hours=row["cycle_time_h"]) == view.ended_at - view.started_at == timedelta(minutes=40)
 
 
+def test_a_first_scenario_gives_durations_to_the_inner_tasks_not_to_the_ad_hoc_sub_process() -> None:
+    from app.sim_view import starting_scenario
+
+    tasks = starting_scenario(follow_ups())["tasks"]
+    assert {"a", "b", "c", "after"} <= set(tasks) and "work" not in tasks
+
+
 # --- BPMN import and export ------------------------------------------------------------------------------------
 
 
@@ -374,6 +381,14 @@ def test_a_camunda_8_ad_hoc_sub_process_imports() -> None:
         "tools", "answered == true", False, "parallel")
     assert [c.id for c in work.nodes] == ["search", "ask"]
     assert not [f for f in result.findings if "zeebe:adHoc" in f.message]  # read, so not listed as left out
+
+
+def test_lanes_inside_an_ad_hoc_sub_process_become_candidate_groups() -> None:
+    from engine.bpmn.lanes import lanes_as_candidate_groups
+
+    b = ProcessBuilder("laned")
+    b.start().ad_hoc("work", lambda i: i.add(n.UserTask(id="a", metadata={"lane": "Sales"}))).end("e")
+    assert lanes_as_candidate_groups(b.build()).node("a").candidate_groups == ["Sales"]  # type: ignore[attr-defined]
 
 
 def test_an_unreadable_completion_condition_is_refused_strictly_and_a_sub_process_leniently() -> None:

@@ -25,7 +25,7 @@ def lanes_as_candidate_groups(definition: ProcessDefinition, overwrite: bool = F
             unassigned = not (node.get("assignee") or node.get("candidate_groups"))
             if node.get("kind") == "user_task" and isinstance(lane, str) and lane and (overwrite or unassigned):
                 node["candidate_groups"] = [lane]
-            if node.get("kind") == "sub_process":
+            if node.get("kind") in ("sub_process", "ad_hoc_sub_process"):
                 walk(node.get("nodes") or [])
 
     walk(data["nodes"])
