@@ -7,6 +7,8 @@ absent service is a failure: CI promises them.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,3 +68,29 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         base = request.getfixturevalue("postgres_url")
         with fresh_postgres(base) as url:
             yield url
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """node, with the canvas's dev dependencies (bpmn-moddle, bpmnlint) installed by ``npm ci`` in the canvas
+    frontend when missing (once a session). Without node or npm the tests skip; under CI=true they fail."""
+    from app.components.bpmn_canvas.bundle import FRONTEND
+
+    def unavailable(reason: str) -> None:
+        if IN_CI:
+            pytest.fail(f"CI=true promises node and npm: {reason}")
+        pytest.skip(reason)
+
+    found = shutil.which("node")
+    if not found:
+        unavailable("node is not installed (apt-get install nodejs npm)")
+    if not all((FRONTEND / "node_modules" / name).exists() for name in ("bpmn-moddle", "bpmnlint")):
+        npm = shutil.which("npm")
+        if not npm:
+            unavailable("npm is not installed")
+        run = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=FRONTEND, capture_output=True, text=True,
+                             timeout=300, check=False)
+        if run.returncode != 0:
+            unavailable(f"npm ci failed in {FRONTEND}: {run.stderr[-500:]}")
+    assert found is not None
+    return found

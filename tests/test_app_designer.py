@@ -403,20 +403,16 @@ def test_a_condition_on_a_variable_nothing_sets_is_a_warning() -> None:
                 if "nothing in the design sets" in p.message]  # the approver's form sets it
 
 
-def test_panel_field_edits_applied_as_the_canvas_does_read_back_as_meant(tmp_path: Path) -> None:
+def test_panel_field_edits_applied_as_the_canvas_does_read_back_as_meant(node: str, tmp_path: Path) -> None:
     """The panel's ``fields`` commands, applied by the canvas's own code (commands.js, under node with
     bpmn-moddle) to the canvas XML, read back as the edited definition: typed elements, stale standard forms
     (humanPerformer, potentialOwner, camunda:formData) not read over them."""
     import json
-    import shutil
     import subprocess
 
     from app.components.bpmn_canvas.bundle import FRONTEND
     from engine.bpmn import from_bpmn, to_bpmn
 
-    node = shutil.which("node")
-    if not node or not (FRONTEND / "node_modules" / "bpmn-moddle").exists():
-        pytest.skip("node and the canvas's node_modules (`make canvas`) are needed")
     before = designs.load_design("incident_response")
     task = next(n for n in before.all_nodes() if n.kind == "user_task")
     edited = type(task).model_validate({**task.model_dump(), "assignee": None, "candidate_groups": ["leadership"],
