@@ -103,8 +103,8 @@ class _InProcessWorker:
     def __init__(self, blob: bytes) -> None:
         import pickle
 
-        definition, scenario, calendars, self.seed = pickle.loads(blob)
-        self.compiled = parallel.Compiled(definition, scenario, calendars)
+        definition, scenario, calendars, self.seed, called = pickle.loads(blob)  # as simulator.worker reads it
+        self.compiled = parallel.Compiled(definition, scenario, calendars, called)
 
     def run(self, replication: int) -> parallel.RunData:
         return parallel.Run(self.compiled, replication, self.seed).run()
