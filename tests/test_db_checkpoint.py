@@ -86,3 +86,27 @@ def test_readers_and_memory_databases_have_no_checkpointer(tmp_path: Path) -> No
     assert not hasattr(engine.reader, "checkpointer")
     memory = Engine("sqlite://", principal=Principal.system())
     assert not hasattr(memory.db, "checkpointer")
+
+
+def test_a_forked_child_checkpoints_its_own_commits(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "e.db"
+    engine = Engine(principal=Principal.system(), db_url=f"sqlite:///{path}")
+    engine.deploy(_definition())
+    engine.start("ckpt")  # the parent's thread is running now
+    pid = os.fork()
+    if pid == 0:  # the child: a fresh engine on the same file, as a forked process would make
+        code = 1
+        try:
+            child = Engine(principal=Principal.system(), db_url=f"sqlite:///{path}")
+            checkpointer: Checkpointer = child.db.checkpointer  # type: ignore[attr-defined]
+            inherited: Checkpointer = engine.db.checkpointer  # type: ignore[attr-defined]
+            before = inherited.checkpoints
+            child.start("ckpt")
+            inherited.nudge()  # the parent's checkpointer, inherited: it starts a thread of the child's own
+            code = 0 if _wait(lambda: checkpointer.checkpoints > 0 and inherited.checkpoints > before, 5) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

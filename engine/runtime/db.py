@@ -217,6 +217,16 @@ def _stop_checkpointers() -> None:
         checkpointer.stop()
 
 
+def _forget_threads_in_child() -> None:
+    """A forked child has none of its parent's threads: its checkpointers start their own on the next commit."""
+    for checkpointer in list(_CHECKPOINTERS):
+        checkpointer._lock = threading.Lock()
+        checkpointer._thread = None
+
+
+os.register_at_fork(after_in_child=_forget_threads_in_child)
+
+
 def _connect(url: str, reader: bool, shown: str | None, **kwargs: Any) -> SAEngine:
     if url.startswith("sqlite"):
         url, synchronous = _sqlite_synchronous(url)
