@@ -643,7 +643,8 @@ def predicted_vs_observed(results: Results, observed: pd.DataFrame, sla: pd.Data
     if sla is not None and not sla.empty:
         log = results.activity_log()
         for node, part in sla.groupby("node_id"):
-            simulated = log[(log["activity_id"] == node)]["sla_breached"].to_numpy(dtype=float)
+            simulated = log[(log["activity_id"] == node) & (log["kind"] != "compensation")]["sla_breached"].to_numpy(
+                dtype=float)
             if len(simulated) == 0:
                 continue
             low, high = batch_interval(simulated, len(part), "mean")

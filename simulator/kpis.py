@@ -173,8 +173,12 @@ def replication_kpis(run: RunData, compiled: Compiled) -> list[tuple[str, str, f
         breached = np.asarray([r[10] for r in rows], dtype=bool)
         in_window = enabled >= warm
         ended = in_window & np.isin(outcome, ["completed", "failed", "error", "sla_completed"]) & (start >= 0)
-        for node_id in sorted(set(node.tolist())):
-            mask = node == node_id
+        # A compensation run carries the compensated activity's id: it is its own subject ("undo:<id>", as
+        # the log's concept:instance names it), never averaged into the activity's own runs.
+        undo = kind == "compensation"
+        subject = np.where(undo, np.char.add("undo:", node.astype(str)), node)
+        for node_id in sorted(set(subject.tolist())):
+            mask = subject == node_id
             m = ended & mask
             if m.any():
                 out.append(("waiting_time_mean_h", node_id, float(np.mean(start[m] - enabled[m]) / HOUR)))

@@ -157,6 +157,25 @@ def test_failures_are_retried_by_the_core_and_exhausted_ones_compensate() -> Non
     assert set(gap) == {60.0}
 
 
+def test_an_activitys_kpis_count_only_its_own_runs_not_its_compensation() -> None:
+    """A compensation run carries the activity's id in the log; its 0 s must not halve the activity's working time."""
+    def trip(t: ProcessBuilder) -> None:
+        paid = t.start("t_start").service("book_hotel", agent="hotel", compensation="unbook").exclusive("paid")
+        paid.when("ok").end("t_end")
+        paid.otherwise().cancel("t_cancel")
+
+    b = ProcessBuilder("trip", variables={"ok": "boolean"})
+    b.start().transaction("tx", trip).end("booked")
+    b.at("tx").on_cancel("cancelled").end("sorry")
+    s = scenario(horizon="PT10H", arrivals={"interval": "PT1H"},
+                 tasks={"book_hotel": {"duration": "PT10M", "outputs": {"ok": False}}})
+    r = simulate(b.build(), s)
+    log = r.activity_log(0)
+    assert (log["kind"] == "compensation").sum() > 0  # every case was cancelled and undid the booking
+    assert kpi(r, "working_time_mean_h", "book_hotel") == pytest.approx(10 / 60)
+    assert kpi(r, "working_time_mean_h", "undo:book_hotel") == pytest.approx(0.0)
+
+
 def test_business_error_without_boundary_fails_the_case() -> None:
     b = ProcessBuilder("be")
     b.start().service("risky", agent="x").end()
