@@ -73,12 +73,13 @@ class InstanceRow(SQLModel, table=True):
 class TokenRow(SQLModel, table=True):
     """The instance's tokens, one row each (node and status as columns for queries: "which instances wait at
     approval?"; the rest in ``data``). An instance's state row holds everything else, so a step that moves one
-    of 10,000 tokens writes one token row (``engine.runtime.writes``)."""
+    of 10,000 tokens writes one token row (``engine.runtime.writes``). ``node_id`` has no index of its own: the
+    engine reads tokens by instance, and every start and token move would write it (revision 0008)."""
 
     __tablename__ = "wf_tokens"
     instance_id: str = Field(primary_key=True)
     token_id: str = Field(primary_key=True)
-    node_id: str = Field(index=True)
+    node_id: str
     status: str
     parent: str | None = None
     data: str | None = Field(default=None, sa_column=Column(Text))  # the rest of the token (JSON): via, waits, ...
