@@ -30,7 +30,9 @@ HANDLER_FIELDS = {"agent", "compensation", "handler"}
 ITEM_NAMES = {"form": "form field", "variables": "variable"}
 HINTS = {
     "agent": "The Python callable that does the work, by its registered name (module:function).",
-    "compensation": "An agent that undoes this activity when a later step compensates it.",
+    "compensation": "What undoes this activity when a later step compensates it: an agent, or a compensation "
+                    "handler activity of this design (one marked for_compensation, drawn from a compensation "
+                    "boundary event).",
     "input_variables": "Process variables passed to the agent (comma-separated).",
     "output_variables": "Keys of the agent's result written back as process variables (comma-separated).",
     "candidate_groups": "Groups whose members may claim the task (comma-separated).",
@@ -64,6 +66,9 @@ class PanelContext:
     users: list[str] = field(default_factory=list)  # known people (the accounts), offered as assignees
     groups: list[str] = field(default_factory=list)  # known groups, offered as candidate groups
     outgoing: dict[str, str] = field(default_factory=dict)  # the selected node's outgoing flows: id -> label
+    # ids of the design's compensation handler activities (for_compensation): a ``compensation`` may name one,
+    # and validation (engine.validate.handler_problems) then checks the activity, not an agent of that name
+    handlers: list[str] = field(default_factory=list)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -115,7 +120,8 @@ def _field(name: str, annotation: Any, value: Any, key: str, ctx: PanelContext) 
     tp, optional = _unwrap(annotation)
     label, hint = label_of(name), HINTS.get(name)
     if name in HANDLER_FIELDS:
-        return agent_picker(label, value, key, ctx, optional=optional, hint=hint)
+        return agent_picker(label, value, key, ctx, optional=optional, hint=hint,
+                            activities=ctx.handlers if name == "compensation" else ())
     if tp is Timer:
         return timer_editor(value or {}, key, ctx)
     if name == "sla":
@@ -182,19 +188,25 @@ def _field(name: str, annotation: Any, value: Any, key: str, ctx: PanelContext) 
 
 
 def agent_picker(label: str, value: str | None, key: str, ctx: PanelContext, optional: bool = True,
-                 hint: str | None = None) -> str | None:
-    """Pick an agent from the registry, or type any name (a warning says when it does not resolve)."""
+                 hint: str | None = None, activities: list[str] | tuple[str, ...] = ()) -> str | None:
+    """Pick an agent from the registry, or type any name (a warning says when it does not resolve, as
+    :func:`engine.validate.handler_problems` does). ``activities``: ids of the design's own compensation handler
+    activities, offered first and never warned about (the compensation field may name one)."""
     from engine.registry import resolve
 
     other = "other (type a name)…"
-    options = ([None] if optional else []) + sorted(set(ctx.agents)) + [other]
+    handlers = sorted(set(activities))
+    options = ([None] if optional else []) + handlers + sorted(set(ctx.agents) - set(handlers)) + [other]
     index = options.index(value) if value in options else len(options) - 1 if value else 0
     choice = st.selectbox(label, options, index=index, key=key, help=hint,
-                          format_func=lambda v: "—" if v is None else v)
+                          format_func=lambda v: "—" if v is None else
+                          f"{v} (compensation handler activity)" if v in handlers else v)
     if choice == other:
         choice = st.text_input(f"{label}: name", value or "", key=f"{key}.other",
                                placeholder="module:function") or None
-    if choice:
+    if choice and choice in handlers:
+        st.caption(f"Runs the compensation handler activity {choice!r} of this design.")
+    elif choice:
         try:
             resolve(choice)
         except Exception:  # any failure to find it is the same message to the designer

@@ -560,3 +560,38 @@ def test_a_node_named_for_the_first_time_gets_a_readable_id() -> None:
         "flows": [{"id": "Flow_1aaaaaa", "source": "StartEvent_1abcdef", "target": "Event_0zzzzzz"}]}), saved=False)
     upload.receive({"seq": 1, "revision": upload.revision, "ack": 0, "xml": upload.xml, "selected": []})
     assert not upload.commands
+
+
+# --- designer polish: the panel agrees with validation, shows what applies, closes the upload ----------------
+
+
+def hotel_booking() -> ProcessDefinition:
+    """A booking whose compensation is a handler activity of the design (``cancel_hotel``, for_compensation)."""
+    return ProcessDefinition.model_validate({
+        "id": "hotel", "name": "Hotel",
+        "nodes": [{"id": "start", "kind": "start"},
+                  {"id": "book_hotel", "kind": "service_task", "agent": "designs.agents:deploy",
+                   "compensation": "cancel_hotel"},
+                  {"id": "cancel_hotel", "kind": "task", "for_compensation": True},
+                  {"id": "end", "kind": "end"}],
+        "flows": [{"id": "f1", "source": "start", "target": "book_hotel"},
+                  {"id": "f2", "source": "book_hotel", "target": "end"}]})
+
+
+def test_a_compensation_handler_activity_is_not_warned_about_as_an_agent() -> None:
+    """``compensation: cancel_hotel`` names the design's handler activity: validation finds nothing wrong
+    (engine.validate.handler_problems skips it) and the panel's picker says the same instead of warning that no
+    agent 'cancel_hotel' resolves. A name that is neither still gets the warning."""
+    from engine.validate import handler_problems
+
+    assert handler_problems(hotel_booking()) == []
+    at = create(designer(), "hotel")
+    at = canvas_posts(at, to_canvas(hotel_booking()), selected=["book_hotel"])
+    assert not at.exception
+    assert not [w.value for w in at.warning if "cancel_hotel" in w.value]
+    box = next(s for s in at.selectbox if s.label == "Compensation")
+    assert box.value == "cancel_hotel" and "cancel_hotel (compensation handler activity)" in box.options
+    assert any("compensation handler activity 'cancel_hotel'" in c.value for c in at.caption)
+    at = box.set_value("other (type a name)…").run()
+    at = next(t for t in at.text_input if t.label == "Compensation: name").input("no_such_agent").run()
+    assert any("'no_such_agent' does not resolve" in w.value for w in at.warning)

@@ -265,7 +265,8 @@ def panel(selected: str | None) -> None:
     users, groups = known_people()
     ctx = PanelContext(agents=agents_catalogue(definition), variables=[v.name for v in definition.variables],
                        users=users, groups=groups,
-                       activities=[n.id for n in definition.all_nodes() if n.is_activity])
+                       activities=[n.id for n in definition.all_nodes() if n.is_activity],
+                       handlers=[n.id for n in definition.all_nodes() if getattr(n, "for_compensation", False)])
     nodes, flows = definition.index.nodes, definition.index.flows
     if selected in nodes:
         ctx.outgoing = {f.id: flow_label(f, nodes) for f in definition.outgoing(selected)}
