@@ -34,6 +34,22 @@ if TYPE_CHECKING:
 
 # Fields the panel does not show (structure is drawn on the canvas; metadata is the drawing itself).
 HIDDEN_FIELDS = {"id", "kind", "metadata", "nodes", "flows", "attached_to", "source", "target"}
+
+
+def hidden_fields(node: Node) -> set[str]:
+    """Fields of ``node`` the panel leaves out because they do not apply to what it is: an ad-hoc sub-process is
+    never an event sub-process or a transaction (the model refuses both), an event sub-process never a transaction
+    and a transaction never an event sub-process; an event sub-process has no outgoing flows to pick a default
+    from. A plain sub-process shows both check boxes (either turns it into that kind)."""
+    if node.kind == "ad_hoc_sub_process":
+        return {"triggered_by_event", "transaction"}
+    if getattr(node, "triggered_by_event", False):
+        return {"transaction", "default"}
+    if getattr(node, "transaction", False):
+        return {"triggered_by_event"}
+    return set()
+
+
 # Node fields carried by standard BPMN on the canvas, each set by its own command.
 STANDARD_COMMANDS = {"name": "name", "message": "message", "error_code": "error", "interrupting": "interrupting",
                      "default": "default"}

@@ -595,3 +595,39 @@ def test_a_compensation_handler_activity_is_not_warned_about_as_an_agent() -> No
     at = box.set_value("other (type a name)…").run()
     at = next(t for t in at.text_input if t.label == "Compensation: name").input("no_such_agent").run()
     assert any("'no_such_agent' does not resolve" in w.value for w in at.warning)
+
+
+
+def sub_processes() -> ProcessDefinition:
+    """A plain, a transaction, an ad-hoc and an event sub-process."""
+    def inner(p: str) -> dict[str, Any]:
+        return {"nodes": [{"id": f"{p}_s", "kind": "start"}, {"id": f"{p}_e", "kind": "end"}],
+                "flows": [{"id": f"{p}_f", "source": f"{p}_s", "target": f"{p}_e"}]}
+    return ProcessDefinition.model_validate({
+        "id": "subs", "name": "Subs",
+        "nodes": [{"id": "start", "kind": "start"},
+                  {"id": "plain", "kind": "sub_process", **inner("p")},
+                  {"id": "tx", "kind": "sub_process", "transaction": True, **inner("t")},
+                  {"id": "adhoc", "kind": "ad_hoc_sub_process", "nodes": [{"id": "a1", "kind": "task"}]},
+                  {"id": "events", "kind": "sub_process", "triggered_by_event": True,
+                   "nodes": [{"id": "es", "kind": "timer_start", "timer": {"duration": "PT1H"}},
+                             {"id": "ee", "kind": "end"}],
+                   "flows": [{"id": "ef", "source": "es", "target": "ee"}]},
+                  {"id": "end", "kind": "end"}],
+        "flows": [{"id": "f1", "source": "start", "target": "plain"}, {"id": "f2", "source": "plain", "target": "tx"},
+                  {"id": "f3", "source": "tx", "target": "adhoc"}, {"id": "f4", "source": "adhoc", "target": "end"}]})
+
+
+@pytest.mark.parametrize(("node", "shown", "hidden"), [
+    ("plain", {"Triggered by event", "Transaction"}, set()),
+    ("tx", {"Transaction"}, {"Triggered by event"}),
+    ("adhoc", {"Cancel remaining"}, {"Triggered by event", "Transaction"}),
+    ("events", {"Triggered by event"}, {"Transaction"}),
+])
+def test_the_panel_hides_fields_that_do_not_apply_to_the_kind(node: str, shown: set[str], hidden: set[str]) -> None:
+    at = create(designer(), f"subs_{node}")
+    at = canvas_posts(at, to_canvas(sub_processes()), selected=[node])
+    assert not at.exception
+    boxes = {c.label for c in at.checkbox}
+    assert shown <= boxes and not hidden & boxes, boxes
+    assert not at.session_state["designer"].commands  # showing the panel changed nothing

@@ -13,6 +13,7 @@ from app.designer import (
     DesignerSession,
     deployment_note,
     flow_commands,
+    hidden_fields,
     import_upload,
     node_commands,
     process_commands,
@@ -277,7 +278,7 @@ def panel(selected: str | None) -> None:
         key = session.panel_key(selected, data)
         st.markdown(f"**{cls.__name__}** `{node.id}`")
         new_id = st.text_input("Id", node.id, key=f"{key}.id")
-        values = edit(cls, data, key, ctx)
+        values = edit(cls, data, key, ctx, hidden=hidden_fields(node))
         try:
             new = cls.model_validate({**data, **values, "id": new_id.strip()})
         except ValidationError as exc:
