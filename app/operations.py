@@ -373,6 +373,23 @@ def waiting_messages(engine: Engine, instance_id: str) -> list[dict[str, Any]]:
     return [{"message": r.message, "correlation": r.correlation, "node": r.node_id} for r in waits.itertuples()]
 
 
+def open_work(engine: Engine, instance_id: str) -> list[dict[str, Any]]:
+    """The work the instance waits on besides timers and messages: its open human tasks (``kind`` "task",
+    with ``who``: the assignee or candidate groups, ``due``) and its agent calls and messages to send that
+    are queued or running (``Engine.waits``: ``kind`` "work" or "send", ``who``: the worker holding it)."""
+    rows: list[dict[str, Any]] = []
+    for task in engine.tasks(instance_id=instance_id):
+        groups = task.get("candidate_groups") or []
+        who = task.get("assignee") or (", ".join(map(str, groups)) if groups else "anyone")
+        rows.append({"kind": "task", "node": task["node_id"], "title": task.get("title") or "",
+                     "who": who, "due": aware(task["due_at"]) if task.get("due_at") else None})
+    waits = engine.waits(instance_id)
+    for r in waits[waits["kind"].isin(["work", "send"])].itertuples():
+        rows.append({"kind": r.kind, "node": r.node_id, "title": r.message or "",
+                     "who": r.locked_by if isinstance(r.locked_by, str) else None, "due": None})
+    return rows
+
+
 def parse_payload(text: str) -> dict[str, Any]:
     """A message payload typed as JSON (an object); ValueError says what is wrong."""
     if not text.strip():

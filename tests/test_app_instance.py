@@ -140,3 +140,25 @@ def test_mark_runs_on_an_empty_page(data_dir, check: Engine) -> None:  # noqa: F
     frame, _ = page_of_runs(check, RunFilter(definition="nothing"))
     assert mark_runs(check, frame).empty
     assert page_of_runs(check, RunFilter(status=INCIDENT))[1] == "0"
+
+
+def test_waiting_for_lists_open_human_tasks_in_an_ad_hoc_sub_process_and_plain(data_dir, check: Engine) -> None:  # noqa: F811
+    """A user task (inside an ad-hoc sub-process, or plain) is what the instance waits for: never "Nothing"."""
+    from engine.model import nodes as n
+
+    run("pages/3_Tasks.py")
+    b = ProcessBuilder("follow_up")
+    b.start().ad_hoc("work", lambda inner: inner.add(n.UserTask(id="call", name="Call back", assignee="ann"))).user(
+        "file_it", name="File it", candidate_groups=["clerks"]).end("e")
+    check.deploy(b.build())
+    instance = check.start("follow_up", {})
+    at = run("pages/6_Instance.py", {"instance_id": instance})
+    waiting = [m.value for m in at.markdown]
+    assert not at.exception and not any("Nothing" in c.value for c in at.caption)
+    assert any("human task" in m and "Call back" in m and "ann" in m for m in waiting), waiting
+    (task,) = check.tasks(instance_id=instance)
+    check.complete_task(task["id"], {}, actor="ann")
+    at.run()
+    waiting = [m.value for m in at.markdown]
+    assert any("human task" in m and "File it" in m and "clerks" in m for m in waiting), waiting
+    assert not any("Nothing" in c.value for c in at.caption)

@@ -11,6 +11,7 @@ from app.operations import (
     executions,
     incident_table,
     node_name,
+    open_work,
     parse_correlation,
     parse_payload,
     path_taken,
@@ -115,9 +116,19 @@ with drawing:
 with side:
     pending = timers(engine, instance_id)
     waits = waiting_messages(engine, instance_id)
+    work = open_work(engine, instance_id) if view.status == "running" else []
     st.markdown("**Waiting for**")
-    if pending.empty and not waits:
-        st.caption("Nothing: no armed timer and no message subscription.")
+    if pending.empty and not waits and not work:
+        st.caption("Nothing: no open human task, no agent call, no armed timer and no message subscription.")
+    for item in work:
+        if item["kind"] == "task":
+            due = f", due {item['due']:%a %d %b %H:%M} UTC" if item["due"] is not None else ""
+            st.markdown(f":material/person: human task {named(item['node'])} for {item['who']}{due}")
+        elif item["kind"] == "work":
+            running = f" (running on {item['who']})" if item["who"] else " (queued)"
+            st.markdown(f":material/smart_toy: agent call at {named(item['node'])}{running}")
+        else:
+            st.markdown(f":material/outgoing_mail: message `{item['title']}` to send from {named(item['node'])}")
     for row in pending.itertuples():
         st.markdown(f":material/schedule: {row.purpose or 'timer'} timer at {named(row.node)} due "
                     f"{row.due:%a %d %b %H:%M} UTC")
