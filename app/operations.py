@@ -254,6 +254,27 @@ def node_name(definition: ProcessDefinition, node_id: str) -> str:
     return node.label
 
 
+def _is_handler(definition: ProcessDefinition | None, node_id: str) -> bool:
+    """The row's node is a compensation handler activity (named for itself), not the activity it undoes."""
+    try:
+        return bool(definition and getattr(definition.node(node_id), "for_compensation", False))
+    except KeyError:
+        return False
+
+
+def _kind_text(definition: ProcessDefinition | None, node_id: str, kind: str) -> str:
+    """A row's kind as the path shows it: a transaction and an ad-hoc sub-process by their BPMN names."""
+    if kind == "ad_hoc_sub_process":
+        return "ad-hoc sub-process"
+    if kind == "sub_process" and definition is not None:
+        try:
+            if getattr(definition.node(node_id), "transaction", False):
+                return "transaction"
+        except KeyError:
+            pass
+    return kind
+
+
 def path_taken(engine: Engine, instance_id: str, definition: ProcessDefinition | None = None) -> pd.DataFrame:
     """Every node the instance's tokens passed, in the order they started (``Engine.activities``): ``step``
     (the node's name), ``node`` (id), ``kind``, ``started``, ``ended`` (text, "—" while a token is still
@@ -261,7 +282,10 @@ def path_taken(engine: Engine, instance_id: str, definition: ProcessDefinition |
     frame = engine.activities(instance_id)
     took = [("" if pd.isna(d) else _duration_text(d.total_seconds())) for d in frame["duration"]]
     names = [node_name(definition, n) if definition else n for n in frame["node_id"]]
-    return pd.DataFrame({"step": names, "node": frame["node_id"], "kind": frame["kind"],
+    names = [f"Undo: {name}" if kind == "compensation" and not _is_handler(definition, node) else name
+             for name, kind, node in zip(names, frame["kind"], frame["node_id"], strict=True)]
+    kinds = [_kind_text(definition, node, kind) for node, kind in zip(frame["node_id"], frame["kind"], strict=True)]
+    return pd.DataFrame({"step": names, "node": frame["node_id"], "kind": kinds,
                          "started": [when(t) for t in frame["started_at"]],
                          "ended": [when(t) for t in frame["ended_at"]], "took": took,
                          "outcome": frame["outcome"].fillna("")})

@@ -159,6 +159,12 @@ class _Drawing:
                 c.attr(style="rounded,filled", fillcolor=fill, fontcolor=font)
             if sub.id in self.highlight:
                 c.attr(color=HIGHLIGHT, penwidth="3")
+            if sub.transaction:  # BPMN draws a transaction with a double border: a second cluster just inside
+                with c.subgraph(name=f"cluster_{sub.id}__transaction") as inner:
+                    inner.attr(label="", style="rounded", color="#333333", penwidth="1", margin="4",
+                               tooltip=self._tooltip(sub))
+                    self._scope(inner, sub.nodes, sub.flows)
+                return
             self._scope(c, sub.nodes, sub.flows)
 
     # --- nodes

@@ -287,3 +287,34 @@ def test_the_simulator_takes_the_same_path_with_fixed_durations() -> None:
     assert list(undone["activity_id"]) == ["flight", "hotel"]
     done = set(log.loc[log["outcome"] == "completed", "activity_id"])
     assert "apologise" in done and "confirm" not in done
+
+
+# --- reading what happened --------------------------------------------------------------------------------------
+
+
+def test_the_path_lists_the_cancel_boundary_after_the_compensation_it_waited_for(db_url: str) -> None:
+    from app.operations import path_taken
+
+    _register([])
+    engine = Engine(db_url, clock=VirtualClock(T0), principal=Principal.system())
+    definition = booking()
+    engine.deploy(definition)
+    iid = engine.start("booking")
+    engine.run_until_idle()
+    path = path_taken(engine, iid, definition)
+    steps = list(zip(path["node"], path["kind"], strict=True))
+    # the same clock time throughout: the order is what happened, the boundary is left once both are undone
+    assert steps[-4:] == [("flight", "compensation"), ("hotel", "compensation"), ("cancelled", "boundary_cancel"),
+                          ("apologise", "user_task")]
+    assert ("trip", "transaction") in steps
+    assert list(path.loc[path["kind"] == "compensation", "step"]) == ["Undo: Flight", "Undo: Hotel"]
+
+
+def test_the_diagram_draws_a_transaction_with_a_double_border() -> None:
+    from engine.render import to_dot
+
+    dot = to_dot(booking())
+    assert "subgraph cluster_trip {" in dot and "subgraph cluster_trip__transaction {" in dot
+    plain = ProcessBuilder("plain")
+    plain.start().sub_process("inner", lambda t: t.start("s2").end("e2")).end("e")
+    assert "__transaction" not in to_dot(plain.build())

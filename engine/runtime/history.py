@@ -64,6 +64,9 @@ _INSERT = Prepared(insert(A))  # compiled once: see engine.runtime.prepared
 _END_KINDS = frozenset({"end", "terminate_end", "error_end", "signal_end", "escalation_end", "message_throw",
                         "compensation_throw", "cancel_end"})
 _JOIN_KINDS = frozenset({"parallel_gateway", "inclusive_gateway"})
+# A cancel boundary event's token is there while the cancelled transaction's compensation runs, and leaves it
+# when the compensation is done: the path lists it where it was left, after those runs (``passages``).
+_WAITS_FOR_COMPENSATION = frozenset({"boundary_cancel"})
 
 
 class ActivityBuffer:
@@ -77,6 +80,9 @@ class ActivityBuffer:
 
     def close(self, instance_id: str, token_id: str, node_id: str, at: datetime, outcome: str) -> None:
         at_index = self.open_at.pop((instance_id, token_id), None)
+        if at_index is not None and self.rows[at_index]["kind"] in _WAITS_FOR_COMPENSATION \
+                and at_index < len(self.rows) - 1:
+            at_index = None  # rows (compensation runs) came after it: an end row, so the reader lists it after them
         if at_index is not None:  # opened in this transaction: one row, never written open
             row = self.rows[at_index]
             row["ended_at"], row["outcome"] = at, outcome
@@ -184,7 +190,8 @@ class ActivityLog:
 def passages(stored: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One instance's stored rows (in id order) paired into passages, in the order they started: an end row
     (``started_at`` None) closes its open passage (same token and node); a ``compensated`` row marks the
-    node's latest completed passage."""
+    node's latest completed passage. A cancel boundary event is listed where it was left, after the
+    compensation runs it waited for (the order things happened, whatever the clock said)."""
     rows: list[dict[str, Any]] = []
     running: dict[tuple[str, str], dict[str, Any]] = {}  # (token, node) -> its open passage
     for row in stored:
@@ -198,6 +205,9 @@ def passages(stored: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             passage = running.pop((row["token_id"], row["node_id"]), None)
             if passage is not None:
                 passage["ended_at"], passage["outcome"] = row["ended_at"], row["outcome"]
+                if passage["kind"] in _WAITS_FOR_COMPENSATION and rows[-1] is not passage:
+                    rows.pop(next(i for i in range(len(rows) - 1, -1, -1) if rows[i] is passage))
+                    rows.append(passage)
             continue
         passage = dict(row)
         rows.append(passage)
