@@ -390,6 +390,11 @@ def _node_ids(data: Any) -> set[str]:
 # Revisions are unique in the process: a design opened in place of another must re-import even when the canvas's
 # frame (which remembers the last revision it imported) stays.
 _REVISIONS = itertools.count(time.time_ns() // 1_000_000)
+# Command and selection seqs never restart either (not per design, not when the server restarts: they start at the
+# time in ms): the frame stays on the page when another design is opened or created in the same tab, and skips a
+# command whose seq is not above the last it applied; seqs starting at 1 for each design made it drop the new
+# design's first edits (and Python, taking the frame's ack back, dropped them too).
+_SEQS = itertools.count(time.time_ns() // 1_000_000)
 
 
 def _digest(text: str) -> str:
@@ -401,7 +406,8 @@ class DesignerSession:
     """One open design: the canvas's XML, what Python has asked of the canvas, and the saved baseline.
 
     ``revision`` changes when the canvas must re-import ``xml`` (a design opened, the YAML tab edited, an
-    upload); ``commands`` are small edits not yet acknowledged by the canvas (each has a ``seq``).
+    upload); ``commands`` are small edits not yet acknowledged by the canvas (each has a ``seq``, unique and
+    increasing in the process, so a frame that stays while another design opens never takes one as applied).
     """
 
     xml: str
@@ -410,7 +416,6 @@ class DesignerSession:
     saved_hash: str | None = None  # the workspace file's content hash when opened or saved
     revision: int = field(default_factory=lambda: next(_REVISIONS))
     commands: list[dict[str, Any]] = field(default_factory=list)
-    next_seq: int = 1
     ack: int = 0
     value_seq: int = 0
     selected: list[str] = field(default_factory=list)
@@ -481,12 +486,10 @@ class DesignerSession:
 
     def send(self, commands: list[dict[str, Any]]) -> None:
         for command in commands:
-            self.commands.append({**command, "seq": self.next_seq})
-            self.next_seq += 1
+            self.commands.append({**command, "seq": next(_SEQS)})
 
     def select(self, element: str) -> None:
-        seq = (self.select_request or {}).get("seq", 0) + 1
-        self.select_request = {"seq": seq, "id": element}
+        self.select_request = {"seq": next(_SEQS), "id": element}
 
     def receive(self, value: dict[str, Any] | None) -> bool:
         """Take a value the canvas posted; True when it was new. Values about an older revision are ignored."""

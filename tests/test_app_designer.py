@@ -140,12 +140,18 @@ def test_commands_are_sent_once_and_dropped_when_the_canvas_acknowledges_them() 
     session = DesignerSession.open(two_step())
     session.send([{"op": "name", "id": "work", "value": "Deploy"}])
     session.send([{"op": "name", "id": "end", "value": "Done"}])
-    assert [c["seq"] for c in session.args()["commands"]] == [1, 2]
+    first, second = [c["seq"] for c in session.args()["commands"]]
+    assert first < second
     xml = renamed(session.xml, "work", "Deploy")
-    assert session.receive({"seq": 1, "revision": session.revision, "ack": 1, "xml": xml, "selected": ["work"]})
-    assert [c["seq"] for c in session.commands] == [2] and session.selected == ["work"]
+    assert session.receive({"seq": 1, "revision": session.revision, "ack": first, "xml": xml, "selected": ["work"]})
+    assert [c["seq"] for c in session.commands] == [second] and session.selected == ["work"]
     assert session.reading.definition is not None and session.reading.definition.node("work").name == "Deploy"
-    assert not session.receive({"seq": 1, "revision": session.revision, "ack": 1, "xml": xml, "selected": []})
+    assert not session.receive({"seq": 1, "revision": session.revision, "ack": first, "xml": xml, "selected": []})
+    # another design's session: its seqs go on above every seq sent before (the frame may stay and remember them)
+    other = DesignerSession.open(two_step())
+    other.send([{"op": "name", "id": "work", "value": "X"}])
+    other.select("work")
+    assert second < other.commands[0]["seq"] < other.select_request["seq"]
     old_revision = session.revision
     session.replace(to_canvas(two_step()))  # a re-import: what the old frame says next is about the old design
     assert not session.receive({"seq": 2, "revision": old_revision, "ack": 2, "xml": xml, "selected": []})
@@ -631,3 +637,79 @@ def test_the_panel_hides_fields_that_do_not_apply_to_the_kind(node: str, shown: 
     boxes = {c.label for c in at.checkbox}
     assert shown <= boxes and not hidden & boxes, boxes
     assert not at.session_state["designer"].commands  # showing the panel changed nothing
+
+
+class Frame:
+    """The canvas's frame as frontend/src/index.js keeps it while the page runs again: the revision it imported
+    and the last command seq it applied. The frame stays on the page when another design is opened or created in
+    the same tab; this one keeps its ``ack`` across designs (as the frame did before it reset it on a re-import),
+    so the session alone must make every command of a new design newer than anything the frame applied."""
+
+    def __init__(self) -> None:
+        self.revision: int | None = None
+        self.ack = 0
+        self.seq = 0
+        self.xml = ""
+        self.applied: list[dict[str, Any]] = []
+        self.select_seq = 0
+        self.selected_by_python: list[str] = []
+
+    def render(self, args: dict[str, Any]) -> None:
+        if args["revision"] != self.revision:
+            if self.revision is None:
+                self.ack = args["ack"]
+            self.revision, self.xml = args["revision"], args["xml"]
+        for command in args["commands"]:
+            if command["seq"] > self.ack:
+                assert command["op"] == "name" and command["id"], command  # the only edits this test makes
+                self.xml = renamed(self.xml, command["id"], command["value"])
+                self.applied.append(command)
+                self.ack = command["seq"]
+        if args["select"] and args["select"]["seq"] > self.select_seq:
+            self.select_seq = args["select"]["seq"]
+            self.selected_by_python.append(args["select"]["id"])
+
+    def post(self, at: AppTest, selected: list[str]) -> AppTest:
+        """Draw the page's latest arguments, then report the XML and the selection; the page runs again."""
+        self.render(at.session_state["designer"].args())
+        self.seq += 1
+        at.session_state[CANVAS] = {"seq": self.seq, "revision": self.revision, "ack": self.ack, "xml": self.xml,
+                                    "selected": selected}
+        at = at.run()
+        self.render(at.session_state["designer"].args())
+        return at
+
+
+def rename_in_panel(at: AppTest, frame: Frame, element: str, name: str) -> AppTest:
+    box = next(t for t in at.text_input if t.label == "Name" and t.key and f":{element}:" in t.key)
+    at = box.input(name).run()
+    return frame.post(at, [element])
+
+
+def test_edits_after_new_reach_the_canvas_whose_frame_stayed() -> None:
+    """A second design created in the same tab (the canvas's frame stays, remembering the last command it
+    applied): the panel's first edits reach the canvas and the YAML, none is dropped as already applied, and a
+    click in the problem list still selects."""
+    at = create(designer(), "first", template="pr_review")
+    frame = Frame()
+    at = frame.post(at, ["deploy"])
+    for i in range(1, 4):
+        at = rename_in_panel(at, frame, "deploy", f"Ship {i}")
+    assert at.session_state["designer"].reading.definition.node("deploy").name == "Ship 3"
+    at = at.button(key="designer_save").click().run()
+    at.session_state["designer"].select("deploy")
+    at = frame.post(at, ["deploy"])
+    assert frame.ack > 0 and frame.selected_by_python == ["deploy"]
+
+    at = create(at, "second", template="pr_review")  # New, in the same tab: the frame stays
+    assert at.session_state["designer"].name == "second"
+    at = frame.post(at, ["deploy"])
+    for i in range(1, 3):
+        at = rename_in_panel(at, frame, "deploy", f"Kick off {i}")
+        assert frame.applied[-1]["value"] == f"Kick off {i}"
+        session: DesignerSession = at.session_state["designer"]
+        assert session.reading.definition.node("deploy").name == f"Kick off {i}"
+        assert "Kick off" in session.reading.definition.to_yaml() and not session.commands
+    session.select("deploy")
+    at = frame.post(at, [])
+    assert frame.selected_by_python == ["deploy", "deploy"]
