@@ -4,7 +4,8 @@
 //   xml, revision       a new revision re-imports xml (a design opened, the YAML tab edited, an upload)
 //   commands            [{seq, op, id, ...}] small edits from the property panel, applied once each through
 //                       bpmn-js's command stack (so they can be undone) instead of a re-import
-//   ack                 the last command seq Python knows applied (a reloaded frame starts there)
+//   ack                 the last command seq Python knows applied (a reloaded frame, and every re-import, starts
+//                       there; seqs are unique and increasing in the server process, app/designer.py _SEQS)
 //   markers             [{id, severity, message}] validation problems drawn on their elements
 //   select              {seq, id}: select the element and scroll it into view (a click in the problem list)
 //   height              frame height in px
@@ -223,9 +224,9 @@ async function render(args) {
         showAll(canvas, true);
       }
       state.revision = args.revision;
-      if (first) {
-        state.ack = args.ack || 0;
-      }
+      // Commands belong to the revision they were sent with: a re-import (another design opened or created in
+      // this tab, the YAML tab) starts from the ack Python knows, never from what this frame applied before.
+      state.ack = args.ack || 0;
     }
     for (const command of args.commands || []) {
       if (command.seq > state.ack) {
