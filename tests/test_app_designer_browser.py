@@ -435,3 +435,52 @@ def test_a_template_opens_in_view_fitted_and_the_wheel_scrolls(tmp_path: Path) -
             raise
         finally:
             browser.close()
+
+
+def test_edits_after_new_in_the_same_tab_reach_the_canvas(tmp_path: Path) -> None:
+    """Edits on one design, then New in the same tab (the canvas's frame stays, remembering the commands it
+    applied): the new design's first panel edits reach the canvas and the YAML; none is dropped as applied."""
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("WAOOAW_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    with serve_app({"WAOOAW_DATA_DIR": str(tmp_path / "data")}) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{url}/Designer")
+            name_of = "id => window.bpmnModeler.get('elementRegistry').get(id).businessObject.name || null"
+
+            canvas = create_from_template(page, "first", "pr_review")
+            canvas.select("deploy")
+            for i in (1, 2, 3):
+                type_into(page, "Name", f"Ship {i}")
+                canvas.frame.wait_for_function(f"id => ({name_of})(id) === 'Ship {i}'", arg="deploy",
+                                               timeout=30_000)
+            applied = canvas.js("() => window.canvasState.ack")
+            page.get_by_role("button", name="Save", exact=True).click()
+            expect(page.get_by_text("Saved as 'first'")).to_be_visible(timeout=30_000)
+            settle(page)
+
+            canvas = create_from_template(page, "second", "pr_review")
+            assert canvas.js("() => window.canvasState.imports") >= 2  # the same frame imported the new design
+            canvas.select("deploy")
+            for i in (1, 2):
+                type_into(page, "Name", f"Kick off {i}")
+                canvas.frame.wait_for_function(f"id => ({name_of})(id) === 'Kick off {i}'", arg="deploy",
+                                               timeout=30_000)
+                settle(page)
+                assert field(page, "Name").input_value() == f"Kick off {i}"
+            assert canvas.js("() => window.canvasState.ack") > applied
+            page.get_by_text("YAML (advanced)", exact=True).click()
+            settle(page)
+            yaml = page.get_by_label("YAML", exact=True).input_value()
+            assert "Kick off 2" in yaml and "Ship" not in yaml
+            assert not errors, errors
+        except BaseException:
+            page.screenshot(path=shots / "designer_new_edits_failed.png")
+            raise
+        finally:
+            browser.close()
