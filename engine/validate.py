@@ -345,7 +345,7 @@ class _Validator:
                                     "trigger (timer, message, signal, conditional, error or escalation), found "
                                     f"{_names(n.id for n in starts) or 'none'}")
         elif not starts and not s.nodes and s.id is None:
-            self.error(s.where, f"{s.title} has no start event: add one (ProcessBuilder.start(), kind 'start')")
+            self.error(s.where, f"{s.title} has no start event: add a start event")
         elif not starts and not s.nodes:
             self.warn(s.where, f"{s.title} is empty: it completes as soon as a token enters it")
             return
@@ -357,21 +357,21 @@ class _Validator:
                                    "a start event to make the start visible")
             else:
                 self.error(s.where, f"{s.title} has no start event and every node has an incoming flow, so nothing "
-                                    "ever starts: add one (ProcessBuilder.start(), kind 'start')")
+                                    "ever starts: add a start event")
         elif s.id is not None:
             for node in starts:
                 if node.kind != "start":  # type: ignore[attr-defined]
                     self.error(node.id, f"{describe(node)} is inside {s.title}, which only starts from plain start "
-                                        "events when a token enters it: use kind 'start' here")
+                                        "events when a token enters it: make this a plain start event (no trigger)")
             if not any(n.kind == "start" for n in starts):  # type: ignore[attr-defined]
-                self.error(s.where, f"{s.title} has no plain start event: add a node of kind 'start'")
+                self.error(s.where, f"{s.title} has no plain start event: add a start event without a trigger")
         if not any(n.kind in END_KINDS for n in s.nodes.values()):  # type: ignore[attr-defined]
             if self._ends(s):
                 self.warn(s.where, f"{s.title} has no end event: its tokens end where no flow leads on (an implicit "
                                    "end, as BPMN 2.0 allows); add an end event to make the end visible")
             else:
                 self.error(s.where, f"{s.title} has no end event and every node leads on, so no token can ever "
-                                    "end: add an end event (kind 'end', 'terminate_end' or 'error_end')")
+                                    "end: add an end event")
 
     def _entries(self, s: _Scope) -> list[str]:
         """Where tokens start in the scope: its start events; else (none at all) the nodes without incoming
@@ -391,13 +391,14 @@ class _Validator:
         and no start event (BPMN 2.0 §10.3.6; Camunda 8 alike): what runs is what it activates."""
         for start in starts:
             self.error(start.id, f"{describe(start)} is inside ad-hoc {s.title}, which has no start events: its "
-                                 "elements without incoming flow (or those active_elements names) start when a "
-                                 "token enters it; remove the start event")
+                                 "elements without incoming flow (or those its active elements expression names) "
+                                 "start when a token enters it; remove the start event")
         if not any(n.is_activity for n in s.nodes.values()):
             self.error(s.where, f"ad-hoc {s.title} has no activity: add the tasks it may run")
         if node.active_elements is None and not starts and not self._entries(s):
-            self.error(s.where, f"ad-hoc {s.title} has no element without incoming flow and no active_elements, "
-                                "so nothing in it ever starts")
+            self.error(s.where, f"ad-hoc {s.title} has no element without incoming flow and no active elements "
+                                "expression, so nothing in it ever starts: remove an inner flow into its first "
+                                "activity or give the active elements")
 
     def _ends(self, s: _Scope) -> set[str]:
         """Explicit end events and implicit ends: a node without outgoing flow ends its token (BPMN 2.0 §13.2.1:
@@ -472,8 +473,8 @@ class _Validator:
             scope_node = self.index.nodes.get(s.id) if s.id is not None else None
             if not (isinstance(scope_node, SubProcess) and scope_node.transaction):
                 self.error(node.id, f"{name} is in {s.title}, which is not a transaction: a cancel end event cancels "
-                                    "the transaction it sits in (BPMN 2.0 §10.4.3); put it directly inside a "
-                                    "transaction sub-process (transaction=True), or use an end or error end event")
+                                    "the transaction it sits in (BPMN 2.0 §10.4.3); move it directly inside a "
+                                    "transaction (or make its sub-process one), or use an end or error end event")
         if isinstance(node, SubProcess) and node.transaction:
             self._check_transaction(node)
         if isinstance(node, UserTask):
@@ -481,13 +482,17 @@ class _Validator:
 
     def _check_transaction(self, node: SubProcess) -> None:
         """BPMN 2.0 §10.3.5 / §10.4.3: a cancel end event inside a transaction leaves it through its cancel boundary
-        event, so a transaction with one needs exactly one such boundary (more would be a choice nobody makes)."""
+        event, so a transaction with one needs exactly one such boundary (more would be a choice nobody makes).
+
+        The messages speak of elements as the canvas draws them; in the builder a transaction is
+        ``ProcessBuilder.transaction(id, body)`` (``transaction=True``), its cancel boundary event ``.on_cancel()``
+        (kind ``boundary_cancel``) and a cancel end event a node of kind ``cancel_end``."""
         cancels = [b.id for b in self.index.boundaries.get(node.id, []) if b.kind == "boundary_cancel"]  # type: ignore[attr-defined]
         ends = [n.id for n in node.nodes if n.kind == "cancel_end"]  # type: ignore[attr-defined]
         if ends and not cancels:
             self.error(node.id, f"{describe(node)} has cancel end event(s) {_names(ends)} but no cancel boundary "
-                                "event: a cancelled transaction is left through one; attach one (on_cancel(), kind "
-                                "'boundary_cancel')")
+                                "event: a cancelled transaction is left through one; add a cancel boundary event to "
+                                "it")
         if len(cancels) > 1:
             self.error(node.id, f"{describe(node)} has {len(cancels)} cancel boundary events ({_names(cancels)}): a "
                                 "cancelled transaction is left through one; remove the others")
@@ -539,8 +544,8 @@ class _Validator:
                                 "boundary event in the same scope as the activity")
         elif node.kind == "boundary_cancel" and not (isinstance(target, SubProcess) and target.transaction):
             self.error(node.id, f"{name} is attached to {describe(target)}, which is not a transaction: a cancel "
-                                "boundary event goes only on a transaction sub-process (BPMN 2.0 §10.4.3); make it "
-                                "one (transaction=True) or use another boundary event")
+                                "boundary event goes only on a transaction (BPMN 2.0 §10.4.3); move it onto a "
+                                "transaction, make this sub-process one, or use another boundary event")
         elif node.kind == "boundary_escalation" and not isinstance(target, SubProcess) \
                 and target.kind != "call_activity":  # type: ignore[attr-defined]
             self.warn(node.id, f"{name} is attached to {describe(target)}, which cannot throw an escalation (only "

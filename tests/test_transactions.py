@@ -161,7 +161,8 @@ def test_a_cancel_end_outside_a_transaction_is_refused_naming_it() -> None:
     b = ProcessBuilder("plain")
     b.start().sub_process("sub", lambda s: s.start("s").cancel("oops")).end("e")
     assert any(e.startswith("oops: cancel end event 'oops' is in sub-process 'sub', which is not a transaction")
-               for e in _errors(b.build(validate=False)))
+               and e.endswith("move it directly inside a transaction (or make its sub-process one), or use an end "
+                              "or error end event") for e in _errors(b.build(validate=False)))
     top = ProcessBuilder("top")
     top.start().cancel("at_top")
     assert any(e.startswith("at_top: cancel end event 'at_top' is in the process") for e in
@@ -173,6 +174,7 @@ def test_a_cancel_boundary_goes_only_on_a_transaction() -> None:
     b.start().sub_process("sub", lambda s: s.start("s").end("se")).end("e")
     b.at("sub").on_cancel("c").end("ce")
     assert any("c: cancel boundary event 'c' is attached to sub-process 'sub', which is not a transaction" in e
+               and e.endswith("move it onto a transaction, make this sub-process one, or use another boundary event")
                for e in _errors(b.build(validate=False)))
 
 
@@ -183,7 +185,7 @@ def test_a_transaction_with_a_cancel_end_needs_exactly_one_cancel_boundary() -> 
     none = ProcessBuilder("none")
     none.start().transaction("trip", body).end("e")
     assert any("trip: transaction 'trip' has cancel end event(s) 'c' but no cancel boundary event" in e
-               for e in _errors(none.build(validate=False)))
+               and e.endswith("add a cancel boundary event to it") for e in _errors(none.build(validate=False)))
     two = ProcessBuilder("two")
     two.start().transaction("trip", body).end("e")
     two.at("trip").on_cancel("c1").end("e1")
@@ -318,3 +320,23 @@ def test_the_diagram_draws_a_transaction_with_a_double_border() -> None:
     plain = ProcessBuilder("plain")
     plain.start().sub_process("inner", lambda t: t.start("s2").end("e2")).end("e")
     assert "__transaction" not in to_dot(plain.build())
+
+
+def test_the_hints_speak_of_elements_not_builder_calls() -> None:
+    """A hint is read on the canvas as well as in code: it names elements (a cancel boundary event, a transaction, a
+    start event), never a builder call or field assignment such as on_cancel(), kind 'boundary_cancel' or
+    transaction=True."""
+    import re
+
+    def body(t: ProcessBuilder) -> None:
+        t.start("s").cancel("c")
+
+    cases = ProcessBuilder("cases")
+    cases.start().transaction("trip", body).sub_process("sub", lambda s: s.start("s2").cancel("oops")) \
+        .ad_hoc("adhoc", lambda a: a.start("a_start").task("a1")).end("e")
+    cases.at("sub").on_cancel("bc").end("be")
+    empty = ProcessBuilder("empty").build(validate=False)
+    messages = _errors(cases.build(validate=False)) + _errors(empty)
+    assert len([m for m in messages if "cancel" in m or "start event" in m]) >= 5, messages
+    for message in messages:
+        assert not re.search(r"\w\(\)|=True|kind '|ProcessBuilder", message), message
