@@ -340,3 +340,38 @@ def test_the_hints_speak_of_elements_not_builder_calls() -> None:
     assert len([m for m in messages if "cancel" in m or "start event" in m]) >= 5, messages
     for message in messages:
         assert not re.search(r"\w\(\)|=True|kind '|ProcessBuilder", message), message
+
+
+# --- the builder's default ids inside a sub-process ---------------------------------------------------------------
+
+
+def test_a_start_and_end_inside_a_transaction_take_scoped_default_ids_only_when_the_plain_one_is_taken() -> None:
+    def trip(t: ProcessBuilder) -> None:
+        paid = t.start().service("hotel", agent="tx.hotel", compensation="tx.undo_hotel").exclusive("paid")
+        paid.when("ok").end()
+        paid.otherwise().cancel()
+
+    b = ProcessBuilder("scoped", variables={"ok": "boolean"})
+    b.start().transaction("trip", trip).end()  # the outer end() comes after the inner one took 'end'
+    b.at("trip").on_cancel("cancelled").end("sorry")
+    definition = b.build()
+    (inner,) = [x for x in definition.nodes if isinstance(x, SubProcess)]
+    assert {x.id for x in inner.nodes} >= {"trip_start", "end", "cancel"}  # 'end' was free when the body ran
+    assert {x.id for x in definition.nodes} >= {"start", "end_2"}
+    alone = ProcessBuilder("alone")  # nothing clashes: plain ids as before
+    alone.start("go").sub_process("s", lambda t: t.start().end()).end("e")
+    assert {x.id for x in alone._nodes["s"].nodes} == {"start", "end"}  # type: ignore[attr-defined]
+    twice = ProcessBuilder("twice")  # the same scope's repeats stay numbered
+    twice.start("go").sub_process("s", lambda t: (g := t.start().parallel("p"), g.branch().end(), g.branch().end())
+                                  ).end("done")
+    assert {x.id for x in twice._nodes["s"].nodes} == {"start", "p", "end", "end_2"}  # type: ignore[attr-defined]
+
+
+def test_the_readme_transaction_and_ad_hoc_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Ten lines of Python\n", 1)[1].split("\n## ", 1)[0]
+    (code,) = [c for c in re.findall(r"```python\n(.*?)```", section, re.S) if ".transaction(" in c]
+    exec(compile(code, "README.md (transaction example)", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.splitlines() == ["['call', 'refund']", "completed"]

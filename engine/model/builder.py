@@ -96,7 +96,7 @@ class Cursor:
 
     def sub_process(self, id: str, body: Callable[[ProcessBuilder], Any], **fields: Any) -> Cursor:
         """An embedded sub-process; ``body`` receives a builder for the inner scope."""
-        inner = ProcessBuilder(id)
+        inner = self.builder.nested(id)
         body(inner)
         self.builder._gateway_defaults.update(inner._gateway_defaults)
         return self.then(n.SubProcess(id=id, nodes=inner._final_nodes(), flows=inner._flows, **fields))
@@ -114,7 +114,7 @@ class Cursor:
         list of their ids), else every one without incoming flow; all at once, or one after another
         (``sequential``); it completes when ``completion_condition`` holds after an inner activity completed
         (cancelling the rest unless ``cancel_remaining=False``), else when nothing inside runs any more."""
-        inner = ProcessBuilder(id)
+        inner = self.builder.nested(id)
         body(inner)
         self.builder._gateway_defaults.update(inner._gateway_defaults)
         return self.then(n.AdHocSubProcess(
@@ -252,13 +252,30 @@ class ProcessBuilder:
         self._flows: list[SequenceFlow] = []
         self._gateway_defaults: dict[str, str] = {}
         self._counter = itertools.count(2)
+        self._scope: str | None = None  # the sub-process this builder builds the inside of (``nested``)
+        self._taken: set[str] = set()  # every node id of the whole tree, shared with the nested builders
+
+    def nested(self, id: str) -> ProcessBuilder:
+        """A builder for the inside of sub-process ``id``: it shares this builder's ids, so a default id
+        (``start()``, ``end()``...) that one scope already uses is prefixed by the sub-process's id in the other
+        (``trip_start``), and what is already unique keeps its plain id."""
+        inner = ProcessBuilder(id)
+        inner._scope, inner._taken = id, self._taken
+        return inner
 
     def new_id(self, base: str) -> str:
-        if base not in self._nodes:
+        """A free node id for a default: ``base``, else (inside a sub-process) ``<sub-process>_<base>``, else
+        ``base`` with a number."""
+        def free(candidate: str) -> bool:
+            return candidate not in self._nodes and candidate not in self._taken
+
+        if free(base):
             return base
+        if self._scope is not None and base not in self._nodes and free(scoped := f"{self._scope}_{base}"):
+            return scoped  # another scope has it: this one's own repeats stay numbered (end, end_2)
         while True:
             candidate = f"{base}_{next(self._counter)}"
-            if candidate not in self._nodes:
+            if free(candidate):
                 return candidate
 
     def add(self, node: Node) -> Cursor:
@@ -266,6 +283,7 @@ class ProcessBuilder:
         if node.id in self._nodes:
             raise DefinitionError(Problem(node.id, "a node with this id exists already; ids must be unique"))
         self._nodes[node.id] = node
+        self._taken.add(node.id)
         return Cursor(self, node.id)
 
     def at(self, node_id: str) -> Cursor:
@@ -273,8 +291,9 @@ class ProcessBuilder:
             raise DefinitionError(Problem(node_id, "no such node in this builder"))
         return Cursor(self, node_id)
 
-    def start(self, id: str = "start", **fields: Any) -> Cursor:
-        return self.add(n.StartEvent(id=id, **fields))
+    def start(self, id: str | None = None, **fields: Any) -> Cursor:
+        """A none start event: ``start``, or inside a sub-process ``<sub-process>_start`` if that is taken."""
+        return self.add(n.StartEvent(id=id or self.new_id("start"), **fields))
 
     def timer_start(self, id: str, timer: Any, **fields: Any) -> Cursor:
         return self.add(n.TimerStartEvent(id=id, timer=timer, **fields))
@@ -287,7 +306,7 @@ class ProcessBuilder:
         begins with one start event with a trigger (``timer_start``, ``message_start``, ``signal_start``,
         ``error_start``, ``escalation_start``, ``conditional_start``; ``interrupting=False`` runs it beside the
         scope)."""
-        inner = ProcessBuilder(id)
+        inner = self.nested(id)
         body(inner)
         self._gateway_defaults.update(inner._gateway_defaults)
         return self.add(n.SubProcess(id=id, nodes=inner._final_nodes(), flows=inner._flows, triggered_by_event=True,
