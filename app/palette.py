@@ -61,9 +61,14 @@ FIRST_VALUES: dict[str, dict[str, Any]] = {
 }
 # Start events that start only an event sub-process: offered inside a new one (BPMN 2.0 §10.5.2).
 EVENT_SUBPROCESS_STARTS = {"error_start", "escalation_start", "conditional_start"}
-# Cancel events exist only with a transaction (BPMN 2.0 §10.4.3): offered as a new transaction holding them.
-TRANSACTION_EVENTS: dict[str, dict[str, bool]] = {"cancel_end": {"cancelEnd": True, "cancelBoundary": True},
-                                                  "boundary_cancel": {"cancelBoundary": True}}
+# Cancel events exist only with a transaction (BPMN 2.0 §10.4.3). Their own entries make just the event: bpmn-js's
+# rules (BpmnRules.canReplace) keep it when it is dropped inside a transaction (a cancel end event) or on its border
+# (a cancel boundary event) and make it a plain end / boundary event anywhere else. A separate entry makes a new
+# transaction holding both.
+CANCEL_HEADS = {"cancel_end": "Cancel end event (drop it inside a transaction; elsewhere it becomes a plain end "
+                              "event)",
+                "boundary_cancel": "Cancel boundary event (drop it on a transaction's border; elsewhere it becomes "
+                                   "a plain boundary event)"}
 GROUPS = ("event", "boundary", "gateway", "activity")
 _GATEWAY_ICONS = {"exclusiveGateway": "gateway-xor", "parallelGateway": "gateway-parallel",
                   "inclusiveGateway": "gateway-or", "eventBasedGateway": "gateway-eventbased",
@@ -160,12 +165,9 @@ def palette_entries() -> list[dict[str, Any]]:
         tag = DEFAULT_TAG.get(kind)
         if tag is None:
             continue  # a kind the exporter cannot write yet has no element to draw
-        if kind in TRANSACTION_EVENTS:  # made with their transaction (bpmn-js makes a cancel event elsewhere plain)
-            entry = _entry(kind, tag, container="transaction", **TRANSACTION_EVENTS[kind])
-            entry["group"] = "activity"
-            head = "Cancel end event (in a new transaction, with its cancel boundary event)" \
-                if kind == "cancel_end" else "Cancel boundary event (on a new transaction)"
-            entry["title"] = f"{head}: {entry['title'].split(': ', 1)[1]}"
+        if kind in CANCEL_HEADS:  # just the event, into or onto an existing transaction
+            entry = _entry(kind, tag)
+            entry["title"] = f"{CANCEL_HEADS[kind]}: {entry['title'].split(': ', 1)[1]}"
             entries.append(entry)
             continue
         if kind in EVENT_SUBPROCESS_STARTS:
@@ -194,6 +196,13 @@ def palette_entries() -> list[dict[str, Any]]:
         entry["title"] = ("Transaction: a sub-process whose cancel end event cancels it, undoes what completed in it "
                           "(compensation, newest first) and leaves by its cancel boundary event")
         entries.append(entry)
+        if "cancel_end" in NODE_CLASSES:
+            entry = _entry("cancel_end", "endEvent", action="create.cancel_end.transaction", container="transaction",
+                           cancelEnd=True, cancelBoundary=True)
+            entry.update(group="activity", icon="bpmn-icon-transaction",
+                         title="Transaction with a cancel end event and its cancel boundary event (to add either "
+                               "to an existing transaction, use the cancel end or cancel boundary entry)")
+            entries.append(entry)
     entries.append({"action": "create.compensation_boundary", "kind": None, "group": "boundary",
                     "type": "bpmn:BoundaryEvent", "icon": "bpmn-icon-intermediate-event-catch-compensation",
                     "title": "Compensation boundary event (drop it on a task, then connect it to the task that "

@@ -18,8 +18,12 @@ from engine.model.nodes import NODE_CLASSES
 ENTRIES = [e for e in PALETTE if e["kind"] is not None]
 # Kinds that read back as another kind (the reader's rules, engine/bpmn/reader.py): none at present.
 READS_AS: dict[str, str] = {}
-ATTACHED = [e for e in ENTRIES if e["group"] == "boundary"]
-FREE = [e for e in ENTRIES if e["group"] != "boundary"]
+# The cancel end and cancel boundary entries make just the event: dropped into / onto a transaction it stays one
+# (bpmn-js's rules), elsewhere bpmn-js makes it plain. A separate entry makes a new transaction holding both.
+INTO_TRANSACTION = [e for e in ENTRIES if e["kind"] in ("cancel_end", "boundary_cancel")
+                    and "container" not in e["options"]]
+ATTACHED = [e for e in ENTRIES if e["group"] == "boundary" and e not in INTO_TRANSACTION]
+FREE = [e for e in ENTRIES if e["group"] != "boundary" and e not in INTO_TRANSACTION]
 
 
 def test_the_palette_has_an_entry_for_every_node_kind() -> None:
@@ -55,6 +59,8 @@ def test_every_palette_entry_becomes_its_node_kind() -> None:
     cursor = hosts.start("start")
     for i in range(len(ATTACHED)):
         cursor = cursor.task(f"host_{i}")
+    cursor = cursor.task("plain_host")
+    cursor = cursor.transaction("tx", lambda t: t.start("tx_start").task("tx_task").end("tx_end"))
     cursor.end("end")
     xml = to_canvas(hosts.build())
     with sync_playwright() as p:
@@ -79,6 +85,19 @@ def test_every_palette_entry_becomes_its_node_kind() -> None:
                 new = drag(page, entry["action"], (x, y))
                 assert new, entry["action"]
                 made[entry["action"]] = new  # a sub-process and its start event
+            into: dict[str, str] = {}
+            plain: dict[str, str] = {}
+            for entry in INTO_TRANSACTION:
+                # the transaction's outer border (the element's box also holds its selection outline)
+                tx = page.locator('.djs-element.djs-shape[data-element-id="tx"] .djs-visual rect').first.bounding_box()
+                host = page.locator('.djs-element.djs-shape[data-element-id="plain_host"]').bounding_box()
+                if entry["group"] == "boundary":  # on the transaction's lower border; on a task's elsewhere
+                    there, elsewhere = (tx["x"] + 60, tx["y"] + tx["height"] - 2), (host["x"] + 20,
+                                                                                  host["y"] + host["height"])
+                else:  # inside the transaction, below its flow; on free canvas (right of the palette) elsewhere
+                    there, elsewhere = (tx["x"] + tx["width"] - 40, tx["y"] + tx["height"] - 30), (700, 520)
+                (into[entry["action"]],) = drag(page, entry["action"], there)
+                (plain[entry["action"]],) = drag(page, entry["action"], elsewhere)
             out = page.evaluate("async () => (await window.bpmnModeler.saveXML({format: true})).xml")
             assert not errors, errors
         finally:
@@ -95,6 +114,17 @@ def test_every_palette_entry_becomes_its_node_kind() -> None:
         node = definition.node(made[entry["action"]])
         interrupting = entry["options"].get("cancelActivity", True)
         assert (node.kind, node.interrupting) == (entry["kind"], interrupting), entry["action"]  # type: ignore
+    assert {e["action"] for e in INTO_TRANSACTION} == {"create.cancel_end", "create.boundary_cancel"}
+    for entry in INTO_TRANSACTION:
+        node = definition.node(into[entry["action"]])
+        assert node.kind == entry["kind"], entry["action"]  # type: ignore[attr-defined]
+        if entry["group"] == "boundary":
+            assert node.attached_to == "tx"  # type: ignore[attr-defined]
+        else:
+            assert node.id in {n.id for n in definition.node("tx").nodes}  # type: ignore[attr-defined]
+        made_plain = definition.index.nodes.get(plain[entry["action"]])  # a none boundary event is no model kind
+        expected = {"end"} if entry["kind"] == "cancel_end" else {None}
+        assert (made_plain.kind if made_plain else None) in expected, entry["action"]  # type: ignore[attr-defined]
 
 
 def test_a_generated_flow_id_follows_its_ends_when_a_task_is_dropped_on_the_flow() -> None:
@@ -152,5 +182,35 @@ def test_a_click_on_the_selected_shape_keeps_it_selected() -> None:
                 page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
                 page.wait_for_timeout(450)
                 assert page.evaluate(selected) == ["work"]
+        finally:
+            browser.close()
+
+
+def test_a_long_palette_tooltip_wraps_inside_the_canvas() -> None:
+    """The transaction entries' tooltips are long: shown right of the palette, they wrap instead of running past the
+    canvas's right edge (the Streamlit iframe clips what is outside it)."""
+    browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    b = ProcessBuilder("blank")
+    b.start("start").end("end")
+    xml = to_canvas(b.build())
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 640, "height": 700})
+            page.goto((STATIC / "index.html").as_uri())
+            page.evaluate("([xml, palette]) => window.postMessage({type: 'streamlit:render', args: {xml, "
+                          "revision: 1, commands: [], ack: 0, markers: [], height: 660, palette}}, '*')",
+                          [xml, PALETTE])
+            page.wait_for_function("() => window.canvasState && window.canvasState.imports === 1")
+            for action in ("create.transaction", "create.cancel_end.transaction"):
+                page.mouse.move(600, 650)
+                page.locator(f'.djs-palette .entry[data-action="{action}"]').hover()
+                tip = page.locator(".djs-hover-tooltip").last
+                tip.wait_for(timeout=5000)
+                box = tip.bounding_box()
+                assert box is not None and box["x"] + box["width"] <= 640, (action, box)
+                assert "transaction" in tip.inner_text().lower()
         finally:
             browser.close()

@@ -139,9 +139,10 @@ PaletteProvider.prototype._subProcess = function(event, triggered, definition, s
   this._create.start(event, [sub, start], { hints: { autoSelect: [startShape ? start : sub] } });
 };
 
-// An expanded transaction with its start event, and (asked by the cancel events' entries) a cancel end event inside
-// and a cancel boundary event on its lower border: bpmn-js turns a cancel event outside a transaction into a plain
-// one, so they are made with their transaction. The boundary event is attached as a paste attaches one.
+// An expanded transaction with its start event, and (asked by the "transaction with cancel events" entry) a cancel
+// end event inside and a cancel boundary event on its lower border. The boundary event is attached as a paste
+// attaches one. The cancel end and cancel boundary entries of their own make just the event: bpmn-js's rules keep
+// it when it is dropped into / onto a transaction and make it plain elsewhere.
 PaletteProvider.prototype._transaction = function(event, cancelEnd, cancelBoundary) {
   const elementFactory = this._elementFactory;
   const sub = elementFactory.createShape({ type: 'bpmn:Transaction', x: 0, y: 0, isExpanded: true });
