@@ -713,3 +713,23 @@ def test_edits_after_new_reach_the_canvas_whose_frame_stayed() -> None:
     session.select("deploy")
     at = frame.post(at, [])
     assert frame.selected_by_python == ["deploy", "deploy"]
+
+
+def test_a_successful_import_closes_the_upload_panel() -> None:
+    """Import puts the design on the canvas and closes the Upload panel over it; a refused file keeps the panel
+    open with its message (to tick Lenient and import again)."""
+    at = designer()
+    at.session_state["designer_upload_popover"] = True  # the person opened Upload
+    bad = to_canvas(two_step()).replace('<bpmn:serviceTask id="work"',
+                                        '<bpmn:scriptTask id="script"/><bpmn:serviceTask id="work"')
+    at.file_uploader(key="designer_upload").set_value(("two.bpmn", bad.encode(), "application/xml")).run()
+    at = at.button(key="designer_import").click().run()
+    assert any("two.bpmn does not import" in e.value for e in at.error)
+    assert at.session_state["designer_upload_popover"] is True
+    at.file_uploader(key="designer_upload").set_value(("two.yaml", two_step().to_yaml().encode(),
+                                                       "application/yaml")).run()
+    at = at.button(key="designer_import").click().run()
+    assert not at.exception
+    assert at.session_state["designer"].reading.definition.id == "two_step"
+    assert any("Imported two.yaml" in s.value for s in at.success)
+    assert at.session_state["designer_upload_popover"] is False

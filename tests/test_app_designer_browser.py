@@ -316,6 +316,7 @@ def test_draw_save_reload_break_and_reimport(tmp_path: Path) -> None:
             canvas = Canvas(page)
             canvas.locator.locator(f'.djs-element[data-element-id="{gateway}"]').wait_for(timeout=60_000)
             assert read_canvas(canvas.xml()).definition == broken
+            assert not page.get_by_role("button", name="Import").is_visible()  # the Upload panel closed
             assert not errors, errors
         except BaseException:
             page.screenshot(path=shots / "designer_failed.png")

@@ -134,7 +134,9 @@ with bar[3], st.popover("New", width="stretch", key="designer_new_popover", on_c
             request({"op": "template", "template": template, "name": new_name.strip()})
         state.designer_close_new = True
         st.rerun()
-with bar[4], st.popover("Upload", width="stretch"):
+if state.pop("designer_close_upload", False):
+    state["designer_upload_popover"] = False  # imported: the panel closes over the canvas showing the design
+with bar[4], st.popover("Upload", width="stretch", key="designer_upload_popover", on_change="rerun"):
     upload = st.file_uploader(f"BPMN, YAML or JSON, up to {limits.current().max_file_bytes / 1e6:g} MB",
                               type=UPLOAD_TYPES, key="designer_upload")
     lenient = st.checkbox("Lenient: import what is supported and list what is left out", key="designer_lenient")
@@ -150,6 +152,8 @@ with bar[4], st.popover("Upload", width="stretch"):
             notice = f"Imported {upload.name}" + (
                 "; left out or approximated:\n\n" + "\n".join(f"- {w}" for w in left_out) if left_out else ".")
             request({"op": "import", "definition": definition, "notice": notice})
+            state.designer_close_upload = True  # a refused file keeps the panel open (to tick Lenient)
+            st.rerun()
 
 # The open design's status and the view switch, one row; filled once the canvas's report is read (below).
 status_row, view_row = st.columns([5, 2], vertical_alignment="center")
