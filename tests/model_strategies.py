@@ -7,6 +7,7 @@ fields. ``GeneratedModel.blocks`` lists each split/join pair so a test can break
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,10 @@ timers = durations | st.builds(lambda c, tz: {"cycle": c, "timezone": tz}, cycle
                                st.sampled_from([None, "Europe/Berlin", "Asia/Tokyo"]))
 json_scalars = st.none() | st.booleans() | st.integers(-10**6, 10**6) | words
 metadata = st.dictionaries(idents, json_scalars | st.lists(json_scalars, max_size=2), max_size=2)
+# ProcessBuilder takes metadata as keyword arguments: keys that are its own parameters (id, name, ...) are not
+# metadata (a key 'id' gave "got multiple values for argument 'id'")
+_BUILDER_PARAMETERS = frozenset(inspect.signature(ProcessBuilder).parameters)
+process_metadata = metadata.map(lambda m: {k: v for k, v in m.items() if k not in _BUILDER_PARAMETERS})
 
 BLOCK_KINDS = ["exclusive", "inclusive", "parallel", "race", "loop", "sub"]
 
@@ -292,7 +297,7 @@ def generated_models(draw: Any, max_depth: int = 2) -> GeneratedModel:
     """A sound model using every node kind somewhere across examples, with its split/join blocks."""
     b = ProcessBuilder(draw(st.sampled_from(["gen", "order.flow", "r_2"])), name=draw(st.none() | words),
                        version=draw(st.integers(1, 50)), description=draw(st.none() | words),
-                       variables=VARIABLES, **draw(metadata))
+                       variables=VARIABLES, **draw(process_metadata))
     grower = _Grower(draw, b, itertools.count(1), max_depth)
     start_kind = draw(st.sampled_from(["start", "timer_start", "message_start", "signal_start", "conditional_start"]))
     if start_kind == "conditional_start":
