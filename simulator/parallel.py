@@ -130,13 +130,8 @@ def run_replications(compiled: Compiled, n: int, seed: int, workers: int | None,
         each = (lambda f, r=r: report(r, f)) if tick is not None else None
         results[r] = Run(compiled, r, seed, each).run()
 
-    started = time.perf_counter()
-    local(0)
-    if n <= 1:
-        return [results[0]]
-    first = time.perf_counter() - started
-    if workers <= 1 or first * (n - 1) < MIN_PARALLEL_SECONDS:
-        for r in range(1, n):
+    if n <= 1 or workers <= 1:
+        for r in range(n):
             local(r)
         return [results[r] for r in range(n)]
 
@@ -145,6 +140,8 @@ def run_replications(compiled: Compiled, n: int, seed: int, workers: int | None,
     errors: list[BaseException] = []  # raised by the model in a worker: raised here too
     broken: list[BaseException] = []  # a worker could not start or died
     orphans: list[int] = []  # replications a failed worker did not return
+    go = threading.Event()  # set once replication 0 showed whether the rest is worth the workers
+    parallel = False
 
     def take() -> int | None:
         with lock:
@@ -158,6 +155,10 @@ def run_replications(compiled: Compiled, n: int, seed: int, workers: int | None,
             worker = _Worker(blob)
         except OSError as exc:
             broken.append(exc)
+            return
+        go.wait()
+        if not parallel:
+            worker.close()  # the rest is too short for a worker: it exits at the end of its start-up
             return
         try:
             while (r := take()) is not None:
@@ -174,10 +175,24 @@ def run_replications(compiled: Compiled, n: int, seed: int, workers: int | None,
         finally:
             worker.close()
 
+    # The workers start before replication 0 runs, so their interpreter's start-up (~0.5 s) overlaps it; when
+    # replication 0 says the rest would not outlast that start-up, they are closed unused.
     threads = [threading.Thread(target=drive, name=f"simulator-worker-{i}", daemon=True)
                for i in range(min(workers - 1, n - 1))]
     for thread in threads:
         thread.start()
+    started = time.perf_counter()
+    try:
+        local(0)
+    except BaseException:
+        go.set()
+        raise
+    parallel = (time.perf_counter() - started) * (n - 1) >= MIN_PARALLEL_SECONDS
+    go.set()
+    if not parallel:
+        for r in range(1, n):
+            local(r)
+        return [results[r] for r in range(n)]
     while (r := take()) is not None:
         local(r)
     for thread in threads:

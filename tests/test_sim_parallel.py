@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -39,12 +40,31 @@ def test_parallel_equals_sequential_onboarding(always_parallel: None) -> None:
 
 
 def test_short_runs_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_worker(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a worker process was started for a short run")
+    """Workers start while replication 0 runs (their start-up overlaps it); when it shows the rest is short,
+    they are closed without a replication and the caller runs them all."""
+    made: list[_InProcessWorker] = []
 
-    monkeypatch.setattr(parallel, "_Worker", no_worker)
+    class Idle(_InProcessWorker):
+        def __init__(self, blob: bytes) -> None:
+            super().__init__(blob)
+            self.ran: list[int] = []
+            self.closed = False
+            made.append(self)
+
+        def run(self, replication: int) -> parallel.RunData:
+            self.ran.append(replication)
+            return super().run(replication)
+
+        def close(self) -> None:
+            self.closed = True
+
+    monkeypatch.setattr(parallel, "_Worker", Idle)
     results = simulate(mmc_design(), mmc_scenario(2, 0.5, cases=50, replications=3), workers=4)
     assert len(results.runs) == 3
+    deadline = time.monotonic() + 10
+    while not all(w.closed for w in made) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert made and all(w.closed and not w.ran for w in made)  # started early, closed unused
 
 
 def test_a_dead_worker_leaves_its_replications_to_the_caller(always_parallel: None,
