@@ -254,24 +254,23 @@ def node_name(definition: ProcessDefinition, node_id: str) -> str:
     return node.label
 
 
+def _flag(definition: ProcessDefinition | None, node_id: str, name: str) -> bool:
+    """The node's boolean field ``name`` (False when there is no definition or no such node)."""
+    node = definition.index.nodes.get(node_id) if definition is not None else None
+    return bool(getattr(node, name, False))
+
+
 def _is_handler(definition: ProcessDefinition | None, node_id: str) -> bool:
     """The row's node is a compensation handler activity (named for itself), not the activity it undoes."""
-    try:
-        return bool(definition and getattr(definition.node(node_id), "for_compensation", False))
-    except KeyError:
-        return False
+    return _flag(definition, node_id, "for_compensation")
 
 
 def _kind_text(definition: ProcessDefinition | None, node_id: str, kind: str) -> str:
     """A row's kind as the path shows it: a transaction and an ad-hoc sub-process by their BPMN names."""
     if kind == "ad_hoc_sub_process":
         return "ad-hoc sub-process"
-    if kind == "sub_process" and definition is not None:
-        try:
-            if getattr(definition.node(node_id), "transaction", False):
-                return "transaction"
-        except KeyError:
-            pass
+    if kind == "sub_process" and _flag(definition, node_id, "transaction"):
+        return "transaction"
     return kind
 
 

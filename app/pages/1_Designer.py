@@ -275,7 +275,6 @@ def panel(selected: str | None) -> None:
     nodes, flows = definition.index.nodes, definition.index.flows
     if selected in nodes:
         ctx.outgoing = {f.id: flow_label(f, nodes) for f in definition.outgoing(selected)}
-    if selected in nodes:
         node = nodes[selected]
         cls = NODE_CLASSES[node.kind]  # type: ignore[attr-defined]
         data = node.model_dump(mode="json")
