@@ -403,7 +403,8 @@ def open_work(engine: Engine, instance_id: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for task in engine.tasks(instance_id=instance_id):
         groups = task.get("candidate_groups") or []
-        who = task.get("assignee") or (", ".join(map(str, groups)) if groups else "anyone")
+        who = task.get("assignee") or (", ".join(map(str, groups)) if groups
+                                       else "nobody (no assignee and no candidate groups: it is in no inbox)")
         rows.append({"kind": "task", "node": task["node_id"], "title": task.get("title") or "",
                      "who": who, "due": aware(task["due_at"]) if task.get("due_at") else None})
     waits = engine.waits(instance_id)
